@@ -1,0 +1,64 @@
+# evproc: a PGXS extension (PostgreSQL 15) with a background worker.
+#
+#   make && make install      build and install the extension
+#   make unitcheck            unit tests of the backend-free code (no server)
+#   make installcheck         pg_regress (temporary instance) and TAP tests;
+#                             run as a non-root user (initdb refuses root)
+#   make check-all            unitcheck + installcheck
+#
+# Build with warnings as errors: make WERROR=1
+
+EXTENSION = evproc
+MODULE_big = evproc
+OBJS = \
+	src/evproc.o \
+	src/settings.o \
+	src/worker.o \
+	src/http.o \
+	src/revenue.o \
+	src/ingest.o \
+	src/sql_api.o \
+	src/event.o \
+	src/journal.o
+DATA = evproc--1.0.sql
+PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
+
+SHLIB_LINK = -lmicrohttpd -ljson-c
+
+# pg_regress: SQL in test/sql, expected output in expected/ (test/expected
+# is a link to it), against a temporary instance with evproc preloaded.
+# The worker connects to the "postgres" database, so the tests use it.
+REGRESS = api http ingest
+REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
+	--temp-config=test/regress.conf --use-existing
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal
+
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+CONTRIB_TESTDB = postgres
+
+# Unit tests of the backend-free modules: plain C, no server.
+UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
+UNIT_TESTS = test/unit/test_event test/unit/test_journal
+
+test/unit/test_event: test/unit/test_event.c test/unit/unit.h src/event.c src/event.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c src/event.c -ljson-c
+
+test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h src/journal.c src/journal.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c src/journal.c
+
+.PHONY: unitcheck check-all
+unitcheck: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
+
+check-all: unitcheck installcheck

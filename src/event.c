@@ -1,0 +1,610 @@
+/*-------------------------------------------------------------------------
+ *
+ * event.c
+ *	  Revenue events: parsing, validation, exact decimals, and the small
+ *	  JSON and URL helpers shared by the HTTP server and the ingester.
+ *
+ * Backend-free (libc and json-c only); see event.h.  Every line that
+ * reaches the database goes through ev_parse_event, whether it arrived
+ * over HTTP or in a file dropped into the journal directory, so both paths
+ * accept exactly the same events.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+struct EvParser
+{
+	json_tokener *tok;
+};
+
+EvParser *
+ev_parser_create(void)
+{
+	EvParser   *parser = malloc(sizeof(EvParser));
+
+	if (parser == NULL)
+		return NULL;
+	parser->tok = json_tokener_new();
+	if (parser->tok == NULL)
+	{
+		free(parser);
+		return NULL;
+	}
+	json_tokener_set_flags(parser->tok,
+						   JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	return parser;
+}
+
+void
+ev_parser_free(EvParser *parser)
+{
+	if (parser == NULL)
+		return;
+	json_tokener_free(parser->tok);
+	free(parser);
+}
+
+static bool
+is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * parse_value converts a json-c number to an exact decimal.
+ *
+ * json-c keeps the source text of non-integers, which we parse ourselves;
+ * integers it has already converted, saturating at the 64-bit limits, so a
+ * saturated value is simply one of those beyond EV_INT_DIGITS.
+ */
+static const char *
+parse_value(json_object *value, ev_int128 *out)
+{
+	switch (json_object_get_type(value))
+	{
+		case json_type_int:
+			{
+				int64_t		v = json_object_get_int64(value);
+
+				if (v < 0)
+					return "value must be a non-negative number";
+				if (v >= (int64_t) 1000000000000000000LL)
+					return "value must be less than 10^18";
+				*out = (ev_int128) v * EV_SCALE;
+				return NULL;
+			}
+		case json_type_double:
+			{
+				const char *text = json_object_to_json_string_ext(value,
+																  JSON_C_TO_STRING_PLAIN);
+
+				return ev_decimal_parse(text, strlen(text), out);
+			}
+		case json_type_null:
+			return "value is required";
+		default:
+			return "value must be a number";
+	}
+}
+
+bool
+ev_parse_event(EvParser *parser, const char *buf, size_t len,
+			   EvEvent *ev, char *errbuf, size_t errlen)
+{
+	json_object *root;
+	json_object *field;
+	const char *msg = NULL;
+	size_t		end;
+	const char *s;
+	size_t		slen;
+
+	/* json-c takes an int length; anything that large is not an event */
+	if (len > (size_t) 64 * 1024 * 1024)
+	{
+		snprintf(errbuf, errlen, "event is too large");
+		return false;
+	}
+	for (end = 0; end < len && is_json_space(buf[end]); end++)
+		;
+	if (end == len)
+	{
+		snprintf(errbuf, errlen, "request body is empty");
+		return false;
+	}
+
+	json_tokener_reset(parser->tok);
+	root = json_tokener_parse_ex(parser->tok, buf, (int) len);
+	if (root == NULL)
+	{
+		enum json_tokener_error jerr = json_tokener_get_error(parser->tok);
+
+		if (jerr == json_tokener_continue)
+			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
+		else
+			snprintf(errbuf, errlen, "invalid JSON: %s at offset %zu",
+					 json_tokener_error_desc(jerr),
+					 json_tokener_get_parse_end(parser->tok));
+		return false;
+	}
+	for (end = json_tokener_get_parse_end(parser->tok); end < len; end++)
+	{
+		if (!is_json_space(buf[end]))
+		{
+			snprintf(errbuf, errlen,
+					 "invalid JSON: unexpected characters after the event at offset %zu",
+					 end);
+			json_object_put(root);
+			return false;
+		}
+	}
+
+	if (!json_object_is_type(root, json_type_object))
+	{
+		msg = "event must be a JSON object";
+		goto fail;
+	}
+
+	/* userId */
+	if (!json_object_object_get_ex(root, "userId", &field) || field == NULL)
+	{
+		msg = "userId is required";
+		goto fail;
+	}
+	if (!json_object_is_type(field, json_type_string))
+	{
+		msg = "userId must be a string";
+		goto fail;
+	}
+	s = json_object_get_string(field);
+	slen = (size_t) json_object_get_string_len(field);
+	if (slen == 0)
+	{
+		msg = "userId must not be empty";
+		goto fail;
+	}
+	if (slen > EV_USER_ID_MAX)
+	{
+		msg = "userId must be at most 255 bytes";
+		goto fail;
+	}
+	if (memchr(s, '\0', slen) != NULL)
+	{
+		msg = "userId must not contain NUL characters";
+		goto fail;
+	}
+	memcpy(ev->user_id, s, slen);
+	ev->user_id[slen] = '\0';
+	ev->user_id_len = slen;
+
+	/* name */
+	if (!json_object_object_get_ex(root, "name", &field) || field == NULL)
+	{
+		msg = "name is required";
+		goto fail;
+	}
+	if (!json_object_is_type(field, json_type_string))
+	{
+		msg = "name must be a string";
+		goto fail;
+	}
+	s = json_object_get_string(field);
+	slen = (size_t) json_object_get_string_len(field);
+	if (slen == 11 && memcmp(s, "add_revenue", 11) == 0)
+		ev->kind = EV_ADD_REVENUE;
+	else if (slen == 16 && memcmp(s, "subtract_revenue", 16) == 0)
+		ev->kind = EV_SUBTRACT_REVENUE;
+	else
+	{
+		msg = "name must be \"add_revenue\" or \"subtract_revenue\"";
+		goto fail;
+	}
+
+	/* value */
+	if (!json_object_object_get_ex(root, "value", &field) || field == NULL)
+	{
+		msg = "value is required";
+		goto fail;
+	}
+	msg = parse_value(field, &ev->value);
+	if (msg != NULL)
+		goto fail;
+
+	json_object_put(root);
+	return true;
+
+fail:
+	snprintf(errbuf, errlen, "%s", msg);
+	json_object_put(root);
+	return false;
+}
+
+/*
+ * ev_decimal_parse converts a JSON number literal to a value scaled by
+ * EV_SCALE.  It accepts exactly the JSON grammar (so no NaN, Infinity,
+ * leading '+', leading zeros or bare '.'), and rejects values that are
+ * negative or outside the documented limits instead of rounding them.
+ * Returns NULL on success, else a client-facing message.
+ */
+const char *
+ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
+{
+	const char *p = s;
+	const char *end = s + len;
+	char		digits[EV_LITERAL_DIGITS];
+	int			ndigits = 0;
+	int			nliteral = 0;
+	long		exponent = 0;	/* value = digits * 10^exponent */
+	bool		negative = false;
+	ev_int128	result;
+
+	if (p < end && *p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	if (p == end || *p < '0' || *p > '9')
+		return "value must be a finite JSON number";
+
+	/* integer part; significant digits only */
+	if (*p == '0')
+	{
+		p++;
+		nliteral++;
+	}
+	else
+	{
+		while (p < end && *p >= '0' && *p <= '9')
+		{
+			if (++nliteral > EV_LITERAL_DIGITS)
+				return "value has too many digits";
+			digits[ndigits++] = *p++;
+		}
+	}
+
+	/* fraction */
+	if (p < end && *p == '.')
+	{
+		p++;
+		if (p == end || *p < '0' || *p > '9')
+			return "value must be a finite JSON number";
+		while (p < end && *p >= '0' && *p <= '9')
+		{
+			if (++nliteral > EV_LITERAL_DIGITS)
+				return "value has too many digits";
+			if (ndigits > 0 || *p != '0')
+				digits[ndigits++] = *p;
+			exponent--;
+			p++;
+		}
+	}
+
+	/* exponent, clamped: far beyond any limit it no longer matters */
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		bool		eneg = false;
+		long		e = 0;
+
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			eneg = (*p++ == '-');
+		if (p == end || *p < '0' || *p > '9')
+			return "value must be a finite JSON number";
+		while (p < end && *p >= '0' && *p <= '9')
+		{
+			if (e < 100000)
+				e = e * 10 + (*p - '0');
+			p++;
+		}
+		exponent += eneg ? -e : e;
+	}
+	if (p != end)
+		return "value must be a finite JSON number";
+
+	/* drop trailing zeros of the significand */
+	while (ndigits > 0 && digits[ndigits - 1] == '0')
+	{
+		ndigits--;
+		exponent++;
+	}
+
+	if (ndigits == 0)
+	{
+		*out = 0;				/* zero, including -0 and 0e999 */
+		return NULL;
+	}
+	if (negative)
+		return "value must be a non-negative number";
+	if (ndigits + exponent > EV_INT_DIGITS)
+		return "value must be less than 10^18";
+	if (-exponent > EV_FRAC_DIGITS)
+		return "value must have at most 9 digits after the decimal point";
+
+	/* at most 27 digits now: fits comfortably in 127 bits */
+	result = 0;
+	for (int i = 0; i < ndigits; i++)
+		result = result * 10 + (digits[i] - '0');
+	for (long i = 0; i < exponent + EV_FRAC_DIGITS; i++)
+		result *= 10;
+	*out = result;
+	return NULL;
+}
+
+/*
+ * ev_decimal_format writes value / EV_SCALE as a plain decimal literal
+ * (no exponent, no trailing fractional zeros) and returns its length.
+ * buf must hold EV_DECIMAL_BUFSZ bytes.
+ */
+size_t
+ev_decimal_format(ev_int128 value, char *buf)
+{
+	char		tmp[EV_DECIMAL_BUFSZ];
+	int			n = 0;
+	size_t		len = 0;
+	unsigned __int128 mag;
+	int			frac_end;
+
+	if (value < 0)
+	{
+		buf[len++] = '-';
+		mag = (unsigned __int128) (-(value + 1)) + 1;
+	}
+	else
+		mag = (unsigned __int128) value;
+
+	/* digits in reverse, at least EV_FRAC_DIGITS + 1 of them */
+	do
+	{
+		tmp[n++] = (char) ('0' + (int) (mag % 10));
+		mag /= 10;
+	} while (mag > 0 || n <= EV_FRAC_DIGITS);
+
+	for (int i = n - 1; i >= EV_FRAC_DIGITS; i--)
+		buf[len++] = tmp[i];
+
+	/* fraction without its trailing zeros */
+	frac_end = 0;
+	while (frac_end < EV_FRAC_DIGITS && tmp[frac_end] == '0')
+		frac_end++;
+	if (frac_end < EV_FRAC_DIGITS)
+	{
+		buf[len++] = '.';
+		for (int i = EV_FRAC_DIGITS - 1; i >= frac_end; i--)
+			buf[len++] = tmp[i];
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+/*
+ * ev_json_quote writes s[0..len) as a quoted JSON string into out and
+ * returns the length written, or 0 if outlen is too small.  A worst case
+ * needs 6 * len + 3 bytes.  Invalid UTF-8 is passed through unchanged; the
+ * callers only quote validated text.
+ */
+size_t
+ev_json_quote(const char *s, size_t len, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		o = 0;
+
+	if (outlen < 3)
+		return 0;
+	out[o++] = '"';
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (o + 8 > outlen)
+			return 0;
+		switch (c)
+		{
+			case '"':
+				out[o++] = '\\';
+				out[o++] = '"';
+				break;
+			case '\\':
+				out[o++] = '\\';
+				out[o++] = '\\';
+				break;
+			case '\n':
+				out[o++] = '\\';
+				out[o++] = 'n';
+				break;
+			case '\r':
+				out[o++] = '\\';
+				out[o++] = 'r';
+				break;
+			case '\t':
+				out[o++] = '\\';
+				out[o++] = 't';
+				break;
+			default:
+				if (c < 0x20 || c == 0x7f)
+				{
+					memcpy(out + o, "\\u00", 4);
+					o += 4;
+					out[o++] = hex[c >> 4];
+					out[o++] = hex[c & 0xf];
+				}
+				else
+					out[o++] = (char) c;
+		}
+	}
+	if (o + 2 > outlen)
+		return 0;
+	out[o++] = '"';
+	out[o] = '\0';
+	return o;
+}
+
+/* ev_json_error writes {"error": "<message>"} and returns its length. */
+size_t
+ev_json_error(const char *message, char *out, size_t outlen)
+{
+	char		quoted[EV_ERROR_BUFSZ * 6 + 3];
+	size_t		qlen = ev_json_quote(message, strlen(message), quoted,
+									 sizeof(quoted));
+	int			n;
+
+	if (qlen == 0)
+		return 0;
+	n = snprintf(out, outlen, "{\"error\": %s}", quoted);
+	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
+}
+
+/*
+ * ev_format_journal_line writes the journal line of an event, with a
+ * trailing newline, and returns its length (0 if it does not fit).  The line
+ * keeps the event's fields and adds the receive time and client address.
+ */
+size_t
+ev_format_journal_line(const EvEvent *ev, const char *received_at,
+					   const char *client_addr, char *out, size_t outlen)
+{
+	char		user[EV_USER_ID_MAX * 6 + 3];
+	char		value[EV_DECIMAL_BUFSZ];
+	char		addr[EV_ADDR_BUFSZ * 6 + 3];
+	int			n;
+
+	if (ev_json_quote(ev->user_id, ev->user_id_len, user, sizeof(user)) == 0 ||
+		ev_json_quote(client_addr, strlen(client_addr), addr, sizeof(addr)) == 0)
+		return 0;
+	ev_decimal_format(ev->value, value);
+	n = snprintf(out, outlen,
+				 "{\"userId\":%s,\"name\":\"%s\",\"value\":%s,"
+				 "\"receivedAt\":\"%s\",\"clientAddr\":%s}\n",
+				 user,
+				 ev->kind == EV_ADD_REVENUE ? "add_revenue" : "subtract_revenue",
+				 value, received_at, addr);
+	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
+}
+
+/* ev_format_timestamp writes ts as ISO 8601 UTC with microseconds. */
+size_t
+ev_format_timestamp(const struct timespec *ts, char *out)
+{
+	struct tm	tm;
+	time_t		secs = ts->tv_sec;
+	size_t		n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, EV_TIMESTAMP_BUFSZ, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t) snprintf(out + n, EV_TIMESTAMP_BUFSZ - n, ".%06ldZ",
+						   (long) (ts->tv_nsec / 1000));
+	return n;
+}
+
+/*
+ * ev_utf8_valid reports whether s[0..len) is well-formed UTF-8: no overlong
+ * forms, no surrogates, nothing above U+10FFFF.
+ */
+bool
+ev_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *end = p + len;
+
+	while (p < end)
+	{
+		unsigned char c = *p;
+		int			n;
+		uint32_t	cp;
+
+		if (c < 0x80)
+		{
+			p++;
+			continue;
+		}
+		else if (c >= 0xc2 && c <= 0xdf)
+		{
+			n = 1;
+			cp = c & 0x1f;
+		}
+		else if (c >= 0xe0 && c <= 0xef)
+		{
+			n = 2;
+			cp = c & 0x0f;
+		}
+		else if (c >= 0xf0 && c <= 0xf4)
+		{
+			n = 3;
+			cp = c & 0x07;
+		}
+		else
+			return false;
+		if (end - p <= n)
+			return false;
+		for (int i = 1; i <= n; i++)
+		{
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+			cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * ev_decode_user_id percent-decodes the userId segment of a request path
+ * into out (EV_USER_ID_MAX + 1 bytes) and validates it like the userId of
+ * an event.  A raw '/' means the path has another segment, which no user id
+ * has.  Returns NULL on success, else a client-facing message.
+ */
+const char *
+ev_decode_user_id(const char *in, char *out, size_t *outlen)
+{
+	size_t		o = 0;
+
+	for (const char *p = in; *p != '\0'; p++)
+	{
+		char		c = *p;
+
+		if (c == '/')
+			return "userId must not contain '/' (encode it as %2F)";
+		if (c == '%')
+		{
+			int			hi = hex_value(p[1]);
+			int			lo = hi < 0 ? -1 : hex_value(p[2]);
+
+			if (lo < 0)
+				return "userId has an invalid percent-encoding";
+			c = (char) (hi * 16 + lo);
+			if (c == '\0')
+				return "userId must not contain NUL characters";
+			p += 2;
+		}
+		if (o == EV_USER_ID_MAX)
+			return "userId must be at most 255 bytes";
+		out[o++] = c;
+	}
+	if (o == 0)
+		return "userId must not be empty";
+	if (!ev_utf8_valid(out, o))
+		return "userId must be valid UTF-8";
+	out[o] = '\0';
+	*outlen = o;
+	return NULL;
+}

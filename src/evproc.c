@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * evproc.c
+ *	  Module entry point: defines the settings, reserves shared memory and
+ *	  registers the background worker.
+ *
+ * The worker needs the library in shared_preload_libraries.  Loaded any
+ * other way the SQL side still works (the lookup function reads the
+ * tables), and a WARNING says how to start the worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "evproc.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+PG_MODULE_MAGIC;
+
+EvprocShared *evproc_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+static void
+evproc_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(EvprocShared)));
+}
+
+static void
+evproc_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	evproc_shared = ShmemInitStruct("evproc", sizeof(EvprocShared), &found);
+	if (!found)
+	{
+		memset(evproc_shared, 0, sizeof(EvprocShared));
+		SpinLockInit(&evproc_shared->mutex);
+		ConditionVariableInit(&evproc_shared->cv);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+_PG_init(void)
+{
+	BackgroundWorker worker;
+
+	evproc_define_settings();
+
+	if (!process_shared_preload_libraries_in_progress)
+	{
+		ereport(WARNING,
+				(errmsg("evproc is not loaded via shared_preload_libraries, so its HTTP worker is not running"),
+				 errhint("Add evproc to shared_preload_libraries and restart the server.")));
+		return;
+	}
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = evproc_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = evproc_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "evproc");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "evproc_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "evproc worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "evproc");
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}

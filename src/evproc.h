@@ -1,0 +1,102 @@
+/*-------------------------------------------------------------------------
+ *
+ * evproc.h
+ *	  Declarations shared by the backend-side modules of evproc.
+ *
+ * Module map (one file per responsibility):
+ *	  evproc.c		_PG_init: settings, shared memory, worker registration
+ *	  settings.c	the evproc.* configuration parameters (GUCs)
+ *	  worker.c		the background worker's event loop and lifecycle
+ *	  http.c		libmicrohttpd server: routing, validation, replies
+ *	  revenue.c		revenue lookups for GET /userEvents/:userId (SPI)
+ *	  ingest.c		folding archived journal files into revenue (SPI)
+ *	  sql_api.c		SQL-callable functions (evproc_rotate)
+ *	  event.c		backend-free: event parsing, exact decimals, JSON
+ *	  journal.c		backend-free: journal files, rotation, reader
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_H
+#define EVPROC_H
+
+#include "postgres.h"
+
+#include "storage/condition_variable.h"
+#include "storage/spin.h"
+
+#include "event.h"
+#include "journal.h"
+
+/* settings.c */
+extern char *evproc_listen_address;
+extern int	evproc_port;
+extern char *evproc_database;
+extern char *evproc_directory;
+extern int	evproc_rotation_interval;
+extern bool evproc_fsync;
+extern char *evproc_auth_token;
+extern int	evproc_max_body_size;
+extern int	evproc_max_connections;
+extern int	evproc_connection_timeout;
+extern char *evproc_fault_injection;
+
+extern void evproc_define_settings(void);
+extern void evproc_fault(const char *point);
+
+/*
+ * State shared between the worker and backends calling evproc_rotate().
+ * A backend bumps rotate_requested and sets the worker's latch; the worker
+ * rotates, ingests everything archived, then sets rotate_completed to the
+ * request it served (with an error message if ingest failed) and broadcasts
+ * on cv.
+ */
+typedef struct EvprocShared
+{
+	slock_t		mutex;
+	pid_t		worker_pid;		/* 0 if no worker is running */
+	int			worker_procno;
+	uint64		rotate_requested;
+	uint64		rotate_completed;
+	char		rotated_file[JOURNAL_NAME_MAX]; /* "" if the journal was empty */
+	char		error[256];		/* "" on success */
+	ConditionVariable cv;
+} EvprocShared;
+
+extern EvprocShared *evproc_shared;
+
+/* worker.c */
+extern PGDLLEXPORT void evproc_worker_main(Datum main_arg);
+
+/* http.c */
+extern bool http_start(Journal *journal);
+extern void http_stop(void);
+extern int	http_epoll_fd(void);
+extern long http_timeout_ms(void);
+extern void http_run(void);
+extern int	http_pending_posts(void);
+extern void http_complete_posts(bool durable);
+extern int	http_pending_lookups(void);
+extern const char *http_lookup_user(int i);
+extern void http_complete_lookup(int i, const char *revenue);
+extern void http_fail_lookups(int status, const char *message);
+extern bool http_resume_all(void);
+
+/* revenue.c */
+extern void revenue_serve_lookups(void);
+extern bool evproc_schema_ready(void);
+
+/* ingest.c */
+typedef enum IngestResult
+{
+	INGEST_BUSY,				/* work remains: call again soon */
+	INGEST_IDLE,				/* no archived file waiting */
+	INGEST_FAILED				/* a file failed; retry after a back-off */
+} IngestResult;
+
+extern void ingest_init(void);
+extern IngestResult ingest_step(Journal *journal, bool scan_now,
+								char *errbuf, size_t errlen);
+extern long ingest_timeout_ms(void);
+extern void ingest_abandon(void);
+
+#endif							/* EVPROC_H */

@@ -1,0 +1,649 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *	  The HTTP server: a libmicrohttpd daemon in external-select mode,
+ *	  driven by the worker's event loop.  Routing, authentication, request
+ *	  validation and replies live here.
+ *
+ * Routes:
+ *	  POST /liveEvent			validate, append to the journal batch, reply
+ *								after the batch is durable (group commit)
+ *	  GET  /userEvents/:userId	revenue lookup, answered in a batch per pass
+ *
+ * Requests that need the journal or the database are suspended; the worker
+ * does that work after MHD_run returns and then completes and resumes them.
+ * So nothing in this file's libmicrohttpd callbacks calls into PostgreSQL
+ * (they use malloc, not palloc): an ereport(ERROR) can never longjmp
+ * through libmicrohttpd's stack.  Only the logger reports with ereport(LOG),
+ * which does not throw.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "evproc.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#define ROUTE_EVENT_PATH	"/liveEvent"
+#define ROUTE_USER_PREFIX	"/userEvents/"
+
+typedef enum Route
+{
+	ROUTE_NONE,					/* an error reply is already decided */
+	ROUTE_EVENT,
+	ROUTE_USER
+} Route;
+
+/* Per-request state; lives from the first callback to request_completed. */
+typedef struct HttpRequest
+{
+	Route		route;
+	struct MHD_Connection *conn;
+	bool		suspended;
+
+	/* request body (POST) */
+	char	   *body;
+	size_t		len;
+	size_t		cap;
+	bool		too_large;
+
+	/* GET target */
+	char		user_id[EV_USER_ID_MAX + 1];
+	size_t		user_id_len;
+
+	/* the reply, once decided */
+	unsigned int status;		/* 0 while undecided */
+	char	   *reply;
+	size_t		reply_len;
+	const char *allow;			/* Allow header for 405 */
+} HttpRequest;
+
+/* Suspended requests waiting for the worker. */
+typedef struct RequestQueue
+{
+	HttpRequest **items;
+	int			n;
+	int			cap;
+} RequestQueue;
+
+static struct MHD_Daemon *daemon_handle = NULL;
+static Journal *journal = NULL;
+static EvParser *parser = NULL;
+static RequestQueue pending_posts;
+static RequestQueue pending_lookups;
+static RequestQueue to_resume;
+
+static bool
+queue_push(RequestQueue *q, HttpRequest *req)
+{
+	if (q->n == q->cap)
+	{
+		int			newcap = q->cap ? q->cap * 2 : 64;
+		HttpRequest **items = realloc(q->items, newcap * sizeof(HttpRequest *));
+
+		if (items == NULL)
+			return false;
+		q->items = items;
+		q->cap = newcap;
+	}
+	q->items[q->n++] = req;
+	return true;
+}
+
+/* set_reply decides a request's reply; it is queued by the next callback. */
+static void
+set_reply(HttpRequest *req, unsigned int status, const char *body, size_t len)
+{
+	free(req->reply);
+	req->reply = malloc(len);
+	if (req->reply == NULL)
+	{
+		req->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		req->reply_len = 0;
+		return;
+	}
+	memcpy(req->reply, body, len);
+	req->reply_len = len;
+	req->status = status;
+}
+
+static void
+set_error(HttpRequest *req, unsigned int status, const char *message)
+{
+	char		body[EV_ERROR_BUFSZ * 7];
+	size_t		len = ev_json_error(message, body, sizeof(body));
+
+	set_reply(req, status, body, len);
+}
+
+static enum MHD_Result
+send_reply(HttpRequest *req)
+{
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	response = MHD_create_response_from_buffer(req->reply_len, req->reply,
+											   MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return MHD_NO;
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+							"application/json");
+	if (req->allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (req->status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+								"Bearer");
+	ret = MHD_queue_response(req->conn, req->status, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
+/*
+ * authorized checks the Authorization header against evproc.auth_token,
+ * accepting "<token>" and "Bearer <token>".  The comparison takes the same
+ * time wherever the first difference is.
+ */
+static bool
+authorized(struct MHD_Connection *conn)
+{
+	const char *token = evproc_auth_token;
+	const char *given;
+	size_t		tlen;
+	size_t		glen;
+	unsigned char diff;
+
+	if (token == NULL || token[0] == '\0')
+		return true;
+	given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+										MHD_HTTP_HEADER_AUTHORIZATION);
+	if (given == NULL)
+		return false;
+	if (strncasecmp(given, "Bearer ", 7) == 0)
+		given += 7;
+	tlen = strlen(token);
+	glen = strlen(given);
+	diff = (unsigned char) (tlen != glen);
+	for (size_t i = 0; i < glen; i++)
+		diff |= (unsigned char) given[i] ^ (unsigned char) token[i % tlen];
+	return diff == 0;
+}
+
+static void
+client_address(struct MHD_Connection *conn, char *out)
+{
+	const union MHD_ConnectionInfo *info;
+	const struct sockaddr *sa;
+
+	strcpy(out, "unknown");
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (info == NULL || info->client_addr == NULL)
+		return;
+	sa = info->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr,
+				  out, EV_ADDR_BUFSZ);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr,
+				  out, EV_ADDR_BUFSZ);
+}
+
+/*
+ * route_request runs on a request's first callback, once its headers are
+ * in: it picks the route or decides an error reply.
+ */
+static void
+route_request(HttpRequest *req, const char *url, const char *method)
+{
+	if (strcmp(url, ROUTE_EVENT_PATH) == 0)
+	{
+		const char *clen;
+
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		{
+			req->allow = "POST";
+			set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "method not allowed; use POST");
+			return;
+		}
+		if (!authorized(req->conn))
+		{
+			set_error(req, MHD_HTTP_UNAUTHORIZED,
+					  "missing or invalid Authorization token");
+			return;
+		}
+		clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+										   MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (clen != NULL && strtoull(clen, NULL, 10) >
+			(unsigned long long) evproc_max_body_size)
+		{
+			set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+					  "request body is larger than evproc.max_body_size");
+			return;
+		}
+		req->route = ROUTE_EVENT;
+	}
+	else if (strncmp(url, ROUTE_USER_PREFIX, strlen(ROUTE_USER_PREFIX)) == 0)
+	{
+		const char *err;
+
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		{
+			req->allow = "GET, HEAD";
+			set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "method not allowed; use GET");
+			return;
+		}
+		if (!authorized(req->conn))
+		{
+			set_error(req, MHD_HTTP_UNAUTHORIZED,
+					  "missing or invalid Authorization token");
+			return;
+		}
+		err = ev_decode_user_id(url + strlen(ROUTE_USER_PREFIX),
+								req->user_id, &req->user_id_len);
+		if (err != NULL)
+		{
+			set_error(req, MHD_HTTP_BAD_REQUEST, err);
+			return;
+		}
+		req->route = ROUTE_USER;
+	}
+	else
+		set_error(req, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/* receive_body collects upload data, up to evproc.max_body_size. */
+static void
+receive_body(HttpRequest *req, const char *data, size_t size)
+{
+	if (req->too_large || req->status != 0)
+		return;
+	if (req->len + size > (size_t) evproc_max_body_size)
+	{
+		req->too_large = true;
+		set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "request body is larger than evproc.max_body_size");
+		return;
+	}
+	if (req->len + size > req->cap)
+	{
+		size_t		newcap = req->cap ? req->cap : 1024;
+		char	   *body;
+
+		while (newcap < req->len + size)
+			newcap *= 2;
+		body = realloc(req->body, newcap);
+		if (body == NULL)
+		{
+			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+			return;
+		}
+		req->body = body;
+		req->cap = newcap;
+	}
+	memcpy(req->body + req->len, data, size);
+	req->len += size;
+}
+
+/*
+ * accept_event validates a POSTed event and appends its journal line to the
+ * batch; the request then waits, suspended, for the group commit.
+ */
+static void
+accept_event(HttpRequest *req)
+{
+	EvEvent		ev;
+	char		err[EV_ERROR_BUFSZ];
+	char		line[EV_LINE_MAX];
+	char		stamp[EV_TIMESTAMP_BUFSZ];
+	char		addr[EV_ADDR_BUFSZ];
+	struct timespec now;
+	size_t		len;
+
+	if (!ev_parse_event(parser, req->body, req->len, &ev, err, sizeof(err)))
+	{
+		set_error(req, MHD_HTTP_BAD_REQUEST, err);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	ev_format_timestamp(&now, stamp);
+	client_address(req->conn, addr);
+	len = ev_format_journal_line(&ev, stamp, addr, line, sizeof(line));
+	if (len == 0 || !queue_push(&pending_posts, req) ||
+		journal_append(journal, line, len) != 0)
+	{
+		if (len != 0 && pending_posts.n > 0 &&
+			pending_posts.items[pending_posts.n - 1] == req)
+			pending_posts.n--;
+		set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	req->suspended = true;
+	MHD_suspend_connection(req->conn);
+}
+
+static enum MHD_Result
+handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+			   const char *method, const char *version,
+			   const char *upload_data, size_t *upload_data_size,
+			   void **req_cls)
+{
+	HttpRequest *req = *req_cls;
+
+	if (req == NULL)
+	{
+		req = calloc(1, sizeof(HttpRequest));
+		if (req == NULL)
+			return MHD_NO;
+		req->conn = conn;
+		*req_cls = req;
+		route_request(req, url, method);
+		/* reject early: no need to read the body of a refused request */
+		if (req->status != 0)
+			return send_reply(req);
+		return MHD_YES;
+	}
+
+	if (*upload_data_size > 0)
+	{
+		receive_body(req, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		if (req->too_large)
+			return send_reply(req);
+		return MHD_YES;
+	}
+
+	/* the whole request is in (or the worker has resumed it) */
+	if (req->status == 0 && !req->suspended)
+	{
+		if (req->route == ROUTE_EVENT)
+			accept_event(req);
+		else if (req->route == ROUTE_USER)
+		{
+			if (queue_push(&pending_lookups, req))
+			{
+				req->suspended = true;
+				MHD_suspend_connection(conn);
+			}
+			else
+				set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		}
+	}
+	if (req->status != 0)
+		return send_reply(req);
+	return MHD_YES;
+}
+
+static void
+request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+				  enum MHD_RequestTerminationCode toe)
+{
+	HttpRequest *req = *req_cls;
+
+	if (req == NULL)
+		return;
+	free(req->body);
+	free(req->reply);
+	free(req);
+	*req_cls = NULL;
+}
+
+/* We decode paths ourselves (ev_decode_user_id), so MHD must not. */
+static size_t
+unescape_nothing(void *cls, struct MHD_Connection *conn, char *s)
+{
+	return strlen(s);
+}
+
+static void
+log_mhd(void *cls, const char *fmt, va_list ap)
+{
+	char		msg[512];
+	size_t		len;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		msg[--len] = '\0';
+	ereport(LOG, (errmsg("evproc: HTTP server: %s", msg)));
+}
+
+/*
+ * http_start starts the HTTP server on evproc.listen_address and
+ * evproc.port, appending accepted events to the given journal.
+ */
+bool
+http_start(Journal *j)
+{
+	struct sockaddr_storage addr;
+	socklen_t	addrlen;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ERROR_LOG;
+	const char *listen = evproc_listen_address;
+
+	journal = j;
+	parser = ev_parser_create();
+	if (parser == NULL)
+		return false;
+
+	memset(&addr, 0, sizeof(addr));
+	if (strcmp(listen, "*") == 0 || strcmp(listen, "") == 0)
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &addr;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		sin->sin_port = htons((uint16) evproc_port);
+		addrlen = sizeof(*sin);
+	}
+	else if (strchr(listen, ':') != NULL)
+	{
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &addr;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16) evproc_port);
+		if (inet_pton(AF_INET6, listen, &sin6->sin6_addr) != 1)
+			goto bad_address;
+		flags |= MHD_USE_IPv6;
+		addrlen = sizeof(*sin6);
+	}
+	else
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *) &addr;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16) evproc_port);
+		if (inet_pton(AF_INET, listen, &sin->sin_addr) != 1)
+			goto bad_address;
+		addrlen = sizeof(*sin);
+	}
+	(void) addrlen;
+
+	daemon_handle = MHD_start_daemon(flags, (uint16) evproc_port,
+									 NULL, NULL,
+									 handle_request, NULL,
+									 MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+									 MHD_OPTION_CONNECTION_LIMIT,
+									 (unsigned int) evproc_max_connections,
+									 MHD_OPTION_CONNECTION_TIMEOUT,
+									 (unsigned int) evproc_connection_timeout,
+									 MHD_OPTION_NOTIFY_COMPLETED,
+									 request_completed, NULL,
+									 MHD_OPTION_UNESCAPE_CALLBACK,
+									 unescape_nothing, NULL,
+									 MHD_OPTION_END);
+	return daemon_handle != NULL;
+
+bad_address:
+	ereport(LOG,
+			(errmsg("evproc: invalid evproc.listen_address \"%s\"", listen)));
+	return false;
+}
+
+void
+http_stop(void)
+{
+	if (daemon_handle != NULL)
+		MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+	ev_parser_free(parser);
+	parser = NULL;
+}
+
+int
+http_epoll_fd(void)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_EPOLL_FD);
+	return info != NULL ? info->epoll_fd : -1;
+}
+
+/* http_timeout_ms: how long the loop may wait before MHD needs to run. */
+long
+http_timeout_ms(void)
+{
+	MHD_UNSIGNED_LONG_LONG timeout;
+
+	if (pending_posts.n > 0 || pending_lookups.n > 0 || to_resume.n > 0)
+		return 0;
+	if (MHD_get_timeout(daemon_handle, &timeout) != MHD_YES)
+		return -1;
+	return timeout > (MHD_UNSIGNED_LONG_LONG) LONG_MAX ? LONG_MAX : (long) timeout;
+}
+
+void
+http_run(void)
+{
+	MHD_run(daemon_handle);
+}
+
+int
+http_pending_posts(void)
+{
+	return pending_posts.n;
+}
+
+/*
+ * http_complete_posts answers every event of the last batch: 200 if the
+ * batch is durable in the journal, 503 if it is not (then none of it was
+ * kept: see journal_flush).
+ */
+void
+http_complete_posts(bool durable)
+{
+	static const char ok[] = "{\"accepted\": 1}";
+
+	for (int i = 0; i < pending_posts.n; i++)
+	{
+		HttpRequest *req = pending_posts.items[i];
+
+		if (durable)
+			set_reply(req, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+		else
+			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+					  "could not write the event journal; the event was not accepted");
+		if (!queue_push(&to_resume, req))
+		{
+			/* cannot happen once to_resume has grown; resume at once */
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
+	}
+	pending_posts.n = 0;
+}
+
+int
+http_pending_lookups(void)
+{
+	return pending_lookups.n;
+}
+
+const char *
+http_lookup_user(int i)
+{
+	return pending_lookups.items[i]->user_id;
+}
+
+/*
+ * http_complete_lookup answers lookup i: the revenue as a numeric literal,
+ * or NULL for an unknown user (404).
+ */
+void
+http_complete_lookup(int i, const char *revenue)
+{
+	HttpRequest *req = pending_lookups.items[i];
+	char		user[EV_USER_ID_MAX * 6 + 3];
+	char	   *body;
+	size_t		len;
+
+	if (revenue == NULL)
+	{
+		set_error(req, MHD_HTTP_NOT_FOUND, "user not found");
+		return;
+	}
+	ev_json_quote(req->user_id, req->user_id_len, user, sizeof(user));
+	len = strlen(user) + strlen(revenue) + 32;
+	body = malloc(len);
+	if (body == NULL)
+	{
+		set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	len = (size_t) snprintf(body, len, "{\"userId\": %s, \"revenue\": %s}",
+							user, revenue);
+	free(req->reply);
+	req->reply = body;
+	req->reply_len = len;
+	req->status = MHD_HTTP_OK;
+}
+
+/* http_fail_lookups answers every lookup not yet answered with an error. */
+void
+http_fail_lookups(int status, const char *message)
+{
+	for (int i = 0; i < pending_lookups.n; i++)
+		if (pending_lookups.items[i]->status == 0)
+			set_error(pending_lookups.items[i], (unsigned int) status, message);
+}
+
+/*
+ * http_resume_all resumes every request that has its reply and runs MHD
+ * again at once, so that the replies go out in this pass.  Returns whether
+ * anything was resumed.
+ */
+bool
+http_resume_all(void)
+{
+	bool		any = false;
+
+	for (int i = 0; i < pending_lookups.n; i++)
+	{
+		if (pending_lookups.items[i]->status == 0)
+			set_error(pending_lookups.items[i], MHD_HTTP_INTERNAL_SERVER_ERROR,
+					  "lookup was not answered");
+		if (!queue_push(&to_resume, pending_lookups.items[i]))
+		{
+			pending_lookups.items[i]->suspended = false;
+			MHD_resume_connection(pending_lookups.items[i]->conn);
+		}
+	}
+	pending_lookups.n = 0;
+
+	for (int i = 0; i < to_resume.n; i++)
+	{
+		to_resume.items[i]->suspended = false;
+		MHD_resume_connection(to_resume.items[i]->conn);
+		any = true;
+	}
+	to_resume.n = 0;
+	if (any)
+		MHD_run(daemon_handle);
+	return any;
+}

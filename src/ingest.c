@@ -1,0 +1,612 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  Folding archived journal files into per-user revenue, exactly once.
+ *
+ * Files are taken oldest (first by name) first.  A file is streamed in
+ * slices, a bounded number of lines per call of ingest_step, so that the
+ * event loop keeps serving HTTP while a large file is read.  Its events are
+ * summed per user in memory with exact 128-bit decimals; lines that are not
+ * valid events are kept aside with their line number and reason.
+ *
+ * At the end of the file, one transaction applies everything: a set-based
+ * upsert of the per-user sums, the rejected lines, and a row in
+ * evproc.processed_files with the file's name.  Only after that commit is
+ * the file moved to processed/.  A file whose name is already recorded was
+ * counted before (we crashed between commit and move) and is only moved.
+ * An error leaves the file where it is and is retried after a back-off.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "evproc.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+/* lines read per call of ingest_step */
+#define INGEST_SLICE_LINES		50000
+/* rows per upsert or insert statement */
+#define INGEST_CHUNK_ROWS		10000
+/* longest line we read; longer ones are rejected */
+#define INGEST_MAX_LINE			(64 * 1024)
+/* how much of a rejected line we store */
+#define INGEST_REJECT_KEEP		4096
+/* back-off after a failure, doubling up to the maximum */
+#define INGEST_BACKOFF_MIN_MS	1000
+#define INGEST_BACKOFF_MAX_MS	60000
+/* how often to look for dropped files when idle */
+#define INGEST_SCAN_MS			1000
+
+/*
+ * Per-user sum, in a simplehash table keyed by user id.  The sum is PG's
+ * int128, which (unlike a bare __int128) is only 8-byte aligned, as
+ * palloc'd memory is.
+ */
+typedef struct UserTotal
+{
+	char	   *user_id;
+	uint32		hash;
+	char		status;
+	int128		total;
+} UserTotal;
+
+#define SH_PREFIX			usertotals
+#define SH_ELEMENT_TYPE		UserTotal
+#define SH_KEY_TYPE			char *
+#define SH_KEY				user_id
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key), strlen(key))
+#define SH_EQUAL(tb, a, b)	(strcmp(a, b) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)	((a)->hash)
+#define SH_SCOPE			static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct RejectedLine
+{
+	int64		lineno;
+	char	   *text;
+	const char *reason;
+} RejectedLine;
+
+typedef struct IngestState
+{
+	bool		active;			/* a file is being read */
+	char		name[JOURNAL_NAME_MAX];
+	char		path[MAXPGPATH];
+	JournalReader reader;
+	MemoryContext cxt;			/* everything about the current file */
+	usertotals_hash *totals;
+	int64		events;
+	List	   *rejected;		/* of RejectedLine */
+	int64		nrejected;
+
+	TimestampTz next_scan;
+	TimestampTz retry_at;
+	int			backoff_ms;
+	char		last_error[256];
+} IngestState;
+
+static IngestState state;
+static EvParser *line_parser = NULL;
+
+static SPIPlanPtr plan_is_processed = NULL;
+static SPIPlanPtr plan_upsert = NULL;
+static SPIPlanPtr plan_reject = NULL;
+static SPIPlanPtr plan_record = NULL;
+
+void
+ingest_init(void)
+{
+	memset(&state, 0, sizeof(state));
+	state.reader.fd = -1;
+	line_parser = ev_parser_create();
+	if (line_parser == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+}
+
+/* ingest_abandon drops the file being read; it stays in place for later. */
+void
+ingest_abandon(void)
+{
+	if (state.active)
+		jreader_close(&state.reader);
+	if (state.cxt != NULL)
+		MemoryContextDelete(state.cxt);
+	state.cxt = NULL;
+	state.totals = NULL;
+	state.rejected = NIL;
+	state.active = false;
+}
+
+/* ingest_timeout_ms: how long the loop may sleep as far as ingest goes. */
+long
+ingest_timeout_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next;
+
+	if (state.active)
+		return 0;
+	next = Max(state.next_scan, state.retry_at);
+	if (next <= now)
+		return 0;
+	return (long) ((next - now + 999) / 1000);
+}
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+static void
+prepare_plans(void)
+{
+	Oid			text1[1] = {TEXTOID};
+	Oid			upsert[2] = {TEXTARRAYOID, NUMERICARRAYOID};
+	Oid			reject[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Oid			record[3] = {TEXTOID, INT8OID, INT8OID};
+
+	if (plan_is_processed != NULL)
+		return;
+	plan_is_processed = prepare(
+								"SELECT 1 FROM evproc.processed_files WHERE filename = $1",
+								1, text1);
+	plan_upsert = prepare(
+						  "INSERT INTO evproc.user_revenue AS r (user_id, revenue) "
+						  "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
+						  "ON CONFLICT (user_id) DO UPDATE "
+						  "SET revenue = r.revenue OPERATOR(pg_catalog.+) excluded.revenue, "
+						  "updated_at = pg_catalog.now()",
+						  2, upsert);
+	plan_reject = prepare(
+						  "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
+						  "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+						  "pg_catalog.unnest($4)) AS t(n, l, r)",
+						  4, reject);
+	plan_record = prepare(
+						  "INSERT INTO evproc.processed_files (filename, events, rejected) "
+						  "VALUES ($1, $2, $3)",
+						  3, record);
+}
+
+static void
+begin_work(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+check_schema(void)
+{
+	if (!evproc_schema_ready())
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the evproc extension is not installed in database \"%s\"",
+						evproc_database),
+				 errhint("Run CREATE EXTENSION evproc in that database.")));
+	prepare_plans();
+}
+
+static bool
+is_processed(const char *name)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	int			rc = SPI_execute_plan(plan_is_processed, &arg, NULL, true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+/*
+ * printable_line makes a rejected line storable as text: at most
+ * INGEST_REJECT_KEEP bytes, and if it is not valid UTF-8 or holds NULs,
+ * every byte outside printable ASCII written as \xNN.
+ */
+static char *
+printable_line(const char *line, size_t len)
+{
+	StringInfoData buf;
+
+	if (len > INGEST_REJECT_KEEP)
+		len = INGEST_REJECT_KEEP;
+	initStringInfo(&buf);
+	if (ev_utf8_valid(line, len) && memchr(line, '\0', len) == NULL)
+		appendBinaryStringInfo(&buf, line, (int) len);
+	else
+	{
+		for (size_t i = 0; i < len; i++)
+		{
+			unsigned char c = (unsigned char) line[i];
+
+			if (c >= 0x20 && c < 0x7f)
+				appendStringInfoChar(&buf, (char) c);
+			else
+				appendStringInfo(&buf, "\\x%02x", c);
+		}
+	}
+	return buf.data;
+}
+
+static void
+reject_line(const char *line, size_t len, const char *reason)
+{
+	RejectedLine *r = palloc(sizeof(RejectedLine));
+
+	r->lineno = (int64) state.reader.lineno;
+	r->text = printable_line(line, len);
+	r->reason = pstrdup(reason);
+	state.rejected = lappend(state.rejected, r);
+	state.nrejected++;
+}
+
+static bool
+is_blank(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * read_slice reads up to INGEST_SLICE_LINES lines of the current file into
+ * the per-user sums.  Returns true at the end of the file.
+ */
+static bool
+read_slice(void)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(state.cxt);
+	bool		done = false;
+
+	for (int i = 0; i < INGEST_SLICE_LINES; i++)
+	{
+		const char *line;
+		size_t		len;
+		EvEvent		ev;
+		char		err[EV_ERROR_BUFSZ];
+		UserTotal  *entry;
+		bool		found;
+		ev_int128	total;
+		JournalLine kind = jreader_next(&state.reader, &line, &len);
+
+		if (kind == JL_EOF)
+		{
+			done = true;
+			break;
+		}
+		if (kind == JL_ERROR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", state.path)));
+		if (kind == JL_TOO_LONG)
+		{
+			reject_line(line, len, "line is too long");
+			continue;
+		}
+		if (is_blank(line, len))
+			continue;
+		if (!ev_parse_event(line_parser, line, len, &ev, err, sizeof(err)))
+		{
+			reject_line(line, len, err);
+			continue;
+		}
+
+		entry = usertotals_insert(state.totals, ev.user_id, &found);
+		if (!found)
+		{
+			entry->user_id = pstrdup(ev.user_id);
+			entry->total = 0;
+		}
+		/* |total| < 2^127 holds for any file under ~10^11 events */
+		total = entry->total;
+		if (__builtin_add_overflow(total, ev_event_delta(&ev), &total))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("revenue of user \"%s\" in file \"%s\" is out of range",
+							ev.user_id, state.name)));
+		entry->total = total;
+		state.events++;
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return done;
+}
+
+static int
+compare_totals(const void *a, const void *b)
+{
+	return strcmp((*(UserTotal *const *) a)->user_id,
+				  (*(UserTotal *const *) b)->user_id);
+}
+
+/*
+ * apply_totals upserts the per-user sums in chunks, in user id order so
+ * that concurrent ingests cannot deadlock.
+ */
+static void
+apply_totals(void)
+{
+	int			n = state.totals->members;
+	UserTotal **sorted = palloc(sizeof(UserTotal *) * Max(n, 1));
+	usertotals_iterator it;
+	UserTotal  *entry;
+	int			k = 0;
+
+	usertotals_start_iterate(state.totals, &it);
+	while ((entry = usertotals_iterate(state.totals, &it)) != NULL)
+		sorted[k++] = entry;
+	qsort(sorted, n, sizeof(UserTotal *), compare_totals);
+
+	for (int start = 0; start < n; start += INGEST_CHUNK_ROWS)
+	{
+		int			m = Min(INGEST_CHUNK_ROWS, n - start);
+		Datum	   *users = palloc(sizeof(Datum) * m);
+		Datum	   *sums = palloc(sizeof(Datum) * m);
+		Datum		args[2];
+		int			rc;
+
+		for (int i = 0; i < m; i++)
+		{
+			char		num[EV_DECIMAL_BUFSZ];
+
+			ev_decimal_format(sorted[start + i]->total, num);
+			users[i] = CStringGetTextDatum(sorted[start + i]->user_id);
+			sums[i] = DirectFunctionCall3(numeric_in, CStringGetDatum(num),
+										  ObjectIdGetDatum(InvalidOid),
+										  Int32GetDatum(-1));
+		}
+		args[0] = PointerGetDatum(construct_array(users, m, TEXTOID,
+												  -1, false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(sums, m, NUMERICOID,
+												  -1, false, TYPALIGN_INT));
+		rc = SPI_execute_plan(plan_upsert, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s",
+				 SPI_result_code_string(rc));
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+apply_rejected(void)
+{
+	Datum		name = CStringGetTextDatum(state.name);
+	ListCell   *lc = list_head(state.rejected);
+
+	while (lc != NULL)
+	{
+		Datum	   *linenos = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
+		Datum	   *texts = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
+		Datum	   *reasons = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
+		Datum		args[4];
+		int			m = 0;
+		int			rc;
+
+		for (; lc != NULL && m < INGEST_CHUNK_ROWS;
+			 lc = lnext(state.rejected, lc), m++)
+		{
+			RejectedLine *r = lfirst(lc);
+
+			linenos[m] = Int64GetDatum(r->lineno);
+			texts[m] = CStringGetTextDatum(r->text);
+			reasons[m] = CStringGetTextDatum(r->reason);
+		}
+		args[0] = name;
+		args[1] = PointerGetDatum(construct_array(linenos, m, INT8OID,
+												  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[2] = PointerGetDatum(construct_array(texts, m, TEXTOID,
+												  -1, false, TYPALIGN_INT));
+		args[3] = PointerGetDatum(construct_array(reasons, m, TEXTOID,
+												  -1, false, TYPALIGN_INT));
+		rc = SPI_execute_plan(plan_reject, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s",
+				 SPI_result_code_string(rc));
+	}
+}
+
+/*
+ * commit_file applies the file in one transaction and records its name.
+ * Returns false if the name was already recorded (nothing applied).
+ */
+static bool
+commit_file(void)
+{
+	bool		applied = false;
+	MemoryContext oldcxt;
+
+	begin_work("evproc: ingesting an archived file");
+	check_schema();
+	oldcxt = MemoryContextSwitchTo(state.cxt);
+	if (!is_processed(state.name))
+	{
+		Datum		args[3];
+		int			rc;
+
+		apply_totals();
+		apply_rejected();
+		evproc_fault("ingest-before-commit");
+		args[0] = CStringGetTextDatum(state.name);
+		args[1] = Int64GetDatum(state.events);
+		args[2] = Int64GetDatum(state.nrejected);
+		rc = SPI_execute_plan(plan_record, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s",
+				 SPI_result_code_string(rc));
+		applied = true;
+	}
+	MemoryContextSwitchTo(oldcxt);
+	end_work();
+	return applied;
+}
+
+/* start_file opens the next archived file, if any.  Returns false if none. */
+static bool
+start_file(Journal *journal)
+{
+	int			rc = journal_next_archive(journal->dir, state.name);
+	bool		processed;
+
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read directory \"%s\": %m", journal->dir)));
+	if (rc == 0)
+		return false;
+	snprintf(state.path, sizeof(state.path), "%s/%s", journal->dir, state.name);
+
+	/* counted before a crash?  then it only needs moving */
+	begin_work("evproc: checking an archived file");
+	check_schema();
+	processed = is_processed(state.name);
+	end_work();
+	if (processed)
+	{
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" was already ingested; moving it to %s/",
+						state.name, JOURNAL_PROCESSED)));
+		if (journal_archive_done(journal, state.name) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not move file \"%s\" to %s/: %m",
+							state.path, JOURNAL_PROCESSED)));
+		return true;
+	}
+
+	if (jreader_open(&state.reader, state.path, INGEST_MAX_LINE) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", state.path)));
+	state.cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest",
+									  ALLOCSET_DEFAULT_SIZES);
+	state.totals = usertotals_create(state.cxt, 1024, NULL);
+	state.events = 0;
+	state.rejected = NIL;
+	state.nrejected = 0;
+	state.active = true;
+	return true;
+}
+
+static void
+finish_file(Journal *journal)
+{
+	bool		applied = commit_file();
+
+	evproc_fault("ingest-after-commit");
+	if (applied)
+		ereport(DEBUG1,
+				(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d users, " INT64_FORMAT " rejected lines",
+						state.name, state.events, (int) state.totals->members,
+						state.nrejected)));
+	if (state.nrejected > 0)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
+						state.name, state.nrejected)));
+	ingest_abandon();
+	if (journal_archive_done(journal, state.name) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not move file \"%s\" to %s/: %m",
+						state.path, JOURNAL_PROCESSED)));
+}
+
+/*
+ * ingest_step does a bounded amount of ingest work: opens the next file,
+ * reads a slice of it, or commits it.  scan_now asks to look for files
+ * at once, even during a back-off, rather than at the next periodic scan.  On failure the error is
+ * logged, its message copied into errbuf, and the next try is delayed.
+ */
+IngestResult
+ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	IngestResult result = INGEST_BUSY;
+
+	if (!state.active)
+	{
+		if (!scan_now && now < state.retry_at)
+		{
+			strlcpy(errbuf, state.last_error, errlen);
+			return INGEST_FAILED;
+		}
+		if (!scan_now && now < state.next_scan)
+			return INGEST_IDLE;
+		state.next_scan = TimestampTzPlusMilliseconds(now, INGEST_SCAN_MS);
+	}
+
+	PG_TRY();
+	{
+		if (!state.active)
+		{
+			if (!start_file(journal))
+				result = INGEST_IDLE;
+		}
+		else if (read_slice())
+			finish_file(journal);
+		if (result == INGEST_BUSY)
+			state.backoff_ms = 0;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		ingest_abandon();
+
+		state.backoff_ms = state.backoff_ms == 0 ? INGEST_BACKOFF_MIN_MS :
+			Min(state.backoff_ms * 2, INGEST_BACKOFF_MAX_MS);
+		state.retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 state.backoff_ms);
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("evproc: could not ingest \"%s\": %s",
+						state.name, edata->message),
+				 edata->hint ? errhint("%s", edata->hint) : 0,
+				 errdetail("Will retry in %d ms.", state.backoff_ms)));
+		snprintf(state.last_error, sizeof(state.last_error),
+				 "could not ingest \"%s\": %s", state.name, edata->message);
+		strlcpy(errbuf, state.last_error, errlen);
+		FreeErrorData(edata);
+		result = INGEST_FAILED;
+	}
+	PG_END_TRY();
+
+	return result;
+}

@@ -1,0 +1,625 @@
+/*-------------------------------------------------------------------------
+ *
+ * journal.c
+ *	  The event journal on disk: group-committed appends, rotation with
+ *	  names that never repeat, the archive queue, durable moves, and a
+ *	  streaming line reader.
+ *
+ * Backend-free (libc only); see journal.h for the directory layout.
+ *
+ * The invariant that makes acknowledgements safe: durable_len is the length
+ * of events.jsonl that holds only whole, acknowledged lines.  A batch that
+ * fails to be written (or synced) is cut off again with ftruncate before
+ * anything else is appended, so an event answered with 503 never stays in
+ * the journal to be counted later.  A journal left over from a previous run
+ * may end in a torn line; it is rotated before anything is appended (see
+ * journal_rotate), so the fragment cannot swallow the next event.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARCHIVE_PREFIX		"events-"
+#define ARCHIVE_SUFFIX		".jsonl"
+#define SEQ_DIGITS			10
+
+static int	scan_names(Journal *j, int dirfd);
+
+/* mkdir that accepts an existing directory */
+static int
+ensure_dir(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+	{
+		struct stat st;
+
+		if (stat(path, &st) != 0)
+			return -1;
+		if (!S_ISDIR(st.st_mode))
+		{
+			errno = ENOTDIR;
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * journal_open prepares the journal directory (creating it and processed/
+ * if needed) and learns the names already used there, so that
+ * journal_make_name never repeats one.  events.jsonl is opened lazily.
+ */
+int
+journal_open(Journal *j, const char *dir, bool fsync)
+{
+	char		path[PATH_MAX];
+	int			procfd;
+
+	memset(j, 0, sizeof(Journal));
+	j->fd = -1;
+	j->dirfd = -1;
+	j->fsync = fsync;
+
+	if (ensure_dir(dir) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_PROCESSED);
+	if (ensure_dir(path) != 0)
+		return -1;
+	j->dir = strdup(dir);
+	if (j->dir == NULL)
+		return -1;
+	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0)
+		goto fail;
+	if (scan_names(j, j->dirfd) != 0)
+		goto fail;
+	procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0)
+		goto fail;
+	if (scan_names(j, procfd) != 0)
+	{
+		int			save = errno;
+
+		close(procfd);
+		errno = save;
+		goto fail;
+	}
+	close(procfd);
+	return 0;
+
+fail:
+	{
+		int			save = errno;
+
+		journal_close(j);
+		errno = save;
+		return -1;
+	}
+}
+
+/* journal_close releases the journal; the caller has flushed it. */
+void
+journal_close(Journal *j)
+{
+	if (j->fd >= 0)
+	{
+		if (j->fsync)
+			(void) fdatasync(j->fd);
+		close(j->fd);
+	}
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	free(j->buf);
+	free(j->dir);
+	memset(j, 0, sizeof(Journal));
+	j->fd = -1;
+	j->dirfd = -1;
+}
+
+/* journal_append adds a line to the batch; nothing is written yet. */
+int
+journal_append(Journal *j, const char *line, size_t len)
+{
+	if (j->len + len > j->cap)
+	{
+		size_t		newcap = j->cap ? j->cap : 64 * 1024;
+		char	   *newbuf;
+
+		while (newcap < j->len + len)
+			newcap *= 2;
+		newbuf = realloc(j->buf, newcap);
+		if (newbuf == NULL)
+			return -1;
+		j->buf = newbuf;
+		j->cap = newcap;
+	}
+	memcpy(j->buf + j->len, line, len);
+	j->len += len;
+	return 0;
+}
+
+static int
+open_journal_file(Journal *j)
+{
+	struct stat st;
+	bool		created;
+
+	j->fd = openat(j->dirfd, JOURNAL_FILE, O_WRONLY | O_APPEND | O_CLOEXEC);
+	created = (j->fd < 0 && errno == ENOENT);
+	if (created)
+		j->fd = openat(j->dirfd, JOURNAL_FILE,
+					   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (j->fd < 0)
+		return -1;
+	if (fstat(j->fd, &st) != 0)
+		goto fail;
+	j->durable_len = st.st_size;
+
+	/* the new directory entry must be durable before we acknowledge */
+	if (created && j->fsync && fsync(j->dirfd) != 0)
+		goto fail;
+	return 0;
+
+fail:
+	{
+		int			save = errno;
+
+		close(j->fd);
+		j->fd = -1;
+		errno = save;
+		return -1;
+	}
+}
+
+/*
+ * journal_flush writes the batch with one write and, if fsync is on, makes
+ * it durable with one fdatasync: this is the group commit.  On success every
+ * event in the batch may be acknowledged.  On failure (errno set) none may:
+ * the file is cut back to its last good length, and the batch is discarded
+ * either way.
+ */
+int
+journal_flush(Journal *j)
+{
+	size_t		done = 0;
+	int			save;
+
+	if (j->fd < 0 && open_journal_file(j) != 0)
+		goto fail_nowrite;
+
+	/* a previous failure may have left a tail that could not be cut off */
+	{
+		struct stat st;
+
+		if (fstat(j->fd, &st) != 0)
+			goto fail_nowrite;
+		if (st.st_size != j->durable_len &&
+			ftruncate(j->fd, j->durable_len) != 0)
+			goto fail_nowrite;
+	}
+
+	while (done < j->len)
+	{
+		ssize_t		n = write(j->fd, j->buf + done, j->len - done);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0)
+		{
+			errno = EIO;
+			goto fail;
+		}
+		done += (size_t) n;
+	}
+	if (j->fsync && fdatasync(j->fd) != 0)
+		goto fail;
+
+	j->durable_len += (off_t) j->len;
+	j->len = 0;
+	return 0;
+
+fail:
+	save = errno;
+	if (ftruncate(j->fd, j->durable_len) == 0 && j->fsync)
+		(void) fdatasync(j->fd);
+	errno = save;
+fail_nowrite:
+	j->len = 0;
+	return -1;
+}
+
+/* journal_is_empty: nothing acknowledged since the last rotation? */
+bool
+journal_is_empty(const Journal *j)
+{
+	return j->fd < 0 || j->durable_len == 0;
+}
+
+/* format_stamp writes the UTC stamp used in archive names. */
+static void
+format_stamp(time_t now, char *out)
+{
+	struct tm	tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, JOURNAL_STAMP_LEN + 1, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/*
+ * journal_make_name makes the next archive name:
+ * events-<UTC stamp>-<sequence>.jsonl.  The stamp never goes backwards
+ * (if the clock steps back we keep the last one) and the sequence always
+ * grows, so names sort in creation order and never repeat.
+ */
+void
+journal_make_name(Journal *j, time_t now, char *name)
+{
+	char		stamp[JOURNAL_STAMP_LEN + 1];
+
+	format_stamp(now, stamp);
+	if (strcmp(stamp, j->last_stamp) > 0)
+		memcpy(j->last_stamp, stamp, sizeof(stamp));
+	j->last_seq++;
+	snprintf(name, JOURNAL_NAME_MAX, ARCHIVE_PREFIX "%s-%0*llu" ARCHIVE_SUFFIX,
+			 j->last_stamp, SEQ_DIGITS, (unsigned long long) j->last_seq);
+}
+
+/*
+ * journal_note_name learns a name used before (in the directory, in
+ * processed/, or recorded in the database), so that later names sort after
+ * it and its sequence number is not used again.  Names of other shapes
+ * (files dropped by users) are ignored.
+ */
+void
+journal_note_name(Journal *j, const char *name)
+{
+	size_t		plen = strlen(ARCHIVE_PREFIX);
+	const char *stamp = name + plen;
+	const char *seq = stamp + JOURNAL_STAMP_LEN + 1;
+	unsigned long long seqno = 0;
+
+	if (strlen(name) != plen + JOURNAL_STAMP_LEN + 1 + SEQ_DIGITS +
+		strlen(ARCHIVE_SUFFIX) ||
+		strncmp(name, ARCHIVE_PREFIX, plen) != 0 ||
+		stamp[8] != 'T' || stamp[15] != 'Z' || stamp[16] != '-' ||
+		strcmp(seq + SEQ_DIGITS, ARCHIVE_SUFFIX) != 0)
+		return;
+	for (int i = 0; i < JOURNAL_STAMP_LEN; i++)
+		if (i != 8 && i != 15 && (stamp[i] < '0' || stamp[i] > '9'))
+			return;
+	for (int i = 0; i < SEQ_DIGITS; i++)
+	{
+		if (seq[i] < '0' || seq[i] > '9')
+			return;
+		seqno = seqno * 10 + (unsigned long long) (seq[i] - '0');
+	}
+	if (strncmp(stamp, j->last_stamp, JOURNAL_STAMP_LEN) > 0)
+	{
+		memcpy(j->last_stamp, stamp, JOURNAL_STAMP_LEN);
+		j->last_stamp[JOURNAL_STAMP_LEN] = '\0';
+	}
+	if (seqno > j->last_seq)
+		j->last_seq = seqno;
+}
+
+static int
+scan_names(Journal *j, int dirfd)
+{
+	int			fd = dup(dirfd);
+	DIR		   *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (d == NULL)
+	{
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		journal_note_name(j, de->d_name);
+	closedir(d);
+	return 0;
+}
+
+/*
+ * journal_rotate renames a non-empty events.jsonl to a new archive name
+ * (written into name) and makes the rename durable.  Returns 1 if it
+ * rotated, 0 if there was nothing to rotate, -1 on error.  The batch must
+ * have been flushed.  It also rotates a journal left by an earlier run,
+ * which is how start-up avoids appending after a torn tail.
+ */
+int
+journal_rotate(Journal *j, time_t now, char *name)
+{
+	if (j->fd >= 0)
+	{
+		if (j->durable_len == 0)
+			return 0;
+		close(j->fd);
+		j->fd = -1;
+	}
+	else
+	{
+		struct stat st;
+
+		if (fstatat(j->dirfd, JOURNAL_FILE, &st, 0) != 0)
+			return errno == ENOENT ? 0 : -1;
+		if (st.st_size == 0)
+			return 0;
+		/* with fsync on, make sure a leftover journal is on disk first */
+		if (j->fsync)
+		{
+			int			fd = openat(j->dirfd, JOURNAL_FILE, O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0)
+				return -1;
+			if (fsync(fd) != 0)
+			{
+				int			save = errno;
+
+				close(fd);
+				errno = save;
+				return -1;
+			}
+			close(fd);
+		}
+	}
+
+	journal_make_name(j, now, name);
+	if (renameat(j->dirfd, JOURNAL_FILE, j->dirfd, name) != 0)
+		return -1;
+	j->durable_len = 0;
+	if (j->fsync && fsync(j->dirfd) != 0)
+		return -1;
+	return 1;
+}
+
+/* journal_is_archive_name: events-*.jsonl but not events.jsonl */
+bool
+journal_is_archive_name(const char *name)
+{
+	size_t		len = strlen(name);
+	size_t		plen = strlen(ARCHIVE_PREFIX);
+	size_t		slen = strlen(ARCHIVE_SUFFIX);
+
+	return len > plen + slen && len < JOURNAL_NAME_MAX &&
+		strncmp(name, ARCHIVE_PREFIX, plen) == 0 &&
+		strcmp(name + len - slen, ARCHIVE_SUFFIX) == 0;
+}
+
+/*
+ * journal_next_archive finds the archived file that sorts first (the
+ * oldest, for the names we make).  Returns 1 and its name, 0 if there is
+ * none, -1 on error.
+ */
+int
+journal_next_archive(const char *dir, char *name)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	bool		found = false;
+
+	if (d == NULL)
+		return -1;
+	errno = 0;
+	while ((de = readdir(d)) != NULL)
+	{
+		if (!journal_is_archive_name(de->d_name))
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		if (!found || strcmp(de->d_name, name) < 0)
+		{
+			strcpy(name, de->d_name);
+			found = true;
+		}
+	}
+	if (errno != 0)
+	{
+		int			save = errno;
+
+		closedir(d);
+		errno = save;
+		return -1;
+	}
+	closedir(d);
+	return found ? 1 : 0;
+}
+
+/* journal_archive_done moves an ingested file to processed/, durably. */
+int
+journal_archive_done(Journal *j, const char *name)
+{
+	int			procfd = openat(j->dirfd, JOURNAL_PROCESSED,
+								O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int			rc;
+	int			save;
+
+	if (procfd < 0)
+		return -1;
+	if (j->fsync)
+		rc = durable_rename_at(j->dirfd, name, procfd, name);
+	else
+		rc = renameat(j->dirfd, name, procfd, name);
+	save = errno;
+	close(procfd);
+	errno = save;
+	return rc;
+}
+
+/* fsync_dir_path fsyncs a directory given by path. */
+int
+fsync_dir_path(const char *path)
+{
+	int			fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int			rc;
+	int			save;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	save = errno;
+	close(fd);
+	errno = save;
+	return rc;
+}
+
+/*
+ * durable_rename_at renames a file between directories so that the result
+ * survives a crash: the file is fsynced before the rename, and both
+ * directories after it (as PostgreSQL's durable_rename does).
+ */
+int
+durable_rename_at(int fromdirfd, const char *from, int todirfd, const char *to)
+{
+	int			fd = openat(fromdirfd, from, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	close(fd);
+	if (renameat(fromdirfd, from, todirfd, to) != 0)
+		return -1;
+	if (fsync(todirfd) != 0)
+		return -1;
+	if (fromdirfd != todirfd && fsync(fromdirfd) != 0)
+		return -1;
+	return 0;
+}
+
+/* jreader_open opens a file for streaming by lines of at most max_line. */
+int
+jreader_open(JournalReader *r, const char *path, size_t max_line)
+{
+	memset(r, 0, sizeof(JournalReader));
+	r->max_line = max_line;
+	r->cap = max_line + 1024 * 1024;
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		return -1;
+	r->buf = malloc(r->cap);
+	if (r->buf == NULL)
+	{
+		close(r->fd);
+		r->fd = -1;
+		errno = ENOMEM;
+		return -1;
+	}
+#ifdef POSIX_FADV_SEQUENTIAL
+	(void) posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+	return 0;
+}
+
+/*
+ * jreader_next returns the next line (without "\n" or "\r\n").  A line
+ * longer than max_line is returned as JL_TOO_LONG with its first max_line
+ * bytes, and the rest of it is skipped.  A last line without a newline is
+ * returned like any other (the caller's parser decides whether it is whole).
+ */
+JournalLine
+jreader_next(JournalReader *r, const char **line, size_t *len)
+{
+	for (;;)
+	{
+		char	   *base = r->buf + r->start;
+		size_t		avail = r->end - r->start;
+		char	   *nl = memchr(base, '\n', avail);
+
+		if (r->skip_rest)
+		{
+			if (nl != NULL)
+			{
+				r->start += (size_t) (nl - base) + 1;
+				r->skip_rest = false;
+				continue;
+			}
+			r->start = r->end;
+		}
+		else if (nl != NULL || (r->eof && avail > 0))
+		{
+			size_t		n = nl != NULL ? (size_t) (nl - base) : avail;
+
+			r->start += n + (nl != NULL ? 1 : 0);
+			r->lineno++;
+			if (n > 0 && base[n - 1] == '\r')
+				n--;
+			*line = base;
+			if (n > r->max_line)
+			{
+				*len = r->max_line;
+				return JL_TOO_LONG;
+			}
+			*len = n;
+			return JL_LINE;
+		}
+		else if (avail > r->max_line)
+		{
+			/* no newline within max_line bytes: report, then skip the rest */
+			*line = base;
+			*len = r->max_line;
+			r->lineno++;
+			r->start = r->end;
+			r->skip_rest = true;
+			return JL_TOO_LONG;
+		}
+
+		if (r->eof)
+			return JL_EOF;
+
+		/* compact and read more */
+		if (r->start > 0)
+		{
+			memmove(r->buf, r->buf + r->start, r->end - r->start);
+			r->end -= r->start;
+			r->start = 0;
+		}
+		for (;;)
+		{
+			ssize_t		n = read(r->fd, r->buf + r->end, r->cap - r->end);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return JL_ERROR;
+			if (n == 0)
+				r->eof = true;
+			r->end += (size_t) n;
+			break;
+		}
+	}
+}
+
+void
+jreader_close(JournalReader *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->buf);
+	memset(r, 0, sizeof(JournalReader));
+	r->fd = -1;
+}

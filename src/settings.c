@@ -1,0 +1,144 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *	  The evproc.* configuration parameters.  Their names, defaults and
+ *	  contexts are part of the public interface (see README).
+ *
+ * Parameters that shape the listening socket and the database connection
+ * need a restart; the rest are re-read by the worker on SIGHUP.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "evproc.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+char	   *evproc_listen_address = NULL;
+int			evproc_port = 8000;
+char	   *evproc_database = NULL;
+char	   *evproc_directory = NULL;
+int			evproc_rotation_interval = 60;
+bool		evproc_fsync = true;
+char	   *evproc_auth_token = NULL;
+int			evproc_max_body_size = 1024 * 1024;
+int			evproc_max_connections = 1024;
+int			evproc_connection_timeout = 30;
+char	   *evproc_fault_injection = NULL;
+
+void
+evproc_define_settings(void)
+{
+	DefineCustomStringVariable("evproc.listen_address",
+							   "Address the evproc HTTP server listens on.",
+							   "An IPv4 or IPv6 address; \"*\" means all IPv4 addresses.",
+							   &evproc_listen_address,
+							   "127.0.0.1",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.port",
+							"TCP port of the evproc HTTP server.",
+							NULL,
+							&evproc_port,
+							8000, 1, 65535,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.database",
+							   "Database the evproc worker connects to.",
+							   "The evproc extension must be created in this database.",
+							   &evproc_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.directory",
+							   "Directory of the event journal.",
+							   "A relative path is taken from the data directory.",
+							   &evproc_directory,
+							   "evproc",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.rotation_interval",
+							"Time between rotations of a non-empty journal.",
+							NULL,
+							&evproc_rotation_interval,
+							60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("evproc.fsync",
+							 "Make each journal write durable before acknowledging it.",
+							 "When off, an operating system crash can lose acknowledged events.",
+							 &evproc_fsync,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.auth_token",
+							   "Token HTTP clients must send in the Authorization header.",
+							   "Empty means no authentication.",
+							   &evproc_auth_token,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_body_size",
+							"Largest accepted HTTP request body.",
+							NULL,
+							&evproc_max_body_size,
+							1024 * 1024, 64, 64 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_connections",
+							"Largest number of concurrent HTTP connections.",
+							NULL,
+							&evproc_max_connections,
+							1024, 1, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.connection_timeout",
+							"Idle time after which an HTTP connection is closed.",
+							NULL,
+							&evproc_connection_timeout,
+							30, 1, 3600,
+							PGC_POSTMASTER, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.fault_injection",
+							   "Test only: crash the worker at the named point.",
+							   "Used by the crash tests; see README.",
+							   &evproc_fault_injection,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("evproc");
+}
+
+/*
+ * evproc_fault crashes the worker (SIGKILL, like a power cut of just this
+ * process: the postmaster then runs crash recovery) if evproc.fault_injection
+ * names this point.  The crash tests use it to stop at exact places.
+ */
+void
+evproc_fault(const char *point)
+{
+	if (evproc_fault_injection != NULL &&
+		strcmp(evproc_fault_injection, point) == 0)
+	{
+		ereport(LOG,
+				(errmsg("evproc: fault injection at \"%s\"", point)));
+		kill(getpid(), SIGKILL);
+		pg_usleep(10L * 1000000L);	/* not reached */
+	}
+}

@@ -1,0 +1,381 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The evproc background worker: one single-threaded event loop that
+ *	  serves HTTP, group-commits the journal, rotates it and ingests the
+ *	  archived files.
+ *
+ * One persistent WaitEventSet holds the process latch, postmaster death and
+ * libmicrohttpd's epoll descriptor.  Each pass:
+ *	  1. wait, at most until MHD, rotation or ingest next needs attention;
+ *	  2. handle SIGTERM (clean shutdown) and SIGHUP (reload settings);
+ *	  3. MHD_run: valid events join the journal batch, their connections are
+ *		 suspended; lookups are queued likewise;
+ *	  4. flush: one write and one fdatasync for the whole batch, then the
+ *		 replies, then the batched lookups in one transaction;
+ *	  5. timed work: rotation when due or requested, and a slice of ingest.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "evproc.h"
+
+#include <time.h>
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
+
+static Journal journal;
+static char *journal_dir = NULL;	/* absolute path in use */
+static TimestampTz next_rotation = 0;
+static uint64 rotate_served = 0;	/* last evproc_rotate() ticket taken */
+static uint64 rotate_pending = 0;	/* ticket waiting for ingest to drain */
+static char rotated_file[JOURNAL_NAME_MAX];
+static bool journal_failing = false;
+
+static void
+publish_worker(bool running)
+{
+	SpinLockAcquire(&evproc_shared->mutex);
+	evproc_shared->worker_pid = running ? MyProcPid : 0;
+	evproc_shared->worker_procno = running ? MyProc->pgprocno : -1;
+	SpinLockRelease(&evproc_shared->mutex);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	publish_worker(false);
+	ConditionVariableBroadcast(&evproc_shared->cv);
+}
+
+/* resolve_directory makes evproc.directory absolute (relative to PGDATA). */
+static char *
+resolve_directory(void)
+{
+	if (is_absolute_path(evproc_directory))
+		return MemoryContextStrdup(TopMemoryContext, evproc_directory);
+	return MemoryContextStrdup(TopMemoryContext,
+							   psprintf("%s/%s", DataDir, evproc_directory));
+}
+
+/*
+ * note_recorded_names teaches the journal the newest archive name recorded
+ * in the database, so that a new name never repeats one whose file has
+ * since been deleted from processed/.
+ */
+static void
+note_recorded_names(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (evproc_schema_ready())
+	{
+		int			rc = SPI_execute("SELECT max(filename) FROM evproc.processed_files "
+									 "WHERE filename LIKE 'events-%'", true, 1);
+
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1);
+
+			if (name != NULL)
+				journal_note_name(&journal, name);
+		}
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * open_journal opens the journal directory and rotates any journal left by
+ * a previous run before anything is appended: it may end in a torn line.
+ */
+static void
+open_journal(void)
+{
+	char		name[JOURNAL_NAME_MAX];
+
+	journal_dir = resolve_directory();
+	if (journal_open(&journal, journal_dir, evproc_fsync) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not open journal directory \"%s\": %m",
+						journal_dir)));
+	note_recorded_names();
+	if (journal_rotate(&journal, time(NULL), name) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not rotate the journal left in \"%s\": %m",
+						journal_dir)));
+}
+
+/* rotate_now rotates a non-empty journal; returns false on failure. */
+static bool
+rotate_now(char *name)
+{
+	int			rc;
+
+	name[0] = '\0';
+	rc = journal_rotate(&journal, time(NULL), name);
+	if (rc < 0)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not rotate the journal in \"%s\": %m",
+						journal_dir)));
+		name[0] = '\0';
+		return false;
+	}
+	if (rc > 0)
+		evproc_fault("rotate-after-rename");
+	return true;
+}
+
+/* reload_settings applies a SIGHUP. */
+static void
+reload_settings(void)
+{
+	char	   *old_dir = journal_dir;
+
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	journal.fsync = evproc_fsync;
+
+	if (strcmp(resolve_directory(), old_dir) != 0)
+	{
+		char		name[JOURNAL_NAME_MAX];
+
+		/* archive what the old directory holds, then switch */
+		(void) rotate_now(name);
+		journal_close(&journal);
+		ingest_abandon();
+		open_journal();
+		ereport(LOG,
+				(errmsg("evproc: journal directory changed from \"%s\" to \"%s\"",
+						old_dir, journal_dir),
+				 errdetail("Files still in the old directory are no longer ingested; move any events-*.jsonl files from it into the new one.")));
+	}
+	next_rotation = Min(next_rotation,
+						TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													evproc_rotation_interval * 1000L));
+}
+
+/* flush_batch group-commits the events of this pass and answers them. */
+static void
+flush_batch(void)
+{
+	bool		durable;
+
+	if (http_pending_posts() == 0)
+		return;
+	durable = (journal_flush(&journal) == 0);
+	if (!durable && !journal_failing)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not write the journal in \"%s\": %m",
+						journal_dir),
+				 errdetail("Events are refused with 503 until writing succeeds again.")));
+	else if (durable && journal_failing)
+		ereport(LOG,
+				(errmsg("evproc: writing the journal succeeds again")));
+	journal_failing = !durable;
+	http_complete_posts(durable);
+}
+
+/*
+ * serve_rotation rotates when the interval is due or evproc_rotate() asked,
+ * and answers such a request once ingest has drained.
+ */
+static void
+serve_rotation(bool *scan_now)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		requested;
+
+	SpinLockAcquire(&evproc_shared->mutex);
+	requested = evproc_shared->rotate_requested;
+	SpinLockRelease(&evproc_shared->mutex);
+
+	if (requested > rotate_served)
+	{
+		rotate_served = requested;
+		if (rotate_now(rotated_file))
+			rotate_pending = requested;
+		else
+		{
+			SpinLockAcquire(&evproc_shared->mutex);
+			evproc_shared->rotate_completed = requested;
+			evproc_shared->rotated_file[0] = '\0';
+			strlcpy(evproc_shared->error, "could not rotate the journal; see the server log",
+					sizeof(evproc_shared->error));
+			SpinLockRelease(&evproc_shared->mutex);
+			ConditionVariableBroadcast(&evproc_shared->cv);
+		}
+		*scan_now = true;
+		next_rotation = TimestampTzPlusMilliseconds(now,
+													evproc_rotation_interval * 1000L);
+	}
+	else if (now >= next_rotation)
+	{
+		char		name[JOURNAL_NAME_MAX];
+
+		if (!journal_is_empty(&journal))
+		{
+			if (rotate_now(name) && name[0] != '\0')
+				*scan_now = true;
+		}
+		next_rotation = TimestampTzPlusMilliseconds(now,
+													evproc_rotation_interval * 1000L);
+	}
+}
+
+static void
+complete_request(const char *error)
+{
+	SpinLockAcquire(&evproc_shared->mutex);
+	evproc_shared->rotate_completed = rotate_pending;
+	strlcpy(evproc_shared->rotated_file, rotated_file,
+			sizeof(evproc_shared->rotated_file));
+	strlcpy(evproc_shared->error, error, sizeof(evproc_shared->error));
+	SpinLockRelease(&evproc_shared->mutex);
+	ConditionVariableBroadcast(&evproc_shared->cv);
+	rotate_pending = 0;
+}
+
+static long
+compute_timeout(void)
+{
+	long		timeout = http_timeout_ms();
+	long		t;
+
+	t = ingest_timeout_ms();
+	if (timeout < 0 || t < timeout)
+		timeout = t;
+	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
+	if (t < 0)
+		t = 0;
+	if (timeout < 0 || t < timeout)
+		timeout = t;
+	return timeout;
+}
+
+/* shut_down answers what is in flight, then stops the server. */
+static void
+shut_down(void)
+{
+	flush_batch();
+	http_fail_lookups(503, "server is shutting down");
+	http_resume_all();
+	for (int i = 0; i < 10 && http_resume_all(); i++)
+		http_run();
+	http_stop();
+	ingest_abandon();
+	journal_close(&journal);
+	ereport(LOG, (errmsg("evproc: worker shut down")));
+}
+
+void
+evproc_worker_main(Datum main_arg)
+{
+	WaitEventSet *wes;
+	MemoryContext pass_cxt;
+	char		errbuf[256];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(evproc_database, NULL, 0);
+	pgstat_report_appname("evproc");
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		ereport(WARNING,
+				(errmsg("evproc: database \"%s\" is not UTF8; user ids outside ASCII cannot be stored",
+						evproc_database)));
+
+	on_shmem_exit(worker_exit, (Datum) 0);
+	publish_worker(true);
+
+	open_journal();
+	ingest_init();
+	if (!http_start(&journal))
+		ereport(ERROR,
+				(errmsg("evproc: could not start the HTTP server on %s:%d",
+						evproc_listen_address, evproc_port),
+				 errhint("Is another process listening on that port?  See the messages above.")));
+	ereport(LOG,
+			(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
+					evproc_listen_address, evproc_port, journal_dir)));
+
+	wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wes, WL_SOCKET_READABLE, http_epoll_fd(), NULL, NULL);
+
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "evproc pass",
+									 ALLOCSET_DEFAULT_SIZES);
+	next_rotation = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												evproc_rotation_interval * 1000L);
+
+	for (;;)
+	{
+		WaitEvent	events[3];
+		int			nevents;
+		bool		scan_now = false;
+		IngestResult ingest;
+
+		nevents = WaitEventSetWait(wes, compute_timeout(), events,
+								   lengthof(events), PG_WAIT_EXTENSION);
+		for (int i = 0; i < nevents; i++)
+			if (events[i].events & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+			reload_settings();
+
+		MemoryContextReset(pass_cxt);
+		MemoryContextSwitchTo(pass_cxt);
+
+		http_run();
+		flush_batch();
+		revenue_serve_lookups();
+		http_resume_all();
+
+		serve_rotation(&scan_now);
+		ingest = ingest_step(&journal, scan_now || rotate_pending != 0,
+							 errbuf, sizeof(errbuf));
+		if (rotate_pending != 0)
+		{
+			if (ingest == INGEST_IDLE)
+				complete_request("");
+			else if (ingest == INGEST_FAILED)
+				complete_request(errbuf);
+		}
+		MemoryContextSwitchTo(TopMemoryContext);
+	}
+
+	shut_down();
+	proc_exit(0);
+}
