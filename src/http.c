@@ -257,18 +257,30 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		set_error(req, MHD_HTTP_NOT_FOUND, "not found");
 }
 
-/* receive_body collects upload data, up to evproc.max_body_size. */
-static void
+/*
+ * receive_body collects upload data, up to evproc.max_body_size.  A larger
+ * body (chunked, so its size was not known up front) is read and dropped
+ * so that the 413 can be sent when it ends (libmicrohttpd cannot reply in
+ * the middle of an upload); past four times the limit we stop reading and
+ * close the connection.  Returns false to close it.
+ */
+static bool
 receive_body(HttpRequest *req, const char *data, size_t size)
 {
-	if (req->too_large || req->status != 0)
-		return;
+	if (req->too_large)
+	{
+		req->len += size;
+		return req->len <= 4 * (size_t) evproc_max_body_size;
+	}
+	if (req->status != 0)
+		return true;
 	if (req->len + size > (size_t) evproc_max_body_size)
 	{
 		req->too_large = true;
+		req->len += size;
 		set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
 				  "request body is larger than evproc.max_body_size");
-		return;
+		return true;
 	}
 	if (req->len + size > req->cap)
 	{
@@ -281,13 +293,14 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 		if (body == NULL)
 		{
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-			return;
+			return true;
 		}
 		req->body = body;
 		req->cap = newcap;
 	}
 	memcpy(req->body + req->len, data, size);
 	req->len += size;
+	return true;
 }
 
 /*
@@ -351,11 +364,10 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 
 	if (*upload_data_size > 0)
 	{
-		receive_body(req, upload_data, *upload_data_size);
+		bool		keep = receive_body(req, upload_data, *upload_data_size);
+
 		*upload_data_size = 0;
-		if (req->too_large)
-			return send_reply(req);
-		return MHD_YES;
+		return keep ? MHD_YES : MHD_NO;
 	}
 
 	/* the whole request is in (or the worker has resumed it) */

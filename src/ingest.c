@@ -213,7 +213,7 @@ check_schema(void)
 	if (!evproc_schema_ready())
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("the evproc extension is not installed in database \"%s\"",
+				 errmsg("the tables of the evproc extension are missing in database \"%s\"",
 						evproc_database),
 				 errhint("Run CREATE EXTENSION evproc in that database.")));
 	prepare_plans();

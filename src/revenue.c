@@ -93,7 +93,7 @@ revenue_serve_lookups(void)
 		if (evproc_schema_ready())
 			lookup_all();
 		else
-			http_fail_lookups(503, "the evproc extension is not installed in evproc.database");
+			http_fail_lookups(503, "the tables of the evproc extension are missing in evproc.database");
 
 		SPI_finish();
 		PopActiveSnapshot();

@@ -1,0 +1,48 @@
+#!/bin/bash
+#
+# test.sh: runs the whole evproc test suite: unit tests of the
+# backend-free code, pg_regress (SQL and HTTP via curl, on a temporary
+# instance) and the TAP crash tests.  Builds and installs first.
+#
+# initdb refuses to run as root, so as root the server-side tests run as
+# the postgres user on a copy of the tree.
+#
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PGBIN=/usr/lib/postgresql/15/bin
+MAKE="make -s PG_CONFIG=$PGBIN/pg_config"
+
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+
+$MAKE WERROR=1
+$SUDO $MAKE install
+
+echo "== unit tests"
+$MAKE unitcheck
+
+echo "== pg_regress and TAP tests"
+status=0
+if [ "$(id -u)" = 0 ]; then
+	work=$(mktemp -d /tmp/evproc-test.XXXXXX)
+	cp -a . "$work/tree"
+	chown -R postgres: "$work"
+	(cd "$work/tree" && runuser -u postgres -- $MAKE installcheck) || status=$?
+	dir="$work/tree"
+else
+	$MAKE installcheck || status=$?
+	dir=.
+fi
+
+if [ "$status" != 0 ]; then
+	echo "== FAILED; details follow" >&2
+	[ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs" >&2
+	for f in "$dir"/tmp_check/log/*; do
+		[ -f "$f" ] || continue
+		echo "--- $f" >&2
+		tail -n 60 "$f" >&2
+	done
+	exit "$status"
+fi
+[ -n "${work:-}" ] && rm -rf "$work"
+echo "== all tests passed"

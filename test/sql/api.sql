@@ -1,0 +1,36 @@
+--
+-- SQL API: the extension's objects, privileges, settings and lookups.
+--
+CREATE EXTENSION evproc;
+
+\dx evproc
+
+-- the worker runs, under its own backend type
+SELECT count(*) AS workers, min(application_name) AS application_name
+FROM pg_stat_activity WHERE backend_type = 'evproc';
+
+-- settings and their defaults (regress.conf sets port, database, interval)
+SELECT name, setting, unit, context
+FROM pg_settings WHERE name LIKE 'evproc.%' ORDER BY name;
+
+-- unknown user: NULL
+SELECT evproc_user_revenue('nobody');
+SELECT evproc_user_revenue(NULL);
+
+-- an empty journal: nothing to rotate
+SELECT evproc_rotate();
+SELECT evproc_rotate(0);
+
+-- privileges: revenue is readable by anyone, bookkeeping and rotation are not
+CREATE ROLE evproc_reader;
+SET ROLE evproc_reader;
+SELECT evproc_user_revenue('nobody');
+SELECT count(*) FROM evproc.user_revenue;
+SELECT count(*) FROM evproc.processed_files;
+SELECT evproc_rotate();
+SHOW evproc.auth_token;
+RESET ROLE;
+DROP ROLE evproc_reader;
+
+-- the schema is reserved
+SET evproc.no_such_setting = 1;

@@ -1,0 +1,71 @@
+--
+-- Ingest of files dropped into the journal directory: bulk import,
+-- rejected lines, and never counting a file twice.
+--
+SELECT setting || '/evproc' AS dir FROM pg_settings WHERE name = 'data_directory' \gset
+\setenv EVDIR :dir
+
+-- a dropped file: valid lines, bad lines, a blank line, CRLF, and a torn
+-- last line; written elsewhere and renamed in, as the README asks
+\! printf '%s\n' '{"userId": "drop1", "name": "add_revenue", "value": 10}' '{"userId": "drop2", "name": "add_revenue", "value": 0.5}' 'not json' '' '{"userId": "drop1", "name": "subtract_revenue", "value": 3}' '{"userId": "drop1", "name": "add_revenue", "value": -3}' > "$EVDIR/drop.tmp"
+\! printf '{"userId": "drop2", "name": "add_revenue", "value": 0.25}\r\n{"userId": "drop3", "name": "add_rev' >> "$EVDIR/drop.tmp"
+\! mv "$EVDIR/drop.tmp" "$EVDIR/events-drop-0001.jsonl"
+SELECT evproc_rotate();
+SELECT evproc_user_revenue('drop1') AS drop1, evproc_user_revenue('drop2') AS drop2,
+       evproc_user_revenue('drop3') AS drop3;
+SELECT filename, events, rejected FROM evproc.processed_files
+WHERE filename = 'events-drop-0001.jsonl';
+SELECT line_number, line, reason FROM evproc.rejected_lines
+WHERE filename = 'events-drop-0001.jsonl' ORDER BY line_number;
+\! ls "$EVDIR/processed" | grep -c drop-0001
+
+-- the same name again is not counted twice, only moved
+\! printf '%s\n' '{"userId": "drop1", "name": "add_revenue", "value": 1000}' > "$EVDIR/drop.tmp"
+\! mv "$EVDIR/drop.tmp" "$EVDIR/events-drop-0001.jsonl"
+SELECT evproc_rotate();
+SELECT evproc_user_revenue('drop1') AS drop1;
+\! ls "$EVDIR" | grep -c drop-0001
+
+-- files are taken in name order; an invalid UTF-8 line is stored escaped
+\! printf '{"userId": "order", "name": "add_revenue", "value": 1}\n' > "$EVDIR/events-drop-0003.jsonl"
+\! printf '{"userId": "order", "name": "add_revenue", "value": 2}\n{"userId": "\377", "name": "add_revenue", "value": 1}\n' > "$EVDIR/events-drop-0002.jsonl"
+SELECT evproc_rotate();
+SELECT filename, events, rejected FROM evproc.processed_files
+WHERE filename LIKE 'events-drop-000%' ORDER BY processed_at, filename;
+SELECT line, reason FROM evproc.rejected_lines WHERE filename = 'events-drop-0002.jsonl';
+SELECT evproc_user_revenue('order');
+
+-- rotated names are sortable and never repeat
+\! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
+SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}\.jsonl$' AS name_ok;
+\! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
+SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}\.jsonl$' AS name_ok;
+SELECT count(*) = count(DISTINCT filename) AS unique_names,
+       array_agg(filename ORDER BY processed_at) = array_agg(filename ORDER BY filename) AS sorted
+FROM evproc.processed_files WHERE filename ~ '^events-\d{8}T';
+SELECT evproc_user_revenue('n');
+
+-- ingest failure is reported, the file stays, and it is retried
+ALTER TABLE evproc.user_revenue RENAME TO user_revenue_moved;
+\! test/http -d '{"userId": "retry", "name": "add_revenue", "value": 4}' http://127.0.0.1:18701/liveEvent
+DO $$
+BEGIN
+    PERFORM evproc_rotate(5000);
+EXCEPTION WHEN others THEN
+    RAISE NOTICE '%', regexp_replace(SQLERRM, 'events-[0-9TZ-]+\.jsonl', 'events-<name>.jsonl');
+END
+$$;
+\! ls "$EVDIR" | grep -c '^events-'
+ALTER TABLE evproc.user_revenue_moved RENAME TO user_revenue;
+SELECT evproc_rotate() IS NULL AS nothing_new;
+SELECT evproc_user_revenue('retry');
+\! ls "$EVDIR" | grep -c '^events-'
+
+-- 503 when the journal cannot be written; nothing is acknowledged or
+-- counted, and the worker recovers by itself once writing works again
+\! chmod 500 "$EVDIR"
+\! test/http -d '{"userId": "full", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
+\! chmod 700 "$EVDIR"
+\! test/http -d '{"userId": "full", "name": "add_revenue", "value": 2}' http://127.0.0.1:18701/liveEvent
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+SELECT evproc_user_revenue('full');
