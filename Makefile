@@ -35,7 +35,8 @@ REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal
+EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal \
+	test/fuzz/fuzz_event test/fuzz/work
 
 ifdef WERROR
 PG_CFLAGS += -Werror
@@ -62,3 +63,16 @@ unitcheck: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
 
 check-all: unitcheck installcheck
+
+# libFuzzer target for the event parser and the user id decoder (clang).
+FUZZ_SECONDS ?= 60
+test/fuzz/fuzz_event: test/fuzz/fuzz_event.c src/event.c src/event.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Isrc \
+		-o $@ test/fuzz/fuzz_event.c src/event.c -ljson-c
+
+.PHONY: fuzz
+fuzz: test/fuzz/fuzz_event
+	mkdir -p test/fuzz/work
+	test/fuzz/fuzz_event -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		test/fuzz/work test/fuzz/corpus

@@ -17,7 +17,8 @@ PGDATA=${EVPROC_PGDATA:-/var/tmp/evproc-cluster}
 PGPORT=${EVPROC_PGPORT:-5499}
 HTTP_PORT=${EVPROC_HTTP_PORT:-8000}
 PACKAGES="build-essential ca-certificates curl libcurl4-openssl-dev \
-	libipc-run-perl libjson-c-dev libmicrohttpd-dev postgresql-15 \
+	libclang-rt-14-dev libipc-run-perl libjson-c-dev libmicrohttpd-dev \
+	postgresql-15 valgrind \
 	postgresql-server-dev-15"
 
 if [ "$(id -u)" = 0 ]; then

@@ -79,7 +79,7 @@ _PG_init(void)
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
+	worker.bgw_restart_time = 5;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "evproc");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "evproc_worker_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "evproc worker");

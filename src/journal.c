@@ -225,6 +225,12 @@ journal_flush(Journal *j)
 		}
 		done += (size_t) n;
 	}
+	if (j->inject_errno != 0)
+	{
+		/* as if the disk filled up or failed after the write */
+		errno = j->inject_errno;
+		goto fail;
+	}
 	if (j->fsync && fdatasync(j->fd) != 0)
 		goto fail;
 

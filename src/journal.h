@@ -38,6 +38,7 @@ typedef struct Journal
 	int			fd;				/* events.jsonl, or -1 until first flush */
 	off_t		durable_len;	/* length of events.jsonl known to be good */
 	bool		fsync;			/* fdatasync on flush? */
+	int			inject_errno;	/* tests: fail each flush after its write */
 
 	char	   *buf;			/* the batch being group-committed */
 	size_t		len;

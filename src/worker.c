@@ -186,6 +186,9 @@ flush_batch(void)
 
 	if (http_pending_posts() == 0)
 		return;
+	journal.inject_errno =
+		strcmp(evproc_fault_injection, "journal-enospc") == 0 ? ENOSPC :
+		strcmp(evproc_fault_injection, "journal-eio") == 0 ? EIO : 0;
 	durable = (journal_flush(&journal) == 0);
 	if (!durable && !journal_failing)
 		ereport(LOG,
