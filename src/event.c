@@ -102,6 +102,7 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 	json_object *field;
 	const char *msg = NULL;
 	size_t		end;
+	size_t		parsed;
 	const char *s;
 	size_t		slen;
 
@@ -119,21 +120,41 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 		return false;
 	}
 
+	/* json-c's own check lets overlong forms and surrogates through */
+	if (!ev_utf8_valid(buf, len))
+	{
+		snprintf(errbuf, errlen, "invalid JSON: invalid UTF-8");
+		return false;
+	}
+
 	json_tokener_reset(parser->tok);
 	root = json_tokener_parse_ex(parser->tok, buf, (int) len);
+	parsed = json_tokener_get_parse_end(parser->tok);
+	if (root == NULL &&
+		json_tokener_get_error(parser->tok) == json_tokener_continue)
+	{
+		/* a bare number is complete only at the end of input: say so */
+		root = json_tokener_parse_ex(parser->tok, "", 1);
+		if (root == NULL &&
+			json_tokener_get_error(parser->tok) != json_tokener_success)
+		{
+			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
+			return false;
+		}
+		parsed = len;
+	}
 	if (root == NULL)
 	{
 		enum json_tokener_error jerr = json_tokener_get_error(parser->tok);
 
-		if (jerr == json_tokener_continue)
-			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
+		if (jerr == json_tokener_success)
+			snprintf(errbuf, errlen, "event must be a JSON object");	/* null */
 		else
 			snprintf(errbuf, errlen, "invalid JSON: %s at offset %zu",
-					 json_tokener_error_desc(jerr),
-					 json_tokener_get_parse_end(parser->tok));
+					 json_tokener_error_desc(jerr), parsed);
 		return false;
 	}
-	for (end = json_tokener_get_parse_end(parser->tok); end < len; end++)
+	for (end = parsed; end < len; end++)
 	{
 		if (!is_json_space(buf[end]))
 		{
