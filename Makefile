@@ -28,7 +28,7 @@ SHLIB_LINK = -lmicrohttpd -ljson-c
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
 # The worker connects to the "postgres" database, so the tests use it.
-REGRESS = api http ingest badinput
+REGRESS = api http ingest badinput batch
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 	--temp-config=test/regress.conf --use-existing
 
@@ -76,3 +76,9 @@ fuzz: test/fuzz/fuzz_event
 	mkdir -p test/fuzz/work
 	test/fuzz/fuzz_event -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		test/fuzz/work test/fuzz/corpus
+
+# The benchmark (not a test): prints a table of figures.  BENCH_ARGS=--quick
+# for a smoke run, --long for longer load steps.
+.PHONY: bench
+bench:
+	bench/run.sh $(BENCH_ARGS)

@@ -20,6 +20,7 @@ CREATE TABLE evproc.processed_files (
     filename     text PRIMARY KEY,
     events       bigint NOT NULL,
     rejected     bigint NOT NULL,
+    duplicates   bigint NOT NULL DEFAULT 0,
     processed_at timestamptz NOT NULL DEFAULT now()
 );
 
@@ -32,7 +33,16 @@ CREATE TABLE evproc.rejected_lines (
     PRIMARY KEY (filename, line_number)
 );
 
+-- eventIds already counted, kept for evproc.dedupe_retention: an event
+-- whose id is here is not counted again (client retries).
+CREATE TABLE evproc.seen_events (
+    event_id    text PRIMARY KEY,
+    seen_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX seen_events_seen_at ON evproc.seen_events (seen_at);
+
 SELECT pg_catalog.pg_extension_config_dump('evproc.user_revenue', '');
+SELECT pg_catalog.pg_extension_config_dump('evproc.seen_events', '');
 SELECT pg_catalog.pg_extension_config_dump('evproc.processed_files', '');
 SELECT pg_catalog.pg_extension_config_dump('evproc.rejected_lines', '');
 

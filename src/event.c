@@ -94,37 +94,38 @@ parse_value(json_object *value, ev_int128 *out)
 	}
 }
 
-bool
-ev_parse_event(EvParser *parser, const char *buf, size_t len,
-			   EvEvent *ev, char *errbuf, size_t errlen)
+/*
+ * parse_json parses buf[0..len) as one JSON value with nothing but white
+ * space after it.  Returns the value (the caller puts it) or NULL with a
+ * message in errbuf.  A JSON null comes back as NULL with *is_null set.
+ */
+static json_object *
+parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
+		   char *errbuf, size_t errlen)
 {
 	json_object *root;
-	json_object *field;
-	const char *msg = NULL;
-	size_t		end;
 	size_t		parsed;
-	const char *s;
-	size_t		slen;
+	size_t		end;
 
-	/* json-c takes an int length; anything that large is not an event */
-	if (len > (size_t) 64 * 1024 * 1024)
+	*is_null = false;
+	/* json-c takes an int length */
+	if (len > (size_t) 256 * 1024 * 1024)
 	{
-		snprintf(errbuf, errlen, "event is too large");
-		return false;
+		snprintf(errbuf, errlen, "body is too large");
+		return NULL;
 	}
 	for (end = 0; end < len && is_json_space(buf[end]); end++)
 		;
 	if (end == len)
 	{
 		snprintf(errbuf, errlen, "request body is empty");
-		return false;
+		return NULL;
 	}
-
 	/* json-c's own check lets overlong forms and surrogates through */
 	if (!ev_utf8_valid(buf, len))
 	{
 		snprintf(errbuf, errlen, "invalid JSON: invalid UTF-8");
-		return false;
+		return NULL;
 	}
 
 	json_tokener_reset(parser->tok);
@@ -139,7 +140,7 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 			json_tokener_get_error(parser->tok) != json_tokener_success)
 		{
 			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
-			return false;
+			return NULL;
 		}
 		parsed = len;
 	}
@@ -148,11 +149,11 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 		enum json_tokener_error jerr = json_tokener_get_error(parser->tok);
 
 		if (jerr == json_tokener_success)
-			snprintf(errbuf, errlen, "event must be a JSON object");	/* null */
+			*is_null = true;
 		else
 			snprintf(errbuf, errlen, "invalid JSON: %s at offset %zu",
 					 json_tokener_error_desc(jerr), parsed);
-		return false;
+		return NULL;
 	}
 	for (end = parsed; end < len; end++)
 	{
@@ -162,59 +163,49 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 					 "invalid JSON: unexpected characters after the event at offset %zu",
 					 end);
 			json_object_put(root);
-			return false;
+			return NULL;
 		}
 	}
+	return root;
+}
 
-	if (!json_object_is_type(root, json_type_object))
-	{
-		msg = "event must be a JSON object";
-		goto fail;
-	}
+/*
+ * validate_event checks one parsed event and fills *ev.  Returns NULL on
+ * success, else a client-facing message naming the field.
+ */
+static const char *
+validate_event(json_object *root, EvEvent *ev)
+{
+	json_object *field;
+	const char *s;
+	size_t		slen;
+	const char *msg;
+
+	if (root == NULL || !json_object_is_type(root, json_type_object))
+		return "event must be a JSON object";
 
 	/* userId */
 	if (!json_object_object_get_ex(root, "userId", &field) || field == NULL)
-	{
-		msg = "userId is required";
-		goto fail;
-	}
+		return "userId is required";
 	if (!json_object_is_type(field, json_type_string))
-	{
-		msg = "userId must be a string";
-		goto fail;
-	}
+		return "userId must be a string";
 	s = json_object_get_string(field);
 	slen = (size_t) json_object_get_string_len(field);
 	if (slen == 0)
-	{
-		msg = "userId must not be empty";
-		goto fail;
-	}
+		return "userId must not be empty";
 	if (slen > EV_USER_ID_MAX)
-	{
-		msg = "userId must be at most 255 bytes";
-		goto fail;
-	}
+		return "userId must be at most 255 bytes";
 	if (memchr(s, '\0', slen) != NULL)
-	{
-		msg = "userId must not contain NUL characters";
-		goto fail;
-	}
+		return "userId must not contain NUL characters";
 	memcpy(ev->user_id, s, slen);
 	ev->user_id[slen] = '\0';
 	ev->user_id_len = slen;
 
 	/* name */
 	if (!json_object_object_get_ex(root, "name", &field) || field == NULL)
-	{
-		msg = "name is required";
-		goto fail;
-	}
+		return "name is required";
 	if (!json_object_is_type(field, json_type_string))
-	{
-		msg = "name must be a string";
-		goto fail;
-	}
+		return "name must be a string";
 	s = json_object_get_string(field);
 	slen = (size_t) json_object_get_string_len(field);
 	if (slen == 11 && memcmp(s, "add_revenue", 11) == 0)
@@ -222,27 +213,205 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 	else if (slen == 16 && memcmp(s, "subtract_revenue", 16) == 0)
 		ev->kind = EV_SUBTRACT_REVENUE;
 	else
-	{
-		msg = "name must be \"add_revenue\" or \"subtract_revenue\"";
-		goto fail;
-	}
+		return "name must be \"add_revenue\" or \"subtract_revenue\"";
 
 	/* value */
 	if (!json_object_object_get_ex(root, "value", &field) || field == NULL)
-	{
-		msg = "value is required";
-		goto fail;
-	}
+		return "value is required";
 	msg = parse_value(field, &ev->value);
 	if (msg != NULL)
-		goto fail;
+		return msg;
 
+	/* eventId: optional */
+	ev->event_id[0] = '\0';
+	ev->event_id_len = 0;
+	if (json_object_object_get_ex(root, "eventId", &field) && field != NULL)
+	{
+		if (!json_object_is_type(field, json_type_string))
+			return "eventId must be a string";
+		s = json_object_get_string(field);
+		slen = (size_t) json_object_get_string_len(field);
+		if (slen == 0)
+			return "eventId must not be empty";
+		if (slen > EV_EVENT_ID_MAX)
+			return "eventId must be at most 128 bytes";
+		if (memchr(s, '\0', slen) != NULL)
+			return "eventId must not contain NUL characters";
+		memcpy(ev->event_id, s, slen);
+		ev->event_id[slen] = '\0';
+		ev->event_id_len = slen;
+	}
+	return NULL;
+}
+
+bool
+ev_parse_event(EvParser *parser, const char *buf, size_t len,
+			   EvEvent *ev, char *errbuf, size_t errlen)
+{
+	bool		is_null;
+	json_object *root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
+	const char *msg;
+
+	if (root == NULL && !is_null)
+		return false;
+	msg = validate_event(root, ev);
 	json_object_put(root);
+	if (msg != NULL)
+	{
+		snprintf(errbuf, errlen, "%s", msg);
+		return false;
+	}
+	return true;
+}
+
+/* grow_events makes room for one more event in *events. */
+static bool
+grow_events(EvEvent **events, size_t n, size_t *cap)
+{
+	if (n == *cap)
+	{
+		size_t		newcap = *cap ? *cap * 2 : 16;
+		EvEvent    *grown = realloc(*events, newcap * sizeof(EvEvent));
+
+		if (grown == NULL)
+			return false;
+		*events = grown;
+		*cap = newcap;
+	}
+	return true;
+}
+
+/*
+ * ev_parse_batch parses a request body: one event, a JSON array of events,
+ * or (ndjson) one event per line.  The whole batch is validated before
+ * anything is returned; on success *events (malloc'd, the caller frees it)
+ * holds *nevents events.  On failure errbuf says what is wrong and
+ * *bad_index is the 0-based index of the first bad event, or -1 if the
+ * body as a whole is bad.  *is_batch tells an array or NDJSON body from a
+ * single event.
+ */
+bool
+ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
+			   size_t max_events, EvEvent **events, size_t *nevents,
+			   bool *is_batch, long *bad_index, char *errbuf, size_t errlen)
+{
+	size_t		cap = 0;
+	size_t		n = 0;
+	char		err[EV_ERROR_BUFSZ];
+
+	*events = NULL;
+	*nevents = 0;
+	*bad_index = -1;
+	*is_batch = ndjson;
+
+	if (ndjson)
+	{
+		const char *p = buf;
+		const char *end = buf + len;
+
+		while (p < end)
+		{
+			const char *nl = memchr(p, '\n', (size_t) (end - p));
+			size_t		llen = (nl ? nl : end) - p;
+			bool		blank = true;
+
+			for (size_t i = 0; i < llen && blank; i++)
+				blank = is_json_space(p[i]);
+			if (!blank)
+			{
+				if (n == max_events)
+				{
+					snprintf(errbuf, errlen,
+							 "batch has more than %zu events (evproc.max_batch_events)",
+							 max_events);
+					goto fail;
+				}
+				if (!grow_events(events, n, &cap))
+				{
+					snprintf(errbuf, errlen, "out of memory");
+					goto fail;
+				}
+				if (!ev_parse_event(parser, p, llen, &(*events)[n], err, sizeof(err)))
+				{
+					*bad_index = (long) n;
+					snprintf(errbuf, errlen, "event %zu: %s", n, err);
+					goto fail;
+				}
+				n++;
+			}
+			p += llen + 1;
+		}
+		if (n == 0)
+		{
+			snprintf(errbuf, errlen, "request body is empty");
+			goto fail;
+		}
+	}
+	else
+	{
+		bool		is_null;
+		json_object *root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
+
+		if (root == NULL && !is_null)
+			goto fail;
+		if (root != NULL && json_object_is_type(root, json_type_array))
+		{
+			size_t		count = json_object_array_length(root);
+
+			*is_batch = true;
+			if (count == 0)
+				snprintf(errbuf, errlen, "batch is empty");
+			else if (count > max_events)
+				snprintf(errbuf, errlen,
+						 "batch has more than %zu events (evproc.max_batch_events)",
+						 max_events);
+			else if ((*events = malloc(count * sizeof(EvEvent))) == NULL)
+				snprintf(errbuf, errlen, "out of memory");
+			else
+			{
+				for (n = 0; n < count; n++)
+				{
+					const char *msg = validate_event(json_object_array_get_idx(root, n),
+													 &(*events)[n]);
+
+					if (msg != NULL)
+					{
+						*bad_index = (long) n;
+						snprintf(errbuf, errlen, "event %zu: %s", n, msg);
+						break;
+					}
+				}
+			}
+			json_object_put(root);
+			if (n < count || count == 0)
+				goto fail;
+		}
+		else
+		{
+			const char *msg;
+
+			if ((*events = malloc(sizeof(EvEvent))) == NULL)
+			{
+				json_object_put(root);
+				snprintf(errbuf, errlen, "out of memory");
+				goto fail;
+			}
+			msg = validate_event(root, &(*events)[0]);
+			json_object_put(root);
+			if (msg != NULL)
+			{
+				snprintf(errbuf, errlen, "%s", msg);
+				goto fail;
+			}
+			n = 1;
+		}
+	}
+	*nevents = n;
 	return true;
 
 fail:
-	snprintf(errbuf, errlen, "%s", msg);
-	json_object_put(root);
+	free(*events);
+	*events = NULL;
 	return false;
 }
 
@@ -492,18 +661,26 @@ ev_format_journal_line(const EvEvent *ev, const char *received_at,
 	char		user[EV_USER_ID_MAX * 6 + 3];
 	char		value[EV_DECIMAL_BUFSZ];
 	char		addr[EV_ADDR_BUFSZ * 6 + 3];
+	char		id[EV_EVENT_ID_MAX * 6 + 16] = "";
 	int			n;
 
 	if (ev_json_quote(ev->user_id, ev->user_id_len, user, sizeof(user)) == 0 ||
 		ev_json_quote(client_addr, strlen(client_addr), addr, sizeof(addr)) == 0)
 		return 0;
+	if (ev->event_id_len > 0)
+	{
+		memcpy(id, ",\"eventId\":", 11);
+		if (ev_json_quote(ev->event_id, ev->event_id_len, id + 11,
+						  sizeof(id) - 11) == 0)
+			return 0;
+	}
 	ev_decimal_format(ev->value, value);
 	n = snprintf(out, outlen,
-				 "{\"userId\":%s,\"name\":\"%s\",\"value\":%s,"
+				 "{\"userId\":%s,\"name\":\"%s\",\"value\":%s%s,"
 				 "\"receivedAt\":\"%s\",\"clientAddr\":%s}\n",
 				 user,
 				 ev->kind == EV_ADD_REVENUE ? "add_revenue" : "subtract_revenue",
-				 value, received_at, addr);
+				 value, id, received_at, addr);
 	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
 }
 

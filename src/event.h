@@ -29,6 +29,7 @@
  * EV_LITERAL_DIGITS digits.  Anything else is rejected, never rounded.
  */
 #define EV_USER_ID_MAX		255
+#define EV_EVENT_ID_MAX		128
 #define EV_INT_DIGITS		18
 #define EV_FRAC_DIGITS		9
 #define EV_LITERAL_DIGITS	100
@@ -38,7 +39,7 @@
 #define EV_DECIMAL_BUFSZ	64	/* a formatted ev_int128, sign and NUL */
 #define EV_TIMESTAMP_BUFSZ	32	/* 2026-11-22T05:00:00.123456Z */
 #define EV_ADDR_BUFSZ		64	/* an IPv4 or IPv6 address as text */
-#define EV_LINE_MAX			2048	/* a journal line written by evproc */
+#define EV_LINE_MAX			3072	/* a journal line written by evproc */
 #define EV_ERROR_BUFSZ		256
 
 typedef __int128 ev_int128;
@@ -56,6 +57,8 @@ typedef struct EvEvent
 	size_t		user_id_len;
 	EvKind		kind;
 	ev_int128	value;			/* >= 0, scaled by EV_SCALE */
+	char		event_id[EV_EVENT_ID_MAX + 1];	/* "" if none */
+	size_t		event_id_len;
 } EvEvent;
 
 /* Parser state: one reusable json-c tokener. */
@@ -71,6 +74,11 @@ extern void ev_parser_free(EvParser *parser);
  */
 extern bool ev_parse_event(EvParser *parser, const char *buf, size_t len,
 						   EvEvent *ev, char *errbuf, size_t errlen);
+
+extern bool ev_parse_batch(EvParser *parser, const char *buf, size_t len,
+						   bool ndjson, size_t max_events,
+						   EvEvent **events, size_t *nevents, bool *is_batch,
+						   long *bad_index, char *errbuf, size_t errlen);
 
 /* The signed amount an event adds to its user's revenue. */
 static inline ev_int128

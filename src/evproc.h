@@ -36,6 +36,8 @@ extern int	evproc_rotation_interval;
 extern bool evproc_fsync;
 extern char *evproc_auth_token;
 extern int	evproc_max_body_size;
+extern int	evproc_max_batch_events;
+extern int	evproc_dedupe_retention;
 extern int	evproc_max_connections;
 extern int	evproc_connection_timeout;
 extern char *evproc_fault_injection;
@@ -98,5 +100,6 @@ extern IngestResult ingest_step(Journal *journal, bool scan_now,
 								char *errbuf, size_t errlen);
 extern long ingest_timeout_ms(void);
 extern void ingest_abandon(void);
+extern void ingest_prune_seen(void);
 
 #endif							/* EVPROC_H */

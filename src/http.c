@@ -55,6 +55,10 @@ typedef struct HttpRequest
 	char		user_id[EV_USER_ID_MAX + 1];
 	size_t		user_id_len;
 
+	/* POST: events accepted, and duplicates (-1: no eventIds given) */
+	long		accepted;
+	long		duplicates;
+
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */
 	char	   *reply;
@@ -303,41 +307,148 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 	return true;
 }
 
+/* is_ndjson: does the request declare a body of one event per line? */
+static bool
+is_ndjson(struct MHD_Connection *conn)
+{
+	const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+												   MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	return type != NULL &&
+		(strncasecmp(type, "application/x-ndjson", 20) == 0 ||
+		 strncasecmp(type, "application/jsonl", 17) == 0);
+}
+
+static int
+compare_event_ids(const void *a, const void *b)
+{
+	const EvEvent *ea = *(EvEvent *const *) a;
+	const EvEvent *eb = *(EvEvent *const *) b;
+	int			c = strcmp(ea->event_id, eb->event_id);
+
+	/* among equal ids, the earliest event comes first and is kept */
+	return c != 0 ? c : (ea < eb ? -1 : ea > eb);
+}
+
 /*
- * accept_event validates a POSTed event and appends its journal line to the
- * batch; the request then waits, suspended, for the group commit.
+ * mark_duplicates finds events that repeat an eventId of an earlier event
+ * of the same batch: they are acknowledged but not journaled again.
+ * Returns how many there are (skip[i] set for each), or -1 out of memory.
+ */
+static long
+mark_duplicates(EvEvent *events, size_t n, bool *skip)
+{
+	EvEvent   **with_id = malloc(n * sizeof(EvEvent *));
+	size_t		m = 0;
+	long		dups = 0;
+
+	if (with_id == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+	{
+		skip[i] = false;
+		if (events[i].event_id_len > 0)
+			with_id[m++] = &events[i];
+	}
+	qsort(with_id, m, sizeof(EvEvent *), compare_event_ids);
+	for (size_t i = 1; i < m; i++)
+	{
+		if (strcmp(with_id[i]->event_id, with_id[i - 1]->event_id) == 0)
+		{
+			skip[with_id[i] - events] = true;
+			dups++;
+		}
+	}
+	free(with_id);
+	return dups;
+}
+
+static void
+set_bad_batch(HttpRequest *req, const char *message, long index)
+{
+	char		error[EV_ERROR_BUFSZ * 7];
+	char		body[EV_ERROR_BUFSZ * 7 + 32];
+	size_t		len = ev_json_error(message, error, sizeof(error));
+
+	if (index < 0 || len < 2)
+	{
+		set_reply(req, MHD_HTTP_BAD_REQUEST, error, len);
+		return;
+	}
+	/* {"error": "...", "index": N} */
+	len = (size_t) snprintf(body, sizeof(body), "%.*s, \"index\": %ld}",
+							(int) len - 1, error, index);
+	set_reply(req, MHD_HTTP_BAD_REQUEST, body, len);
+}
+
+/*
+ * accept_events validates a POSTed event or batch (all or nothing) and
+ * appends its journal lines to the group-commit batch; the request then
+ * waits, suspended, until that batch is durable.
  */
 static void
-accept_event(HttpRequest *req)
+accept_events(HttpRequest *req)
 {
-	EvEvent		ev;
+	EvEvent    *events;
+	size_t		n;
+	bool		is_batch;
+	long		bad_index;
+	long		dups = 0;
+	bool	   *skip = NULL;
 	char		err[EV_ERROR_BUFSZ];
 	char		line[EV_LINE_MAX];
 	char		stamp[EV_TIMESTAMP_BUFSZ];
 	char		addr[EV_ADDR_BUFSZ];
 	struct timespec now;
-	size_t		len;
+	size_t		mark = journal->len;
+	bool		any_id = false;
 
-	if (!ev_parse_event(parser, req->body, req->len, &ev, err, sizeof(err)))
+	if (!ev_parse_batch(parser, req->body, req->len, is_ndjson(req->conn),
+						(size_t) evproc_max_batch_events, &events, &n,
+						&is_batch, &bad_index, err, sizeof(err)))
 	{
-		set_error(req, MHD_HTTP_BAD_REQUEST, err);
+		set_bad_batch(req, err, bad_index);
 		return;
 	}
+	for (size_t i = 0; i < n && !any_id; i++)
+		any_id = events[i].event_id_len > 0;
+	if (any_id && n > 1)
+	{
+		skip = malloc(n * sizeof(bool));
+		dups = skip ? mark_duplicates(events, n, skip) : -1;
+		if (dups < 0)
+			goto oom;
+	}
+
 	clock_gettime(CLOCK_REALTIME, &now);
 	ev_format_timestamp(&now, stamp);
 	client_address(req->conn, addr);
-	len = ev_format_journal_line(&ev, stamp, addr, line, sizeof(line));
-	if (len == 0 || !queue_push(&pending_posts, req) ||
-		journal_append(journal, line, len) != 0)
+	for (size_t i = 0; i < n; i++)
 	{
-		if (len != 0 && pending_posts.n > 0 &&
-			pending_posts.items[pending_posts.n - 1] == req)
-			pending_posts.n--;
-		set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-		return;
+		size_t		len;
+
+		if (skip != NULL && skip[i])
+			continue;
+		len = ev_format_journal_line(&events[i], stamp, addr, line, sizeof(line));
+		if (len == 0 || journal_append(journal, line, len) != 0)
+			goto oom;
 	}
+	if (!queue_push(&pending_posts, req))
+		goto oom;
+	req->accepted = (long) n;
+	req->duplicates = any_id ? dups : -1;
+	free(events);
+	free(skip);
 	req->suspended = true;
 	MHD_suspend_connection(req->conn);
+	return;
+
+oom:
+	/* take back what this request added to the batch */
+	journal->len = mark;
+	free(events);
+	free(skip);
+	set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 }
 
 static enum MHD_Result
@@ -374,7 +485,7 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (req->status == 0 && !req->suspended)
 	{
 		if (req->route == ROUTE_EVENT)
-			accept_event(req);
+			accept_events(req);
 		else if (req->route == ROUTE_USER)
 		{
 			if (queue_push(&pending_lookups, req))
@@ -543,24 +654,34 @@ http_pending_posts(void)
 }
 
 /*
- * http_complete_posts answers every event of the last batch: 200 if the
- * batch is durable in the journal, 503 if it is not (then none of it was
- * kept: see journal_flush).
+ * http_complete_posts answers every request of the last group commit: 200
+ * if the batch is durable in the journal, 503 if it is not (then none of it
+ * was kept: see journal_flush).
  */
 void
 http_complete_posts(bool durable)
 {
-	static const char ok[] = "{\"accepted\": 1}";
-
 	for (int i = 0; i < pending_posts.n; i++)
 	{
 		HttpRequest *req = pending_posts.items[i];
 
 		if (durable)
-			set_reply(req, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+		{
+			char		body[64];
+			int			len;
+
+			if (req->duplicates >= 0)
+				len = snprintf(body, sizeof(body),
+							   "{\"accepted\": %ld, \"duplicates\": %ld}",
+							   req->accepted, req->duplicates);
+			else
+				len = snprintf(body, sizeof(body), "{\"accepted\": %ld}",
+							   req->accepted);
+			set_reply(req, MHD_HTTP_OK, body, (size_t) len);
+		}
 		else
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-					  "could not write the event journal; the event was not accepted");
+					  "could not write the event journal; no event was accepted");
 		if (!queue_push(&to_resume, req))
 		{
 			/* cannot happen once to_resume has grown; resume at once */

@@ -31,8 +31,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-/* lines read per call of ingest_step */
-#define INGEST_SLICE_LINES		50000
+/* work per call of ingest_step: this many lines, or this much time */
+#define INGEST_SLICE_LINES		100000
+#define INGEST_SLICE_MS			5
 /* rows per upsert or insert statement */
 #define INGEST_CHUNK_ROWS		10000
 /* longest line we read; longer ones are rejected */
@@ -86,7 +87,9 @@ typedef struct IngestState
 	JournalReader reader;
 	MemoryContext cxt;			/* everything about the current file */
 	usertotals_hash *totals;
-	int64		events;
+	int64		events;			/* valid events, counted or not */
+	int64		id_events;		/* of which carry an eventId */
+	int64		duplicates;		/* eventIds seen before: not counted */
 	List	   *rejected;		/* of RejectedLine */
 	int64		nrejected;
 
@@ -97,12 +100,15 @@ typedef struct IngestState
 } IngestState;
 
 static IngestState state;
+
+static void add_to_totals(const char *user_id, ev_int128 delta);
 static EvParser *line_parser = NULL;
 
 static SPIPlanPtr plan_is_processed = NULL;
 static SPIPlanPtr plan_upsert = NULL;
 static SPIPlanPtr plan_reject = NULL;
 static SPIPlanPtr plan_record = NULL;
+static SPIPlanPtr plan_seen = NULL;
 
 void
 ingest_init(void)
@@ -163,7 +169,8 @@ prepare_plans(void)
 	Oid			text1[1] = {TEXTOID};
 	Oid			upsert[2] = {TEXTARRAYOID, NUMERICARRAYOID};
 	Oid			reject[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Oid			record[3] = {TEXTOID, INT8OID, INT8OID};
+	Oid			record[4] = {TEXTOID, INT8OID, INT8OID, INT8OID};
+	Oid			seen[1] = {TEXTARRAYOID};
 
 	if (plan_is_processed != NULL)
 		return;
@@ -183,9 +190,15 @@ prepare_plans(void)
 						  "pg_catalog.unnest($4)) AS t(n, l, r)",
 						  4, reject);
 	plan_record = prepare(
-						  "INSERT INTO evproc.processed_files (filename, events, rejected) "
-						  "VALUES ($1, $2, $3)",
-						  3, record);
+						  "INSERT INTO evproc.processed_files "
+						  "(filename, events, rejected, duplicates) "
+						  "VALUES ($1, $2, $3, $4)",
+						  4, record);
+	plan_seen = prepare(
+						"INSERT INTO evproc.seen_events (event_id) "
+						"SELECT pg_catalog.unnest($1) "
+						"ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+						1, seen);
 }
 
 static void
@@ -282,14 +295,18 @@ is_blank(const char *line, size_t len)
 }
 
 /*
- * read_slice reads up to INGEST_SLICE_LINES lines of the current file into
- * the per-user sums.  Returns true at the end of the file.
+ * read_slice reads a slice of the current file (INGEST_SLICE_LINES lines or
+ * INGEST_SLICE_MS, whichever ends first) into the per-user sums, so that
+ * HTTP requests wait at most about that long.  Returns true at the end of
+ * the file.
  */
 static bool
 read_slice(void)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(state.cxt);
 	bool		done = false;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   INGEST_SLICE_MS);
 
 	for (int i = 0; i < INGEST_SLICE_LINES; i++)
 	{
@@ -297,11 +314,11 @@ read_slice(void)
 		size_t		len;
 		EvEvent		ev;
 		char		err[EV_ERROR_BUFSZ];
-		UserTotal  *entry;
-		bool		found;
-		ev_int128	total;
-		JournalLine kind = jreader_next(&state.reader, &line, &len);
+		JournalLine kind;
 
+		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+			break;
+		kind = jreader_next(&state.reader, &line, &len);
 		if (kind == JL_EOF)
 		{
 			done = true;
@@ -324,24 +341,183 @@ read_slice(void)
 			continue;
 		}
 
-		entry = usertotals_insert(state.totals, ev.user_id, &found);
-		if (!found)
-		{
-			entry->user_id = pstrdup(ev.user_id);
-			entry->total = 0;
-		}
-		/* |total| < 2^127 holds for any file under ~10^11 events */
-		total = entry->total;
-		if (__builtin_add_overflow(total, ev_event_delta(&ev), &total))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("revenue of user \"%s\" in file \"%s\" is out of range",
-							ev.user_id, state.name)));
-		entry->total = total;
 		state.events++;
+		if (ev.event_id_len > 0)
+		{
+			/* counted in commit_file, once its eventId is known new */
+			state.id_events++;
+			continue;
+		}
+		add_to_totals(ev.user_id, ev_event_delta(&ev));
 	}
 	MemoryContextSwitchTo(oldcxt);
 	return done;
+}
+
+/* add_to_totals adds one event's amount to its user's sum. */
+static void
+add_to_totals(const char *user_id, ev_int128 delta)
+{
+	bool		found;
+	UserTotal  *entry = usertotals_insert(state.totals, (char *) user_id, &found);
+	ev_int128	total;
+
+	if (!found)
+	{
+		entry->user_id = pstrdup(user_id);
+		entry->total = 0;
+	}
+	total = entry->total;
+	if (__builtin_add_overflow(total, delta, &total))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("revenue of user \"%s\" in file \"%s\" is out of range",
+						user_id, state.name)));
+	entry->total = total;
+}
+
+/* An event with an eventId, waiting to be checked against seen_events. */
+typedef struct IdEvent
+{
+	char	   *event_id;
+	char	   *user_id;
+	ev_int128	delta;
+	int64		seq;			/* order in the file: the first one wins */
+} IdEvent;
+
+static int
+compare_id_events(const void *a, const void *b)
+{
+	const IdEvent *ea = a;
+	const IdEvent *eb = b;
+	int			c = strcmp(ea->event_id, eb->event_id);
+
+	return c != 0 ? c : (ea->seq < eb->seq ? -1 : ea->seq > eb->seq);
+}
+
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * count_new_ids takes a chunk of events with eventIds: it records the ids
+ * in evproc.seen_events and adds to the sums only the events whose id was
+ * not there yet (and only the first of a repeated id in the chunk).
+ */
+static void
+count_new_ids(IdEvent *chunk, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	char	  **fresh;
+	int			nids = 0;
+	int			nfresh;
+	Datum		arg;
+	int			rc;
+
+	qsort(chunk, n, sizeof(IdEvent), compare_id_events);
+	for (int i = 0; i < n; i++)
+		if (i == 0 || strcmp(chunk[i].event_id, chunk[i - 1].event_id) != 0)
+			ids[nids++] = CStringGetTextDatum(chunk[i].event_id);
+	arg = PointerGetDatum(construct_array(ids, nids, TEXTOID, -1, false,
+										  TYPALIGN_INT));
+	rc = SPI_execute_plan(plan_seen, &arg, NULL, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+
+	nfresh = (int) SPI_processed;
+	fresh = palloc(sizeof(char *) * Max(nfresh, 1));
+	for (int i = 0; i < nfresh; i++)
+		fresh[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	qsort(fresh, nfresh, sizeof(char *), compare_strings);
+
+	/* merge: both sorted by id */
+	for (int i = 0, j = 0; i < n; i++)
+	{
+		if (i > 0 && strcmp(chunk[i].event_id, chunk[i - 1].event_id) == 0)
+		{
+			state.duplicates++;
+			continue;
+		}
+		while (j < nfresh && strcmp(fresh[j], chunk[i].event_id) < 0)
+			j++;
+		if (j < nfresh && strcmp(fresh[j], chunk[i].event_id) == 0)
+			add_to_totals(chunk[i].user_id, chunk[i].delta);
+		else
+			state.duplicates++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * dedupe_pass reads the file a second time, inside the ingest transaction,
+ * for the events that carry an eventId, and counts the new ones.  Chunks
+ * keep memory bounded however many such events the file has.
+ */
+static void
+dedupe_pass(void)
+{
+	JournalReader reader;
+	IdEvent    *chunk = palloc(sizeof(IdEvent) * INGEST_CHUNK_ROWS);
+	MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"evproc dedupe chunk",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt;
+	int			n = 0;
+	int64		seq = 0;
+
+	if (jreader_open(&reader, state.path, INGEST_MAX_LINE) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", state.path)));
+	oldcxt = MemoryContextSwitchTo(chunk_cxt);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			const char *line;
+			size_t		len;
+			EvEvent		ev;
+			char		err[EV_ERROR_BUFSZ];
+			JournalLine kind = jreader_next(&reader, &line, &len);
+
+			if (kind == JL_ERROR)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read file \"%s\": %m", state.path)));
+			if (kind != JL_EOF)
+			{
+				if (kind != JL_LINE || is_blank(line, len) ||
+					!ev_parse_event(line_parser, line, len, &ev, err, sizeof(err)) ||
+					ev.event_id_len == 0)
+					continue;
+				chunk[n].event_id = pstrdup(ev.event_id);
+				chunk[n].user_id = pstrdup(ev.user_id);
+				chunk[n].delta = ev_event_delta(&ev);
+				chunk[n].seq = seq++;
+				n++;
+			}
+			if (n == INGEST_CHUNK_ROWS || (kind == JL_EOF && n > 0))
+			{
+				MemoryContextSwitchTo(state.cxt);
+				count_new_ids(chunk, n);
+				MemoryContextSwitchTo(chunk_cxt);
+				MemoryContextReset(chunk_cxt);
+				n = 0;
+				CHECK_FOR_INTERRUPTS();
+			}
+			if (kind == JL_EOF)
+				break;
+		}
+	}
+	PG_FINALLY();
+	{
+		jreader_close(&reader);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(chunk_cxt);
 }
 
 static int
@@ -452,15 +628,18 @@ commit_file(void)
 	oldcxt = MemoryContextSwitchTo(state.cxt);
 	if (!is_processed(state.name))
 	{
-		Datum		args[3];
+		Datum		args[4];
 		int			rc;
 
+		if (state.id_events > 0)
+			dedupe_pass();
 		apply_totals();
 		apply_rejected();
 		evproc_fault("ingest-before-commit");
 		args[0] = CStringGetTextDatum(state.name);
 		args[1] = Int64GetDatum(state.events);
 		args[2] = Int64GetDatum(state.nrejected);
+		args[3] = Int64GetDatum(state.duplicates);
 		rc = SPI_execute_plan(plan_record, args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_plan failed: %s",
@@ -513,6 +692,8 @@ start_file(Journal *journal)
 									  ALLOCSET_DEFAULT_SIZES);
 	state.totals = usertotals_create(state.cxt, 1024, NULL);
 	state.events = 0;
+	state.id_events = 0;
+	state.duplicates = 0;
 	state.rejected = NIL;
 	state.nrejected = 0;
 	state.active = true;
@@ -578,6 +759,9 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 			finish_file(journal);
 		if (result == INGEST_BUSY)
 			state.backoff_ms = 0;
+		/* a file was finished or moved: look for the next one at once */
+		if (result == INGEST_BUSY && !state.active)
+			state.next_scan = 0;
 	}
 	PG_CATCH();
 	{
@@ -609,4 +793,54 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 	PG_END_TRY();
 
 	return result;
+}
+
+/*
+ * ingest_prune_seen forgets eventIds older than evproc.dedupe_retention.
+ * Errors are logged and the prune is simply tried again next time.
+ */
+void
+ingest_prune_seen(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		begin_work("evproc: pruning seen eventIds");
+		if (evproc_schema_ready())
+		{
+			Oid			argtypes[1] = {FLOAT8OID};
+			Datum		arg = Float8GetDatum((double) evproc_dedupe_retention);
+			int			rc;
+
+			rc = SPI_execute_with_args("DELETE FROM evproc.seen_events "
+									   "WHERE seen_at OPERATOR(pg_catalog.<) "
+									   "pg_catalog.now() OPERATOR(pg_catalog.-) "
+									   "pg_catalog.make_interval(secs => $1)",
+									   1, argtypes, &arg, NULL, false, 0);
+			if (rc != SPI_OK_DELETE)
+				elog(ERROR, "SPI_execute_with_args failed: %s",
+					 SPI_result_code_string(rc));
+			if (SPI_processed > 0)
+				ereport(DEBUG1,
+						(errmsg("evproc: forgot " UINT64_FORMAT " eventIds older than evproc.dedupe_retention",
+								SPI_processed)));
+		}
+		end_work();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		ereport(LOG,
+				(errmsg("evproc: could not prune evproc.seen_events: %s",
+						edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 }

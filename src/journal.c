@@ -356,8 +356,16 @@ journal_rotate(Journal *j, time_t now, char *name)
 {
 	if (j->fd >= 0)
 	{
+		struct stat st;
+
 		if (j->durable_len == 0)
 			return 0;
+		/* never archive a tail that a failed flush could not cut off */
+		if (fstat(j->fd, &st) != 0)
+			return -1;
+		if (st.st_size != j->durable_len &&
+			ftruncate(j->fd, j->durable_len) != 0)
+			return -1;
 		close(j->fd);
 		j->fd = -1;
 	}
@@ -583,9 +591,14 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 			*len = n;
 			return JL_LINE;
 		}
-		else if (avail > r->max_line)
+		else if (avail > r->max_line + 1 ||
+				 (avail == r->max_line + 1 && base[r->max_line] != '\r'))
 		{
-			/* no newline within max_line bytes: report, then skip the rest */
+			/*
+			 * No newline within max_line bytes: report, then skip the rest.
+			 * A '\r' just after max_line bytes may be the start of "\r\n",
+			 * so that case needs more input before it can be decided.
+			 */
 			*line = base;
 			*len = r->max_line;
 			r->lineno++;

@@ -36,7 +36,8 @@ evproc_schema_ready(void)
 	return OidIsValid(nsp) &&
 		OidIsValid(get_relname_relid("user_revenue", nsp)) &&
 		OidIsValid(get_relname_relid("processed_files", nsp)) &&
-		OidIsValid(get_relname_relid("rejected_lines", nsp));
+		OidIsValid(get_relname_relid("rejected_lines", nsp)) &&
+		OidIsValid(get_relname_relid("seen_events", nsp));
 }
 
 static void

@@ -11,6 +11,7 @@
  */
 #include "evproc.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@ int			evproc_rotation_interval = 60;
 bool		evproc_fsync = true;
 char	   *evproc_auth_token = NULL;
 int			evproc_max_body_size = 1024 * 1024;
+int			evproc_max_batch_events = 10000;
+int			evproc_dedupe_retention = 7 * 24 * 3600;
 int			evproc_max_connections = 1024;
 int			evproc_connection_timeout = 30;
 char	   *evproc_fault_injection = NULL;
@@ -95,6 +98,22 @@ evproc_define_settings(void)
 							&evproc_max_body_size,
 							1024 * 1024, 64, 64 * 1024 * 1024,
 							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_batch_events",
+							"Largest number of events in one POST.",
+							NULL,
+							&evproc_max_batch_events,
+							10000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.dedupe_retention",
+							"How long eventIds are remembered to drop repeated events.",
+							"An event repeated after this long is counted again.",
+							&evproc_dedupe_retention,
+							7 * 24 * 3600, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("evproc.max_connections",

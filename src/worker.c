@@ -46,6 +46,10 @@ static uint64 rotate_served = 0;	/* last evproc_rotate() ticket taken */
 static uint64 rotate_pending = 0;	/* ticket waiting for ingest to drain */
 static char rotated_file[JOURNAL_NAME_MAX];
 static bool journal_failing = false;
+static TimestampTz next_prune = 0;
+
+/* how often seen eventIds older than evproc.dedupe_retention are pruned */
+#define PRUNE_INTERVAL_MS	(10 * 60 * 1000)
 
 static void
 publish_worker(bool running)
@@ -375,6 +379,12 @@ evproc_worker_main(Datum main_arg)
 				complete_request("");
 			else if (ingest == INGEST_FAILED)
 				complete_request(errbuf);
+		}
+		if (ingest == INGEST_IDLE && GetCurrentTimestamp() >= next_prune)
+		{
+			ingest_prune_seen();
+			next_prune = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 PRUNE_INTERVAL_MS);
 		}
 		MemoryContextSwitchTo(TopMemoryContext);
 	}

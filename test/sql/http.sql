@@ -45,7 +45,7 @@ SELECT user_id, revenue FROM evproc.user_revenue WHERE revenue IN (1, 2) ORDER B
 \! test/http -d '   ' $EV/liveEvent
 \! test/http -d '{"userId": "x", "name": "add_revenue", "value": 1' $EV/liveEvent
 \! test/http -d '{"userId": "x", "name": "add_revenue", "value": 1} x' $EV/liveEvent
-\! test/http -d '[{"userId": "x", "name": "add_revenue", "value": 1}]' $EV/liveEvent
+\! test/http -d '[{"userId": "x", "name": "add_revenue", "value": 1}, "x"]' $EV/liveEvent
 \! test/http -d '"hello"' $EV/liveEvent
 \! test/http -d '{"name": "add_revenue", "value": 1}' $EV/liveEvent
 \! test/http -d '{"userId": null, "name": "add_revenue", "value": 1}' $EV/liveEvent

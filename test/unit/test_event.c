@@ -1,0 +1,1309 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_event.c
+ *	  Unit tests of src/event.c: event parsing and validation
+ *	  (ev_parse_event), exact decimals (ev_decimal_parse,
+ *	  ev_decimal_format), JSON output (ev_json_quote, ev_json_error,
+ *	  ev_format_journal_line, ev_format_timestamp) and the input checks
+ *	  (ev_utf8_valid, ev_decode_user_id).
+ *
+ * No server needed: build and run with "make unitcheck".
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "unit.h"
+
+/* value in units: EV_SCALE-scaled integer */
+#define UNITS(n)	((ev_int128) (n) * EV_SCALE)
+
+/* an event around a value literal */
+#define VALUE_EVENT(lit) \
+	"{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":" lit "}"
+
+/* the largest value: 18 nines, a point, 9 nines */
+#define MAX_VALUE	((ev_int128) 999999999999999999LL * EV_SCALE + 999999999)
+
+static EvParser *parser;
+
+/* i128_str writes v in decimal, independently of ev_decimal_format */
+static const char *
+i128_str(ev_int128 v, char *buf)
+{
+	char		tmp[64];
+	int			n = 0;
+	size_t		o = 0;
+	unsigned __int128 mag;
+
+	if (v < 0)
+	{
+		buf[o++] = '-';
+		mag = (unsigned __int128) (-(v + 1)) + 1;
+	}
+	else
+		mag = (unsigned __int128) v;
+	do
+	{
+		tmp[n++] = (char) ('0' + (int) (mag % 10));
+		mag /= 10;
+	} while (mag > 0);
+	while (n > 0)
+		buf[o++] = tmp[--n];
+	buf[o] = '\0';
+	return buf;
+}
+
+static void
+check_i128(ev_int128 got, ev_int128 want, const char *what,
+		   const char *func, int line)
+{
+	char		g[64];
+	char		w[64];
+
+	unit_check(got == want, __FILE__, line, func, "%s: got %s, want %s",
+			   what, i128_str(got, g), i128_str(want, w));
+}
+
+#define CHECK_I128_EQ(got, want) \
+	check_i128((got), (want), #got, __func__, __LINE__)
+
+/*
+ * Event parsing helpers.  They report failures at the caller's line.
+ */
+static bool
+check_parse_ok(const char *buf, size_t len, EvEvent *ev,
+			   const char *func, int line)
+{
+	char		err[EV_ERROR_BUFSZ];
+
+	err[0] = '\0';
+	memset(ev, 0x5a, sizeof(EvEvent));
+	if (!ev_parse_event(parser, buf, len, ev, err, sizeof(err)))
+	{
+		unit_check(false, __FILE__, line, func,
+				   "event should be accepted, got error \"%s\"", err);
+		unit_print_mem(buf, len);
+		fputc('\n', stderr);
+		return false;
+	}
+	unit_check(true, __FILE__, line, func, "accepted");
+	return true;
+}
+
+static void
+check_event(const char *buf, size_t len, const char *user, size_t userlen,
+			EvKind kind, ev_int128 value, const char *func, int line)
+{
+	EvEvent		ev;
+
+	if (!check_parse_ok(buf, len, &ev, func, line))
+		return;
+	unit_check_mem(ev.user_id, ev.user_id_len, user, userlen,
+				   __FILE__, line, func, "user_id");
+	unit_check(ev.user_id[ev.user_id_len] == '\0', __FILE__, line, func,
+			   "user_id is NUL-terminated");
+	unit_check(ev.kind == kind, __FILE__, line, func, "kind (got %d, want %d)",
+			   (int) ev.kind, (int) kind);
+	check_i128(ev.value, value, "value", func, line);
+}
+
+/* EXPECT_EVENT(json, user, kind, value): accepted with these fields */
+#define EXPECT_EVENT(json, user, kind, value) \
+	check_event((json), strlen(json), (user), strlen(user), (kind), (value), \
+				__func__, __LINE__)
+
+/* EXPECT_VALUE(literal, value): a value literal is accepted as value */
+#define EXPECT_VALUE(lit, value) \
+	EXPECT_EVENT(VALUE_EVENT(lit), "u", EV_ADD_REVENUE, (value))
+
+typedef enum
+{
+	MATCH_EXACT,
+	MATCH_PREFIX,
+	MATCH_FINITE				/* the NaN/Infinity rejections, see below */
+} MatchKind;
+
+static void
+check_reject(const char *buf, size_t len, const char *want, MatchKind how,
+			 const char *func, int line)
+{
+	EvEvent		ev;
+	char		err[EV_ERROR_BUFSZ];
+	bool		ok;
+
+	memset(err, 'x', sizeof(err));
+	err[sizeof(err) - 1] = '\0';
+	if (ev_parse_event(parser, buf, len, &ev, err, sizeof(err)))
+	{
+		unit_check(false, __FILE__, line, func,
+				   "event should be rejected with \"%s\"", want);
+		unit_print_mem(buf, len > 300 ? 300 : len);
+		fputc('\n', stderr);
+		return;
+	}
+	switch (how)
+	{
+		case MATCH_EXACT:
+			ok = strcmp(err, want) == 0;
+			break;
+		case MATCH_PREFIX:
+			ok = strncmp(err, want, strlen(want)) == 0;
+			break;
+		default:
+
+			/*
+			 * json-c may refuse NaN and Infinity itself or hand them over
+			 * as doubles that ev_decimal_parse refuses: either is fine.
+			 */
+			ok = strcmp(err, "value must be a finite JSON number") == 0 ||
+				strncmp(err, "invalid JSON: ", 14) == 0;
+			break;
+	}
+	unit_check(ok, __FILE__, line, func,
+			   "error message: got \"%s\", want %s\"%s\"", err,
+			   how == MATCH_PREFIX ? "prefix " : "", want);
+}
+
+#define EXPECT_REJECT(json, msg) \
+	check_reject((json), strlen(json), (msg), MATCH_EXACT, __func__, __LINE__)
+#define EXPECT_REJECT_LEN(buf, len, msg) \
+	check_reject((buf), (len), (msg), MATCH_EXACT, __func__, __LINE__)
+#define EXPECT_REJECT_PREFIX(json, prefix) \
+	check_reject((json), strlen(json), (prefix), MATCH_PREFIX, \
+				 __func__, __LINE__)
+#define EXPECT_REJECT_NONFINITE(json) \
+	check_reject((json), strlen(json), "value must be a finite JSON number", \
+				 MATCH_FINITE, __func__, __LINE__)
+
+/* user_event builds {"userId":<quoted>,"name":"add_revenue","value":1} */
+static char *
+user_event(const char *quoted_user)
+{
+	size_t		len = strlen(quoted_user) + 64;
+	char	   *buf = malloc(len);
+
+	snprintf(buf, len, "{\"userId\":%s,\"name\":\"add_revenue\",\"value\":1}",
+			 quoted_user);
+	return buf;
+}
+
+/* repeat_str returns s repeated n times, between prefix and suffix */
+static char *
+repeat_str(const char *prefix, const char *s, int n, const char *suffix)
+{
+	size_t		len = strlen(prefix) + strlen(s) * (size_t) n + strlen(suffix);
+	char	   *buf = malloc(len + 1);
+	size_t		o = 0;
+
+	memcpy(buf, prefix, strlen(prefix));
+	o += strlen(prefix);
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(buf + o, s, strlen(s));
+		o += strlen(s);
+	}
+	memcpy(buf + o, suffix, strlen(suffix));
+	o += strlen(suffix);
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * ev_parse_event: valid events
+ */
+static void
+test_parse_valid(void)
+{
+	EvEvent		ev;
+	char	   *json;
+	char	   *user;
+
+	EXPECT_EVENT("{\"userId\": \"user1\", \"name\": \"add_revenue\", \"value\": 100}",
+				 "user1", EV_ADD_REVENUE, UNITS(100));
+	EXPECT_EVENT("{\"userId\":\"user1\",\"name\":\"subtract_revenue\",\"value\":50}",
+				 "user1", EV_SUBTRACT_REVENUE, UNITS(50));
+	/* any key order, whitespace around and inside */
+	EXPECT_EVENT(" \t\r\n{ \"value\" : 7 ,\n\"name\":\"add_revenue\",\t\"userId\":\"x\" }\r\n \t",
+				 "x", EV_ADD_REVENUE, UNITS(7));
+	/* escapes and UTF-8 in the user id */
+	EXPECT_EVENT("{\"userId\":\"a\\\"b\\\\c\\/d\\ne\\u00e9\",\"name\":\"add_revenue\",\"value\":1}",
+				 "a\"b\\c/d\ne\xc3\xa9", EV_ADD_REVENUE, UNITS(1));
+	EXPECT_EVENT("{\"userId\":\"Zo\xc3\xab \xf0\x9f\x98\x80\",\"name\":\"add_revenue\",\"value\":1}",
+				 "Zo\xc3\xab \xf0\x9f\x98\x80", EV_ADD_REVENUE, UNITS(1));
+	EXPECT_EVENT("{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1}",
+				 "\xf0\x9f\x98\x80", EV_ADD_REVENUE, UNITS(1));
+	/* a one-byte id */
+	EXPECT_EVENT("{\"userId\":\"0\",\"name\":\"add_revenue\",\"value\":0}",
+				 "0", EV_ADD_REVENUE, 0);
+
+	/* unknown fields are ignored, whatever they hold */
+	EXPECT_EVENT("{\"userId\":\"u\",\"extra\":{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u0000\"},"
+				 "\"name\":\"add_revenue\",\"receivedAt\":\"2026-01-01\",\"value\":3,"
+				 "\"clientAddr\":false,\"n\":-1e999}",
+				 "u", EV_ADD_REVENUE, UNITS(3));
+	/* duplicate keys: the last one wins */
+	EXPECT_EVENT("{\"userId\":\"a\",\"name\":\"add_revenue\",\"value\":1,"
+				 "\"userId\":\"b\",\"name\":\"subtract_revenue\",\"value\":2}",
+				 "b", EV_SUBTRACT_REVENUE, UNITS(2));
+
+	/* userId of 255 bytes is fine, in ASCII or multibyte */
+	user = repeat_str("", "a", 255, "");
+	json = repeat_str("{\"userId\":\"", "a", 255,
+					  "\",\"name\":\"add_revenue\",\"value\":1}");
+	EXPECT_EVENT(json, user, EV_ADD_REVENUE, UNITS(1));
+	if (check_parse_ok(json, strlen(json), &ev, __func__, __LINE__))
+	{
+		CHECK_INT_EQ(ev.user_id_len, 255);
+		CHECK_INT_EQ(ev.user_id[255], '\0');
+	}
+	free(json);
+	free(user);
+	user = repeat_str("", "\xe2\x82\xac", 85, "");	/* 85 * 3 = 255 */
+	json = repeat_str("{\"userId\":\"", "\xe2\x82\xac", 85,
+					  "\",\"name\":\"add_revenue\",\"value\":1}");
+	EXPECT_EVENT(json, user, EV_ADD_REVENUE, UNITS(1));
+	free(json);
+	free(user);
+	user = repeat_str("\"", "\\u20ac", 85, "\"");
+	json = user_event(user);
+	free(user);
+	user = repeat_str("", "\xe2\x82\xac", 85, "");
+	EXPECT_EVENT(json, user, EV_ADD_REVENUE, UNITS(1));
+	free(json);
+	free(user);
+
+	/* lone surrogate escapes never give an id that is not valid UTF-8 */
+	{
+		static const char *const ids[] = {
+			"\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"", "\"\\udc00\\ud800\"",
+			"\"\\ud800\\ud800\"", "\"\\ud800\\u0041\""
+		};
+
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		{
+			char		err[EV_ERROR_BUFSZ];
+
+			json = user_event(ids[i]);
+			if (ev_parse_event(parser, json, strlen(json), &ev, err, sizeof(err)))
+				CHECK_MSG(ev_utf8_valid(ev.user_id, ev.user_id_len),
+						  "user id parsed from %s is valid UTF-8", ids[i]);
+			else
+				CHECK_MSG(err[0] != '\0', "rejection of %s has a message",
+						  ids[i]);
+			free(json);
+		}
+	}
+
+	/* the parser is reusable after errors of every kind */
+	EXPECT_REJECT("{\"userId\":\"u\"", "invalid JSON: unexpected end of input");
+	EXPECT_EVENT("{\"userId\":\"v\",\"name\":\"add_revenue\",\"value\":2}",
+				 "v", EV_ADD_REVENUE, UNITS(2));
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\"}}", "invalid JSON: ");
+	EXPECT_EVENT("{\"userId\":\"w\",\"name\":\"add_revenue\",\"value\":3}",
+				 "w", EV_ADD_REVENUE, UNITS(3));
+	EXPECT_REJECT("12", "event must be a JSON object");
+	EXPECT_EVENT("{\"userId\":\"x\",\"name\":\"add_revenue\",\"value\":4}",
+				 "x", EV_ADD_REVENUE, UNITS(4));
+
+	/* only len bytes are read: a valid event followed by junk past len */
+	{
+		const char *buf = "{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":5}garbage";
+
+		check_event(buf, strlen(buf) - 7, "u", 1, EV_ADD_REVENUE, UNITS(5),
+					__func__, __LINE__);
+	}
+
+	/* ev_event_delta */
+	if (check_parse_ok(VALUE_EVENT("1.5"), strlen(VALUE_EVENT("1.5")), &ev,
+					   __func__, __LINE__))
+		CHECK_I128_EQ(ev_event_delta(&ev), (ev_int128) 1500000000);
+	ev.kind = EV_SUBTRACT_REVENUE;
+	CHECK_I128_EQ(ev_event_delta(&ev), -(ev_int128) 1500000000);
+}
+
+/*
+ * ev_parse_event: every field error
+ */
+static void
+test_parse_field_errors(void)
+{
+	char	   *json;
+
+	/* userId */
+	EXPECT_REJECT("{\"name\":\"add_revenue\",\"value\":1}", "userId is required");
+	EXPECT_REJECT("{}", "userId is required");
+	EXPECT_REJECT("{\"userid\":\"u\",\"name\":\"add_revenue\",\"value\":1}",
+				  "userId is required");
+	EXPECT_REJECT("{\"userId\":null,\"name\":\"add_revenue\",\"value\":1}",
+				  "userId is required");
+	EXPECT_REJECT("{\"userId\":1,\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must be a string");
+	EXPECT_REJECT("{\"userId\":true,\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must be a string");
+	EXPECT_REJECT("{\"userId\":[\"u\"],\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must be a string");
+	EXPECT_REJECT("{\"userId\":{},\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must be a string");
+	EXPECT_REJECT("{\"userId\":\"\",\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must not be empty");
+
+	json = repeat_str("{\"userId\":\"", "a", 256,
+					  "\",\"name\":\"add_revenue\",\"value\":1}");
+	EXPECT_REJECT(json, "userId must be at most 255 bytes");
+	free(json);
+	json = repeat_str("{\"userId\":\"", "\xc3\xa9", 128,	/* 256 bytes */
+					  "\",\"name\":\"add_revenue\",\"value\":1}");
+	EXPECT_REJECT(json, "userId must be at most 255 bytes");
+	free(json);
+	json = repeat_str("{\"userId\":\"", "\\u20ac", 86,	/* 258 bytes */
+					  "\",\"name\":\"add_revenue\",\"value\":1}");
+	EXPECT_REJECT(json, "userId must be at most 255 bytes");
+	free(json);
+	json = repeat_str("{\"userId\":\"", "a", 100000,
+					  "\",\"name\":\"add_revenue\",\"value\":1}");
+	EXPECT_REJECT(json, "userId must be at most 255 bytes");
+	free(json);
+
+	EXPECT_REJECT("{\"userId\":\"a\\u0000b\",\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must not contain NUL characters");
+	EXPECT_REJECT("{\"userId\":\"\\u0000\",\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must not contain NUL characters");
+	EXPECT_REJECT("{\"userId\":\"ab\\u0000\",\"name\":\"add_revenue\",\"value\":1}",
+				  "userId must not contain NUL characters");
+
+	/* name */
+	EXPECT_REJECT("{\"userId\":\"u\",\"value\":1}", "name is required");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":null,\"value\":1}", "name is required");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":1,\"value\":1}", "name must be a string");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":[\"add_revenue\"],\"value\":1}",
+				  "name must be a string");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add\",\"value\":1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"\",\"value\":1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"Add_revenue\",\"value\":1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue \",\"value\":1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\\u0000\",\"value\":1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"subtract_revenuex\",\"value\":1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+
+	/* value: presence and type */
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\"}", "value is required");
+	EXPECT_REJECT(VALUE_EVENT("null"), "value is required");
+	EXPECT_REJECT(VALUE_EVENT("\"1\""), "value must be a number");
+	EXPECT_REJECT(VALUE_EVENT("true"), "value must be a number");
+	EXPECT_REJECT(VALUE_EVENT("false"), "value must be a number");
+	EXPECT_REJECT(VALUE_EVENT("[1]"), "value must be a number");
+	EXPECT_REJECT(VALUE_EVENT("{\"v\":1}"), "value must be a number");
+
+	/* fields are checked in order: userId, name, value */
+	EXPECT_REJECT("{\"userId\":\"\",\"name\":\"x\",\"value\":-1}",
+				  "userId must not be empty");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"x\",\"value\":-1}",
+				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+
+	/* a small error buffer gets a truncated, terminated message */
+	{
+		EvEvent		ev;
+		char		err[8];
+		const char *buf = "{\"name\":\"add_revenue\",\"value\":1}";
+
+		CHECK(!ev_parse_event(parser, buf, strlen(buf), &ev, err, sizeof(err)));
+		CHECK_STR_EQ(err, "userId ");
+	}
+}
+
+/*
+ * ev_parse_event: the value, which must be exact
+ */
+static void
+test_parse_values(void)
+{
+	char	   *json;
+
+	EXPECT_VALUE("0", 0);
+	EXPECT_VALUE("-0", 0);
+	EXPECT_VALUE("-0.0", 0);
+	EXPECT_VALUE("0.0", 0);
+	EXPECT_VALUE("-0e5", 0);
+	EXPECT_VALUE("0e400", 0);
+	EXPECT_VALUE("1", UNITS(1));
+	EXPECT_VALUE("1.0", UNITS(1));
+	EXPECT_VALUE("1e2", UNITS(100));
+	EXPECT_VALUE("1E2", UNITS(100));
+	EXPECT_VALUE("1e+2", UNITS(100));
+	EXPECT_VALUE("1.5E1", UNITS(15));
+	EXPECT_VALUE("100e-2", UNITS(1));
+	EXPECT_VALUE("0.1", (ev_int128) 100000000);
+	EXPECT_VALUE("0.2", (ev_int128) 200000000);
+	EXPECT_VALUE("123.456", (ev_int128) 123456000000LL);
+	EXPECT_VALUE("1E-9", (ev_int128) 1);
+	EXPECT_VALUE("0.000000001", (ev_int128) 1);
+	EXPECT_VALUE("0.0000000010", (ev_int128) 1);	/* trailing zeros dropped */
+	EXPECT_VALUE("0.000000000123e9", (ev_int128) 123000000);
+	EXPECT_VALUE("12345678901234567.8e1", UNITS(123456789012345678LL));
+	EXPECT_VALUE("999999999999999999", UNITS(999999999999999999LL));
+	EXPECT_VALUE("999999999999999999.999999999", MAX_VALUE);
+	EXPECT_VALUE("0.999999999999999999999999999e18", MAX_VALUE);
+	EXPECT_VALUE("9223372036854775", UNITS(9223372036854775LL));
+
+	/* 100 digits in the literal are fine, 101 are not */
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1.",
+					  "0", 99, "}");
+	EXPECT_EVENT(json, "u", EV_ADD_REVENUE, UNITS(1));
+	free(json);
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1.",
+					  "0", 100, "}");
+	EXPECT_REJECT(json, "value has too many digits");
+	free(json);
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":0.",
+					  "0", 100, "}");
+	EXPECT_REJECT(json, "value has too many digits");
+	free(json);
+
+	/* negative */
+	EXPECT_REJECT(VALUE_EVENT("-1"), "value must be a non-negative number");
+	EXPECT_REJECT(VALUE_EVENT("-0.5"), "value must be a non-negative number");
+	EXPECT_REJECT(VALUE_EVENT("-1e2"), "value must be a non-negative number");
+	EXPECT_REJECT(VALUE_EVENT("-0.000000001"), "value must be a non-negative number");
+	EXPECT_REJECT(VALUE_EVENT("-9223372036854775808"),
+				  "value must be a non-negative number");
+	EXPECT_REJECT(VALUE_EVENT("-99999999999999999999999"),
+				  "value must be a non-negative number");
+
+	/* not finite */
+	EXPECT_REJECT_NONFINITE(VALUE_EVENT("NaN"));
+	EXPECT_REJECT_NONFINITE(VALUE_EVENT("nan"));
+	EXPECT_REJECT_NONFINITE(VALUE_EVENT("Infinity"));
+	EXPECT_REJECT_NONFINITE(VALUE_EVENT("-Infinity"));
+	EXPECT_REJECT_NONFINITE(VALUE_EVENT("infinity"));
+
+	/* too large, including integers json-c saturates to 64 bits */
+	EXPECT_REJECT(VALUE_EVENT("1e400"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("1e18"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("1000000000000000000"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("1000000000000000000.0"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("999999999999999999.9999999999e1"),
+				  "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("9223372036854775807"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("9223372036854775808"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("18446744073709551615"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("18446744073709551616"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("99999999999999999999999"), "value must be less than 10^18");
+	EXPECT_REJECT(VALUE_EVENT("1e99999999999999999999"), "value must be less than 10^18");
+
+	/* too precise */
+	EXPECT_REJECT(VALUE_EVENT("0.0000000001"),
+				  "value must have at most 9 digits after the decimal point");
+	EXPECT_REJECT(VALUE_EVENT("1.1234567891"),
+				  "value must have at most 9 digits after the decimal point");
+	EXPECT_REJECT(VALUE_EVENT("1e-10"),
+				  "value must have at most 9 digits after the decimal point");
+	EXPECT_REJECT(VALUE_EVENT("999999999999999999.9999999999"),
+				  "value must have at most 9 digits after the decimal point");
+	EXPECT_REJECT(VALUE_EVENT("1e-99999999999999"),
+				  "value must have at most 9 digits after the decimal point");
+
+	/* not JSON numbers */
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("+1"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT(".5"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("01"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("0x10"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("1+2"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("1e"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("1e+"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("--1"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("1.5.5"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("12a"), "invalid JSON: ");
+	EXPECT_REJECT_PREFIX(VALUE_EVENT("- 1"), "invalid JSON: ");
+	EXPECT_REJECT(VALUE_EVENT("1."), "value must be a finite JSON number");
+	EXPECT_REJECT(VALUE_EVENT("00.5"), "value must be a finite JSON number");
+}
+
+/*
+ * ev_parse_event: documents that are not a JSON object, or not JSON
+ */
+static void
+test_parse_syntax(void)
+{
+	char	   *json;
+
+	EXPECT_REJECT("", "request body is empty");
+	EXPECT_REJECT(" ", "request body is empty");
+	EXPECT_REJECT(" \t\r\n \n", "request body is empty");
+	EXPECT_REJECT_LEN("{}", 0, "request body is empty");
+
+	EXPECT_REJECT("[]", "event must be a JSON object");
+	EXPECT_REJECT("[{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}]",
+				  "event must be a JSON object");
+	EXPECT_REJECT("\"str\"", "event must be a JSON object");
+	EXPECT_REJECT("1", "event must be a JSON object");
+	EXPECT_REJECT("12 ", "event must be a JSON object");
+	EXPECT_REJECT("1.5", "event must be a JSON object");
+	EXPECT_REJECT("null", "event must be a JSON object");
+	EXPECT_REJECT("true", "event must be a JSON object");
+	EXPECT_REJECT("false\n", "event must be a JSON object");
+
+	/* incomplete */
+	EXPECT_REJECT("{", "invalid JSON: unexpected end of input");
+	EXPECT_REJECT("{\"userId\":\"u\",", "invalid JSON: unexpected end of input");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1",
+				  "invalid JSON: unexpected end of input");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1 \n",
+				  "invalid JSON: unexpected end of input");
+	EXPECT_REJECT("{\"userId\":\"u", "invalid JSON: unexpected end of input");
+	EXPECT_REJECT("nul", "invalid JSON: unexpected end of input");
+
+	/* trailing garbage */
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1} x",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}{}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}\n{}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1},",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("1 2", "invalid JSON: ");
+	{
+		static const char buf[] =
+			"{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}\0x";
+		static const char buf2[] =
+			"{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1} \0";
+
+		EXPECT_REJECT_LEN(buf, sizeof(buf) - 1,
+						  "invalid JSON: unexpected characters after the event at offset 45");
+		EXPECT_REJECT_LEN(buf2, sizeof(buf2) - 1,
+						  "invalid JSON: unexpected characters after the event at offset 46");
+	}
+	/* a raw NUL inside the document */
+	{
+		static const char buf[] =
+			"{\"userId\":\"a\0b\",\"name\":\"add_revenue\",\"value\":1}";
+
+		EXPECT_REJECT_PREFIX(buf, "invalid JSON: ");	/* strlen stops at NUL */
+		check_reject(buf, sizeof(buf) - 1, "invalid JSON: ", MATCH_PREFIX,
+					 __func__, __LINE__);
+	}
+
+	/* not JSON */
+	EXPECT_REJECT_PREFIX("{'userId':'u','name':'add_revenue','value':1}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"u\" /* c */,\"name\":\"add_revenue\",\"value\":1}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{userId:\"u\",\"name\":\"add_revenue\",\"value\":1}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"\\x41\",\"name\":\"add_revenue\",\"value\":1}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("{\"userId\":\"\\u12\",\"name\":\"add_revenue\",\"value\":1}",
+						 "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("}", "invalid JSON: ");
+	EXPECT_REJECT_PREFIX("undefined", "invalid JSON: ");
+
+	/* a byte order mark is not JSON */
+	EXPECT_REJECT_PREFIX("\xef\xbb\xbf{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}",
+						 "invalid JSON: ");
+
+	/* invalid UTF-8, in a field we read or in one we ignore */
+	EXPECT_REJECT("{\"userId\":\"\xff\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"a\xc3\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"\xc0\xaf\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"\xe0\x80\xaf\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"\xed\xa0\x80\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"\xf4\x90\x80\x80\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"u\",\"x\":\"\xfe\",\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: invalid UTF-8");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}\xc3",
+				  "invalid JSON: invalid UTF-8");
+
+	/* nesting: too deep is refused, moderate nesting in an extra field is fine */
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"x\":",
+					  "[", 20, "");
+	{
+		char	   *full = repeat_str(json, "]", 20, "}");
+
+		EXPECT_EVENT(full, "u", EV_ADD_REVENUE, UNITS(1));
+		free(full);
+	}
+	free(json);
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"x\":",
+					  "[", 1000, "");
+	{
+		char	   *full = repeat_str(json, "]", 1000, "}");
+
+		EXPECT_REJECT_PREFIX(full, "invalid JSON: ");
+		free(full);
+	}
+	free(json);
+	json = repeat_str("", "{\"a\":", 100000, "");
+	EXPECT_REJECT_PREFIX(json, "invalid JSON: ");
+	free(json);
+}
+
+/*
+ * ev_decimal_parse and ev_decimal_format
+ */
+static void
+check_decimal(const char *lit, ev_int128 want, const char *func, int line)
+{
+	ev_int128	got = -12345;
+	const char *msg = ev_decimal_parse(lit, strlen(lit), &got);
+
+	if (!unit_check(msg == NULL, __FILE__, line, func,
+					"ev_decimal_parse(\"%s\") accepted (got \"%s\")", lit,
+					msg ? msg : ""))
+		return;
+	check_i128(got, want, lit, func, line);
+}
+
+static void
+check_decimal_error(const char *lit, const char *want, const char *func,
+					int line)
+{
+	ev_int128	got = -12345;
+	const char *msg = ev_decimal_parse(lit, strlen(lit), &got);
+
+	unit_check(msg != NULL && strcmp(msg, want) == 0, __FILE__, line, func,
+			   "ev_decimal_parse(\"%s\"): got \"%s\", want \"%s\"", lit,
+			   msg ? msg : "(accepted)", want);
+	unit_check(got == -12345, __FILE__, line, func,
+			   "ev_decimal_parse(\"%s\") leaves *out alone on error", lit);
+}
+
+#define EXPECT_DECIMAL(lit, want) check_decimal((lit), (want), __func__, __LINE__)
+#define EXPECT_DECIMAL_ERROR(lit, msg) \
+	check_decimal_error((lit), (msg), __func__, __LINE__)
+
+static void
+check_format(ev_int128 v, const char *want, const char *func, int line)
+{
+	char		buf[EV_DECIMAL_BUFSZ];
+	size_t		len;
+
+	memset(buf, 'x', sizeof(buf));
+	len = ev_decimal_format(v, buf);
+	unit_check_str(buf, want, __FILE__, line, func, "ev_decimal_format");
+	unit_check(len == strlen(want), __FILE__, line, func,
+			   "ev_decimal_format length (got %zu, want %zu)", len, strlen(want));
+}
+
+#define EXPECT_FORMAT(v, want) check_format((v), (want), __func__, __LINE__)
+
+static void
+test_decimal(void)
+{
+	static const char *const literals[] = {
+		"0", "1", "0.1", "0.3", "0.000000001", "1.5", "10", "100",
+		"123456789.123456789", "999999999999999999",
+		"999999999999999999.999999999", "500000000000000000.5",
+		"42.000000042"
+	};
+	ev_int128	a;
+	ev_int128	b;
+	char		buf[EV_DECIMAL_BUFSZ];
+
+	EXPECT_DECIMAL("0", 0);
+	EXPECT_DECIMAL("-0", 0);
+	EXPECT_DECIMAL("0.000", 0);
+	EXPECT_DECIMAL("0e999999999999", 0);
+	EXPECT_DECIMAL("1", UNITS(1));
+	EXPECT_DECIMAL("1e2", UNITS(100));
+	EXPECT_DECIMAL("1.5E1", UNITS(15));
+	EXPECT_DECIMAL("1E+2", UNITS(100));
+	EXPECT_DECIMAL("0.1", (ev_int128) 100000000);
+	EXPECT_DECIMAL("1e-9", (ev_int128) 1);
+	EXPECT_DECIMAL("123456789e-9", (ev_int128) 123456789);
+	EXPECT_DECIMAL("0.0000000010", (ev_int128) 1);
+	EXPECT_DECIMAL("999999999999999999", UNITS(999999999999999999LL));
+	EXPECT_DECIMAL("999999999999999999.999999999", MAX_VALUE);
+	EXPECT_DECIMAL("999999999999999999999999999e-9", MAX_VALUE);
+
+	EXPECT_DECIMAL_ERROR("-1", "value must be a non-negative number");
+	EXPECT_DECIMAL_ERROR("-0.1", "value must be a non-negative number");
+	EXPECT_DECIMAL_ERROR("1e18", "value must be less than 10^18");
+	EXPECT_DECIMAL_ERROR("1000000000000000000", "value must be less than 10^18");
+	EXPECT_DECIMAL_ERROR("1e400", "value must be less than 10^18");
+	EXPECT_DECIMAL_ERROR("99999999999999999999999", "value must be less than 10^18");
+	EXPECT_DECIMAL_ERROR("0.0000000001",
+						 "value must have at most 9 digits after the decimal point");
+	EXPECT_DECIMAL_ERROR("1e-10",
+						 "value must have at most 9 digits after the decimal point");
+	EXPECT_DECIMAL_ERROR("", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("-", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("NaN", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("Infinity", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("-Infinity", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("+1", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR(".5", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("1.", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("01", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("00", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("-01", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("1e", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("1e+", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("1.e5", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("0x1", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("1 ", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR(" 1", "value must be a finite JSON number");
+	EXPECT_DECIMAL_ERROR("1,5", "value must be a finite JSON number");
+
+	/* only len bytes are read */
+	a = -1;
+	CHECK(ev_decimal_parse("12345", 2, &a) == NULL);
+	CHECK_I128_EQ(a, UNITS(12));
+
+	/* at most 100 digits in the literal, significant or not */
+	{
+		char	   *lit = repeat_str("1.", "0", 99, "");	/* 100 digits */
+
+		EXPECT_DECIMAL(lit, UNITS(1));
+		free(lit);
+		lit = repeat_str("1.", "0", 100, "");	/* 101 digits */
+		EXPECT_DECIMAL_ERROR(lit, "value has too many digits");
+		free(lit);
+		lit = repeat_str("", "9", 101, "");
+		EXPECT_DECIMAL_ERROR(lit, "value has too many digits");
+		free(lit);
+		lit = repeat_str("0.", "0", 99, "");	/* 100 digits */
+		EXPECT_DECIMAL(lit, 0);
+		free(lit);
+		lit = repeat_str("0.", "0", 100, "");	/* 101 digits */
+		EXPECT_DECIMAL_ERROR(lit, "value has too many digits");
+		free(lit);
+	}
+
+	/* format */
+	EXPECT_FORMAT(0, "0");
+	EXPECT_FORMAT(1, "0.000000001");
+	EXPECT_FORMAT(10, "0.00000001");
+	EXPECT_FORMAT(100000000, "0.1");
+	EXPECT_FORMAT(UNITS(1), "1");
+	EXPECT_FORMAT(UNITS(100), "100");
+	EXPECT_FORMAT(1500000000, "1.5");
+	EXPECT_FORMAT(UNITS(1) + 1, "1.000000001");
+	EXPECT_FORMAT(MAX_VALUE, "999999999999999999.999999999");
+	EXPECT_FORMAT(UNITS(999999999999999999LL), "999999999999999999");
+	EXPECT_FORMAT(-1, "-0.000000001");
+	EXPECT_FORMAT(-100000000, "-0.1");
+	EXPECT_FORMAT(-UNITS(1), "-1");
+	EXPECT_FORMAT(-1500000000, "-1.5");
+	EXPECT_FORMAT(-MAX_VALUE, "-999999999999999999.999999999");
+	/* sums of many events go beyond the per-event limit */
+	EXPECT_FORMAT(MAX_VALUE * 1000, "999999999999999999999.999999");
+	{
+		ev_int128	max = (ev_int128) (((unsigned __int128) 1 << 127) - 1);
+		ev_int128	min = -max - 1;
+
+		EXPECT_FORMAT(max, "170141183460469231731687303715.884105727");
+		EXPECT_FORMAT(min, "-170141183460469231731687303715.884105728");
+	}
+
+	/* round trips */
+	for (size_t i = 0; i < sizeof(literals) / sizeof(literals[0]); i++)
+	{
+		size_t		len;
+
+		a = -1;
+		if (!CHECK_MSG(ev_decimal_parse(literals[i], strlen(literals[i]), &a) == NULL,
+					   "ev_decimal_parse(\"%s\")", literals[i]))
+			continue;
+		len = ev_decimal_format(a, buf);
+		CHECK_MEM_EQ(buf, len, literals[i], strlen(literals[i]));
+		b = -1;
+		CHECK(ev_decimal_parse(buf, len, &b) == NULL);
+		CHECK_I128_EQ(b, a);
+	}
+	for (ev_int128 v = 0; v < MAX_VALUE; v = v * 7 + 3)
+	{
+		size_t		len = ev_decimal_format(v, buf);
+
+		b = -1;
+		if (CHECK_MSG(ev_decimal_parse(buf, len, &b) == NULL,
+					  "parse of formatted \"%s\"", buf))
+			CHECK_I128_EQ(b, v);
+	}
+
+	/* 0.1 + 0.2 is exactly 0.3 */
+	CHECK(ev_decimal_parse("0.1", 3, &a) == NULL);
+	CHECK(ev_decimal_parse("0.2", 3, &b) == NULL);
+	ev_decimal_format(a + b, buf);
+	CHECK_STR_EQ(buf, "0.3");
+	ev_decimal_format(a - b, buf);
+	CHECK_STR_EQ(buf, "-0.1");
+}
+
+/*
+ * ev_json_quote and ev_json_error
+ */
+static void
+check_quote(const char *s, size_t len, const char *want, const char *func,
+			int line)
+{
+	char		out[1024];
+	size_t		n;
+
+	memset(out, 'x', sizeof(out));
+	n = ev_json_quote(s, len, out, sizeof(out));
+	unit_check_mem(out, n, want, strlen(want), __FILE__, line, func,
+				   "ev_json_quote output");
+	unit_check(out[n] == '\0', __FILE__, line, func,
+			   "ev_json_quote terminates its output");
+}
+
+#define EXPECT_QUOTE(s, want) \
+	check_quote((s), sizeof(s) - 1, (want), __func__, __LINE__)
+
+static void
+test_json_quote(void)
+{
+	char		out[256];
+	char		ctl[5];
+	size_t		n;
+
+	EXPECT_QUOTE("", "\"\"");
+	EXPECT_QUOTE("user1", "\"user1\"");
+	EXPECT_QUOTE("a\"b", "\"a\\\"b\"");
+	EXPECT_QUOTE("a\\b", "\"a\\\\b\"");
+	EXPECT_QUOTE("\"\\", "\"\\\"\\\\\"");
+	EXPECT_QUOTE("/", "\"/\"");
+	EXPECT_QUOTE("\n\r\t", "\"\\n\\r\\t\"");
+	EXPECT_QUOTE("\b\f", "\"\\u0008\\u000c\"");
+	EXPECT_QUOTE("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+	EXPECT_QUOTE("a\0b", "\"a\\u0000b\"");
+	EXPECT_QUOTE(" ~", "\" ~\"");
+	EXPECT_QUOTE("\xc3\xa9\xf0\x9f\x98\x80", "\"\xc3\xa9\xf0\x9f\x98\x80\"");
+	/* invalid UTF-8 passes through (callers quote validated text) */
+	EXPECT_QUOTE("\xff", "\"\xff\"");
+
+	/* the worst case needs 6 * len + 3 bytes, and never more is written */
+	memset(ctl, 1, sizeof(ctl));
+	memset(out, 'x', sizeof(out));
+	n = ev_json_quote(ctl, 5, out, 6 * 5 + 3);
+	CHECK_INT_EQ(n, 32);
+	CHECK_STR_EQ(out, "\"\\u0001\\u0001\\u0001\\u0001\\u0001\"");
+	memset(out, 'x', sizeof(out));
+	CHECK_INT_EQ(ev_json_quote(ctl, 5, out, 6 * 5 + 2), 0);
+	CHECK(out[6 * 5 + 2] == 'x');
+	memset(out, 'x', sizeof(out));
+	CHECK_INT_EQ(ev_json_quote("abc", 3, out, 2), 0);
+	CHECK_INT_EQ(ev_json_quote("", 0, out, 2), 0);
+	CHECK(out[2] == 'x');
+	CHECK_INT_EQ(ev_json_quote("", 0, out, 3), 2);
+	CHECK_STR_EQ(out, "\"\"");
+	{
+		char		big[6 * 40 + 3];
+		char		ctl40[40];
+
+		memset(ctl40, 0x1b, sizeof(ctl40));
+		for (size_t outlen = 0; outlen < sizeof(big); outlen++)
+		{
+			memset(big, 'x', sizeof(big));
+			n = ev_json_quote(ctl40, sizeof(ctl40), big, outlen);
+			if (n != 0)
+				break;
+			for (size_t i = outlen; i < sizeof(big); i++)
+				if (big[i] != 'x')
+				{
+					CHECK_MSG(false, "ev_json_quote wrote past outlen %zu", outlen);
+					break;
+				}
+		}
+		CHECK_INT_EQ(ev_json_quote(ctl40, sizeof(ctl40), big, sizeof(big)),
+					 6 * 40 + 2);
+	}
+
+	/* ev_json_error */
+	memset(out, 'x', sizeof(out));
+	n = ev_json_error("value must be a non-negative number", out, sizeof(out));
+	CHECK_STR_EQ(out, "{\"error\": \"value must be a non-negative number\"}");
+	CHECK_INT_EQ(n, strlen(out));
+	n = ev_json_error("name must be \"add_revenue\" or \"subtract_revenue\"",
+					  out, sizeof(out));
+	CHECK_STR_EQ(out, "{\"error\": \"name must be \\\"add_revenue\\\" or \\\"subtract_revenue\\\"\"}");
+	CHECK_INT_EQ(n, strlen(out));
+	n = ev_json_error("a\\b\nc", out, sizeof(out));
+	CHECK_STR_EQ(out, "{\"error\": \"a\\\\b\\nc\"}");
+	CHECK_INT_EQ(n, strlen(out));
+	n = ev_json_error("", out, sizeof(out));
+	CHECK_STR_EQ(out, "{\"error\": \"\"}");
+	CHECK_INT_EQ(n, 13);
+	/* exactly large enough, and one byte short */
+	CHECK_INT_EQ(ev_json_error("abc", out, 17), 16);
+	CHECK_STR_EQ(out, "{\"error\": \"abc\"}");
+	CHECK_INT_EQ(ev_json_error("abc", out, 16), 0);
+	/* every message ev_parse_event makes fits an error buffer */
+	{
+		char		msg[EV_ERROR_BUFSZ];
+		char		resp[EV_ERROR_BUFSZ * 6 + 16];
+
+		memset(msg, '"', sizeof(msg) - 1);
+		msg[sizeof(msg) - 1] = '\0';
+		n = ev_json_error(msg, resp, sizeof(resp));
+		CHECK_INT_EQ(n, 2 * (EV_ERROR_BUFSZ - 1) + 13);
+	}
+}
+
+/*
+ * ev_format_journal_line and ev_format_timestamp
+ */
+static void
+check_line_round_trip(const EvEvent *ev, const char *func, int line)
+{
+	char		buf[EV_LINE_MAX];
+	char		err[EV_ERROR_BUFSZ];
+	EvEvent		again;
+	size_t		len;
+
+	len = ev_format_journal_line(ev, "2026-11-22T05:00:00.123456Z",
+								 "2001:db8::ffff:192.0.2.1", buf, sizeof(buf));
+	if (!unit_check(len > 0 && len == strlen(buf) && buf[len - 1] == '\n',
+					__FILE__, line, func, "journal line formatted (len %zu)", len))
+		return;
+	memset(&again, 0, sizeof(again));
+	if (!unit_check(ev_parse_event(parser, buf, len, &again, err, sizeof(err)),
+					__FILE__, line, func, "journal line parses back: %s", err))
+		return;
+	unit_check(again.kind == ev->kind && again.value == ev->value,
+			   __FILE__, line, func, "round trip keeps kind and value");
+	unit_check_mem(again.user_id, again.user_id_len, ev->user_id,
+				   ev->user_id_len, __FILE__, line, func,
+				   "round trip keeps user_id");
+	/* and without the newline, as the ingester may see a last line */
+	unit_check(ev_parse_event(parser, buf, len - 1, &again, err, sizeof(err)),
+			   __FILE__, line, func, "journal line parses without newline");
+}
+
+static void
+set_event(EvEvent *ev, const char *user, size_t len, EvKind kind,
+		  ev_int128 value)
+{
+	memset(ev, 0, sizeof(EvEvent));
+	memcpy(ev->user_id, user, len);
+	ev->user_id[len] = '\0';
+	ev->user_id_len = len;
+	ev->kind = kind;
+	ev->value = value;
+}
+
+static void
+test_journal_line(void)
+{
+	EvEvent		ev;
+	char		buf[EV_LINE_MAX];
+	char		ts[EV_TIMESTAMP_BUFSZ];
+	struct timespec t;
+	size_t		len;
+	const char *want;
+
+	set_event(&ev, "user1", 5, EV_ADD_REVENUE, UNITS(100));
+	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+								 "127.0.0.1", buf, sizeof(buf));
+	want = "{\"userId\":\"user1\",\"name\":\"add_revenue\",\"value\":100,"
+		"\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"127.0.0.1\"}\n";
+	CHECK_STR_EQ(buf, want);
+	CHECK_INT_EQ(len, strlen(want));
+	check_line_round_trip(&ev, __func__, __LINE__);
+
+	set_event(&ev, "a\"b\\c\n\x01\x7f\xc3\xa9", 10, EV_SUBTRACT_REVENUE,
+			  500000001);
+	len = ev_format_journal_line(&ev, "1970-01-01T00:00:00.000000Z", "::1",
+								 buf, sizeof(buf));
+	want = "{\"userId\":\"a\\\"b\\\\c\\n\\u0001\\u007f\xc3\xa9\",\"name\":\"subtract_revenue\","
+		"\"value\":0.500000001,\"receivedAt\":\"1970-01-01T00:00:00.000000Z\","
+		"\"clientAddr\":\"::1\"}\n";
+	CHECK_STR_EQ(buf, want);
+	CHECK_INT_EQ(len, strlen(want));
+	check_line_round_trip(&ev, __func__, __LINE__);
+
+	/* too small an output buffer: 0, never an overrun */
+	set_event(&ev, "user1", 5, EV_ADD_REVENUE, UNITS(100));
+	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+								 "127.0.0.1", buf, sizeof(buf));
+	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+										"127.0.0.1", buf, len), 0);
+	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+										"127.0.0.1", buf, len + 1), len);
+
+	/* round trips of edge values and ids */
+	set_event(&ev, "u", 1, EV_ADD_REVENUE, 0);
+	check_line_round_trip(&ev, __func__, __LINE__);
+	set_event(&ev, "u", 1, EV_ADD_REVENUE, 1);
+	check_line_round_trip(&ev, __func__, __LINE__);
+	set_event(&ev, "u", 1, EV_SUBTRACT_REVENUE, 100000000);
+	check_line_round_trip(&ev, __func__, __LINE__);
+	set_event(&ev, "u", 1, EV_ADD_REVENUE, MAX_VALUE);
+	check_line_round_trip(&ev, __func__, __LINE__);
+	set_event(&ev, "u", 1, EV_ADD_REVENUE, UNITS(999999999999999999LL));
+	check_line_round_trip(&ev, __func__, __LINE__);
+	{
+		char		id[EV_USER_ID_MAX];
+
+		/* the worst case for escaping still fits a journal line */
+		memset(id, 0x01, sizeof(id));
+		set_event(&ev, id, sizeof(id), EV_SUBTRACT_REVENUE, MAX_VALUE);
+		check_line_round_trip(&ev, __func__, __LINE__);
+		for (size_t i = 0; i < sizeof(id); i++)
+			id[i] = (char) (1 + i % 127);	/* every ASCII byte but NUL */
+		set_event(&ev, id, sizeof(id), EV_ADD_REVENUE, 1);
+		check_line_round_trip(&ev, __func__, __LINE__);
+		memset(id, '"', sizeof(id));
+		set_event(&ev, id, sizeof(id), EV_ADD_REVENUE, 1);
+		check_line_round_trip(&ev, __func__, __LINE__);
+		for (size_t i = 0; i + 4 <= sizeof(id); i += 4)
+			memcpy(id + i, "\xf0\x9f\x98\x80", 4);
+		set_event(&ev, id, sizeof(id) / 4 * 4, EV_ADD_REVENUE, 1);
+		check_line_round_trip(&ev, __func__, __LINE__);
+	}
+
+	/* ev_format_timestamp */
+	t.tv_sec = 0;
+	t.tv_nsec = 0;
+	len = ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "1970-01-01T00:00:00.000000Z");
+	CHECK_INT_EQ(len, 27);
+	t.tv_sec = 1795323600;		/* 2026-11-22 05:00:00 UTC */
+	t.tv_nsec = 123456789;
+	len = ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "2026-11-22T05:00:00.123456Z");
+	CHECK_INT_EQ(len, strlen(ts));
+	t.tv_sec = 951782399;		/* 2000-02-28 23:59:59 UTC */
+	t.tv_nsec = 999999999;
+	ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "2000-02-28T23:59:59.999999Z");
+	t.tv_sec = 951782400 + 86399;	/* 2000-02-29 23:59:59 UTC */
+	t.tv_nsec = 1000;
+	ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "2000-02-29T23:59:59.000001Z");
+	t.tv_sec = 253402300799;	/* 9999-12-31 23:59:59 UTC */
+	t.tv_nsec = 999;
+	len = ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "9999-12-31T23:59:59.000000Z");
+	CHECK_INT_EQ(len, 27);
+}
+
+/*
+ * ev_utf8_valid
+ */
+#define UTF8_OK(s)	CHECK_MSG(ev_utf8_valid((s), sizeof(s) - 1), "valid UTF-8: %s", #s)
+#define UTF8_BAD(s) CHECK_MSG(!ev_utf8_valid((s), sizeof(s) - 1), "invalid UTF-8: %s", #s)
+
+static void
+test_utf8(void)
+{
+	UTF8_OK("");
+	UTF8_OK("plain ASCII ~\x7f");
+	UTF8_OK("a\0b");			/* NUL is valid UTF-8; callers check it */
+	UTF8_OK("\xc2\x80");		/* U+0080, smallest 2-byte */
+	UTF8_OK("\xc3\xa9");		/* é */
+	UTF8_OK("\xdf\xbf");		/* U+07FF */
+	UTF8_OK("\xe0\xa0\x80");	/* U+0800, smallest 3-byte */
+	UTF8_OK("\xe2\x82\xac");	/* € */
+	UTF8_OK("\xed\x9f\xbf");	/* U+D7FF, just below the surrogates */
+	UTF8_OK("\xee\x80\x80");	/* U+E000, just above them */
+	UTF8_OK("\xef\xbb\xbf");	/* BOM as a character */
+	UTF8_OK("\xef\xbf\xbf");	/* U+FFFF */
+	UTF8_OK("\xf0\x90\x80\x80");	/* U+10000, smallest 4-byte */
+	UTF8_OK("\xf0\x9f\x98\x80");	/* emoji */
+	UTF8_OK("\xf4\x8f\xbf\xbf");	/* U+10FFFF */
+	UTF8_OK("a\xc3\xa9z\xe2\x82\xac\xf0\x9f\x98\x80!");
+
+	/* overlong */
+	UTF8_BAD("\xc0\x80");
+	UTF8_BAD("\xc0\xaf");
+	UTF8_BAD("\xc1\xbf");
+	UTF8_BAD("\xe0\x80\x80");
+	UTF8_BAD("\xe0\x9f\xbf");
+	UTF8_BAD("\xf0\x80\x80\x80");
+	UTF8_BAD("\xf0\x8f\xbf\xbf");
+	/* surrogates */
+	UTF8_BAD("\xed\xa0\x80");
+	UTF8_BAD("\xed\xad\xbf");
+	UTF8_BAD("\xed\xb0\x80");
+	UTF8_BAD("\xed\xbf\xbf");
+	UTF8_BAD("\xed\xa0\xbd\xed\xb8\x80");	/* CESU-8 pair */
+	/* beyond U+10FFFF */
+	UTF8_BAD("\xf4\x90\x80\x80");
+	UTF8_BAD("\xf5\x80\x80\x80");
+	UTF8_BAD("\xf7\xbf\xbf\xbf");
+	UTF8_BAD("\xf8\x88\x80\x80\x80");
+	UTF8_BAD("\xfc\x84\x80\x80\x80\x80");
+	UTF8_BAD("\xfe");
+	UTF8_BAD("\xff");
+	/* stray continuation bytes */
+	UTF8_BAD("\x80");
+	UTF8_BAD("\xbf");
+	UTF8_BAD("a\x80z");
+	UTF8_BAD("\xc3\xa9\xa9");
+	/* truncated */
+	UTF8_BAD("\xc3");
+	UTF8_BAD("\xe2\x82");
+	UTF8_BAD("\xe2");
+	UTF8_BAD("\xf0\x9f\x98");
+	UTF8_BAD("\xf0\x9f");
+	UTF8_BAD("\xf0");
+	UTF8_BAD("abc\xc3");
+	/* broken: a lead byte followed by a non-continuation */
+	UTF8_BAD("\xc3" "a");
+	UTF8_BAD("\xe2\x82" "a");
+	UTF8_BAD("\xf0\x9f\x98" "a");
+	UTF8_BAD("\xe2" "a\x82");
+	UTF8_BAD("\xc3\xc3\xa9");
+
+	/* only len bytes are looked at */
+	CHECK(!ev_utf8_valid("\xc3\xa9", 1));
+	CHECK(ev_utf8_valid("a\xc3\xa9", 1));
+	CHECK(!ev_utf8_valid("\xf0\x9f\x98\x80", 3));
+	CHECK(ev_utf8_valid("\xf0\x9f\x98\x80", 4));
+}
+
+/*
+ * ev_decode_user_id
+ */
+static void
+check_decode(const char *in, const char *want, size_t wantlen,
+			 const char *func, int line)
+{
+	char		out[EV_USER_ID_MAX + 1];
+	size_t		outlen = 9999;
+	const char *msg = ev_decode_user_id(in, out, &outlen);
+
+	if (!unit_check(msg == NULL, __FILE__, line, func,
+					"ev_decode_user_id(\"%.40s\") accepted (got \"%s\")", in,
+					msg ? msg : ""))
+		return;
+	unit_check_mem(out, outlen, want, wantlen, __FILE__, line, func,
+				   "decoded user id");
+	unit_check(out[outlen] == '\0', __FILE__, line, func,
+			   "decoded user id is NUL-terminated");
+}
+
+static void
+check_decode_error(const char *in, const char *want, const char *func,
+				   int line)
+{
+	char		out[EV_USER_ID_MAX + 1];
+	size_t		outlen = 9999;
+	const char *msg = ev_decode_user_id(in, out, &outlen);
+
+	unit_check(msg != NULL && strcmp(msg, want) == 0, __FILE__, line, func,
+			   "ev_decode_user_id(\"%.40s\"): got \"%s\", want \"%s\"", in,
+			   msg ? msg : "(accepted)", want);
+	unit_check(outlen == 9999, __FILE__, line, func,
+			   "ev_decode_user_id leaves outlen alone on error");
+}
+
+#define EXPECT_DECODE(in, want) \
+	check_decode((in), (want), sizeof(want) - 1, __func__, __LINE__)
+#define EXPECT_DECODE_ERROR(in, msg) \
+	check_decode_error((in), (msg), __func__, __LINE__)
+
+static void
+test_decode_user_id(void)
+{
+	char	   *in;
+	char	   *want;
+
+	EXPECT_DECODE("user1", "user1");
+	EXPECT_DECODE("a", "a");
+	EXPECT_DECODE("a%2Fb", "a/b");
+	EXPECT_DECODE("a%2fb", "a/b");
+	EXPECT_DECODE("%2F", "/");
+	EXPECT_DECODE("%41%62c", "Abc");
+	EXPECT_DECODE("%25", "%");
+	EXPECT_DECODE("%2541", "%41");	/* decoded once only */
+	EXPECT_DECODE("a+b", "a+b");	/* '+' is not a space in a path */
+	EXPECT_DECODE("%20", " ");
+	EXPECT_DECODE("%C3%A9", "\xc3\xa9");
+	EXPECT_DECODE("%c3%a9", "\xc3\xa9");
+	EXPECT_DECODE("\xc3\xa9", "\xc3\xa9");
+	EXPECT_DECODE("%F0%9F%98%80", "\xf0\x9f\x98\x80");
+	EXPECT_DECODE("%01%7F", "\x01\x7f");
+	EXPECT_DECODE("a?b", "a?b");
+
+	EXPECT_DECODE_ERROR("", "userId must not be empty");
+	EXPECT_DECODE_ERROR("%00", "userId must not contain NUL characters");
+	EXPECT_DECODE_ERROR("a%00b", "userId must not contain NUL characters");
+	EXPECT_DECODE_ERROR("a/b", "userId must not contain '/' (encode it as %2F)");
+	EXPECT_DECODE_ERROR("/", "userId must not contain '/' (encode it as %2F)");
+	EXPECT_DECODE_ERROR("a/", "userId must not contain '/' (encode it as %2F)");
+	EXPECT_DECODE_ERROR("%G1", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("%1G", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("%", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("a%", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("a%4", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("%%41", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("% 41", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("%-1", "userId has an invalid percent-encoding");
+	EXPECT_DECODE_ERROR("%C3", "userId must be valid UTF-8");
+	EXPECT_DECODE_ERROR("%C0%AF", "userId must be valid UTF-8");
+	EXPECT_DECODE_ERROR("%ED%A0%80", "userId must be valid UTF-8");
+	EXPECT_DECODE_ERROR("%FF", "userId must be valid UTF-8");
+	EXPECT_DECODE_ERROR("\xff", "userId must be valid UTF-8");
+	EXPECT_DECODE_ERROR("a%E2%82", "userId must be valid UTF-8");
+
+	/* 255 bytes are fine, 256 are not, however they are spelled */
+	in = repeat_str("", "a", 255, "");
+	check_decode(in, in, 255, __func__, __LINE__);
+	free(in);
+	in = repeat_str("", "a", 256, "");
+	EXPECT_DECODE_ERROR(in, "userId must be at most 255 bytes");
+	free(in);
+	in = repeat_str("", "%41", 255, "");
+	want = repeat_str("", "A", 255, "");
+	check_decode(in, want, 255, __func__, __LINE__);
+	free(in);
+	free(want);
+	in = repeat_str("", "%41", 256, "");
+	EXPECT_DECODE_ERROR(in, "userId must be at most 255 bytes");
+	free(in);
+	in = repeat_str("", "%E2%82%AC", 85, "");	/* 255 bytes */
+	want = repeat_str("", "\xe2\x82\xac", 85, "");
+	check_decode(in, want, 255, __func__, __LINE__);
+	free(in);
+	free(want);
+	in = repeat_str("", "%E2%82%AC", 86, "");	/* 258 bytes */
+	EXPECT_DECODE_ERROR(in, "userId must be at most 255 bytes");
+	free(in);
+	in = repeat_str("", "a", 100000, "");
+	EXPECT_DECODE_ERROR(in, "userId must be at most 255 bytes");
+	free(in);
+}
+
+int
+main(void)
+{
+	parser = ev_parser_create();
+	if (parser == NULL)
+	{
+		fprintf(stderr, "could not create the parser\n");
+		return 2;
+	}
+
+	test_parse_valid();
+	test_parse_field_errors();
+	test_parse_values();
+	test_parse_syntax();
+	test_decimal();
+	test_json_quote();
+	test_journal_line();
+	test_utf8();
+	test_decode_user_id();
+
+	ev_parser_free(parser);
+	ev_parser_free(NULL);
+	return unit_summary();
+}

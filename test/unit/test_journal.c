@@ -1,0 +1,1163 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_journal.c
+ *	  Unit tests of src/journal.c: opening the journal directory,
+ *	  group-committed appends and their failure path (the file is cut back
+ *	  to its durable length), rotation and archive names that never repeat,
+ *	  the archive queue (journal_next_archive, journal_archive_done) and the
+ *	  streaming line reader (jreader_*).
+ *
+ * Everything happens in a fresh directory made with mkdtemp under /tmp,
+ * which is removed at the end.  No server needed: "make unitcheck".
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "unit.h"
+
+/* 2026-11-22 05:00:00 UTC */
+#define T0			((time_t) 1795323600)
+#define T0_STAMP	"20261122T050000Z"
+
+static char tmpdir[PATH_MAX];
+
+/*
+ * File helpers
+ */
+
+/* tpath returns tmpdir/<rel>; the last 16 results stay valid */
+static const char *
+tpath(const char *fmt,...)
+			__attribute__((format(printf, 1, 2)));
+
+static const char *
+tpath(const char *fmt,...)
+{
+	static char bufs[16][PATH_MAX];
+	static int	next = 0;
+	char	   *buf = bufs[next++ % 16];
+	size_t		len = strlen(tmpdir);
+	va_list		ap;
+
+	memcpy(buf, tmpdir, len);
+	buf[len++] = '/';
+	va_start(ap, fmt);
+	vsnprintf(buf + len, PATH_MAX - len, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+static void
+write_file(const char *path, const char *data, size_t len)
+{
+	FILE	   *f = fopen(path, "wb");
+
+	if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+	{
+		fprintf(stderr, "could not write \"%s\": %s\n", path, strerror(errno));
+		exit(2);
+	}
+}
+
+/* read_file returns the contents (malloc'd, NUL-terminated) or NULL */
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *buf = NULL;
+	size_t		cap = 0;
+	size_t		n = 0;
+
+	*len = 0;
+	if (f == NULL)
+		return NULL;
+	for (;;)
+	{
+		size_t		got;
+
+		if (n + 65536 + 1 > cap)
+		{
+			cap = (n + 65536 + 1) * 2;
+			buf = realloc(buf, cap);
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static long long
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long) st.st_size : -1;
+}
+
+static bool
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool
+exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	return remove(path);
+}
+
+static void
+rm_rf(const char *path)
+{
+	if (exists(path))
+		(void) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* check_file: the file holds exactly want[0..wantlen) */
+static void
+check_file(const char *path, const char *want, size_t wantlen,
+		   const char *func, int line)
+{
+	size_t		len;
+	char	   *got = read_file(path, &len);
+
+	if (!unit_check(got != NULL, __FILE__, line, func, "file \"%s\" exists",
+					path))
+		return;
+	unit_check_mem(got, len, want, wantlen, __FILE__, line, func, path);
+	free(got);
+}
+
+#define CHECK_FILE(path, want) \
+	check_file((path), (want), strlen(want), __func__, __LINE__)
+
+/*
+ * archive_shape: events-YYYYMMDDTHHMMSSZ-NNNNNNNNNN.jsonl
+ */
+static bool
+archive_shape(const char *name)
+{
+	static const char shape[] = "events-ddddddddTddddddZ-dddddddddd.jsonl";
+
+	if (strlen(name) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; i < sizeof(shape) - 1; i++)
+	{
+		if (shape[i] == 'd')
+		{
+			if (name[i] < '0' || name[i] > '9')
+				return false;
+		}
+		else if (name[i] != shape[i])
+			return false;
+	}
+	return true;
+}
+
+#define CHECK_SHAPE(name) \
+	CHECK_MSG(archive_shape(name), "archive name shape: \"%s\"", (name))
+
+/* append_flush: append one chunk and flush it */
+static int
+append_flush(Journal *j, const char *s)
+{
+	if (journal_append(j, s, strlen(s)) != 0)
+		return -1;
+	return journal_flush(j);
+}
+
+/*
+ * journal_open and journal_close
+ */
+static void
+test_open(void)
+{
+	Journal		j;
+	const char *dir = tpath("open");
+
+	CHECK(!exists(dir));
+	CHECK_INT_EQ(journal_open(&j, dir, false), 0);
+	CHECK(is_dir(dir));
+	CHECK(is_dir(tpath("open/processed")));
+	CHECK(!exists(tpath("open/events.jsonl")));	/* opened lazily */
+	CHECK_STR_EQ(j.dir, dir);
+	CHECK(j.dirfd >= 0);
+	CHECK_INT_EQ(j.fd, -1);
+	CHECK_INT_EQ(j.len, 0);
+	CHECK(journal_is_empty(&j));
+	journal_close(&j);
+	CHECK_INT_EQ(j.fd, -1);
+	CHECK_INT_EQ(j.dirfd, -1);
+	CHECK(j.dir == NULL && j.buf == NULL);
+	journal_close(&j);			/* harmless twice */
+
+	/* an existing directory is fine */
+	CHECK_INT_EQ(journal_open(&j, dir, true), 0);
+	CHECK(j.fsync);
+	journal_close(&j);
+
+	/* a directory path that is a file */
+	write_file(tpath("notadir"), "x", 1);
+	errno = 0;
+	CHECK_INT_EQ(journal_open(&j, tpath("notadir"), false), -1);
+	CHECK_INT_EQ(errno, ENOTDIR);
+	CHECK_INT_EQ(j.fd, -1);
+	CHECK(j.dir == NULL);
+	journal_close(&j);
+
+	/* processed/ that is a file */
+	CHECK_INT_EQ(mkdir(tpath("badproc"), 0700), 0);
+	write_file(tpath("badproc/processed"), "x", 1);
+	errno = 0;
+	CHECK_INT_EQ(journal_open(&j, tpath("badproc"), false), -1);
+	CHECK_INT_EQ(errno, ENOTDIR);
+	journal_close(&j);
+
+	/* a missing parent is not created */
+	errno = 0;
+	CHECK_INT_EQ(journal_open(&j, tpath("missing/sub"), false), -1);
+	CHECK_INT_EQ(errno, ENOENT);
+	journal_close(&j);
+}
+
+/*
+ * journal_append and journal_flush
+ */
+static void
+test_append_flush(bool fsync)
+{
+	Journal		j;
+	char		dir[PATH_MAX];
+	char		file[PATH_MAX];
+	char	   *big;
+	char	   *want;
+	size_t		biglen = 300000;
+
+	strcpy(dir, tpath("append-%d", fsync));
+	strcpy(file, tpath("append-%d/events.jsonl", fsync));
+	CHECK_INT_EQ(journal_open(&j, dir, fsync), 0);
+	CHECK_INT_EQ(journal_append(&j, "line1\n", 6), 0);
+	CHECK_INT_EQ(journal_append(&j, "line2\n", 6), 0);
+	CHECK_INT_EQ(j.len, 12);
+	CHECK(!exists(file));		/* nothing written before the flush */
+	CHECK(journal_is_empty(&j));
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	CHECK_FILE(file, "line1\nline2\n");
+	CHECK_INT_EQ(j.len, 0);
+	CHECK_INT_EQ(j.durable_len, 12);
+	CHECK(!journal_is_empty(&j));
+
+	/* an empty flush writes nothing */
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	CHECK_FILE(file, "line1\nline2\n");
+
+	/* appends accumulate; exactly the bytes are written, even binary ones */
+	CHECK_INT_EQ(journal_append(&j, "a", 1), 0);
+	CHECK_INT_EQ(journal_append(&j, "b\0c\n", 4), 0);
+	CHECK_INT_EQ(journal_append(&j, "", 0), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	check_file(file, "line1\nline2\nab\0c\n", 17, __func__, __LINE__);
+	CHECK_INT_EQ(j.durable_len, 17);
+
+	/* a batch larger than the initial buffer */
+	big = malloc(biglen);
+	for (size_t i = 0; i < biglen; i++)
+		big[i] = (i % 100 == 99) ? '\n' : (char) ('a' + i % 26);
+	for (size_t off = 0; off < biglen; off += 1000)
+		CHECK_INT_EQ(journal_append(&j, big + off, 1000), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	want = malloc(17 + biglen + 5);
+	memcpy(want, "line1\nline2\nab\0c\n", 17);
+	memcpy(want + 17, big, biglen);
+	check_file(file, want, 17 + biglen, __func__, __LINE__);
+	CHECK_INT_EQ(j.durable_len, (long long) (17 + biglen));
+	journal_close(&j);
+
+	/* a journal opened again appends after what is there */
+	CHECK_INT_EQ(journal_open(&j, dir, fsync), 0);
+	CHECK_INT_EQ(append_flush(&j, "more\n"), 0);
+	memcpy(want + 17 + biglen, "more\n", 5);
+	check_file(file, want, 17 + biglen + 5, __func__, __LINE__);
+	CHECK_INT_EQ(j.durable_len, (long long) (17 + biglen + 5));
+	journal_close(&j);
+	free(want);
+	free(big);
+}
+
+/*
+ * journal_flush failures: the batch is discarded and the file keeps its
+ * durable length, so a refused event never stays in the journal.
+ */
+static void
+test_flush_failures(void)
+{
+	Journal		j;
+	char		dir[PATH_MAX];
+	char		file[PATH_MAX];
+	int			saved;
+	int			ro;
+
+	strcpy(dir, tpath("fail"));
+	strcpy(file, tpath("fail/events.jsonl"));
+	CHECK_INT_EQ(journal_open(&j, dir, true), 0);
+	CHECK_INT_EQ(append_flush(&j, "a\n"), 0);
+
+	/* an error after the write (the fault injection of the worker) */
+	j.inject_errno = ENOSPC;
+	CHECK_INT_EQ(journal_append(&j, "b\n", 2), 0);
+	errno = 0;
+	CHECK_INT_EQ(journal_flush(&j), -1);
+	CHECK_INT_EQ(errno, ENOSPC);
+	CHECK_INT_EQ(j.len, 0);
+	CHECK_INT_EQ(j.durable_len, 2);
+	CHECK_FILE(file, "a\n");
+	j.fsync = false;
+	j.inject_errno = EIO;
+	errno = 0;
+	CHECK_INT_EQ(append_flush(&j, "bb\n"), -1);
+	CHECK_INT_EQ(errno, EIO);
+	CHECK_FILE(file, "a\n");
+	j.fsync = true;
+	j.inject_errno = 0;
+	CHECK_INT_EQ(append_flush(&j, "c\n"), 0);
+	CHECK_FILE(file, "a\nc\n");
+	CHECK_INT_EQ(j.durable_len, 4);
+
+	/* the descriptor cannot be written (works as root, too) */
+	saved = dup(j.fd);
+	ro = open(file, O_RDONLY);
+	CHECK(saved >= 0 && ro >= 0);
+	CHECK(dup2(ro, j.fd) == j.fd);
+	close(ro);
+	CHECK_INT_EQ(journal_append(&j, "d\n", 2), 0);
+	CHECK_INT_EQ(journal_flush(&j), -1);
+	CHECK_INT_EQ(j.len, 0);
+	CHECK_INT_EQ(j.durable_len, 4);
+	CHECK_FILE(file, "a\nc\n");
+	CHECK(dup2(saved, j.fd) == j.fd);
+	close(saved);
+	CHECK_INT_EQ(append_flush(&j, "e\n"), 0);
+	CHECK_FILE(file, "a\nc\ne\n");
+
+	/* a short write: the part that was written is cut off again */
+	{
+		struct rlimit old;
+		struct rlimit lim;
+		void		(*oldsig) (int) = signal(SIGXFSZ, SIG_IGN);
+
+		CHECK_INT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+		lim = old;
+		lim.rlim_cur = 6 + 3;	/* room for 3 of the 11 bytes */
+		CHECK_INT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		CHECK_INT_EQ(journal_append(&j, "ffffffffff\n", 11), 0);
+		errno = 0;
+		CHECK_INT_EQ(journal_flush(&j), -1);
+		CHECK_INT_EQ(errno, EFBIG);
+		CHECK_INT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+		signal(SIGXFSZ, oldsig);
+		CHECK_INT_EQ(j.len, 0);
+		CHECK_INT_EQ(j.durable_len, 6);
+		CHECK_FILE(file, "a\nc\ne\n");
+		CHECK_INT_EQ(append_flush(&j, "g\n"), 0);
+		CHECK_FILE(file, "a\nc\ne\ng\n");
+	}
+
+	/* a tail that a failure could not cut off is cut before the next batch */
+	{
+		int			fd = open(file, O_WRONLY | O_APPEND);
+
+		CHECK(fd >= 0);
+		CHECK_INT_EQ(write(fd, "{\"torn", 6), 6);
+		close(fd);
+		CHECK_INT_EQ(append_flush(&j, "h\n"), 0);
+		CHECK_FILE(file, "a\nc\ne\ng\nh\n");
+		CHECK_INT_EQ(j.durable_len, 10);
+	}
+	journal_close(&j);
+
+	/* events.jsonl cannot be created: the batch is discarded */
+	CHECK_INT_EQ(journal_open(&j, tpath("fail2"), false), 0);
+	CHECK_INT_EQ(mkdir(tpath("fail2/events.jsonl"), 0700), 0);
+	CHECK_INT_EQ(journal_append(&j, "x\n", 2), 0);
+	CHECK_INT_EQ(journal_flush(&j), -1);
+	CHECK_INT_EQ(j.len, 0);
+	CHECK_INT_EQ(j.fd, -1);
+	CHECK(journal_is_empty(&j));
+	CHECK_INT_EQ(rmdir(tpath("fail2/events.jsonl")), 0);
+	CHECK_INT_EQ(append_flush(&j, "y\n"), 0);
+	CHECK_FILE(tpath("fail2/events.jsonl"), "y\n");
+	journal_close(&j);
+
+	/* the directory is gone */
+	CHECK_INT_EQ(journal_open(&j, tpath("fail3"), false), 0);
+	rm_rf(tpath("fail3"));
+	CHECK_INT_EQ(journal_append(&j, "x\n", 2), 0);
+	CHECK_INT_EQ(journal_flush(&j), -1);
+	CHECK_INT_EQ(j.len, 0);
+	journal_close(&j);
+}
+
+/*
+ * journal_rotate
+ */
+static void
+test_rotate(bool fsync)
+{
+	Journal		j;
+	char		dir[PATH_MAX];
+	char		file[PATH_MAX];
+	char		name[JOURNAL_NAME_MAX];
+	char		first[JOURNAL_NAME_MAX];
+
+	strcpy(dir, tpath("rotate-%d", fsync));
+	strcpy(file, tpath("rotate-%d/events.jsonl", fsync));
+	CHECK_INT_EQ(journal_open(&j, dir, fsync), 0);
+
+	/* nothing to rotate: no file, then an empty one */
+	name[0] = '\0';
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 0);
+	CHECK_STR_EQ(name, "");
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	CHECK_INT_EQ(file_size(file), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 0);
+	CHECK_INT_EQ(file_size(file), 0);
+
+	/* a non-empty journal */
+	CHECK_INT_EQ(append_flush(&j, "one\n"), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_SHAPE(name);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000001.jsonl");
+	CHECK(!exists(file));
+	CHECK_FILE(tpath("rotate-%d/%s", fsync, name), "one\n");
+	CHECK(journal_is_empty(&j));
+	CHECK_INT_EQ(j.fd, -1);
+	CHECK_INT_EQ(j.durable_len, 0);
+	strcpy(first, name);
+
+	/* empty again */
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 0);
+
+	/* the next file starts afresh */
+	CHECK_INT_EQ(append_flush(&j, "two\n"), 0);
+	CHECK_FILE(file, "two\n");
+	CHECK_INT_EQ(j.durable_len, 4);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000002.jsonl");
+	CHECK(strcmp(name, first) > 0);
+	CHECK_FILE(tpath("rotate-%d/%s", fsync, name), "two\n");
+	CHECK_FILE(tpath("rotate-%d/%s", fsync, first), "one\n");
+
+	/* a pending (unflushed) batch is not lost by a rotation */
+	CHECK_INT_EQ(journal_append(&j, "three\n", 6), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	CHECK_FILE(file, "three\n");
+	journal_close(&j);
+}
+
+/*
+ * A journal left by an earlier run, perhaps with a torn last line, is
+ * rotated before anything is appended.
+ */
+static void
+test_leftover(bool fsync)
+{
+	Journal		j;
+	char		dir[PATH_MAX];
+	char		file[PATH_MAX];
+	static const char torn[] = "{\"userId\":\"u\",\"value\":1}\n{\"userId\":\"to";
+	char		name[JOURNAL_NAME_MAX];
+	FILE	   *f;
+
+	strcpy(dir, tpath("leftover-%d", fsync));
+	strcpy(file, tpath("leftover-%d/events.jsonl", fsync));
+	CHECK_INT_EQ(mkdir(dir, 0700), 0);
+	f = fopen(file, "w");
+	CHECK(f != NULL);
+	fputs(torn, f);
+	fclose(f);
+
+	CHECK_INT_EQ(journal_open(&j, dir, fsync), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_SHAPE(name);
+	CHECK(!exists(file));
+	CHECK_FILE(tpath("leftover-%d/%s", fsync, name), torn);
+
+	/* the next event starts a file of its own */
+	CHECK_INT_EQ(append_flush(&j, "{\"b\":2}\n"), 0);
+	CHECK_FILE(file, "{\"b\":2}\n");
+	CHECK_FILE(tpath("leftover-%d/%s", fsync, name), torn);
+	journal_close(&j);
+
+	/* an empty leftover is left alone, and appended to */
+	rm_rf(dir);
+	CHECK_INT_EQ(mkdir(dir, 0700), 0);
+	write_file(file, "", 0);
+	CHECK_INT_EQ(journal_open(&j, dir, fsync), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 0);
+	CHECK_INT_EQ(file_size(file), 0);
+	CHECK_INT_EQ(append_flush(&j, "x\n"), 0);
+	CHECK_FILE(file, "x\n");
+	journal_close(&j);
+}
+
+/*
+ * Names: they never repeat and sort in creation order, whatever the clock
+ * does.
+ */
+static void
+test_names(void)
+{
+	Journal		j;
+	static const time_t clock[] = {
+		T0, T0, T0 - 3600, T0 - 365 * 86400, 0, T0 + 1, T0 + 1, T0 - 1,
+		T0 + 86400, T0
+	};
+	static const char *const stamps[] = {
+		T0_STAMP, T0_STAMP, T0_STAMP, T0_STAMP, T0_STAMP,
+		"20261122T050001Z", "20261122T050001Z", "20261122T050001Z",
+		"20261123T050000Z", "20261123T050000Z"
+	};
+	char		prev[JOURNAL_NAME_MAX];
+	char		name[JOURNAL_NAME_MAX];
+	char		want[JOURNAL_NAME_MAX];
+
+	CHECK_INT_EQ(journal_open(&j, tpath("names"), false), 0);
+
+	prev[0] = '\0';
+	for (size_t i = 0; i < sizeof(clock) / sizeof(clock[0]); i++)
+	{
+		journal_make_name(&j, clock[i], name);
+		CHECK_SHAPE(name);
+		snprintf(want, sizeof(want), "events-%s-%010zu.jsonl", stamps[i], i + 1);
+		CHECK_STR_EQ(name, want);
+		CHECK_MSG(strcmp(name, prev) > 0, "\"%s\" sorts after \"%s\"", name, prev);
+		CHECK(journal_is_archive_name(name));
+		strcpy(prev, name);
+	}
+	journal_close(&j);
+
+	/* the epoch, in a fresh journal */
+	CHECK_INT_EQ(journal_open(&j, tpath("names-epoch"), false), 0);
+	journal_make_name(&j, 0, name);
+	CHECK_STR_EQ(name, "events-19700101T000000Z-0000000001.jsonl");
+	journal_close(&j);
+
+	/* rotations while the clock steps back */
+	CHECK_INT_EQ(journal_open(&j, tpath("names-rotate"), false), 0);
+	prev[0] = '\0';
+	for (int i = 0; i < 5; i++)
+	{
+		CHECK_INT_EQ(append_flush(&j, "e\n"), 0);
+		CHECK_INT_EQ(journal_rotate(&j, T0 + 100 - 30 * i, name), 1);
+		CHECK_SHAPE(name);
+		CHECK_MSG(strcmp(name, prev) > 0, "\"%s\" sorts after \"%s\"", name, prev);
+		CHECK(strncmp(name, "events-20261122T050140Z-", 24) == 0);
+		strcpy(prev, name);
+	}
+	/* the queue gives them back in creation order */
+	CHECK_INT_EQ(journal_next_archive(tpath("names-rotate"), name), 1);
+	CHECK_STR_EQ(name, "events-20261122T050140Z-0000000001.jsonl");
+	journal_close(&j);
+}
+
+/*
+ * journal_note_name: later names sort after a noted one and do not reuse
+ * its sequence number; names of other shapes are ignored.
+ */
+static void
+test_note_name(void)
+{
+	Journal		j;
+	char		name[JOURNAL_NAME_MAX];
+	static const char *const ignored[] = {
+		"events-20990101T000000Z-9999999999.jsonl.tmp",
+		"events-20990101T000000Z-999999999.jsonl",
+		"events-20990101T000000Z-99999999999.jsonl",
+		"events-2099010AT000000Z-0000009999.jsonl",
+		"events-20990101X000000Z-0000009999.jsonl",
+		"events-20990101T000000X-0000009999.jsonl",
+		"events-20990101T000000Z_0000009999.jsonl",
+		"events-20990101T00000 Z-0000009999.jsonl",
+		"events-20990101T000000Z-00000099x9.jsonl",
+		"events-20990101T000000Z--000009999.jsonl",
+		"Events-20990101T000000Z-0000009999.jsonl",
+		"events_20990101T000000Z-0000009999.jsonl",
+		"events-20990101T000000Z-0000009999.jsonX",
+		"events-20990101T000000Z-0000009999xjsonl",
+		"events-20990101T000000Z-0000009999",
+		"events.jsonl",
+		"events-mydrop.jsonl",
+		"processed",
+		".",
+		""
+	};
+
+	CHECK_INT_EQ(journal_open(&j, tpath("note"), false), 0);
+
+	journal_note_name(&j, "events-20300101T000000Z-0000000042.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20300101T000000Z-0000000043.jsonl");
+
+	/* an older name changes nothing */
+	journal_note_name(&j, "events-20200101T000000Z-0000000007.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20300101T000000Z-0000000044.jsonl");
+
+	/* an older stamp with a larger sequence: the sequence is taken */
+	journal_note_name(&j, "events-20200101T000000Z-0000000100.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20300101T000000Z-0000000101.jsonl");
+
+	/* a newer stamp with a smaller sequence: the stamp is taken */
+	journal_note_name(&j, "events-20310101T000000Z-0000000001.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20310101T000000Z-0000000102.jsonl");
+	CHECK(strcmp(name, "events-20310101T000000Z-0000000001.jsonl") > 0);
+
+	/* names of other shapes are ignored */
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		journal_note_name(&j, ignored[i]);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20310101T000000Z-0000000103.jsonl");
+
+	/* a name the journal made itself */
+	journal_note_name(&j, name);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20310101T000000Z-0000000104.jsonl");
+
+	/* a later clock moves the stamp on; the sequence keeps growing */
+	journal_make_name(&j, (time_t) 1956528000, name);	/* 2032-01-01 */
+	CHECK_STR_EQ(name, "events-20320101T000000Z-0000000105.jsonl");
+	journal_close(&j);
+}
+
+/*
+ * journal_open learns the names already used in the directory and in
+ * processed/.
+ */
+static void
+test_open_continues(void)
+{
+	Journal		j;
+	char		name[JOURNAL_NAME_MAX];
+
+	CHECK_INT_EQ(mkdir(tpath("cont"), 0700), 0);
+	CHECK_INT_EQ(mkdir(tpath("cont/processed"), 0700), 0);
+	write_file(tpath("cont/events-20250101T000000Z-0000000007.jsonl"), "", 0);
+	write_file(tpath("cont/processed/events-20240101T000000Z-0000000012.jsonl"), "", 0);
+	write_file(tpath("cont/events-mydrop.jsonl"), "", 0);
+	write_file(tpath("cont/processed/events-zzz.jsonl"), "", 0);
+	write_file(tpath("cont/events-20990101T000000Z-0000000099.jsonl.tmp"), "", 0);
+	CHECK_INT_EQ(journal_open(&j, tpath("cont"), false), 0);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000013.jsonl");
+	journal_close(&j);
+
+	/* a stamp in processed/ later than the clock */
+	CHECK_INT_EQ(mkdir(tpath("cont2"), 0700), 0);
+	CHECK_INT_EQ(mkdir(tpath("cont2/processed"), 0700), 0);
+	write_file(tpath("cont2/processed/events-20300101T000000Z-0000000003.jsonl"), "", 0);
+	write_file(tpath("cont2/events-20250101T000000Z-0000000005.jsonl"), "", 0);
+	CHECK_INT_EQ(journal_open(&j, tpath("cont2"), false), 0);
+	CHECK_INT_EQ(append_flush(&j, "x\n"), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_STR_EQ(name, "events-20300101T000000Z-0000000006.jsonl");
+	CHECK(strcmp(name, "events-20300101T000000Z-0000000003.jsonl") > 0);
+	journal_close(&j);
+
+	/* names made in an earlier run, archived or not, are not reused */
+	CHECK_INT_EQ(journal_open(&j, tpath("cont3"), false), 0);
+	CHECK_INT_EQ(append_flush(&j, "a\n"), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+	CHECK_INT_EQ(append_flush(&j, "b\n"), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000002.jsonl");
+	journal_close(&j);
+	CHECK_INT_EQ(journal_open(&j, tpath("cont3"), false), 0);
+	CHECK_INT_EQ(append_flush(&j, "c\n"), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0 - 60, name), 1);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000003.jsonl");
+	CHECK_INT_EQ(journal_archive_done(&j, "events-" T0_STAMP "-0000000002.jsonl"), 0);
+	journal_close(&j);
+	CHECK_INT_EQ(journal_open(&j, tpath("cont3"), false), 0);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000004.jsonl");
+	journal_close(&j);
+}
+
+/*
+ * The archive queue: journal_is_archive_name, journal_next_archive and
+ * journal_archive_done.
+ */
+static void
+test_archive_queue(void)
+{
+	char		name[JOURNAL_NAME_MAX];
+	char		longname[300];
+
+	CHECK(journal_is_archive_name("events-a.jsonl"));
+	CHECK(journal_is_archive_name("events-" T0_STAMP "-0000000001.jsonl"));
+	CHECK(journal_is_archive_name("events-my drop.jsonl"));
+	CHECK(!journal_is_archive_name("events.jsonl"));
+	CHECK(!journal_is_archive_name("events-.jsonl"));
+	CHECK(!journal_is_archive_name("events-a.json"));
+	CHECK(!journal_is_archive_name("events-a.jsonl.tmp"));
+	CHECK(!journal_is_archive_name("events-a.jsonl~"));
+	CHECK(!journal_is_archive_name("Events-a.jsonl"));
+	CHECK(!journal_is_archive_name("xevents-a.jsonl"));
+	CHECK(!journal_is_archive_name("events-a"));
+	CHECK(!journal_is_archive_name("a.jsonl"));
+	CHECK(!journal_is_archive_name(".jsonl"));
+	CHECK(!journal_is_archive_name("events-"));
+	CHECK(!journal_is_archive_name("processed"));
+	CHECK(!journal_is_archive_name(""));
+	/* names of 255 bytes are fine, longer ones are not */
+	memset(longname, 'x', sizeof(longname));
+	memcpy(longname, "events-", 7);
+	strcpy(longname + 255 - 6, ".jsonl");
+	CHECK_INT_EQ(strlen(longname), 255);
+	CHECK(journal_is_archive_name(longname));
+	memset(longname, 'x', sizeof(longname));
+	memcpy(longname, "events-", 7);
+	strcpy(longname + 256 - 6, ".jsonl");
+	CHECK(!journal_is_archive_name(longname));
+
+	/* journal_next_archive */
+	CHECK_INT_EQ(mkdir(tpath("queue"), 0700), 0);
+	CHECK_INT_EQ(mkdir(tpath("queue/processed"), 0700), 0);
+	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+	write_file(tpath("queue/events.jsonl"), "live\n", 5);
+	write_file(tpath("queue/events-.jsonl"), "", 0);
+	write_file(tpath("queue/other.txt"), "", 0);
+	write_file(tpath("queue/events-0.jsonl.tmp"), "", 0);
+	write_file(tpath("queue/xevents-0.jsonl"), "", 0);
+	write_file(tpath("queue/processed/events-0.jsonl"), "", 0);
+	CHECK_INT_EQ(mkdir(tpath("queue/events-00.jsonl"), 0700), 0);	/* a directory */
+	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+	write_file(tpath("queue/events-b.jsonl"), "b\n", 2);
+	write_file(tpath("queue/events-a.jsonl"), "a\n", 2);
+	write_file(tpath("queue/events-" T0_STAMP "-0000000002.jsonl"), "", 0);
+	write_file(tpath("queue/events-" T0_STAMP "-0000000001.jsonl"), "", 0);
+	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000001.jsonl");
+	CHECK_INT_EQ(unlink(tpath("queue/events-" T0_STAMP "-0000000001.jsonl")), 0);
+	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000002.jsonl");
+	CHECK_INT_EQ(unlink(tpath("queue/events-" T0_STAMP "-0000000002.jsonl")), 0);
+	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_STR_EQ(name, "events-a.jsonl");
+
+	/* journal_archive_done moves it into processed/ */
+	{
+		Journal		j;
+
+		CHECK_INT_EQ(journal_open(&j, tpath("queue"), false), 0);
+		CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+		CHECK(!exists(tpath("queue/events-a.jsonl")));
+		CHECK_FILE(tpath("queue/processed/events-a.jsonl"), "a\n");
+		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+		CHECK_STR_EQ(name, "events-b.jsonl");
+		j.fsync = true;
+		CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+		CHECK(!exists(tpath("queue/events-b.jsonl")));
+		CHECK_FILE(tpath("queue/processed/events-b.jsonl"), "b\n");
+		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+		CHECK_FILE(tpath("queue/events.jsonl"), "live\n");
+
+		errno = 0;
+		CHECK_INT_EQ(journal_archive_done(&j, "events-nosuch.jsonl"), -1);
+		CHECK_INT_EQ(errno, ENOENT);
+		j.fsync = false;
+		errno = 0;
+		CHECK_INT_EQ(journal_archive_done(&j, "events-nosuch.jsonl"), -1);
+		CHECK_INT_EQ(errno, ENOENT);
+
+		/* a rotated file goes the same way */
+		CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);	/* the leftover */
+		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+		CHECK_SHAPE(name);
+		CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+		CHECK_FILE(tpath("queue/processed/%s", name), "live\n");
+		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+		journal_close(&j);
+	}
+
+	errno = 0;
+	CHECK_INT_EQ(journal_next_archive(tpath("nosuch"), name), -1);
+	CHECK_INT_EQ(errno, ENOENT);
+}
+
+/*
+ * The streaming reader
+ */
+typedef struct
+{
+	JournalLine kind;
+	const char *data;			/* NULL: not checked */
+	size_t		len;
+} WantLine;
+
+/*
+ * check_lines reads path and checks every line (kind, number, contents) and
+ * the end of file.  The lines of a file count as one check; the first
+ * mismatch is reported.
+ */
+static void
+check_lines(const char *path, size_t max_line, const WantLine *want,
+			int nwant, const char *func, int line)
+{
+	JournalReader r;
+	const char *data;
+	size_t		len;
+	bool		ok = true;
+
+	if (!unit_check(jreader_open(&r, path, max_line) == 0, __FILE__, line,
+					func, "jreader_open(\"%s\")", path))
+		return;
+	for (int i = 0; i < nwant && ok; i++)
+	{
+		JournalLine kind = jreader_next(&r, &data, &len);
+
+		if (kind != want[i].kind)
+			ok = unit_check(false, __FILE__, line, func,
+							"line %d: kind %d (got %d)", i + 1,
+							(int) want[i].kind, (int) kind);
+		else if (r.lineno != (uint64_t) i + 1)
+			ok = unit_check(false, __FILE__, line, func,
+							"line %d: lineno (got %llu)", i + 1,
+							(unsigned long long) r.lineno);
+		else if (want[i].data != NULL &&
+				 (len != want[i].len || memcmp(data, want[i].data, len) != 0))
+		{
+			char		desc[64];
+
+			snprintf(desc, sizeof(desc), "line %d: contents", i + 1);
+			ok = unit_check_mem(data, len, want[i].data, want[i].len,
+								__FILE__, line, func, desc);
+		}
+	}
+	if (ok)
+	{
+		unit_check(true, __FILE__, line, func, "all lines");
+		unit_check(jreader_next(&r, &data, &len) == JL_EOF, __FILE__, line,
+				   func, "JL_EOF after line %d", nwant);
+		/* EOF stays EOF */
+		unit_check(jreader_next(&r, &data, &len) == JL_EOF, __FILE__, line,
+				   func, "JL_EOF again");
+		unit_check(r.lineno == (uint64_t) nwant, __FILE__, line, func,
+				   "lineno at EOF is %d (got %llu)", nwant,
+				   (unsigned long long) r.lineno);
+	}
+	jreader_close(&r);
+	unit_check(r.fd == -1 && r.buf == NULL, __FILE__, line, func,
+			   "jreader_close resets the reader");
+}
+
+#define L(s)		{JL_LINE, (s), sizeof(s) - 1}
+#define LONG(s)		{JL_TOO_LONG, (s), sizeof(s) - 1}
+#define CHECK_LINES(path, max, ...) \
+	do { \
+		static const WantLine want_[] = {__VA_ARGS__}; \
+		check_lines((path), (max), want_, \
+					(int) (sizeof(want_) / sizeof(want_[0])), \
+					__func__, __LINE__); \
+	} while (0)
+
+static void
+test_reader_small(void)
+{
+	char		p[PATH_MAX];
+	JournalReader r;
+	const char *data;
+	size_t		len;
+
+	strcpy(p, tpath("reader.txt"));
+
+	/* empty file */
+	write_file(p, "", 0);
+	check_lines(p, 16, NULL, 0, __func__, __LINE__);
+
+	/* with and without a final newline; empty lines */
+	write_file(p, "a\nbb\n\nccc", 9);
+	CHECK_LINES(p, 16, L("a"), L("bb"), L(""), L("ccc"));
+	write_file(p, "a\nbb\n\nccc\n", 10);
+	CHECK_LINES(p, 16, L("a"), L("bb"), L(""), L("ccc"));
+	write_file(p, "x\n", 2);
+	CHECK_LINES(p, 16, L("x"));
+	write_file(p, "\n", 1);
+	CHECK_LINES(p, 16, L(""));
+	write_file(p, "\n\n\n", 3);
+	CHECK_LINES(p, 16, L(""), L(""), L(""));
+	write_file(p, "x", 1);
+	CHECK_LINES(p, 16, L("x"));
+
+	/* CRLF; a lone CR inside a line stays */
+	write_file(p, "a\r\nb\r\n\r\nc\rd\n", 12);
+	CHECK_LINES(p, 16, L("a"), L("b"), L(""), L("c\rd"));
+	write_file(p, "a\r\nb", 4);
+	CHECK_LINES(p, 16, L("a"), L("b"));
+
+	/* bytes are passed through */
+	write_file(p, "a\0b\n\xff\n", 6);
+	CHECK_LINES(p, 16, L("a\0b"), L("\xff"));
+
+	/*
+	 * max_line 16: lines within one buffer.  A too-long line gives its
+	 * first 16 bytes and the following line is read normally.
+	 */
+	{
+		static const char text[] =
+			"short\n"
+			"LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL\n"	/* 40 */
+			"after\n"
+			"MMMMMMMMMMMMMMMM\n"	/* 16: fits */
+			"NNNNNNNNNNNNNNNNN\n"	/* 17 */
+			"OOOOOOOOOOOOOOOO\r\n"	/* 16 and CRLF: fits */
+			"PPPPPPPPPPPPPPPPP\r\n"	/* 17 and CRLF */
+			"QQQQQQQQQQQQQQQQ\r\r\n"	/* 16, CR, CRLF */
+			"\n"
+			"end";
+
+		write_file(p, text, sizeof(text) - 1);
+		CHECK_LINES(p, 16,
+					L("short"),
+					LONG("LLLLLLLLLLLLLLLL"),
+					L("after"),
+					L("MMMMMMMMMMMMMMMM"),
+					LONG("NNNNNNNNNNNNNNNN"),
+					L("OOOOOOOOOOOOOOOO"),
+					LONG("PPPPPPPPPPPPPPPP"),
+					LONG("QQQQQQQQQQQQQQQQ"),
+					L(""),
+					L("end"));
+	}
+
+	/* a too-long last line without a newline */
+	write_file(p, "a\nZZZZZZZZZZZZZZZZZZZZ", 22);
+	CHECK_LINES(p, 16, L("a"), LONG("ZZZZZZZZZZZZZZZZ"));
+	write_file(p, "ZZZZZZZZZZZZZZZZZ", 17);
+	CHECK_LINES(p, 16, LONG("ZZZZZZZZZZZZZZZZ"));
+	write_file(p, "ZZZZZZZZZZZZZZZZ", 16);
+	CHECK_LINES(p, 16, L("ZZZZZZZZZZZZZZZZ"));
+	write_file(p, "ZZZZZZZZZZZZZZZZ\r", 17);
+	CHECK_LINES(p, 16, L("ZZZZZZZZZZZZZZZZ"));
+
+	/* errors */
+	errno = 0;
+	CHECK_INT_EQ(jreader_open(&r, tpath("nosuch.txt"), 16), -1);
+	CHECK_INT_EQ(errno, ENOENT);
+	jreader_close(&r);			/* harmless after a failed open */
+	CHECK_INT_EQ(jreader_open(&r, tmpdir, 16), 0);	/* a directory */
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_ERROR);
+	jreader_close(&r);
+	jreader_close(&r);			/* and twice */
+}
+
+/* fill_line writes a recognizable line of len bytes for line number n */
+static void
+fill_line(char *out, size_t len, int n)
+{
+	char		tag[32];
+	int			taglen = snprintf(tag, sizeof(tag), "<%d>", n);
+
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char) ('a' + (n + i) % 26);
+	memcpy(out, tag, (size_t) taglen < len ? (size_t) taglen : len);
+}
+
+static void
+test_reader_large(void)
+{
+	const size_t max = 64 * 1024;
+	char		p[PATH_MAX];
+	char	   *text;
+	size_t		o;
+	WantLine	want[8];
+	char	   *lines[8];
+	static const size_t lens[] = {5, 5000000, 6, 64 * 1024, 64 * 1024 + 1,
+	3 * 1000 * 1000 + 7};
+
+	/*
+	 * Long lines spanning several buffer refills (the buffer holds
+	 * max_line + 1 MB): the first max_line bytes, then the next line.
+	 */
+	strcpy(p, tpath("reader-large.txt"));
+	text = malloc(9 * 1000 * 1000);
+	o = 0;
+	for (int i = 0; i < 6; i++)
+	{
+		lines[i] = text + o;
+		fill_line(text + o, lens[i], i);
+		o += lens[i];
+		if (i < 5)
+			text[o++] = '\n';	/* the last one ends without a newline */
+		want[i].kind = lens[i] > max ? JL_TOO_LONG : JL_LINE;
+		want[i].data = lines[i];
+		want[i].len = lens[i] > max ? max : lens[i];
+	}
+	write_file(p, text, o);
+	check_lines(p, max, want, 6, __func__, __LINE__);
+
+	/* the same with CRLF and a newline at the end */
+	o = 0;
+	for (int i = 0; i < 6; i++)
+	{
+		lines[i] = text + o;
+		fill_line(text + o, lens[i], i);
+		o += lens[i];
+		text[o++] = '\r';
+		text[o++] = '\n';
+		want[i].data = lines[i];
+	}
+	write_file(p, text, o);
+	check_lines(p, max, want, 6, __func__, __LINE__);
+	free(text);
+
+	/*
+	 * Many lines of all lengths up to max_line and just beyond, so that
+	 * buffer refills fall inside short and long lines, inside a CRLF and
+	 * right after a newline.
+	 */
+	{
+		static const size_t pattern[] = {
+			64 * 1024, 64 * 1024 + 1, 10, 0, 64 * 1024 - 1, 70000, 1,
+			64 * 1024, 333, 64 * 1024 + 2, 17
+		};
+		int			n = 220;
+		size_t		total = 0;
+		WantLine   *wl = malloc(sizeof(WantLine) * (size_t) n);
+
+		for (int i = 0; i < n; i++)
+			total += pattern[i % 11] + 2;
+		text = malloc(total);
+		o = 0;
+		for (int i = 0; i < n; i++)
+		{
+			size_t		len = pattern[i % 11];
+
+			wl[i].data = text + o;
+			wl[i].kind = len > max ? JL_TOO_LONG : JL_LINE;
+			wl[i].len = len > max ? max : len;
+			fill_line(text + o, len, i);
+			o += len;
+			if (i % 3 == 0)
+				text[o++] = '\r';
+			text[o++] = '\n';
+		}
+		write_file(p, text, o);
+		check_lines(p, max, wl, n, __func__, __LINE__);
+		free(text);
+		free(wl);
+	}
+
+	/*
+	 * A CRLF line of exactly max_line bytes whose "\r\n" is split by a
+	 * buffer refill: the first read fills max_line + 1 MB bytes, which here
+	 * ends right after the '\r'.
+	 */
+	{
+		size_t		cap = 16 + 1024 * 1024;
+		size_t		nfill = (cap - 17) / 16;
+		size_t		rest = (cap - 17) - nfill * 16;
+		WantLine   *wl = malloc(sizeof(WantLine) * (nfill + 4));
+		int			nl = 0;
+
+		text = malloc(cap + 64);
+		o = 0;
+		for (size_t i = 0; i < nfill; i++)
+		{
+			memcpy(text + o, "abcdefghijklmno\n", 16);
+			wl[nl++] = (WantLine) {JL_LINE, "abcdefghijklmno", 15};
+			o += 16;
+		}
+		if (rest > 0)
+		{
+			memset(text + o, 'r', rest - 1);
+			text[o + rest - 1] = '\n';
+			wl[nl++] = (WantLine) {JL_LINE, text + o, rest - 1};
+			o += rest;
+		}
+		CHECK_INT_EQ(o, cap - 17);
+		memcpy(text + o, "0123456789abcdef\r\nafter\n", 24);
+		CHECK(text[cap - 1] == '\r' && text[cap] == '\n');
+		wl[nl++] = (WantLine) {JL_LINE, "0123456789abcdef", 16};
+		wl[nl++] = (WantLine) {JL_LINE, "after", 5};
+		o += 24;
+		write_file(p, text, o);
+		check_lines(p, 16, wl, nl, __func__, __LINE__);
+
+		/* the same split, but the line goes on after the '\r': too long */
+		o -= 24;
+		memcpy(text + o, "0123456789abcdef\rY\nafter\n", 25);
+		o += 25;
+		wl[nl - 2] = (WantLine) {JL_TOO_LONG, "0123456789abcdef", 16};
+		write_file(p, text, o);
+		check_lines(p, 16, wl, nl, __func__, __LINE__);
+		free(text);
+		free(wl);
+	}
+}
+
+int
+main(void)
+{
+	strcpy(tmpdir, "/tmp/evproc-unit-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+	{
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		return 2;
+	}
+
+	test_open();
+	test_append_flush(false);
+	test_append_flush(true);
+	test_flush_failures();
+	test_rotate(false);
+	test_rotate(true);
+	test_leftover(false);
+	test_leftover(true);
+	test_names();
+	test_note_name();
+	test_open_continues();
+	test_archive_queue();
+	test_reader_small();
+	test_reader_large();
+
+	rm_rf(tmpdir);
+	if (exists(tmpdir))
+		CHECK_MSG(false, "could not remove \"%s\"", tmpdir);
+	return unit_summary();
+}
