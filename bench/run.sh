@@ -1,0 +1,143 @@
+#!/bin/bash
+#
+# bench/run.sh: the evproc benchmark (make bench).  Starts a throwaway
+# cluster with evproc preloaded and a reference server, drives both with
+# wrk on loopback, and prints one table of figures.
+#
+#   bench/run.sh            about a minute
+#   bench/run.sh --quick    tiny sizes, a few seconds (a smoke run)
+#   bench/run.sh --long     30 s per load step
+#
+# All load is bounded in time and goes to 127.0.0.1 only.
+#
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+
+DUR=5
+EVENTS=10000000
+USERS=100000
+case "${1:-}" in
+	--quick) DUR=1; EVENTS=200000; USERS=1000 ;;
+	--long) DUR=30 ;;
+	"") ;;
+	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
+esac
+
+PGBIN=/usr/lib/postgresql/15/bin
+BENCH=${EVPROC_BENCH_DIR:-/tmp/evproc-bench}
+PGPORT=5498
+HTTP=18800
+REF=18801
+if [ "$(id -u)" = 0 ]; then AS_PG="runuser -u postgres --"; else AS_PG=; fi
+
+command -v wrk >/dev/null || {
+	if [ "$(id -u)" = 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	else
+		echo "bench needs wrk (apt-get install wrk)" >&2
+		exit 1
+	fi
+}
+
+cleanup() {
+	[ -n "${REF_PID:-}" ] && kill "$REF_PID" 2>/dev/null || true
+	[ -f "$BENCH/data/postmaster.pid" ] &&
+		$AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+cleanup
+rm -rf "$BENCH"
+mkdir -p "$BENCH"
+[ -n "$AS_PG" ] && chown postgres: "$BENCH"
+cc -O2 -Wall -Werror -o "$BENCH/ref_server" bench/ref_server.c -lmicrohttpd
+cc -O2 -Wall -Werror -o "$BENCH/gen_events" bench/gen_events.c
+
+(cd /tmp && $AS_PG $PGBIN/initdb -D "$BENCH/data" -E UTF8 --locale=C.UTF-8 \
+	-U postgres -A trust >/dev/null)
+cat >>"$BENCH/data/postgresql.conf" <<CONF
+port = $PGPORT
+listen_addresses = ''
+unix_socket_directories = '/tmp'
+shared_preload_libraries = 'evproc'
+evproc.port = $HTTP
+evproc.max_connections = 4096
+shared_buffers = '512MB'
+max_wal_size = '4GB'
+CONF
+(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
+PSQL="$PGBIN/psql -X -q -At -h /tmp -p $PGPORT -U postgres -d postgres"
+$PSQL -c "CREATE EXTENSION evproc"
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
+WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
+
+# wrk_row LABEL URL SCRIPT CONNS [DURATION]: prints "rps p50 p99 errors"
+wrk_stats() {
+	awk '
+		/Requests\/sec:/ { rps = $2 }
+		$1 == "50%" { p50 = $2 }
+		$1 == "99%" { p99 = $2 }
+		/Non-2xx/ { err += $NF }
+		/Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+		END { printf "%d %s %s %d\n", rps, p50, p99, err }'
+}
+run_wrk() {
+	wrk -t2 -c"$3" -d"${4:-$DUR}"s --latency -s "$2" "$1" 2>&1 | wrk_stats
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
+
+set_fsync() {
+	$PSQL -c "ALTER SYSTEM SET evproc.fsync = $1" -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.3
+}
+
+echo "== POST /liveEvent (${DUR}s per step)" >&2
+for fsync in on off; do
+	set_fsync $fsync
+	for conns in 16 64 256; do
+		"$BENCH/ref_server" $REF "$BENCH/ref.jsonl" $([ $fsync = off ] && echo nofsync) &
+		REF_PID=$!
+		sleep 0.3
+		read -r rrps rp50 rp99 rerr < <(run_wrk "http://127.0.0.1:$REF/liveEvent" bench/post.lua "$conns")
+		kill $REF_PID; wait $REF_PID 2>/dev/null || true; REF_PID=
+		read -r rps p50 p99 err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua "$conns")
+		ratio=$(awk -v a="$rps" -v b="$rrps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
+		row "POST evproc, fsync $fsync" "$conns" "$rps" "$p50" "$p99" "$err" "$ratio of ref ($rrps req/s, p99 $rp99)"
+	done
+done
+set_fsync on
+
+echo "== ingest of $EVENTS events over $USERS users" >&2
+$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
+"$BENCH/gen_events" "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
+[ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
+echo 5 >"/proc/$WORKER/clear_refs" 2>/dev/null || true	# reset the peak RSS
+wrk -t2 -c64 -d$((DUR * 6))s --latency -s bench/post.lua "http://127.0.0.1:$HTTP/liveEvent" >"$BENCH/wrk-ingest.txt" 2>&1 &
+WRK_PID=$!
+sleep 1
+start=$(date +%s.%N)
+mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/events-0000-bench.jsonl"
+# evproc_rotate() looks at once and returns when every file is ingested
+$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
+end=$(date +%s.%N)
+peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status")
+kill -INT $WRK_PID 2>/dev/null || true
+wait $WRK_PID 2>/dev/null || true
+read -r irps ip50 ip99 ierr < <(wrk_stats <"$BENCH/wrk-ingest.txt")
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+evs=$(awk -v n="$EVENTS" -v s="$secs" 'BEGIN { printf "%d", n / s }')
+got=$($PSQL -c "SELECT count(*) || ' users, ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'user%'")
+row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "worker peak RSS $((peak_kb / 1024)) MB; $got"
+row "POST while ingesting, fsync on" 64 "$irps" "$ip50" "$ip99" "$ierr" "-"
+
+echo "== GET /userEvents/:userId over $USERS users" >&2
+read -r grps gp50 gp99 gerr < <(USERS=$USERS run_wrk "http://127.0.0.1:$HTTP" bench/get.lua 64)
+row "GET evproc" 64 "$grps" "$gp50" "$gp99" "$gerr" "-"
+
+echo
+echo "| test | conns | req/s | p50 | p99 | errors | notes |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
