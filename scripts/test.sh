@@ -18,8 +18,15 @@ if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 $MAKE WERROR=1
 $SUDO $MAKE install
 
-echo "== unit tests"
+echo "== unit tests, then again under valgrind"
 $MAKE unitcheck
+for t in test/unit/test_event test/unit/test_journal; do
+	valgrind -q --error-exitcode=1 --leak-check=full "$t" >/dev/null
+done
+echo "valgrind: clean"
+
+echo "== fuzzing the event parser for ${EVPROC_FUZZ_SECONDS:-30}s"
+$MAKE fuzz FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
 
 echo "== pg_regress and TAP tests"
 status=0

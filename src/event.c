@@ -264,6 +264,120 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 	return true;
 }
 
+/* expect_literal advances *p past lit if the input continues with it. */
+static bool
+expect_literal(const char **p, const char *end, const char *lit, size_t litlen)
+{
+	if ((size_t) (end - *p) < litlen || memcmp(*p, lit, litlen) != 0)
+		return false;
+	*p += litlen;
+	return true;
+}
+
+/*
+ * plain_string scans a JSON string body without escapes or control
+ * characters, up to its closing quote, which *p is left past.  Returns its
+ * length, or -1 if the string is not that simple.
+ */
+static long
+plain_string(const char **p, const char *end)
+{
+	const char *start = *p;
+	const char *q = start;
+
+	while (q < end && *q != '"')
+	{
+		if (*q == '\\' || (unsigned char) *q < 0x20)
+			return -1;
+		q++;
+	}
+	if (q == end)
+		return -1;
+	*p = q + 1;
+	return (long) (q - start);
+}
+
+/*
+ * fast_parse_line parses a line exactly as evproc writes it to the journal
+ * (see ev_format_journal_line), without json-c.  It returns false for
+ * anything else, and the caller then uses the full parser, so it only
+ * needs to be right about what it accepts: the lines it accepts are valid
+ * JSON that the full parser reads to the same event (the fuzz target
+ * checks this).
+ */
+static bool
+fast_parse_line(const char *line, size_t len, EvEvent *ev)
+{
+	const char *p = line;
+	const char *end = line + len;
+	const char *s;
+	long		n;
+
+	if (!expect_literal(&p, end, "{\"userId\":\"", 11))
+		return false;
+	s = p;
+	n = plain_string(&p, end);
+	if (n <= 0 || n > EV_USER_ID_MAX)
+		return false;
+	memcpy(ev->user_id, s, (size_t) n);
+	ev->user_id[n] = '\0';
+	ev->user_id_len = (size_t) n;
+
+	if (!expect_literal(&p, end, ",\"name\":\"", 9))
+		return false;
+	if (expect_literal(&p, end, "add_revenue\"", 12))
+		ev->kind = EV_ADD_REVENUE;
+	else if (expect_literal(&p, end, "subtract_revenue\"", 17))
+		ev->kind = EV_SUBTRACT_REVENUE;
+	else
+		return false;
+
+	if (!expect_literal(&p, end, ",\"value\":", 9))
+		return false;
+	s = p;
+	while (p < end && *p != ',' && *p != '}')
+		p++;
+	if (ev_decimal_parse(s, (size_t) (p - s), &ev->value) != NULL)
+		return false;
+
+	ev->event_id[0] = '\0';
+	ev->event_id_len = 0;
+	if (expect_literal(&p, end, ",\"eventId\":\"", 12))
+	{
+		s = p;
+		n = plain_string(&p, end);
+		if (n <= 0 || n > EV_EVENT_ID_MAX)
+			return false;
+		memcpy(ev->event_id, s, (size_t) n);
+		ev->event_id[n] = '\0';
+		ev->event_id_len = (size_t) n;
+	}
+
+	if (!expect_literal(&p, end, ",\"receivedAt\":\"", 15) ||
+		plain_string(&p, end) < 0 ||
+		!expect_literal(&p, end, ",\"clientAddr\":\"", 15) ||
+		plain_string(&p, end) < 0 ||
+		!expect_literal(&p, end, "}", 1) || p != end)
+		return false;
+
+	/* the full parser rejects invalid UTF-8 anywhere in the line */
+	return ev_utf8_valid(line, len);
+}
+
+/*
+ * ev_parse_line parses one line of a journal file: a line written by
+ * evproc takes the fast path, anything else (a dropped file, a torn line)
+ * the full parser, with the same result either way.
+ */
+bool
+ev_parse_line(EvParser *parser, const char *line, size_t len,
+			  EvEvent *ev, char *errbuf, size_t errlen)
+{
+	if (fast_parse_line(line, len, ev))
+		return true;
+	return ev_parse_event(parser, line, len, ev, errbuf, errlen);
+}
+
 /* grow_events makes room for one more event in *events. */
 static bool
 grow_events(EvEvent **events, size_t n, size_t *cap)
@@ -717,7 +831,18 @@ ev_utf8_valid(const char *s, size_t len)
 
 		if (c < 0x80)
 		{
-			p++;
+			uint64_t	word;
+
+			/* skip ASCII eight bytes at a time */
+			while (end - p >= 8)
+			{
+				memcpy(&word, p, 8);
+				if (word & UINT64_C(0x8080808080808080))
+					break;
+				p += 8;
+			}
+			if (p < end && *p < 0x80)
+				p++;
 			continue;
 		}
 		else if (c >= 0xc2 && c <= 0xdf)

@@ -75,6 +75,8 @@ extern void ev_parser_free(EvParser *parser);
 extern bool ev_parse_event(EvParser *parser, const char *buf, size_t len,
 						   EvEvent *ev, char *errbuf, size_t errlen);
 
+extern bool ev_parse_line(EvParser *parser, const char *line, size_t len,
+						  EvEvent *ev, char *errbuf, size_t errlen);
 extern bool ev_parse_batch(EvParser *parser, const char *buf, size_t len,
 						   bool ndjson, size_t max_events,
 						   EvEvent **events, size_t *nevents, bool *is_batch,

@@ -335,7 +335,7 @@ read_slice(void)
 		}
 		if (is_blank(line, len))
 			continue;
-		if (!ev_parse_event(line_parser, line, len, &ev, err, sizeof(err)))
+		if (!ev_parse_line(line_parser, line, len, &ev, err, sizeof(err)))
 		{
 			reject_line(line, len, err);
 			continue;
@@ -489,7 +489,7 @@ dedupe_pass(void)
 			if (kind != JL_EOF)
 			{
 				if (kind != JL_LINE || is_blank(line, len) ||
-					!ev_parse_event(line_parser, line, len, &ev, err, sizeof(err)) ||
+					!ev_parse_line(line_parser, line, len, &ev, err, sizeof(err)) ||
 					ev.event_id_len == 0)
 					continue;
 				chunk[n].event_id = pstrdup(ev.event_id);
