@@ -101,5 +101,6 @@ extern IngestResult ingest_step(Journal *journal, bool scan_now,
 extern long ingest_timeout_ms(void);
 extern void ingest_abandon(void);
 extern void ingest_prune_seen(void);
+extern bool ingest_in_transaction(void);
 
 #endif							/* EVPROC_H */

@@ -748,26 +748,28 @@ http_fail_lookups(int status, const char *message)
 
 /*
  * http_resume_all resumes every request that has its reply and runs MHD
- * again at once, so that the replies go out in this pass.  Returns whether
- * anything was resumed.
+ * again at once, so that the replies go out in this pass; lookups without
+ * an answer yet stay suspended.  Returns whether anything was resumed.
  */
 bool
 http_resume_all(void)
 {
 	bool		any = false;
+	int			kept = 0;
 
 	for (int i = 0; i < pending_lookups.n; i++)
 	{
-		if (pending_lookups.items[i]->status == 0)
-			set_error(pending_lookups.items[i], MHD_HTTP_INTERNAL_SERVER_ERROR,
-					  "lookup was not answered");
-		if (!queue_push(&to_resume, pending_lookups.items[i]))
+		HttpRequest *req = pending_lookups.items[i];
+
+		if (req->status == 0)
+			pending_lookups.items[kept++] = req;	/* still waiting */
+		else if (!queue_push(&to_resume, req))
 		{
-			pending_lookups.items[i]->suspended = false;
-			MHD_resume_connection(pending_lookups.items[i]->conn);
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
 		}
 	}
-	pending_lookups.n = 0;
+	pending_lookups.n = kept;
 
 	for (int i = 0; i < to_resume.n; i++)
 	{

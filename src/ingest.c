@@ -34,8 +34,8 @@
 /* work per call of ingest_step: this many lines, or this much time */
 #define INGEST_SLICE_LINES		100000
 #define INGEST_SLICE_MS			5
-/* rows per upsert or insert statement */
-#define INGEST_CHUNK_ROWS		10000
+/* rows per upsert or insert statement: one statement per loop pass */
+#define INGEST_CHUNK_ROWS		2500
 /* longest line we read; longer ones are rejected */
 #define INGEST_MAX_LINE			(64 * 1024)
 /* how much of a rejected line we store */
@@ -79,19 +79,40 @@ typedef struct RejectedLine
 	const char *reason;
 } RejectedLine;
 
+typedef enum IngestPhase
+{
+	PHASE_NONE,
+	PHASE_READING,				/* summing the file, slice by slice */
+	PHASE_APPLYING,				/* the file's transaction is open: */
+	PHASE_DEDUPE,				/* ... checking eventIds, chunk by chunk */
+	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
+	PHASE_REJECTED				/* ... storing rejected lines, then commit */
+} IngestPhase;
+
 typedef struct IngestState
 {
-	bool		active;			/* a file is being read */
+	bool		active;			/* a file is in progress */
+	IngestPhase phase;
 	char		name[JOURNAL_NAME_MAX];
 	char		path[MAXPGPATH];
 	JournalReader reader;
 	MemoryContext cxt;			/* everything about the current file */
+	MemoryContext step_cxt;		/* reset at each step */
 	usertotals_hash *totals;
 	int64		events;			/* valid events, counted or not */
 	int64		id_events;		/* of which carry an eventId */
 	int64		duplicates;		/* eventIds seen before: not counted */
 	List	   *rejected;		/* of RejectedLine */
 	int64		nrejected;
+
+	/* applying */
+	JournalReader dedupe_reader;
+	bool		dedupe_open;
+	int64		dedupe_seq;
+	UserTotal **sorted;
+	int			nsorted;
+	int			next_row;
+	ListCell   *next_rejected;
 
 	TimestampTz next_scan;
 	TimestampTz retry_at;
@@ -122,17 +143,32 @@ ingest_init(void)
 				 errmsg("out of memory")));
 }
 
-/* ingest_abandon drops the file being read; it stays in place for later. */
+/*
+ * ingest_abandon drops the file in progress, rolling back its transaction if
+ * one is open; the file stays in place for a later try.
+ */
 void
 ingest_abandon(void)
 {
-	if (state.active)
+	if (state.active && state.phase >= PHASE_APPLYING)
+	{
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	if (state.reader.fd >= 0 && state.reader.buf != NULL)
 		jreader_close(&state.reader);
+	if (state.dedupe_open)
+		jreader_close(&state.dedupe_reader);
+	state.dedupe_open = false;
 	if (state.cxt != NULL)
 		MemoryContextDelete(state.cxt);
 	state.cxt = NULL;
+	state.step_cxt = NULL;
 	state.totals = NULL;
+	state.sorted = NULL;
 	state.rejected = NIL;
+	state.next_rejected = NULL;
+	state.phase = PHASE_NONE;
 	state.active = false;
 }
 
@@ -364,7 +400,7 @@ add_to_totals(const char *user_id, ev_int128 delta)
 
 	if (!found)
 	{
-		entry->user_id = pstrdup(user_id);
+		entry->user_id = MemoryContextStrdup(state.cxt, user_id);
 		entry->total = 0;
 	}
 	total = entry->total;
@@ -451,73 +487,61 @@ count_new_ids(IdEvent *chunk, int n)
 }
 
 /*
- * dedupe_pass reads the file a second time, inside the ingest transaction,
- * for the events that carry an eventId, and counts the new ones.  Chunks
- * keep memory bounded however many such events the file has.
+ * dedupe_step reads the file a second time, inside the ingest transaction,
+ * for the events that carry an eventId: one chunk of them per call, so
+ * memory stays bounded and the loop keeps serving.  Returns true when the
+ * file is done.
  */
-static void
-dedupe_pass(void)
+static bool
+dedupe_step(void)
 {
-	JournalReader reader;
 	IdEvent    *chunk = palloc(sizeof(IdEvent) * INGEST_CHUNK_ROWS);
-	MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
-													"evproc dedupe chunk",
-													ALLOCSET_DEFAULT_SIZES);
-	MemoryContext oldcxt;
 	int			n = 0;
-	int64		seq = 0;
+	bool		done = false;
 
-	if (jreader_open(&reader, state.path, INGEST_MAX_LINE) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", state.path)));
-	oldcxt = MemoryContextSwitchTo(chunk_cxt);
-	PG_TRY();
+	if (!state.dedupe_open)
 	{
-		for (;;)
+		if (jreader_open(&state.dedupe_reader, state.path, INGEST_MAX_LINE) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\": %m", state.path)));
+		state.dedupe_open = true;
+	}
+	while (n < INGEST_CHUNK_ROWS)
+	{
+		const char *line;
+		size_t		len;
+		EvEvent		ev;
+		char		err[EV_ERROR_BUFSZ];
+		JournalLine kind = jreader_next(&state.dedupe_reader, &line, &len);
+
+		if (kind == JL_ERROR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", state.path)));
+		if (kind == JL_EOF)
 		{
-			const char *line;
-			size_t		len;
-			EvEvent		ev;
-			char		err[EV_ERROR_BUFSZ];
-			JournalLine kind = jreader_next(&reader, &line, &len);
-
-			if (kind == JL_ERROR)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read file \"%s\": %m", state.path)));
-			if (kind != JL_EOF)
-			{
-				if (kind != JL_LINE || is_blank(line, len) ||
-					!ev_parse_line(line_parser, line, len, &ev, err, sizeof(err)) ||
-					ev.event_id_len == 0)
-					continue;
-				chunk[n].event_id = pstrdup(ev.event_id);
-				chunk[n].user_id = pstrdup(ev.user_id);
-				chunk[n].delta = ev_event_delta(&ev);
-				chunk[n].seq = seq++;
-				n++;
-			}
-			if (n == INGEST_CHUNK_ROWS || (kind == JL_EOF && n > 0))
-			{
-				MemoryContextSwitchTo(state.cxt);
-				count_new_ids(chunk, n);
-				MemoryContextSwitchTo(chunk_cxt);
-				MemoryContextReset(chunk_cxt);
-				n = 0;
-				CHECK_FOR_INTERRUPTS();
-			}
-			if (kind == JL_EOF)
-				break;
+			done = true;
+			break;
 		}
+		if (kind != JL_LINE || is_blank(line, len) ||
+			!ev_parse_line(line_parser, line, len, &ev, err, sizeof(err)) ||
+			ev.event_id_len == 0)
+			continue;
+		chunk[n].event_id = pstrdup(ev.event_id);
+		chunk[n].user_id = pstrdup(ev.user_id);
+		chunk[n].delta = ev_event_delta(&ev);
+		chunk[n].seq = state.dedupe_seq++;
+		n++;
 	}
-	PG_FINALLY();
+	if (n > 0)
+		count_new_ids(chunk, n);
+	if (done)
 	{
-		jreader_close(&reader);
+		jreader_close(&state.dedupe_reader);
+		state.dedupe_open = false;
 	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(chunk_cxt);
+	return done;
 }
 
 static int
@@ -527,128 +551,148 @@ compare_totals(const void *a, const void *b)
 				  (*(UserTotal *const *) b)->user_id);
 }
 
-/*
- * apply_totals upserts the per-user sums in chunks, in user id order so
- * that concurrent ingests cannot deadlock.
- */
+/* sort_totals lists the per-user sums in user id order. */
 static void
-apply_totals(void)
+sort_totals(void)
 {
-	int			n = state.totals->members;
-	UserTotal **sorted = palloc(sizeof(UserTotal *) * Max(n, 1));
 	usertotals_iterator it;
 	UserTotal  *entry;
 	int			k = 0;
 
+	state.nsorted = state.totals->members;
+	state.sorted = MemoryContextAlloc(state.cxt,
+									  sizeof(UserTotal *) * Max(state.nsorted, 1));
 	usertotals_start_iterate(state.totals, &it);
 	while ((entry = usertotals_iterate(state.totals, &it)) != NULL)
-		sorted[k++] = entry;
-	qsort(sorted, n, sizeof(UserTotal *), compare_totals);
-
-	for (int start = 0; start < n; start += INGEST_CHUNK_ROWS)
-	{
-		int			m = Min(INGEST_CHUNK_ROWS, n - start);
-		Datum	   *users = palloc(sizeof(Datum) * m);
-		Datum	   *sums = palloc(sizeof(Datum) * m);
-		Datum		args[2];
-		int			rc;
-
-		for (int i = 0; i < m; i++)
-		{
-			char		num[EV_DECIMAL_BUFSZ];
-
-			ev_decimal_format(sorted[start + i]->total, num);
-			users[i] = CStringGetTextDatum(sorted[start + i]->user_id);
-			sums[i] = DirectFunctionCall3(numeric_in, CStringGetDatum(num),
-										  ObjectIdGetDatum(InvalidOid),
-										  Int32GetDatum(-1));
-		}
-		args[0] = PointerGetDatum(construct_array(users, m, TEXTOID,
-												  -1, false, TYPALIGN_INT));
-		args[1] = PointerGetDatum(construct_array(sums, m, NUMERICOID,
-												  -1, false, TYPALIGN_INT));
-		rc = SPI_execute_plan(plan_upsert, args, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_plan failed: %s",
-				 SPI_result_code_string(rc));
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-static void
-apply_rejected(void)
-{
-	Datum		name = CStringGetTextDatum(state.name);
-	ListCell   *lc = list_head(state.rejected);
-
-	while (lc != NULL)
-	{
-		Datum	   *linenos = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
-		Datum	   *texts = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
-		Datum	   *reasons = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
-		Datum		args[4];
-		int			m = 0;
-		int			rc;
-
-		for (; lc != NULL && m < INGEST_CHUNK_ROWS;
-			 lc = lnext(state.rejected, lc), m++)
-		{
-			RejectedLine *r = lfirst(lc);
-
-			linenos[m] = Int64GetDatum(r->lineno);
-			texts[m] = CStringGetTextDatum(r->text);
-			reasons[m] = CStringGetTextDatum(r->reason);
-		}
-		args[0] = name;
-		args[1] = PointerGetDatum(construct_array(linenos, m, INT8OID,
-												  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[2] = PointerGetDatum(construct_array(texts, m, TEXTOID,
-												  -1, false, TYPALIGN_INT));
-		args[3] = PointerGetDatum(construct_array(reasons, m, TEXTOID,
-												  -1, false, TYPALIGN_INT));
-		rc = SPI_execute_plan(plan_reject, args, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_plan failed: %s",
-				 SPI_result_code_string(rc));
-	}
+		state.sorted[k++] = entry;
+	qsort(state.sorted, state.nsorted, sizeof(UserTotal *), compare_totals);
+	state.next_row = 0;
 }
 
 /*
- * commit_file applies the file in one transaction and records its name.
- * Returns false if the name was already recorded (nothing applied).
+ * totals_step upserts the next chunk of per-user sums.  Going in user id
+ * order means concurrent ingests cannot deadlock.  Returns true when all
+ * sums are applied.
  */
 static bool
-commit_file(void)
+totals_step(void)
 {
-	bool		applied = false;
-	MemoryContext oldcxt;
+	int			start = state.next_row;
+	int			m = Min(INGEST_CHUNK_ROWS, state.nsorted - start);
+	Datum	   *users;
+	Datum	   *sums;
+	Datum		args[2];
+	int			rc;
 
-	begin_work("evproc: ingesting an archived file");
-	check_schema();
-	oldcxt = MemoryContextSwitchTo(state.cxt);
-	if (!is_processed(state.name))
+	if (m <= 0)
+		return true;
+	users = palloc(sizeof(Datum) * m);
+	sums = palloc(sizeof(Datum) * m);
+	for (int i = 0; i < m; i++)
 	{
-		Datum		args[4];
-		int			rc;
+		char		num[EV_DECIMAL_BUFSZ];
 
-		if (state.id_events > 0)
-			dedupe_pass();
-		apply_totals();
-		apply_rejected();
-		evproc_fault("ingest-before-commit");
-		args[0] = CStringGetTextDatum(state.name);
-		args[1] = Int64GetDatum(state.events);
-		args[2] = Int64GetDatum(state.nrejected);
-		args[3] = Int64GetDatum(state.duplicates);
-		rc = SPI_execute_plan(plan_record, args, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_plan failed: %s",
-				 SPI_result_code_string(rc));
-		applied = true;
+		ev_decimal_format(state.sorted[start + i]->total, num);
+		users[i] = CStringGetTextDatum(state.sorted[start + i]->user_id);
+		sums[i] = DirectFunctionCall3(numeric_in, CStringGetDatum(num),
+									  ObjectIdGetDatum(InvalidOid),
+									  Int32GetDatum(-1));
 	}
-	MemoryContextSwitchTo(oldcxt);
+	args[0] = PointerGetDatum(construct_array(users, m, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(sums, m, NUMERICOID,
+											  -1, false, TYPALIGN_INT));
+	rc = SPI_execute_plan(plan_upsert, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	state.next_row += m;
+	return state.next_row >= state.nsorted;
+}
+
+/* rejected_step stores the next chunk of rejected lines. */
+static bool
+rejected_step(void)
+{
+	Datum	   *linenos;
+	Datum	   *texts;
+	Datum	   *reasons;
+	Datum		args[4];
+	int			m = 0;
+	int			rc;
+	ListCell   *lc = state.next_rejected;
+
+	if (lc == NULL)
+		return true;
+	linenos = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
+	texts = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
+	reasons = palloc(sizeof(Datum) * INGEST_CHUNK_ROWS);
+	for (; lc != NULL && m < INGEST_CHUNK_ROWS;
+		 lc = lnext(state.rejected, lc), m++)
+	{
+		RejectedLine *r = lfirst(lc);
+
+		linenos[m] = Int64GetDatum(r->lineno);
+		texts[m] = CStringGetTextDatum(r->text);
+		reasons[m] = CStringGetTextDatum(r->reason);
+	}
+	args[0] = CStringGetTextDatum(state.name);
+	args[1] = PointerGetDatum(construct_array(linenos, m, INT8OID,
+											  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(texts, m, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(reasons, m, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+	rc = SPI_execute_plan(plan_reject, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	state.next_rejected = lc;
+	return lc == NULL;
+}
+
+/* move_file moves the current file to processed/, durably. */
+static void
+move_file(Journal *journal)
+{
+	if (journal_archive_done(journal, state.name) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not move file \"%s\" to %s/: %m",
+						state.path, JOURNAL_PROCESSED)));
+}
+
+/*
+ * commit_file records the file's name with its counts and commits the
+ * transaction that applied it; then the file is moved.  A crash between
+ * the two leaves a recorded file behind, which start_file only moves.
+ */
+static void
+commit_file(Journal *journal)
+{
+	Datum		args[4];
+	int			rc;
+
+	evproc_fault("ingest-before-commit");
+	args[0] = CStringGetTextDatum(state.name);
+	args[1] = Int64GetDatum(state.events);
+	args[2] = Int64GetDatum(state.nrejected);
+	args[3] = Int64GetDatum(state.duplicates);
+	rc = SPI_execute_plan(plan_record, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	end_work();
-	return applied;
+	state.phase = PHASE_NONE;
+
+	evproc_fault("ingest-after-commit");
+	ereport(DEBUG1,
+			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d users, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
+					state.name, state.events, state.nsorted,
+					state.nrejected, state.duplicates)));
+	if (state.nrejected > 0)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
+						state.name, state.nrejected)));
+	ingest_abandon();
+	move_file(journal);
 }
 
 /* start_file opens the next archived file, if any.  Returns false if none. */
@@ -676,11 +720,7 @@ start_file(Journal *journal)
 		ereport(LOG,
 				(errmsg("evproc: file \"%s\" was already ingested; moving it to %s/",
 						state.name, JOURNAL_PROCESSED)));
-		if (journal_archive_done(journal, state.name) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not move file \"%s\" to %s/: %m",
-							state.path, JOURNAL_PROCESSED)));
+		move_file(journal);
 		return true;
 	}
 
@@ -690,44 +730,84 @@ start_file(Journal *journal)
 				 errmsg("could not open file \"%s\": %m", state.path)));
 	state.cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest",
 									  ALLOCSET_DEFAULT_SIZES);
+	state.step_cxt = AllocSetContextCreate(state.cxt, "evproc ingest step",
+										   ALLOCSET_DEFAULT_SIZES);
 	state.totals = usertotals_create(state.cxt, 1024, NULL);
 	state.events = 0;
 	state.id_events = 0;
 	state.duplicates = 0;
+	state.dedupe_seq = 0;
 	state.rejected = NIL;
 	state.nrejected = 0;
 	state.active = true;
+	state.phase = PHASE_READING;
 	return true;
 }
 
+/*
+ * file_step does the next bounded piece of work on the current file.  After
+ * reading it, one transaction applies it over several calls (a chunk of
+ * rows each), so HTTP keeps being served; revenue lookups wait for the
+ * commit (revenue.c), since they must not see it half done.
+ */
 static void
-finish_file(Journal *journal)
+file_step(Journal *journal)
 {
-	bool		applied = commit_file();
+	MemoryContext oldcxt;
 
-	evproc_fault("ingest-after-commit");
-	if (applied)
-		ereport(DEBUG1,
-				(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d users, " INT64_FORMAT " rejected lines",
-						state.name, state.events, (int) state.totals->members,
-						state.nrejected)));
-	if (state.nrejected > 0)
-		ereport(LOG,
-				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
-						state.name, state.nrejected)));
-	ingest_abandon();
-	if (journal_archive_done(journal, state.name) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not move file \"%s\" to %s/: %m",
-						state.path, JOURNAL_PROCESSED)));
+	MemoryContextReset(state.step_cxt);
+	oldcxt = MemoryContextSwitchTo(state.step_cxt);
+	switch (state.phase)
+	{
+		case PHASE_READING:
+			if (read_slice())
+			{
+				jreader_close(&state.reader);
+				begin_work("evproc: ingesting an archived file");
+				state.phase = PHASE_APPLYING;
+				check_schema();
+				state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
+				if (state.phase == PHASE_TOTALS)
+					sort_totals();
+			}
+			break;
+		case PHASE_DEDUPE:
+			if (dedupe_step())
+			{
+				sort_totals();
+				state.phase = PHASE_TOTALS;
+			}
+			break;
+		case PHASE_TOTALS:
+			if (totals_step())
+			{
+				state.next_rejected = list_head(state.rejected);
+				state.phase = PHASE_REJECTED;
+			}
+			break;
+		case PHASE_REJECTED:
+			if (rejected_step())
+				commit_file(journal);
+			break;
+		default:
+			elog(ERROR, "evproc: unexpected ingest phase %d", (int) state.phase);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* ingest_in_transaction: is a file's transaction open across loop passes? */
+bool
+ingest_in_transaction(void)
+{
+	return state.active && state.phase >= PHASE_APPLYING;
 }
 
 /*
  * ingest_step does a bounded amount of ingest work: opens the next file,
- * reads a slice of it, or commits it.  scan_now asks to look for files
- * at once, even during a back-off, rather than at the next periodic scan.  On failure the error is
- * logged, its message copied into errbuf, and the next try is delayed.
+ * reads a slice of it, or applies a chunk of it.  scan_now asks to look
+ * for files at once, even during a back-off, rather than at the next
+ * periodic scan.  On failure the error is logged, its message copied into
+ * errbuf, and the next try is delayed.
  */
 IngestResult
 ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
@@ -755,8 +835,8 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 			if (!start_file(journal))
 				result = INGEST_IDLE;
 		}
-		else if (read_slice())
-			finish_file(journal);
+		else
+			file_step(journal);
 		if (result == INGEST_BUSY)
 			state.backoff_ms = 0;
 		/* a file was finished or moved: look for the next one at once */
@@ -772,6 +852,7 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
+		state.phase = PHASE_NONE;
 		ingest_abandon();
 
 		state.backoff_ms = state.backoff_ms == 0 ? INGEST_BACKOFF_MIN_MS :

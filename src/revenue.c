@@ -74,13 +74,17 @@ lookup_all(void)
 	}
 }
 
-/* revenue_serve_lookups answers every pending lookup. */
+/*
+ * revenue_serve_lookups answers every pending lookup, unless a file's
+ * ingest transaction is open; then they wait for its commit.
+ */
 void
 revenue_serve_lookups(void)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 
-	if (http_pending_lookups() == 0)
+	/* not inside an ingest transaction: it must not be seen half done */
+	if (http_pending_lookups() == 0 || ingest_in_transaction())
 		return;
 
 	PG_TRY();

@@ -1,0 +1,168 @@
+# Kill -9 of the postmaster while events stream in: every acknowledged
+# event must be counted exactly once after recovery.
+#
+# Four senders POST events with unique userIds (value 1 each) over
+# keep-alive connections, each recording the ids whose 200 reply it read.
+# With a rotation every second, rotations and ingests run during the
+# stream.  Once enough events are acknowledged the postmaster is killed
+# with SIGKILL; the node is started again and evproc_rotate() ingests
+# everything.  Then:
+#	- every acknowledged userId has revenue exactly 1;
+#	- no userId has any other revenue (nothing counted twice);
+#	- the users counted are at least those acknowledged and at most those
+#	  sent (an event may be durable without its reply having arrived);
+#	- the ingested files add up: events recorded = total revenue, and each
+#	  file in processed/ is recorded once;
+#	- at most one rejected (torn) line per kill.
+# The number of events is bounded (4 x 25000); the kill comes once 2000
+# are acknowledged and two rotated files have been ingested.  The
+# kill/restart cycle runs twice on the same node.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+use EvprocTest;
+
+my $cycles = 2;
+my $senders = 4;
+my $per_sender = 25000;
+my $kill_after = 2000;    # acknowledged events before the kill
+my $ingests_before_kill = 2;    # files ingested during the stream
+
+my $node = evproc_node('crash', "evproc.rotation_interval = '1s'\n");
+my $port = http_port($node);
+my $tmp = PostgreSQL::Test::Utils::tempdir();
+my $kills = 0;
+
+for my $cycle (1 .. $cycles)
+{
+	my $start = time;
+
+	# stream, and kill -9 the postmaster in the middle of it, once enough
+	# events are acknowledged and rotated files have been ingested
+	my (@pids, @files);
+	my $processed_before = count_processed($node);
+	for my $s (1 .. $senders)
+	{
+		my $file = "$tmp/acked-c$cycle-s$s";
+		push @files, $file;
+		push @pids, start_sender($port, "c${cycle}s$s", $per_sender, $file);
+	}
+	my ($acked, $ingested) = (0, 0);
+	my $deadline = time + 60;
+	while (time < $deadline)
+	{
+		$acked = 0;
+		$acked += count_lines($_) for @files;
+		$ingested = count_processed($node) - $processed_before;
+		last if $acked >= $kill_after && $ingested >= $ingests_before_kill;
+		last unless grep { !-e "$_.sent" } @files;    # all senders done
+		usleep(20_000);
+	}
+	cmp_ok($acked, '>=', $kill_after,
+		"cycle $cycle: $kill_after events acknowledged before the kill");
+	cmp_ok($ingested, '>=', 1,
+		"cycle $cycle: files rotated and ingested during the stream");
+	note "cycle $cycle: killing after $acked acknowledged events, "
+	  . "$ingested files ingested, "
+	  . sprintf('%.1f', time - $start) . 's';
+	ok(kill9_and_wait($node, 60),
+		"cycle $cycle: postmaster killed, old processes gone");
+	$kills++;
+	is(wait_for_senders(\@pids, 60), 0, "cycle $cycle: senders stopped");
+
+	# what the senders saw
+	my (%acked_ids, %sent);
+	for my $file (@files)
+	{
+		$acked_ids{$_} = 1 for read_lines($file);
+		my ($n, $why) = read_sent($file);
+		ok(defined $n, "cycle $cycle: sender of $file reported")
+		  or next;
+		note "sender $file: $n sent, stopped: $why";
+		$sent{$file} = $n;
+	}
+	my $total_sent = 0;
+	$total_sent += $_ for values %sent;
+	note "cycle $cycle: "
+	  . scalar(keys %acked_ids)
+	  . " acknowledged, $total_sent sent, senders stopped after "
+	  . sprintf('%.1f', time - $start) . 's';
+
+	# restart and ingest everything
+	$node->start;
+	ok(wait_for_http($port, 60), "cycle $cycle: HTTP answers after restart");
+	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
+
+	# every acknowledged event counted exactly once
+	my %revenue_is_one = map { split /\|/ } split /\n/,
+	  $node->safe_psql('postgres',
+		"SELECT user_id, revenue = 1 FROM evproc.user_revenue WHERE user_id LIKE 'c${cycle}s%'"
+	  );
+	my @wrong =
+	  grep { ($revenue_is_one{$_} // 'missing') ne 't' } sort keys %acked_ids;
+	is(scalar(@wrong), 0,
+		"cycle $cycle: every acknowledged user has revenue 1"
+		  . (@wrong ? " (first: $wrong[0])" : ''));
+	is( $node->safe_psql(
+			'postgres',
+			'SELECT count(*) FROM evproc.user_revenue WHERE revenue <> 1'),
+		'0',
+		"cycle $cycle: no user counted twice (or partly)");
+
+	# nothing counted that was not sent
+	my $counted = grep { $_ eq 't' } values %revenue_is_one;
+	cmp_ok($counted, '>=', scalar(keys %acked_ids),
+		"cycle $cycle: at least the acknowledged users counted");
+	cmp_ok($counted, '<=', $total_sent,
+		"cycle $cycle: at most the sent users counted");
+	my %sent_by_prefix;
+	for my $s (1 .. $senders)
+	{
+		$sent_by_prefix{"c${cycle}s$s"} = $sent{"$tmp/acked-c$cycle-s$s"} // 0;
+	}
+	my @unsent = grep {
+		!(/^(c\d+s\d+)-(\d+)$/
+			&& exists $sent_by_prefix{$1}
+			&& $2 < $sent_by_prefix{$1})
+	} sort keys %revenue_is_one;
+	is(scalar(@unsent), 0,
+		"cycle $cycle: every user counted was sent"
+		  . (@unsent ? " (first: $unsent[0])" : ''));
+
+	# the bookkeeping adds up
+	is( $node->safe_psql(
+			'postgres',
+			'SELECT (SELECT coalesce(sum(events), 0) FROM evproc.processed_files) = '
+			  . '(SELECT coalesce(sum(revenue), 0) FROM evproc.user_revenue)'),
+		't',
+		"cycle $cycle: events recorded in processed_files = total revenue");
+	my %state = archive_state($node);
+	is_deeply($state{waiting}, [], "cycle $cycle: no archived file left");
+	is_deeply($state{processed}, $state{recorded},
+		"cycle $cycle: each file in processed/ recorded once");
+
+	# a kill of the postmaster lets the worker finish its write, but allow
+	# one torn line per kill
+	my $rejected = $node->safe_psql('postgres',
+		'SELECT count(*) FROM evproc.rejected_lines');
+	note "cycle $cycle: $rejected rejected lines: "
+	  . $node->safe_psql('postgres',
+		'SELECT string_agg(filename || \':\' || line_number || \' \' || reason, \'; \') FROM evproc.rejected_lines'
+	  ) if $rejected;
+	cmp_ok($rejected, '<=', $kills,
+		"cycle $cycle: at most one rejected line per kill");
+
+	note "cycle $cycle took " . sprintf('%.1f', time - $start) . 's';
+}
+
+$node->stop;
+done_testing();

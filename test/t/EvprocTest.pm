@@ -1,0 +1,481 @@
+# EvprocTest: helpers shared by the evproc TAP tests.
+#
+# A node with evproc preloaded and its HTTP server on a free loopback port,
+# a small HTTP/1.1 client (keep-alive, Content-Length replies), background
+# senders that stream events and record which ones were acknowledged, and
+# the waits needed around a kill -9 of the postmaster.
+#
+# Every wait here is bounded in time; the callers decide what a timeout
+# means for the test.
+
+package EvprocTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Select;
+use IO::Socket::INET;
+use IPC::Run ();
+use POSIX ();
+use Test::More ();
+use Time::HiRes qw(time usleep);
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+our @EXPORT = qw(
+  evproc_node http_port journal_dir query_until log_match
+  http_connect http_request http_post event_json
+  wait_for_http
+  start_sender wait_for_senders count_lines read_lines read_sent
+  node_pids wait_for_pids_gone kill9_and_wait
+  count_processed archive_state
+);
+
+# HTTP port of each node made by evproc_node, by node name.
+my %http_ports;
+
+# evproc_node($name, $extra_conf) creates and starts a node with evproc in
+# shared_preload_libraries and its HTTP server on a free port of 127.0.0.1,
+# creates the extension in the worker's database ("postgres") and waits
+# until the HTTP server answers.  restart_after_crash is on (the test
+# framework turns it off), so that a crash of the worker is followed by
+# crash recovery and a restart.  $extra_conf is appended last, so it can
+# override the defaults set here.  Returns the node.
+sub evproc_node
+{
+	my ($name, $extra_conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', qq(
+shared_preload_libraries = 'evproc'
+evproc.listen_address = '127.0.0.1'
+evproc.port = $port
+evproc.database = 'postgres'
+evproc.rotation_interval = '1h'
+restart_after_crash = on
+));
+	$node->append_conf('postgresql.conf', $extra_conf) if defined $extra_conf;
+	$http_ports{$name} = $port;
+
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION evproc');
+	die "evproc HTTP server on port $port does not answer"
+	  unless wait_for_http($port, 60);
+	return $node;
+}
+
+# query_until($node, $sql, $expected, $timeout) runs $sql in a new session
+# every 100ms until its output is $expected.  Unlike poll_query_until it
+# passes the query with -c, not on stdin, so a server that refuses
+# connections (crash recovery) is no problem.  Returns true on success.
+sub query_until
+{
+	my ($node, $sql, $expected, $timeout) = @_;
+	my $deadline = time + ($timeout // 60);
+	my $out = '';
+	my $err = '';
+
+	while (time < $deadline)
+	{
+		($out, $err) = ('', '');
+		eval {
+			IPC::Run::run(
+				[
+					'psql', '-XAtq', '-d', $node->connstr('postgres'),
+					'-c', $sql
+				],
+				'<', \undef, '>', \$out, '2>', \$err);
+		};
+		chomp $out;
+		return 1 if $out eq $expected;
+		usleep(100_000);
+	}
+	Test::More::diag("query_until: \"$sql\" gave \"$out\", not \"$expected\": $err");
+	return 0;
+}
+
+# log_match($node, $regexp, $offset, $timeout) waits until the server log,
+# from $offset on, matches $regexp.  Returns the first capture group (or
+# the whole match), or undef after $timeout seconds.
+sub log_match
+{
+	my ($node, $regexp, $offset, $timeout) = @_;
+	my $deadline = time + ($timeout // 30);
+
+	while (1)
+	{
+		my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset);
+		return $1 // $& if $log =~ $regexp;
+		last if time >= $deadline;
+		usleep(100_000);
+	}
+	return undef;
+}
+
+# http_port($node) is the evproc HTTP port of a node made by evproc_node.
+sub http_port
+{
+	my ($node) = @_;
+	return $http_ports{ $node->name };
+}
+
+# journal_dir($node) is the node's journal directory (the default one).
+sub journal_dir
+{
+	my ($node) = @_;
+	return $node->data_dir . '/evproc';
+}
+
+# http_connect($port) opens a keep-alive connection to 127.0.0.1:$port.
+# Returns a connection (a hash with the socket and a read buffer), or undef.
+sub http_connect
+{
+	my ($port) = @_;
+	my $sock = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $port,
+		Proto => 'tcp',
+		Timeout => 5);
+
+	return undef unless $sock;
+	binmode($sock);
+	return { sock => $sock, buf => '' };
+}
+
+# _read_more($conn, $deadline) appends what the socket has to the buffer,
+# waiting at most until $deadline.  Returns false on EOF, error or timeout.
+sub _read_more
+{
+	my ($conn, $deadline) = @_;
+	my $sel = IO::Select->new($conn->{sock});
+
+	# can_read may return early when a signal arrives: go round until the
+	# deadline
+	while ((my $left = $deadline - time) > 0)
+	{
+		next unless $sel->can_read($left);
+		my $n = sysread($conn->{sock}, my $chunk, 65536);
+		return 0 unless $n;    # EOF or error
+		$conn->{buf} .= $chunk;
+		return 1;
+	}
+	return 0;
+}
+
+# http_request($conn, $method, $path, $body, $timeout) sends one request on
+# a keep-alive connection and reads its reply (which must carry a
+# Content-Length, as libmicrohttpd's replies from a buffer do).  Returns
+# ($status, $body), or (undef, $error) on a connection error or timeout.
+sub http_request
+{
+	my ($conn, $method, $path, $body, $timeout) = @_;
+	$body //= '';
+	$timeout //= 30;
+
+	my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+	$req .= "Content-Type: application/json\r\n"
+	  . "Content-Length: "
+	  . length($body) . "\r\n"
+	  if $method eq 'POST';
+	$req .= "\r\n" . $body;
+
+	# write it all
+	for (my $off = 0; $off < length($req);)
+	{
+		my $n = syswrite($conn->{sock}, $req, length($req) - $off, $off);
+		return (undef, "write failed: $!") unless defined $n && $n > 0;
+		$off += $n;
+	}
+
+	# headers, then exactly Content-Length bytes of body
+	my $deadline = time + $timeout;
+	my $hend;
+	while (($hend = index($conn->{buf}, "\r\n\r\n")) < 0)
+	{
+		return (undef, 'connection closed or timed out before the reply')
+		  unless _read_more($conn, $deadline);
+	}
+	my $head = substr($conn->{buf}, 0, $hend);
+	return (undef, "bad status line: $head")
+	  unless $head =~ m{^HTTP/1\.[01] (\d{3})};
+	my $status = $1;
+	return (undef, "reply without Content-Length: $head")
+	  unless $head =~ m{^Content-Length:\s*(\d+)\s*$}mi;
+	my $len = $1;
+	while (length($conn->{buf}) < $hend + 4 + $len)
+	{
+		return (undef, 'connection closed or timed out inside the reply')
+		  unless _read_more($conn, $deadline);
+	}
+	my $reply = substr($conn->{buf}, $hend + 4, $len);
+	$conn->{buf} = substr($conn->{buf}, $hend + 4 + $len);
+	return ($status, $reply);
+}
+
+# http_post($port, $path, $body) sends one POST on a new connection.
+# Returns ($status, $body), or (undef, $error).
+sub http_post
+{
+	my ($port, $path, $body) = @_;
+	my $conn = http_connect($port);
+
+	return (undef, "could not connect: $!") unless $conn;
+	my @reply = http_request($conn, 'POST', $path, $body);
+	close($conn->{sock});
+	return @reply;
+}
+
+# event_json($user, $name, $value) is the JSON body of an event.  $user and
+# $name must not need escaping; $value is put in as given (a JSON number).
+sub event_json
+{
+	my ($user, $name, $value) = @_;
+	return qq({"userId":"$user","name":"$name","value":$value});
+}
+
+# wait_for_http($port, $timeout) waits until the evproc HTTP server answers
+# a request (any status).  Returns true if it did within $timeout seconds.
+sub wait_for_http
+{
+	my ($port, $timeout) = @_;
+	my $deadline = time + $timeout;
+
+	while (time < $deadline)
+	{
+		my $conn = http_connect($port);
+		if ($conn)
+		{
+			my ($status) =
+			  http_request($conn, 'GET', '/userEvents/evproc-test-ping',
+				undef, 5);
+			close($conn->{sock});
+			return 1 if defined $status;
+		}
+		usleep(50_000);
+	}
+	return 0;
+}
+
+# start_sender($port, $prefix, $count, $acked_file) forks a process that
+# POSTs up to $count events "<prefix>-<i>" (add_revenue, value 1) over one
+# keep-alive connection.  It appends each userId to $acked_file, flushed,
+# only after reading its 200 reply, and stops at the first connection error
+# or other reply.  On exit it writes to "$acked_file.sent" the number of
+# requests it started to send and why it stopped.  Returns the child's pid.
+sub start_sender
+{
+	my ($port, $prefix, $count, $acked_file) = @_;
+	my $pid = fork();
+
+	die "fork failed: $!" unless defined $pid;
+	return $pid if $pid;
+
+	# child: never return into the test, never run its END blocks
+	$SIG{PIPE} = 'IGNORE';
+	my $sent = 0;
+	my $why = 'all sent';
+	eval {
+		open(my $acked, '>>', $acked_file) or die "open $acked_file: $!";
+		$acked->autoflush(1);
+		my $conn = http_connect($port) or die "could not connect: $!";
+		for my $i (0 .. $count - 1)
+		{
+			my $id = "$prefix-$i";
+			$sent++;
+			my ($status, $body) =
+			  http_request($conn, 'POST', '/liveEvent',
+				event_json($id, 'add_revenue', 1));
+			if (!defined $status)
+			{
+				$why = "request $i: $body";
+				last;
+			}
+			if ($status != 200)
+			{
+				$why = "request $i: status $status: $body";
+				last;
+			}
+			print $acked "$id\n";
+		}
+		close($acked);
+	};
+	$why = "error: $@" if $@;
+	if (open(my $fh, '>', "$acked_file.sent"))
+	{
+		print $fh "$sent\n$why\n";
+		close($fh);
+	}
+	POSIX::_exit(0);
+}
+
+# wait_for_senders(\@pids, $timeout) reaps the sender processes.  Those
+# still running after $timeout seconds are killed.  Returns how many had
+# to be killed.
+sub wait_for_senders
+{
+	my ($pids, $timeout) = @_;
+	my %left = map { $_ => 1 } @$pids;
+	my $deadline = time + $timeout;
+
+	while (%left && time < $deadline)
+	{
+		for my $pid (keys %left)
+		{
+			my $r = waitpid($pid, POSIX::WNOHANG());
+			delete $left{$pid} if $r == $pid || $r == -1;
+		}
+		usleep(20_000) if %left;
+	}
+	my $killed = scalar(keys %left);
+	for my $pid (keys %left)
+	{
+		kill 'KILL', $pid;
+		waitpid($pid, 0);
+	}
+	return $killed;
+}
+
+# count_lines($file) counts the complete lines of a file (0 if it does not
+# exist yet).
+sub count_lines
+{
+	my ($file) = @_;
+	open(my $fh, '<', $file) or return 0;
+	my $n = 0;
+	while (sysread($fh, my $chunk, 65536))
+	{
+		$n += ($chunk =~ tr/\n//);
+	}
+	close($fh);
+	return $n;
+}
+
+# read_lines($file) returns the complete lines of a file, without newlines.
+sub read_lines
+{
+	my ($file) = @_;
+	open(my $fh, '<', $file) or return ();
+	local $/;
+	my $text = <$fh> // '';
+	close($fh);
+	$text =~ s/[^\n]*\z//;    # drop an incomplete last line
+	return split /\n/, $text;
+}
+
+# read_sent($acked_file) returns what a finished sender wrote about itself:
+# (number of requests started, why it stopped); (undef, undef) if nothing.
+sub read_sent
+{
+	my ($acked_file) = @_;
+	my ($sent, $why) = read_lines("$acked_file.sent");
+	return ($sent, $why);
+}
+
+# node_pids($node) lists the pids of a running node: the postmaster, the
+# processes in pg_stat_activity and (on Linux) every child of the
+# postmaster.
+sub node_pids
+{
+	my ($node) = @_;
+	my $postmaster = $node->{_pid};
+	my %pids;
+
+	$pids{$postmaster} = 1 if defined $postmaster;
+	$pids{$_} = 1
+	  for grep { /^\d+$/ }
+	  split /\n/, $node->safe_psql('postgres', 'SELECT pid FROM pg_stat_activity');
+	if (defined $postmaster && opendir(my $dh, '/proc'))
+	{
+		for my $pid (grep { /^\d+$/ } readdir($dh))
+		{
+			open(my $fh, '<', "/proc/$pid/stat") or next;
+			my $stat = <$fh> // '';
+			close($fh);
+			# "pid (comm) state ppid ...": comm may hold anything
+			$pids{$pid} = 1
+			  if $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $postmaster;
+		}
+		closedir($dh);
+	}
+	return sort { $a <=> $b } keys %pids;
+}
+
+# wait_for_pids_gone(\@pids, $timeout) waits until none of the processes
+# exists any more (kill 0 fails; an unreaped zombie still counts as
+# existing, as it does for the postmaster.pid check of a new postmaster).
+# Returns the pids still there after $timeout seconds.
+sub wait_for_pids_gone
+{
+	my ($pids, $timeout) = @_;
+	my $deadline = time + $timeout;
+	my @left = @$pids;
+
+	while (@left && time < $deadline)
+	{
+		@left = grep { kill(0, $_) } @left;
+		usleep(50_000) if @left;
+	}
+	return @left;
+}
+
+# kill9_and_wait($node, $timeout) kills the postmaster with SIGKILL, as
+# $node->kill9 does, then waits until all of the node's processes (the
+# evproc worker included, which holds the HTTP port) are gone, so that the
+# node can be started again.  Returns true if they all went in time.
+sub kill9_and_wait
+{
+	my ($node, $timeout) = @_;
+	my @pids = node_pids($node);
+
+	$node->kill9;
+	my @left = wait_for_pids_gone(\@pids, $timeout);
+	return 1 unless @left;
+	Test::More::diag("processes still alive after kill -9: @left");
+	return 0;
+}
+
+# count_processed($node) counts the files in the journal's processed/.
+sub count_processed
+{
+	my ($node) = @_;
+	opendir(my $dh, journal_dir($node) . '/processed') or return 0;
+	my $n = grep { /^events-.*\.jsonl$/ } readdir($dh);
+	closedir($dh);
+	return $n;
+}
+
+# archive_state($node) compares the journal directory with the database.
+# Returns a hash: waiting => archived files not yet ingested (names),
+# processed => files in processed/, recorded => names in
+# evproc.processed_files.
+sub archive_state
+{
+	my ($node) = @_;
+	my $dir = journal_dir($node);
+	my (@waiting, @processed);
+
+	if (opendir(my $dh, $dir))
+	{
+		@waiting = sort grep { /^events-.*\.jsonl$/ } readdir($dh);
+		closedir($dh);
+	}
+	if (opendir(my $dh, "$dir/processed"))
+	{
+		@processed = sort grep { /^events-.*\.jsonl$/ } readdir($dh);
+		closedir($dh);
+	}
+	my @recorded = split /\n/,
+	  $node->safe_psql('postgres',
+		'SELECT filename FROM evproc.processed_files ORDER BY filename COLLATE "C"');
+	return (
+		waiting => \@waiting,
+		processed => \@processed,
+		recorded => \@recorded);
+}
+
+1;
