@@ -35,6 +35,8 @@ extern char *evproc_directory;
 extern int	evproc_rotation_interval;
 extern bool evproc_fsync;
 extern char *evproc_auth_token;
+extern char *evproc_auth_token_file;
+extern int	evproc_max_header_size;
 extern int	evproc_max_body_size;
 extern int	evproc_max_batch_events;
 extern int	evproc_dedupe_retention;
@@ -71,6 +73,7 @@ extern PGDLLEXPORT void evproc_worker_main(Datum main_arg);
 
 /* http.c */
 extern bool http_start(Journal *journal);
+extern void http_load_token(void);
 extern void http_stop(void);
 extern int	http_epoll_fd(void);
 extern long http_timeout_ms(void);

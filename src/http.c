@@ -75,6 +75,7 @@ typedef struct RequestQueue
 } RequestQueue;
 
 static struct MHD_Daemon *daemon_handle = NULL;
+static char auth_token[1024];	/* the token in force; "" for none */
 static Journal *journal = NULL;
 static EvParser *parser = NULL;
 static RequestQueue pending_posts;
@@ -154,13 +155,13 @@ send_reply(HttpRequest *req)
 static bool
 authorized(struct MHD_Connection *conn)
 {
-	const char *token = evproc_auth_token;
+	const char *token = auth_token;
 	const char *given;
 	size_t		tlen;
 	size_t		glen;
 	unsigned char diff;
 
-	if (token == NULL || token[0] == '\0')
+	if (token[0] == '\0')
 		return true;
 	given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 										MHD_HTTP_HEADER_AUTHORIZATION);
@@ -174,6 +175,52 @@ authorized(struct MHD_Connection *conn)
 	for (size_t i = 0; i < glen; i++)
 		diff |= (unsigned char) given[i] ^ (unsigned char) token[i % tlen];
 	return diff == 0;
+}
+
+/*
+ * http_load_token sets the token in force: the first line of
+ * evproc.auth_token_file if that is set, else evproc.auth_token.  If the
+ * file cannot be read, every request is refused (401) rather than let in,
+ * and the problem is logged (never the token).  Called at start and on
+ * SIGHUP.
+ */
+void
+http_load_token(void)
+{
+	const char *path = evproc_auth_token_file;
+	const char *token = evproc_auth_token;
+
+	explicit_bzero(auth_token, sizeof(auth_token));
+	if (path != NULL && path[0] != '\0')
+	{
+		FILE	   *f = fopen(path, "r");
+		size_t		len = 0;
+
+		if (f != NULL && fgets(auth_token, sizeof(auth_token), f) != NULL)
+		{
+			len = strcspn(auth_token, "\r\n");
+			auth_token[len] = '\0';
+		}
+		if (f != NULL)
+			fclose(f);
+		if (len == 0)
+		{
+			ereport(LOG,
+					(errmsg("evproc: could not read a token from evproc.auth_token_file \"%s\"; refusing all requests",
+							path)));
+			/* a token no header can match, since a header cannot hold \001 */
+			strcpy(auth_token, "\001unreadable");
+		}
+	}
+	else if (token != NULL && strlen(token) >= sizeof(auth_token))
+	{
+		ereport(LOG,
+				(errmsg("evproc: evproc.auth_token is longer than %zu bytes; refusing all requests",
+						sizeof(auth_token) - 1)));
+		strcpy(auth_token, "\001too long");
+	}
+	else if (token != NULL)
+		strcpy(auth_token, token);
 }
 
 static void
@@ -596,6 +643,8 @@ http_start(Journal *j)
 									 (unsigned int) evproc_max_connections,
 									 MHD_OPTION_CONNECTION_TIMEOUT,
 									 (unsigned int) evproc_connection_timeout,
+									 MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+									 (size_t) evproc_max_header_size,
 									 MHD_OPTION_NOTIFY_COMPLETED,
 									 request_completed, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK,

@@ -606,6 +606,8 @@ totals_step(void)
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	state.next_row += m;
+	if (state.next_row < state.nsorted)
+		evproc_fault("ingest-mid-transaction");
 	return state.next_row >= state.nsorted;
 }
 

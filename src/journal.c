@@ -182,6 +182,51 @@ fail:
 }
 
 /*
+ * journal_still_there checks that events.jsonl in the directory is still
+ * the file we have open: if someone removed or replaced it (or the whole
+ * directory), writes to our descriptor would vanish with it.
+ */
+static bool
+journal_still_there(Journal *j)
+{
+	char		path[PATH_MAX];
+	struct stat by_path;
+	struct stat by_fd;
+
+	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_FILE);
+	return stat(path, &by_path) == 0 && fstat(j->fd, &by_fd) == 0 &&
+		by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
+}
+
+/* reopen_dir makes the directory (and processed/) again and reopens it. */
+static int
+reopen_dir(Journal *j)
+{
+	char		path[PATH_MAX];
+	int			fd;
+
+	if (ensure_dir(j->dir) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_PROCESSED);
+	if (ensure_dir(path) != 0)
+		return -1;
+	fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (j->fsync && fsync_dir_path(j->dir) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	close(j->dirfd);
+	j->dirfd = fd;
+	return 0;
+}
+
+/*
  * journal_flush writes the batch with one write and, if fsync is on, makes
  * it durable with one fdatasync: this is the group commit.  On success every
  * event in the batch may be acknowledged.  On failure (errno set) none may:
@@ -194,6 +239,15 @@ journal_flush(Journal *j)
 	size_t		done = 0;
 	int			save;
 
+	if (j->fd >= 0 && !journal_still_there(j))
+	{
+		/* removed or replaced behind our back: start again where it was */
+		close(j->fd);
+		j->fd = -1;
+		j->replaced++;
+		if (reopen_dir(j) != 0)
+			goto fail_nowrite;
+	}
 	if (j->fd < 0 && open_journal_file(j) != 0)
 		goto fail_nowrite;
 

@@ -39,6 +39,7 @@ typedef struct Journal
 	off_t		durable_len;	/* length of events.jsonl known to be good */
 	bool		fsync;			/* fdatasync on flush? */
 	int			inject_errno;	/* tests: fail each flush after its write */
+	uint64_t	replaced;		/* times events.jsonl vanished under us */
 
 	char	   *buf;			/* the batch being group-committed */
 	size_t		len;

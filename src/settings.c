@@ -25,6 +25,8 @@ char	   *evproc_directory = NULL;
 int			evproc_rotation_interval = 60;
 bool		evproc_fsync = true;
 char	   *evproc_auth_token = NULL;
+char	   *evproc_auth_token_file = NULL;
+int			evproc_max_header_size = 32 * 1024;
 int			evproc_max_body_size = 1024 * 1024;
 int			evproc_max_batch_events = 10000;
 int			evproc_dedupe_retention = 7 * 24 * 3600;
@@ -91,6 +93,22 @@ evproc_define_settings(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.auth_token_file",
+							   "File holding the token HTTP clients must send.",
+							   "Takes precedence over evproc.auth_token; keeps the token out of the configuration and the server log.",
+							   &evproc_auth_token_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_header_size",
+							"Memory for the request line and headers of one HTTP connection.",
+							"Larger requests are answered with 431.",
+							&evproc_max_header_size,
+							32 * 1024, 4 * 1024, 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("evproc.max_body_size",
 							"Largest accepted HTTP request body.",

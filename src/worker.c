@@ -162,6 +162,7 @@ reload_settings(void)
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	journal.fsync = evproc_fsync;
+	http_load_token();
 
 	if (strcmp(resolve_directory(), old_dir) != 0)
 	{
@@ -187,13 +188,20 @@ static void
 flush_batch(void)
 {
 	bool		durable;
+	uint64		replaced;
 
 	if (http_pending_posts() == 0)
 		return;
 	journal.inject_errno =
 		strcmp(evproc_fault_injection, "journal-enospc") == 0 ? ENOSPC :
 		strcmp(evproc_fault_injection, "journal-eio") == 0 ? EIO : 0;
+	replaced = journal.replaced;
 	durable = (journal_flush(&journal) == 0);
+	if (journal.replaced != replaced)
+		ereport(WARNING,
+				(errmsg("evproc: the journal \"%s/%s\" was removed or replaced by someone else",
+						journal_dir, JOURNAL_FILE),
+				 errdetail("Events acknowledged into the removed file are lost unless it is recovered; new events go to a new journal.")));
 	if (!durable && !journal_failing)
 		ereport(LOG,
 				(errcode_for_file_access(),
@@ -313,6 +321,8 @@ evproc_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(evproc_database, NULL, 0);
 	pgstat_report_appname("evproc");
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+	/* never let a lock stall the event loop: fail, and retry later */
+	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(WARNING,
@@ -324,6 +334,7 @@ evproc_worker_main(Datum main_arg)
 
 	open_journal();
 	ingest_init();
+	http_load_token();
 	if (!http_start(&journal))
 		ereport(ERROR,
 				(errmsg("evproc: could not start the HTTP server on %s:%d",
@@ -390,5 +401,11 @@ evproc_worker_main(Datum main_arg)
 	}
 
 	shut_down();
-	proc_exit(0);
+
+	/*
+	 * Exit code 1 so that the postmaster starts the worker again after
+	 * bgw_restart_time when someone terminated it (pg_terminate_backend); at
+	 * server shutdown it is not restarted anyway.
+	 */
+	proc_exit(1);
 }
