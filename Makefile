@@ -19,6 +19,7 @@ OBJS = \
 	src/ingest.o \
 	src/sql_api.o \
 	src/event.o \
+	src/idcache.o \
 	src/journal.o
 DATA = evproc--1.0.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
@@ -36,6 +37,7 @@ TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
 EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal \
+	test/unit/test_idcache \
 	test/fuzz/fuzz_event test/fuzz/work
 
 ifdef WERROR
@@ -48,9 +50,12 @@ include $(PGXS)
 
 CONTRIB_TESTDB = postgres
 
+# evproc-client, the command-line client
+include client/client.mk
+
 # Unit tests of the backend-free modules: plain C, no server.
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
-UNIT_TESTS = test/unit/test_event test/unit/test_journal
+UNIT_TESTS = test/unit/test_event test/unit/test_journal test/unit/test_idcache
 
 test/unit/test_event: test/unit/test_event.c test/unit/unit.h src/event.c src/event.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c src/event.c -ljson-c
@@ -58,9 +63,12 @@ test/unit/test_event: test/unit/test_event.c test/unit/unit.h src/event.c src/ev
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h src/journal.c src/journal.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c src/journal.c
 
+test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c
+
 .PHONY: unitcheck check-all
-unitcheck: $(UNIT_TESTS)
-	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
+unitcheck: $(UNIT_TESTS) test/unit/test_client
+	@for t in $(UNIT_TESTS) test/unit/test_client; do ./$$t || exit 1; done
 
 check-all: unitcheck installcheck
 

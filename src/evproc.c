@@ -75,16 +75,19 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = evproc_shmem_startup;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "evproc");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "evproc_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "evproc worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "evproc");
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
+	for (int i = 0; i < evproc_workers; i++)
+	{
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 5;
+		snprintf(worker.bgw_library_name, BGW_MAXLEN, "evproc");
+		snprintf(worker.bgw_function_name, BGW_MAXLEN, "evproc_worker_main");
+		snprintf(worker.bgw_name, BGW_MAXLEN, "evproc worker %d", i);
+		snprintf(worker.bgw_type, BGW_MAXLEN, "evproc");
+		worker.bgw_main_arg = Int32GetDatum(i);
+		worker.bgw_notify_pid = 0;
+		RegisterBackgroundWorker(&worker);
+	}
 }

@@ -41,6 +41,7 @@ extern int	evproc_max_body_size;
 extern int	evproc_max_batch_events;
 extern int	evproc_dedupe_retention;
 extern int	evproc_max_connections;
+extern int	evproc_workers;
 extern int	evproc_connection_timeout;
 extern char *evproc_fault_injection;
 
@@ -48,22 +49,29 @@ extern void evproc_define_settings(void);
 extern void evproc_fault(const char *point);
 
 /*
- * State shared between the worker and backends calling evproc_rotate().
- * A backend bumps rotate_requested and sets the worker's latch; the worker
- * rotates, ingests everything archived, then sets rotate_completed to the
- * request it served (with an error message if ingest failed) and broadcasts
- * on cv.
+ * State shared between the workers and backends calling evproc_rotate().
+ * A backend bumps rotate_requested and sets every worker's latch; each
+ * worker rotates, ingests everything archived in its directory, then sets
+ * its slot's rotate_completed to the request it served (with an error
+ * message if ingest failed) and broadcasts on cv.
  */
-typedef struct EvprocShared
+#define EVPROC_MAX_WORKERS	8
+
+typedef struct EvprocWorkerSlot
 {
-	slock_t		mutex;
-	pid_t		worker_pid;		/* 0 if no worker is running */
-	int			worker_procno;
-	uint64		rotate_requested;
+	pid_t		pid;			/* 0 if this worker is not running */
+	int			procno;
 	uint64		rotate_completed;
 	char		rotated_file[JOURNAL_NAME_MAX]; /* "" if the journal was empty */
 	char		error[256];		/* "" on success */
+} EvprocWorkerSlot;
+
+typedef struct EvprocShared
+{
+	slock_t		mutex;
+	uint64		rotate_requested;
 	ConditionVariable cv;
+	EvprocWorkerSlot workers[EVPROC_MAX_WORKERS];
 } EvprocShared;
 
 extern EvprocShared *evproc_shared;

@@ -20,6 +20,7 @@
  *-------------------------------------------------------------------------
  */
 #include "evproc.h"
+#include "idcache.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -58,6 +59,8 @@ typedef struct HttpRequest
 	/* POST: events accepted, and duplicates (-1: no eventIds given) */
 	long		accepted;
 	long		duplicates;
+	char	  **ids;			/* eventIds journaled, for the id cache */
+	size_t		nids;
 
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */
@@ -81,6 +84,9 @@ static EvParser *parser = NULL;
 static RequestQueue pending_posts;
 static RequestQueue pending_lookups;
 static RequestQueue to_resume;
+static IdCache recent_ids;		/* eventIds known to be journaled */
+
+#define RECENT_IDS_CAPACITY		65536
 
 static bool
 queue_push(RequestQueue *q, HttpRequest *req)
@@ -411,6 +417,16 @@ mark_duplicates(EvEvent *events, size_t n, bool *skip)
 }
 
 static void
+free_ids(HttpRequest *req)
+{
+	for (size_t i = 0; i < req->nids; i++)
+		free(req->ids[i]);
+	free(req->ids);
+	req->ids = NULL;
+	req->nids = 0;
+}
+
+static void
 set_bad_batch(HttpRequest *req, const char *message, long index)
 {
 	char		error[EV_ERROR_BUFSZ * 7];
@@ -459,12 +475,28 @@ accept_events(HttpRequest *req)
 	}
 	for (size_t i = 0; i < n && !any_id; i++)
 		any_id = events[i].event_id_len > 0;
-	if (any_id && n > 1)
+	if (any_id)
 	{
+		/* repeats within the batch, and of ids journaled recently */
 		skip = malloc(n * sizeof(bool));
-		dups = skip ? mark_duplicates(events, n, skip) : -1;
+		req->ids = malloc(n * sizeof(char *));
+		dups = (skip && req->ids) ? mark_duplicates(events, n, skip) : -1;
 		if (dups < 0)
 			goto oom;
+		for (size_t i = 0; i < n; i++)
+		{
+			if (skip[i] || events[i].event_id_len == 0)
+				continue;
+			if (idcache_contains(&recent_ids, events[i].event_id))
+			{
+				skip[i] = true;
+				dups++;
+			}
+			else if ((req->ids[req->nids] = strdup(events[i].event_id)) == NULL)
+				goto oom;
+			else
+				req->nids++;
+		}
 	}
 
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -495,6 +527,7 @@ oom:
 	journal->len = mark;
 	free(events);
 	free(skip);
+	free_ids(req);
 	set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 }
 
@@ -557,6 +590,7 @@ request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (req == NULL)
 		return;
+	free_ids(req);
 	free(req->body);
 	free(req->reply);
 	free(req);
@@ -598,7 +632,7 @@ http_start(Journal *j)
 
 	journal = j;
 	parser = ev_parser_create();
-	if (parser == NULL)
+	if (parser == NULL || !idcache_init(&recent_ids, RECENT_IDS_CAPACITY))
 		return false;
 
 	memset(&addr, 0, sizeof(addr));
@@ -649,6 +683,16 @@ http_start(Journal *j)
 									 request_completed, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK,
 									 unescape_nothing, NULL,
+
+	/*
+	 * Several workers share the port with SO_REUSEPORT.  Last, because
+	 * with one worker the option list simply ends here: passing 0 would
+	 * turn off SO_REUSEADDR too.
+	 */
+									 evproc_workers > 1 ?
+									 MHD_OPTION_LISTENING_ADDRESS_REUSE :
+									 MHD_OPTION_END,
+									 (unsigned int) 1,
 									 MHD_OPTION_END);
 	return daemon_handle != NULL;
 
@@ -666,6 +710,7 @@ http_stop(void)
 	daemon_handle = NULL;
 	ev_parser_free(parser);
 	parser = NULL;
+	idcache_free(&recent_ids);
 }
 
 int
@@ -719,6 +764,9 @@ http_complete_posts(bool durable)
 			char		body[64];
 			int			len;
 
+			for (size_t k = 0; k < req->nids; k++)
+				idcache_add(&recent_ids, req->ids[k]);
+
 			if (req->duplicates >= 0)
 				len = snprintf(body, sizeof(body),
 							   "{\"accepted\": %ld, \"duplicates\": %ld}",
@@ -731,6 +779,7 @@ http_complete_posts(bool durable)
 		else
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "could not write the event journal; no event was accepted");
+		free_ids(req);
 		if (!queue_push(&to_resume, req))
 		{
 			/* cannot happen once to_resume has grown; resume at once */

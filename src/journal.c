@@ -62,6 +62,17 @@ ensure_dir(const char *path)
 int
 journal_open(Journal *j, const char *dir, bool fsync)
 {
+	return journal_open_tagged(j, dir, fsync, "");
+}
+
+/*
+ * journal_open_tagged is journal_open for one of several workers: its
+ * archive names carry the tag (events-<stamp>-<seq><tag>.jsonl), so that
+ * names from different workers never collide.
+ */
+int
+journal_open_tagged(Journal *j, const char *dir, bool fsync, const char *tag)
+{
 	char		path[PATH_MAX];
 	int			procfd;
 
@@ -69,6 +80,12 @@ journal_open(Journal *j, const char *dir, bool fsync)
 	j->fd = -1;
 	j->dirfd = -1;
 	j->fsync = fsync;
+	if (strlen(tag) >= sizeof(j->tag))
+	{
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(j->tag, tag);
 
 	if (ensure_dir(dir) != 0)
 		return -1;
@@ -334,8 +351,9 @@ journal_make_name(Journal *j, time_t now, char *name)
 	if (strcmp(stamp, j->last_stamp) > 0)
 		memcpy(j->last_stamp, stamp, sizeof(stamp));
 	j->last_seq++;
-	snprintf(name, JOURNAL_NAME_MAX, ARCHIVE_PREFIX "%s-%0*llu" ARCHIVE_SUFFIX,
-			 j->last_stamp, SEQ_DIGITS, (unsigned long long) j->last_seq);
+	snprintf(name, JOURNAL_NAME_MAX, ARCHIVE_PREFIX "%s-%0*llu%s" ARCHIVE_SUFFIX,
+			 j->last_stamp, SEQ_DIGITS, (unsigned long long) j->last_seq,
+			 j->tag);
 }
 
 /*
@@ -351,12 +369,14 @@ journal_note_name(Journal *j, const char *name)
 	const char *stamp = name + plen;
 	const char *seq = stamp + JOURNAL_STAMP_LEN + 1;
 	unsigned long long seqno = 0;
+	size_t		tlen = strlen(j->tag);
 
-	if (strlen(name) != plen + JOURNAL_STAMP_LEN + 1 + SEQ_DIGITS +
+	if (strlen(name) != plen + JOURNAL_STAMP_LEN + 1 + SEQ_DIGITS + tlen +
 		strlen(ARCHIVE_SUFFIX) ||
 		strncmp(name, ARCHIVE_PREFIX, plen) != 0 ||
 		stamp[8] != 'T' || stamp[15] != 'Z' || stamp[16] != '-' ||
-		strcmp(seq + SEQ_DIGITS, ARCHIVE_SUFFIX) != 0)
+		strncmp(seq + SEQ_DIGITS, j->tag, tlen) != 0 ||
+		strcmp(seq + SEQ_DIGITS + tlen, ARCHIVE_SUFFIX) != 0)
 		return;
 	for (int i = 0; i < JOURNAL_STAMP_LEN; i++)
 		if (i != 8 && i != 15 && (stamp[i] < '0' || stamp[i] > '9'))

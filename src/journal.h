@@ -46,11 +46,14 @@ typedef struct Journal
 	size_t		cap;
 
 	/* naming state: names sort by (stamp, seq) and never repeat */
+	char		tag[16];		/* "" or ".w<N>" for worker N > 0 */
 	char		last_stamp[JOURNAL_STAMP_LEN + 1];
 	uint64_t	last_seq;
 } Journal;
 
 extern int	journal_open(Journal *j, const char *dir, bool fsync);
+extern int	journal_open_tagged(Journal *j, const char *dir, bool fsync,
+								const char *tag);
 extern void journal_close(Journal *j);
 extern int	journal_append(Journal *j, const char *line, size_t len);
 extern int	journal_flush(Journal *j);

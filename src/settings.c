@@ -31,6 +31,7 @@ int			evproc_max_body_size = 1024 * 1024;
 int			evproc_max_batch_events = 10000;
 int			evproc_dedupe_retention = 7 * 24 * 3600;
 int			evproc_max_connections = 1024;
+int			evproc_workers = 1;
 int			evproc_connection_timeout = 30;
 char	   *evproc_fault_injection = NULL;
 
@@ -132,6 +133,14 @@ evproc_define_settings(void)
 							&evproc_dedupe_retention,
 							7 * 24 * 3600, 60, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.workers",
+							"Number of evproc workers sharing the HTTP port.",
+							"Each has its own journal (worker N > 0 in the subdirectory workerN) and its own exactly-once ingest.",
+							&evproc_workers,
+							1, 1, EVPROC_MAX_WORKERS,
+							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("evproc.max_connections",

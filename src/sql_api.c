@@ -11,6 +11,7 @@
 #include "evproc.h"
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -21,10 +22,11 @@
 PG_FUNCTION_INFO_V1(evproc_rotate);
 
 /*
- * evproc_rotate(timeout_ms) asks the worker to rotate the journal now and
- * waits until every archived file, including the one just rotated, has
- * been ingested.  Returns the name of the rotated file, or NULL if the
- * journal was empty.  Raises an error if ingest failed or on timeout.
+ * evproc_rotate(timeout_ms) asks every worker to rotate its journal now and
+ * waits until every archived file, including the ones just rotated, has
+ * been ingested.  Returns the name of the rotated file (names, comma
+ * separated, with several workers), or NULL if the journals were empty.
+ * Raises an error if ingest failed, a worker exited, or on timeout.
  */
 Datum
 evproc_rotate(PG_FUNCTION_ARGS)
@@ -32,9 +34,11 @@ evproc_rotate(PG_FUNCTION_ARGS)
 	int32		timeout_ms = PG_GETARG_INT32(0);
 	TimestampTz deadline;
 	uint64		ticket;
-	int			procno;
-	char		rotated[JOURNAL_NAME_MAX];
-	char		error[sizeof(evproc_shared->error)];
+	bool		waiting[EVPROC_MAX_WORKERS];
+	int			procnos[EVPROC_MAX_WORKERS];
+	int			nworkers = 0;
+	StringInfoData rotated;
+	char		error[256];
 
 	if (evproc_shared == NULL)
 		ereport(ERROR,
@@ -46,33 +50,67 @@ evproc_rotate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must be positive")));
 
+	/* take a ticket and wake every running worker */
 	SpinLockAcquire(&evproc_shared->mutex);
-	procno = evproc_shared->worker_pid != 0 ? evproc_shared->worker_procno : -1;
 	ticket = ++evproc_shared->rotate_requested;
+	for (int i = 0; i < EVPROC_MAX_WORKERS; i++)
+	{
+		waiting[i] = evproc_shared->workers[i].pid != 0;
+		procnos[i] = evproc_shared->workers[i].procno;
+		if (waiting[i])
+			nworkers++;
+	}
 	SpinLockRelease(&evproc_shared->mutex);
-	if (procno < 0)
+	if (nworkers == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the evproc worker is not running"),
 				 errhint("Check the server log; the worker restarts by itself after a failure.")));
-	SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	for (int i = 0; i < EVPROC_MAX_WORKERS; i++)
+		if (waiting[i])
+			SetLatch(&ProcGlobal->allProcs[procnos[i]].procLatch);
 
+	/* wait until each of them has served it */
+	initStringInfo(&rotated);
+	error[0] = '\0';
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	ConditionVariablePrepareToSleep(&evproc_shared->cv);
 	for (;;)
 	{
-		bool		done;
 		long		remaining;
 
 		SpinLockAcquire(&evproc_shared->mutex);
-		done = evproc_shared->rotate_completed >= ticket;
-		if (done)
+		for (int i = 0; i < EVPROC_MAX_WORKERS; i++)
 		{
-			strlcpy(rotated, evproc_shared->rotated_file, sizeof(rotated));
-			strlcpy(error, evproc_shared->error, sizeof(error));
+			EvprocWorkerSlot *slot = &evproc_shared->workers[i];
+
+			if (!waiting[i])
+				continue;
+			if (slot->pid == 0)
+			{
+				/* it exited: report that rather than wait out the timeout */
+				waiting[i] = false;
+				nworkers--;
+				if (error[0] == '\0')
+					snprintf(error, sizeof(error),
+							 "worker %d exited before finishing", i);
+			}
+			else if (slot->rotate_completed >= ticket)
+			{
+				waiting[i] = false;
+				nworkers--;
+				if (slot->rotated_file[0] != '\0')
+				{
+					if (rotated.len > 0)
+						appendStringInfoString(&rotated, ", ");
+					appendStringInfoString(&rotated, slot->rotated_file);
+				}
+				if (slot->error[0] != '\0' && error[0] == '\0')
+					strlcpy(error, slot->error, sizeof(error));
+			}
 		}
 		SpinLockRelease(&evproc_shared->mutex);
-		if (done)
+		if (nworkers == 0)
 			break;
 
 		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
@@ -94,7 +132,7 @@ evproc_rotate(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("evproc: %s", error)));
-	if (rotated[0] == '\0')
+	if (rotated.len == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(rotated));
+	PG_RETURN_TEXT_P(cstring_to_text(rotated.data));
 }

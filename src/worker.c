@@ -30,6 +30,8 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -39,6 +41,7 @@
 #include "executor/spi.h"
 #include "utils/snapmgr.h"
 
+static int	worker_index = 0;	/* which of evproc.workers we are */
 static Journal journal;
 static char *journal_dir = NULL;	/* absolute path in use */
 static TimestampTz next_rotation = 0;
@@ -48,15 +51,21 @@ static char rotated_file[JOURNAL_NAME_MAX];
 static bool journal_failing = false;
 static TimestampTz next_prune = 0;
 
+static void complete_request(const char *error);
+
 /* how often seen eventIds older than evproc.dedupe_retention are pruned */
 #define PRUNE_INTERVAL_MS	(10 * 60 * 1000)
 
 static void
 publish_worker(bool running)
 {
+	EvprocWorkerSlot *slot = &evproc_shared->workers[worker_index];
+
 	SpinLockAcquire(&evproc_shared->mutex);
-	evproc_shared->worker_pid = running ? MyProcPid : 0;
-	evproc_shared->worker_procno = running ? MyProc->pgprocno : -1;
+	slot->pid = running ? MyProcPid : 0;
+	slot->procno = running ? MyProc->pgprocno : -1;
+	if (running)
+		slot->rotate_completed = evproc_shared->rotate_requested;
 	SpinLockRelease(&evproc_shared->mutex);
 }
 
@@ -67,14 +76,23 @@ worker_exit(int code, Datum arg)
 	ConditionVariableBroadcast(&evproc_shared->cv);
 }
 
-/* resolve_directory makes evproc.directory absolute (relative to PGDATA). */
+/*
+ * resolve_directory gives this worker's journal directory: evproc.directory
+ * (relative to PGDATA unless absolute), and its subdirectory workerN for
+ * worker N > 0.
+ */
 static char *
 resolve_directory(void)
 {
+	char	   *dir;
+
 	if (is_absolute_path(evproc_directory))
-		return MemoryContextStrdup(TopMemoryContext, evproc_directory);
-	return MemoryContextStrdup(TopMemoryContext,
-							   psprintf("%s/%s", DataDir, evproc_directory));
+		dir = pstrdup(evproc_directory);
+	else
+		dir = psprintf("%s/%s", DataDir, evproc_directory);
+	if (worker_index > 0)
+		dir = psprintf("%s/worker%d", dir, worker_index);
+	return MemoryContextStrdup(TopMemoryContext, dir);
 }
 
 /*
@@ -91,8 +109,13 @@ note_recorded_names(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (evproc_schema_ready())
 	{
-		int			rc = SPI_execute("SELECT max(filename) FROM evproc.processed_files "
-									 "WHERE filename LIKE 'events-%'", true, 1);
+		/* names this worker makes: events-<stamp>-<seq><tag>.jsonl */
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		arg = CStringGetTextDatum(psprintf("^events-[0-9]{8}T[0-9]{6}Z-[0-9]{10}%s\\.jsonl$",
+													   worker_index > 0 ? psprintf("\\.w%d", worker_index) : ""));
+		int			rc = SPI_execute_with_args("SELECT max(filename) FROM evproc.processed_files "
+											   "WHERE filename OPERATOR(pg_catalog.~) $1",
+											   1, argtypes, &arg, NULL, true, 1);
 
 		if (rc == SPI_OK_SELECT && SPI_processed == 1)
 		{
@@ -116,9 +139,17 @@ static void
 open_journal(void)
 {
 	char		name[JOURNAL_NAME_MAX];
+	char		tag[16] = "";
 
 	journal_dir = resolve_directory();
-	if (journal_open(&journal, journal_dir, evproc_fsync) != 0)
+	if (worker_index > 0)
+		snprintf(tag, sizeof(tag), ".w%d", worker_index);
+	if (pg_mkdir_p(pstrdup(journal_dir), 0700) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not create directory \"%s\": %m",
+						journal_dir)));
+	if (journal_open_tagged(&journal, journal_dir, evproc_fsync, tag) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not open journal directory \"%s\": %m",
@@ -236,13 +267,9 @@ serve_rotation(bool *scan_now)
 			rotate_pending = requested;
 		else
 		{
-			SpinLockAcquire(&evproc_shared->mutex);
-			evproc_shared->rotate_completed = requested;
-			evproc_shared->rotated_file[0] = '\0';
-			strlcpy(evproc_shared->error, "could not rotate the journal; see the server log",
-					sizeof(evproc_shared->error));
-			SpinLockRelease(&evproc_shared->mutex);
-			ConditionVariableBroadcast(&evproc_shared->cv);
+			rotate_pending = requested;
+			rotated_file[0] = '\0';
+			complete_request("could not rotate the journal; see the server log");
 		}
 		*scan_now = true;
 		next_rotation = TimestampTzPlusMilliseconds(now,
@@ -265,11 +292,12 @@ serve_rotation(bool *scan_now)
 static void
 complete_request(const char *error)
 {
+	EvprocWorkerSlot *slot = &evproc_shared->workers[worker_index];
+
 	SpinLockAcquire(&evproc_shared->mutex);
-	evproc_shared->rotate_completed = rotate_pending;
-	strlcpy(evproc_shared->rotated_file, rotated_file,
-			sizeof(evproc_shared->rotated_file));
-	strlcpy(evproc_shared->error, error, sizeof(evproc_shared->error));
+	slot->rotate_completed = rotate_pending;
+	strlcpy(slot->rotated_file, rotated_file, sizeof(slot->rotated_file));
+	strlcpy(slot->error, error, sizeof(slot->error));
 	SpinLockRelease(&evproc_shared->mutex);
 	ConditionVariableBroadcast(&evproc_shared->cv);
 	rotate_pending = 0;
@@ -314,6 +342,7 @@ evproc_worker_main(Datum main_arg)
 	MemoryContext pass_cxt;
 	char		errbuf[256];
 
+	worker_index = DatumGetInt32(main_arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();

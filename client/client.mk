@@ -1,0 +1,57 @@
+# client/client.mk: evproc-client, the command-line client (libcurl).
+#
+# Included by the top-level Makefile after $(PGXS), so the PGXS variables
+# (bindir, INSTALL_PROGRAM, MKDIR_P) are defined and "all" stays the
+# default goal.
+#
+#   make                     also builds client/evproc-client
+#   make install             also installs it into $(DESTDIR)$(bindir)
+#   make client-unitcheck    unit tests of the client's pure parts
+
+CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror
+CLIENT_LIBS = -lcurl -ljson-c -lm
+
+# the parts without a network, covered by test/unit/test_client.c
+CLIENT_CORE_SRCS = \
+	client/backoff.c \
+	client/console.c \
+	client/eventid.c \
+	client/generate.c \
+	client/jsonl.c \
+	client/reply.c \
+	client/strbuf.c \
+	client/summary.c \
+	client/urlenc.c
+
+CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
+	client/evproc-client.c \
+	client/http.c \
+	client/revenue.c \
+	client/send.c
+
+CLIENT_HDRS = $(wildcard client/*.h)
+
+client/evproc-client: $(CLIENT_SRCS) $(CLIENT_HDRS) client/client.mk
+	$(CC) $(CLIENT_CFLAGS) -o $@ $(CLIENT_SRCS) $(CLIENT_LIBS)
+
+test/unit/test_client: test/unit/test_client.c $(CLIENT_CORE_SRCS) $(CLIENT_HDRS) client/client.mk
+	$(CC) $(CLIENT_CFLAGS) -Iclient -Itest/unit -o $@ test/unit/test_client.c \
+		$(CLIENT_CORE_SRCS) $(CLIENT_LIBS)
+
+all: client/evproc-client
+
+.PHONY: install-client uninstall-client client-unitcheck
+
+install: install-client
+install-client: client/evproc-client
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) client/evproc-client '$(DESTDIR)$(bindir)/evproc-client'
+
+uninstall: uninstall-client
+uninstall-client:
+	rm -f '$(DESTDIR)$(bindir)/evproc-client'
+
+client-unitcheck: test/unit/test_client
+	./test/unit/test_client
+
+EXTRA_CLEAN += client/evproc-client test/unit/test_client
