@@ -115,6 +115,19 @@ $PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
 "$BENCH/gen_events" "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
 echo 5 >"/proc/$WORKER/clear_refs" 2>/dev/null || true	# reset the peak RSS
+# sample the worker's private memory (RssAnon) while it ingests
+touch "$BENCH/sampling"
+echo 0 >"$BENCH/rssanon"
+(
+	max=0
+	while [ -f "$BENCH/sampling" ]; do
+		v=$(awk '/RssAnon/ { print $2 }' "/proc/$WORKER/status" 2>/dev/null || echo 0)
+		[ "${v:-0}" -gt "$max" ] && max=$v
+		echo "$max" >"$BENCH/rssanon"
+		sleep 0.05
+	done
+) &
+
 wrk -t2 -c64 -d$((DUR * 6))s --latency -s bench/post.lua "http://127.0.0.1:$HTTP/liveEvent" >"$BENCH/wrk-ingest.txt" 2>&1 &
 WRK_PID=$!
 sleep 1
@@ -124,18 +137,45 @@ mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/events-0000-bench.jsonl"
 $PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
 end=$(date +%s.%N)
 peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status")
+rm -f "$BENCH/sampling"
+sleep 0.1
+anon_kb=$(cat "$BENCH/rssanon")
 kill -INT $WRK_PID 2>/dev/null || true
 wait $WRK_PID 2>/dev/null || true
 read -r irps ip50 ip99 ierr < <(wrk_stats <"$BENCH/wrk-ingest.txt")
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 evs=$(awk -v n="$EVENTS" -v s="$secs" 'BEGIN { printf "%d", n / s }')
 got=$($PSQL -c "SELECT count(*) || ' users, ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'user%'")
-row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "worker peak RSS $((peak_kb / 1024)) MB; $got"
+row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "worker peak RSS $((peak_kb / 1024)) MB (private $((anon_kb / 1024)) MB); $got"
 row "POST while ingesting, fsync on" 64 "$irps" "$ip50" "$ip99" "$ierr" "-"
 
 echo "== GET /userEvents/:userId over $USERS users" >&2
 read -r grps gp50 gp99 gerr < <(USERS=$USERS run_wrk "http://127.0.0.1:$HTTP" bench/get.lua 64)
 row "GET evproc" 64 "$grps" "$gp50" "$gp99" "$gerr" "-"
+
+echo "== batched POST (100 events per request)" >&2
+read -r brps bp50 bp99 berr < <(BATCH=100 run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post_batch.lua 64)
+row "POST batch of 100, fsync on" 64 "$brps" "$bp50" "$bp99" "$berr" "$((brps * 100)) events/s"
+
+echo "== evproc-client send" >&2
+CLIENT_EVENTS=$((EVENTS / 10))
+CLIENT=$(command -v evproc-client || echo "$PGBIN/evproc-client")
+"$CLIENT" generate "$CLIENT_EVENTS" --users 1000 --seed 1 >"$BENCH/client.jsonl"
+start=$(date +%s.%N)
+"$CLIENT" send "$BENCH/client.jsonl" --url "http://127.0.0.1:$HTTP" --no-progress >"$BENCH/client.txt" 2>&1 || true
+end=$(date +%s.%N)
+csecs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+cevs=$(awk -v n="$CLIENT_EVENTS" -v s="$csecs" 'BEGIN { printf "%d", n / s }')
+row "evproc-client send $CLIENT_EVENTS events" 4 "-" "-" "-" "-" "$cevs events/s in ${csecs}s; $(grep -m1 -i accepted "$BENCH/client.txt" | tr -s ' ')"
+
+echo "== two workers (evproc.workers = 2)" >&2
+$PSQL -c "ALTER SYSTEM SET evproc.workers = 2" >/dev/null
+(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
+sleep 0.5
+read -r w2rps w2p50 w2p99 w2err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
+w1rps=$(printf '%s\n' "${ROWS[@]}" | awk -F'|' '$2 ~ /POST evproc, fsync on/ && $3 ~ / 64 / { print $4 + 0; exit }')
+row "POST evproc x2 workers, fsync on" 64 "$w2rps" "$w2p50" "$w2p99" "$w2err" "$(awk -v a="$w2rps" -v b="$w1rps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of 1 worker"
 
 echo
 echo "| test | conns | req/s | p50 | p99 | errors | notes |"
