@@ -78,6 +78,9 @@ extern EvprocShared *evproc_shared;
 
 /* worker.c */
 extern PGDLLEXPORT void evproc_worker_main(Datum main_arg);
+extern void evproc_begin_work(const char *activity);
+extern void evproc_end_work(void);
+extern ErrorData *evproc_catch_error(MemoryContext cxt);
 
 /* http.c */
 extern bool http_start(Journal *journal);

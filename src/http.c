@@ -79,6 +79,7 @@ typedef struct RequestQueue
 
 static struct MHD_Daemon *daemon_handle = NULL;
 static char auth_token[1024];	/* the token in force; "" for none */
+static bool auth_refuse_all = false;	/* no usable token: refuse all */
 static Journal *journal = NULL;
 static EvParser *parser = NULL;
 static RequestQueue pending_posts;
@@ -167,6 +168,8 @@ authorized(struct MHD_Connection *conn)
 	size_t		glen;
 	unsigned char diff;
 
+	if (auth_refuse_all)
+		return false;
 	if (token[0] == '\0')
 		return true;
 	given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -197,6 +200,7 @@ http_load_token(void)
 	const char *token = evproc_auth_token;
 
 	explicit_bzero(auth_token, sizeof(auth_token));
+	auth_refuse_all = false;
 	if (path != NULL && path[0] != '\0')
 	{
 		FILE	   *f = fopen(path, "r");
@@ -214,8 +218,8 @@ http_load_token(void)
 			ereport(LOG,
 					(errmsg("evproc: could not read a token from evproc.auth_token_file \"%s\"; refusing all requests",
 							path)));
-			/* a token no header can match, since a header cannot hold \001 */
-			strcpy(auth_token, "\001unreadable");
+			/* not a sentinel token: libmicrohttpd passes any byte through */
+			auth_refuse_all = true;
 		}
 	}
 	else if (token != NULL && strlen(token) >= sizeof(auth_token))
@@ -223,7 +227,7 @@ http_load_token(void)
 		ereport(LOG,
 				(errmsg("evproc: evproc.auth_token is longer than %zu bytes; refusing all requests",
 						sizeof(auth_token) - 1)));
-		strcpy(auth_token, "\001too long");
+		auth_refuse_all = true;
 	}
 	else if (token != NULL)
 		strcpy(auth_token, token);

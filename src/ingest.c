@@ -238,25 +238,6 @@ prepare_plans(void)
 }
 
 static void
-begin_work(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-static void
-end_work(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-static void
 check_schema(void)
 {
 	if (!evproc_schema_ready())
@@ -681,7 +662,7 @@ commit_file(Journal *journal)
 	rc = SPI_execute_plan(plan_record, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	end_work();
+	evproc_end_work();
 	state.phase = PHASE_NONE;
 
 	evproc_fault("ingest-after-commit");
@@ -713,10 +694,10 @@ start_file(Journal *journal)
 	snprintf(state.path, sizeof(state.path), "%s/%s", journal->dir, state.name);
 
 	/* counted before a crash?  then it only needs moving */
-	begin_work("evproc: checking an archived file");
+	evproc_begin_work("evproc: checking an archived file");
 	check_schema();
 	processed = is_processed(state.name);
-	end_work();
+	evproc_end_work();
 	if (processed)
 	{
 		ereport(LOG,
@@ -765,7 +746,7 @@ file_step(Journal *journal)
 			if (read_slice())
 			{
 				jreader_close(&state.reader);
-				begin_work("evproc: ingesting an archived file");
+				evproc_begin_work("evproc: ingesting an archived file");
 				state.phase = PHASE_APPLYING;
 				check_schema();
 				state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
@@ -847,13 +828,8 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = evproc_catch_error(oldcxt);
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
 		state.phase = PHASE_NONE;
 		ingest_abandon();
 
@@ -889,7 +865,7 @@ ingest_prune_seen(void)
 
 	PG_TRY();
 	{
-		begin_work("evproc: pruning seen eventIds");
+		evproc_begin_work("evproc: pruning seen eventIds");
 		if (evproc_schema_ready())
 		{
 			Oid			argtypes[1] = {FLOAT8OID};
@@ -909,17 +885,12 @@ ingest_prune_seen(void)
 						(errmsg("evproc: forgot " UINT64_FORMAT " eventIds older than evproc.dedupe_retention",
 								SPI_processed)));
 		}
-		end_work();
+		evproc_end_work();
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = evproc_catch_error(oldcxt);
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
 		ereport(LOG,
 				(errmsg("evproc: could not prune evproc.seen_events: %s",
 						edata->message)));

@@ -33,6 +33,7 @@
 #define SEQ_DIGITS			10
 
 static int	scan_names(Journal *j, int dirfd);
+static int	fsync_file_at(int dirfd, const char *name);
 
 /* mkdir that accepts an existing directory */
 static int
@@ -215,6 +216,21 @@ journal_still_there(Journal *j)
 		by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
 }
 
+/*
+ * dir_still_there checks that the journal directory is still the one we
+ * have open (dirfd): if it was removed, files cannot be created through
+ * dirfd any more.
+ */
+static bool
+dir_still_there(Journal *j)
+{
+	struct stat by_path;
+	struct stat by_fd;
+
+	return stat(j->dir, &by_path) == 0 && fstat(j->dirfd, &by_fd) == 0 &&
+		by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
+}
+
 /* reopen_dir makes the directory (and processed/) again and reopens it. */
 static int
 reopen_dir(Journal *j)
@@ -256,10 +272,16 @@ journal_flush(Journal *j)
 	size_t		done = 0;
 	int			save;
 
-	if (j->fd >= 0 && !journal_still_there(j))
+	if (j->fd >= 0 ? !journal_still_there(j) : !dir_still_there(j))
 	{
-		/* removed or replaced behind our back: start again where it was */
-		close(j->fd);
+		/*
+		 * Removed or replaced behind our back: start again where it was.
+		 * With no journal open (just rotated, or not written yet) only the
+		 * directory can have gone, and the journal must not be created
+		 * through the stale dirfd.
+		 */
+		if (j->fd >= 0)
+			close(j->fd);
 		j->fd = -1;
 		j->replaced++;
 		if (reopen_dir(j) != 0)
@@ -452,22 +474,8 @@ journal_rotate(Journal *j, time_t now, char *name)
 		if (st.st_size == 0)
 			return 0;
 		/* with fsync on, make sure a leftover journal is on disk first */
-		if (j->fsync)
-		{
-			int			fd = openat(j->dirfd, JOURNAL_FILE, O_RDONLY | O_CLOEXEC);
-
-			if (fd < 0)
-				return -1;
-			if (fsync(fd) != 0)
-			{
-				int			save = errno;
-
-				close(fd);
-				errno = save;
-				return -1;
-			}
-			close(fd);
-		}
+		if (j->fsync && fsync_file_at(j->dirfd, JOURNAL_FILE) != 0)
+			return -1;
 	}
 
 	journal_make_name(j, now, name);
@@ -552,6 +560,23 @@ journal_archive_done(Journal *j, const char *name)
 	return rc;
 }
 
+/* fsync_file_at fsyncs the file name in directory dirfd. */
+static int
+fsync_file_at(int dirfd, const char *name)
+{
+	int			fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	int			rc;
+	int			save;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	save = errno;
+	close(fd);
+	errno = save;
+	return rc;
+}
+
 /* fsync_dir_path fsyncs a directory given by path. */
 int
 fsync_dir_path(const char *path)
@@ -577,19 +602,8 @@ fsync_dir_path(const char *path)
 int
 durable_rename_at(int fromdirfd, const char *from, int todirfd, const char *to)
 {
-	int			fd = openat(fromdirfd, from, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
+	if (fsync_file_at(fromdirfd, from) != 0)
 		return -1;
-	if (fsync(fd) != 0)
-	{
-		int			save = errno;
-
-		close(fd);
-		errno = save;
-		return -1;
-	}
-	close(fd);
 	if (renameat(fromdirfd, from, todirfd, to) != 0)
 		return -1;
 	if (fsync(todirfd) != 0)

@@ -89,31 +89,19 @@ revenue_serve_lookups(void)
 
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "evproc: revenue lookup");
+		evproc_begin_work("evproc: revenue lookup");
 
 		if (evproc_schema_ready())
 			lookup_all();
 		else
 			http_fail_lookups(503, "the tables of the evproc extension are missing in evproc.database");
 
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		evproc_end_work();
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = evproc_catch_error(oldcxt);
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		pgstat_report_activity(STATE_IDLE, NULL);
 		ereport(LOG,
 				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
 		FreeErrorData(edata);

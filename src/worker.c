@@ -96,6 +96,47 @@ resolve_directory(void)
 }
 
 /*
+ * evproc_begin_work starts a unit of database work in the worker: a
+ * transaction, an SPI connection and a snapshot; evproc_end_work commits it.
+ */
+void
+evproc_begin_work(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+evproc_end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * evproc_catch_error is the PG_CATCH block of the worker's units of work:
+ * it takes the error (the caller logs and frees it), rolls back the
+ * transaction and switches back to cxt, so the event loop goes on.
+ */
+ErrorData *
+evproc_catch_error(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return edata;
+}
+
+/*
  * note_recorded_names teaches the journal the newest archive name recorded
  * in the database, so that a new name never repeats one whose file has
  * since been deleted from processed/.
@@ -103,10 +144,7 @@ resolve_directory(void)
 static void
 note_recorded_names(void)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	evproc_begin_work("evproc: reading recorded file names");
 	if (evproc_schema_ready())
 	{
 		/* names this worker makes: events-<stamp>-<seq><tag>.jsonl */
@@ -126,9 +164,7 @@ note_recorded_names(void)
 				journal_note_name(&journal, name);
 		}
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	evproc_end_work();
 }
 
 /*
