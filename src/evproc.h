@@ -85,6 +85,7 @@ extern ErrorData *evproc_catch_error(MemoryContext cxt);
 /* http.c */
 extern bool http_start(Journal *journal);
 extern void http_load_token(void);
+extern void http_refuse_new(void);
 extern void http_stop(void);
 extern int	http_epoll_fd(void);
 extern long http_timeout_ms(void);
@@ -114,6 +115,7 @@ extern IngestResult ingest_step(Journal *journal, bool scan_now,
 								char *errbuf, size_t errlen);
 extern long ingest_timeout_ms(void);
 extern void ingest_abandon(void);
+extern void ingest_wake(void);
 extern void ingest_prune_seen(void);
 extern bool ingest_in_transaction(void);
 

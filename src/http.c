@@ -85,6 +85,7 @@ static EvParser *parser = NULL;
 static RequestQueue pending_posts;
 static RequestQueue pending_lookups;
 static RequestQueue to_resume;
+static bool refuse_new = false;	/* shutting down: suspend nothing more */
 static IdCache recent_ids;		/* eventIds known to be journaled */
 
 #define RECENT_IDS_CAPACITY		65536
@@ -568,7 +569,10 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	/* the whole request is in (or the worker has resumed it) */
 	if (req->status == 0 && !req->suspended)
 	{
-		if (req->route == ROUTE_EVENT)
+		if (refuse_new)
+			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+					  "server is shutting down");
+		else if (req->route == ROUTE_EVENT)
 			accept_events(req);
 		else if (req->route == ROUTE_USER)
 		{
@@ -704,6 +708,17 @@ bad_address:
 	ereport(LOG,
 			(errmsg("evproc: invalid evproc.listen_address \"%s\"", listen)));
 	return false;
+}
+
+/*
+ * http_refuse_new makes every request that is complete from now on answered
+ * with 503 at once instead of being suspended for the worker: at shutdown,
+ * MHD_stop_daemon must not find a suspended connection (it aborts).
+ */
+void
+http_refuse_new(void)
+{
+	refuse_new = true;
 }
 
 void

@@ -172,6 +172,16 @@ ingest_abandon(void)
 	state.active = false;
 }
 
+/*
+ * ingest_wake asks to look for archived files at once (a rotation made
+ * one), but unlike scan_now of ingest_step not during a back-off.
+ */
+void
+ingest_wake(void)
+{
+	state.next_scan = 0;
+}
+
 /* ingest_timeout_ms: how long the loop may sleep as far as ingest goes. */
 long
 ingest_timeout_ms(void)
@@ -208,33 +218,40 @@ prepare_plans(void)
 	Oid			record[4] = {TEXTOID, INT8OID, INT8OID, INT8OID};
 	Oid			seen[1] = {TEXTARRAYOID};
 
-	if (plan_is_processed != NULL)
-		return;
-	plan_is_processed = prepare(
-								"SELECT 1 FROM evproc.processed_files WHERE filename = $1",
-								1, text1);
-	plan_upsert = prepare(
-						  "INSERT INTO evproc.user_revenue AS r (user_id, revenue) "
-						  "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
-						  "ON CONFLICT (user_id) DO UPDATE "
-						  "SET revenue = r.revenue OPERATOR(pg_catalog.+) excluded.revenue, "
-						  "updated_at = pg_catalog.now()",
-						  2, upsert);
-	plan_reject = prepare(
-						  "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
-						  "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
-						  "pg_catalog.unnest($4)) AS t(n, l, r)",
-						  4, reject);
-	plan_record = prepare(
-						  "INSERT INTO evproc.processed_files "
-						  "(filename, events, rejected, duplicates) "
-						  "VALUES ($1, $2, $3, $4)",
-						  4, record);
-	plan_seen = prepare(
-						"INSERT INTO evproc.seen_events (event_id) "
-						"SELECT pg_catalog.unnest($1) "
-						"ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-						1, seen);
+	/*
+	 * Each plan on its own: an error (a lock timeout on a table) can stop us
+	 * after some of them, and the next try must prepare the rest.
+	 */
+	if (plan_is_processed == NULL)
+		plan_is_processed = prepare(
+									"SELECT 1 FROM evproc.processed_files WHERE filename = $1",
+									1, text1);
+	if (plan_upsert == NULL)
+		plan_upsert = prepare(
+							  "INSERT INTO evproc.user_revenue AS r (user_id, revenue) "
+							  "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
+							  "ON CONFLICT (user_id) DO UPDATE "
+							  "SET revenue = r.revenue OPERATOR(pg_catalog.+) excluded.revenue, "
+							  "updated_at = pg_catalog.now()",
+							  2, upsert);
+	if (plan_reject == NULL)
+		plan_reject = prepare(
+							  "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
+							  "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+							  "pg_catalog.unnest($4)) AS t(n, l, r)",
+							  4, reject);
+	if (plan_record == NULL)
+		plan_record = prepare(
+							  "INSERT INTO evproc.processed_files "
+							  "(filename, events, rejected, duplicates) "
+							  "VALUES ($1, $2, $3, $4)",
+							  4, record);
+	if (plan_seen == NULL)
+		plan_seen = prepare(
+							"INSERT INTO evproc.seen_events (event_id) "
+							"SELECT pg_catalog.unnest($1) "
+							"ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+							1, seen);
 }
 
 static void
@@ -820,8 +837,18 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 		}
 		else
 			file_step(journal);
-		if (result == INGEST_BUSY)
+
+		/*
+		 * Stop backing off only once a file is finished or moved, or none is
+		 * waiting: opening a file succeeds even when applying it keeps
+		 * failing (a locked table), and must not reset the back-off.  The
+		 * retry time goes too, or ingest_timeout_ms would still wait for it.
+		 */
+		if (!state.active)
+		{
 			state.backoff_ms = 0;
+			state.retry_at = 0;
+		}
 		/* a file was finished or moved: look for the next one at once */
 		if (result == INGEST_BUSY && !state.active)
 			state.next_scan = 0;
@@ -872,10 +899,11 @@ ingest_prune_seen(void)
 			Datum		arg = Float8GetDatum((double) evproc_dedupe_retention);
 			int			rc;
 
+			/* OPERATOR() operators all bind alike: parenthesize */
 			rc = SPI_execute_with_args("DELETE FROM evproc.seen_events "
 									   "WHERE seen_at OPERATOR(pg_catalog.<) "
-									   "pg_catalog.now() OPERATOR(pg_catalog.-) "
-									   "pg_catalog.make_interval(secs => $1)",
+									   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+									   "pg_catalog.make_interval(secs => $1))",
 									   1, argtypes, &arg, NULL, false, 0);
 			if (rc != SPI_OK_DELETE)
 				elog(ERROR, "SPI_execute_with_args failed: %s",

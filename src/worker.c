@@ -315,10 +315,14 @@ serve_rotation(bool *scan_now)
 	{
 		char		name[JOURNAL_NAME_MAX];
 
+		/*
+		 * Ingest the new file at once, unless ingest is backing off after a
+		 * failure: only evproc_rotate() overrides the back-off.
+		 */
 		if (!journal_is_empty(&journal))
 		{
 			if (rotate_now(name) && name[0] != '\0')
-				*scan_now = true;
+				ingest_wake();
 		}
 		next_rotation = TimestampTzPlusMilliseconds(now,
 													evproc_rotation_interval * 1000L);
@@ -362,6 +366,12 @@ shut_down(void)
 {
 	flush_batch();
 	http_fail_lookups(503, "server is shutting down");
+
+	/*
+	 * Requests completed while the replies go out get 503 at once: none may
+	 * be left suspended for http_stop.
+	 */
+	http_refuse_new();
 	http_resume_all();
 	for (int i = 0; i < 10 && http_resume_all(); i++)
 		http_run();
