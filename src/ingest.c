@@ -27,6 +27,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -266,14 +267,38 @@ check_schema(void)
 	prepare_plans();
 }
 
+/*
+ * execute_plan runs one of the prepared plans and makes anything but the
+ * expected SPI result an error.
+ */
+static void
+execute_plan(SPIPlanPtr plan, Datum *args, bool read_only, int expect)
+{
+	int			rc = SPI_execute_plan(plan, args, NULL, read_only, 0);
+
+	if (rc != expect)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+/* array_datum makes a one-dimensional array of n elements of type elemtype. */
+static Datum
+array_datum(Datum *elems, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, elemtype,
+										   typlen, typbyval, typalign));
+}
+
 static bool
 is_processed(const char *name)
 {
 	Datum		arg = CStringGetTextDatum(name);
-	int			rc = SPI_execute_plan(plan_is_processed, &arg, NULL, true, 1);
 
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	execute_plan(plan_is_processed, &arg, true, SPI_OK_SELECT);
 	return SPI_processed > 0;
 }
 
@@ -448,17 +473,13 @@ count_new_ids(IdEvent *chunk, int n)
 	int			nids = 0;
 	int			nfresh;
 	Datum		arg;
-	int			rc;
 
 	qsort(chunk, n, sizeof(IdEvent), compare_id_events);
 	for (int i = 0; i < n; i++)
 		if (i == 0 || strcmp(chunk[i].event_id, chunk[i - 1].event_id) != 0)
 			ids[nids++] = CStringGetTextDatum(chunk[i].event_id);
-	arg = PointerGetDatum(construct_array(ids, nids, TEXTOID, -1, false,
-										  TYPALIGN_INT));
-	rc = SPI_execute_plan(plan_seen, &arg, NULL, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	arg = array_datum(ids, nids, TEXTOID);
+	execute_plan(plan_seen, &arg, false, SPI_OK_INSERT_RETURNING);
 
 	nfresh = (int) SPI_processed;
 	fresh = palloc(sizeof(char *) * Max(nfresh, 1));
@@ -580,7 +601,6 @@ totals_step(void)
 	Datum	   *users;
 	Datum	   *sums;
 	Datum		args[2];
-	int			rc;
 
 	if (m <= 0)
 		return true;
@@ -596,13 +616,9 @@ totals_step(void)
 									  ObjectIdGetDatum(InvalidOid),
 									  Int32GetDatum(-1));
 	}
-	args[0] = PointerGetDatum(construct_array(users, m, TEXTOID,
-											  -1, false, TYPALIGN_INT));
-	args[1] = PointerGetDatum(construct_array(sums, m, NUMERICOID,
-											  -1, false, TYPALIGN_INT));
-	rc = SPI_execute_plan(plan_upsert, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	args[0] = array_datum(users, m, TEXTOID);
+	args[1] = array_datum(sums, m, NUMERICOID);
+	execute_plan(plan_upsert, args, false, SPI_OK_INSERT);
 	state.next_row += m;
 	if (state.next_row < state.nsorted)
 		evproc_fault("ingest-mid-transaction");
@@ -618,7 +634,6 @@ rejected_step(void)
 	Datum	   *reasons;
 	Datum		args[4];
 	int			m = 0;
-	int			rc;
 	ListCell   *lc = state.next_rejected;
 
 	if (lc == NULL)
@@ -636,15 +651,10 @@ rejected_step(void)
 		reasons[m] = CStringGetTextDatum(r->reason);
 	}
 	args[0] = CStringGetTextDatum(state.name);
-	args[1] = PointerGetDatum(construct_array(linenos, m, INT8OID,
-											  8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_array(texts, m, TEXTOID,
-											  -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_array(reasons, m, TEXTOID,
-											  -1, false, TYPALIGN_INT));
-	rc = SPI_execute_plan(plan_reject, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	args[1] = array_datum(linenos, m, INT8OID);
+	args[2] = array_datum(texts, m, TEXTOID);
+	args[3] = array_datum(reasons, m, TEXTOID);
+	execute_plan(plan_reject, args, false, SPI_OK_INSERT);
 	state.next_rejected = lc;
 	return lc == NULL;
 }
@@ -669,16 +679,13 @@ static void
 commit_file(Journal *journal)
 {
 	Datum		args[4];
-	int			rc;
 
 	evproc_fault("ingest-before-commit");
 	args[0] = CStringGetTextDatum(state.name);
 	args[1] = Int64GetDatum(state.events);
 	args[2] = Int64GetDatum(state.nrejected);
 	args[3] = Int64GetDatum(state.duplicates);
-	rc = SPI_execute_plan(plan_record, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	execute_plan(plan_record, args, false, SPI_OK_INSERT);
 	evproc_end_work();
 	state.phase = PHASE_NONE;
 

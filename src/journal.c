@@ -560,11 +560,13 @@ journal_archive_done(Journal *j, const char *name)
 	return rc;
 }
 
-/* fsync_file_at fsyncs the file name in directory dirfd. */
+/*
+ * fsync_and_close fsyncs an open file or directory and closes it, keeping
+ * the errno of a failure; fd may be -1 from a failed open.
+ */
 static int
-fsync_file_at(int dirfd, const char *name)
+fsync_and_close(int fd)
 {
-	int			fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	int			rc;
 	int			save;
 
@@ -577,21 +579,18 @@ fsync_file_at(int dirfd, const char *name)
 	return rc;
 }
 
+/* fsync_file_at fsyncs the file name in directory dirfd. */
+static int
+fsync_file_at(int dirfd, const char *name)
+{
+	return fsync_and_close(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+}
+
 /* fsync_dir_path fsyncs a directory given by path. */
 int
 fsync_dir_path(const char *path)
 {
-	int			fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int			rc;
-	int			save;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	save = errno;
-	close(fd);
-	errno = save;
-	return rc;
+	return fsync_and_close(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 /*

@@ -139,16 +139,7 @@ for my $cycle (1 .. $cycles)
 		  . (@unsent ? " (first: $unsent[0])" : ''));
 
 	# the bookkeeping adds up
-	is( $node->safe_psql(
-			'postgres',
-			'SELECT (SELECT coalesce(sum(events), 0) FROM evproc.processed_files) = '
-			  . '(SELECT coalesce(sum(revenue), 0) FROM evproc.user_revenue)'),
-		't',
-		"cycle $cycle: events recorded in processed_files = total revenue");
-	my %state = archive_state($node);
-	is_deeply($state{waiting}, [], "cycle $cycle: no archived file left");
-	is_deeply($state{processed}, $state{recorded},
-		"cycle $cycle: each file in processed/ recorded once");
+	check_books($node, "cycle $cycle");
 
 	# a kill of the postmaster lets the worker finish its write, but allow
 	# one torn line per kill

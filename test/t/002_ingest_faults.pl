@@ -158,17 +158,6 @@ sub wait_for_recovery
 	ok(wait_for_http($port, 60), "$what: worker answers HTTP again");
 }
 
-# check_archives($what) checks that no archived file waits and that the
-# files in processed/ are exactly those recorded.
-sub check_archives
-{
-	my ($what) = @_;
-	my %state = archive_state($node);
-	is_deeply($state{waiting}, [], "$what: no archived file left");
-	is_deeply($state{processed}, $state{recorded},
-		"$what: each file in processed/ recorded once");
-}
-
 # file_events($name) is "<rows in processed_files>:<events recorded>" for a
 # file.
 sub file_events
@@ -218,7 +207,7 @@ is(file_events($moved), $filled ? '1:1' : '1:3',
 	"after-commit: $moved recorded once");
 is_deeply(revenues('a-'), { 'a-1' => '4', 'a-2' => '3' },
 	'after-commit: events counted exactly once');
-check_archives('after-commit');
+check_archives($node, 'after-commit');
 
 # --- (b) crash inside the ingest transaction, before its commit ---
 #
@@ -268,7 +257,7 @@ is_deeply(
 	revenues('b-'),
 	{ 'b-1' => '2', 'b-2' => '6', 'b-3' => '0.5' },
 	'before-commit: events counted exactly once');
-check_archives('before-commit');
+check_archives($node, 'before-commit');
 
 # --- (c) crash right after the journal was renamed ---
 
@@ -288,7 +277,7 @@ is(scalar(@new), 1 + $filled,
 	'after-rename: the renamed journal was ingested, once');
 is_deeply(revenues('c-'), { 'c-1' => '7', 'c-2' => '-2' },
 	'after-rename: events counted exactly once');
-check_archives('after-rename');
+check_archives($node, 'after-rename');
 is(rejected_count(), '0', 'no rejected lines so far');
 
 # --- (d) a torn last line in the journal ---
@@ -322,7 +311,7 @@ is_deeply(
 	{ 'd-1' => '2', 'd-2' => '3', 'd-3' => '4' },
 	'torn: acknowledged events counted, the new one not swallowed');
 is_deeply(revenues('torn'), {}, 'torn: the fragment counts nothing');
-check_archives('torn');
+check_archives($node, 'torn');
 
 # --- (e) a file dropped into the journal directory ---
 
@@ -358,7 +347,7 @@ is( $node->safe_psql(
 		  . "FROM evproc.rejected_lines WHERE filename = '$drop' AND reason <> ''"),
 	'3:this is not json,5:{"userId":"e-4","name":"multiply_revenue","value":3}',
 	'drop: invalid lines rejected with a reason');
-check_archives('drop');
+check_archives($node, 'drop');
 
 # --- (f) a backlog of archived files ---
 #
@@ -384,7 +373,7 @@ is( $node->safe_psql(
 	),
 	$backlog,
 	'backlog: every file counted once');
-check_archives('backlog');
+check_archives($node, 'backlog');
 
 # fillers, if any, were counted once too
 is( $node->safe_psql(

@@ -157,24 +157,6 @@ sub worker_pid
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'");
 }
 
-# set_conf($name, $value) sets a reloadable setting with ALTER SYSTEM
-# (undef resets it), reloads, and waits until a new session sees it: the
-# postmaster has signalled the worker by then.
-sub set_conf
-{
-	my ($name, $value) = @_;
-
-	$node->safe_psql('postgres',
-		defined $value
-		? "ALTER SYSTEM SET $name = '$value'"
-		: "ALTER SYSTEM RESET $name");
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	ok( query_until(
-			$node, "SELECT current_setting('$name') = '" . ($value // '') . "'",
-			't', 30),
-		"$name set to '" . ($value // '') . "'");
-}
-
 # until_status($what, $want, $timeout, $try) calls $try->() (which returns
 # an HTTP status) every 50ms until it returns $want; true if it did.  Used
 # to wait for the worker to act on a reload.
@@ -428,7 +410,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	};
 
 	$write_token->("$tok1\nsecond line is ignored\n");
-	set_conf('evproc.auth_token_file', $file);
+	set_conf($node, 'evproc.auth_token_file', $file);
 	ok(until_status(401, 10, sub { $post_as->() }),
 		'auth: a POST without a token gets 401 once the file is in force');
 	is($post_as->("Authorization: Bearer $tok1"), 200, 'auth: Bearer token');
@@ -488,28 +470,28 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 
 	# the file takes precedence over evproc.auth_token
 	$write_token->("$tok2\n");
-	set_conf('evproc.auth_token', 'plain-token-in-conf');
+	set_conf($node, 'evproc.auth_token', 'plain-token-in-conf');
 	ok(until_status(200, 10, sub { $post_as->("Authorization: $tok2") }),
 		'auth: with both set, the file token works');
 	is($post_as->('Authorization: plain-token-in-conf'), 401,
 		'auth: with both set, evproc.auth_token is not used');
-	set_conf('evproc.auth_token', undef);
+	set_conf($node, 'evproc.auth_token', undef);
 
 	# back to no authentication
-	set_conf('evproc.auth_token_file', undef);
+	set_conf($node, 'evproc.auth_token_file', undef);
 	ok(until_status(200, 10, sub { $post_as->() }),
 		'auth: no token needed once the setting is reset');
 
 	# a plain evproc.auth_token too long to be used refuses everything
 	my $long = 'L' x 1100;
-	set_conf('evproc.auth_token', $long);
+	set_conf($node, 'evproc.auth_token', $long);
 	ok(until_status(401, 10, sub { $post_as->() }),
 		'auth: too long evproc.auth_token: no token refused');
 	is($post_as->("Authorization: $long"), 401,
 		'auth: too long evproc.auth_token: that token refused');
 	is($post_as->("Authorization: \001too long"), 401,
 		'auth: too long evproc.auth_token: a control character token refused');
-	set_conf('evproc.auth_token', undef);
+	set_conf($node, 'evproc.auth_token', undef);
 	ok(until_status(200, 10, sub { $post_as->() }),
 		'auth: no token needed once evproc.auth_token is reset');
 
@@ -548,7 +530,7 @@ for my $fault ('journal-enospc', 'journal-eio')
 	};
 	my $offset = -s $node->logfile;
 
-	set_conf('evproc.fault_injection', $fault);
+	set_conf($node, 'evproc.fault_injection', $fault);
 	ok(until_status(503, 10, $post_one), "$fault: POST gets 503");
 	my $size = -s "$dir/events.jsonl";
 	is($post_one->(), 503, "$fault: and again") for 1 .. 3;
@@ -566,7 +548,7 @@ for my $fault ('journal-enospc', 'journal-eio')
 	is_deeply(revenue_of(@refused), {},
 		"$fault: after a rotation the refused events are not counted");
 
-	set_conf('evproc.fault_injection', undef);
+	set_conf($node, 'evproc.fault_injection', undef);
 	ok(until_status(200, 10, $post_one), "$fault: POST accepted after reset");
 	is($post_one->(), 200, "$fault: and again") for 1 .. 3;
 	ok(defined log_match($node, qr/writing the journal succeeds again/, $offset, 10),

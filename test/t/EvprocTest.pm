@@ -30,7 +30,7 @@ our @EXPORT = qw(
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
-  count_processed archive_state
+  count_processed archive_state check_archives check_books set_conf
 );
 
 # HTTP port of each node made by evproc_node, by node name.
@@ -476,6 +476,54 @@ sub archive_state
 		waiting => \@waiting,
 		processed => \@processed,
 		recorded => \@recorded);
+}
+
+# check_archives($node, $what) checks that no archived file waits and that
+# the files in processed/ are exactly those recorded (two tests).
+sub check_archives
+{
+	my ($node, $what) = @_;
+	my %state = archive_state($node);
+	Test::More::is_deeply($state{waiting}, [], "$what: no archived file left");
+	Test::More::is_deeply($state{processed}, $state{recorded},
+		"$what: each file in processed/ recorded once");
+}
+
+# check_books($node, $what) checks the bookkeeping of a node where every
+# event adds 1: the events recorded in evproc.processed_files, less the
+# duplicates dropped, add up to the total revenue; then check_archives.
+sub check_books
+{
+	my ($node, $what) = @_;
+	Test::More::is(
+		$node->safe_psql(
+			'postgres',
+			'SELECT (SELECT coalesce(sum(events - duplicates), 0) FROM evproc.processed_files) = '
+			  . '(SELECT coalesce(sum(revenue), 0) FROM evproc.user_revenue)'),
+		't',
+		"$what: events recorded in processed_files = total revenue");
+	check_archives($node, $what);
+}
+
+# set_conf($node, $name, $value) sets a reloadable setting with ALTER
+# SYSTEM (undef resets it, for settings whose default is empty), reloads,
+# and waits until a new session sees the new value: the postmaster has
+# signalled the worker by then.
+sub set_conf
+{
+	my ($node, $name, $value) = @_;
+
+	$node->safe_psql('postgres',
+		defined $value
+		? "ALTER SYSTEM SET $name = '$value'"
+		: "ALTER SYSTEM RESET $name");
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	Test::More::ok(
+		query_until(
+			$node,
+			"SELECT current_setting('$name') = '" . ($value // '') . "'",
+			't', 30),
+		"$name set to '" . ($value // '') . "'");
 }
 
 1;
