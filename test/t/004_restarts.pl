@@ -146,32 +146,9 @@ sub check_stream
 
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
 
-	my %revenue = map { split /\|/ } split /\n/,
-	  $node->safe_psql('postgres',
-		"SELECT user_id, revenue FROM evproc.user_revenue WHERE user_id LIKE '$case-s%'"
-	  );
-	my @wrong =
-	  grep { ($revenue{$_} // 'missing') ne '1' } sort keys %acked_ids;
-	is(scalar(@wrong), 0,
-		"$case: every acknowledged event counted once ("
-		  . scalar(keys %acked_ids)
-		  . ' acknowledged)'
-		  . (@wrong ? " (first: $wrong[0]: " . ($revenue{ $wrong[0] } // 'missing') . ')' : ''));
-	my @twice = grep { $revenue{$_} ne '1' } sort keys %revenue;
-	is(scalar(@twice), 0,
-		"$case: no event counted twice"
-		  . (@twice ? " (first: $twice[0]: $revenue{$twice[0]})" : ''));
-	my @unsent = grep {
-		!(/^(\Q$case\E-s\d+)-(\d+)$/
-			&& exists $sent{$1}
-			&& $2 < $sent{$1})
-	} sort keys %revenue;
-	is(scalar(@unsent), 0,
-		"$case: every event counted was sent"
-		  . (@unsent ? " (first: $unsent[0])" : ''));
-	note "$case: "
-	  . scalar(keys %revenue)
-	  . " counted, $total_sent sent";
+	my $counted =
+	  check_counted_once($node, $case, "$case-s%", \%acked_ids, \%sent);
+	note "$case: $counted counted, $total_sent sent";
 	check_node($case);
 }
 

@@ -30,7 +30,7 @@ our @EXPORT = qw(
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
-  count_processed archive_state check_archives check_books set_conf
+  count_processed archive_state check_archives check_books check_counted_once set_conf
 );
 
 # HTTP port of each node made by evproc_node, by node name.
@@ -503,6 +503,41 @@ sub check_books
 		't',
 		"$what: events recorded in processed_files = total revenue");
 	check_archives($node, $what);
+}
+
+# check_counted_once($node, $what, $like, \%acked, \%sent) checks a stream
+# of events that each add 1 to a user of their own, named "<sender>-<i>"
+# for the i-th event (from 0) of a sender: the users LIKE $like that exist
+# were each counted exactly once, every acknowledged one among them, and
+# none that was not sent.  %acked holds the acknowledged user ids, %sent
+# how many events each sender sent.  Returns the number of users counted.
+sub check_counted_once
+{
+	my ($node, $what, $like, $acked, $sent) = @_;
+	my %revenue = map { split /\|/ } split /\n/,
+	  $node->safe_psql('postgres',
+		"SELECT user_id, revenue FROM evproc.user_revenue WHERE user_id LIKE '$like'"
+	  );
+
+	my @lost = grep { !exists $revenue{$_} } sort keys %$acked;
+	Test::More::is(scalar(@lost), 0,
+		"$what: every acknowledged event counted ("
+		  . scalar(keys %$acked)
+		  . ' acknowledged)'
+		  . (@lost ? " (first missing: $lost[0])" : ''));
+	my @wrong = grep { $revenue{$_} ne '1' } sort keys %revenue;
+	Test::More::is(scalar(@wrong), 0,
+		"$what: no event counted twice or in part"
+		  . (@wrong ? " (first: $wrong[0]: $revenue{$wrong[0]})" : ''));
+	my @unsent = grep {
+		!(/^(.*)-(\d+)$/
+			&& exists $sent->{$1}
+			&& $2 < $sent->{$1})
+	} sort keys %revenue;
+	Test::More::is(scalar(@unsent), 0,
+		"$what: every event counted was sent"
+		  . (@unsent ? " (first: $unsent[0])" : ''));
+	return scalar(keys %revenue);
 }
 
 # set_conf($node, $name, $value) sets a reloadable setting with ALTER
