@@ -63,7 +63,6 @@ unix_socket_directories = '/tmp'
 shared_preload_libraries = 'evproc'
 evproc.port = $HTTP
 evproc.max_connections = 4096
-shared_buffers = '512MB'
 max_wal_size = '4GB'
 CONF
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
@@ -89,6 +88,12 @@ run_wrk() {
 ROWS=()
 row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
 
+# settle: rotate and ingest what the last step journaled, so that no ingest
+# of an earlier step runs during the next one
+settle() {
+	$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
+}
+
 set_fsync() {
 	$PSQL -c "ALTER SYSTEM SET evproc.fsync = $1" -c "SELECT pg_reload_conf()" >/dev/null
 	sleep 0.3
@@ -103,6 +108,7 @@ for fsync in on off; do
 		sleep 0.3
 		read -r rrps rp50 rp99 rerr < <(run_wrk "http://127.0.0.1:$REF/liveEvent" bench/post.lua "$conns")
 		kill $REF_PID; wait $REF_PID 2>/dev/null || true; REF_PID=
+		settle
 		read -r rps p50 p99 err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua "$conns")
 		ratio=$(awk -v a="$rps" -v b="$rrps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
 		row "POST evproc, fsync $fsync" "$conns" "$rps" "$p50" "$p99" "$err" "$ratio of ref ($rrps req/s, p99 $rp99)"
@@ -115,15 +121,18 @@ $PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
 "$BENCH/gen_events" "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
 echo 5 >"/proc/$WORKER/clear_refs" 2>/dev/null || true	# reset the peak RSS
-# sample the worker's private memory (RssAnon) while it ingests
+# sample the worker's private memory (RssAnon) and the pages of shared
+# memory it has touched (RssShmem: shared_buffers, WAL buffers) as it ingests
 touch "$BENCH/sampling"
-echo 0 >"$BENCH/rssanon"
+echo 0 0 >"$BENCH/rss"
 (
-	max=0
+	anon=0 shmem=0
 	while [ -f "$BENCH/sampling" ]; do
-		v=$(awk '/RssAnon/ { print $2 }' "/proc/$WORKER/status" 2>/dev/null || echo 0)
-		[ "${v:-0}" -gt "$max" ] && max=$v
-		echo "$max" >"$BENCH/rssanon"
+		read -r a s < <(awk '/RssAnon/ { a = $2 } /RssShmem/ { s = $2 }
+			END { print a + 0, s + 0 }' "/proc/$WORKER/status" 2>/dev/null || echo 0 0)
+		[ "$a" -gt "$anon" ] && anon=$a
+		[ "$s" -gt "$shmem" ] && shmem=$s
+		echo "$anon $shmem" >"$BENCH/rss"
 		sleep 0.05
 	done
 ) &
@@ -139,25 +148,28 @@ end=$(date +%s.%N)
 peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status")
 rm -f "$BENCH/sampling"
 sleep 0.1
-anon_kb=$(cat "$BENCH/rssanon")
+read -r anon_kb shmem_kb <"$BENCH/rss"
 kill -INT $WRK_PID 2>/dev/null || true
 wait $WRK_PID 2>/dev/null || true
 read -r irps ip50 ip99 ierr < <(wrk_stats <"$BENCH/wrk-ingest.txt")
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 evs=$(awk -v n="$EVENTS" -v s="$secs" 'BEGIN { printf "%d", n / s }')
 got=$($PSQL -c "SELECT count(*) || ' users, ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'user%'")
-row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "worker peak RSS $((peak_kb / 1024)) MB (private $((anon_kb / 1024)) MB); $got"
+row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "worker peak RSS $((peak_kb / 1024)) MB (private $((anon_kb / 1024)) MB, shared memory touched $((shmem_kb / 1024)) MB); $got"
 row "POST while ingesting, fsync on" 64 "$irps" "$ip50" "$ip99" "$ierr" "-"
 
 echo "== GET /userEvents/:userId over $USERS users" >&2
+settle
 read -r grps gp50 gp99 gerr < <(USERS=$USERS run_wrk "http://127.0.0.1:$HTTP" bench/get.lua 64)
 row "GET evproc" 64 "$grps" "$gp50" "$gp99" "$gerr" "-"
 
 echo "== batched POST (100 events per request)" >&2
+settle
 read -r brps bp50 bp99 berr < <(BATCH=100 run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post_batch.lua 64)
 row "POST batch of 100, fsync on" 64 "$brps" "$bp50" "$bp99" "$berr" "$((brps * 100)) events/s"
 
 echo "== evproc-client send" >&2
+settle
 CLIENT_EVENTS=$((EVENTS / 10))
 CLIENT=$(command -v evproc-client || echo "$PGBIN/evproc-client")
 "$CLIENT" generate "$CLIENT_EVENTS" --users 1000 --seed 1 >"$BENCH/client.jsonl"
@@ -168,14 +180,16 @@ csecs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 cevs=$(awk -v n="$CLIENT_EVENTS" -v s="$csecs" 'BEGIN { printf "%d", n / s }')
 row "evproc-client send $CLIENT_EVENTS events" 4 "-" "-" "-" "-" "$cevs events/s in ${csecs}s; $(grep -m1 -i accepted "$BENCH/client.txt" | tr -s ' ')"
 
-echo "== two workers (evproc.workers = 2)" >&2
+echo "== one worker, then two (evproc.workers = 2)" >&2
+# measured back to back, so that the ratio is of like conditions
+settle
+read -r w1rps _ _ _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
 $PSQL -c "ALTER SYSTEM SET evproc.workers = 2" >/dev/null
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
-sleep 0.5
+settle
 read -r w2rps w2p50 w2p99 w2err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
-w1rps=$(printf '%s\n' "${ROWS[@]}" | awk -F'|' '$2 ~ /POST evproc, fsync on/ && $3 ~ / 64 / { print $4 + 0; exit }')
-row "POST evproc x2 workers, fsync on" 64 "$w2rps" "$w2p50" "$w2p99" "$w2err" "$(awk -v a="$w2rps" -v b="$w1rps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of 1 worker"
+row "POST evproc x2 workers, fsync on" 64 "$w2rps" "$w2p50" "$w2p99" "$w2err" "$(awk -v a="$w2rps" -v b="$w1rps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of 1 worker ($w1rps req/s just before)"
 
 echo
 echo "| test | conns | req/s | p50 | p99 | errors | notes |"

@@ -22,6 +22,7 @@
 struct EvParser
 {
 	json_tokener *tok;
+	bool		fast;			/* try the fast paths before json-c */
 };
 
 EvParser *
@@ -39,7 +40,18 @@ ev_parser_create(void)
 	}
 	json_tokener_set_flags(parser->tok,
 						   JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	parser->fast = true;
 	return parser;
+}
+
+/*
+ * ev_parser_set_fast turns the fast paths off (or on again), so that tests
+ * and the fuzz target can compare them with the full parser alone.
+ */
+void
+ev_parser_set_fast(EvParser *parser, bool fast)
+{
+	parser->fast = fast;
 }
 
 void
@@ -244,14 +256,19 @@ validate_event(json_object *root, EvEvent *ev)
 	return NULL;
 }
 
+static bool fast_parse_event(const char *buf, size_t len, EvEvent *ev);
+
 bool
 ev_parse_event(EvParser *parser, const char *buf, size_t len,
 			   EvEvent *ev, char *errbuf, size_t errlen)
 {
 	bool		is_null;
-	json_object *root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
+	json_object *root;
 	const char *msg;
 
+	if (parser->fast && fast_parse_event(buf, len, ev))
+		return true;
+	root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
 	if (root == NULL && !is_null)
 		return false;
 	msg = validate_event(root, ev);
@@ -364,6 +381,140 @@ fast_parse_line(const char *line, size_t len, EvEvent *ev)
 	return ev_utf8_valid(line, len);
 }
 
+/* skip_space advances *p past JSON white space. */
+static void
+skip_space(const char **p, const char *end)
+{
+	while (*p < end && is_json_space(**p))
+		(*p)++;
+}
+
+/* key_is: is the key s[0..len) the string lit? */
+static inline bool
+key_is(const char *s, long len, const char *lit, long litlen)
+{
+	return len == litlen && memcmp(s, lit, (size_t) litlen) == 0;
+}
+
+/*
+ * fast_parse_event parses the body nearly every client sends: one flat
+ * JSON object whose members are strings without escapes and non-negative
+ * numbers, with no nesting, null or literals.  It spares json-c, whose
+ * per-call locale switching and allocations cost more than the rest of a
+ * request.  As with fast_parse_line, anything else (including every
+ * mistake) returns false and the caller uses the full parser, which also
+ * words the error; so it only needs to be right about what it accepts:
+ * valid JSON that the full parser reads to the same event (the fuzz target
+ * checks this).  Duplicate keys: the last one wins, as with json-c.
+ */
+static bool
+fast_parse_event(const char *buf, size_t len, EvEvent *ev)
+{
+	const char *p = buf;
+	const char *end = buf + len;
+	const char *user_id = NULL;
+	const char *name = NULL;
+	const char *event_id = NULL;
+	const char *value = NULL;
+	long		user_id_len = 0;
+	long		name_len = 0;
+	long		event_id_len = 0;
+	size_t		value_len = 0;
+	ev_int128	number;
+
+	skip_space(&p, end);
+	if (p == end || *p != '{')
+		return false;
+	p++;
+	skip_space(&p, end);
+	for (;;)
+	{
+		const char *key;
+		const char *v;
+		long		keylen;
+		long		vlen;
+
+		if (p == end || *p != '"')
+			return false;
+		key = ++p;
+		if ((keylen = plain_string(&p, end)) < 0)
+			return false;
+		skip_space(&p, end);
+		if (p == end || *p != ':')
+			return false;
+		p++;
+		skip_space(&p, end);
+		if (p == end)
+			return false;
+		v = p;
+		if (*p == '"')
+		{
+			v = ++p;
+			if ((vlen = plain_string(&p, end)) < 0)
+				return false;
+			if (key_is(key, keylen, "userId", 6))
+				user_id = v, user_id_len = vlen;
+			else if (key_is(key, keylen, "name", 4))
+				name = v, name_len = vlen;
+			else if (key_is(key, keylen, "eventId", 7))
+				event_id = v, event_id_len = vlen;
+			else if (key_is(key, keylen, "value", 5))
+				return false;
+		}
+		else
+		{
+			/* a number: the member must be "value" or unknown */
+			while (p < end && !is_json_space(*p) && *p != ',' && *p != '}')
+				p++;
+			if (ev_decimal_parse(v, (size_t) (p - v), &number) != NULL)
+				return false;
+			if (key_is(key, keylen, "value", 5))
+				value = v, value_len = (size_t) (p - v);
+			else if (key_is(key, keylen, "userId", 6) ||
+					 key_is(key, keylen, "name", 4) ||
+					 key_is(key, keylen, "eventId", 7))
+				return false;
+		}
+		skip_space(&p, end);
+		if (p == end)
+			return false;
+		if (*p == '}')
+			break;
+		if (*p != ',')
+			return false;
+		p++;
+		skip_space(&p, end);
+	}
+	p++;
+	skip_space(&p, end);
+	if (p != end || user_id == NULL || name == NULL || value == NULL)
+		return false;
+
+	if (user_id_len == 0 || user_id_len > EV_USER_ID_MAX)
+		return false;
+	if (key_is(name, name_len, "add_revenue", 11))
+		ev->kind = EV_ADD_REVENUE;
+	else if (key_is(name, name_len, "subtract_revenue", 16))
+		ev->kind = EV_SUBTRACT_REVENUE;
+	else
+		return false;
+	if (event_id != NULL && (event_id_len == 0 || event_id_len > EV_EVENT_ID_MAX))
+		return false;
+	/* the full parser rejects invalid UTF-8 anywhere in the body */
+	if (!ev_utf8_valid(buf, len))
+		return false;
+
+	(void) ev_decimal_parse(value, value_len, &ev->value);
+	memcpy(ev->user_id, user_id, (size_t) user_id_len);
+	ev->user_id[user_id_len] = '\0';
+	ev->user_id_len = (size_t) user_id_len;
+	ev->event_id_len = event_id != NULL ? (size_t) event_id_len : 0;
+	if (event_id != NULL)
+		memcpy(ev->event_id, event_id, (size_t) event_id_len);
+	ev->event_id[ev->event_id_len] = '\0';
+	return true;
+}
+
 /*
  * ev_parse_line parses one line of a journal file: a line written by
  * evproc takes the fast path, anything else (a dropped file, a torn line)
@@ -373,7 +524,7 @@ bool
 ev_parse_line(EvParser *parser, const char *line, size_t len,
 			  EvEvent *ev, char *errbuf, size_t errlen)
 {
-	if (fast_parse_line(line, len, ev))
+	if (parser->fast && fast_parse_line(line, len, ev))
 		return true;
 	return ev_parse_event(parser, line, len, ev, errbuf, errlen);
 }
@@ -461,11 +612,17 @@ ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
 			goto fail;
 		}
 	}
+	else if (parser->fast && (*events = malloc(sizeof(EvEvent))) != NULL &&
+			 fast_parse_event(buf, len, &(*events)[0]))
+		n = 1;
 	else
 	{
 		bool		is_null;
-		json_object *root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
+		json_object *root;
 
+		free(*events);
+		*events = NULL;
+		root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
 		if (root == NULL && !is_null)
 			goto fail;
 		if (root != NULL && json_object_is_type(root, json_type_array))
@@ -798,19 +955,38 @@ ev_format_journal_line(const EvEvent *ev, const char *received_at,
 	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
 }
 
-/* ev_format_timestamp writes ts as ISO 8601 UTC with microseconds. */
+/*
+ * ev_format_timestamp writes ts as ISO 8601 UTC with microseconds.  Every
+ * event gets one, so the part up to the second is kept from the last call
+ * (the process is single-threaded) and only the microseconds are written.
+ */
 size_t
 ev_format_timestamp(const struct timespec *ts, char *out)
 {
-	struct tm	tm;
-	time_t		secs = ts->tv_sec;
-	size_t		n;
+	static time_t last_secs = (time_t) -1;
+	static char last[EV_TIMESTAMP_BUFSZ];
+	static size_t last_len;
+	long		usecs = (long) (ts->tv_nsec / 1000);
 
-	gmtime_r(&secs, &tm);
-	n = strftime(out, EV_TIMESTAMP_BUFSZ, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t) snprintf(out + n, EV_TIMESTAMP_BUFSZ - n, ".%06ldZ",
-						   (long) (ts->tv_nsec / 1000));
-	return n;
+	if (ts->tv_sec != last_secs)
+	{
+		struct tm	tm;
+		time_t		secs = ts->tv_sec;
+
+		gmtime_r(&secs, &tm);
+		last_len = strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_secs = ts->tv_sec;
+	}
+	memcpy(out, last, last_len);
+	out[last_len] = '.';
+	for (int i = 6; i >= 1; i--)
+	{
+		out[last_len + i] = (char) ('0' + usecs % 10);
+		usecs /= 10;
+	}
+	out[last_len + 7] = 'Z';
+	out[last_len + 8] = '\0';
+	return last_len + 8;
 }
 
 /*

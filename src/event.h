@@ -66,6 +66,7 @@ typedef struct EvParser EvParser;
 
 extern EvParser *ev_parser_create(void);
 extern void ev_parser_free(EvParser *parser);
+extern void ev_parser_set_fast(EvParser *parser, bool fast);
 
 /*
  * ev_parse_event parses and validates one JSON event from buf[0..len).

@@ -86,6 +86,10 @@ static RequestQueue pending_posts;
 static RequestQueue pending_lookups;
 static RequestQueue to_resume;
 static bool refuse_new = false;	/* shutting down: suspend nothing more */
+
+/* the reply to a single accepted event, prebuilt by send_reply */
+#define ACCEPTED_ONE	"{\"accepted\": 1}"
+static struct MHD_Response *accepted_one = NULL;
 static IdCache recent_ids;		/* eventIds known to be journaled */
 
 #define RECENT_IDS_CAPACITY		65536
@@ -138,6 +142,24 @@ send_reply(HttpRequest *req)
 {
 	struct MHD_Response *response;
 	enum MHD_Result ret;
+
+	/* the reply to nearly every POST is the same: build it once */
+	if (req->status == MHD_HTTP_OK &&
+		req->reply_len == sizeof(ACCEPTED_ONE) - 1 &&
+		memcmp(req->reply, ACCEPTED_ONE, sizeof(ACCEPTED_ONE) - 1) == 0)
+	{
+		if (accepted_one == NULL)
+		{
+			accepted_one = MHD_create_response_from_buffer(sizeof(ACCEPTED_ONE) - 1,
+														   (void *) ACCEPTED_ONE,
+														   MHD_RESPMEM_PERSISTENT);
+			if (accepted_one == NULL)
+				return MHD_NO;
+			MHD_add_response_header(accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE,
+									"application/json");
+		}
+		return MHD_queue_response(req->conn, req->status, accepted_one);
+	}
 
 	response = MHD_create_response_from_buffer(req->reply_len, req->reply,
 											   MHD_RESPMEM_MUST_COPY);
@@ -727,6 +749,9 @@ http_stop(void)
 	if (daemon_handle != NULL)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	if (accepted_one != NULL)
+		MHD_destroy_response(accepted_one);
+	accepted_one = NULL;
 	ev_parser_free(parser);
 	parser = NULL;
 	idcache_free(&recent_ids);
@@ -786,7 +811,9 @@ http_complete_posts(bool durable)
 			for (size_t k = 0; k < req->nids; k++)
 				idcache_add(&recent_ids, req->ids[k]);
 
-			if (req->duplicates >= 0)
+			if (req->accepted == 1 && req->duplicates < 0)
+				len = (int) strlcpy(body, ACCEPTED_ONE, sizeof(body));
+			else if (req->duplicates >= 0)
 				len = snprintf(body, sizeof(body),
 							   "{\"accepted\": %ld, \"duplicates\": %ld}",
 							   req->accepted, req->duplicates);

@@ -714,6 +714,20 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 				return JL_ERROR;
 			if (n == 0)
 				r->eof = true;
+#ifdef SYNC_FILE_RANGE_WRITE
+
+			/*
+			 * Start writing back what was read, if it is not on disk yet (a
+			 * file dropped in, or a journal written with evproc.fsync off):
+			 * the fsync before the file is moved then finds little left to
+			 * do, instead of stalling the worker for a whole large file.
+			 * Advisory only, so errors are ignored.
+			 */
+			if (n > 0)
+				(void) sync_file_range(r->fd, r->offset, n,
+									   SYNC_FILE_RANGE_WRITE);
+#endif
+			r->offset += n;
 			r->end += (size_t) n;
 			break;
 		}

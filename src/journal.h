@@ -75,6 +75,7 @@ typedef struct JournalReader
 	size_t		cap;
 	size_t		start;			/* first unread byte in buf */
 	size_t		end;			/* end of valid data in buf */
+	off_t		offset;			/* bytes read from the file so far */
 	bool		eof;
 	bool		skip_rest;		/* inside a too-long line */
 	uint64_t	lineno;			/* number of the line last returned */

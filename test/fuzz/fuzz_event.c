@@ -6,7 +6,9 @@
  *
  * The first input byte picks the target (user id, event, JSON batch or
  * NDJSON batch); the rest is the input.  Besides
- * not crashing, the target checks properties: an accepted event formats to
+ * not crashing, the target checks properties: the fast paths for journal
+ * lines and plain events give exactly what the full json-c parser gives
+ * (events, errors, the index of a bad event), an accepted event formats to
  * a journal line that parses back to the same event, and a decoded user id
  * is valid UTF-8 without NUL.
  *
@@ -21,9 +23,21 @@
 
 #include "event.h"
 
-static EvParser *parser;
+static EvParser *parser;		/* with the fast paths */
+static EvParser *full_parser;	/* json-c only */
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* same_event: do two parsed events agree in every field? */
+static int
+same_event(const EvEvent *a, const EvEvent *b)
+{
+	return a->kind == b->kind && a->value == b->value &&
+		a->user_id_len == b->user_id_len &&
+		memcmp(a->user_id, b->user_id, a->user_id_len) == 0 &&
+		a->event_id_len == b->event_id_len &&
+		memcmp(a->event_id, b->event_id, a->event_id_len) == 0;
+}
 
 static void
 check_event_round_trip(const EvEvent *ev)
@@ -37,83 +51,105 @@ check_event_round_trip(const EvEvent *ev)
 								 "127.0.0.1", line, sizeof(line));
 	if (len == 0 || line[len - 1] != '\n')
 		abort();
-	if (!ev_parse_event(parser, line, len - 1, &again, err, sizeof(err)))
-		abort();
-	if (again.kind != ev->kind || again.value != ev->value ||
-		again.event_id_len != ev->event_id_len ||
-		memcmp(again.event_id, ev->event_id, ev->event_id_len) != 0 ||
-		again.user_id_len != ev->user_id_len ||
-		memcmp(again.user_id, ev->user_id, ev->user_id_len) != 0)
+	if (!ev_parse_event(full_parser, line, len - 1, &again, err, sizeof(err)) ||
+		!same_event(&again, ev))
 		abort();
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const char *in = (const char *) data + 1;
+
 	if (parser == NULL)
+	{
 		parser = ev_parser_create();
+		full_parser = ev_parser_create();
+		ev_parser_set_fast(full_parser, false);
+	}
 	if (size == 0)
 		return 0;
 
+	/*
+	 * Events and batches: the parser with its fast paths must give exactly
+	 * the result of the full parser alone (events, errors and index).
+	 */
 	if ((data[0] & 3) >= 2)
 	{
 		EvEvent    *events;
+		EvEvent    *full_events;
 		size_t		n;
+		size_t		full_n;
 		bool		is_batch;
+		bool		full_is_batch;
 		long		bad;
+		long		full_bad;
 		char		err[EV_ERROR_BUFSZ];
+		char		full_err[EV_ERROR_BUFSZ];
+		bool		ok = ev_parse_batch(parser, in, size - 1, (data[0] & 3) == 3,
+										100, &events, &n, &is_batch,
+										&bad, err, sizeof(err));
+		bool		full_ok = ev_parse_batch(full_parser, in, size - 1,
+											 (data[0] & 3) == 3, 100,
+											 &full_events, &full_n,
+											 &full_is_batch, &full_bad,
+											 full_err, sizeof(full_err));
 
-		if (ev_parse_batch(parser, (const char *) data + 1, size - 1,
-						   (data[0] & 3) == 3, 100, &events, &n, &is_batch,
-						   &bad, err, sizeof(err)))
+		if (ok != full_ok)
+			abort();
+		if (ok)
 		{
-			if (n == 0 || n > 100)
+			if (n == 0 || n > 100 || n != full_n || is_batch != full_is_batch)
 				abort();
 			for (size_t i = 0; i < n; i++)
+			{
+				if (!same_event(&events[i], &full_events[i]))
+					abort();
 				check_event_round_trip(&events[i]);
+			}
 			free(events);
+			free(full_events);
 		}
-		else if (err[0] == '\0' || bad >= 100)
+		else if (err[0] == '\0' || bad >= 100 || bad != full_bad ||
+				 strcmp(err, full_err) != 0)
 			abort();
 	}
 	else if (data[0] & 1)
 	{
 		EvEvent		ev;
-		char		err[EV_ERROR_BUFSZ];
-
 		EvEvent		full;
-		bool		ok = ev_parse_line(parser, (const char *) data + 1, size - 1,
-									   &ev, err, sizeof(err));
+		char		err[EV_ERROR_BUFSZ];
+		char		full_err[EV_ERROR_BUFSZ];
+		bool		ok = ev_parse_line(parser, in, size - 1, &ev, err, sizeof(err));
+		bool		full_ok = ev_parse_line(full_parser, in, size - 1, &full,
+											full_err, sizeof(full_err));
 
-		/* the journal fast path must agree with the full parser */
-		if (ok != ev_parse_event(parser, (const char *) data + 1, size - 1,
-								 &full, err, sizeof(err)))
+		/* the journal and event fast paths must agree with the full parser */
+		if (ok != full_ok)
 			abort();
-		if (ok && (full.kind != ev.kind || full.value != ev.value ||
-				   strcmp(full.user_id, ev.user_id) != 0 ||
-				   strcmp(full.event_id, ev.event_id) != 0))
+		if (ok && !same_event(&ev, &full))
 			abort();
 		if (ok)
 			check_event_round_trip(&ev);
-		else if (err[0] == '\0')
+		else if (err[0] == '\0' || strcmp(err, full_err) != 0)
 			abort();
 	}
 	else
 	{
-		char	   *in = malloc(size);
+		char	   *id = malloc(size);
 		char		out[EV_USER_ID_MAX + 1];
 		size_t		outlen;
 
-		memcpy(in, data + 1, size - 1);
-		in[size - 1] = '\0';
-		if (ev_decode_user_id(in, out, &outlen) == NULL)
+		memcpy(id, data + 1, size - 1);
+		id[size - 1] = '\0';
+		if (ev_decode_user_id(id, out, &outlen) == NULL)
 		{
 			if (outlen == 0 || outlen > EV_USER_ID_MAX ||
 				memchr(out, '\0', outlen) != NULL ||
 				!ev_utf8_valid(out, outlen))
 				abort();
 		}
-		free(in);
+		free(id);
 	}
 	return 0;
 }

@@ -2,7 +2,7 @@
  *
  * test_event.c
  *	  Unit tests of src/event.c: event parsing and validation
- *	  (ev_parse_event), exact decimals (ev_decimal_parse,
+ *	  (ev_parse_event, with and without its fast paths), exact decimals (ev_decimal_parse,
  *	  ev_decimal_format), JSON output (ev_json_quote, ev_json_error,
  *	  ev_format_journal_line, ev_format_timestamp) and the input checks
  *	  (ev_utf8_valid, ev_decode_user_id).
@@ -1093,6 +1093,19 @@ test_journal_line(void)
 	len = ev_format_timestamp(&t, ts);
 	CHECK_STR_EQ(ts, "9999-12-31T23:59:59.000000Z");
 	CHECK_INT_EQ(len, 27);
+	/* within one second only the microseconds change (the cached part) */
+	t.tv_sec = 1795323600;
+	t.tv_nsec = 5000;
+	ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "2026-11-22T05:00:00.000005Z");
+	t.tv_nsec = 987654000;
+	len = ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "2026-11-22T05:00:00.987654Z");
+	CHECK_INT_EQ(len, 27);
+	t.tv_sec = 1795323601;
+	t.tv_nsec = 0;
+	ev_format_timestamp(&t, ts);
+	CHECK_STR_EQ(ts, "2026-11-22T05:00:01.000000Z");
 }
 
 /*
@@ -1293,10 +1306,19 @@ main(void)
 		return 2;
 	}
 
-	test_parse_valid();
-	test_parse_field_errors();
-	test_parse_values();
-	test_parse_syntax();
+	/*
+	 * The parser tests run twice: with the fast paths for plain events and
+	 * journal lines, and with the full json-c parser alone.  Both must give
+	 * the same events and the same errors.
+	 */
+	for (int fast = 1; fast >= 0; fast--)
+	{
+		ev_parser_set_fast(parser, fast);
+		test_parse_valid();
+		test_parse_field_errors();
+		test_parse_values();
+		test_parse_syntax();
+	}
 	test_decimal();
 	test_json_quote();
 	test_journal_line();
