@@ -716,6 +716,7 @@ start_file(Journal *journal)
 	if (rc == 0)
 		return false;
 	snprintf(state.path, sizeof(state.path), "%s/%s", journal->dir, state.name);
+	evproc_fault("ingest-before-start");
 
 	/* counted before a crash?  then it only needs moving */
 	evproc_begin_work("evproc: checking an archived file");

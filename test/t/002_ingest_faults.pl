@@ -8,6 +8,8 @@
 #		restarted worker finds its name recorded and only moves it;
 #	(b) ingest-before-commit: nothing of the file is committed; the
 #		restarted worker ingests it again, from scratch;
+#	(b2) ingest-before-start: after a rotation, before ingest starts; the
+#		same;
 #	(c) rotate-after-rename: the renamed journal is ingested after restart;
 #	(d) a torn last line in events.jsonl (a crash in the middle of a write)
 #		is rejected, and the next acknowledged event is not glued to it;
@@ -212,52 +214,83 @@ check_archives($node, 'after-commit');
 # --- (b) crash inside the ingest transaction, before its commit ---
 #
 # The postmaster keeps the setting, so the restarted worker crashes again
-# at the same point, over and over.  Stop the node, reset the setting in
-# postgresql.auto.conf (ALTER SYSTEM RESET, offline), and start it again.
+# at the same point, over and over.  restart_without_fault stops the node,
+# resets the setting in postgresql.auto.conf (ALTER SYSTEM RESET, offline),
+# and starts it again.
 
-post_events(
-	'before-commit',
+# restart_without_fault($what) does that and returns the name of the one
+# archived file that waits (the one the worker crashed on).
+sub restart_without_fault
+{
+	my ($what) = @_;
+
+	$node->stop('immediate');
+	my @waiting = grep { /^events-.*\.jsonl$/ } do
+	{
+		opendir(my $dh, $dir) or die "opendir $dir: $!";
+		readdir($dh);
+	};
+	is(scalar(@waiting), 1, "$what: the file was not moved");
+
+	my $auto_conf = $node->data_dir . '/postgresql.auto.conf';
+	my $conf = slurp_file($auto_conf);
+	$conf =~ s/^evproc\.fault_injection\s*=.*\n//mg;
+	open(my $fh, '>', $auto_conf) or die "could not write $auto_conf: $!";
+	print $fh $conf;
+	close($fh);
+
+	$node->start;
+	ok(wait_for_http($port, 60), "$what: worker answers HTTP again");
+	return $waiting[0] // 'none';
+}
+
+# crash_then_count($point, $prefix, @events) posts the events, makes the
+# worker crash at $point as it ingests them, restarts it without the
+# fault, posts one more event to the new journal, and checks that the file
+# was ingested once, from scratch, with every event counted once.
+sub crash_then_count
+{
+	my ($point, $prefix, @events) = @_;
+	my %want;
+
+	for my $e (@events)
+	{
+		my ($user, $name, $value) = @$e;
+		$want{$user} += ($name eq 'add_revenue' ? $value : -$value);
+	}
+	post_events($point, @events);
+	set_fault($point);
+	my ($offset, $filled) = rotate_expecting_crash($point, $point);
+	my $crashed_file = restart_without_fault($point);
+	post_events("$point: after", [ "$prefix-after", 'add_revenue', 1 ]);
+	rotate();
+	unlike(
+		slurp_file($node->logfile, $offset),
+		qr/was already ingested/,
+		"$point: the file was not recorded before the crash");
+	ok(-f "$dir/processed/$crashed_file" && !-e "$dir/$crashed_file",
+		"$point: $crashed_file is in processed/");
+	is(file_events($crashed_file), $filled ? '1:1' : '1:' . scalar(@events),
+		"$point: $crashed_file recorded once");
+	$want{"$prefix-after"} = 1;
+	is_deeply(revenues("$prefix-"), { map { $_ => 0 + $want{$_} } keys %want },
+		"$point: events counted exactly once");
+	check_archives($node, $point);
+}
+
+crash_then_count(
+	'ingest-before-commit', 'b',
 	[ 'b-1', 'add_revenue', 2 ],
 	[ 'b-2', 'add_revenue', 10 ],
 	[ 'b-2', 'subtract_revenue', 4 ],
 	[ 'b-3', 'add_revenue', '0.5' ]);
-set_fault('ingest-before-commit');
-($offset, $filled) =
-  rotate_expecting_crash('ingest-before-commit', 'before-commit');
-$node->stop('immediate');
 
-my @waiting = grep { /^events-.*\.jsonl$/ } do
-{
-	opendir(my $dh, $dir) or die "opendir $dir: $!";
-	readdir($dh);
-};
-is(scalar(@waiting), 1, 'before-commit: the file was not moved');
-my $crashed_file = $waiting[0] // 'none';
+# --- (b2) crash after a rotation, before ingest starts ---
 
-my $auto_conf = $node->data_dir . '/postgresql.auto.conf';
-my $conf = slurp_file($auto_conf);
-$conf =~ s/^evproc\.fault_injection\s*=.*\n//mg;
-open(my $fh, '>', $auto_conf) or die "could not write $auto_conf: $!";
-print $fh $conf;
-close($fh);
-
-$offset = -s $node->logfile;
-$node->start;
-ok(wait_for_http($port, 60), 'before-commit: worker answers HTTP again');
-rotate();
-unlike(
-	slurp_file($node->logfile, $offset),
-	qr/was already ingested/,
-	'before-commit: the file was not recorded before the crash');
-ok(-f "$dir/processed/$crashed_file" && !-e "$dir/$crashed_file",
-	"before-commit: $crashed_file is in processed/");
-is(file_events($crashed_file), $filled ? '1:1' : '1:4',
-	"before-commit: $crashed_file recorded once");
-is_deeply(
-	revenues('b-'),
-	{ 'b-1' => '2', 'b-2' => '6', 'b-3' => '0.5' },
-	'before-commit: events counted exactly once');
-check_archives($node, 'before-commit');
+crash_then_count(
+	'ingest-before-start', 'b2',
+	[ 'b2-1', 'add_revenue', 3 ],
+	[ 'b2-2', 'subtract_revenue', 1 ]);
 
 # --- (c) crash right after the journal was renamed ---
 
@@ -289,7 +322,7 @@ post_events(
 $node->stop;
 ok(-s "$dir/events.jsonl", 'torn: the acknowledged events are in the journal');
 my $fragment = '{"userId":"torn","name":"add_rev';
-open($fh, '>>', "$dir/events.jsonl") or die "could not append: $!";
+open(my $fh, '>>', "$dir/events.jsonl") or die "could not append: $!";
 print $fh $fragment;
 close($fh);
 $node->start;
@@ -358,7 +391,7 @@ check_archives($node, 'drop');
 my $backlog = 20;
 for my $i (1 .. $backlog)
 {
-	open($fh, '>', "$dir/drop.tmp") or die "could not write: $!";
+	open(my $fh, '>', "$dir/drop.tmp") or die "could not write: $!";
 	print $fh event_json("f-$i", 'add_revenue', 1), "\n";
 	close($fh);
 	rename("$dir/drop.tmp", sprintf('%s/events-backlog-%03d.jsonl', $dir, $i))
