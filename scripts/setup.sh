@@ -16,10 +16,6 @@ PGBIN=/usr/lib/postgresql/15/bin
 PGDATA=${EVPROC_PGDATA:-/var/tmp/evproc-cluster}
 PGPORT=${EVPROC_PGPORT:-5499}
 HTTP_PORT=${EVPROC_HTTP_PORT:-8000}
-PACKAGES="build-essential ca-certificates curl libcurl4-openssl-dev \
-	libclang-rt-14-dev libipc-run-perl libjson-c-dev libmicrohttpd-dev \
-	postgresql-15 valgrind \
-	postgresql-server-dev-15"
 
 if [ "$(id -u)" = 0 ]; then
 	SUDO=
@@ -30,14 +26,7 @@ else
 fi
 
 # 1. dependencies
-# shellcheck disable=SC2086
-if ! dpkg -s $PACKAGES >/dev/null 2>&1; then
-	echo "== installing packages"
-	$SUDO apt-get update -qq
-	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-		--no-install-recommends $PACKAGES >/dev/null
-fi
+bash scripts/deps.sh
 
 # 2. build and install, warnings as errors
 echo "== building"
