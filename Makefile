@@ -36,6 +36,11 @@ REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
+# The expected outputs assume UTF-8 whatever the caller's locale (a fresh
+# machine may have none): psql's column widths, and the encoding initdb
+# gives the temporary instances of pg_regress and the TAP tests.
+installcheck: export LC_ALL = C.UTF-8
+
 EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal \
 	test/unit/test_idcache \
 	test/fuzz/fuzz_event test/fuzz/work
