@@ -38,8 +38,11 @@ PROVE_TESTS = test/t/*.pl
 
 # The expected outputs assume UTF-8 whatever the caller's locale (a fresh
 # machine may have none): psql's column widths, and the encoding initdb
-# gives the temporary instances of pg_regress and the TAP tests.
-installcheck: export LC_ALL = C.UTF-8
+# gives the temporary instances of pg_regress and the TAP tests.  Both
+# harnesses drop LC_ALL, so LANG and the categories that matter are set.
+installcheck: export LANG = C.UTF-8
+installcheck: export LC_CTYPE = C.UTF-8
+installcheck: export LC_COLLATE = C.UTF-8
 
 EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal \
 	test/unit/test_idcache \
