@@ -415,11 +415,11 @@ fast_parse_event(const char *buf, size_t len, EvEvent *ev)
 	const char *user_id = NULL;
 	const char *name = NULL;
 	const char *event_id = NULL;
-	const char *value = NULL;
 	long		user_id_len = 0;
 	long		name_len = 0;
 	long		event_id_len = 0;
-	size_t		value_len = 0;
+	bool		has_value = false;
+	ev_int128	value = 0;
 	ev_int128	number;
 
 	skip_space(&p, end);
@@ -469,7 +469,7 @@ fast_parse_event(const char *buf, size_t len, EvEvent *ev)
 			if (ev_decimal_parse(v, (size_t) (p - v), &number) != NULL)
 				return false;
 			if (key_is(key, keylen, "value", 5))
-				value = v, value_len = (size_t) (p - v);
+				value = number, has_value = true;
 			else if (key_is(key, keylen, "userId", 6) ||
 					 key_is(key, keylen, "name", 4) ||
 					 key_is(key, keylen, "eventId", 7))
@@ -487,7 +487,7 @@ fast_parse_event(const char *buf, size_t len, EvEvent *ev)
 	}
 	p++;
 	skip_space(&p, end);
-	if (p != end || user_id == NULL || name == NULL || value == NULL)
+	if (p != end || user_id == NULL || name == NULL || !has_value)
 		return false;
 
 	if (user_id_len == 0 || user_id_len > EV_USER_ID_MAX)
@@ -504,7 +504,7 @@ fast_parse_event(const char *buf, size_t len, EvEvent *ev)
 	if (!ev_utf8_valid(buf, len))
 		return false;
 
-	(void) ev_decimal_parse(value, value_len, &ev->value);
+	ev->value = value;
 	memcpy(ev->user_id, user_id, (size_t) user_id_len);
 	ev->user_id[user_id_len] = '\0';
 	ev->user_id_len = (size_t) user_id_len;

@@ -81,6 +81,10 @@ extern PGDLLEXPORT void evproc_worker_main(Datum main_arg);
 extern void evproc_begin_work(const char *activity);
 extern void evproc_end_work(void);
 extern ErrorData *evproc_catch_error(MemoryContext cxt);
+extern struct _SPI_plan *evproc_prepare(const char *sql, int nargs,
+										Oid *argtypes);
+extern void evproc_execute_plan(struct _SPI_plan *plan, Datum *args,
+								bool read_only, long tcount, int expect);
 
 /* http.c */
 extern bool http_start(Journal *journal);

@@ -64,6 +64,7 @@ typedef struct HttpRequest
 
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */
+	struct MHD_Response *canned;	/* a prebuilt reply, or NULL */
 	char	   *reply;
 	size_t		reply_len;
 	const char *allow;			/* Allow header for 405 */
@@ -87,7 +88,7 @@ static RequestQueue pending_lookups;
 static RequestQueue to_resume;
 static bool refuse_new = false;	/* shutting down: suspend nothing more */
 
-/* the reply to a single accepted event, prebuilt by send_reply */
+/* the reply to nearly every POST (one event, no eventId): built once */
 #define ACCEPTED_ONE	"{\"accepted\": 1}"
 static struct MHD_Response *accepted_one = NULL;
 static IdCache recent_ids;		/* eventIds known to be journaled */
@@ -115,6 +116,7 @@ queue_push(RequestQueue *q, HttpRequest *req)
 static void
 set_reply(HttpRequest *req, unsigned int status, const char *body, size_t len)
 {
+	req->canned = NULL;
 	free(req->reply);
 	req->reply = malloc(len);
 	if (req->reply == NULL)
@@ -143,23 +145,8 @@ send_reply(HttpRequest *req)
 	struct MHD_Response *response;
 	enum MHD_Result ret;
 
-	/* the reply to nearly every POST is the same: build it once */
-	if (req->status == MHD_HTTP_OK &&
-		req->reply_len == sizeof(ACCEPTED_ONE) - 1 &&
-		memcmp(req->reply, ACCEPTED_ONE, sizeof(ACCEPTED_ONE) - 1) == 0)
-	{
-		if (accepted_one == NULL)
-		{
-			accepted_one = MHD_create_response_from_buffer(sizeof(ACCEPTED_ONE) - 1,
-														   (void *) ACCEPTED_ONE,
-														   MHD_RESPMEM_PERSISTENT);
-			if (accepted_one == NULL)
-				return MHD_NO;
-			MHD_add_response_header(accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE,
-									"application/json");
-		}
-		return MHD_queue_response(req->conn, req->status, accepted_one);
-	}
+	if (req->canned != NULL)
+		return MHD_queue_response(req->conn, req->status, req->canned);
 
 	response = MHD_create_response_from_buffer(req->reply_len, req->reply,
 											   MHD_RESPMEM_MUST_COPY);
@@ -232,6 +219,9 @@ http_load_token(void)
 		if (f != NULL && fgets(auth_token, sizeof(auth_token), f) != NULL)
 		{
 			len = strcspn(auth_token, "\r\n");
+			/* a first line too long for the buffer is no token either */
+			if (auth_token[len] == '\0' && fgetc(f) != EOF)
+				len = 0;
 			auth_token[len] = '\0';
 		}
 		if (f != NULL)
@@ -514,7 +504,8 @@ accept_events(HttpRequest *req)
 		{
 			if (skip[i] || events[i].event_id_len == 0)
 				continue;
-			if (idcache_contains(&recent_ids, events[i].event_id))
+			if (idcache_contains(&recent_ids, events[i].event_id, time(NULL),
+								 evproc_dedupe_retention))
 			{
 				skip[i] = true;
 				dups++;
@@ -659,11 +650,21 @@ http_start(Journal *j)
 	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_ERROR_LOG;
 	const char *listen = evproc_listen_address;
+	uint64		seed;
 
 	journal = j;
 	parser = ev_parser_create();
-	if (parser == NULL || !idcache_init(&recent_ids, RECENT_IDS_CAPACITY))
+	if (!pg_strong_random(&seed, sizeof(seed)))
+		seed = 0;				/* still correct, only predictable */
+	if (parser == NULL || !idcache_init(&recent_ids, RECENT_IDS_CAPACITY, seed))
 		return false;
+	/* without it (out of memory), the reply is built for each request */
+	accepted_one = MHD_create_response_from_buffer(sizeof(ACCEPTED_ONE) - 1,
+												   (void *) ACCEPTED_ONE,
+												   MHD_RESPMEM_PERSISTENT);
+	if (accepted_one != NULL)
+		MHD_add_response_header(accepted_one, MHD_HTTP_HEADER_CONTENT_TYPE,
+								"application/json");
 
 	memset(&addr, 0, sizeof(addr));
 	if (strcmp(listen, "*") == 0 || strcmp(listen, "") == 0)
@@ -799,6 +800,8 @@ http_pending_posts(void)
 void
 http_complete_posts(bool durable)
 {
+	time_t		now = time(NULL);
+
 	for (int i = 0; i < pending_posts.n; i++)
 	{
 		HttpRequest *req = pending_posts.items[i];
@@ -809,18 +812,26 @@ http_complete_posts(bool durable)
 			int			len;
 
 			for (size_t k = 0; k < req->nids; k++)
-				idcache_add(&recent_ids, req->ids[k]);
+				idcache_add(&recent_ids, req->ids[k], now,
+							evproc_dedupe_retention);
 
-			if (req->accepted == 1 && req->duplicates < 0)
-				len = (int) strlcpy(body, ACCEPTED_ONE, sizeof(body));
-			else if (req->duplicates >= 0)
-				len = snprintf(body, sizeof(body),
-							   "{\"accepted\": %ld, \"duplicates\": %ld}",
-							   req->accepted, req->duplicates);
+			if (req->accepted == 1 && req->duplicates < 0 &&
+				accepted_one != NULL)
+			{
+				req->canned = accepted_one;
+				req->status = MHD_HTTP_OK;
+			}
 			else
-				len = snprintf(body, sizeof(body), "{\"accepted\": %ld}",
-							   req->accepted);
-			set_reply(req, MHD_HTTP_OK, body, (size_t) len);
+			{
+				if (req->duplicates >= 0)
+					len = snprintf(body, sizeof(body),
+								   "{\"accepted\": %ld, \"duplicates\": %ld}",
+								   req->accepted, req->duplicates);
+				else
+					len = snprintf(body, sizeof(body), "{\"accepted\": %ld}",
+								   req->accepted);
+				set_reply(req, MHD_HTTP_OK, body, (size_t) len);
+			}
 		}
 		else
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,

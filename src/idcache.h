@@ -8,7 +8,9 @@
  * Backend-free (libc only).  It is only an optimisation: the authoritative
  * check is evproc.seen_events at ingest.  It must never claim an id that
  * was not journaled durably, so ids are added only after their batch is
- * synced; forgetting ids (eviction) is always safe.
+ * synced; forgetting ids (eviction) is always safe.  Nor may it remember
+ * an id longer than evproc.dedupe_retention: a repeat after that is counted
+ * again, so a generation older than max_age is not consulted.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +19,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 /*
  * Two generations of open-addressing hash sets: when the current one holds
@@ -28,6 +32,7 @@ typedef struct IdSet
 	char	  **slots;
 	size_t		nslots;			/* a power of two */
 	size_t		count;
+	time_t		started;		/* when its first id was added */
 } IdSet;
 
 typedef struct IdCache
@@ -35,11 +40,19 @@ typedef struct IdCache
 	IdSet		gen[2];
 	int			current;
 	size_t		per_generation;
+	uint64_t	seed;			/* of the hash: ids cannot be picked to collide */
 } IdCache;
 
-extern bool idcache_init(IdCache *cache, size_t capacity);
+/*
+ * max_age is in seconds (0: no limit); now is the caller's clock.  A
+ * generation starts a new one after max_age / 2, so every id it holds is
+ * younger than max_age while it is consulted.
+ */
+extern bool idcache_init(IdCache *cache, size_t capacity, uint64_t seed);
 extern void idcache_free(IdCache *cache);
-extern bool idcache_contains(const IdCache *cache, const char *id);
-extern void idcache_add(IdCache *cache, const char *id);
+extern bool idcache_contains(const IdCache *cache, const char *id,
+							 time_t now, time_t max_age);
+extern void idcache_add(IdCache *cache, const char *id,
+						time_t now, time_t max_age);
 
 #endif							/* EVPROC_IDCACHE_H */

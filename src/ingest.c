@@ -198,18 +198,6 @@ ingest_timeout_ms(void)
 	return (long) ((next - now + 999) / 1000);
 }
 
-static SPIPlanPtr
-prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
-
 static void
 prepare_plans(void)
 {
@@ -224,11 +212,11 @@ prepare_plans(void)
 	 * after some of them, and the next try must prepare the rest.
 	 */
 	if (plan_is_processed == NULL)
-		plan_is_processed = prepare(
+		plan_is_processed = evproc_prepare(
 									"SELECT 1 FROM evproc.processed_files WHERE filename = $1",
 									1, text1);
 	if (plan_upsert == NULL)
-		plan_upsert = prepare(
+		plan_upsert = evproc_prepare(
 							  "INSERT INTO evproc.user_revenue AS r (user_id, revenue) "
 							  "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
 							  "ON CONFLICT (user_id) DO UPDATE "
@@ -236,19 +224,19 @@ prepare_plans(void)
 							  "updated_at = pg_catalog.now()",
 							  2, upsert);
 	if (plan_reject == NULL)
-		plan_reject = prepare(
+		plan_reject = evproc_prepare(
 							  "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
 							  "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
 							  "pg_catalog.unnest($4)) AS t(n, l, r)",
 							  4, reject);
 	if (plan_record == NULL)
-		plan_record = prepare(
+		plan_record = evproc_prepare(
 							  "INSERT INTO evproc.processed_files "
 							  "(filename, events, rejected, duplicates) "
 							  "VALUES ($1, $2, $3, $4)",
 							  4, record);
 	if (plan_seen == NULL)
-		plan_seen = prepare(
+		plan_seen = evproc_prepare(
 							"INSERT INTO evproc.seen_events (event_id) "
 							"SELECT pg_catalog.unnest($1) "
 							"ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
@@ -265,19 +253,6 @@ check_schema(void)
 						evproc_database),
 				 errhint("Run CREATE EXTENSION evproc in that database.")));
 	prepare_plans();
-}
-
-/*
- * execute_plan runs one of the prepared plans and makes anything but the
- * expected SPI result an error.
- */
-static void
-execute_plan(SPIPlanPtr plan, Datum *args, bool read_only, int expect)
-{
-	int			rc = SPI_execute_plan(plan, args, NULL, read_only, 0);
-
-	if (rc != expect)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
 /* array_datum makes a one-dimensional array of n elements of type elemtype. */
@@ -298,7 +273,7 @@ is_processed(const char *name)
 {
 	Datum		arg = CStringGetTextDatum(name);
 
-	execute_plan(plan_is_processed, &arg, true, SPI_OK_SELECT);
+	evproc_execute_plan(plan_is_processed, &arg, true, 1, SPI_OK_SELECT);
 	return SPI_processed > 0;
 }
 
@@ -479,7 +454,7 @@ count_new_ids(IdEvent *chunk, int n)
 		if (i == 0 || strcmp(chunk[i].event_id, chunk[i - 1].event_id) != 0)
 			ids[nids++] = CStringGetTextDatum(chunk[i].event_id);
 	arg = array_datum(ids, nids, TEXTOID);
-	execute_plan(plan_seen, &arg, false, SPI_OK_INSERT_RETURNING);
+	evproc_execute_plan(plan_seen, &arg, false, 0, SPI_OK_INSERT_RETURNING);
 
 	nfresh = (int) SPI_processed;
 	fresh = palloc(sizeof(char *) * Max(nfresh, 1));
@@ -517,6 +492,8 @@ dedupe_step(void)
 	IdEvent    *chunk = palloc(sizeof(IdEvent) * INGEST_CHUNK_ROWS);
 	int			n = 0;
 	bool		done = false;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   INGEST_SLICE_MS);
 
 	if (!state.dedupe_open)
 	{
@@ -526,14 +503,18 @@ dedupe_step(void)
 					 errmsg("could not open file \"%s\": %m", state.path)));
 		state.dedupe_open = true;
 	}
-	while (n < INGEST_CHUNK_ROWS)
+	/* a chunk of ids, within the bounds of a slice (see read_slice) */
+	for (int i = 0; n < INGEST_CHUNK_ROWS && i < INGEST_SLICE_LINES; i++)
 	{
 		const char *line;
 		size_t		len;
 		EvEvent		ev;
 		char		err[EV_ERROR_BUFSZ];
-		JournalLine kind = jreader_next(&state.dedupe_reader, &line, &len);
+		JournalLine kind;
 
+		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+			break;
+		kind = jreader_next(&state.dedupe_reader, &line, &len);
 		if (kind == JL_ERROR)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -618,7 +599,7 @@ totals_step(void)
 	}
 	args[0] = array_datum(users, m, TEXTOID);
 	args[1] = array_datum(sums, m, NUMERICOID);
-	execute_plan(plan_upsert, args, false, SPI_OK_INSERT);
+	evproc_execute_plan(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	state.next_row += m;
 	if (state.next_row < state.nsorted)
 		evproc_fault("ingest-mid-transaction");
@@ -654,7 +635,7 @@ rejected_step(void)
 	args[1] = array_datum(linenos, m, INT8OID);
 	args[2] = array_datum(texts, m, TEXTOID);
 	args[3] = array_datum(reasons, m, TEXTOID);
-	execute_plan(plan_reject, args, false, SPI_OK_INSERT);
+	evproc_execute_plan(plan_reject, args, false, 0, SPI_OK_INSERT);
 	state.next_rejected = lc;
 	return lc == NULL;
 }
@@ -685,7 +666,7 @@ commit_file(Journal *journal)
 	args[1] = Int64GetDatum(state.events);
 	args[2] = Int64GetDatum(state.nrejected);
 	args[3] = Int64GetDatum(state.duplicates);
-	execute_plan(plan_record, args, false, SPI_OK_INSERT);
+	evproc_execute_plan(plan_record, args, false, 0, SPI_OK_INSERT);
 	evproc_end_work();
 	state.phase = PHASE_NONE;
 
@@ -772,7 +753,6 @@ file_step(Journal *journal)
 			{
 				jreader_close(&state.reader);
 				evproc_begin_work("evproc: ingesting an archived file");
-				state.phase = PHASE_APPLYING;
 				check_schema();
 				state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
 				if (state.phase == PHASE_TOTALS)

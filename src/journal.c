@@ -34,25 +34,64 @@
 
 static int	scan_names(Journal *j, int dirfd);
 static int	fsync_file_at(int dirfd, const char *name);
+static int	fsync_dir_path(const char *path);
 
-/* mkdir that accepts an existing directory */
+/*
+ * ensure_dir is mkdir that accepts an existing directory.  With sync, a
+ * directory it creates is made durable in its parent, as PostgreSQL's
+ * fsync_parent_path does: events acknowledged into it must not vanish
+ * with it in a crash.
+ */
 static int
-ensure_dir(const char *path)
+ensure_dir(const char *path, bool sync)
 {
-	if (mkdir(path, 0700) == 0 || errno == EEXIST)
-	{
-		struct stat st;
+	struct stat st;
 
-		if (stat(path, &st) != 0)
-			return -1;
-		if (!S_ISDIR(st.st_mode))
-		{
-			errno = ENOTDIR;
-			return -1;
-		}
-		return 0;
+	if (mkdir(path, 0700) == 0)
+	{
+		char		parent[PATH_MAX];
+		char	   *slash;
+
+		if (!sync)
+			return 0;
+		snprintf(parent, sizeof(parent), "%s", path);
+		while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&
+			   slash != parent)
+			*slash = '\0';		/* trailing slashes */
+		slash = strrchr(parent, '/');
+		if (slash == NULL)
+			strcpy(parent, ".");
+		else if (slash == parent)
+			parent[1] = '\0';	/* the root */
+		else
+			*slash = '\0';
+		return fsync_dir_path(parent);
 	}
-	return -1;
+	if (errno != EEXIST || stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode))
+	{
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * open_dirs makes the journal directory and its processed/ if missing
+ * (durably with sync) and opens the directory.  Returns its fd, or -1.
+ */
+static int
+open_dirs(const char *dir, bool sync)
+{
+	char		path[PATH_MAX];
+
+	if (ensure_dir(dir, sync) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_PROCESSED);
+	if (ensure_dir(path, sync) != 0)
+		return -1;
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 /*
@@ -74,7 +113,6 @@ journal_open(Journal *j, const char *dir, bool fsync)
 int
 journal_open_tagged(Journal *j, const char *dir, bool fsync, const char *tag)
 {
-	char		path[PATH_MAX];
 	int			procfd;
 
 	memset(j, 0, sizeof(Journal));
@@ -88,20 +126,15 @@ journal_open_tagged(Journal *j, const char *dir, bool fsync, const char *tag)
 	}
 	strcpy(j->tag, tag);
 
-	if (ensure_dir(dir) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_PROCESSED);
-	if (ensure_dir(path) != 0)
-		return -1;
 	j->dir = strdup(dir);
 	if (j->dir == NULL)
 		return -1;
-	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	j->dirfd = open_dirs(dir, fsync);
 	if (j->dirfd < 0)
 		goto fail;
 	if (scan_names(j, j->dirfd) != 0)
 		goto fail;
-	procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	procfd = openat(j->dirfd, JOURNAL_PROCESSED, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (procfd < 0)
 		goto fail;
 	if (scan_names(j, procfd) != 0)
@@ -235,28 +268,32 @@ dir_still_there(Journal *j)
 static int
 reopen_dir(Journal *j)
 {
-	char		path[PATH_MAX];
-	int			fd;
+	int			fd = open_dirs(j->dir, j->fsync);
 
-	if (ensure_dir(j->dir) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_PROCESSED);
-	if (ensure_dir(path) != 0)
-		return -1;
-	fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (j->fsync && fsync_dir_path(j->dir) != 0)
-	{
-		int			save = errno;
-
-		close(fd);
-		errno = save;
-		return -1;
-	}
 	close(j->dirfd);
 	j->dirfd = fd;
 	return 0;
+}
+
+/*
+ * cut_to_durable cuts events.jsonl back to the length known durable,
+ * dropping a tail that a failed flush left, and makes the cut durable too
+ * (with fsync on): a tail answered with an error must never come back.
+ */
+static int
+cut_to_durable(Journal *j)
+{
+	struct stat st;
+
+	if (fstat(j->fd, &st) != 0)
+		return -1;
+	if (st.st_size == j->durable_len)
+		return 0;
+	if (ftruncate(j->fd, j->durable_len) != 0)
+		return -1;
+	return j->fsync ? fdatasync(j->fd) : 0;
 }
 
 /*
@@ -291,15 +328,8 @@ journal_flush(Journal *j)
 		goto fail_nowrite;
 
 	/* a previous failure may have left a tail that could not be cut off */
-	{
-		struct stat st;
-
-		if (fstat(j->fd, &st) != 0)
-			goto fail_nowrite;
-		if (st.st_size != j->durable_len &&
-			ftruncate(j->fd, j->durable_len) != 0)
-			goto fail_nowrite;
-	}
+	if (cut_to_durable(j) != 0)
+		goto fail_nowrite;
 
 	while (done < j->len)
 	{
@@ -333,8 +363,7 @@ journal_flush(Journal *j)
 
 fail:
 	save = errno;
-	if (ftruncate(j->fd, j->durable_len) == 0 && j->fsync)
-		(void) fdatasync(j->fd);
+	(void) cut_to_durable(j);
 	errno = save;
 fail_nowrite:
 	j->len = 0;
@@ -452,37 +481,29 @@ journal_rotate(Journal *j, time_t now, char *name)
 {
 	if (j->fd >= 0)
 	{
-		struct stat st;
-
 		if (j->durable_len == 0)
 			return 0;
 		/* never archive a tail that a failed flush could not cut off */
-		if (fstat(j->fd, &st) != 0)
-			return -1;
-		if (st.st_size != j->durable_len &&
-			ftruncate(j->fd, j->durable_len) != 0)
+		if (cut_to_durable(j) != 0)
 			return -1;
 		close(j->fd);
 		j->fd = -1;
+		j->durable_len = 0;
 	}
 	else
 	{
 		struct stat st;
 
+		/* a journal left by an earlier run */
 		if (fstatat(j->dirfd, JOURNAL_FILE, &st, 0) != 0)
 			return errno == ENOENT ? 0 : -1;
 		if (st.st_size == 0)
 			return 0;
-		/* with fsync on, make sure a leftover journal is on disk first */
-		if (j->fsync && fsync_file_at(j->dirfd, JOURNAL_FILE) != 0)
-			return -1;
 	}
 
 	journal_make_name(j, now, name);
-	if (renameat(j->dirfd, JOURNAL_FILE, j->dirfd, name) != 0)
-		return -1;
-	j->durable_len = 0;
-	if (j->fsync && fsync(j->dirfd) != 0)
+	if ((j->fsync ? durable_rename_at(j->dirfd, JOURNAL_FILE, j->dirfd, name) :
+		 renameat(j->dirfd, JOURNAL_FILE, j->dirfd, name)) != 0)
 		return -1;
 	return 1;
 }
@@ -587,7 +608,7 @@ fsync_file_at(int dirfd, const char *name)
 }
 
 /* fsync_dir_path fsyncs a directory given by path. */
-int
+static int
 fsync_dir_path(const char *path)
 {
 	return fsync_and_close(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -718,10 +739,9 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 
 			/*
 			 * Start writing back what was read, if it is not on disk yet (a
-			 * file dropped in, or a journal written with evproc.fsync off):
-			 * the fsync before the file is moved then finds little left to
-			 * do, instead of stalling the worker for a whole large file.
-			 * Advisory only, so errors are ignored.
+			 * file dropped in): the fsync before the file is moved then
+			 * finds little left to do, instead of stalling the worker for a
+			 * whole large file.  Advisory only, so errors are ignored.
 			 */
 			if (n > 0)
 				(void) sync_file_range(r->fd, r->offset, n,

@@ -95,7 +95,6 @@ extern JournalLine jreader_next(JournalReader *r, const char **line, size_t *len
 extern void jreader_close(JournalReader *r);
 
 /* durability helpers */
-extern int	fsync_dir_path(const char *path);
 extern int	durable_rename_at(int fromdirfd, const char *from,
 							  int todirfd, const char *to);
 

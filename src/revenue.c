@@ -49,23 +49,16 @@ lookup_all(void)
 	{
 		Oid			argtypes[1] = {TEXTOID};
 
-		lookup_plan = SPI_prepare("SELECT revenue::pg_catalog.text "
-								  "FROM evproc.user_revenue WHERE user_id = $1",
-								  1, argtypes);
-		if (lookup_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(lookup_plan);
+		lookup_plan = evproc_prepare("SELECT revenue::pg_catalog.text "
+									 "FROM evproc.user_revenue WHERE user_id = $1",
+									 1, argtypes);
 	}
 
 	for (int i = 0; i < n; i++)
 	{
 		Datum		arg = CStringGetTextDatum(http_lookup_user(i));
-		int			rc = SPI_execute_plan(lookup_plan, &arg, NULL, true, 1);
 
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s",
-				 SPI_result_code_string(rc));
+		evproc_execute_plan(lookup_plan, &arg, true, 1, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			http_complete_lookup(i, NULL);
 		else

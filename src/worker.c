@@ -77,22 +77,26 @@ worker_exit(int code, Datum arg)
 }
 
 /*
- * resolve_directory gives this worker's journal directory: evproc.directory
- * (relative to PGDATA unless absolute), and its subdirectory workerN for
- * worker N > 0.
+ * resolve_directory gives this worker's journal directory, palloc'd:
+ * evproc.directory (relative to PGDATA unless absolute), and its
+ * subdirectory workerN for worker N > 0.
  */
 static char *
 resolve_directory(void)
 {
+	const char *base = evproc_directory;
+	char	   *abs = NULL;
 	char	   *dir;
 
-	if (is_absolute_path(evproc_directory))
-		dir = pstrdup(evproc_directory);
-	else
-		dir = psprintf("%s/%s", DataDir, evproc_directory);
+	if (!is_absolute_path(base))
+		base = abs = psprintf("%s/%s", DataDir, evproc_directory);
 	if (worker_index > 0)
-		dir = psprintf("%s/worker%d", dir, worker_index);
-	return MemoryContextStrdup(TopMemoryContext, dir);
+		dir = psprintf("%s/worker%d", base, worker_index);
+	else
+		dir = pstrdup(base);
+	if (abs != NULL)
+		pfree(abs);
+	return dir;
 }
 
 /*
@@ -136,6 +140,33 @@ evproc_catch_error(MemoryContext cxt)
 	return edata;
 }
 
+/* evproc_prepare prepares a statement and keeps its plan for the process. */
+SPIPlanPtr
+evproc_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
+ * evproc_execute_plan runs a kept plan and makes anything but the expected
+ * SPI result an error.
+ */
+void
+evproc_execute_plan(SPIPlanPtr plan, Datum *args, bool read_only, long tcount,
+					int expect)
+{
+	int			rc = SPI_execute_plan(plan, args, NULL, read_only, tcount);
+
+	if (rc != expect)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
 /*
  * note_recorded_names teaches the journal the newest archive name recorded
  * in the database, so that a new name never repeats one whose file has
@@ -168,6 +199,19 @@ note_recorded_names(void)
 }
 
 /*
+ * set_journal_faults applies the journal fault points of
+ * evproc.fault_injection (tests only): every flush then fails after its
+ * write, as on a full or failing disk.
+ */
+static void
+set_journal_faults(void)
+{
+	journal.inject_errno =
+		strcmp(evproc_fault_injection, "journal-enospc") == 0 ? ENOSPC :
+		strcmp(evproc_fault_injection, "journal-eio") == 0 ? EIO : 0;
+}
+
+/*
  * open_journal opens the journal directory and rotates any journal left by
  * a previous run before anything is appended: it may end in a torn line.
  */
@@ -176,20 +220,24 @@ open_journal(void)
 {
 	char		name[JOURNAL_NAME_MAX];
 	char		tag[16] = "";
+	char	   *dir = resolve_directory();
 
-	journal_dir = resolve_directory();
+	journal_dir = MemoryContextStrdup(TopMemoryContext, dir);
 	if (worker_index > 0)
 		snprintf(tag, sizeof(tag), ".w%d", worker_index);
-	if (pg_mkdir_p(pstrdup(journal_dir), 0700) != 0 && errno != EEXIST)
+	/* pg_mkdir_p writes into its argument: give it dir */
+	if (pg_mkdir_p(dir, 0700) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not create directory \"%s\": %m",
 						journal_dir)));
+	pfree(dir);
 	if (journal_open_tagged(&journal, journal_dir, evproc_fsync, tag) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not open journal directory \"%s\": %m",
 						journal_dir)));
+	set_journal_faults();
 	note_recorded_names();
 	if (journal_rotate(&journal, time(NULL), name) < 0)
 		ereport(ERROR,
@@ -220,36 +268,6 @@ rotate_now(char *name)
 	return true;
 }
 
-/* reload_settings applies a SIGHUP. */
-static void
-reload_settings(void)
-{
-	char	   *old_dir = journal_dir;
-
-	ConfigReloadPending = false;
-	ProcessConfigFile(PGC_SIGHUP);
-	journal.fsync = evproc_fsync;
-	http_load_token();
-
-	if (strcmp(resolve_directory(), old_dir) != 0)
-	{
-		char		name[JOURNAL_NAME_MAX];
-
-		/* archive what the old directory holds, then switch */
-		(void) rotate_now(name);
-		journal_close(&journal);
-		ingest_abandon();
-		open_journal();
-		ereport(LOG,
-				(errmsg("evproc: journal directory changed from \"%s\" to \"%s\"",
-						old_dir, journal_dir),
-				 errdetail("Files still in the old directory are no longer ingested; move any events-*.jsonl files from it into the new one.")));
-	}
-	next_rotation = Min(next_rotation,
-						TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													evproc_rotation_interval * 1000L));
-}
-
 /* flush_batch group-commits the events of this pass and answers them. */
 static void
 flush_batch(void)
@@ -259,9 +277,6 @@ flush_batch(void)
 
 	if (http_pending_posts() == 0)
 		return;
-	journal.inject_errno =
-		strcmp(evproc_fault_injection, "journal-enospc") == 0 ? ENOSPC :
-		strcmp(evproc_fault_injection, "journal-eio") == 0 ? EIO : 0;
 	replaced = journal.replaced;
 	durable = (journal_flush(&journal) == 0);
 	if (journal.replaced != replaced)
@@ -280,6 +295,46 @@ flush_batch(void)
 				(errmsg("evproc: writing the journal succeeds again")));
 	journal_failing = !durable;
 	http_complete_posts(durable);
+}
+
+/*
+ * reload_settings applies a SIGHUP.  Events taken in since the last flush
+ * are flushed (and answered) first, under the settings they were accepted
+ * with: switching the journal directory must not drop them.
+ */
+static void
+reload_settings(void)
+{
+	char	   *new_dir;
+
+	flush_batch();
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	journal.fsync = evproc_fsync;
+	set_journal_faults();
+	http_load_token();
+
+	new_dir = resolve_directory();
+	if (strcmp(new_dir, journal_dir) != 0)
+	{
+		char	   *old_dir = journal_dir;
+		char		name[JOURNAL_NAME_MAX];
+
+		/* archive what the old directory holds, then switch */
+		(void) rotate_now(name);
+		journal_close(&journal);
+		ingest_abandon();
+		open_journal();
+		ereport(LOG,
+				(errmsg("evproc: journal directory changed from \"%s\" to \"%s\"",
+						old_dir, journal_dir),
+				 errdetail("Files still in the old directory are no longer ingested; move any events-*.jsonl files from it into the new one.")));
+		pfree(old_dir);
+	}
+	pfree(new_dir);
+	next_rotation = Min(next_rotation,
+						TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													evproc_rotation_interval * 1000L));
 }
 
 /*

@@ -150,13 +150,6 @@ sub post
 		@headers);
 }
 
-# worker_pid() is the pid of the running evproc worker ('' if none).
-sub worker_pid
-{
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'");
-}
-
 # until_status($what, $want, $timeout, $try) calls $try->() (which returns
 # an HTTP status) every 50ms until it returns $want; true if it did.  Used
 # to wait for the worker to act on a reload.
@@ -207,7 +200,7 @@ sub check_counted
 		"$what: none of the " . scalar(@$refused) . ' refused events counted');
 }
 
-my $pid = worker_pid();
+my $pid = worker_pid($node);
 like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 
 # --- (a) a slow sender is disconnected after connection_timeout ---
@@ -463,6 +456,18 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 	ok(until_status(200, 10, sub { $post_as->("Authorization: $tok1") }),
 		'auth: a token again after the empty file');
+
+	# a first line too long to be a token refuses everything, its start too
+	$write_token->(('T' x 2000) . "\n");
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(until_status(401, 10, sub { $post_as->("Authorization: $tok1") }),
+		'auth: too long a line in the file: the old token is refused');
+	is($post_as->('Authorization: ' . ('T' x 1023)),
+		401, 'auth: too long a line in the file: its first 1023 bytes are refused');
+	$write_token->("$tok1\n");
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	ok(until_status(200, 10, sub { $post_as->("Authorization: $tok1") }),
+		'auth: a token again after the too long line');
 	unlink($file) or die "unlink: $!";
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 	ok(until_status(401, 10, sub { $post_as->("Authorization: $tok1") }),
@@ -553,7 +558,7 @@ for my $fault ('journal-enospc', 'journal-eio')
 	is($post_one->(), 200, "$fault: and again") for 1 .. 3;
 	ok(defined log_match($node, qr/writing the journal succeeds again/, $offset, 10),
 		"$fault: the recovery is logged");
-	is(worker_pid(), $pid, "$fault: the same worker serves");
+	is(worker_pid($node), $pid, "$fault: the same worker serves");
 	check_counted($fault, \@acked, \@refused);
 	note "$fault: " . scalar(@acked) . ' accepted, ' . scalar(@refused) . ' refused';
 }
@@ -596,7 +601,7 @@ for my $when ('rotated', 'open')
 
 # --- (g) none of this crashed or restarted the worker ---
 
-is(worker_pid(), $pid, 'the worker is the one that started');
+is(worker_pid($node), $pid, 'the worker is the one that started');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/terminated by signal|exited with exit code/,
 	'no process crashed or exited');

@@ -16,16 +16,16 @@ test_basic(void)
 {
 	IdCache		c;
 
-	CHECK(idcache_init(&c, 8));
-	CHECK(!idcache_contains(&c, "a"));
-	idcache_add(&c, "a");
-	idcache_add(&c, "b");
-	CHECK(idcache_contains(&c, "a"));
-	CHECK(idcache_contains(&c, "b"));
-	CHECK(!idcache_contains(&c, "c"));
-	CHECK(!idcache_contains(&c, ""));
-	idcache_add(&c, "a");		/* adding twice is harmless */
-	CHECK(idcache_contains(&c, "a"));
+	CHECK(idcache_init(&c, 8, 42));
+	CHECK(!idcache_contains(&c, "a", 0, 0));
+	idcache_add(&c, "a", 0, 0);
+	idcache_add(&c, "b", 0, 0);
+	CHECK(idcache_contains(&c, "a", 0, 0));
+	CHECK(idcache_contains(&c, "b", 0, 0));
+	CHECK(!idcache_contains(&c, "c", 0, 0));
+	CHECK(!idcache_contains(&c, "", 0, 0));
+	idcache_add(&c, "a", 0, 0);		/* adding twice is harmless */
+	CHECK(idcache_contains(&c, "a", 0, 0));
 	idcache_free(&c);
 }
 
@@ -37,26 +37,26 @@ test_eviction(void)
 	char		id[32];
 	int			remembered = 0;
 
-	CHECK(idcache_init(&c, 100));
+	CHECK(idcache_init(&c, 100, 42));
 	for (int i = 0; i < 1000; i++)
 	{
 		snprintf(id, sizeof(id), "id-%d", i);
-		idcache_add(&c, id);
-		CHECK(idcache_contains(&c, id));
+		idcache_add(&c, id, 0, 0);
+		CHECK(idcache_contains(&c, id, 0, 0));
 	}
 	for (int i = 950; i < 1000; i++)
 	{
 		snprintf(id, sizeof(id), "id-%d", i);
-		CHECK(idcache_contains(&c, id));
+		CHECK(idcache_contains(&c, id, 0, 0));
 	}
 	for (int i = 0; i < 1000; i++)
 	{
 		snprintf(id, sizeof(id), "id-%d", i);
-		remembered += idcache_contains(&c, id);
+		remembered += idcache_contains(&c, id, 0, 0);
 	}
 	CHECK(remembered >= 50 && remembered <= 100);
 	snprintf(id, sizeof(id), "id-%d", 0);
-	CHECK(!idcache_contains(&c, id));
+	CHECK(!idcache_contains(&c, id, 0, 0));
 	idcache_free(&c);
 }
 
@@ -67,15 +67,55 @@ test_empty(void)
 	IdCache		c;
 
 	memset(&c, 0, sizeof(c));
-	CHECK(!idcache_contains(&c, "x"));
-	idcache_add(&c, "x");
-	CHECK(!idcache_contains(&c, "x"));
-	CHECK(idcache_init(&c, 1));
-	idcache_add(&c, "x");
-	idcache_add(&c, "y");
-	CHECK(idcache_contains(&c, "y"));
+	CHECK(!idcache_contains(&c, "x", 0, 0));
+	idcache_add(&c, "x", 0, 0);
+	CHECK(!idcache_contains(&c, "x", 0, 0));
+	CHECK(idcache_init(&c, 1, 42));
+	idcache_add(&c, "x", 0, 0);
+	idcache_add(&c, "y", 0, 0);
+	CHECK(idcache_contains(&c, "y", 0, 0));
 	idcache_free(&c);
-	CHECK(!idcache_contains(&c, "y"));
+	CHECK(!idcache_contains(&c, "y", 0, 0));
+}
+
+/*
+ * evproc.dedupe_retention: no id is claimed once it may be max_age old, and
+ * ids within it are, across generations
+ */
+static void
+test_max_age(void)
+{
+	IdCache		c;
+	const time_t age = 100;
+
+	CHECK(idcache_init(&c, 1000, 7));
+	idcache_add(&c, "t0", 1000, age);
+	CHECK(idcache_contains(&c, "t0", 1000, age));
+	CHECK(idcache_contains(&c, "t0", 1099, age));
+	CHECK(!idcache_contains(&c, "t0", 1100, age));
+	CHECK(!idcache_contains(&c, "t0", 5000, age));
+
+	/* after max_age / 2 a new generation starts; the old one still counts */
+	idcache_add(&c, "t60", 1060, age);
+	CHECK(idcache_contains(&c, "t0", 1060, age));
+	CHECK(idcache_contains(&c, "t60", 1060, age));
+	CHECK(!idcache_contains(&c, "t0", 1100, age));
+	CHECK(idcache_contains(&c, "t60", 1100, age));
+	CHECK(idcache_contains(&c, "t60", 1159, age));
+	CHECK(!idcache_contains(&c, "t60", 1160, age));
+
+	/* an id whose memory expired is remembered again when added again */
+	idcache_add(&c, "t0", 2000, age);
+	CHECK(idcache_contains(&c, "t0", 2000, age));
+	CHECK(!idcache_contains(&c, "t60", 2000, age));
+	idcache_free(&c);
+
+	/* a different seed, the same answers */
+	CHECK(idcache_init(&c, 8, 12345));
+	idcache_add(&c, "a", 0, 0);
+	CHECK(idcache_contains(&c, "a", 0, 0));
+	CHECK(!idcache_contains(&c, "b", 0, 0));
+	idcache_free(&c);
 }
 
 int
@@ -84,5 +124,6 @@ main(void)
 	test_basic();
 	test_eviction();
 	test_empty();
+	test_max_age();
 	return unit_summary();
 }
