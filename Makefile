@@ -63,7 +63,8 @@ include client/client.mk
 
 # Unit tests of the backend-free modules: plain C, no server.
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
-UNIT_TESTS = test/unit/test_event test/unit/test_journal test/unit/test_idcache
+UNIT_TESTS = test/unit/test_event test/unit/test_journal test/unit/test_idcache \
+	test/unit/test_client
 
 test/unit/test_event: test/unit/test_event.c test/unit/unit.h src/event.c src/event.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c src/event.c -ljson-c
@@ -74,9 +75,15 @@ test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h src/journal.c 
 test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c
 
-.PHONY: unitcheck check-all
-unitcheck: $(UNIT_TESTS) test/unit/test_client
-	@for t in $(UNIT_TESTS) test/unit/test_client; do ./$$t || exit 1; done
+.PHONY: unitcheck valgrindcheck check-all
+unitcheck: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
+
+# the same under valgrind: no memory error, no leak
+valgrindcheck: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do \
+		valgrind -q --error-exitcode=1 --leak-check=full ./$$t >/dev/null || exit 1; \
+	done
 
 check-all: unitcheck installcheck
 

@@ -71,7 +71,8 @@ $PSQL -c "CREATE EXTENSION evproc"
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
 WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
 
-# wrk_row LABEL URL SCRIPT CONNS [DURATION]: prints "rps p50 p99 errors"
+# wrk_stats reads wrk's output and prints "rps p50 p99 errors";
+# run_wrk URL SCRIPT CONNS [DURATION] runs wrk and prints that.
 wrk_stats() {
 	awk '
 		/Requests\/sec:/ { rps = $2 }
@@ -85,14 +86,14 @@ run_wrk() {
 	wrk -t2 -c"$3" -d"${4:-$DUR}"s --latency -s "$2" "$1" 2>&1 | wrk_stats
 }
 
-ROWS=()
-row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
-
 # settle: rotate and ingest what the last step journaled, so that no ingest
 # of an earlier step runs during the next one
 settle() {
 	$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
 }
+
+ROWS=()
+row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
 
 set_fsync() {
 	$PSQL -c "ALTER SYSTEM SET evproc.fsync = $1" -c "SELECT pg_reload_conf()" >/dev/null
@@ -102,7 +103,7 @@ set_fsync() {
 # Ingest first, while the worker is new: its RSS then shows what this
 # ingest needs, not the shared buffers it touched in earlier steps.
 echo "== ingest of $EVENTS events over $USERS users" >&2
-$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
+settle
 "$BENCH/gen_events" "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
 echo 5 >"/proc/$WORKER/clear_refs" 2>/dev/null || true	# reset the peak RSS
@@ -128,7 +129,7 @@ sleep 1
 start=$(date +%s.%N)
 mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/events-0000-bench.jsonl"
 # evproc_rotate() looks at once and returns when every file is ingested
-$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
+settle
 end=$(date +%s.%N)
 peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status")
 rm -f "$BENCH/sampling"

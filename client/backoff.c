@@ -98,3 +98,19 @@ backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms, uint64_t rnd)
 		ceiling = base_ms << attempt;
 	return (int64_t) (rnd % ((uint64_t) ceiling + 1));
 }
+
+/*
+ * backoff_retry_ms: the delay before a retry with the default base and
+ * cap, honouring a server's Retry-After (retry_after_ms, 0 if none) up to
+ * the cap.
+ */
+int64_t
+backoff_retry_ms(int attempt, int64_t retry_after_ms, uint64_t rnd)
+{
+	int64_t		delay = backoff_delay_ms(attempt, BACKOFF_BASE_MS,
+										 BACKOFF_CAP_MS, rnd);
+
+	if (retry_after_ms > delay)
+		delay = retry_after_ms < BACKOFF_CAP_MS ? retry_after_ms : BACKOFF_CAP_MS;
+	return delay;
+}

@@ -33,5 +33,7 @@ extern ReplyAction reply_action(long status);
 extern bool curl_error_retryable(CURLcode rc);
 extern int64_t backoff_delay_ms(int attempt, int64_t base_ms, int64_t cap_ms,
 								uint64_t rnd);
+extern int64_t backoff_retry_ms(int attempt, int64_t retry_after_ms,
+								uint64_t rnd);
 
 #endif							/* EVPROC_CLIENT_BACKOFF_H */

@@ -45,6 +45,9 @@ extern int	cmd_send(const ClientConfig *cfg, const char *path);
 /* revenue.c */
 extern int	cmd_revenue(const ClientConfig *cfg, const char *user);
 
+/* room for a reason: curl's error text and what is said around it */
+#define REASON_BUFSZ		(CURL_ERROR_SIZE + 512)
+
 /* http.c */
 extern int64_t now_ms(void);
 extern void sleep_ms(int64_t ms);
@@ -53,6 +56,7 @@ extern struct curl_slist *http_headers(const ClientConfig *cfg,
 extern CURL *http_easy(const ClientConfig *cfg, const char *url,
 					   struct curl_slist *headers, StrBuf *reply,
 					   char *errbuf);
+extern void http_reply_info(CURL *h, long *status, int64_t *retry_after_ms);
 extern void http_describe_error(CURLcode rc, const char *errbuf,
 								const char *url, long timeout_ms,
 								char *out, size_t outlen);

@@ -282,13 +282,6 @@ cmd_generate(int64_t n, int64_t users, uint64_t seed)
 	return 0;
 }
 
-static bool
-no_id_maker(char out[EVENTID_BUFSZ], void *arg)
-{
-	(void) arg;
-	return uuid_v4_new(out);
-}
-
 /*
  * cmd_assign_ids: "assign-ids [FILE]": copy the input, adding eventIds.
  * Lines that are not events are copied unchanged (send rejects them) and
@@ -345,7 +338,7 @@ cmd_assign_ids(const char *path)
 			bad++;
 			continue;
 		}
-		switch (jsonl_prepare(tok, line, len, no_id_maker, NULL, &out,
+		switch (jsonl_prepare(tok, line, len, NULL, NULL, &out,
 							  &added, reason, sizeof(reason)))
 		{
 			case PREP_OK:

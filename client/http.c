@@ -124,6 +124,23 @@ http_easy(const ClientConfig *cfg, const char *url,
 }
 
 /*
+ * http_reply_info reads a finished transfer's HTTP status (0 if none) and
+ * the server's Retry-After in ms (0 if none).
+ */
+void
+http_reply_info(CURL *h, long *status, int64_t *retry_after_ms)
+{
+	curl_off_t	retry_after = 0;
+
+	*status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
+		retry_after < 0)
+		retry_after = 0;
+	*retry_after_ms = (int64_t) retry_after * 1000;
+}
+
+/*
  * http_describe_error writes what went wrong with a request that got no
  * HTTP reply, in words a user can act on.
  */

@@ -189,8 +189,8 @@ is_json_space(char c)
 /*
  * jsonl_prepare checks one input line (without its line end) and, if it is
  * a JSON object, sets out to the event to send: the line itself, with an
- * eventId from make_id inserted after the opening brace if it has none
- * (*id_added tells).  Returns PREP_BLANK for a blank line, PREP_BAD with a
+ * eventId from make_id (a random UUID if make_id is NULL) inserted after
+ * the opening brace if it has none (*id_added tells).  Returns PREP_BLANK for a blank line, PREP_BAD with a
  * reason for anything that is not a JSON object or has an unusable
  * eventId, PREP_NO_ID if make_id failed.
  */
@@ -285,7 +285,7 @@ jsonl_prepare(json_tokener *tok, const char *line, size_t len,
 	empty = json_object_object_length(obj) == 0;
 	json_object_put(obj);
 
-	if (!make_id(id, arg))
+	if (!(make_id != NULL ? make_id(id, arg) : uuid_v4_new(id)))
 	{
 		snprintf(reason, reasonlen, "cannot make an eventId: %s",
 				 strerror(errno));

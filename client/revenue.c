@@ -22,7 +22,6 @@
 #include "reply.h"
 #include "urlenc.h"
 
-#define REASON_BUFSZ		(CURL_ERROR_SIZE + 512)
 
 int
 cmd_revenue(const ClientConfig *cfg, const char *user)
@@ -51,8 +50,8 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 	{
 		char		errbuf[CURL_ERROR_SIZE];
 		char		error[REASON_BUFSZ];
-		long		status = 0;
-		curl_off_t	retry_after = 0;
+		long		status;
+		int64_t		retry_after_ms;
 		CURL	   *h;
 		CURLcode	rc;
 		bool		retry = false;
@@ -62,10 +61,7 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 		sb_reset(&reply);
 		h = http_easy(cfg, url, headers, &reply, errbuf);
 		rc = curl_easy_perform(h);
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
-			retry_after < 0)
-			retry_after = 0;
+		http_reply_info(h, &status, &retry_after_ms);
 		curl_easy_cleanup(h);
 
 		if (rc != CURLE_OK)
@@ -108,11 +104,7 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 				console_message("%s", reason.data);
 			break;
 		}
-		delay = backoff_delay_ms(attempt, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-								 splitmix64(&jitter));
-		if ((int64_t) retry_after * 1000 > delay)
-			delay = (int64_t) retry_after * 1000 < BACKOFF_CAP_MS ?
-				(int64_t) retry_after * 1000 : BACKOFF_CAP_MS;
+		delay = backoff_retry_ms(attempt, retry_after_ms, splitmix64(&jitter));
 		console_message("%s; retry %d of %d in %.1f s", reason.data, attempt + 1,
 						cfg->max_retries, delay / 1000.0);
 		sleep_ms(delay);

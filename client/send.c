@@ -66,7 +66,6 @@
 #define PROGRESS_MS			1000
 
 /* room for a reason or an error description */
-#define REASON_BUFSZ		(CURL_ERROR_SIZE + 512)
 
 /* a batch of events: one request body, NDJSON */
 typedef struct Batch
@@ -273,13 +272,6 @@ stop(Sender *s, const char *reason)
 	}
 }
 
-static bool
-make_uuid(char out[EVENTID_BUFSZ], void *arg)
-{
-	(void) arg;
-	return uuid_v4_new(out);
-}
-
 /* take_line handles one input line: reject it or add it to a batch */
 static void
 take_line(Sender *s, const char *line, size_t len, int64_t now)
@@ -289,7 +281,7 @@ take_line(Sender *s, const char *line, size_t len, int64_t now)
 	long		lineno = s->lr.lineno;
 	PrepResult	r;
 
-	r = jsonl_prepare(s->tok, line, len, make_uuid, NULL, &s->event,
+	r = jsonl_prepare(s->tok, line, len, NULL, NULL, &s->event,
 					  &id_added, reason, sizeof(reason));
 	if (r == PREP_BLANK)
 		return;
@@ -488,11 +480,8 @@ retry_or_fail(Sender *s, Batch *b, const char *reason, int64_t retry_after_ms,
 		sb_free(&msg);
 		return;
 	}
-	delay = backoff_delay_ms(b->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+	delay = backoff_retry_ms(b->attempts, retry_after_ms,
 							 splitmix64(&s->jitter));
-	/* a Retry-After of the server is honoured, up to the cap */
-	if (retry_after_ms > delay)
-		delay = retry_after_ms < BACKOFF_CAP_MS ? retry_after_ms : BACKOFF_CAP_MS;
 	b->attempts++;
 	s->sum->retries++;
 	describe_lines(b, what, sizeof(what));
@@ -583,16 +572,14 @@ too_large(Sender *s, Batch *b, const char *error, int64_t now)
 static void
 finish_batch(Sender *s, Batch *b, CURLcode rc, int64_t now)
 {
-	long		status = 0;
-	curl_off_t	retry_after = 0;
+	long		status;
+	int64_t		retry_after_ms;
 	char		error[REASON_BUFSZ];
 	char		what[64];
 	StrBuf		reason;
+	ReplyAction action;
 
-	curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (curl_easy_getinfo(b->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
-		retry_after < 0)
-		retry_after = 0;
+	http_reply_info(b->easy, &status, &retry_after_ms);
 	end_transfer(s, b);
 	sb_init(&reason);
 
@@ -610,8 +597,11 @@ finish_batch(Sender *s, Batch *b, CURLcode rc, int64_t now)
 		return;
 	}
 
-	reply_error_text(b->reply.data, b->reply.len, error, sizeof(error));
-	switch (reply_action(status))
+	/* the error text, from the reply's body: not needed for a 200 */
+	action = reply_action(status);
+	if (action != ACT_DONE)
+		reply_error_text(b->reply.data, b->reply.len, error, sizeof(error));
+	switch (action)
 	{
 		case ACT_DONE:
 			{
@@ -620,8 +610,12 @@ finish_batch(Sender *s, Batch *b, CURLcode rc, int64_t now)
 
 				describe_lines(b, what, sizeof(what));
 				if (!reply_accepted(b->reply.data, b->reply.len, &accepted, &dups))
+				{
+					reply_error_text(b->reply.data, b->reply.len, error,
+									 sizeof(error));
 					console_message("%s: HTTP %ld with an unexpected reply (%s); "
 									"counted as accepted", what, status, error);
+				}
 				else if (accepted != b->n && accepted != b->n - dups)
 					console_message("%s: the server acknowledged %" PRId64
 									" events of %d", what, accepted, b->n);
@@ -631,7 +625,7 @@ finish_batch(Sender *s, Batch *b, CURLcode rc, int64_t now)
 			break;
 		case ACT_RETRY:
 			sb_printf(&reason, "HTTP %ld: %s", status, error);
-			retry_or_fail(s, b, reason.data, (int64_t) retry_after * 1000, now);
+			retry_or_fail(s, b, reason.data, retry_after_ms, now);
 			break;
 		case ACT_BAD_REQUEST:
 			bad_request(s, b, error, now);

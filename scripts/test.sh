@@ -20,9 +20,7 @@ $SUDO $MAKE install
 
 echo "== unit tests, then again under valgrind"
 $MAKE unitcheck
-for t in test/unit/test_event test/unit/test_journal; do
-	valgrind -q --error-exitcode=1 --leak-check=full "$t" >/dev/null
-done
+$MAKE valgrindcheck
 echo "valgrind: clean"
 
 echo "== fuzzing the event parser for ${EVPROC_FUZZ_SECONDS:-30}s"

@@ -30,7 +30,6 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
 
 use EvprocTest;
 
@@ -87,32 +86,6 @@ sub revenues
 sub rotate
 {
 	return $node->safe_psql('postgres', 'SELECT evproc_rotate()');
-}
-
-# set_fault($point) sets evproc.fault_injection with ALTER SYSTEM and a
-# reload ('' resets it), and waits until the worker has been signalled:
-# the postmaster forwards SIGHUP to its children before it forks another
-# backend, so once a new session sees the value, the worker has the signal.
-sub set_fault
-{
-	my ($point) = @_;
-
-	if ($point eq '')
-	{
-		$node->safe_psql('postgres',
-			'ALTER SYSTEM RESET evproc.fault_injection');
-	}
-	else
-	{
-		$node->safe_psql('postgres',
-			"ALTER SYSTEM SET evproc.fault_injection = '$point'");
-	}
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	ok( query_until(
-			$node, "SELECT current_setting('evproc.fault_injection') = '$point'",
-			't'),
-		"evproc.fault_injection set to '$point'");
-	usleep(200_000);    # and let it act on the signal
 }
 
 # rotate_expecting_crash($point, $what) calls evproc_rotate(), which must
@@ -191,7 +164,7 @@ post_events(
 	[ 'a-1', 'add_revenue', 5 ],
 	[ 'a-2', 'add_revenue', 3 ],
 	[ 'a-1', 'subtract_revenue', 1 ]);
-set_fault('ingest-after-commit');
+set_fault($node, 'ingest-after-commit');
 my ($offset, $filled) =
   rotate_expecting_crash('ingest-after-commit', 'after-commit');
 wait_for_recovery('after-commit');
@@ -201,7 +174,7 @@ my $moved = log_match($node,
 	qr/evproc: file "(events-[^"]+)" was already ingested/, $offset);
 ok(defined $moved, "after-commit: restarted worker only moved the file");
 $moved //= 'none';
-set_fault('');
+set_fault($node, '');
 rotate();
 ok(-f "$dir/processed/$moved" && !-e "$dir/$moved",
 	"after-commit: $moved is in processed/");
@@ -232,12 +205,7 @@ sub restart_without_fault
 	};
 	is(scalar(@waiting), 1, "$what: the file was not moved");
 
-	my $auto_conf = $node->data_dir . '/postgresql.auto.conf';
-	my $conf = slurp_file($auto_conf);
-	$conf =~ s/^evproc\.fault_injection\s*=.*\n//mg;
-	open(my $fh, '>', $auto_conf) or die "could not write $auto_conf: $!";
-	print $fh $conf;
-	close($fh);
+	reset_conf_offline($node, 'evproc.fault_injection');
 
 	$node->start;
 	ok(wait_for_http($port, 60), "$what: worker answers HTTP again");
@@ -259,7 +227,7 @@ sub crash_then_count
 		$want{$user} += ($name eq 'add_revenue' ? $value : -$value);
 	}
 	post_events($point, @events);
-	set_fault($point);
+	set_fault($node, $point);
 	my ($offset, $filled) = rotate_expecting_crash($point, $point);
 	my $crashed_file = restart_without_fault($point);
 	post_events("$point: after", [ "$prefix-after", 'add_revenue', 1 ]);
@@ -299,11 +267,11 @@ post_events(
 	'after-rename',
 	[ 'c-1', 'add_revenue', 7 ],
 	[ 'c-2', 'subtract_revenue', 2 ]);
-set_fault('rotate-after-rename');
+set_fault($node, 'rotate-after-rename');
 (undef, $filled) =
   rotate_expecting_crash('rotate-after-rename', 'after-rename');
 wait_for_recovery('after-rename');
-set_fault('');
+set_fault($node, '');
 rotate();
 my @new = grep { !$before{$_} } recorded_files();
 is(scalar(@new), 1 + $filled,

@@ -49,13 +49,6 @@ my $tmp = PostgreSQL::Test::Utils::tempdir();
 
 # --- helpers ---
 
-# worker_pid() is the pid of the running evproc worker ('' if none).
-sub worker_pid
-{
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'");
-}
-
 # start_stream($case, $count) starts the senders of a case: sender $s
 # posts $count users "$case-s$s-<i>" (default $per_sender).  Returns a hash:
 # pids, files (of acknowledged ids), count.
@@ -183,7 +176,7 @@ sub lock_case
 {
 	my ($case) = @_;
 	my $start = time;
-	my $pid = worker_pid();
+	my $pid = worker_pid($node);
 	my @acked;
 	my $n = 0;
 	my $post = sub {
@@ -287,7 +280,7 @@ sub lock_case
 		  if $gap < $tries[ $i - 1 ][1] / 1000 + 0.9;
 	}
 	is_deeply(\@early, [], "$case: no try before its back-off was over");
-	is(worker_pid(), $pid, "$case: the same worker throughout");
+	is(worker_pid($node), $pid, "$case: the same worker throughout");
 	check_node($case);
 	note sprintf('%s took %.1fs', $case, time - $start);
 }
@@ -338,7 +331,7 @@ lock_case('lock1');
 {
 	my $case = 'sigterm';
 	my $start = time;
-	my $old = worker_pid();
+	my $old = worker_pid($node);
 	like($old, qr/^\d+$/, "$case: the worker runs");
 	my %stream = (start_stream($case), processed_before => count_processed($node));
 	wait_for_stream($case, \%stream, 2000, 1);
@@ -355,7 +348,7 @@ lock_case('lock1');
 		"$case: a new worker runs");
 	ok(wait_for_http($port, 10), "$case: it serves the same port");
 	my $took = time - $t0;
-	note sprintf('%s: new worker %s serving after %.1fs', $case, worker_pid(), $took);
+	note sprintf('%s: new worker %s serving after %.1fs', $case, worker_pid($node), $took);
 	cmp_ok($took, '<=', 12, "$case: back within the restart delay (5s) and some");
 	ok( defined log_match($node, qr/evproc: worker shut down/, $offset, 1),
 		"$case: the old worker shut down cleanly");
@@ -375,7 +368,7 @@ lock_case('lock1');
 {
 	my $case = 'reload';
 	my $start = time;
-	my $pid = worker_pid();
+	my $pid = worker_pid($node);
 	my %stream = (start_stream($case, 25000),
 		processed_before => count_processed($node));
 	my @settings = (
@@ -410,7 +403,7 @@ SELECT pg_reload_conf();
 	set_conf($node, 'evproc.max_body_size', '1MB');
 	is(wait_for_senders($stream{pids}, 60), 0, "$case: senders done");
 	check_stream($case, \%stream, 1);
-	is(worker_pid(), $pid, "$case: the same worker throughout");
+	is(worker_pid($node), $pid, "$case: the same worker throughout");
 	note sprintf('%s took %.1fs', $case, time - $start);
 }
 
@@ -437,15 +430,7 @@ lock_case('lock2');
 	my %state = archive_state($node);
 	my %before = map { $_ => 1 } @{ $state{recorded} };
 
-	$node->safe_psql('postgres',
-		"ALTER SYSTEM SET evproc.fault_injection = 'ingest-mid-transaction'");
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	ok( query_until(
-			$node,
-			"SELECT current_setting('evproc.fault_injection') = 'ingest-mid-transaction'",
-			't'),
-		"$case: fault set");
-	usleep(200_000);    # and let the worker act on the signal
+	set_fault($node, 'ingest-mid-transaction');
 
 	my $offset = -s $node->logfile;
 	open(my $fh, '>', "$dir/drop.tmp") or die "could not write: $!";
@@ -465,12 +450,7 @@ lock_case('lock2');
 
 	$node->stop('immediate');
 	ok(-f "$dir/$drop", "$case: the file was not moved");
-	my $auto_conf = $node->data_dir . '/postgresql.auto.conf';
-	my $conf = slurp_file($auto_conf);
-	$conf =~ s/^evproc\.fault_injection\s*=.*\n//mg;
-	open($fh, '>', $auto_conf) or die "could not write $auto_conf: $!";
-	print $fh $conf;
-	close($fh);
+	reset_conf_offline($node, 'evproc.fault_injection');
 
 	$offset = -s $node->logfile;
 	$node->start;

@@ -30,7 +30,8 @@ our @EXPORT = qw(
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
-  count_processed archive_state check_archives check_books check_counted_once set_conf
+  worker_pid count_processed archive_state check_archives check_books check_counted_once set_conf
+  set_fault reset_conf_offline
 );
 
 # HTTP port of each node made by evproc_node, by node name.
@@ -439,6 +440,15 @@ sub kill9_and_wait
 	return 0;
 }
 
+# worker_pid($node) is the pid of the node's running evproc worker ('' if
+# none).
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'");
+}
+
 # count_processed($node) counts the files in the journal's processed/.
 sub count_processed
 {
@@ -559,6 +569,33 @@ sub set_conf
 			"SELECT current_setting('$name') = '" . ($value // '') . "'",
 			't', 30),
 		"$name set to '" . ($value // '') . "'");
+}
+
+# set_fault($node, $point) sets evproc.fault_injection ('' resets it) and
+# gives the worker a moment to act on the signal.  set_conf has waited until
+# a new session sees the value: the postmaster forwards SIGHUP to its
+# children before it forks another backend, so the worker has the signal.
+sub set_fault
+{
+	my ($node, $point) = @_;
+
+	set_conf($node, 'evproc.fault_injection', $point eq '' ? undef : $point);
+	usleep(200_000);
+}
+
+# reset_conf_offline($node, $name) removes a setting from the stopped
+# node's postgresql.auto.conf (ALTER SYSTEM RESET, offline): needed when
+# the setting makes the worker crash at every start.
+sub reset_conf_offline
+{
+	my ($node, $name) = @_;
+	my $auto_conf = $node->data_dir . '/postgresql.auto.conf';
+	my $conf = slurp_file($auto_conf);
+
+	$conf =~ s/^\Q$name\E\s*=.*\n//mg;
+	open(my $fh, '>', $auto_conf) or die "could not write $auto_conf: $!";
+	print $fh $conf;
+	close($fh);
 }
 
 1;
