@@ -21,7 +21,7 @@ OBJS = \
 	src/event.o \
 	src/idcache.o \
 	src/journal.o
-DATA = evproc--1.0.sql
+DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.0--1.1.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -ljson-c
@@ -29,7 +29,7 @@ SHLIB_LINK = -lmicrohttpd -ljson-c
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
 # The worker connects to the "postgres" database, so the tests use it.
-REGRESS = api http ingest badinput batch
+REGRESS = api http ingest badinput batch upgrade
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 	--temp-config=test/regress.conf --use-existing
 

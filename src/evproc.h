@@ -43,6 +43,9 @@ extern int	evproc_dedupe_retention;
 extern int	evproc_max_connections;
 extern int	evproc_workers;
 extern int	evproc_connection_timeout;
+extern int	evproc_rotation_size;
+extern int	evproc_processed_retention;
+extern int	evproc_max_rejected_lines;
 extern char *evproc_fault_injection;
 
 extern void evproc_define_settings(void);
@@ -104,6 +107,7 @@ extern bool http_resume_all(void);
 
 /* revenue.c */
 extern void revenue_serve_lookups(void);
+extern long revenue_timeout_ms(void);
 extern bool evproc_schema_ready(void);
 
 /* ingest.c */
@@ -122,5 +126,7 @@ extern void ingest_abandon(void);
 extern void ingest_wake(void);
 extern void ingest_prune_seen(void);
 extern bool ingest_in_transaction(void);
+extern bool ingest_uncommitted(const char *user_id, char *delta, bool *existed);
+extern void ingest_prune_processed(Journal *journal);
 
 #endif							/* EVPROC_H */

@@ -773,7 +773,8 @@ http_timeout_ms(void)
 {
 	MHD_UNSIGNED_LONG_LONG timeout;
 
-	if (pending_posts.n > 0 || pending_lookups.n > 0 || to_resume.n > 0)
+	/* pending lookups are revenue.c's to time (revenue_timeout_ms) */
+	if (pending_posts.n > 0 || to_resume.n > 0)
 		return 0;
 	if (MHD_get_timeout(daemon_handle, &timeout) != MHD_YES)
 		return -1;

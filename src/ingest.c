@@ -11,26 +11,44 @@
  *
  * At the end of the file, one transaction applies everything: a set-based
  * upsert of the per-user sums, the rejected lines, and a row in
- * evproc.processed_files with the file's name.  Only after that commit is
- * the file moved to processed/.  A file whose name is already recorded was
- * counted before (we crashed between commit and move) and is only moved.
- * An error leaves the file where it is and is retried after a back-off.
+ * evproc.processed_files with the file's name and fingerprint (its size
+ * and SHA-256, computed as it is read).  Only after that commit is the file
+ * moved to processed/.  A file whose name is recorded with the same
+ * fingerprint was counted before (we crashed between commit and move) and
+ * is only moved; one whose name is recorded with another fingerprint is a
+ * different file that happens to reuse a name: it is renamed to a new name
+ * of our own and counted under it, never skipped.  A file that can never be
+ * read as it is (not a regular file, no permission, a name that is not
+ * UTF-8) is set aside in failed/ and the others go on.  Any other error
+ * leaves the file where it is and is retried after a back-off.
+ *
+ * Nothing here waits for a lock held by someone else: the tables are
+ * locked conditionally before a file's transaction starts to write, and
+ * if that fails the transaction is retried a little later (the file is not
+ * read again).
  *
  *-------------------------------------------------------------------------
  */
 #include "evproc.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
 #include "common/hashfn.h"
+#include "common/sha2.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+
+#include <sys/stat.h>
 
 /* work per call of ingest_step: this many lines, or this much time */
 #define INGEST_SLICE_LINES		100000
@@ -46,6 +64,10 @@
 #define INGEST_BACKOFF_MAX_MS	60000
 /* how often to look for dropped files when idle */
 #define INGEST_SCAN_MS			1000
+/* retry of a file's transaction when a table is locked by someone else */
+#define INGEST_LOCKED_RETRY_MS	100
+/* files removed from processed/ per pass */
+#define INGEST_PRUNE_BATCH		1000
 
 /*
  * Per-user sum, in a simplehash table keyed by user id.  The sum is PG's
@@ -57,6 +79,8 @@ typedef struct UserTotal
 	char	   *user_id;
 	uint32		hash;
 	char		status;
+	bool		applied;		/* upserted in the open transaction */
+	bool		existed;		/* ... into a row that was there before */
 	int128		total;
 } UserTotal;
 
@@ -84,6 +108,7 @@ typedef enum IngestPhase
 {
 	PHASE_NONE,
 	PHASE_READING,				/* summing the file, slice by slice */
+	PHASE_READ,					/* read; its transaction is to start */
 	PHASE_APPLYING,				/* the file's transaction is open: */
 	PHASE_DEDUPE,				/* ... checking eventIds, chunk by chunk */
 	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
@@ -96,7 +121,10 @@ typedef struct IngestState
 	IngestPhase phase;
 	char		name[JOURNAL_NAME_MAX];
 	char		path[MAXPGPATH];
-	JournalReader reader;
+	JournalReader reader;		/* open from start_file to the end */
+	pg_cryptohash_ctx *sha256;	/* fingerprint of what was read */
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	int64		size;			/* bytes read in the first pass */
 	MemoryContext cxt;			/* everything about the current file */
 	MemoryContext step_cxt;		/* reset at each step */
 	usertotals_hash *totals;
@@ -107,8 +135,8 @@ typedef struct IngestState
 	int64		nrejected;
 
 	/* applying */
-	JournalReader dedupe_reader;
-	bool		dedupe_open;
+	TimestampTz apply_at;		/* PHASE_READ: when to try again */
+	bool		rewound;		/* the eventId pass has started */
 	int64		dedupe_seq;
 	UserTotal **sorted;
 	int			nsorted;
@@ -126,17 +154,21 @@ static IngestState state;
 static void add_to_totals(const char *user_id, ev_int128 delta);
 static EvParser *line_parser = NULL;
 
-static SPIPlanPtr plan_is_processed = NULL;
+static SPIPlanPtr plan_recorded = NULL;
 static SPIPlanPtr plan_upsert = NULL;
 static SPIPlanPtr plan_reject = NULL;
 static SPIPlanPtr plan_record = NULL;
 static SPIPlanPtr plan_seen = NULL;
+
+/* owns the SHA-256 contexts, which live across transactions */
+static ResourceOwner ingest_owner = NULL;
 
 void
 ingest_init(void)
 {
 	memset(&state, 0, sizeof(state));
 	state.reader.fd = -1;
+	ingest_owner = ResourceOwnerCreate(NULL, "evproc ingest");
 	line_parser = ev_parser_create();
 	if (line_parser == NULL)
 		ereport(ERROR,
@@ -158,9 +190,10 @@ ingest_abandon(void)
 	}
 	if (state.reader.fd >= 0 && state.reader.buf != NULL)
 		jreader_close(&state.reader);
-	if (state.dedupe_open)
-		jreader_close(&state.dedupe_reader);
-	state.dedupe_open = false;
+	if (state.sha256 != NULL)
+		pg_cryptohash_free(state.sha256);
+	state.sha256 = NULL;
+	state.rewound = false;
 	if (state.cxt != NULL)
 		MemoryContextDelete(state.cxt);
 	state.cxt = NULL;
@@ -190,9 +223,12 @@ ingest_timeout_ms(void)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next;
 
-	if (state.active)
+	if (state.active && state.phase == PHASE_READ)
+		next = state.apply_at;
+	else if (state.active)
 		return 0;
-	next = Max(state.next_scan, state.retry_at);
+	else
+		next = Max(state.next_scan, state.retry_at);
 	if (next <= now)
 		return 0;
 	return (long) ((next - now + 999) / 1000);
@@ -204,24 +240,26 @@ prepare_plans(void)
 	Oid			text1[1] = {TEXTOID};
 	Oid			upsert[2] = {TEXTARRAYOID, NUMERICARRAYOID};
 	Oid			reject[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Oid			record[4] = {TEXTOID, INT8OID, INT8OID, INT8OID};
+	Oid			record[6] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
 	Oid			seen[1] = {TEXTARRAYOID};
 
 	/*
 	 * Each plan on its own: an error (a lock timeout on a table) can stop us
 	 * after some of them, and the next try must prepare the rest.
 	 */
-	if (plan_is_processed == NULL)
-		plan_is_processed = evproc_prepare(
-									"SELECT 1 FROM evproc.processed_files WHERE filename = $1",
-									1, text1);
+	if (plan_recorded == NULL)
+		plan_recorded = evproc_prepare(
+								"SELECT size, sha256 FROM evproc.processed_files WHERE filename = $1",
+								1, text1);
 	if (plan_upsert == NULL)
 		plan_upsert = evproc_prepare(
 							  "INSERT INTO evproc.user_revenue AS r (user_id, revenue) "
 							  "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
 							  "ON CONFLICT (user_id) DO UPDATE "
 							  "SET revenue = r.revenue OPERATOR(pg_catalog.+) excluded.revenue, "
-							  "updated_at = pg_catalog.now()",
+							  "updated_at = pg_catalog.now() "
+	/* a row that was updated, not inserted, has our xid as its xmax */
+							  "RETURNING r.user_id, r.xmax OPERATOR(pg_catalog.<>) 0",
 							  2, upsert);
 	if (plan_reject == NULL)
 		plan_reject = evproc_prepare(
@@ -232,9 +270,9 @@ prepare_plans(void)
 	if (plan_record == NULL)
 		plan_record = evproc_prepare(
 							  "INSERT INTO evproc.processed_files "
-							  "(filename, events, rejected, duplicates) "
-							  "VALUES ($1, $2, $3, $4)",
-							  4, record);
+							  "(filename, events, rejected, duplicates, size, sha256) "
+							  "VALUES ($1, $2, $3, $4, $5, $6)",
+							  6, record);
 	if (plan_seen == NULL)
 		plan_seen = evproc_prepare(
 							"INSERT INTO evproc.seen_events (event_id) "
@@ -243,16 +281,53 @@ prepare_plans(void)
 							1, seen);
 }
 
+/*
+ * check_schema makes sure the extension's tables are there and of this
+ * library's version; prepare_plans then prepares what is missing.
+ */
 static void
 check_schema(void)
 {
+	Oid			files;
+
 	if (!evproc_schema_ready())
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the tables of the evproc extension are missing in database \"%s\"",
 						evproc_database),
 				 errhint("Run CREATE EXTENSION evproc in that database.")));
-	prepare_plans();
+	files = get_relname_relid("processed_files", get_namespace_oid("evproc", false));
+	if (get_attnum(files, "sha256") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the evproc extension in database \"%s\" is older than its library",
+						evproc_database),
+				 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
+}
+
+/*
+ * lock_tables takes the locks a file's transaction needs, without waiting:
+ * false if someone else holds a conflicting lock (VACUUM FULL, ALTER
+ * TABLE), and then the caller tries again later instead of stalling the
+ * event loop.
+ */
+static bool
+lock_tables(void)
+{
+	static const char *const tables[] = {
+		"processed_files", "rejected_lines", "seen_events", "user_revenue"
+	};
+	Oid			nsp = get_namespace_oid("evproc", false);
+
+	for (int i = 0; i < lengthof(tables); i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+
+		if (!OidIsValid(relid) ||
+			!ConditionalLockRelationOid(relid, RowExclusiveLock))
+			return false;
+	}
+	return true;
 }
 
 /* array_datum makes a one-dimensional array of n elements of type elemtype. */
@@ -268,13 +343,40 @@ array_datum(Datum *elems, int n, Oid elemtype)
 										   typlen, typbyval, typalign));
 }
 
-static bool
-is_processed(const char *name)
+/* How a file's name was recorded before, if it was. */
+typedef enum Recorded
 {
-	Datum		arg = CStringGetTextDatum(name);
+	RECORDED_NOT,				/* a new name */
+	RECORDED_SAME,				/* with this file's fingerprint: counted */
+	RECORDED_LEGACY,			/* before fingerprints (1.0): counted */
+	RECORDED_OTHER				/* with another fingerprint: another file */
+} Recorded;
 
-	evproc_execute_plan(plan_is_processed, &arg, true, 1, SPI_OK_SELECT);
-	return SPI_processed > 0;
+/* recorded_as looks the current file's name up in evproc.processed_files. */
+static Recorded
+recorded_as(void)
+{
+	Datum		arg = CStringGetTextDatum(state.name);
+	bool		size_null;
+	bool		hash_null;
+	Datum		size;
+	Datum		hash;
+
+	evproc_execute_plan(plan_recorded, &arg, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return RECORDED_NOT;
+	size = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &size_null);
+	hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+						 &hash_null);
+	if (size_null || hash_null)
+		return RECORDED_LEGACY;
+	if (DatumGetInt64(size) == state.size &&
+		VARSIZE_ANY_EXHDR(DatumGetPointer(hash)) == PG_SHA256_DIGEST_LENGTH &&
+		memcmp(VARDATA_ANY(DatumGetPointer(hash)), state.digest,
+			   PG_SHA256_DIGEST_LENGTH) == 0)
+		return RECORDED_SAME;
+	return RECORDED_OTHER;
 }
 
 /*
@@ -307,16 +409,23 @@ printable_line(const char *line, size_t len)
 	return buf.data;
 }
 
+/*
+ * reject_line keeps a rejected line for evproc.rejected_lines: the first
+ * evproc.max_rejected_lines of a file, so that memory stays bounded
+ * whatever the file; the rest are only counted.
+ */
 static void
 reject_line(const char *line, size_t len, const char *reason)
 {
-	RejectedLine *r = palloc(sizeof(RejectedLine));
+	if (state.nrejected++ < evproc_max_rejected_lines)
+	{
+		RejectedLine *r = palloc(sizeof(RejectedLine));
 
-	r->lineno = (int64) state.reader.lineno;
-	r->text = printable_line(line, len);
-	r->reason = pstrdup(reason);
-	state.rejected = lappend(state.rejected, r);
-	state.nrejected++;
+		r->lineno = (int64) state.reader.lineno;
+		r->text = printable_line(line, len);
+		r->reason = pstrdup(reason);
+		state.rejected = lappend(state.rejected, r);
+	}
 }
 
 static bool
@@ -353,6 +462,13 @@ read_slice(void)
 		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
 			break;
 		kind = jreader_next(&state.reader, &line, &len);
+		if (kind == JL_MORE)
+		{
+			/* a block of a too-long line: it may be gigabytes */
+			if (GetCurrentTimestamp() >= deadline)
+				break;
+			continue;
+		}
 		if (kind == JL_EOF)
 		{
 			done = true;
@@ -495,13 +611,14 @@ dedupe_step(void)
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   INGEST_SLICE_MS);
 
-	if (!state.dedupe_open)
+	/* the same descriptor as the first pass: the file cannot be swapped */
+	if (!state.rewound)
 	{
-		if (jreader_open(&state.dedupe_reader, state.path, INGEST_MAX_LINE) != 0)
+		if (jreader_rewind(&state.reader) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\": %m", state.path)));
-		state.dedupe_open = true;
+					 errmsg("could not read file \"%s\": %m", state.path)));
+		state.rewound = true;
 	}
 	/* a chunk of ids, within the bounds of a slice (see read_slice) */
 	for (int i = 0; n < INGEST_CHUNK_ROWS && i < INGEST_SLICE_LINES; i++)
@@ -514,7 +631,9 @@ dedupe_step(void)
 
 		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
 			break;
-		kind = jreader_next(&state.dedupe_reader, &line, &len);
+		kind = jreader_next(&state.reader, &line, &len);
+		if (kind == JL_MORE && GetCurrentTimestamp() >= deadline)
+			break;
 		if (kind == JL_ERROR)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -536,11 +655,6 @@ dedupe_step(void)
 	}
 	if (n > 0)
 		count_new_ids(chunk, n);
-	if (done)
-	{
-		jreader_close(&state.dedupe_reader);
-		state.dedupe_open = false;
-	}
 	return done;
 }
 
@@ -599,7 +713,25 @@ totals_step(void)
 	}
 	args[0] = array_datum(users, m, TEXTOID);
 	args[1] = array_datum(sums, m, NUMERICOID);
-	evproc_execute_plan(plan_upsert, args, false, 0, SPI_OK_INSERT);
+	evproc_execute_plan(plan_upsert, args, false, 0, SPI_OK_INSERT_RETURNING);
+
+	/* which rows now hold an uncommitted sum: see ingest_uncommitted */
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		char	   *user = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+		UserTotal  *entry = usertotals_lookup(state.totals, user);
+
+		if (entry != NULL)
+		{
+			entry->applied = true;
+			entry->existed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc,
+														2, &isnull));
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
 	state.next_row += m;
 	if (state.next_row < state.nsorted)
 		evproc_fault("ingest-mid-transaction");
@@ -640,32 +772,81 @@ rejected_step(void)
 	return lc == NULL;
 }
 
-/* move_file moves the current file to processed/, durably. */
+/*
+ * printable_name is a file name fit for the log and the database: itself
+ * if it is valid UTF-8, else escaped (see printable_line).
+ */
+static char *
+printable_name(const char *name)
+{
+	return printable_line(name, strlen(name));
+}
+
+/*
+ * move_file moves the current file to processed/, durably and never over
+ * another file; with evproc.processed_retention = 0 it is removed there.
+ */
 static void
 move_file(Journal *journal)
 {
-	if (journal_archive_done(journal, state.name) != 0)
+	char		final_name[JOURNAL_NAME_MAX];
+
+	if (journal_archive_done(journal, state.name, final_name) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not move file \"%s\" to %s/: %m",
 						state.path, JOURNAL_PROCESSED)));
+	if (strcmp(final_name, state.name) != 0)
+		ereport(LOG,
+				(errmsg("evproc: %s/%s exists already; file \"%s\" is kept there as \"%s\"",
+						JOURNAL_PROCESSED, state.name, state.name, final_name)));
+	if (evproc_processed_retention == 0)
+		(void) journal_prune_processed(journal, time(NULL), 0,
+									   INGEST_PRUNE_BATCH);
 }
 
 /*
- * commit_file records the file's name with its counts and commits the
- * transaction that applied it; then the file is moved.  A crash between
- * the two leaves a recorded file behind, which start_file only moves.
+ * set_aside moves a file that cannot be ingested as it is into failed/ and
+ * says why, loudly: it may hold acknowledged events.
+ */
+static void
+set_aside(Journal *journal, const char *why)
+{
+	char		final_name[JOURNAL_NAME_MAX];
+
+	if (journal_set_aside(journal, state.name, final_name) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not move file \"%s\" to %s/: %m",
+						printable_name(state.name), JOURNAL_FAILED)));
+	ereport(WARNING,
+			(errmsg("evproc: file \"%s\" in \"%s\" cannot be ingested: %s",
+					printable_name(state.name), journal->dir, why),
+			 errdetail("It was moved to %s/%s.", JOURNAL_FAILED,
+					   printable_name(final_name)),
+			 errhint("Fix it and move it back into \"%s\" under a name of the form events-*.jsonl to have it ingested.",
+					 journal->dir)));
+}
+
+/*
+ * commit_file records the file's name with its counts and fingerprint and
+ * commits the transaction that applied it; then the file is moved.  A
+ * crash between the two leaves a recorded file behind, which the next try
+ * recognises by its fingerprint and only moves.
  */
 static void
 commit_file(Journal *journal)
 {
-	Datum		args[4];
+	Datum		args[6];
 
 	evproc_fault("ingest-before-commit");
 	args[0] = CStringGetTextDatum(state.name);
 	args[1] = Int64GetDatum(state.events);
 	args[2] = Int64GetDatum(state.nrejected);
 	args[3] = Int64GetDatum(state.duplicates);
+	args[4] = Int64GetDatum(state.size);
+	args[5] = PointerGetDatum(cstring_to_text_with_len((char *) state.digest,
+													   PG_SHA256_DIGEST_LENGTH));
 	evproc_execute_plan(plan_record, args, false, 0, SPI_OK_INSERT);
 	evproc_end_work();
 	state.phase = PHASE_NONE;
@@ -675,7 +856,11 @@ commit_file(Journal *journal)
 			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d users, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
 					state.name, state.events, state.nsorted,
 					state.nrejected, state.duplicates)));
-	if (state.nrejected > 0)
+	if (state.nrejected > evproc_max_rejected_lines)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; the first %d are in evproc.rejected_lines",
+						state.name, state.nrejected, evproc_max_rejected_lines)));
+	else if (state.nrejected > 0)
 		ereport(LOG,
 				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
 						state.name, state.nrejected)));
@@ -683,12 +868,28 @@ commit_file(Journal *journal)
 	move_file(journal);
 }
 
-/* start_file opens the next archived file, if any.  Returns false if none. */
+/* hash_block feeds the fingerprint with a block read from the file. */
+static void
+hash_block(void *arg, const char *data, size_t len)
+{
+	if (pg_cryptohash_update(state.sha256, (const uint8 *) data, len) < 0)
+		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
+			 state.path, pg_cryptohash_error(state.sha256));
+}
+
+/*
+ * start_file opens the next archived file, if any.  Returns false if there
+ * is none.  Files that cannot be opened as regular files are set aside
+ * (or, if they vanished, forgotten) and true is returned: the caller looks
+ * for the next one at once.
+ */
 static bool
 start_file(Journal *journal)
 {
 	int			rc = journal_next_archive(journal->dir, state.name);
-	bool		processed;
+	int			fd;
+	const char *why = NULL;
+	ResourceOwner oldowner;
 
 	if (rc < 0)
 		ereport(ERROR,
@@ -699,24 +900,43 @@ start_file(Journal *journal)
 	snprintf(state.path, sizeof(state.path), "%s/%s", journal->dir, state.name);
 	evproc_fault("ingest-before-start");
 
-	/* counted before a crash?  then it only needs moving */
-	evproc_begin_work("evproc: checking an archived file");
-	check_schema();
-	processed = is_processed(state.name);
-	evproc_end_work();
-	if (processed)
+	/* never store a name that pg_dump could not restore */
+	if (!ev_utf8_valid(state.name, strlen(state.name)))
 	{
-		ereport(LOG,
-				(errmsg("evproc: file \"%s\" was already ingested; moving it to %s/",
-						state.name, JOURNAL_PROCESSED)));
-		move_file(journal);
+		set_aside(journal, "its name is not valid UTF-8");
 		return true;
 	}
-
-	if (jreader_open(&state.reader, state.path, INGEST_MAX_LINE) != 0)
+	switch (journal_open_archive(journal, state.name, &fd, &why))
+	{
+		case ARCHIVE_OPENED:
+			break;
+		case ARCHIVE_VANISHED:
+			return true;
+		case ARCHIVE_UNUSABLE:
+			set_aside(journal, why);
+			return true;
+		case ARCHIVE_ERROR:
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\": %m", state.path)));
+	}
+	if (jreader_open_fd(&state.reader, fd, INGEST_MAX_LINE) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", state.path)));
+				 errmsg("could not read file \"%s\": %m", state.path)));
+
+	/* from here on, ingest_abandon cleans up */
+	state.active = true;
+	state.phase = PHASE_READING;
+	oldowner = CurrentResourceOwner;
+	CurrentResourceOwner = ingest_owner;
+	state.sha256 = pg_cryptohash_create(PG_SHA256);
+	CurrentResourceOwner = oldowner;
+	if (state.sha256 == NULL || pg_cryptohash_init(state.sha256) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not start a SHA-256 computation")));
+	state.reader.on_read = hash_block;
 	state.cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest",
 									  ALLOCSET_DEFAULT_SIZES);
 	state.step_cxt = AllocSetContextCreate(state.cxt, "evproc ingest step",
@@ -728,16 +948,107 @@ start_file(Journal *journal)
 	state.dedupe_seq = 0;
 	state.rejected = NIL;
 	state.nrejected = 0;
-	state.active = true;
-	state.phase = PHASE_READING;
+	state.apply_at = 0;
 	return true;
+}
+
+/*
+ * finish_reading ends the first pass: the fingerprint is final and the
+ * file waits for its transaction.
+ */
+static void
+finish_reading(void)
+{
+	if (pg_cryptohash_final(state.sha256, state.digest,
+							sizeof(state.digest)) < 0)
+		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
+			 state.path, pg_cryptohash_error(state.sha256));
+	pg_cryptohash_free(state.sha256);
+	state.sha256 = NULL;
+	state.size = (int64) state.reader.offset;
+	state.phase = PHASE_READ;
+	state.apply_at = 0;
+}
+
+/*
+ * begin_apply starts the file's transaction, unless a table is locked by
+ * someone else (then it is tried again shortly).  A file whose name was
+ * recorded before is not applied: it is moved if it is the same file, or
+ * renamed to be counted under a name of its own if it is not.
+ */
+static void
+begin_apply(Journal *journal)
+{
+	Recorded	recorded;
+	char		new_name[JOURNAL_NAME_MAX];
+
+	if (GetCurrentTimestamp() < state.apply_at)
+		return;
+	evproc_begin_work("evproc: ingesting an archived file");
+	check_schema();
+	/* before preparing plans, which would wait for the locks too */
+	if (!lock_tables())
+	{
+		evproc_end_work();
+		if (state.apply_at == 0)
+			ereport(LOG,
+					(errmsg("evproc: file \"%s\" waits for a lock on the tables of evproc held by another session",
+							state.name),
+					 errdetail("It is ingested as soon as the lock is released; HTTP is served meanwhile.")));
+		state.apply_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 INGEST_LOCKED_RETRY_MS);
+		return;
+	}
+	prepare_plans();
+	state.phase = PHASE_APPLYING;
+	recorded = recorded_as();
+	if (recorded == RECORDED_NOT)
+	{
+		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
+		if (state.phase == PHASE_TOTALS)
+			sort_totals();
+		return;
+	}
+
+	evproc_end_work();
+	state.phase = PHASE_NONE;
+	ingest_abandon();
+	switch (recorded)
+	{
+		case RECORDED_SAME:
+			ereport(LOG,
+					(errmsg("evproc: file \"%s\" was already ingested; moving it to %s/",
+							state.name, JOURNAL_PROCESSED)));
+			move_file(journal);
+			break;
+		case RECORDED_LEGACY:
+			ereport(LOG,
+					(errmsg("evproc: file \"%s\" was already ingested (recorded without a fingerprint); moving it to %s/",
+							state.name, JOURNAL_PROCESSED)));
+			move_file(journal);
+			break;
+		case RECORDED_OTHER:
+			if (journal_rename_archive(journal, state.name, new_name,
+									   time(NULL)) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not rename file \"%s\": %m", state.path)));
+			ereport(WARNING,
+					(errmsg("evproc: file \"%s\" has the name of a file ingested before, but other contents; it is counted as \"%s\"",
+							state.name, new_name),
+					 errdetail("Size " INT64_FORMAT " bytes.  A file name is never counted twice, and a file is never skipped for its name alone.",
+							   state.size)));
+			break;
+		case RECORDED_NOT:
+			break;
+	}
 }
 
 /*
  * file_step does the next bounded piece of work on the current file.  After
  * reading it, one transaction applies it over several calls (a chunk of
- * rows each), so HTTP keeps being served; revenue lookups wait for the
- * commit (revenue.c), since they must not see it half done.
+ * rows each), so HTTP keeps being served; revenue lookups meanwhile see
+ * the committed values (see ingest_uncommitted).
  */
 static void
 file_step(Journal *journal)
@@ -750,14 +1061,10 @@ file_step(Journal *journal)
 	{
 		case PHASE_READING:
 			if (read_slice())
-			{
-				jreader_close(&state.reader);
-				evproc_begin_work("evproc: ingesting an archived file");
-				check_schema();
-				state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
-				if (state.phase == PHASE_TOTALS)
-					sort_totals();
-			}
+				finish_reading();
+			break;
+		case PHASE_READ:
+			begin_apply(journal);
 			break;
 		case PHASE_DEDUPE:
 			if (dedupe_step())
@@ -788,6 +1095,53 @@ bool
 ingest_in_transaction(void)
 {
 	return state.active && state.phase >= PHASE_APPLYING;
+}
+
+/*
+ * ingest_uncommitted tells whether the open ingest transaction has already
+ * added a sum to user_id's row of evproc.user_revenue.  If so, delta gets
+ * that sum as a numeric literal (EV_DECIMAL_BUFSZ bytes), and *existed
+ * whether the row was there before: a lookup inside the transaction takes
+ * the sum off again (or finds no row), so that it answers the committed
+ * value, never a file half counted.
+ */
+bool
+ingest_uncommitted(const char *user_id, char *delta, bool *existed)
+{
+	UserTotal  *entry;
+
+	if (!ingest_in_transaction() || state.totals == NULL)
+		return false;
+	entry = usertotals_lookup(state.totals, (char *) user_id);
+	if (entry == NULL || !entry->applied)
+		return false;
+	ev_decimal_format(entry->total, delta);
+	*existed = entry->existed;
+	return true;
+}
+
+/*
+ * ingest_prune_processed removes from processed/ the files older than
+ * evproc.processed_retention (-1 keeps them), a bounded number per call.
+ */
+void
+ingest_prune_processed(Journal *journal)
+{
+	int			n;
+
+	if (evproc_processed_retention < 0)
+		return;
+	n = journal_prune_processed(journal, time(NULL),
+								evproc_processed_retention, INGEST_PRUNE_BATCH);
+	if (n < 0)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not prune \"%s/%s\": %m",
+						journal->dir, JOURNAL_PROCESSED)));
+	else if (n > 0)
+		ereport(DEBUG1,
+				(errmsg("evproc: removed %d files older than evproc.processed_retention from \"%s/%s\"",
+						n, journal->dir, JOURNAL_PROCESSED)));
 }
 
 /*

@@ -17,6 +17,11 @@
  *
  *-------------------------------------------------------------------------
  */
+/* renameat2 and RENAME_NOREPLACE */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include "journal.h"
 
 #include <dirent.h>
@@ -30,7 +35,10 @@
 
 #define ARCHIVE_PREFIX		"events-"
 #define ARCHIVE_SUFFIX		".jsonl"
-#define SEQ_DIGITS			10
+#define SEQ_DIGITS			10	/* at least; more once the sequence needs them */
+#define SEQ_DIGITS_MAX		20	/* 2^64 - 1 has 20 digits */
+#define SEQ_NOTE_MAX		1000000000000000000ULL	/* larger ones: ignored */
+#define PRUNE_BATCH			1000	/* names read per prune */
 
 static int	scan_names(Journal *j, int dirfd);
 static int	fsync_file_at(int dirfd, const char *name);
@@ -408,6 +416,64 @@ journal_make_name(Journal *j, time_t now, char *name)
 }
 
 /*
+ * parse_name recognises the names journal_make_name makes, by any worker
+ * and any run: events-<stamp>-<seq>[-<hex>][.w<N>].jsonl, where <seq> has
+ * 1 to SEQ_DIGITS_MAX digits (it outgrows SEQ_DIGITS).  Returns false for
+ * other shapes (files dropped by users).
+ */
+static bool
+parse_name(const char *name, const char **stamp, unsigned long long *seqno)
+{
+	size_t		plen = strlen(ARCHIVE_PREFIX);
+	const char *p;
+	int			digits = 0;
+	unsigned long long n = 0;
+
+	if (strncmp(name, ARCHIVE_PREFIX, plen) != 0)
+		return false;
+	p = name + plen;
+	for (int i = 0; i < JOURNAL_STAMP_LEN; i++)
+	{
+		bool		ok = (i == 8) ? p[i] == 'T' :
+			(i == 15) ? p[i] == 'Z' : (p[i] >= '0' && p[i] <= '9');
+
+		if (!ok)
+			return false;
+	}
+	*stamp = p;
+	p += JOURNAL_STAMP_LEN;
+	if (*p++ != '-')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		if (++digits > SEQ_DIGITS_MAX ||
+			__builtin_mul_overflow(n, 10, &n) ||
+			__builtin_add_overflow(n, (unsigned long long) (*p - '0'), &n))
+			return false;
+	}
+	if (digits == 0)
+		return false;
+	/* the random part of the worker's tag */
+	if (*p == '-')
+	{
+		int			hex = 0;
+
+		for (p++; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+			hex++;
+		if (hex == 0)
+			return false;
+	}
+	/* the worker number */
+	if (strncmp(p, ".w", 2) == 0 && p[2] >= '0' && p[2] <= '9')
+		for (p += 2; *p >= '0' && *p <= '9'; p++)
+			;
+	if (strcmp(p, ARCHIVE_SUFFIX) != 0)
+		return false;
+	*seqno = n;
+	return true;
+}
+
+/*
  * journal_note_name learns a name used before (in the directory, in
  * processed/, or recorded in the database), so that later names sort after
  * it and its sequence number is not used again.  Names of other shapes
@@ -416,28 +482,12 @@ journal_make_name(Journal *j, time_t now, char *name)
 void
 journal_note_name(Journal *j, const char *name)
 {
-	size_t		plen = strlen(ARCHIVE_PREFIX);
-	const char *stamp = name + plen;
-	const char *seq = stamp + JOURNAL_STAMP_LEN + 1;
-	unsigned long long seqno = 0;
-	size_t		tlen = strlen(j->tag);
+	const char *stamp;
+	unsigned long long seqno;
 
-	if (strlen(name) != plen + JOURNAL_STAMP_LEN + 1 + SEQ_DIGITS + tlen +
-		strlen(ARCHIVE_SUFFIX) ||
-		strncmp(name, ARCHIVE_PREFIX, plen) != 0 ||
-		stamp[8] != 'T' || stamp[15] != 'Z' || stamp[16] != '-' ||
-		strncmp(seq + SEQ_DIGITS, j->tag, tlen) != 0 ||
-		strcmp(seq + SEQ_DIGITS + tlen, ARCHIVE_SUFFIX) != 0)
+	/* a dropped name with a huge sequence must not exhaust ours */
+	if (!parse_name(name, &stamp, &seqno) || seqno > SEQ_NOTE_MAX)
 		return;
-	for (int i = 0; i < JOURNAL_STAMP_LEN; i++)
-		if (i != 8 && i != 15 && (stamp[i] < '0' || stamp[i] > '9'))
-			return;
-	for (int i = 0; i < SEQ_DIGITS; i++)
-	{
-		if (seq[i] < '0' || seq[i] > '9')
-			return;
-		seqno = seqno * 10 + (unsigned long long) (seq[i] - '0');
-	}
 	if (strncmp(stamp, j->last_stamp, JOURNAL_STAMP_LEN) > 0)
 	{
 		memcpy(j->last_stamp, stamp, JOURNAL_STAMP_LEN);
@@ -479,6 +529,8 @@ scan_names(Journal *j, int dirfd)
 int
 journal_rotate(Journal *j, time_t now, char *name)
 {
+	char		wanted[JOURNAL_NAME_MAX];
+
 	if (j->fd >= 0)
 	{
 		if (j->durable_len == 0)
@@ -501,9 +553,10 @@ journal_rotate(Journal *j, time_t now, char *name)
 			return 0;
 	}
 
-	journal_make_name(j, now, name);
-	if ((j->fsync ? durable_rename_at(j->dirfd, JOURNAL_FILE, j->dirfd, name) :
-		 renameat(j->dirfd, JOURNAL_FILE, j->dirfd, name)) != 0)
+	/* a name never repeats, but a file of that name must not be replaced */
+	journal_make_name(j, now, wanted);
+	if (rename_noreplace_at(j->dirfd, JOURNAL_FILE, j->dirfd, wanted, j->fsync,
+							name) != 0)
 		return -1;
 	return 1;
 }
@@ -538,9 +591,8 @@ journal_next_archive(const char *dir, char *name)
 	errno = 0;
 	while ((de = readdir(d)) != NULL)
 	{
+		/* any type: journal_open_archive sorts out what cannot be read */
 		if (!journal_is_archive_name(de->d_name))
-			continue;
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
 		if (!found || strcmp(de->d_name, name) < 0)
 		{
@@ -560,9 +612,13 @@ journal_next_archive(const char *dir, char *name)
 	return found ? 1 : 0;
 }
 
-/* journal_archive_done moves an ingested file to processed/, durably. */
+/*
+ * journal_archive_done moves an ingested file to processed/, durably, and
+ * never over a file already there (see rename_noreplace_at): final_name
+ * gets the name it has there.
+ */
 int
-journal_archive_done(Journal *j, const char *name)
+journal_archive_done(Journal *j, const char *name, char *final_name)
 {
 	int			procfd = openat(j->dirfd, JOURNAL_PROCESSED,
 								O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -571,14 +627,155 @@ journal_archive_done(Journal *j, const char *name)
 
 	if (procfd < 0)
 		return -1;
-	if (j->fsync)
-		rc = durable_rename_at(j->dirfd, name, procfd, name);
-	else
-		rc = renameat(j->dirfd, name, procfd, name);
+	rc = rename_noreplace_at(j->dirfd, name, procfd, name, j->fsync,
+							 final_name);
 	save = errno;
 	close(procfd);
 	errno = save;
 	return rc;
+}
+
+/*
+ * journal_set_aside moves an archived file that cannot be ingested (not a
+ * regular file, unreadable, a name that cannot be stored) into failed/,
+ * creating it if needed, so that ingest goes on with the other files.
+ * final_name gets its name there.  An operator moves it back once fixed.
+ */
+int
+journal_set_aside(Journal *j, const char *name, char *final_name)
+{
+	char		path[PATH_MAX];
+	int			failfd;
+	int			rc;
+	int			save;
+
+	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_FAILED);
+	if (ensure_dir(path, j->fsync) != 0)
+		return -1;
+	failfd = openat(j->dirfd, JOURNAL_FAILED, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (failfd < 0)
+		return -1;
+	/* only a regular file has contents to sync before the move */
+	rc = rename_noreplace_at(j->dirfd, name, failfd, name, false, final_name);
+	if (rc == 0 && j->fsync && (fsync(failfd) != 0 || fsync(j->dirfd) != 0))
+		rc = -1;
+	save = errno;
+	close(failfd);
+	errno = save;
+	return rc;
+}
+
+/*
+ * journal_rename_archive gives an archived file a new name of our own (see
+ * journal_make_name), durably, in the same directory: new_name gets it.
+ * A file whose name collides with one ingested before is counted under a
+ * new name this way.
+ */
+int
+journal_rename_archive(Journal *j, const char *name, char *new_name, time_t now)
+{
+	char		wanted[JOURNAL_NAME_MAX];
+
+	journal_make_name(j, now, wanted);
+	return rename_noreplace_at(j->dirfd, name, j->dirfd, wanted, j->fsync,
+							   new_name);
+}
+
+/*
+ * journal_prune_processed removes files from processed/ that were moved
+ * there at least max_age seconds ago (the rename sets their ctime); 0
+ * removes all.  At most limit files per call, so that a large backlog is
+ * pruned over several calls.  Returns how many were removed, or -1.
+ */
+int
+journal_prune_processed(Journal *j, time_t now, long max_age, int limit)
+{
+	int			procfd = openat(j->dirfd, JOURNAL_PROCESSED,
+								O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR		   *d;
+	struct dirent *de;
+	int			removed = 0;
+
+	if (procfd < 0)
+		return -1;
+	d = fdopendir(procfd);
+	if (d == NULL)
+	{
+		close(procfd);
+		return -1;
+	}
+	while (removed < limit && (de = readdir(d)) != NULL)
+	{
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(procfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			!S_ISREG(st.st_mode))
+			continue;
+		if (max_age > 0 && st.st_ctime > now - max_age)
+			continue;
+		if (unlinkat(procfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+/*
+ * journal_open_archive opens an archived file for ingest without ever
+ * blocking or following a link: a FIFO or a device swapped in must not
+ * hang the worker, and a symbolic link could point anywhere.  The
+ * descriptor is kept for every pass over the file, so the file cannot be
+ * swapped between passes either.  On ARCHIVE_UNUSABLE, *why says why.
+ */
+ArchiveOpen
+journal_open_archive(Journal *j, const char *name, int *fd, const char **why)
+{
+	struct stat st;
+	int			save;
+
+	*fd = openat(j->dirfd, name,
+				 O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0)
+	{
+		switch (errno)
+		{
+			case ENOENT:
+				return ARCHIVE_VANISHED;
+			case ELOOP:
+				*why = "it is a symbolic link";
+				return ARCHIVE_UNUSABLE;
+			case EACCES:
+			case EPERM:
+				*why = "permission denied";
+				return ARCHIVE_UNUSABLE;
+			case ENXIO:
+			case EISDIR:
+			case ENODEV:
+				*why = "it is not a regular file";
+				return ARCHIVE_UNUSABLE;
+			default:
+				return ARCHIVE_ERROR;	/* EMFILE, ENOMEM, EIO, ... */
+		}
+	}
+	if (fstat(*fd, &st) != 0)
+	{
+		save = errno;
+		close(*fd);
+		*fd = -1;
+		errno = save;
+		return ARCHIVE_ERROR;
+	}
+	if (!S_ISREG(st.st_mode))
+	{
+		close(*fd);
+		*fd = -1;
+		*why = S_ISDIR(st.st_mode) ? "it is a directory" :
+			"it is not a regular file";
+		return ARCHIVE_UNUSABLE;
+	}
+	return ARCHIVE_OPENED;
 }
 
 /*
@@ -615,20 +812,53 @@ fsync_dir_path(const char *path)
 }
 
 /*
- * durable_rename_at renames a file between directories so that the result
- * survives a crash: the file is fsynced before the rename, and both
- * directories after it (as PostgreSQL's durable_rename does).
+ * numbered_name makes the k-th alternative of a name that is taken:
+ * events-x.jsonl becomes events-x.<k>.jsonl (still an archive name, so
+ * a file set aside can simply be moved back).
+ */
+static void
+numbered_name(const char *name, int k, char *out)
+{
+	size_t		len = strlen(name);
+	size_t		slen = strlen(ARCHIVE_SUFFIX);
+
+	if (len > slen && strcmp(name + len - slen, ARCHIVE_SUFFIX) == 0)
+		snprintf(out, JOURNAL_NAME_MAX, "%.*s.%d%s",
+				 (int) (len - slen), name, k, ARCHIVE_SUFFIX);
+	else
+		snprintf(out, JOURNAL_NAME_MAX, "%s.%d", name, k);
+}
+
+/*
+ * rename_noreplace_at moves a file between directories without ever
+ * replacing one: if "to" is taken, the first free numbered alternative is
+ * used, and final_name (JOURNAL_NAME_MAX bytes) gets the name it took.
+ * With sync, the file is fsynced before the rename and both directories
+ * after it, so that the result survives a crash (as PostgreSQL's
+ * durable_rename does).
  */
 int
-durable_rename_at(int fromdirfd, const char *from, int todirfd, const char *to)
+rename_noreplace_at(int fromdirfd, const char *from, int todirfd,
+					const char *to, bool sync, char *final_name)
 {
-	if (fsync_file_at(fromdirfd, from) != 0)
+	char		target[JOURNAL_NAME_MAX];
+
+	if (sync && fsync_file_at(fromdirfd, from) != 0)
 		return -1;
-	if (renameat(fromdirfd, from, todirfd, to) != 0)
+	snprintf(target, sizeof(target), "%s", to);
+	for (int k = 1;; k++)
+	{
+		if (renameat2(fromdirfd, from, todirfd, target, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST || k > 1000)
+			return -1;
+		numbered_name(to, k, target);
+	}
+	if (final_name != NULL)
+		strcpy(final_name, target);
+	if (sync && fsync(todirfd) != 0)
 		return -1;
-	if (fsync(todirfd) != 0)
-		return -1;
-	if (fromdirfd != todirfd && fsync(fromdirfd) != 0)
+	if (sync && fromdirfd != todirfd && fsync(fromdirfd) != 0)
 		return -1;
 	return 0;
 }
@@ -637,12 +867,28 @@ durable_rename_at(int fromdirfd, const char *from, int todirfd, const char *to)
 int
 jreader_open(JournalReader *r, const char *path, size_t max_line)
 {
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+	{
+		memset(r, 0, sizeof(JournalReader));
+		r->fd = -1;
+		return -1;
+	}
+	return jreader_open_fd(r, fd, max_line);
+}
+
+/*
+ * jreader_open_fd streams an open file; the reader owns fd from now on,
+ * even on failure.
+ */
+int
+jreader_open_fd(JournalReader *r, int fd, size_t max_line)
+{
 	memset(r, 0, sizeof(JournalReader));
 	r->max_line = max_line;
 	r->cap = max_line + 1024 * 1024;
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0)
-		return -1;
+	r->fd = fd;
 	r->buf = malloc(r->cap);
 	if (r->buf == NULL)
 	{
@@ -658,10 +904,31 @@ jreader_open(JournalReader *r, const char *path, size_t max_line)
 }
 
 /*
+ * jreader_rewind starts reading the same open file again from its first
+ * line, without on_read (a second pass reads what the first one saw).
+ */
+int
+jreader_rewind(JournalReader *r)
+{
+	if (lseek(r->fd, 0, SEEK_SET) != 0)
+		return -1;
+	r->start = r->end = 0;
+	r->offset = 0;
+	r->eof = false;
+	r->skip_rest = false;
+	r->lineno = 0;
+	r->on_read = NULL;
+	r->on_read_arg = NULL;
+	return 0;
+}
+
+/*
  * jreader_next returns the next line (without "\n" or "\r\n").  A line
  * longer than max_line is returned as JL_TOO_LONG with its first max_line
- * bytes, and the rest of it is skipped.  A last line without a newline is
- * returned like any other (the caller's parser decides whether it is whole).
+ * bytes, and the rest of it is skipped: JL_MORE after each block read while
+ * skipping, so that the caller can stop at its time limit however long the
+ * line is.  A last line without a newline is returned like any other (the
+ * caller's parser decides whether it is whole).
  */
 JournalLine
 jreader_next(JournalReader *r, const char **line, size_t *len)
@@ -747,10 +1014,14 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 				(void) sync_file_range(r->fd, r->offset, n,
 									   SYNC_FILE_RANGE_WRITE);
 #endif
+			if (n > 0 && r->on_read != NULL)
+				r->on_read(r->on_read_arg, r->buf + r->end, (size_t) n);
 			r->offset += n;
 			r->end += (size_t) n;
 			break;
 		}
+		if (r->skip_rest && !r->eof)
+			return JL_MORE;
 	}
 }
 

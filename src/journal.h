@@ -13,7 +13,10 @@
  *	  events.jsonl		the live journal, appended to by the HTTP server
  *	  events-*.jsonl	archived files waiting to be ingested (rotated ones,
  *						or files dropped in by a user)
- *	  processed/		archived files that have been ingested
+ *	  processed/		archived files that have been ingested (never
+ *						overwritten; pruned after a retention)
+ *	  failed/			archived files set aside because they cannot be
+ *						read or named safely (see journal_set_aside)
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +31,7 @@
 
 #define JOURNAL_FILE		"events.jsonl"
 #define JOURNAL_PROCESSED	"processed"
+#define JOURNAL_FAILED		"failed"
 #define JOURNAL_NAME_MAX	256
 #define JOURNAL_STAMP_LEN	16	/* 20261122T050000Z */
 
@@ -46,7 +50,8 @@ typedef struct Journal
 	size_t		cap;
 
 	/* naming state: names sort by (stamp, seq) and never repeat */
-	char		tag[16];		/* "" or ".w<N>" for worker N > 0 */
+	char		tag[32];		/* appended to the sequence: "" in tests,
+								 * "-<random>" and ".w<N>" in the worker */
 	char		last_stamp[JOURNAL_STAMP_LEN + 1];
 	uint64_t	last_seq;
 } Journal;
@@ -65,7 +70,24 @@ extern void journal_make_name(Journal *j, time_t now, char *name);
 /* the archive queue */
 extern bool journal_is_archive_name(const char *name);
 extern int	journal_next_archive(const char *dir, char *name);
-extern int	journal_archive_done(Journal *j, const char *name);
+extern int	journal_archive_done(Journal *j, const char *name, char *final_name);
+extern int	journal_set_aside(Journal *j, const char *name, char *final_name);
+extern int	journal_rename_archive(Journal *j, const char *name, char *new_name,
+								   time_t now);
+extern int	journal_prune_processed(Journal *j, time_t now, long max_age,
+									int limit);
+
+/* opening an archived file for ingest */
+typedef enum ArchiveOpen
+{
+	ARCHIVE_OPENED,				/* *fd is a regular file, open for reading */
+	ARCHIVE_VANISHED,			/* no longer there: nothing to do */
+	ARCHIVE_UNUSABLE,			/* never readable as it is: set it aside */
+	ARCHIVE_ERROR				/* may work later (errno): try again */
+} ArchiveOpen;
+
+extern ArchiveOpen journal_open_archive(Journal *j, const char *name, int *fd,
+										const char **why);
 
 /* streaming reader */
 typedef struct JournalReader
@@ -80,22 +102,29 @@ typedef struct JournalReader
 	bool		skip_rest;		/* inside a too-long line */
 	uint64_t	lineno;			/* number of the line last returned */
 	size_t		max_line;
+	/* called with every block read, e.g. to fingerprint the file */
+	void		(*on_read) (void *arg, const char *data, size_t len);
+	void	   *on_read_arg;
 } JournalReader;
 
 typedef enum JournalLine
 {
 	JL_LINE,					/* a complete line (without its newline) */
 	JL_TOO_LONG,				/* a line over max_line: its first bytes */
+	JL_MORE,					/* read more of a too-long line; no line yet */
 	JL_EOF,
 	JL_ERROR
 } JournalLine;
 
 extern int	jreader_open(JournalReader *r, const char *path, size_t max_line);
+extern int	jreader_open_fd(JournalReader *r, int fd, size_t max_line);
+extern int	jreader_rewind(JournalReader *r);
 extern JournalLine jreader_next(JournalReader *r, const char **line, size_t *len);
 extern void jreader_close(JournalReader *r);
 
 /* durability helpers */
-extern int	durable_rename_at(int fromdirfd, const char *from,
-							  int todirfd, const char *to);
+extern int	rename_noreplace_at(int fromdirfd, const char *from,
+								int todirfd, const char *to, bool sync,
+								char *final_name);
 
 #endif							/* EVPROC_JOURNAL_H */

@@ -3,10 +3,17 @@
  * revenue.c
  *	  Revenue lookups for GET /userEvents/:userId.
  *
- * All lookups that arrived in one pass of the event loop are answered in
- * one transaction with one prepared plan, after MHD_run has returned (never
- * inside a libmicrohttpd callback).  Any error is caught here and turned
- * into 503 replies; the worker keeps serving.
+ * All lookups that arrived in one pass of the event loop are answered with
+ * one prepared plan, after MHD_run has returned (never inside a
+ * libmicrohttpd callback).  Any error is caught here and turned into 503
+ * replies; the worker keeps serving.
+ *
+ * Lookups never wait: not for a lock (the table is locked conditionally;
+ * if VACUUM FULL or ALTER TABLE holds it, they are tried again in a later
+ * pass, up to LOOKUP_MAX_WAIT_MS), and not for a file's ingest transaction
+ * that spans several passes.  During that transaction they run inside it,
+ * in a subtransaction, and take off the sums it has already added (see
+ * ingest_uncommitted), so that they answer the committed value.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,12 +24,21 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+/* how long lookups wait for a table locked by someone else, then 503 */
+#define LOOKUP_MAX_WAIT_MS		5000
+/* how often they try again meanwhile */
+#define LOOKUP_RETRY_MS			50
+
 static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr lookup_minus_plan = NULL;
+static TimestampTz blocked_since = 0;	/* 0: not blocked */
+static TimestampTz retry_at = 0;
 
 /*
  * evproc_schema_ready reports whether the extension's tables exist in this
@@ -40,8 +56,13 @@ evproc_schema_ready(void)
 		OidIsValid(get_relname_relid("seen_events", nsp));
 }
 
+/*
+ * lookup_all answers every pending lookup.  Inside an ingest transaction
+ * (in_ingest), a user whose row already holds the file's sum is read with
+ * that sum taken off again, or as unknown if the file added the row.
+ */
 static void
-lookup_all(void)
+lookup_all(bool in_ingest)
 {
 	int			n = http_pending_lookups();
 
@@ -53,41 +74,174 @@ lookup_all(void)
 									 "FROM evproc.user_revenue WHERE user_id = $1",
 									 1, argtypes);
 	}
+	if (lookup_minus_plan == NULL)
+	{
+		Oid			argtypes[2] = {TEXTOID, NUMERICOID};
+
+		lookup_minus_plan = evproc_prepare("SELECT (revenue OPERATOR(pg_catalog.-) $2)::pg_catalog.text "
+										   "FROM evproc.user_revenue WHERE user_id = $1",
+										   2, argtypes);
+	}
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		arg = CStringGetTextDatum(http_lookup_user(i));
+		const char *user = http_lookup_user(i);
+		Datum		args[2];
+		char		delta[EV_DECIMAL_BUFSZ];
+		bool		existed;
 
-		evproc_execute_plan(lookup_plan, &arg, true, 1, SPI_OK_SELECT);
+		args[0] = CStringGetTextDatum(user);
+		if (in_ingest && ingest_uncommitted(user, delta, &existed))
+		{
+			if (!existed)
+			{
+				http_complete_lookup(i, NULL);
+				continue;
+			}
+			args[1] = DirectFunctionCall3(numeric_in, CStringGetDatum(delta),
+										  ObjectIdGetDatum(InvalidOid),
+										  Int32GetDatum(-1));
+			evproc_execute_plan(lookup_minus_plan, args, false, 1, SPI_OK_SELECT);
+		}
+		else
+			/* read-write mode: a new snapshot, also inside ingest */
+			evproc_execute_plan(lookup_plan, args, !in_ingest, 1, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			http_complete_lookup(i, NULL);
 		else
 			http_complete_lookup(i, SPI_getvalue(SPI_tuptable->vals[0],
 												 SPI_tuptable->tupdesc, 1));
+		SPI_freetuptable(SPI_tuptable);
 	}
 }
 
 /*
- * revenue_serve_lookups answers every pending lookup, unless a file's
- * ingest transaction is open; then they wait for its commit.
+ * table_free takes evproc.user_revenue's lock without waiting: false if
+ * someone holds a conflicting lock (or the table is missing).
  */
+static bool
+table_free(void)
+{
+	Oid			relid = get_relname_relid("user_revenue",
+										  get_namespace_oid("evproc", true));
+
+	return OidIsValid(relid) &&
+		ConditionalLockRelationOid(relid, AccessShareLock);
+}
+
+/*
+ * lookups_blocked notes that the table is locked by someone else: the
+ * lookups are tried again in a later pass, and answered 503 once they
+ * have waited LOOKUP_MAX_WAIT_MS.
+ */
+static void
+lookups_blocked(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (blocked_since == 0)
+		blocked_since = now;
+	retry_at = TimestampTzPlusMilliseconds(now, LOOKUP_RETRY_MS);
+	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
+	{
+		http_fail_lookups(503, "evproc.user_revenue is locked; try again");
+		blocked_since = 0;
+		retry_at = 0;
+	}
+}
+
+/*
+ * revenue_timeout_ms: how long the loop may sleep as far as lookups go: 0
+ * if some are waiting to be served, until the next try if the table is
+ * locked, -1 (no limit) if none are waiting.
+ */
+long
+revenue_timeout_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (http_pending_lookups() == 0)
+		return -1;
+	if (retry_at <= now)
+		return 0;
+	return (long) ((retry_at - now + 999) / 1000);
+}
+
+/*
+ * serve_in_ingest answers the lookups inside the open ingest transaction,
+ * in a subtransaction so that an error cannot abort the file's work.
+ */
+static void
+serve_in_ingest(void)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		if (table_free())
+		{
+			lookup_all(true);
+			blocked_since = 0;
+		}
+		else
+			lookups_blocked();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ereport(LOG,
+				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
+		FreeErrorData(edata);
+		http_fail_lookups(503, "revenue lookup failed; try again");
+	}
+	PG_END_TRY();
+}
+
+/* revenue_serve_lookups answers every pending lookup it can now. */
 void
 revenue_serve_lookups(void)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 
-	/* not inside an ingest transaction: it must not be seen half done */
-	if (http_pending_lookups() == 0 || ingest_in_transaction())
+	if (http_pending_lookups() == 0)
+	{
+		blocked_since = 0;
 		return;
+	}
+	if (GetCurrentTimestamp() < retry_at)
+		return;
+	if (ingest_in_transaction())
+	{
+		serve_in_ingest();
+		return;
+	}
 
 	PG_TRY();
 	{
 		evproc_begin_work("evproc: revenue lookup");
 
-		if (evproc_schema_ready())
-			lookup_all();
-		else
+		if (!evproc_schema_ready())
 			http_fail_lookups(503, "the tables of the evproc extension are missing in evproc.database");
+		else if (table_free())
+		{
+			lookup_all(false);
+			blocked_since = 0;
+		}
+		else
+			lookups_blocked();
 
 		evproc_end_work();
 	}

@@ -33,6 +33,9 @@ int			evproc_dedupe_retention = 7 * 24 * 3600;
 int			evproc_max_connections = 1024;
 int			evproc_workers = 1;
 int			evproc_connection_timeout = 30;
+int			evproc_rotation_size = 128 * 1024;	/* kB */
+int			evproc_processed_retention = 24 * 3600;
+int			evproc_max_rejected_lines = 1000;
 char	   *evproc_fault_injection = NULL;
 
 void
@@ -76,6 +79,30 @@ evproc_define_settings(void)
 							&evproc_rotation_interval,
 							60, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.rotation_size",
+							"Size at which the journal is rotated before its interval is up.",
+							"0 rotates by time only.",
+							&evproc_rotation_size,
+							128 * 1024, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.processed_retention",
+							"How long ingested files are kept in the processed/ directory.",
+							"0 removes them once ingested; -1 keeps them forever.",
+							&evproc_processed_retention,
+							24 * 3600, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_rejected_lines",
+							"Most rejected lines of one file kept in evproc.rejected_lines.",
+							"Further rejected lines are only counted in evproc.processed_files.",
+							&evproc_max_rejected_lines,
+							1000, 0, 1000000,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("evproc.fsync",

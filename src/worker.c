@@ -50,11 +50,14 @@ static uint64 rotate_pending = 0;	/* ticket waiting for ingest to drain */
 static char rotated_file[JOURNAL_NAME_MAX];
 static bool journal_failing = false;
 static TimestampTz next_prune = 0;
+static TimestampTz next_prune_files = 0;
 
 static void complete_request(const char *error);
 
 /* how often seen eventIds older than evproc.dedupe_retention are pruned */
 #define PRUNE_INTERVAL_MS	(10 * 60 * 1000)
+/* how often processed/ is pruned (evproc.processed_retention) */
+#define PRUNE_FILES_INTERVAL_MS	(60 * 1000)
 
 static void
 publish_worker(bool running)
@@ -168,31 +171,36 @@ evproc_execute_plan(SPIPlanPtr plan, Datum *args, bool read_only, long tcount,
 }
 
 /*
- * note_recorded_names teaches the journal the newest archive name recorded
- * in the database, so that a new name never repeats one whose file has
- * since been deleted from processed/.
+ * note_recorded_names teaches the journal the newest stamp and the largest
+ * sequence number among the names recorded in the database, so that new
+ * names sort after them even when their files are gone from processed/.
+ * (Names never repeat anyway: each run's names carry a random part.)
  */
 static void
-note_recorded_names(void)
+note_recorded_names(Journal *j)
 {
 	evproc_begin_work("evproc: reading recorded file names");
 	if (evproc_schema_ready())
 	{
-		/* names this worker makes: events-<stamp>-<seq><tag>.jsonl */
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		arg = CStringGetTextDatum(psprintf("^events-[0-9]{8}T[0-9]{6}Z-[0-9]{10}%s\\.jsonl$",
-													   worker_index > 0 ? psprintf("\\.w%d", worker_index) : ""));
-		int			rc = SPI_execute_with_args("SELECT max(filename) FROM evproc.processed_files "
-											   "WHERE filename OPERATOR(pg_catalog.~) $1",
-											   1, argtypes, &arg, NULL, true, 1);
+		/* names the workers make: events-<stamp>-<seq>[-<hex>][.w<N>].jsonl */
+		int			rc = SPI_execute("SELECT pg_catalog.max(pg_catalog.substr(filename, 8, 16)), "
+									 "pg_catalog.max(pg_catalog.substring(filename, "
+									 "'^events-[0-9]{8}T[0-9]{6}Z-([0-9]{1,18})(?:-[0-9a-f]+)?(?:\\.w[0-9]+)?\\.jsonl$')"
+									 "::pg_catalog.int8) "
+									 "FROM evproc.processed_files "
+									 "WHERE filename OPERATOR(pg_catalog.~) "
+									 "'^events-[0-9]{8}T[0-9]{6}Z-[0-9]{1,18}(?:-[0-9a-f]+)?(?:\\.w[0-9]+)?\\.jsonl$'",
+									 true, 1);
 
 		if (rc == SPI_OK_SELECT && SPI_processed == 1)
 		{
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1);
+			char	   *stamp = SPI_getvalue(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1);
+			char	   *seq = SPI_getvalue(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2);
 
-			if (name != NULL)
-				journal_note_name(&journal, name);
+			if (stamp != NULL && seq != NULL)
+				journal_note_name(j, psprintf("events-%s-%s.jsonl", stamp, seq));
 		}
 	}
 	evproc_end_work();
@@ -212,38 +220,55 @@ set_journal_faults(void)
 }
 
 /*
- * open_journal opens the journal directory and rotates any journal left by
- * a previous run before anything is appended: it may end in a torn line.
+ * open_journal opens the journal in dir and rotates any journal left there
+ * by a previous run before anything is appended: it may end in a torn
+ * line.  Each opening draws a random part for the names it makes, so that
+ * names never repeat, not even across a copied data directory.  On failure
+ * it reports at elevel (LOG on reload, where the old journal stays in use)
+ * and returns false.
  */
-static void
-open_journal(void)
+static bool
+open_journal(Journal *j, const char *dir, int elevel)
 {
 	char		name[JOURNAL_NAME_MAX];
-	char		tag[16] = "";
-	char	   *dir = resolve_directory();
+	char		tag[32];
+	uint64		nonce;
+	char	   *mkdir_path = pstrdup(dir);
 
-	journal_dir = MemoryContextStrdup(TopMemoryContext, dir);
+	if (!pg_strong_random(&nonce, sizeof(nonce)))
+		nonce = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	snprintf(tag, sizeof(tag), "-%016llx", (unsigned long long) nonce);
 	if (worker_index > 0)
-		snprintf(tag, sizeof(tag), ".w%d", worker_index);
-	/* pg_mkdir_p writes into its argument: give it dir */
-	if (pg_mkdir_p(dir, 0700) != 0 && errno != EEXIST)
-		ereport(ERROR,
+		snprintf(tag + strlen(tag), sizeof(tag) - strlen(tag), ".w%d",
+				 worker_index);
+	/* pg_mkdir_p writes into its argument */
+	if (pg_mkdir_p(mkdir_path, 0700) != 0 && errno != EEXIST)
+	{
+		ereport(elevel,
 				(errcode_for_file_access(),
-				 errmsg("evproc: could not create directory \"%s\": %m",
-						journal_dir)));
-	pfree(dir);
-	if (journal_open_tagged(&journal, journal_dir, evproc_fsync, tag) != 0)
-		ereport(ERROR,
+				 errmsg("evproc: could not create directory \"%s\": %m", dir)));
+		return false;
+	}
+	pfree(mkdir_path);
+	if (journal_open_tagged(j, dir, evproc_fsync, tag) != 0)
+	{
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not open journal directory \"%s\": %m",
-						journal_dir)));
-	set_journal_faults();
-	note_recorded_names();
-	if (journal_rotate(&journal, time(NULL), name) < 0)
-		ereport(ERROR,
+						dir)));
+		return false;
+	}
+	note_recorded_names(j);
+	if (journal_rotate(j, time(NULL), name) < 0)
+	{
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not rotate the journal left in \"%s\": %m",
-						journal_dir)));
+						dir)));
+		journal_close(j);
+		return false;
+	}
+	return true;
 }
 
 /* rotate_now rotates a non-empty journal; returns false on failure. */
@@ -295,6 +320,16 @@ flush_batch(void)
 				(errmsg("evproc: writing the journal succeeds again")));
 	journal_failing = !durable;
 	http_complete_posts(durable);
+
+	/* rotate by size too, so that one journal file never grows unbounded */
+	if (durable && evproc_rotation_size > 0 &&
+		journal.durable_len >= (off_t) evproc_rotation_size * 1024)
+	{
+		char		name[JOURNAL_NAME_MAX];
+
+		if (rotate_now(name) && name[0] != '\0')
+			ingest_wake();
+	}
 }
 
 /*
@@ -317,19 +352,34 @@ reload_settings(void)
 	new_dir = resolve_directory();
 	if (strcmp(new_dir, journal_dir) != 0)
 	{
-		char	   *old_dir = journal_dir;
+		Journal		new_journal;
 		char		name[JOURNAL_NAME_MAX];
 
-		/* archive what the old directory holds, then switch */
-		(void) rotate_now(name);
-		journal_close(&journal);
-		ingest_abandon();
-		open_journal();
-		ereport(LOG,
-				(errmsg("evproc: journal directory changed from \"%s\" to \"%s\"",
-						old_dir, journal_dir),
-				 errdetail("Files still in the old directory are no longer ingested; move any events-*.jsonl files from it into the new one.")));
-		pfree(old_dir);
+		/*
+		 * Open the new directory first: if it cannot be used, the old one
+		 * stays in use and HTTP goes on.  Otherwise archive what the old
+		 * journal holds, then switch.
+		 */
+		ingest_abandon();		/* its transaction must not be open */
+		if (!open_journal(&new_journal, new_dir, LOG))
+			ereport(LOG,
+					(errmsg("evproc: evproc.directory \"%s\" cannot be used; the journal stays in \"%s\"",
+							new_dir, journal_dir)));
+		else
+		{
+			char	   *old_dir = journal_dir;
+
+			(void) rotate_now(name);
+			journal_close(&journal);
+			journal = new_journal;
+			set_journal_faults();
+			journal_dir = MemoryContextStrdup(TopMemoryContext, new_dir);
+			ereport(LOG,
+					(errmsg("evproc: journal directory changed from \"%s\" to \"%s\"",
+							old_dir, journal_dir),
+					 errdetail("Files still in the old directory are no longer ingested; move any events-*.jsonl files from it into the new one.")));
+			pfree(old_dir);
+		}
 	}
 	pfree(new_dir);
 	next_rotation = Min(next_rotation,
@@ -407,6 +457,9 @@ compute_timeout(void)
 	t = ingest_timeout_ms();
 	if (timeout < 0 || t < timeout)
 		timeout = t;
+	t = revenue_timeout_ms();
+	if (t >= 0 && (timeout < 0 || t < timeout))
+		timeout = t;
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
 	if (t < 0)
 		t = 0;
@@ -452,7 +505,7 @@ evproc_worker_main(Datum main_arg)
 	pgstat_report_appname("evproc");
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 	/* never let a lock stall the event loop: fail, and retry later */
-	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(WARNING,
@@ -462,7 +515,10 @@ evproc_worker_main(Datum main_arg)
 	on_shmem_exit(worker_exit, (Datum) 0);
 	publish_worker(true);
 
-	open_journal();
+	journal_dir = MemoryContextStrdup(TopMemoryContext, resolve_directory());
+	if (!open_journal(&journal, journal_dir, ERROR))
+		proc_exit(1);			/* not reached */
+	set_journal_faults();
 	ingest_init();
 	http_load_token();
 	if (!http_start(&journal))
@@ -520,6 +576,12 @@ evproc_worker_main(Datum main_arg)
 				complete_request("");
 			else if (ingest == INGEST_FAILED)
 				complete_request(errbuf);
+		}
+		if (ingest == INGEST_IDLE && GetCurrentTimestamp() >= next_prune_files)
+		{
+			ingest_prune_processed(&journal);
+			next_prune_files = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   PRUNE_FILES_INTERVAL_MS);
 		}
 		if (ingest == INGEST_IDLE && GetCurrentTimestamp() >= next_prune)
 		{

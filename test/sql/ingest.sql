@@ -19,12 +19,54 @@ SELECT line_number, line, reason FROM evproc.rejected_lines
 WHERE filename = 'events-drop-0001.jsonl' ORDER BY line_number;
 \! ls "$EVDIR/processed" | grep -c drop-0001
 
--- the same name again is not counted twice, only moved
+-- the same file again (same name, size and SHA-256) is not counted twice,
+-- only moved, and processed/ keeps both copies
+\! cp "$EVDIR/processed/events-drop-0001.jsonl" "$EVDIR/drop.tmp"
+\! mv "$EVDIR/drop.tmp" "$EVDIR/events-drop-0001.jsonl"
+SELECT evproc_rotate();
+SELECT evproc_user_revenue('drop1') AS drop1;
+\! ls "$EVDIR" | grep -c drop-0001
+\! ls "$EVDIR/processed" | grep drop-0001
+SELECT filename, size, encode(sha256, 'hex') = encode(sha256(pg_read_binary_file(current_setting('data_directory') || '/evproc/processed/events-drop-0001.jsonl')), 'hex') AS sha256_ok
+FROM evproc.processed_files WHERE filename = 'events-drop-0001.jsonl';
+
+-- another file under an ingested name is never skipped: it is counted
+-- under a new name of ours (the log says which)
 \! printf '%s\n' '{"userId": "drop1", "name": "add_revenue", "value": 1000}' > "$EVDIR/drop.tmp"
 \! mv "$EVDIR/drop.tmp" "$EVDIR/events-drop-0001.jsonl"
 SELECT evproc_rotate();
 SELECT evproc_user_revenue('drop1') AS drop1;
 \! ls "$EVDIR" | grep -c drop-0001
+SELECT count(*) AS renamed FROM evproc.processed_files
+WHERE filename ~ '^events-\d{8}T\d{6}Z-\d{10,}-[0-9a-f]{16}\.jsonl$' AND events = 1 AND size = 58;
+
+-- files that cannot be ingested as they are go to failed/, and the rest
+-- goes on: a FIFO (never opened blocking), a symbolic link, a directory,
+-- an unreadable file, a name that is not UTF-8
+\! mkfifo "$EVDIR/events-bad-1.jsonl"
+\! ln -s /etc/passwd "$EVDIR/events-bad-2.jsonl"
+\! mkdir "$EVDIR/events-bad-3.jsonl"
+\! printf '{"userId": "noperm", "name": "add_revenue", "value": 1}\n' > "$EVDIR/events-bad-4.jsonl" && chmod 000 "$EVDIR/events-bad-4.jsonl"
+\! printf '{"userId": "badname", "name": "add_revenue", "value": 1}\n' > "$EVDIR/events-bad-5-$(printf '\377').jsonl"
+\! printf '{"userId": "after-bad", "name": "add_revenue", "value": 1}\n' > "$EVDIR/events-bad-6.jsonl"
+SELECT evproc_rotate();
+SELECT evproc_user_revenue('after-bad') AS after_bad, evproc_user_revenue('noperm') AS noperm,
+       evproc_user_revenue('badname') AS badname;
+\! ls "$EVDIR" | grep -c bad-
+\! ls "$EVDIR/failed" | LC_ALL=C sort | od -c | grep -c '377'
+\! ls "$EVDIR/failed" | grep -av '377' | LC_ALL=C sort
+SELECT count(*) AS bad_names_stored FROM evproc.processed_files WHERE filename LIKE 'events-bad-%' AND filename <> 'events-bad-6.jsonl';
+
+-- at most evproc.max_rejected_lines of a file are kept; all are counted
+ALTER SYSTEM SET evproc.max_rejected_lines = 3;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+\! (for i in 1 2 3 4 5 6 7 8 9 10; do echo "junk $i"; done; echo '{"userId": "capped", "name": "add_revenue", "value": 1}') > "$EVDIR/events-drop-cap.jsonl"
+SELECT evproc_rotate();
+SELECT events, rejected FROM evproc.processed_files WHERE filename = 'events-drop-cap.jsonl';
+SELECT line_number, line FROM evproc.rejected_lines WHERE filename = 'events-drop-cap.jsonl' ORDER BY 1;
+ALTER SYSTEM RESET evproc.max_rejected_lines;
+SELECT pg_reload_conf();
 
 -- files are taken in name order; an invalid UTF-8 line is stored escaped
 \! printf '{"userId": "order", "name": "add_revenue", "value": 1}\n' > "$EVDIR/events-drop-0003.jsonl"
@@ -37,9 +79,9 @@ SELECT evproc_user_revenue('order');
 
 -- rotated names are sortable and never repeat
 \! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
-SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}\.jsonl$' AS name_ok;
+SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}-[0-9a-f]{16}\.jsonl$' AS name_ok;
 \! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
-SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}\.jsonl$' AS name_ok;
+SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}-[0-9a-f]{16}\.jsonl$' AS name_ok;
 SELECT count(*) = count(DISTINCT filename) AS unique_names,
        array_agg(filename ORDER BY processed_at) = array_agg(filename ORDER BY filename) AS sorted
 FROM evproc.processed_files WHERE filename ~ '^events-\d{8}T';
@@ -52,7 +94,7 @@ DO $$
 BEGIN
     PERFORM evproc_rotate(5000);
 EXCEPTION WHEN others THEN
-    RAISE NOTICE '%', regexp_replace(SQLERRM, 'events-[0-9TZ-]+\.jsonl', 'events-<name>.jsonl');
+    RAISE NOTICE '%', regexp_replace(SQLERRM, 'events-[0-9a-fTZ.w-]+\.jsonl', 'events-<name>.jsonl');
 END
 $$;
 \! ls "$EVDIR" | grep -c '^events-'

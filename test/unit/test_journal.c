@@ -605,8 +605,12 @@ test_note_name(void)
 	char		name[JOURNAL_NAME_MAX];
 	static const char *const ignored[] = {
 		"events-20990101T000000Z-9999999999.jsonl.tmp",
-		"events-20990101T000000Z-999999999.jsonl",
-		"events-20990101T000000Z-99999999999.jsonl",
+		"events-20990101T000000Z-.jsonl",
+		"events-20990101T000000Z-123456789012345678901.jsonl",	/* 21 digits */
+		"events-20990101T000000Z-0000009999-.jsonl",
+		"events-20990101T000000Z-0000009999-ABC.jsonl",
+		"events-20990101T000000Z-0000009999.w.jsonl",
+		"events-20990101T000000Z-0000009999.wx.jsonl",
 		"events-2099010AT000000Z-0000009999.jsonl",
 		"events-20990101X000000Z-0000009999.jsonl",
 		"events-20990101T000000X-0000009999.jsonl",
@@ -662,6 +666,47 @@ test_note_name(void)
 	/* a later clock moves the stamp on; the sequence keeps growing */
 	journal_make_name(&j, (time_t) 1956528000, name);	/* 2032-01-01 */
 	CHECK_STR_EQ(name, "events-20320101T000000Z-0000000105.jsonl");
+
+	/* names of workers: a random part and a worker number */
+	journal_note_name(&j, "events-20320101T000000Z-0000000200-00ff1a2b3c4d5e6f.w3.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20320101T000000Z-0000000201.jsonl");
+	journal_note_name(&j, "events-20320101T000000Z-0000000300-0123456789abcdef.jsonl");
+	journal_note_name(&j, "events-20320101T000000Z-0000000400.w1.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20320101T000000Z-0000000401.jsonl");
+
+	/*
+	 * The sequence outgrows ten digits (once parsed as exactly ten, which
+	 * made the next name after ...-9999999999 repeat an ingested one).
+	 */
+	journal_note_name(&j, "events-20320101T000000Z-9999999999.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20320101T000000Z-10000000000.jsonl");
+	journal_note_name(&j, name);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20320101T000000Z-10000000001.jsonl");
+	/* short sequences are names of ours too */
+	journal_note_name(&j, "events-20320101T000000Z-20000000000.jsonl");
+	journal_note_name(&j, "events-20320101T000000Z-7.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20320101T000000Z-20000000001.jsonl");
+	/* a huge dropped sequence is ignored rather than exhaust ours */
+	journal_note_name(&j, "events-20320101T000000Z-18446744073709551615.jsonl");
+	journal_note_name(&j, "events-20320101T000000Z-1000000000000000001.jsonl");
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-20320101T000000Z-20000000002.jsonl");
+	journal_close(&j);
+
+	/* a tagged journal puts its tag after the sequence */
+	CHECK_INT_EQ(journal_open_tagged(&j, tpath("note-tag"), false,
+									 "-00ff1a2b3c4d5e6f.w2"), 0);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000001-00ff1a2b3c4d5e6f.w2.jsonl");
+	CHECK(journal_is_archive_name(name));
+	journal_note_name(&j, name);
+	journal_make_name(&j, T0, name);
+	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000002-00ff1a2b3c4d5e6f.w2.jsonl");
 	journal_close(&j);
 }
 
@@ -703,7 +748,7 @@ test_open_continues(void)
 	CHECK_INT_EQ(journal_open(&j, tpath("cont3"), false), 0);
 	CHECK_INT_EQ(append_flush(&j, "a\n"), 0);
 	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
-	CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+	CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 	CHECK_INT_EQ(append_flush(&j, "b\n"), 0);
 	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
 	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000002.jsonl");
@@ -712,7 +757,7 @@ test_open_continues(void)
 	CHECK_INT_EQ(append_flush(&j, "c\n"), 0);
 	CHECK_INT_EQ(journal_rotate(&j, T0 - 60, name), 1);
 	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000003.jsonl");
-	CHECK_INT_EQ(journal_archive_done(&j, "events-" T0_STAMP "-0000000002.jsonl"), 0);
+	CHECK_INT_EQ(journal_archive_done(&j, "events-" T0_STAMP "-0000000002.jsonl", NULL), 0);
 	journal_close(&j);
 	CHECK_INT_EQ(journal_open(&j, tpath("cont3"), false), 0);
 	journal_make_name(&j, T0, name);
@@ -767,7 +812,11 @@ test_archive_queue(void)
 	write_file(tpath("queue/events-0.jsonl.tmp"), "", 0);
 	write_file(tpath("queue/xevents-0.jsonl"), "", 0);
 	write_file(tpath("queue/processed/events-0.jsonl"), "", 0);
+	/* any type is returned: journal_open_archive sorts them out */
 	CHECK_INT_EQ(mkdir(tpath("queue/events-00.jsonl"), 0700), 0);	/* a directory */
+	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_STR_EQ(name, "events-00.jsonl");
+	CHECK_INT_EQ(rmdir(tpath("queue/events-00.jsonl")), 0);
 	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
 	write_file(tpath("queue/events-b.jsonl"), "b\n", 2);
 	write_file(tpath("queue/events-a.jsonl"), "a\n", 2);
@@ -787,31 +836,31 @@ test_archive_queue(void)
 		Journal		j;
 
 		CHECK_INT_EQ(journal_open(&j, tpath("queue"), false), 0);
-		CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+		CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 		CHECK(!exists(tpath("queue/events-a.jsonl")));
 		CHECK_FILE(tpath("queue/processed/events-a.jsonl"), "a\n");
 		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
 		CHECK_STR_EQ(name, "events-b.jsonl");
 		j.fsync = true;
-		CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+		CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 		CHECK(!exists(tpath("queue/events-b.jsonl")));
 		CHECK_FILE(tpath("queue/processed/events-b.jsonl"), "b\n");
 		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
 		CHECK_FILE(tpath("queue/events.jsonl"), "live\n");
 
 		errno = 0;
-		CHECK_INT_EQ(journal_archive_done(&j, "events-nosuch.jsonl"), -1);
+		CHECK_INT_EQ(journal_archive_done(&j, "events-nosuch.jsonl", NULL), -1);
 		CHECK_INT_EQ(errno, ENOENT);
 		j.fsync = false;
 		errno = 0;
-		CHECK_INT_EQ(journal_archive_done(&j, "events-nosuch.jsonl"), -1);
+		CHECK_INT_EQ(journal_archive_done(&j, "events-nosuch.jsonl", NULL), -1);
 		CHECK_INT_EQ(errno, ENOENT);
 
 		/* a rotated file goes the same way */
 		CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);	/* the leftover */
 		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
 		CHECK_SHAPE(name);
-		CHECK_INT_EQ(journal_archive_done(&j, name), 0);
+		CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 		CHECK_FILE(tpath("queue/processed/%s", name), "live\n");
 		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
 		journal_close(&j);
@@ -851,7 +900,11 @@ check_lines(const char *path, size_t max_line, const WantLine *want,
 		return;
 	for (int i = 0; i < nwant && ok; i++)
 	{
-		JournalLine kind = jreader_next(&r, &data, &len);
+		JournalLine kind;
+
+		/* JL_MORE: a block of a too-long line was skipped; no line yet */
+		while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+			;
 
 		if (kind != want[i].kind)
 			ok = unit_check(false, __FILE__, line, func,
@@ -874,7 +927,11 @@ check_lines(const char *path, size_t max_line, const WantLine *want,
 	if (ok)
 	{
 		unit_check(true, __FILE__, line, func, "all lines");
-		unit_check(jreader_next(&r, &data, &len) == JL_EOF, __FILE__, line,
+		JournalLine kind;
+
+		while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+			;
+		unit_check(kind == JL_EOF, __FILE__, line,
 				   func, "JL_EOF after line %d", nwant);
 		/* EOF stays EOF */
 		unit_check(jreader_next(&r, &data, &len) == JL_EOF, __FILE__, line,
@@ -1133,6 +1190,154 @@ test_reader_large(void)
 	}
 }
 
+/*
+ * Files in the archive queue that are not plain files, and moves that
+ * never replace a file: journal_open_archive, journal_set_aside,
+ * journal_archive_done, journal_rename_archive, journal_prune_processed.
+ */
+static void
+test_archive_files(void)
+{
+	Journal		j;
+	int			fd = -1;
+	const char *why = NULL;
+	char		name[JOURNAL_NAME_MAX];
+	char		final_name[JOURNAL_NAME_MAX];
+
+	CHECK_INT_EQ(journal_open(&j, tpath("files"), true), 0);
+
+	/* a regular file opens */
+	write_file(tpath("files/events-a.jsonl"), "a\n", 2);
+	CHECK_INT_EQ(journal_open_archive(&j, "events-a.jsonl", &fd, &why),
+				 ARCHIVE_OPENED);
+	CHECK(fd >= 0);
+	close(fd);
+
+	/* a FIFO: never opened blocking, never read */
+	CHECK_INT_EQ(mkfifo(tpath("files/events-fifo.jsonl"), 0600), 0);
+	CHECK_INT_EQ(journal_open_archive(&j, "events-fifo.jsonl", &fd, &why),
+				 ARCHIVE_UNUSABLE);
+	CHECK_INT_EQ(fd, -1);
+	CHECK_STR_EQ(why, "it is not a regular file");
+
+	/* a symbolic link, even to a regular file */
+	CHECK_INT_EQ(symlink(tpath("files/events-a.jsonl"),
+						 tpath("files/events-link.jsonl")), 0);
+	CHECK_INT_EQ(journal_open_archive(&j, "events-link.jsonl", &fd, &why),
+				 ARCHIVE_UNUSABLE);
+	CHECK_STR_EQ(why, "it is a symbolic link");
+
+	/* a directory */
+	CHECK_INT_EQ(mkdir(tpath("files/events-dir.jsonl"), 0700), 0);
+	CHECK_INT_EQ(journal_open_archive(&j, "events-dir.jsonl", &fd, &why),
+				 ARCHIVE_UNUSABLE);
+	CHECK_STR_EQ(why, "it is a directory");
+
+	/* gone */
+	CHECK_INT_EQ(journal_open_archive(&j, "events-gone.jsonl", &fd, &why),
+				 ARCHIVE_VANISHED);
+
+	/* set aside into failed/, which is made on demand, never replacing */
+	CHECK_INT_EQ(journal_set_aside(&j, "events-fifo.jsonl", final_name), 0);
+	CHECK_STR_EQ(final_name, "events-fifo.jsonl");
+	CHECK(!exists(tpath("files/events-fifo.jsonl")));
+	CHECK(exists(tpath("files/failed/events-fifo.jsonl")));
+	CHECK_INT_EQ(mkfifo(tpath("files/events-fifo.jsonl"), 0600), 0);
+	CHECK_INT_EQ(journal_set_aside(&j, "events-fifo.jsonl", final_name), 0);
+	CHECK_STR_EQ(final_name, "events-fifo.1.jsonl");
+	CHECK(exists(tpath("files/failed/events-fifo.jsonl")));
+	CHECK(exists(tpath("files/failed/events-fifo.1.jsonl")));
+	CHECK_INT_EQ(journal_set_aside(&j, "events-link.jsonl", final_name), 0);
+	CHECK_INT_EQ(journal_set_aside(&j, "events-dir.jsonl", final_name), 0);
+	CHECK(exists(tpath("files/failed/events-dir.jsonl")));
+	CHECK_INT_EQ(journal_next_archive(tpath("files"), name), 1);
+	CHECK_STR_EQ(name, "events-a.jsonl");
+
+	/* processed/ never replaces a file either */
+	CHECK_INT_EQ(journal_archive_done(&j, "events-a.jsonl", final_name), 0);
+	CHECK_STR_EQ(final_name, "events-a.jsonl");
+	write_file(tpath("files/events-a.jsonl"), "second\n", 7);
+	CHECK_INT_EQ(journal_archive_done(&j, "events-a.jsonl", final_name), 0);
+	CHECK_STR_EQ(final_name, "events-a.1.jsonl");
+	write_file(tpath("files/events-a.jsonl"), "third\n", 6);
+	CHECK_INT_EQ(journal_archive_done(&j, "events-a.jsonl", final_name), 0);
+	CHECK_STR_EQ(final_name, "events-a.2.jsonl");
+	CHECK_FILE(tpath("files/processed/events-a.jsonl"), "a\n");
+	CHECK_FILE(tpath("files/processed/events-a.1.jsonl"), "second\n");
+	CHECK_FILE(tpath("files/processed/events-a.2.jsonl"), "third\n");
+
+	/* a colliding file gets a name of our own */
+	write_file(tpath("files/events-a.jsonl"), "fourth\n", 7);
+	CHECK_INT_EQ(journal_rename_archive(&j, "events-a.jsonl", name, T0), 0);
+	CHECK_SHAPE(name);
+	CHECK_FILE(tpath("files/%s", name), "fourth\n");
+	CHECK(!exists(tpath("files/events-a.jsonl")));
+
+	/* pruning processed/: by age, and at most the limit per call */
+	CHECK_INT_EQ(journal_prune_processed(&j, time(NULL), 3600, 10), 0);
+	CHECK_INT_EQ(journal_prune_processed(&j, time(NULL) + 7200, 3600, 2), 2);
+	CHECK_INT_EQ(journal_prune_processed(&j, time(NULL), 0, 10), 1);
+	CHECK(!exists(tpath("files/processed/events-a.1.jsonl")));
+	CHECK(!exists(tpath("files/processed/events-a.jsonl")));
+	CHECK(exists(tpath("files/failed/events-dir.jsonl")));
+	journal_close(&j);
+}
+
+/* collects what on_read sees */
+static void
+count_read(void *arg, const char *data __attribute__((unused)), size_t len)
+{
+	*(size_t *) arg += len;
+}
+
+/*
+ * A too-long line is skipped block by block (JL_MORE), so that a caller
+ * can stop at its time limit; jreader_rewind reads the same descriptor
+ * again; on_read sees every byte of the first pass.
+ */
+static void
+test_reader_skip_rewind(void)
+{
+	JournalReader r;
+	const char *data;
+	size_t		len;
+	size_t		seen = 0;
+	size_t		big = 5 * 1024 * 1024;
+	char	   *text = malloc(big + 16);
+	int			more = 0;
+	JournalLine kind;
+
+	memset(text, 'x', big);
+	memcpy(text + big, "\nok\n", 4);
+	write_file(tpath("skip.txt"), text, big + 4);
+	free(text);
+
+	CHECK_INT_EQ(jreader_open(&r, tpath("skip.txt"), 16), 0);
+	r.on_read = count_read;
+	r.on_read_arg = &seen;
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_TOO_LONG);
+	while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+		more++;
+	CHECK_MSG(more >= 3, "a 5 MB line is skipped in blocks (%d)", more);
+	CHECK_INT_EQ(kind, JL_LINE);
+	CHECK_MEM_EQ(data, len, "ok", 2);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	CHECK_INT_EQ(seen, big + 4);
+	CHECK_INT_EQ(r.offset, big + 4);
+
+	/* again from the start, on the same descriptor, without on_read */
+	CHECK_INT_EQ(jreader_rewind(&r), 0);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_TOO_LONG);
+	CHECK_INT_EQ(r.lineno, 1);
+	while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+		;
+	CHECK_INT_EQ(kind, JL_LINE);
+	CHECK_INT_EQ(r.lineno, 2);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	CHECK_INT_EQ(seen, big + 4);
+	jreader_close(&r);
+}
+
 int
 main(void)
 {
@@ -1155,7 +1360,9 @@ main(void)
 	test_note_name();
 	test_open_continues();
 	test_archive_queue();
+	test_archive_files();
 	test_reader_small();
+	test_reader_skip_rewind();
 	test_reader_large();
 
 	rm_rf(tmpdir);
