@@ -377,6 +377,23 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 	return true;
 }
 
+/*
+ * media_type_is: does a Content-Type value name the media type type
+ * (case-insensitive), alone or with parameters ("; charset=utf-8")?
+ */
+static bool
+media_type_is(const char *value, const char *type)
+{
+	size_t		len = strlen(type);
+
+	if (strncasecmp(value, type, len) != 0)
+		return false;
+	value += len;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	return *value == '\0' || *value == ';';
+}
+
 /* is_ndjson: does the request declare a body of one event per line? */
 static bool
 is_ndjson(struct MHD_Connection *conn)
@@ -385,8 +402,8 @@ is_ndjson(struct MHD_Connection *conn)
 												   MHD_HTTP_HEADER_CONTENT_TYPE);
 
 	return type != NULL &&
-		(strncasecmp(type, "application/x-ndjson", 20) == 0 ||
-		 strncasecmp(type, "application/jsonl", 17) == 0);
+		(media_type_is(type, "application/x-ndjson") ||
+		 media_type_is(type, "application/jsonl"));
 }
 
 static int
