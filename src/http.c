@@ -68,6 +68,7 @@ typedef struct HttpRequest
 	char	   *reply;
 	size_t		reply_len;
 	const char *allow;			/* Allow header for 405 */
+	bool		close;			/* send "Connection: close" */
 } HttpRequest;
 
 /* Suspended requests waiting for the worker. */
@@ -156,6 +157,8 @@ send_reply(HttpRequest *req)
 							"application/json");
 	if (req->allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (req->close)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (req->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 								"Bearer");
@@ -265,6 +268,78 @@ client_address(struct MHD_Connection *conn, char *out)
 				  out, EV_ADDR_BUFSZ);
 }
 
+/* What check_header has seen of one request's header fields. */
+typedef struct FramingCheck
+{
+	int			content_length; /* Content-Length fields */
+	int			transfer_encoding;	/* Transfer-Encoding fields */
+	const char *error;			/* the first problem found, or NULL */
+} FramingCheck;
+
+/* is_token: is s a field name as RFC 9110 defines it (1*tchar)? */
+static bool
+is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL))
+			return false;
+	}
+	return true;
+}
+
+/* check_header: a MHD_KeyValueIterator over the header fields */
+static enum MHD_Result
+check_header(void *cls, enum MHD_ValueKind kind, const char *key,
+			 const char *value)
+{
+	FramingCheck *fc = cls;
+
+	if (!is_token(key))
+		fc->error = "invalid header field name";
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		fc->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+	{
+		fc->transfer_encoding++;
+		if (value == NULL || strcasecmp(value, "chunked") != 0)
+			fc->error = "unsupported Transfer-Encoding; only \"chunked\" is accepted";
+	}
+	return fc->error == NULL ? MHD_YES : MHD_NO;
+}
+
+/*
+ * framing_error checks that where the request body ends cannot be read in
+ * two ways, by us and by a proxy in front of us: a header field name that
+ * is not a token ("Transfer-Encoding : chunked" is ignored by
+ * libmicrohttpd, while others read it as chunked), more than one
+ * Content-Length (libmicrohttpd takes the first; even equal ones are
+ * refused), more than one Transfer-Encoding, one that is not exactly
+ * "chunked", or both Content-Length and Transfer-Encoding.  Returns the
+ * problem, or NULL.
+ */
+static const char *
+framing_error(struct MHD_Connection *conn)
+{
+	FramingCheck fc = {0};
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_header, &fc);
+	if (fc.error != NULL)
+		return fc.error;
+	if (fc.content_length > 1)
+		return "more than one Content-Length header";
+	if (fc.transfer_encoding > 1)
+		return "more than one Transfer-Encoding header";
+	if (fc.content_length > 0 && fc.transfer_encoding > 0)
+		return "both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
 /*
  * route_request runs on a request's first callback, once its headers are
  * in: it picks the route or decides an error reply.
@@ -272,6 +347,15 @@ client_address(struct MHD_Connection *conn, char *out)
 static void
 route_request(HttpRequest *req, const char *url, const char *method)
 {
+	const char *framing = framing_error(req->conn);
+
+	if (framing != NULL)
+	{
+		/* the rest of the connection cannot be trusted: never read it */
+		req->close = true;
+		set_error(req, MHD_HTTP_BAD_REQUEST, framing);
+		return;
+	}
 	if (strcmp(url, ROUTE_EVENT_PATH) == 0)
 	{
 		const char *clen;
