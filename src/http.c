@@ -768,7 +768,7 @@ http_start(Journal *j)
 								"application/json");
 
 	memset(&addr, 0, sizeof(addr));
-	if (strcmp(listen, "*") == 0 || strcmp(listen, "") == 0)
+	if (strcmp(listen, "*") == 0)
 	{
 		struct sockaddr_in *sin = (struct sockaddr_in *) &addr;
 
