@@ -59,8 +59,6 @@ typedef struct HttpRequest
 	/* POST: events accepted, and duplicates (-1: no eventIds given) */
 	long		accepted;
 	long		duplicates;
-	char	  **ids;			/* eventIds journaled, for the id cache */
-	size_t		nids;
 
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */
@@ -92,7 +90,7 @@ static bool refuse_new = false;	/* shutting down: suspend nothing more */
 /* the reply to nearly every POST (one event, no eventId): built once */
 #define ACCEPTED_ONE	"{\"accepted\": 1}"
 static struct MHD_Response *accepted_one = NULL;
-static IdCache recent_ids;		/* eventIds known to be journaled */
+static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 
 #define RECENT_IDS_CAPACITY		65536
 
@@ -535,16 +533,6 @@ mark_duplicates(EvEvent *events, size_t n, bool *skip)
 }
 
 static void
-free_ids(HttpRequest *req)
-{
-	for (size_t i = 0; i < req->nids; i++)
-		free(req->ids[i]);
-	free(req->ids);
-	req->ids = NULL;
-	req->nids = 0;
-}
-
-static void
 set_bad_batch(HttpRequest *req, const char *message, long index)
 {
 	char		error[EV_ERROR_BUFSZ * 7];
@@ -565,7 +553,10 @@ set_bad_batch(HttpRequest *req, const char *message, long index)
 /*
  * accept_events validates a POSTed event or batch (all or nothing) and
  * appends its journal lines to the group-commit batch; the request then
- * waits, suspended, until that batch is durable.
+ * waits, suspended, until that batch is durable.  An event whose eventId
+ * was journaled recently, or is already in this batch (from this request
+ * or an earlier one of the same pass), is a duplicate: counted in the
+ * reply, not journaled again.
  */
 static void
 accept_events(HttpRequest *req)
@@ -583,6 +574,7 @@ accept_events(HttpRequest *req)
 	struct timespec now;
 	size_t		mark = journal->len;
 	bool		any_id = false;
+	time_t		now_s = time(NULL);
 
 	if (!ev_parse_batch(parser, req->body, req->len, is_ndjson(req->conn),
 						(size_t) evproc_max_batch_events, &events, &n,
@@ -595,26 +587,20 @@ accept_events(HttpRequest *req)
 		any_id = events[i].event_id_len > 0;
 	if (any_id)
 	{
-		/* repeats within the batch, and of ids journaled recently */
+		/* repeats within the request, and of ids known to the cache */
 		skip = malloc(n * sizeof(bool));
-		req->ids = malloc(n * sizeof(char *));
-		dups = (skip && req->ids) ? mark_duplicates(events, n, skip) : -1;
+		dups = skip ? mark_duplicates(events, n, skip) : -1;
 		if (dups < 0)
 			goto oom;
 		for (size_t i = 0; i < n; i++)
 		{
-			if (skip[i] || events[i].event_id_len == 0)
-				continue;
-			if (idcache_contains(&recent_ids, events[i].event_id, time(NULL),
+			if (!skip[i] && events[i].event_id_len > 0 &&
+				idcache_contains(&recent_ids, events[i].event_id, now_s,
 								 evproc_dedupe_retention))
 			{
 				skip[i] = true;
 				dups++;
 			}
-			else if ((req->ids[req->nids] = strdup(events[i].event_id)) == NULL)
-				goto oom;
-			else
-				req->nids++;
 		}
 	}
 
@@ -633,6 +619,15 @@ accept_events(HttpRequest *req)
 	}
 	if (!queue_push(&pending_posts, req))
 		goto oom;
+
+	/*
+	 * Only now that nothing can fail: the ids are pending until the batch is
+	 * durable (http_complete_posts), so that a later request of this pass
+	 * sees them.
+	 */
+	for (size_t i = 0; skip != NULL && i < n; i++)
+		if (!skip[i] && events[i].event_id_len > 0)
+			idcache_add_pending(&recent_ids, events[i].event_id);
 	req->accepted = (long) n;
 	req->duplicates = any_id ? dups : -1;
 	free(events);
@@ -646,7 +641,6 @@ oom:
 	journal->len = mark;
 	free(events);
 	free(skip);
-	free_ids(req);
 	set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 }
 
@@ -712,7 +706,6 @@ request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (req == NULL)
 		return;
-	free_ids(req);
 	free(req->body);
 	free(req->reply);
 	free(req);
@@ -896,12 +889,16 @@ http_pending_posts(void)
 /*
  * http_complete_posts answers every request of the last group commit: 200
  * if the batch is durable in the journal, 503 if it is not (then none of it
- * was kept: see journal_flush).
+ * was kept: see journal_flush).  Its eventIds become remembered ids, or are
+ * forgotten with it.
  */
 void
 http_complete_posts(bool durable)
 {
-	time_t		now = time(NULL);
+	if (durable)
+		idcache_commit(&recent_ids, time(NULL), evproc_dedupe_retention);
+	else
+		idcache_abort(&recent_ids);
 
 	for (int i = 0; i < pending_posts.n; i++)
 	{
@@ -911,10 +908,6 @@ http_complete_posts(bool durable)
 		{
 			char		body[64];
 			int			len;
-
-			for (size_t k = 0; k < req->nids; k++)
-				idcache_add(&recent_ids, req->ids[k], now,
-							evproc_dedupe_retention);
 
 			if (req->accepted == 1 && req->duplicates < 0 &&
 				accepted_one != NULL)
@@ -937,7 +930,6 @@ http_complete_posts(bool durable)
 		else
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "could not write the event journal; no event was accepted");
-		free_ids(req);
 		if (!queue_push(&to_resume, req))
 		{
 			/* cannot happen once to_resume has grown; resume at once */
