@@ -59,8 +59,6 @@ typedef struct HttpRequest
 	/* POST: events accepted, and duplicates (-1: no eventIds given) */
 	long		accepted;
 	long		duplicates;
-	char	  **ids;			/* eventIds journaled, for the id cache */
-	size_t		nids;
 
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */
@@ -68,6 +66,7 @@ typedef struct HttpRequest
 	char	   *reply;
 	size_t		reply_len;
 	const char *allow;			/* Allow header for 405 */
+	bool		close;			/* send "Connection: close" */
 } HttpRequest;
 
 /* Suspended requests waiting for the worker. */
@@ -91,7 +90,7 @@ static bool refuse_new = false;	/* shutting down: suspend nothing more */
 /* the reply to nearly every POST (one event, no eventId): built once */
 #define ACCEPTED_ONE	"{\"accepted\": 1}"
 static struct MHD_Response *accepted_one = NULL;
-static IdCache recent_ids;		/* eventIds known to be journaled */
+static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 
 #define RECENT_IDS_CAPACITY		65536
 
@@ -156,6 +155,8 @@ send_reply(HttpRequest *req)
 							"application/json");
 	if (req->allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (req->close)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (req->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 								"Bearer");
@@ -265,6 +266,78 @@ client_address(struct MHD_Connection *conn, char *out)
 				  out, EV_ADDR_BUFSZ);
 }
 
+/* What check_header has seen of one request's header fields. */
+typedef struct FramingCheck
+{
+	int			content_length; /* Content-Length fields */
+	int			transfer_encoding;	/* Transfer-Encoding fields */
+	const char *error;			/* the first problem found, or NULL */
+} FramingCheck;
+
+/* is_token: is s a field name as RFC 9110 defines it (1*tchar)? */
+static bool
+is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL))
+			return false;
+	}
+	return true;
+}
+
+/* check_header: a MHD_KeyValueIterator over the header fields */
+static enum MHD_Result
+check_header(void *cls, enum MHD_ValueKind kind, const char *key,
+			 const char *value)
+{
+	FramingCheck *fc = cls;
+
+	if (!is_token(key))
+		fc->error = "invalid header field name";
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		fc->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+	{
+		fc->transfer_encoding++;
+		if (value == NULL || strcasecmp(value, "chunked") != 0)
+			fc->error = "unsupported Transfer-Encoding; only \"chunked\" is accepted";
+	}
+	return fc->error == NULL ? MHD_YES : MHD_NO;
+}
+
+/*
+ * framing_error checks that where the request body ends cannot be read in
+ * two ways, by us and by a proxy in front of us: a header field name that
+ * is not a token ("Transfer-Encoding : chunked" is ignored by
+ * libmicrohttpd, while others read it as chunked), more than one
+ * Content-Length (libmicrohttpd takes the first; even equal ones are
+ * refused), more than one Transfer-Encoding, one that is not exactly
+ * "chunked", or both Content-Length and Transfer-Encoding.  Returns the
+ * problem, or NULL.
+ */
+static const char *
+framing_error(struct MHD_Connection *conn)
+{
+	FramingCheck fc = {0};
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_header, &fc);
+	if (fc.error != NULL)
+		return fc.error;
+	if (fc.content_length > 1)
+		return "more than one Content-Length header";
+	if (fc.transfer_encoding > 1)
+		return "more than one Transfer-Encoding header";
+	if (fc.content_length > 0 && fc.transfer_encoding > 0)
+		return "both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
 /*
  * route_request runs on a request's first callback, once its headers are
  * in: it picks the route or decides an error reply.
@@ -272,6 +345,15 @@ client_address(struct MHD_Connection *conn, char *out)
 static void
 route_request(HttpRequest *req, const char *url, const char *method)
 {
+	const char *framing = framing_error(req->conn);
+
+	if (framing != NULL)
+	{
+		/* the rest of the connection cannot be trusted: never read it */
+		req->close = true;
+		set_error(req, MHD_HTTP_BAD_REQUEST, framing);
+		return;
+	}
 	if (strcmp(url, ROUTE_EVENT_PATH) == 0)
 	{
 		const char *clen;
@@ -377,6 +459,23 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 	return true;
 }
 
+/*
+ * media_type_is: does a Content-Type value name the media type type
+ * (case-insensitive), alone or with parameters ("; charset=utf-8")?
+ */
+static bool
+media_type_is(const char *value, const char *type)
+{
+	size_t		len = strlen(type);
+
+	if (strncasecmp(value, type, len) != 0)
+		return false;
+	value += len;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	return *value == '\0' || *value == ';';
+}
+
 /* is_ndjson: does the request declare a body of one event per line? */
 static bool
 is_ndjson(struct MHD_Connection *conn)
@@ -385,8 +484,8 @@ is_ndjson(struct MHD_Connection *conn)
 												   MHD_HTTP_HEADER_CONTENT_TYPE);
 
 	return type != NULL &&
-		(strncasecmp(type, "application/x-ndjson", 20) == 0 ||
-		 strncasecmp(type, "application/jsonl", 17) == 0);
+		(media_type_is(type, "application/x-ndjson") ||
+		 media_type_is(type, "application/jsonl"));
 }
 
 static int
@@ -434,16 +533,6 @@ mark_duplicates(EvEvent *events, size_t n, bool *skip)
 }
 
 static void
-free_ids(HttpRequest *req)
-{
-	for (size_t i = 0; i < req->nids; i++)
-		free(req->ids[i]);
-	free(req->ids);
-	req->ids = NULL;
-	req->nids = 0;
-}
-
-static void
 set_bad_batch(HttpRequest *req, const char *message, long index)
 {
 	char		error[EV_ERROR_BUFSZ * 7];
@@ -464,7 +553,10 @@ set_bad_batch(HttpRequest *req, const char *message, long index)
 /*
  * accept_events validates a POSTed event or batch (all or nothing) and
  * appends its journal lines to the group-commit batch; the request then
- * waits, suspended, until that batch is durable.
+ * waits, suspended, until that batch is durable.  An event whose eventId
+ * was journaled recently, or is already in this batch (from this request
+ * or an earlier one of the same pass), is a duplicate: counted in the
+ * reply, not journaled again.
  */
 static void
 accept_events(HttpRequest *req)
@@ -482,6 +574,7 @@ accept_events(HttpRequest *req)
 	struct timespec now;
 	size_t		mark = journal->len;
 	bool		any_id = false;
+	time_t		now_s = time(NULL);
 
 	if (!ev_parse_batch(parser, req->body, req->len, is_ndjson(req->conn),
 						(size_t) evproc_max_batch_events, &events, &n,
@@ -494,26 +587,20 @@ accept_events(HttpRequest *req)
 		any_id = events[i].event_id_len > 0;
 	if (any_id)
 	{
-		/* repeats within the batch, and of ids journaled recently */
+		/* repeats within the request, and of ids known to the cache */
 		skip = malloc(n * sizeof(bool));
-		req->ids = malloc(n * sizeof(char *));
-		dups = (skip && req->ids) ? mark_duplicates(events, n, skip) : -1;
+		dups = skip ? mark_duplicates(events, n, skip) : -1;
 		if (dups < 0)
 			goto oom;
 		for (size_t i = 0; i < n; i++)
 		{
-			if (skip[i] || events[i].event_id_len == 0)
-				continue;
-			if (idcache_contains(&recent_ids, events[i].event_id, time(NULL),
+			if (!skip[i] && events[i].event_id_len > 0 &&
+				idcache_contains(&recent_ids, events[i].event_id, now_s,
 								 evproc_dedupe_retention))
 			{
 				skip[i] = true;
 				dups++;
 			}
-			else if ((req->ids[req->nids] = strdup(events[i].event_id)) == NULL)
-				goto oom;
-			else
-				req->nids++;
 		}
 	}
 
@@ -532,6 +619,15 @@ accept_events(HttpRequest *req)
 	}
 	if (!queue_push(&pending_posts, req))
 		goto oom;
+
+	/*
+	 * Only now that nothing can fail: the ids are pending until the batch is
+	 * durable (http_complete_posts), so that a later request of this pass
+	 * sees them.
+	 */
+	for (size_t i = 0; skip != NULL && i < n; i++)
+		if (!skip[i] && events[i].event_id_len > 0)
+			idcache_add_pending(&recent_ids, events[i].event_id);
 	req->accepted = (long) n;
 	req->duplicates = any_id ? dups : -1;
 	free(events);
@@ -545,7 +641,6 @@ oom:
 	journal->len = mark;
 	free(events);
 	free(skip);
-	free_ids(req);
 	set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 }
 
@@ -611,7 +706,6 @@ request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (req == NULL)
 		return;
-	free_ids(req);
 	free(req->body);
 	free(req->reply);
 	free(req);
@@ -667,7 +761,7 @@ http_start(Journal *j)
 								"application/json");
 
 	memset(&addr, 0, sizeof(addr));
-	if (strcmp(listen, "*") == 0 || strcmp(listen, "") == 0)
+	if (strcmp(listen, "*") == 0)
 	{
 		struct sockaddr_in *sin = (struct sockaddr_in *) &addr;
 
@@ -796,12 +890,16 @@ http_pending_posts(void)
 /*
  * http_complete_posts answers every request of the last group commit: 200
  * if the batch is durable in the journal, 503 if it is not (then none of it
- * was kept: see journal_flush).
+ * was kept: see journal_flush).  Its eventIds become remembered ids, or are
+ * forgotten with it.
  */
 void
 http_complete_posts(bool durable)
 {
-	time_t		now = time(NULL);
+	if (durable)
+		idcache_commit(&recent_ids, time(NULL), evproc_dedupe_retention);
+	else
+		idcache_abort(&recent_ids);
 
 	for (int i = 0; i < pending_posts.n; i++)
 	{
@@ -811,10 +909,6 @@ http_complete_posts(bool durable)
 		{
 			char		body[64];
 			int			len;
-
-			for (size_t k = 0; k < req->nids; k++)
-				idcache_add(&recent_ids, req->ids[k], now,
-							evproc_dedupe_retention);
 
 			if (req->accepted == 1 && req->duplicates < 0 &&
 				accepted_one != NULL)
@@ -837,7 +931,6 @@ http_complete_posts(bool durable)
 		else
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "could not write the event journal; no event was accepted");
-		free_ids(req);
 		if (!queue_push(&to_resume, req))
 		{
 			/* cannot happen once to_resume has grown; resume at once */

@@ -57,23 +57,67 @@ set_contains(const IdSet *set, const char *id, uint64_t seed)
 }
 
 /*
- * set_add: the set is never more than half full, so a free slot exists.
- * The caller has checked that id is not in it.
+ * set_put stores id, which the set then owns.  The set is never more than
+ * half full, so a free slot exists.  The caller has checked that id is not
+ * in it.
  */
 static void
-set_add(IdSet *set, const char *id, uint64_t seed)
+set_put(IdSet *set, char *id, uint64_t seed)
 {
 	size_t		mask = set->nslots - 1;
 	size_t		i;
-	char	   *copy;
 
 	for (i = hash_id(id, seed) & mask; set->slots[i] != NULL; i = (i + 1) & mask)
 		;
-	copy = strdup(id);
+	set->slots[i] = id;
+	set->count++;
+}
+
+/* set_add stores a copy of id (see set_put). */
+static void
+set_add(IdSet *set, const char *id, uint64_t seed)
+{
+	char	   *copy = strdup(id);
+
 	if (copy == NULL)
 		return;					/* forgetting is always safe */
-	set->slots[i] = copy;
-	set->count++;
+	set_put(set, copy, seed);
+}
+
+/* the smallest size of the pending set, which grows to fit a batch */
+#define PENDING_MIN_SLOTS	64
+
+/* set_grow doubles the slots of a set (makes them if it has none). */
+static bool
+set_grow(IdSet *set, uint64_t seed)
+{
+	IdSet		bigger;
+
+	if (!set_init(&bigger, set->nslots > 0 ? set->nslots * 2 : PENDING_MIN_SLOTS))
+		return false;
+	for (size_t i = 0; i < set->nslots; i++)
+		if (set->slots[i] != NULL)
+			set_put(&bigger, set->slots[i], seed);
+	free(set->slots);
+	*set = bigger;
+	return true;
+}
+
+/*
+ * pending_reset empties the pending set; one that grew for a big batch is
+ * freed rather than walked in every later flush.
+ */
+static void
+pending_reset(IdSet *set)
+{
+	if (set->slots == NULL)
+		return;
+	set_clear(set);
+	if (set->nslots > PENDING_MIN_SLOTS)
+	{
+		free(set->slots);
+		memset(set, 0, sizeof(IdSet));
+	}
 }
 
 /* idcache_init prepares a cache remembering up to capacity ids. */
@@ -105,6 +149,8 @@ idcache_free(IdCache *cache)
 			set_clear(&cache->gen[g]);
 		free(cache->gen[g].slots);
 	}
+	pending_reset(&cache->pending);
+	free(cache->pending.slots);
 	memset(cache, 0, sizeof(IdCache));
 }
 
@@ -115,9 +161,9 @@ fresh(const IdSet *set, time_t now, time_t max_age)
 	return set->count > 0 && (max_age <= 0 || now - set->started < max_age);
 }
 
-bool
-idcache_contains(const IdCache *cache, const char *id, time_t now,
-				 time_t max_age)
+/* remembered: is id in a generation that may still be consulted? */
+static bool
+remembered(const IdCache *cache, const char *id, time_t now, time_t max_age)
 {
 	if (cache->gen[0].slots == NULL)
 		return false;
@@ -128,16 +174,25 @@ idcache_contains(const IdCache *cache, const char *id, time_t now,
 	return false;
 }
 
-/* idcache_add remembers an id that is now durably in the journal. */
-void
-idcache_add(IdCache *cache, const char *id, time_t now, time_t max_age)
+bool
+idcache_contains(const IdCache *cache, const char *id, time_t now,
+				 time_t max_age)
 {
-	IdSet	   *cur;
+	if (cache->pending.count > 0 &&
+		set_contains(&cache->pending, id, cache->seed))
+		return true;
+	return remembered(cache, id, now, max_age);
+}
 
-	if (cache->gen[0].slots == NULL ||
-		idcache_contains(cache, id, now, max_age))
-		return;
-	cur = &cache->gen[cache->current];
+/*
+ * room_for_one returns the generation a new id goes to, starting a new one
+ * when the current one is full or old.
+ */
+static IdSet *
+room_for_one(IdCache *cache, time_t now, time_t max_age)
+{
+	IdSet	   *cur = &cache->gen[cache->current];
+
 	if (cur->count >= cache->per_generation ||
 		(cur->count > 0 && max_age > 0 && now - cur->started >= max_age / 2))
 	{
@@ -151,5 +206,58 @@ idcache_add(IdCache *cache, const char *id, time_t now, time_t max_age)
 		set_clear(cur);
 	if (cur->count == 0)
 		cur->started = now;
-	set_add(cur, id, cache->seed);
+	return cur;
+}
+
+/* idcache_add remembers an id that is now durably in the journal. */
+void
+idcache_add(IdCache *cache, const char *id, time_t now, time_t max_age)
+{
+	if (cache->gen[0].slots == NULL || remembered(cache, id, now, max_age))
+		return;
+	set_add(room_for_one(cache, now, max_age), id, cache->seed);
+}
+
+/* idcache_add_pending notes an id of the batch not yet synced. */
+void
+idcache_add_pending(IdCache *cache, const char *id)
+{
+	IdSet	   *set = &cache->pending;
+
+	if (cache->gen[0].slots == NULL ||
+		(set->count > 0 && set_contains(set, id, cache->seed)))
+		return;
+	/* out of memory, the id is simply not noted: forgetting is safe */
+	if ((set->count + 1) * 2 > set->nslots && !set_grow(set, cache->seed))
+		return;
+	set_add(set, id, cache->seed);
+}
+
+/* idcache_commit remembers the pending ids: their batch is durable. */
+void
+idcache_commit(IdCache *cache, time_t now, time_t max_age)
+{
+	IdSet	   *set = &cache->pending;
+
+	for (size_t i = 0; i < set->nslots && set->count > 0; i++)
+	{
+		char	   *id = set->slots[i];
+
+		if (id == NULL)
+			continue;
+		set->slots[i] = NULL;
+		set->count--;
+		if (remembered(cache, id, now, max_age))
+			free(id);
+		else
+			set_put(room_for_one(cache, now, max_age), id, cache->seed);
+	}
+	pending_reset(set);
+}
+
+/* idcache_abort forgets the pending ids: their batch was not written. */
+void
+idcache_abort(IdCache *cache)
+{
+	pending_reset(&cache->pending);
 }

@@ -7,10 +7,14 @@
  *
  * Backend-free (libc only).  It is only an optimisation: the authoritative
  * check is evproc.seen_events at ingest.  It must never claim an id that
- * was not journaled durably, so ids are added only after their batch is
- * synced; forgetting ids (eviction) is always safe.  Nor may it remember
- * an id longer than evproc.dedupe_retention: a repeat after that is counted
- * again, so a generation older than max_age is not consulted.
+ * does not end up journaled durably.  The ids of the batch being group
+ * committed are held apart, as pending: they are consulted like the others
+ * (a repeat in the same batch is a duplicate too, answered after the same
+ * flush), and only become remembered ids once the batch is synced
+ * (idcache_commit), or are dropped if the write failed (idcache_abort).
+ * Forgetting ids (eviction, out of memory) is always safe.  Nor may it
+ * remember an id longer than evproc.dedupe_retention: a repeat after that
+ * is counted again, so a generation older than max_age is not consulted.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +42,7 @@ typedef struct IdSet
 typedef struct IdCache
 {
 	IdSet		gen[2];
+	IdSet		pending;		/* of the batch not yet synced; grows */
 	int			current;
 	size_t		per_generation;
 	uint64_t	seed;			/* of the hash: ids cannot be picked to collide */
@@ -54,5 +59,14 @@ extern bool idcache_contains(const IdCache *cache, const char *id,
 							 time_t now, time_t max_age);
 extern void idcache_add(IdCache *cache, const char *id,
 						time_t now, time_t max_age);
+
+/*
+ * The batch being group committed: idcache_add_pending notes an id of it
+ * (idcache_contains sees it at once); idcache_commit remembers all of them
+ * once the batch is durable, idcache_abort drops them if it is not.
+ */
+extern void idcache_add_pending(IdCache *cache, const char *id);
+extern void idcache_commit(IdCache *cache, time_t now, time_t max_age);
+extern void idcache_abort(IdCache *cache);
 
 #endif							/* EVPROC_IDCACHE_H */

@@ -11,7 +11,9 @@
  */
 #include "evproc.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -38,6 +40,26 @@ int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
 char	   *evproc_fault_injection = NULL;
 
+/*
+ * check_listen_address accepts "*", an IPv4 or an IPv6 address, nothing
+ * else: not a host name, not a list, and not "" (for PostgreSQL's own
+ * listen_addresses that means no TCP at all; evproc would have listened on
+ * every address).
+ */
+static bool
+check_listen_address(char **newval, void **extra, GucSource source)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(*newval, "*") == 0 ||
+		inet_pton(AF_INET, *newval, &a4) == 1 ||
+		inet_pton(AF_INET6, *newval, &a6) == 1)
+		return true;
+	GUC_check_errdetail("evproc.listen_address must be an IPv4 address, an IPv6 address or \"*\" (all IPv4 addresses).");
+	return false;
+}
+
 void
 evproc_define_settings(void)
 {
@@ -47,7 +69,7 @@ evproc_define_settings(void)
 							   &evproc_listen_address,
 							   "127.0.0.1",
 							   PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
+							   check_listen_address, NULL, NULL);
 
 	DefineCustomIntVariable("evproc.port",
 							"TCP port of the evproc HTTP server.",

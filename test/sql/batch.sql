@@ -15,6 +15,13 @@
 \! printf '{"userId": "b3", "name": "add_revenue", "value": 1}\n\n{"userId": "b3", "name": "add_revenue", "value": 2}\r\n' | test/http -H 'Content-Type: application/x-ndjson' --data-binary @- $EV/liveEvent
 \! printf '{"userId": "b3", "name": "add_revenue", "value": 100}\n{"userId": "b3", "name": "add_revenue"}\n' | test/http -H 'Content-Type: application/x-ndjson' --data-binary @- $EV/liveEvent
 \! printf '\n\n' | test/http -H 'Content-Type: application/x-ndjson' --data-binary @- $EV/liveEvent
+-- the media type must match exactly (parameters allowed, any case):
+-- otherwise the body is one JSON text, and two lines are not
+\! printf '{"userId": "b5", "name": "add_revenue", "value": 100}\n{"userId": "b5", "name": "add_revenue", "value": 100}\n' | test/http -H 'Content-Type: application/x-ndjsonFOO' --data-binary @- $EV/liveEvent
+\! printf '{"userId": "b5", "name": "add_revenue", "value": 100}\n{"userId": "b5", "name": "add_revenue", "value": 100}\n' | test/http -H 'Content-Type: application/jsonlines' --data-binary @- $EV/liveEvent
+\! printf '{"userId": "b5", "name": "add_revenue", "value": 1}\n{"userId": "b5", "name": "add_revenue", "value": 2}\n' | test/http -H 'Content-Type: application/x-ndjson; charset=utf-8' --data-binary @- $EV/liveEvent
+\! printf '{"userId": "b5", "name": "add_revenue", "value": 4}\n{"userId": "b5", "name": "add_revenue", "value": 8}\n' | test/http -H 'Content-Type: Application/X-NDJSON ;charset=utf-8' --data-binary @- $EV/liveEvent
+\! printf '{"userId": "b5", "name": "add_revenue", "value": 16}\n{"userId": "b5", "name": "add_revenue", "value": 32}\n' | test/http -H 'Content-Type: application/jsonl' --data-binary @- $EV/liveEvent
 -- the limit on events per request
 ALTER SYSTEM SET evproc.max_batch_events = 3;
 SELECT pg_reload_conf();
@@ -27,6 +34,7 @@ SELECT pg_sleep(0.5);
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 SELECT evproc_user_revenue('b1') AS b1, evproc_user_revenue('b2') AS b2,
        evproc_user_revenue('b3') AS b3, evproc_user_revenue('b4') AS b4;
+SELECT evproc_user_revenue('b5') AS b5;
 
 -- eventIds: a repeat inside a batch, or of an id the worker journaled
 -- recently, is acknowledged and reported but not journaled again

@@ -26,7 +26,7 @@ use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(
   evproc_node http_port journal_dir query_until log_match
-  http_connect http_request http_post event_json
+  http_connect http_request http_send http_read_reply http_post event_json
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
@@ -175,8 +175,18 @@ sub _read_more
 sub http_request
 {
 	my ($conn, $method, $path, $body, $timeout) = @_;
+
+	my $error = http_send($conn, $method, $path, $body);
+	return (undef, $error) if defined $error;
+	return http_read_reply($conn, $timeout);
+}
+
+# http_send($conn, $method, $path, $body) writes one request (the first half
+# of http_request).  Returns undef, or an error message.
+sub http_send
+{
+	my ($conn, $method, $path, $body) = @_;
 	$body //= '';
-	$timeout //= 30;
 
 	my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n";
 	$req .= "Content-Type: application/json\r\n"
@@ -189,9 +199,18 @@ sub http_request
 	for (my $off = 0; $off < length($req);)
 	{
 		my $n = syswrite($conn->{sock}, $req, length($req) - $off, $off);
-		return (undef, "write failed: $!") unless defined $n && $n > 0;
+		return "write failed: $!" unless defined $n && $n > 0;
 		$off += $n;
 	}
+	return undef;
+}
+
+# http_read_reply($conn, $timeout) reads one reply (the second half of
+# http_request).  Returns ($status, $body), or (undef, $error).
+sub http_read_reply
+{
+	my ($conn, $timeout) = @_;
+	$timeout //= 30;
 
 	# headers, then exactly Content-Length bytes of body
 	my $deadline = time + $timeout;

@@ -118,6 +118,83 @@ test_max_age(void)
 	idcache_free(&c);
 }
 
+/*
+ * the ids of the batch not yet synced: seen at once, remembered only on
+ * commit, forgotten on abort, whatever their number
+ */
+static void
+test_pending(void)
+{
+	IdCache		c;
+	char		id[32];
+	int			seen = 0;
+
+	CHECK(idcache_init(&c, 4096, 42));
+	idcache_add_pending(&c, "p");
+	CHECK(idcache_contains(&c, "p", 0, 0));
+	idcache_abort(&c);
+	CHECK(!idcache_contains(&c, "p", 0, 0));
+
+	idcache_add_pending(&c, "q");
+	idcache_add_pending(&c, "q");	/* twice is harmless */
+	CHECK(idcache_contains(&c, "q", 1000, 100));
+	idcache_commit(&c, 1000, 100);
+	CHECK(idcache_contains(&c, "q", 1000, 100));
+	/* remembered from the commit on, for max_age */
+	CHECK(idcache_contains(&c, "q", 1099, 100));
+	CHECK(!idcache_contains(&c, "q", 1100, 100));
+	/* a pending id is claimed whatever the clock says */
+	idcache_add_pending(&c, "q");
+	CHECK(idcache_contains(&c, "q", 5000, 100));
+	idcache_abort(&c);
+	CHECK(!idcache_contains(&c, "q", 5000, 100));
+
+	/* a big batch: the pending set grows, and is emptied either way */
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(id, sizeof(id), "big-%d", i);
+		idcache_add_pending(&c, id);
+	}
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(id, sizeof(id), "big-%d", i);
+		seen += idcache_contains(&c, id, 0, 0);
+	}
+	CHECK(seen == 1000);
+	idcache_abort(&c);
+	seen = 0;
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(id, sizeof(id), "big-%d", i);
+		seen += idcache_contains(&c, id, 0, 0);
+	}
+	CHECK(seen == 0);
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(id, sizeof(id), "big-%d", i);
+		idcache_add_pending(&c, id);
+	}
+	idcache_commit(&c, 0, 0);
+	idcache_abort(&c);			/* nothing pending left to drop */
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(id, sizeof(id), "big-%d", i);
+		seen += idcache_contains(&c, id, 0, 0);
+	}
+	CHECK(seen == 1000);
+	/* pending ids left at the end are freed with the cache (valgrind) */
+	idcache_add_pending(&c, "left");
+	idcache_free(&c);
+	CHECK(!idcache_contains(&c, "left", 0, 0));
+
+	/* an uninitialised cache notes nothing */
+	memset(&c, 0, sizeof(c));
+	idcache_add_pending(&c, "x");
+	CHECK(!idcache_contains(&c, "x", 0, 0));
+	idcache_commit(&c, 0, 0);
+	CHECK(!idcache_contains(&c, "x", 0, 0));
+}
+
 int
 main(void)
 {
@@ -125,5 +202,6 @@ main(void)
 	test_eviction();
 	test_empty();
 	test_max_age();
+	test_pending();
 	return unit_summary();
 }
