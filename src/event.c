@@ -106,6 +106,9 @@ parse_value(json_object *value, ev_int128 *out)
 	}
 }
 
+static bool check_json_text(const char *buf, size_t len, char *errbuf,
+							size_t errlen);
+
 /*
  * parse_json parses buf[0..len) as one JSON value with nothing but white
  * space after it.  Returns the value (the caller puts it) or NULL with a
@@ -133,12 +136,8 @@ parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
 		snprintf(errbuf, errlen, "request body is empty");
 		return NULL;
 	}
-	/* json-c's own check lets overlong forms and surrogates through */
-	if (!ev_utf8_valid(buf, len))
-	{
-		snprintf(errbuf, errlen, "invalid JSON: invalid UTF-8");
+	if (!check_json_text(buf, len, errbuf, errlen))
 		return NULL;
-	}
 
 	json_tokener_reset(parser->tok);
 	root = json_tokener_parse_ex(parser->tok, buf, (int) len);
@@ -990,6 +989,49 @@ ev_format_timestamp(const struct timespec *ts, char *out)
 }
 
 /*
+ * utf8_sequence returns the length (2 to 4) of the well-formed UTF-8
+ * sequence that starts with the non-ASCII byte at p, or 0 if there is none:
+ * no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+static inline int
+utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char c = *p;
+	int			n;
+	uint32_t	cp;
+
+	if (c >= 0xc2 && c <= 0xdf)
+	{
+		n = 1;
+		cp = c & 0x1f;
+	}
+	else if (c >= 0xe0 && c <= 0xef)
+	{
+		n = 2;
+		cp = c & 0x0f;
+	}
+	else if (c >= 0xf0 && c <= 0xf4)
+	{
+		n = 3;
+		cp = c & 0x07;
+	}
+	else
+		return 0;
+	if (end - p <= n)
+		return 0;
+	for (int i = 1; i <= n; i++)
+	{
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
+/*
  * ev_utf8_valid reports whether s[0..len) is well-formed UTF-8: no overlong
  * forms, no surrogates, nothing above U+10FFFF.
  */
@@ -1001,11 +1043,9 @@ ev_utf8_valid(const char *s, size_t len)
 
 	while (p < end)
 	{
-		unsigned char c = *p;
 		int			n;
-		uint32_t	cp;
 
-		if (c < 0x80)
+		if (*p < 0x80)
 		{
 			uint64_t	word;
 
@@ -1021,35 +1061,9 @@ ev_utf8_valid(const char *s, size_t len)
 				p++;
 			continue;
 		}
-		else if (c >= 0xc2 && c <= 0xdf)
-		{
-			n = 1;
-			cp = c & 0x1f;
-		}
-		else if (c >= 0xe0 && c <= 0xef)
-		{
-			n = 2;
-			cp = c & 0x0f;
-		}
-		else if (c >= 0xf0 && c <= 0xf4)
-		{
-			n = 3;
-			cp = c & 0x07;
-		}
-		else
+		if ((n = utf8_sequence(p, end)) == 0)
 			return false;
-		if (end - p <= n)
-			return false;
-		for (int i = 1; i <= n; i++)
-		{
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-			cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
+		p += n;
 	}
 	return true;
 }
@@ -1064,6 +1078,129 @@ hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/*
+ * u_escape returns the code unit of the \uXXXX escape at p, or -1 if the
+ * input does not hold one there.
+ */
+static long
+u_escape(const unsigned char *p, const unsigned char *end)
+{
+	long		u = 0;
+
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+		return -1;
+	for (int i = 2; i < 6; i++)
+	{
+		int			d = hex_value((char) p[i]);
+
+		if (d < 0)
+			return -1;
+		u = u * 16 + d;
+	}
+	return u;
+}
+
+/*
+ * check_json_text checks buf[0..len), before json-c parses it, for what
+ * json-c would let through: the text must be valid UTF-8 (json-c's own
+ * check lets overlong forms and surrogates pass), and a string must hold
+ * no raw control character (RFC 8259 wants them escaped; json-c takes
+ * them) and no \u escape of a lone surrogate (json-c makes it U+FFFD, so
+ * distinct user ids would merge).  A member name must not hold \u0000
+ * either: json-c cuts names at a NUL, so "userId\u0000x" would be read as
+ * userId.  One pass; the first problem is reported.  Strings are delimited
+ * as in valid JSON, and whatever else is wrong json-c refuses afterwards.
+ */
+static bool
+check_json_text(const char *buf, size_t len, char *errbuf, size_t errlen)
+{
+	const unsigned char *start = (const unsigned char *) buf;
+	const unsigned char *p = start;
+	const unsigned char *end = p + len;
+	bool		in_string = false;
+	const unsigned char *nul = NULL;	/* a \u0000 in the current string */
+
+	while (p < end)
+	{
+		unsigned char c = *p;
+		long		u;
+
+		if (c >= 0x80)
+		{
+			int			n = utf8_sequence(p, end);
+
+			if (n == 0)
+			{
+				snprintf(errbuf, errlen, "invalid JSON: invalid UTF-8");
+				return false;
+			}
+			p += n;
+			continue;
+		}
+		if (!in_string || (c != '"' && c != '\\' && c >= 0x20))
+		{
+			if (c == '"')
+			{
+				in_string = true;
+				nul = NULL;
+			}
+			p++;
+			continue;
+		}
+		if (c == '"')
+		{
+			in_string = false;
+			for (p++; p < end && is_json_space((char) *p); p++)
+				;
+			if (nul != NULL && p < end && *p == ':')
+			{
+				snprintf(errbuf, errlen,
+						 "member name must not contain NUL characters (\\u0000 at offset %zu)",
+						 (size_t) (nul - start));
+				return false;
+			}
+			continue;
+		}
+		if (c < 0x20)
+		{
+			snprintf(errbuf, errlen,
+					 "invalid JSON: raw control character in a string at offset %zu",
+					 (size_t) (p - start));
+			return false;
+		}
+
+		/* an escape */
+		u = u_escape(p, end);
+		if (u < 0)
+		{
+			/* a one-character escape, or a bad one that json-c refuses */
+			p += (end - p >= 2 && p[1] >= 0x20 && p[1] < 0x80) ? 2 : 1;
+			continue;
+		}
+		if (u >= 0xd800 && u <= 0xdbff)
+		{
+			long		low = u_escape(p + 6, end);
+
+			if (low >= 0xdc00 && low <= 0xdfff)
+			{
+				p += 12;		/* a pair */
+				continue;
+			}
+		}
+		if (u >= 0xd800 && u <= 0xdfff)
+		{
+			snprintf(errbuf, errlen,
+					 "invalid JSON: lone surrogate %.6s at offset %zu",
+					 (const char *) p, (size_t) (p - start));
+			return false;
+		}
+		if (u == 0 && nul == NULL)
+			nul = p;
+		p += 6;
+	}
+	return true;
 }
 
 /*
