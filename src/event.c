@@ -1102,6 +1102,58 @@ u_escape(const unsigned char *p, const unsigned char *end)
 	return u;
 }
 
+/* zero_bytes: the high bit of each byte of w that is zero, exactly */
+static inline uint64_t
+zero_bytes(uint64_t w)
+{
+	const uint64_t low7 = UINT64_C(0x7f7f7f7f7f7f7f7f);
+
+	return ~(((w & low7) + low7) | w) & ~low7;
+}
+
+/*
+ * check_escape steps *p past the escape that starts there, in a string of
+ * buf (which starts at start).  A \u escape of a surrogate must be the
+ * high half of a pair; the first \u0000 of the string is kept in *nul.
+ * Returns false with a message for a lone surrogate.  An invalid escape is
+ * stepped over: json-c refuses it.
+ */
+static bool
+check_escape(const unsigned char **p, const unsigned char *end,
+			 const unsigned char **nul, const unsigned char *start,
+			 char *errbuf, size_t errlen)
+{
+	const unsigned char *q = *p;
+	long		u = u_escape(q, end);
+
+	if (u < 0)
+	{
+		/* a one-character escape, or an invalid one */
+		*p += (end - q >= 2 && q[1] >= 0x20 && q[1] < 0x80) ? 2 : 1;
+		return true;
+	}
+	if (u >= 0xd800 && u <= 0xdbff)
+	{
+		long		low = u_escape(q + 6, end);
+
+		if (low >= 0xdc00 && low <= 0xdfff)
+		{
+			*p += 12;			/* a pair */
+			return true;
+		}
+	}
+	if (u >= 0xd800 && u <= 0xdfff)
+	{
+		snprintf(errbuf, errlen, "invalid JSON: lone surrogate %.6s at offset %zu",
+				 (const char *) q, (size_t) (q - start));
+		return false;
+	}
+	if (u == 0 && *nul == NULL)
+		*nul = q;
+	*p += 6;
+	return true;
+}
+
 /*
  * check_json_text checks buf[0..len), before json-c parses it, for what
  * json-c would let through: the text must be valid UTF-8 (json-c's own
@@ -1112,21 +1164,52 @@ u_escape(const unsigned char *p, const unsigned char *end)
  * either: json-c cuts names at a NUL, so "userId\u0000x" would be read as
  * userId.  One pass; the first problem is reported.  Strings are delimited
  * as in valid JSON, and whatever else is wrong json-c refuses afterwards.
+ *
+ * Eight bytes are taken at a time while they hold no backslash, control
+ * character or non-ASCII byte; there, only the parity of the quotes
+ * matters, to know whether the scan is in a string (the multiplication
+ * sums the quote bits of the bytes into the top byte).
  */
 static bool
 check_json_text(const char *buf, size_t len, char *errbuf, size_t errlen)
 {
+	const uint64_t ones = UINT64_C(0x0101010101010101);
 	const unsigned char *start = (const unsigned char *) buf;
 	const unsigned char *p = start;
 	const unsigned char *end = p + len;
-	bool		in_string = false;
+	int			in_string = 0;
 	const unsigned char *nul = NULL;	/* a \u0000 in the current string */
 
 	while (p < end)
 	{
-		unsigned char c = *p;
-		long		u;
+		unsigned char c;
 
+		if (end - p >= 8 && nul == NULL)
+		{
+			uint64_t	w;
+			uint64_t	quotes;
+			uint64_t	notable;
+
+			memcpy(&w, p, 8);
+			quotes = zero_bytes(w ^ (ones * '"'));
+			notable = zero_bytes(w ^ (ones * '\\')) |
+				zero_bytes(w & (ones * 0xe0)) | (w & (ones * 0x80));
+			if (notable == 0)
+			{
+				in_string ^= (int) (((quotes >> 7) * ones) >> 56) & 1;
+				p += 8;
+				continue;
+			}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* up to the first notable byte */
+			quotes &= (notable & -notable) - 1;
+			in_string ^= (int) (((quotes >> 7) * ones) >> 56) & 1;
+			p += __builtin_ctzll(notable) / 8;
+#endif
+		}
+
+		/* one byte */
+		c = *p;
 		if (c >= 0x80)
 		{
 			int			n = utf8_sequence(p, end);
@@ -1137,21 +1220,15 @@ check_json_text(const char *buf, size_t len, char *errbuf, size_t errlen)
 				return false;
 			}
 			p += n;
-			continue;
 		}
-		if (!in_string || (c != '"' && c != '\\' && c >= 0x20))
+		else if (c == '"' && !in_string)
 		{
-			if (c == '"')
-			{
-				in_string = true;
-				nul = NULL;
-			}
+			in_string = 1;
 			p++;
-			continue;
 		}
-		if (c == '"')
+		else if (c == '"')
 		{
-			in_string = false;
+			in_string = 0;
 			for (p++; p < end && is_json_space((char) *p); p++)
 				;
 			if (nul != NULL && p < end && *p == ':')
@@ -1161,44 +1238,19 @@ check_json_text(const char *buf, size_t len, char *errbuf, size_t errlen)
 						 (size_t) (nul - start));
 				return false;
 			}
-			continue;
+			nul = NULL;
 		}
-		if (c < 0x20)
+		else if (!in_string || (c != '\\' && c >= 0x20))
+			p++;
+		else if (c < 0x20)
 		{
 			snprintf(errbuf, errlen,
 					 "invalid JSON: raw control character in a string at offset %zu",
 					 (size_t) (p - start));
 			return false;
 		}
-
-		/* an escape */
-		u = u_escape(p, end);
-		if (u < 0)
-		{
-			/* a one-character escape, or a bad one that json-c refuses */
-			p += (end - p >= 2 && p[1] >= 0x20 && p[1] < 0x80) ? 2 : 1;
-			continue;
-		}
-		if (u >= 0xd800 && u <= 0xdbff)
-		{
-			long		low = u_escape(p + 6, end);
-
-			if (low >= 0xdc00 && low <= 0xdfff)
-			{
-				p += 12;		/* a pair */
-				continue;
-			}
-		}
-		if (u >= 0xd800 && u <= 0xdfff)
-		{
-			snprintf(errbuf, errlen,
-					 "invalid JSON: lone surrogate %.6s at offset %zu",
-					 (const char *) p, (size_t) (p - start));
+		else if (!check_escape(&p, end, &nul, start, errbuf, errlen))
 			return false;
-		}
-		if (u == 0 && nul == NULL)
-			nul = p;
-		p += 6;
 	}
 	return true;
 }

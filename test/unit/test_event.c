@@ -672,6 +672,11 @@ test_parse_strings(void)
 	/* escaped control characters are fine, and DEL needs no escape */
 	EXPECT_USER("\"a\\tb\\u0001\\u001f\"", "a\tb\x01\x1f");
 	EXPECT_USER("\"a\x7f\"", "a\x7f");
+	/* white space between tokens is no string content, after any escapes */
+	EXPECT_EVENT("{\n\t\"userId\": \"a\\\"b\\\\\",\r\n\t\"x\": [\"\\\\\", \"\\\"\"],\n"
+				 "\t\"name\": \"add_revenue\",\n\t\"value\": 1,\n\t\"long member name\": "
+				 "\"a long value, to be skipped eight bytes at a time\"\n}\n",
+				 "a\"b\\", EV_ADD_REVENUE, UNITS(1));
 	/* NUL in a value we ignore is valid JSON */
 	EXPECT_EVENT("{\"userId\":\"u\",\"x\":\"\\u0000\",\"name\":\"add_revenue\",\"value\":1}",
 				 "u", EV_ADD_REVENUE, UNITS(1));
