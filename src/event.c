@@ -113,6 +113,8 @@ static bool check_json_text(const char *buf, size_t len, char *errbuf,
  * parse_json parses buf[0..len) as one JSON value with nothing but white
  * space after it.  Returns the value (the caller puts it) or NULL with a
  * message in errbuf.  A JSON null comes back as NULL with *is_null set.
+ * The text is first checked for what json-c would let through (see
+ * check_json_text).
  */
 static json_object *
 parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
