@@ -232,14 +232,14 @@ sub write_file
 
 # --- (f) lookups during an ingest transaction ---
 {
-	# users aaa and zzz exist with revenue 1; a file of 60000 users with
+	# users aaa and zzz exist with revenue 1; a file of 200000 users with
 	# eventIds (a long transaction of many chunks) adds 1 to both
 	is(post_one($_), '200', "during: $_ known before") for qw(aaa zzz);
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
 	my $data = '';
-	for my $i (0 .. 59999)
+	for my $i (0 .. 199999)
 	{
-		my $user = $i == 0 ? 'aaa' : $i == 59999 ? 'zzz' : sprintf('m%05d', $i);
+		my $user = $i == 0 ? 'aaa' : $i == 199999 ? 'zzz' : sprintf('m%06d', $i);
 		$data .=
 		  qq({"userId": "$user", "name": "add_revenue", "value": 1, "eventId": "during-$i"}\n);
 	}
@@ -251,15 +251,23 @@ sub write_file
 	my $conn = http_connect($port);
 	my %seen;
 	my $early = 0;
+	my $during = 0;		# answered while the file's transaction was open
+	my $in_ingest = sub {
+		return $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query = 'evproc: ingesting an archived file' AND state = 'active'"
+		) eq '1';
+	};
 	my $rotate = $node->background_psql('postgres');
 	$rotate->query_until(qr/started/, "\\echo started\nSELECT evproc_rotate();\n");
 	my $t_end = time + 30;
 	while (time < $t_end)
 	{
+		my $open_before = $in_ingest->();
 		my ($status, $body) = http_request($conn, 'GET', '/userEvents/aaa');
 		my ($rev) = ($body // '') =~ /"revenue": (\d+)/;
 		$rev //= 'x';
 		$seen{$rev}++;
+		$during++ if $open_before && $rev eq '1' && $in_ingest->();
 		next unless $rev eq '2';
 		$early++
 		  unless $node->safe_psql('postgres',
@@ -270,6 +278,8 @@ sub write_file
 	$rotate->quit;
 	note 'during: values seen ' . join(', ', map { "$_ x$seen{$_}" } sort keys %seen);
 	is($early, 0, 'during: no lookup saw the file before its commit');
+	cmp_ok($during, '>', 0,
+		"during: lookups answered while the transaction was open ($during)");
 	ok(exists $seen{2}, 'during: the file was counted');
 	is(join(',', sort keys %seen), '1,2', 'during: only the values before and after');
 	is(revenue('zzz'), '2', 'during: the last user counted too');
