@@ -1016,15 +1016,13 @@ begin_apply(Journal *journal)
 	switch (recorded)
 	{
 		case RECORDED_SAME:
-			ereport(LOG,
-					(errmsg("evproc: file \"%s\" was already ingested; moving it to %s/",
-							state.name, JOURNAL_PROCESSED)));
-			move_file(journal);
-			break;
 		case RECORDED_LEGACY:
 			ereport(LOG,
-					(errmsg("evproc: file \"%s\" was already ingested (recorded without a fingerprint); moving it to %s/",
-							state.name, JOURNAL_PROCESSED)));
+					(errmsg("evproc: file \"%s\" was already ingested%s; moving it to %s/",
+							state.name,
+							recorded == RECORDED_LEGACY ?
+							" (recorded without a fingerprint)" : "",
+							JOURNAL_PROCESSED)));
 			move_file(journal);
 			break;
 		case RECORDED_OTHER:

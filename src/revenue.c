@@ -38,7 +38,7 @@
 static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr lookup_minus_plan = NULL;
 static TimestampTz blocked_since = 0;	/* 0: not blocked */
-static TimestampTz retry_at = 0;
+static TimestampTz lookup_retry_at = 0;
 
 /*
  * evproc_schema_ready reports whether the extension's tables exist in this
@@ -141,12 +141,12 @@ lookups_blocked(void)
 
 	if (blocked_since == 0)
 		blocked_since = now;
-	retry_at = TimestampTzPlusMilliseconds(now, LOOKUP_RETRY_MS);
+	lookup_retry_at = TimestampTzPlusMilliseconds(now, LOOKUP_RETRY_MS);
 	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
 	{
 		http_fail_lookups(503, "evproc.user_revenue is locked; try again");
 		blocked_since = 0;
-		retry_at = 0;
+		lookup_retry_at = 0;
 	}
 }
 
@@ -162,9 +162,9 @@ revenue_timeout_ms(void)
 
 	if (http_pending_lookups() == 0)
 		return -1;
-	if (retry_at <= now)
+	if (lookup_retry_at <= now)
 		return 0;
-	return (long) ((retry_at - now + 999) / 1000);
+	return (long) ((lookup_retry_at - now + 999) / 1000);
 }
 
 /*
@@ -221,7 +221,7 @@ revenue_serve_lookups(void)
 		blocked_since = 0;
 		return;
 	}
-	if (GetCurrentTimestamp() < retry_at)
+	if (GetCurrentTimestamp() < lookup_retry_at)
 		return;
 	if (ingest_in_transaction())
 	{
