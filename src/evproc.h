@@ -43,6 +43,8 @@ extern int	evproc_dedupe_retention;
 extern int	evproc_max_connections;
 extern int	evproc_workers;
 extern int	evproc_connection_timeout;
+extern int	evproc_request_timeout;
+extern int	evproc_max_body_memory;
 extern char *evproc_fault_injection;
 
 extern void evproc_define_settings(void);
