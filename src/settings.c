@@ -147,7 +147,7 @@ evproc_define_settings(void)
 
 	DefineCustomIntVariable("evproc.max_connections",
 							"Largest number of concurrent HTTP connections.",
-							NULL,
+							"At most the open file limit less 128, which the worker raises to the hard limit at start.",
 							&evproc_max_connections,
 							1024, 1, 65536,
 							PGC_POSTMASTER, 0,
