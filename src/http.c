@@ -10,12 +10,20 @@
  *								after the batch is durable (group commit)
  *	  GET  /userEvents/:userId	revenue lookup, answered in a batch per pass
  *
- * Requests that need the journal or the database are suspended; the worker
- * does that work after MHD_run returns and then completes and resumes them.
- * So nothing in this file's libmicrohttpd callbacks calls into PostgreSQL
- * (they use malloc, not palloc): an ereport(ERROR) can never longjmp
- * through libmicrohttpd's stack.  Only the logger reports with ereport(LOG),
- * which does not throw.
+ * Requests that need the journal or the database are queued for the worker,
+ * which does that work after MHD_run returns and then answers them (a
+ * request still waiting on the next MHD_run is suspended: see
+ * handle_request).  So nothing in this file's libmicrohttpd callbacks calls
+ * into PostgreSQL (they use malloc, not palloc): an ereport(ERROR) can
+ * never longjmp through libmicrohttpd's stack.  Only the logger reports
+ * with ereport(LOG), which does not throw.
+ *
+ * Connection upkeep, outside libmicrohttpd (see "Connection tracking"):
+ * a peer that closed its side is noticed at once, a request must arrive in
+ * full within evproc.request_timeout, the bodies being received share
+ * evproc.max_body_memory, the open file limit is raised and the
+ * connection limit kept below it, and libmicrohttpd's messages are
+ * rate-limited.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,11 +31,17 @@
 #include "idcache.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define ROUTE_EVENT_PATH	"/liveEvent"
 #define ROUTE_USER_PREFIX	"/userEvents/"
@@ -39,18 +53,30 @@ typedef enum Route
 	ROUTE_USER
 } Route;
 
-/* Per-request state; lives from the first callback to request_completed. */
+struct ConnTrack;
+
+/*
+ * Per-request state; lives from the first callback to request_completed,
+ * or, if its connection closes while the request is queued for the worker,
+ * until the worker is done with it (orphaned).
+ */
 typedef struct HttpRequest
 {
 	Route		route;
-	struct MHD_Connection *conn;
+	struct MHD_Connection *conn;	/* NULL once orphaned */
+	struct ConnTrack *track;	/* its connection's tracking, or NULL */
 	bool		suspended;
+	bool		queued;			/* handed to the worker (or answered) */
+	bool		in_queue;		/* in pending_posts, pending_lookups or
+								 * to_resume */
+	bool		orphaned;		/* its connection closed while in_queue */
 
 	/* request body (POST) */
 	char	   *body;
-	size_t		len;
+	size_t		len;			/* bytes received (kept or dropped) */
 	size_t		cap;
-	bool		too_large;
+	size_t		held;			/* bytes counted in body_memory */
+	bool		fixed;			/* held is the announced Content-Length */
 
 	/* GET target */
 	char		user_id[EV_USER_ID_MAX + 1];
@@ -67,7 +93,38 @@ typedef struct HttpRequest
 	size_t		reply_len;
 	const char *allow;			/* Allow header for 405 */
 	bool		close;			/* send "Connection: close" */
+	bool		retry_after;	/* a 503 to retry: Retry-After: 1 */
 } HttpRequest;
+
+/*
+ * ConnTrack follows one connection from accept to close (libmicrohttpd's
+ * socket context), for what libmicrohttpd does not do itself: noticing a
+ * peer that closed while its request is incomplete, and the request
+ * deadline.  See "Connection tracking" below.
+ */
+typedef struct ConnTrack
+{
+	struct MHD_Connection *conn;
+	int			fd;
+	HttpRequest *req;			/* the current request, if its headers are in */
+	bool		busy;			/* the request is in: answering it */
+	bool		idle;			/* kept alive, no byte of a next request yet */
+	bool		peer_closed;	/* the peer shut down its sending side */
+	int64		started_ms;		/* the current request's clock (monotonic) */
+	struct ConnTrack *prev;		/* in the request clock, by started_ms */
+	struct ConnTrack *next;
+	bool		in_clock;
+	struct ConnTrack *eof_prev; /* in eof_watch */
+	struct ConnTrack *eof_next;
+	bool		in_eof;
+} ConnTrack;
+
+/* an intrusive FIFO of ConnTracks */
+typedef struct TrackList
+{
+	ConnTrack  *head;
+	ConnTrack  *tail;
+} TrackList;
 
 /* Suspended requests waiting for the worker. */
 typedef struct RequestQueue
@@ -86,6 +143,36 @@ static RequestQueue pending_posts;
 static RequestQueue pending_lookups;
 static RequestQueue to_resume;
 static bool refuse_new = false;	/* shutting down: suspend nothing more */
+
+/* connection upkeep (see "Connection tracking") */
+static int	watch_fd = -1;		/* our epoll: MHD's epoll fd + each socket */
+static TrackList request_clock; /* reading a request, oldest first */
+static TrackList eof_watch;		/* peer closed, request not in */
+static int	n_tracks = 0;
+static int	tracks_peak = 0;
+static long n_cut_timeout = 0;	/* cut for evproc.request_timeout, unlogged */
+static int64 next_cut_report = 0;
+
+/* bytes of request bodies held (see reserve_body) and their high mark */
+static size_t body_memory = 0;
+static size_t body_peak = 0;
+
+/* A burst worth giving memory back after (see give_back_memory). */
+#define TRIM_AFTER_BYTES	(8 * 1024 * 1024)
+#define TRIM_AFTER_CONNECTIONS	256
+
+/*
+ * Open files kept out of evproc.max_connections' reach for the journal,
+ * ingest, the database's files and libmicrohttpd's own descriptors.
+ */
+#define FD_RESERVE			128
+
+/* libmicrohttpd's messages: at most LOG_BURST lines per LOG_WINDOW_MS */
+#define LOG_BURST			20
+#define LOG_WINDOW_MS		10000
+static int64 log_window_start = 0;
+static int	log_lines = 0;
+static long log_suppressed = 0;
 
 /* the reply to nearly every POST (one event, no eventId): built once */
 #define ACCEPTED_ONE	"{\"accepted\": 1}"
@@ -138,6 +225,42 @@ set_error(HttpRequest *req, unsigned int status, const char *message)
 	set_reply(req, status, body, len);
 }
 
+/*
+ * reserve_body counts n more bytes of request body memory for req, if
+ * that keeps all bodies together within evproc.max_body_memory.
+ */
+static bool
+reserve_body(HttpRequest *req, size_t n)
+{
+	if (body_memory + n > (size_t) evproc_max_body_memory)
+		return false;
+	body_memory += n;
+	req->held += n;
+	if (body_memory > body_peak)
+		body_peak = body_memory;
+	return true;
+}
+
+/* free_body frees req's body buffer and its count; len stays. */
+static void
+free_body(HttpRequest *req)
+{
+	free(req->body);
+	req->body = NULL;
+	req->cap = 0;
+	body_memory -= req->held;
+	req->held = 0;
+}
+
+/* set_busy answers 503 with Retry-After: body memory is taken up. */
+static void
+set_busy(HttpRequest *req)
+{
+	set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+			  "too many request bodies are being received; retry later");
+	req->retry_after = true;
+}
+
 static enum MHD_Result
 send_reply(HttpRequest *req)
 {
@@ -160,6 +283,8 @@ send_reply(HttpRequest *req)
 	if (req->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 								"Bearer");
+	if (req->retry_after)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);
 	return ret;
@@ -373,12 +498,23 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		}
 		clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 										   MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (clen != NULL && strtoull(clen, NULL, 10) >
-			(unsigned long long) evproc_max_body_size)
+		if (clen != NULL)
 		{
-			set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
-					  "request body is larger than evproc.max_body_size");
-			return;
+			unsigned long long size = strtoull(clen, NULL, 10);
+
+			if (size > (unsigned long long) evproc_max_body_size)
+			{
+				set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+						  "request body is larger than evproc.max_body_size");
+				return;
+			}
+			/* the announced size is counted from now on */
+			if (!reserve_body(req, (size_t) size))
+			{
+				set_busy(req);
+				return;
+			}
+			req->fixed = true;
 		}
 		req->route = ROUTE_EVENT;
 	}
@@ -414,25 +550,26 @@ route_request(HttpRequest *req, const char *url, const char *method)
 }
 
 /*
- * receive_body collects upload data, up to evproc.max_body_size.  A larger
- * body (chunked, so its size was not known up front) is read and dropped
- * so that the 413 can be sent when it ends (libmicrohttpd cannot reply in
- * the middle of an upload); past four times the limit we stop reading and
- * close the connection.  Returns false to close it.
+ * receive_body collects upload data, up to evproc.max_body_size, in a
+ * buffer counted in body_memory: of the announced size (reserved when the
+ * request was routed), or growing for a chunked body.  Once the reply is
+ * decided during the upload (a chunked body past evproc.max_body_size,
+ * 413, or past evproc.max_body_memory, 503), the rest is read and dropped
+ * so that the reply can be sent when it ends (libmicrohttpd cannot reply
+ * in the middle of an upload); past four times the size limit we stop
+ * reading and close the connection.  Returns false to close it.
  */
 static bool
 receive_body(HttpRequest *req, const char *data, size_t size)
 {
-	if (req->too_large)
+	if (req->status != 0)
 	{
 		req->len += size;
 		return req->len <= 4 * (size_t) evproc_max_body_size;
 	}
-	if (req->status != 0)
-		return true;
 	if (req->len + size > (size_t) evproc_max_body_size)
 	{
-		req->too_large = true;
+		free_body(req);
 		req->len += size;
 		set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
 				  "request body is larger than evproc.max_body_size");
@@ -440,14 +577,31 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 	}
 	if (req->len + size > req->cap)
 	{
-		size_t		newcap = req->cap ? req->cap : 1024;
+		size_t		newcap;
 		char	   *body;
 
-		while (newcap < req->len + size)
-			newcap *= 2;
+		if (req->fixed && req->len + size <= req->held)
+			newcap = req->held;
+		else
+		{
+			newcap = req->cap ? req->cap : 1024;
+			while (newcap < req->len + size)
+				newcap *= 2;
+			if (newcap > (size_t) evproc_max_body_size)
+				newcap = (size_t) evproc_max_body_size;
+			if (newcap > req->held && !reserve_body(req, newcap - req->held))
+			{
+				free_body(req);
+				req->len += size;
+				set_busy(req);
+				return true;
+			}
+		}
 		body = realloc(req->body, newcap);
 		if (body == NULL)
 		{
+			free_body(req);
+			req->len += size;
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 			return true;
 		}
@@ -553,10 +707,10 @@ set_bad_batch(HttpRequest *req, const char *message, long index)
 /*
  * accept_events validates a POSTed event or batch (all or nothing) and
  * appends its journal lines to the group-commit batch; the request then
- * waits, suspended, until that batch is durable.  An event whose eventId
- * was journaled recently, or is already in this batch (from this request
- * or an earlier one of the same pass), is a duplicate: counted in the
- * reply, not journaled again.
+ * waits in pending_posts until that batch is durable.  An event whose
+ * eventId was journaled recently, or is already in this batch (from this
+ * request or an earlier one of the same pass), is a duplicate: counted in
+ * the reply, not journaled again.
  */
 static void
 accept_events(HttpRequest *req)
@@ -619,6 +773,7 @@ accept_events(HttpRequest *req)
 	}
 	if (!queue_push(&pending_posts, req))
 		goto oom;
+	req->in_queue = true;
 
 	/*
 	 * Only now that nothing can fail: the ids are pending until the batch is
@@ -632,8 +787,6 @@ accept_events(HttpRequest *req)
 	req->duplicates = any_id ? dups : -1;
 	free(events);
 	free(skip);
-	req->suspended = true;
-	MHD_suspend_connection(req->conn);
 	return;
 
 oom:
@@ -644,6 +797,27 @@ oom:
 	set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 }
 
+static void track_request(HttpRequest *req);
+static void track_busy(HttpRequest *req);
+static void untrack_request(HttpRequest *req);
+
+/*
+ * handle_request is libmicrohttpd's access handler: the first call has the
+ * headers, the next ones the body, and the calls after that, once the
+ * whole request is in, want the reply.
+ *
+ * The first of those calls hands the request to the worker (the journal
+ * batch, or the lookups) and returns without a reply and WITHOUT
+ * suspending the connection: libmicrohttpd then parks it (its "block"
+ * state) and calls again on each MHD_run, which the worker does right after
+ * the flush, so the reply usually goes out in the same pass.  A request
+ * still unanswered at such a later call is suspended then.  Suspending in
+ * the first call would keep libmicrohttpd's "read" state on the
+ * connection, and on resume it would read first: a client that had
+ * half-closed its side after the request (HTTP/1.0, nc -N) then reads as
+ * end of file, and libmicrohttpd closes the connection without the reply,
+ * although the events were journaled.
+ */
 static enum MHD_Result
 handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 			   const char *method, const char *version,
@@ -659,10 +833,14 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		req->conn = conn;
 		*req_cls = req;
+		track_request(req);
 		route_request(req, url, method);
 		/* reject early: no need to read the body of a refused request */
 		if (req->status != 0)
+		{
+			track_busy(req);
 			return send_reply(req);
+		}
 		return MHD_YES;
 	}
 
@@ -674,30 +852,52 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return keep ? MHD_YES : MHD_NO;
 	}
 
-	/* the whole request is in (or the worker has resumed it) */
-	if (req->status == 0 && !req->suspended)
+	/* the whole request is in */
+	track_busy(req);
+	if (!req->queued && req->status == 0)
 	{
+		req->queued = true;
 		if (refuse_new)
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "server is shutting down");
 		else if (req->route == ROUTE_EVENT)
+		{
 			accept_events(req);
+			free_body(req);		/* parsed: no longer needed */
+		}
 		else if (req->route == ROUTE_USER)
 		{
 			if (queue_push(&pending_lookups, req))
-			{
-				req->suspended = true;
-				MHD_suspend_connection(conn);
-			}
+				req->in_queue = true;
 			else
 				set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 		}
+		if (req->status == 0)
+			return MHD_YES;		/* not suspended: see above */
 	}
 	if (req->status != 0)
 		return send_reply(req);
+	if (!req->suspended)
+	{
+		req->suspended = true;
+		MHD_suspend_connection(conn);
+	}
 	return MHD_YES;
 }
 
+static void
+free_request(HttpRequest *req)
+{
+	free_body(req);
+	free(req->reply);
+	free(req);
+}
+
+/*
+ * request_completed frees a request, unless it is queued for the worker
+ * (its connection closed before the answer): then it is orphaned, and the
+ * queue frees it when the worker is done.
+ */
 static void
 request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 				  enum MHD_RequestTerminationCode toe)
@@ -706,10 +906,16 @@ request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	if (req == NULL)
 		return;
-	free(req->body);
-	free(req->reply);
-	free(req);
 	*req_cls = NULL;
+	untrack_request(req);
+	if (req->in_queue)
+	{
+		free_body(req);
+		req->orphaned = true;
+		req->conn = NULL;
+		return;
+	}
+	free_request(req);
 }
 
 /* We decode paths ourselves (ev_decode_user_id), so MHD must not. */
@@ -719,17 +925,492 @@ unescape_nothing(void *cls, struct MHD_Connection *conn, char *s)
 	return strlen(s);
 }
 
+/* monotonic_ms: a monotonic clock in milliseconds. */
+static int64
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * log_flush_suppressed reports the messages suppressed in a window that
+ * has ended, in one line.
+ */
+static void
+log_flush_suppressed(int64 now)
+{
+	if (log_suppressed > 0 && now - log_window_start >= LOG_WINDOW_MS)
+	{
+		ereport(LOG,
+				(errmsg("evproc: HTTP server: %ld more messages suppressed in %d s",
+						log_suppressed, LOG_WINDOW_MS / 1000)));
+		log_suppressed = 0;
+	}
+}
+
+/*
+ * log_mhd logs libmicrohttpd's messages, at most LOG_BURST lines in
+ * LOG_WINDOW_MS; the rest are counted and reported in one line when the
+ * window ends (a flood of aborted connections would otherwise write one
+ * line each).
+ */
 static void
 log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	char		msg[512];
 	size_t		len;
+	int64		now = monotonic_ms();
 
+	if (now - log_window_start >= LOG_WINDOW_MS)
+	{
+		log_flush_suppressed(now);
+		log_window_start = now;
+		log_lines = 0;
+	}
+	if (log_lines >= LOG_BURST)
+	{
+		log_suppressed++;
+		return;
+	}
+	log_lines++;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	len = strlen(msg);
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
 		msg[--len] = '\0';
 	ereport(LOG, (errmsg("evproc: HTTP server: %s", msg)));
+}
+
+/*
+ * Connection tracking
+ *
+ * libmicrohttpd (0.9.75, epoll, edge-triggered) takes a read shorter than
+ * its buffer to mean that the socket is drained.  When the peer's FIN
+ * arrives together with the last bytes (send a partial request, then
+ * close), the one edge is spent on that read: the end of file is never
+ * read, and the connection stays in CLOSE-WAIT, holding its descriptor and
+ * its slot, until the idle timeout.  Nor does libmicrohttpd bound the time
+ * a request takes to arrive, only the idle time between bytes.
+ *
+ * So each connection also has a ConnTrack (the socket context), and its
+ * socket is in our own epoll set, watch_fd, for EPOLLRDHUP and EPOLLIN
+ * (edge-triggered).  watch_fd also holds libmicrohttpd's epoll fd, so the
+ * worker waits on watch_fd alone (http_epoll_fd).  After each MHD_run,
+ * http_upkeep:
+ *	  - for a connection whose peer has closed and whose request is not in
+ *		(none yet, or partly read), looks whether anything is left to read
+ *		(recv with MSG_PEEK): if not, the request can never complete, and
+ *		the socket is shut down, which libmicrohttpd sees at once (EPOLLHUP)
+ *		and closes the connection;
+ *	  - shuts down a connection whose request has not arrived in full within
+ *		evproc.request_timeout: the request clock starts at accept, or on a
+ *		kept-alive connection with the first byte of the next request, and
+ *		stops when the whole request is in.  request_clock is in the order
+ *		of starting, so the sweep looks at its head only.
+ * A request whose reply is queued is never cut.
+ */
+
+static void
+list_append(TrackList *l, ConnTrack *t)
+{
+	t->next = NULL;
+	t->prev = l->tail;
+	if (l->tail)
+		l->tail->next = t;
+	else
+		l->head = t;
+	l->tail = t;
+}
+
+static void
+list_remove(TrackList *l, ConnTrack *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		l->tail = t->prev;
+	t->prev = t->next = NULL;
+}
+
+static void
+clock_start(ConnTrack *t, int64 now)
+{
+	if (t->in_clock)
+		list_remove(&request_clock, t);
+	t->started_ms = now;
+	list_append(&request_clock, t);
+	t->in_clock = true;
+	t->idle = false;
+}
+
+static void
+clock_stop(ConnTrack *t)
+{
+	if (t->in_clock)
+		list_remove(&request_clock, t);
+	t->in_clock = false;
+}
+
+/* eof_watch links through eof_prev/eof_next */
+static void
+eof_add(ConnTrack *t)
+{
+	if (t->in_eof)
+		return;
+	t->eof_next = NULL;
+	t->eof_prev = eof_watch.tail;
+	if (eof_watch.tail)
+		eof_watch.tail->eof_next = t;
+	else
+		eof_watch.head = t;
+	eof_watch.tail = t;
+	t->in_eof = true;
+}
+
+static void
+eof_remove(ConnTrack *t)
+{
+	if (!t->in_eof)
+		return;
+	if (t->eof_prev)
+		t->eof_prev->eof_next = t->eof_next;
+	else
+		eof_watch.head = t->eof_next;
+	if (t->eof_next)
+		t->eof_next->eof_prev = t->eof_prev;
+	else
+		eof_watch.tail = t->eof_prev;
+	t->eof_prev = t->eof_next = NULL;
+	t->in_eof = false;
+}
+
+/* cut_connection shuts a connection's socket down; MHD then closes it. */
+static void
+cut_connection(ConnTrack *t)
+{
+	clock_stop(t);
+	eof_remove(t);
+	t->busy = true;				/* nothing more to do for it */
+	(void) shutdown(t->fd, SHUT_RDWR);
+}
+
+/* reply_queued: has libmicrohttpd a reply to send on this connection? */
+static bool
+reply_queued(ConnTrack *t)
+{
+	return MHD_get_connection_info(t->conn, MHD_CONNECTION_INFO_HTTP_STATUS) != NULL;
+}
+
+/*
+ * notify_connection (MHD_OPTION_NOTIFY_CONNECTION) starts and ends the
+ * tracking of a connection.  Without memory for it, a connection is simply
+ * not tracked.
+ */
+static void
+notify_connection(void *cls, struct MHD_Connection *conn,
+				  void **socket_context,
+				  enum MHD_ConnectionNotificationCode toe)
+{
+	ConnTrack  *t = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	{
+		const union MHD_ConnectionInfo *info;
+		struct epoll_event ev;
+
+		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info == NULL || (t = calloc(1, sizeof(ConnTrack))) == NULL)
+			return;
+		t->conn = conn;
+		t->fd = info->connect_fd;
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = t;
+		if (epoll_ctl(watch_fd, EPOLL_CTL_ADD, t->fd, &ev) != 0)
+		{
+			free(t);
+			return;
+		}
+		clock_start(t, monotonic_ms());
+		*socket_context = t;
+		if (++n_tracks > tracks_peak)
+			tracks_peak = n_tracks;
+	}
+	else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && t != NULL)
+	{
+		/* before libmicrohttpd closes the socket: its number may be reused */
+		(void) epoll_ctl(watch_fd, EPOLL_CTL_DEL, t->fd, NULL);
+		clock_stop(t);
+		eof_remove(t);
+		if (t->req != NULL)
+			t->req->track = NULL;
+		free(t);
+		*socket_context = NULL;
+		n_tracks--;
+	}
+}
+
+/* track_request links a new request (its headers are in) to its connection */
+static void
+track_request(HttpRequest *req)
+{
+	const union MHD_ConnectionInfo *info;
+	ConnTrack  *t;
+
+	info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	t = info != NULL ? info->socket_context : NULL;
+	if (t == NULL)
+		return;
+	req->track = t;
+	t->req = req;
+	t->busy = false;
+	/* pipelined, so no new byte was seen: its clock starts now */
+	if (t->idle)
+		clock_start(t, monotonic_ms());
+}
+
+/* track_busy: req's request is in, or its reply decided: stop the clock */
+static void
+track_busy(HttpRequest *req)
+{
+	ConnTrack  *t = req->track;
+
+	if (t == NULL)
+		return;
+	t->busy = true;
+	clock_stop(t);
+	eof_remove(t);
+}
+
+/*
+ * untrack_request: the request is done; the connection waits for the
+ * next one (or closes).  If the peer has closed, check it again.
+ */
+static void
+untrack_request(HttpRequest *req)
+{
+	ConnTrack  *t = req->track;
+
+	if (t == NULL)
+		return;
+	req->track = NULL;
+	t->req = NULL;
+	t->busy = false;
+	t->idle = true;
+	clock_stop(t);
+	if (t->peer_closed)
+		eof_add(t);
+}
+
+/*
+ * drain_watch takes the socket events of watch_fd.  Bytes arriving on a
+ * kept-alive connection start the clock of its next request.  Events
+ * taken right after an MHD_run (after_run) may be of bytes that this run
+ * has read already, even a whole request, answered in the same run: then
+ * the clock starts only if bytes are still unread.  Before a run, bytes
+ * that arrived since the last run cannot have been read.
+ */
+static void
+drain_watch(bool after_run)
+{
+	struct epoll_event events[64];
+	int			n;
+	int64		now = monotonic_ms();
+
+	do
+	{
+		n = epoll_wait(watch_fd, events, lengthof(events), 0);
+		for (int i = 0; i < n; i++)
+		{
+			ConnTrack  *t = events[i].data.ptr;
+			char		c;
+
+			if (t == NULL)
+				continue;		/* libmicrohttpd's epoll fd */
+			if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			{
+				t->peer_closed = true;
+				if (!t->busy)
+					eof_add(t);
+			}
+			else if ((events[i].events & EPOLLIN) && t->idle && !t->busy &&
+					 (!after_run ||
+					  recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0))
+				clock_start(t, now);	/* a next request begins */
+		}
+	} while (n == lengthof(events));
+}
+
+/*
+ * check_eof cuts the connections whose peer has closed and that have
+ * nothing left to read while their request is not in.
+ */
+static void
+check_eof(void)
+{
+	ConnTrack  *t = eof_watch.head;
+
+	while (t != NULL)
+	{
+		ConnTrack  *next = t->eof_next;
+		char		c;
+		ssize_t		n;
+
+		if (t->busy || reply_queued(t))
+			eof_remove(t);		/* libmicrohttpd answers, then closes */
+		else
+		{
+			n = recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				cut_connection(t);
+			/* else bytes are left, which libmicrohttpd will read */
+		}
+		t = next;
+	}
+}
+
+/*
+ * sweep_deadlines cuts the connections whose request has not arrived in
+ * full within evproc.request_timeout.
+ */
+static void
+sweep_deadlines(int64 now)
+{
+	int64		timeout = (int64) evproc_request_timeout * 1000;
+	ConnTrack  *t;
+
+	if (timeout <= 0)
+		return;
+	while ((t = request_clock.head) != NULL &&
+		   t->started_ms + timeout <= now)
+	{
+		clock_stop(t);
+		if (!reply_queued(t))
+		{
+			cut_connection(t);
+			n_cut_timeout++;
+		}
+	}
+}
+
+/*
+ * upkeep_wait_ms: milliseconds until http_upkeep has something to do (the
+ * next request deadline, a report at the end of its window), or -1.
+ */
+static long
+upkeep_wait_ms(int64 now)
+{
+	int64		at = -1;
+
+	if (evproc_request_timeout > 0 && request_clock.head != NULL)
+		at = request_clock.head->started_ms +
+			(int64) evproc_request_timeout * 1000;
+	if (log_suppressed > 0 &&
+		(at < 0 || log_window_start + LOG_WINDOW_MS < at))
+		at = log_window_start + LOG_WINDOW_MS;
+	if (n_cut_timeout > 0 && (at < 0 || next_cut_report < at))
+		at = next_cut_report;
+	if (at < 0)
+		return -1;
+	return at <= now ? 0 : (long) Min(at - now, (int64) LONG_MAX);
+}
+
+/*
+ * give_back_memory returns freed memory to the system after a burst of
+ * request bodies or connections: glibc's dynamic mmap threshold moves big
+ * freed buffers into the heap, where they stay.  It runs once the bodies
+ * held are back under an eighth of a high mark above TRIM_AFTER_BYTES, or
+ * the connections under an eighth of a peak of TRIM_AFTER_CONNECTIONS.
+ */
+static void
+give_back_memory(void)
+{
+	if ((body_peak >= TRIM_AFTER_BYTES && body_memory <= body_peak / 8) ||
+		(tracks_peak >= TRIM_AFTER_CONNECTIONS && n_tracks <= tracks_peak / 8))
+	{
+		malloc_trim(0);
+		body_peak = body_memory;
+		tracks_peak = n_tracks;
+	}
+}
+
+/*
+ * run_mhd runs libmicrohttpd runs times, with the connection upkeep that
+ * goes with each run (see "Connection tracking").
+ */
+static void
+run_mhd(int runs)
+{
+	drain_watch(false);
+	for (int i = 0; i < runs; i++)
+	{
+		MHD_run(daemon_handle);
+		drain_watch(true);
+	}
+	check_eof();
+}
+
+/*
+ * http_upkeep: once a pass, the request deadlines, the memory give-back
+ * and the rate-limited reports.
+ */
+static void
+http_upkeep(void)
+{
+	int64		now = monotonic_ms();
+
+	sweep_deadlines(now);
+	give_back_memory();
+	log_flush_suppressed(now);
+	if (n_cut_timeout > 0 && now >= next_cut_report)
+	{
+		ereport(LOG,
+				(errmsg("evproc: closed %ld HTTP connections whose request did not arrive within evproc.request_timeout (%d s)",
+						n_cut_timeout, evproc_request_timeout)));
+		n_cut_timeout = 0;
+		next_cut_report = now + LOG_WINDOW_MS;
+	}
+}
+
+/*
+ * connection_limit raises the soft limit on open files to the hard one, and
+ * returns how many connections that leaves room for: evproc.max_connections
+ * at most, and FD_RESERVE descriptors kept for everything else.
+ */
+static unsigned int
+connection_limit(void)
+{
+	struct rlimit rl;
+	rlim_t		soft;
+	rlim_t		room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return (unsigned int) evproc_max_connections;
+	soft = rl.rlim_cur;
+	if (rl.rlim_cur != rl.rlim_max)
+	{
+		struct rlimit raised = rl;
+
+		raised.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			soft = rl.rlim_max;
+	}
+	if (soft == RLIM_INFINITY)
+		return (unsigned int) evproc_max_connections;
+	room = soft > 2 * FD_RESERVE ? soft - FD_RESERVE : Max(soft / 2, 1);
+	if (room >= (rlim_t) evproc_max_connections)
+		return (unsigned int) evproc_max_connections;
+	ereport(LOG,
+			(errmsg("evproc: serving at most %u HTTP connections, not evproc.max_connections = %d: the open file limit is %llu, of which %d are kept for the journal, ingest and the database",
+					(unsigned int) room, evproc_max_connections,
+					(unsigned long long) soft, FD_RESERVE),
+			 errhint("Raise the open file limit of the server (LimitNOFILE= in its systemd unit, or ulimit -n) or lower evproc.max_connections.")));
+	return (unsigned int) room;
 }
 
 /*
@@ -793,19 +1474,29 @@ http_start(Journal *j)
 	}
 	(void) addrlen;
 
+	watch_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (watch_fd < 0)
+	{
+		ereport(LOG,
+				(errmsg("evproc: could not create an epoll set: %m")));
+		return false;
+	}
+
 	daemon_handle = MHD_start_daemon(flags, (uint16) evproc_port,
 									 NULL, NULL,
 									 handle_request, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
 									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 									 MHD_OPTION_CONNECTION_LIMIT,
-									 (unsigned int) evproc_max_connections,
+									 connection_limit(),
 									 MHD_OPTION_CONNECTION_TIMEOUT,
 									 (unsigned int) evproc_connection_timeout,
 									 MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 									 (size_t) evproc_max_header_size,
 									 MHD_OPTION_NOTIFY_COMPLETED,
 									 request_completed, NULL,
+									 MHD_OPTION_NOTIFY_CONNECTION,
+									 notify_connection, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK,
 									 unescape_nothing, NULL,
 
@@ -819,7 +1510,26 @@ http_start(Journal *j)
 									 MHD_OPTION_END,
 									 (unsigned int) 1,
 									 MHD_OPTION_END);
-	return daemon_handle != NULL;
+	if (daemon_handle == NULL)
+		return false;
+
+	/* the worker waits on watch_fd, which holds libmicrohttpd's epoll fd */
+	{
+		const union MHD_DaemonInfo *info;
+		struct epoll_event ev;
+
+		info = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_EPOLL_FD);
+		ev.events = EPOLLIN;
+		ev.data.ptr = NULL;
+		if (info == NULL ||
+			epoll_ctl(watch_fd, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0)
+		{
+			ereport(LOG,
+					(errmsg("evproc: could not watch the HTTP server's epoll set: %m")));
+			return false;
+		}
+	}
+	return true;
 
 bad_address:
 	ereport(LOG,
@@ -850,15 +1560,19 @@ http_stop(void)
 	ev_parser_free(parser);
 	parser = NULL;
 	idcache_free(&recent_ids);
+	if (watch_fd >= 0)
+		close(watch_fd);
+	watch_fd = -1;
 }
 
+/*
+ * http_epoll_fd: the descriptor the worker waits on for HTTP work, an
+ * epoll set holding libmicrohttpd's and the connection tracking's.
+ */
 int
 http_epoll_fd(void)
 {
-	const union MHD_DaemonInfo *info;
-
-	info = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_EPOLL_FD);
-	return info != NULL ? info->epoll_fd : -1;
+	return watch_fd;
 }
 
 /* http_timeout_ms: how long the loop may wait before MHD needs to run. */
@@ -866,25 +1580,55 @@ long
 http_timeout_ms(void)
 {
 	MHD_UNSIGNED_LONG_LONG timeout;
+	long		t = -1;
+	long		upkeep;
 
 	/* pending lookups are revenue.c's to time (revenue_timeout_ms) */
 	if (pending_posts.n > 0 || to_resume.n > 0)
 		return 0;
-	if (MHD_get_timeout(daemon_handle, &timeout) != MHD_YES)
-		return -1;
-	return timeout > (MHD_UNSIGNED_LONG_LONG) LONG_MAX ? LONG_MAX : (long) timeout;
+	if (MHD_get_timeout(daemon_handle, &timeout) == MHD_YES)
+		t = timeout > (MHD_UNSIGNED_LONG_LONG) LONG_MAX ? LONG_MAX : (long) timeout;
+	upkeep = upkeep_wait_ms(monotonic_ms());
+	if (upkeep >= 0 && (t < 0 || upkeep < t))
+		t = upkeep;
+	return t;
 }
 
 void
 http_run(void)
 {
-	MHD_run(daemon_handle);
+	run_mhd(1);
+	http_upkeep();
 }
 
 int
 http_pending_posts(void)
 {
 	return pending_posts.n;
+}
+
+/*
+ * answer moves a request whose reply is decided from its pending queue to
+ * to_resume; an orphaned one is freed instead.
+ */
+static void
+answer(HttpRequest *req)
+{
+	if (req->orphaned)
+	{
+		free_request(req);
+		return;
+	}
+	if (!queue_push(&to_resume, req))
+	{
+		/* cannot happen once to_resume has grown: resume at once */
+		req->in_queue = false;
+		if (req->suspended)
+		{
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
+	}
 }
 
 /*
@@ -931,12 +1675,7 @@ http_complete_posts(bool durable)
 		else
 			set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 					  "could not write the event journal; no event was accepted");
-		if (!queue_push(&to_resume, req))
-		{
-			/* cannot happen once to_resume has grown; resume at once */
-			req->suspended = false;
-			MHD_resume_connection(req->conn);
-		}
+		answer(req);
 	}
 	pending_posts.n = 0;
 }
@@ -996,9 +1735,10 @@ http_fail_lookups(int status, const char *message)
 }
 
 /*
- * http_resume_all resumes every request that has its reply and runs MHD
- * again at once, so that the replies go out in this pass; lookups without
- * an answer yet stay suspended.  Returns whether anything was resumed.
+ * http_resume_all resumes every request that has its reply (if it was
+ * suspended) and runs MHD again at once, so that the replies go out in
+ * this pass; lookups without an answer yet stay queued.  Returns whether
+ * anything was answered.
  */
 bool
 http_resume_all(void)
@@ -1010,24 +1750,34 @@ http_resume_all(void)
 	{
 		HttpRequest *req = pending_lookups.items[i];
 
-		if (req->status == 0)
+		if (req->status == 0 && !req->orphaned)
 			pending_lookups.items[kept++] = req;	/* still waiting */
-		else if (!queue_push(&to_resume, req))
-		{
-			req->suspended = false;
-			MHD_resume_connection(req->conn);
-		}
+		else
+			answer(req);
 	}
 	pending_lookups.n = kept;
 
 	for (int i = 0; i < to_resume.n; i++)
 	{
-		to_resume.items[i]->suspended = false;
-		MHD_resume_connection(to_resume.items[i]->conn);
+		HttpRequest *req = to_resume.items[i];
+
+		req->in_queue = false;
+		if (req->orphaned)
+			free_request(req);
+		else if (req->suspended)
+		{
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
 		any = true;
 	}
 	to_resume.n = 0;
+
+	/*
+	 * The first run gives each its reply (handle_request), the second
+	 * writes it.
+	 */
 	if (any)
-		MHD_run(daemon_handle);
+		run_mhd(2);
 	return any;
 }

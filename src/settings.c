@@ -38,6 +38,8 @@ int			evproc_connection_timeout = 30;
 int			evproc_rotation_size = 128 * 1024;	/* kB */
 int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
+int			evproc_request_timeout = 10;
+int			evproc_max_body_memory = 64 * 1024 * 1024;
 char	   *evproc_fault_injection = NULL;
 
 /*
@@ -194,7 +196,7 @@ evproc_define_settings(void)
 
 	DefineCustomIntVariable("evproc.max_connections",
 							"Largest number of concurrent HTTP connections.",
-							NULL,
+							"At most the open file limit less 128, which the worker raises to the hard limit at start.",
 							&evproc_max_connections,
 							1024, 1, 65536,
 							PGC_POSTMASTER, 0,
@@ -206,6 +208,22 @@ evproc_define_settings(void)
 							&evproc_connection_timeout,
 							30, 1, 3600,
 							PGC_POSTMASTER, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.request_timeout",
+							"Time within which an HTTP request must arrive in full.",
+							"The request line, headers and body; counted from the connection's start or, on a kept-alive connection, from the request's first byte.  0 turns the limit off.",
+							&evproc_request_timeout,
+							10, 0, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_body_memory",
+							"Memory for the request bodies being received, all connections together.",
+							"A POST that would pass it is answered with 503 and Retry-After.",
+							&evproc_max_body_memory,
+							64 * 1024 * 1024, 64 * 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("evproc.fault_injection",
