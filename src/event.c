@@ -21,9 +21,21 @@
 
 struct EvParser
 {
-	json_tokener *tok;
+	json_tokener *tok;			/* NULL if it could not be renewed */
+	bool		tok_failed;		/* its last parse failed: renew it */
 	bool		fast;			/* try the fast paths before json-c */
 };
+
+static json_tokener *
+new_tokener(void)
+{
+	json_tokener *tok = json_tokener_new();
+
+	if (tok != NULL)
+		json_tokener_set_flags(tok,
+							   JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	return tok;
+}
 
 EvParser *
 ev_parser_create(void)
@@ -32,16 +44,36 @@ ev_parser_create(void)
 
 	if (parser == NULL)
 		return NULL;
-	parser->tok = json_tokener_new();
+	parser->tok = new_tokener();
 	if (parser->tok == NULL)
 	{
 		free(parser);
 		return NULL;
 	}
-	json_tokener_set_flags(parser->tok,
-						   JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	parser->tok_failed = false;
 	parser->fast = true;
 	return parser;
+}
+
+/*
+ * ready_tokener gives a tokener in its initial state.  json_tokener_reset
+ * does not clear all of it: after a parse that failed inside a \u escape,
+ * a pending high surrogate stays and is taken into the next string (a
+ * U+FFFD in another request's userId).  So a tokener whose last parse
+ * failed is replaced; failures are rare, successes only need the reset.
+ */
+static json_tokener *
+ready_tokener(EvParser *parser)
+{
+	if (parser->tok_failed || parser->tok == NULL)
+	{
+		json_tokener_free(parser->tok);
+		parser->tok = new_tokener();
+		parser->tok_failed = false;
+	}
+	else
+		json_tokener_reset(parser->tok);
+	return parser->tok;
 }
 
 /*
@@ -106,15 +138,21 @@ parse_value(json_object *value, ev_int128 *out)
 	}
 }
 
+static bool check_json_text(const char *buf, size_t len, char *errbuf,
+							size_t errlen);
+
 /*
  * parse_json parses buf[0..len) as one JSON value with nothing but white
  * space after it.  Returns the value (the caller puts it) or NULL with a
  * message in errbuf.  A JSON null comes back as NULL with *is_null set.
+ * The text is first checked for what json-c would let through (see
+ * check_json_text).
  */
 static json_object *
 parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
 		   char *errbuf, size_t errlen)
 {
+	json_tokener *tok;
 	json_object *root;
 	size_t		parsed;
 	size_t		end;
@@ -133,24 +171,24 @@ parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
 		snprintf(errbuf, errlen, "request body is empty");
 		return NULL;
 	}
-	/* json-c's own check lets overlong forms and surrogates through */
-	if (!ev_utf8_valid(buf, len))
+	if (!check_json_text(buf, len, errbuf, errlen))
+		return NULL;
+
+	tok = ready_tokener(parser);
+	if (tok == NULL)
 	{
-		snprintf(errbuf, errlen, "invalid JSON: invalid UTF-8");
+		snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-
-	json_tokener_reset(parser->tok);
-	root = json_tokener_parse_ex(parser->tok, buf, (int) len);
-	parsed = json_tokener_get_parse_end(parser->tok);
-	if (root == NULL &&
-		json_tokener_get_error(parser->tok) == json_tokener_continue)
+	root = json_tokener_parse_ex(tok, buf, (int) len);
+	parsed = json_tokener_get_parse_end(tok);
+	if (root == NULL && json_tokener_get_error(tok) == json_tokener_continue)
 	{
 		/* a bare number is complete only at the end of input: say so */
-		root = json_tokener_parse_ex(parser->tok, "", 1);
-		if (root == NULL &&
-			json_tokener_get_error(parser->tok) != json_tokener_success)
+		root = json_tokener_parse_ex(tok, "", 1);
+		if (root == NULL && json_tokener_get_error(tok) != json_tokener_success)
 		{
+			parser->tok_failed = true;
 			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
 			return NULL;
 		}
@@ -158,13 +196,16 @@ parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
 	}
 	if (root == NULL)
 	{
-		enum json_tokener_error jerr = json_tokener_get_error(parser->tok);
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
 
 		if (jerr == json_tokener_success)
 			*is_null = true;
 		else
+		{
+			parser->tok_failed = true;
 			snprintf(errbuf, errlen, "invalid JSON: %s at offset %zu",
 					 json_tokener_error_desc(jerr), parsed);
+		}
 		return NULL;
 	}
 	for (end = parsed; end < len; end++)
@@ -990,6 +1031,49 @@ ev_format_timestamp(const struct timespec *ts, char *out)
 }
 
 /*
+ * utf8_sequence returns the length (2 to 4) of the well-formed UTF-8
+ * sequence that starts with the non-ASCII byte at p, or 0 if there is none:
+ * no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+static inline int
+utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char c = *p;
+	int			n;
+	uint32_t	cp;
+
+	if (c >= 0xc2 && c <= 0xdf)
+	{
+		n = 1;
+		cp = c & 0x1f;
+	}
+	else if (c >= 0xe0 && c <= 0xef)
+	{
+		n = 2;
+		cp = c & 0x0f;
+	}
+	else if (c >= 0xf0 && c <= 0xf4)
+	{
+		n = 3;
+		cp = c & 0x07;
+	}
+	else
+		return 0;
+	if (end - p <= n)
+		return 0;
+	for (int i = 1; i <= n; i++)
+	{
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
+/*
  * ev_utf8_valid reports whether s[0..len) is well-formed UTF-8: no overlong
  * forms, no surrogates, nothing above U+10FFFF.
  */
@@ -1001,11 +1085,9 @@ ev_utf8_valid(const char *s, size_t len)
 
 	while (p < end)
 	{
-		unsigned char c = *p;
 		int			n;
-		uint32_t	cp;
 
-		if (c < 0x80)
+		if (*p < 0x80)
 		{
 			uint64_t	word;
 
@@ -1021,35 +1103,9 @@ ev_utf8_valid(const char *s, size_t len)
 				p++;
 			continue;
 		}
-		else if (c >= 0xc2 && c <= 0xdf)
-		{
-			n = 1;
-			cp = c & 0x1f;
-		}
-		else if (c >= 0xe0 && c <= 0xef)
-		{
-			n = 2;
-			cp = c & 0x0f;
-		}
-		else if (c >= 0xf0 && c <= 0xf4)
-		{
-			n = 3;
-			cp = c & 0x07;
-		}
-		else
+		if ((n = utf8_sequence(p, end)) == 0)
 			return false;
-		if (end - p <= n)
-			return false;
-		for (int i = 1; i <= n; i++)
-		{
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-			cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
+		p += n;
 	}
 	return true;
 }
@@ -1064,6 +1120,181 @@ hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/*
+ * u_escape returns the code unit of the \uXXXX escape at p, or -1 if the
+ * input does not hold one there.
+ */
+static long
+u_escape(const unsigned char *p, const unsigned char *end)
+{
+	long		u = 0;
+
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+		return -1;
+	for (int i = 2; i < 6; i++)
+	{
+		int			d = hex_value((char) p[i]);
+
+		if (d < 0)
+			return -1;
+		u = u * 16 + d;
+	}
+	return u;
+}
+
+/* zero_bytes: the high bit of each byte of w that is zero, exactly */
+static inline uint64_t
+zero_bytes(uint64_t w)
+{
+	const uint64_t low7 = UINT64_C(0x7f7f7f7f7f7f7f7f);
+
+	return ~(((w & low7) + low7) | w) & ~low7;
+}
+
+/*
+ * check_escape steps *p past the escape that starts there, in a string of
+ * buf (which starts at start).  A \u escape of a surrogate must be the
+ * high half of a pair; the first \u0000 of the string is kept in *nul.
+ * Returns false with a message for a lone surrogate.  An invalid escape is
+ * stepped over: json-c refuses it.
+ */
+static bool
+check_escape(const unsigned char **p, const unsigned char *end,
+			 const unsigned char **nul, const unsigned char *start,
+			 char *errbuf, size_t errlen)
+{
+	const unsigned char *q = *p;
+	long		u = u_escape(q, end);
+
+	if (u < 0)
+	{
+		/* a one-character escape, or an invalid one */
+		*p += (end - q >= 2 && q[1] >= 0x20 && q[1] < 0x80) ? 2 : 1;
+		return true;
+	}
+	if (u >= 0xd800 && u <= 0xdbff)
+	{
+		long		low = u_escape(q + 6, end);
+
+		if (low >= 0xdc00 && low <= 0xdfff)
+		{
+			*p += 12;			/* a pair */
+			return true;
+		}
+	}
+	if (u >= 0xd800 && u <= 0xdfff)
+	{
+		snprintf(errbuf, errlen, "invalid JSON: lone surrogate %.6s at offset %zu",
+				 (const char *) q, (size_t) (q - start));
+		return false;
+	}
+	if (u == 0 && *nul == NULL)
+		*nul = q;
+	*p += 6;
+	return true;
+}
+
+/*
+ * check_json_text checks buf[0..len), before json-c parses it, for what
+ * json-c would let through: the text must be valid UTF-8 (json-c's own
+ * check lets overlong forms and surrogates pass), and a string must hold
+ * no raw control character (RFC 8259 wants them escaped; json-c takes
+ * them) and no \u escape of a lone surrogate (json-c makes it U+FFFD, so
+ * distinct user ids would merge).  A member name must not hold \u0000
+ * either: json-c cuts names at a NUL, so "userId\u0000x" would be read as
+ * userId.  One pass; the first problem is reported.  Strings are delimited
+ * as in valid JSON, and whatever else is wrong json-c refuses afterwards.
+ *
+ * Eight bytes are taken at a time while they hold no backslash, control
+ * character or non-ASCII byte; there, only the parity of the quotes
+ * matters, to know whether the scan is in a string (the multiplication
+ * sums the quote bits of the bytes into the top byte).
+ */
+static bool
+check_json_text(const char *buf, size_t len, char *errbuf, size_t errlen)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const unsigned char *start = (const unsigned char *) buf;
+	const unsigned char *p = start;
+	const unsigned char *end = p + len;
+	int			in_string = 0;
+	const unsigned char *nul = NULL;	/* a \u0000 in the current string */
+
+	while (p < end)
+	{
+		unsigned char c;
+
+		if (end - p >= 8 && nul == NULL)
+		{
+			uint64_t	w;
+			uint64_t	quotes;
+			uint64_t	notable;
+
+			memcpy(&w, p, 8);
+			quotes = zero_bytes(w ^ (ones * '"'));
+			notable = zero_bytes(w ^ (ones * '\\')) |
+				zero_bytes(w & (ones * 0xe0)) | (w & (ones * 0x80));
+			if (notable == 0)
+			{
+				in_string ^= (int) (((quotes >> 7) * ones) >> 56) & 1;
+				p += 8;
+				continue;
+			}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* up to the first notable byte */
+			quotes &= (notable & -notable) - 1;
+			in_string ^= (int) (((quotes >> 7) * ones) >> 56) & 1;
+			p += __builtin_ctzll(notable) / 8;
+#endif
+		}
+
+		/* one byte */
+		c = *p;
+		if (c >= 0x80)
+		{
+			int			n = utf8_sequence(p, end);
+
+			if (n == 0)
+			{
+				snprintf(errbuf, errlen, "invalid JSON: invalid UTF-8");
+				return false;
+			}
+			p += n;
+		}
+		else if (c == '"' && !in_string)
+		{
+			in_string = 1;
+			p++;
+		}
+		else if (c == '"')
+		{
+			in_string = 0;
+			for (p++; p < end && is_json_space((char) *p); p++)
+				;
+			if (nul != NULL && p < end && *p == ':')
+			{
+				snprintf(errbuf, errlen,
+						 "member name must not contain NUL characters (\\u0000 at offset %zu)",
+						 (size_t) (nul - start));
+				return false;
+			}
+			nul = NULL;
+		}
+		else if (!in_string || (c != '\\' && c >= 0x20))
+			p++;
+		else if (c < 0x20)
+		{
+			snprintf(errbuf, errlen,
+					 "invalid JSON: raw control character in a string at offset %zu",
+					 (size_t) (p - start));
+			return false;
+		}
+		else if (!check_escape(&p, end, &nul, start, errbuf, errlen))
+			return false;
+	}
+	return true;
 }
 
 /*

@@ -9,8 +9,10 @@
  * not crashing, the target checks properties: the fast paths for journal
  * lines and plain events give exactly what the full json-c parser gives
  * (events, errors, the index of a bad event), an accepted event formats to
- * a journal line that parses back to the same event, and a decoded user id
- * is valid UTF-8 without NUL.
+ * a journal line that parses back to the same event, a decoded user id
+ * is valid UTF-8 without NUL, and the strings of an accepted input hold no
+ * raw control character or lone surrogate escape (a plain bytewise reading,
+ * string_problems, which also backs every such error message).
  *
  *	  make fuzz && test/fuzz/fuzz_event -runs=10000000 test/fuzz/corpus
  *
@@ -37,6 +39,94 @@ same_event(const EvEvent *a, const EvEvent *b)
 		memcmp(a->user_id, b->user_id, a->user_id_len) == 0 &&
 		a->event_id_len == b->event_id_len &&
 		memcmp(a->event_id, b->event_id, a->event_id_len) == 0;
+}
+
+#define RAW_CONTROL		1
+#define LONE_SURROGATE	2
+
+/* hex4: the four hex digits at s as a number, or -1 */
+static long
+hex4(const char *s, size_t n)
+{
+	long		v = 0;
+
+	if (n < 4)
+		return -1;
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = s[i];
+		int			d = c >= '0' && c <= '9' ? c - '0' :
+			c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/*
+ * string_problems reads the strings of s[0..len) a byte at a time and
+ * returns RAW_CONTROL and LONE_SURROGATE for what it finds in any of them.
+ */
+static int
+string_problems(const char *s, size_t len)
+{
+	int			found = 0;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (!in_string)
+			in_string = c == '"';
+		else if (c == '"')
+			in_string = false;
+		else if (c < 0x20)
+			found |= RAW_CONTROL;
+		else if (c == '\\' && i + 1 < len && s[i + 1] == 'u' &&
+				 hex4(s + i + 2, len - i - 2) >= 0)
+		{
+			long		u = hex4(s + i + 2, len - i - 2);
+			long		low = i + 7 < len && s[i + 6] == '\\' && s[i + 7] == 'u' ?
+				hex4(s + i + 8, len - i - 8) : -1;
+
+			if (u >= 0xd800 && u <= 0xdbff && low >= 0xdc00 && low <= 0xdfff)
+				i += 11;
+			else if (u >= 0xd800 && u <= 0xdfff)
+			{
+				found |= LONE_SURROGATE;
+				i += 5;
+			}
+			else
+				i += 5;
+		}
+		else if (c == '\\' && i + 1 < len &&
+				 (unsigned char) s[i + 1] >= 0x20 && (unsigned char) s[i + 1] < 0x80)
+			i++;
+	}
+	return found;
+}
+
+/*
+ * check_string_problems: an accepted input has none; an error about one
+ * comes with it in the input.
+ */
+static void
+check_string_problems(const char *in, size_t len, bool ok, const char *err)
+{
+	int			found = string_problems(in, len);
+
+	if (ok && found != 0)
+		abort();
+	if (!ok && strstr(err, "raw control character") != NULL &&
+		!(found & RAW_CONTROL))
+		abort();
+	if (!ok && strstr(err, "lone surrogate") != NULL &&
+		!(found & LONE_SURROGATE))
+		abort();
 }
 
 static void
@@ -97,6 +187,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (ok != full_ok)
 			abort();
+		check_string_problems(in, size - 1, ok, err);
 		if (ok)
 		{
 			if (n == 0 || n > 100 || n != full_n || is_batch != full_is_batch)
@@ -127,6 +218,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* the journal and event fast paths must agree with the full parser */
 		if (ok != full_ok)
 			abort();
+		check_string_problems(in, size - 1, ok, err);
 		if (ok && !same_event(&ev, &full))
 			abort();
 		if (ok)

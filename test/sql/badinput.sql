@@ -21,6 +21,18 @@ FROM evproc.user_revenue \gset before_
 \! printf '{"userId": "\300\257", "name": "add_revenue", "value": 1}' | test/http --data-binary @- $EV/liveEvent
 \! printf '{"userId": "\355\240\200", "name": "add_revenue", "value": 1}' | test/http --data-binary @- $EV/liveEvent
 \! printf '{"userId": "x", "name": "add_revenue", "value": 1}\000' | test/http --data-binary @- $EV/liveEvent
+-- strings: no lone surrogate (json-c would make each one U+FFFD, so that
+-- distinct ids merge), no raw control character, no NUL in a userId or a
+-- member name; in any string of the body, and in batches too
+\! test/http -d '{"userId": "\ud800", "name": "add_revenue", "value": 1}' $EV/liveEvent
+\! test/http -d '{"userId": "\udc00", "name": "add_revenue", "value": 1}' $EV/liveEvent
+\! test/http -d '{"userId": "x", "name": "add_revenue", "value": 1, "eventId": "\ude00\ud83d"}' $EV/liveEvent
+\! printf '{"userId": "a\001b", "name": "add_revenue", "value": 1}' | test/http --data-binary @- $EV/liveEvent
+\! printf '{"userId": "x", "name": "add_revenue", "value": 1, "note": "a\tb"}' | test/http --data-binary @- $EV/liveEvent
+\! test/http -d '{"userId": "x\u0000", "name": "add_revenue", "value": 1}' $EV/liveEvent
+\! test/http -d '{"userId": "x", "name": "add_revenue", "value": 1, "userId\u0000": "y"}' $EV/liveEvent
+\! test/http -d '[{"userId": "x", "name": "add_revenue", "value": 1}, {"userId": "\ud800", "name": "add_revenue", "value": 1}]' $EV/liveEvent
+\! printf '{"userId": "x", "name": "add_revenue", "value": 1}\n{"userId": "\\udc00", "name": "add_revenue", "value": 1}\n' | test/http -H 'Content-Type: application/x-ndjson' --data-binary @- $EV/liveEvent
 -- fields
 \! test/http -d '{"userId": ["x"], "name": "add_revenue", "value": 1}' $EV/liveEvent
 \! test/http -d '{"userId": {"id": "x"}, "name": "add_revenue", "value": 1}' $EV/liveEvent
@@ -59,10 +71,14 @@ FROM evproc.user_revenue \gset before_
 \! test/http -d '{"userId": "edge", "name": "subtract_revenue", "value": 999999999999999999.999999999}' $EV/liveEvent
 -- duplicate keys: the last one wins
 \! test/http -d '{"userId": "edge", "name": "add_revenue", "value": 5, "value": 0}' $EV/liveEvent
+-- a surrogate pair is one character, in either case
+\! test/http -d '{"userId": "\ud83d\ude00", "name": "add_revenue", "value": 1}' $EV/liveEvent
+\! test/http -d '{"userId": "\uD83D\uDE00", "name": "subtract_revenue", "value": 1}' $EV/liveEvent
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 
 -- the same worker process, and nothing changed but the zero-sum edge users
 SELECT pid = :worker_pid AS same_worker FROM pg_stat_activity WHERE backend_type = 'evproc';
-SELECT count(*) - 2 = :before_users AS users_same, sum(revenue) = :before_total AS total_same
+SELECT count(*) - 3 = :before_users AS users_same, sum(revenue) = :before_total AS total_same
 FROM evproc.user_revenue;
 SELECT evproc_user_revenue('edge');
+\! test/http $EV/userEvents/%F0%9F%98%80

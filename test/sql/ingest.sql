@@ -77,6 +77,20 @@ WHERE filename LIKE 'events-drop-000%' ORDER BY processed_at, filename;
 SELECT line, reason FROM evproc.rejected_lines WHERE filename = 'events-drop-0002.jsonl';
 SELECT evproc_user_revenue('order');
 
+-- a line with a lone surrogate or a raw control character in a string is
+-- rejected (with the old json-c reading, the first would count for the
+-- user "surr\uFFFD"); a surrogate pair is fine
+\! printf '%s\n' '{"userId": "surr\ud800", "name": "add_revenue", "value": 1}' '{"userId": "surr\ud83d\ude00", "name": "add_revenue", "value": 2}' > "$EVDIR/drop.tmp"
+\! printf '{"userId": "surr\001", "name": "add_revenue", "value": 4}\n' >> "$EVDIR/drop.tmp"
+\! mv "$EVDIR/drop.tmp" "$EVDIR/events-drop-0004.jsonl"
+SELECT evproc_rotate();
+SELECT filename, events, rejected FROM evproc.processed_files
+WHERE filename = 'events-drop-0004.jsonl';
+SELECT line_number, reason FROM evproc.rejected_lines
+WHERE filename = 'events-drop-0004.jsonl' ORDER BY line_number;
+SELECT evproc_user_revenue(U&'surr\+01F600') AS pair,
+       evproc_user_revenue(U&'surr\FFFD') AS merged;
+
 -- rotated names are sortable and never repeat
 \! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
 SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}-[0-9a-f]{16}\.jsonl$' AS name_ok;

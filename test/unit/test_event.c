@@ -276,28 +276,6 @@ test_parse_valid(void)
 	free(json);
 	free(user);
 
-	/* lone surrogate escapes never give an id that is not valid UTF-8 */
-	{
-		static const char *const ids[] = {
-			"\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"", "\"\\udc00\\ud800\"",
-			"\"\\ud800\\ud800\"", "\"\\ud800\\u0041\""
-		};
-
-		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
-		{
-			char		err[EV_ERROR_BUFSZ];
-
-			json = user_event(ids[i]);
-			if (ev_parse_event(parser, json, strlen(json), &ev, err, sizeof(err)))
-				CHECK_MSG(ev_utf8_valid(ev.user_id, ev.user_id_len),
-						  "user id parsed from %s is valid UTF-8", ids[i]);
-			else
-				CHECK_MSG(err[0] != '\0', "rejection of %s has a message",
-						  ids[i]);
-			free(json);
-		}
-	}
-
 	/* the parser is reusable after errors of every kind */
 	EXPECT_REJECT("{\"userId\":\"u\"", "invalid JSON: unexpected end of input");
 	EXPECT_EVENT("{\"userId\":\"v\",\"name\":\"add_revenue\",\"value\":2}",
@@ -652,6 +630,242 @@ test_parse_syntax(void)
 	json = repeat_str("", "{\"a\":", 100000, "");
 	EXPECT_REJECT_PREFIX(json, "invalid JSON: ");
 	free(json);
+}
+
+/* EXPECT_USER(quoted, user): {"userId":<quoted>,...} is accepted as user */
+#define EXPECT_USER(quoted, user) \
+	do { \
+		char	   *json_ = user_event(quoted); \
+		EXPECT_EVENT(json_, (user), EV_ADD_REVENUE, UNITS(1)); \
+		free(json_); \
+	} while (0)
+
+/* EXPECT_USER_REJECT(quoted, msg): {"userId":<quoted>,...} is refused */
+#define EXPECT_USER_REJECT(quoted, msg) \
+	do { \
+		char	   *json_ = user_event(quoted); \
+		EXPECT_REJECT(json_, (msg)); \
+		free(json_); \
+	} while (0)
+
+/*
+ * ev_parse_event: strings must be what RFC 8259 allows, and reach us
+ * intact: no raw control characters, no lone surrogates, no NUL in a
+ * member name, in any string of the body.
+ */
+static void
+test_parse_strings(void)
+{
+	/* surrogate pairs decode to one 4-byte character, in either case */
+	EXPECT_USER("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80");
+	EXPECT_USER("\"\\uD83D\\uDE00\"", "\xf0\x9f\x98\x80");
+	EXPECT_USER("\"\\ud800\\udc00\"", "\xf0\x90\x80\x80");	/* U+10000 */
+	EXPECT_USER("\"\\udbff\\udfff\"", "\xf4\x8f\xbf\xbf");	/* U+10FFFF */
+	EXPECT_USER("\"a\\ud83d\\ude00b\\ud83d\\ude01\"",
+				"a\xf0\x9f\x98\x80" "b\xf0\x9f\x98\x81");
+	/* just outside the surrogate range, and U+FFFD itself */
+	EXPECT_USER("\"\\ud7ff\"", "\xed\x9f\xbf");
+	EXPECT_USER("\"\\ue000\"", "\xee\x80\x80");
+	EXPECT_USER("\"\\ufffd\"", "\xef\xbf\xbd");
+	/* an escaped backslash before "ud800" is no escape */
+	EXPECT_USER("\"a\\\\ud800\"", "a\\ud800");
+	/* escaped control characters are fine, and DEL needs no escape */
+	EXPECT_USER("\"a\\tb\\u0001\\u001f\"", "a\tb\x01\x1f");
+	EXPECT_USER("\"a\x7f\"", "a\x7f");
+	/* white space between tokens is no string content, after any escapes */
+	EXPECT_EVENT("{\n\t\"userId\": \"a\\\"b\\\\\",\r\n\t\"x\": [\"\\\\\", \"\\\"\"],\n"
+				 "\t\"name\": \"add_revenue\",\n\t\"value\": 1,\n\t\"long member name\": "
+				 "\"a long value, to be skipped eight bytes at a time\"\n}\n",
+				 "a\"b\\", EV_ADD_REVENUE, UNITS(1));
+	/* NUL in a value we ignore is valid JSON */
+	EXPECT_EVENT("{\"userId\":\"u\",\"x\":\"\\u0000\",\"name\":\"add_revenue\",\"value\":1}",
+				 "u", EV_ADD_REVENUE, UNITS(1));
+
+	/* lone surrogates: json-c would merge them all into U+FFFD */
+	EXPECT_USER_REJECT("\"\\ud800\"",
+					   "invalid JSON: lone surrogate \\ud800 at offset 11");
+	EXPECT_USER_REJECT("\"\\udc00\"",
+					   "invalid JSON: lone surrogate \\udc00 at offset 11");
+	EXPECT_USER_REJECT("\"\\uDFFF\"",
+					   "invalid JSON: lone surrogate \\uDFFF at offset 11");
+	EXPECT_USER_REJECT("\"\\ud800x\"",
+					   "invalid JSON: lone surrogate \\ud800 at offset 11");
+	EXPECT_USER_REJECT("\"x\\ud83d\"",
+					   "invalid JSON: lone surrogate \\ud83d at offset 12");
+	EXPECT_USER_REJECT("\"\\ude00\\ud83d\"",	/* the wrong order */
+					   "invalid JSON: lone surrogate \\ude00 at offset 11");
+	EXPECT_USER_REJECT("\"\\ud800\\ud800\"",
+					   "invalid JSON: lone surrogate \\ud800 at offset 11");
+	EXPECT_USER_REJECT("\"\\ud800\\ud800\\udc00\"",
+					   "invalid JSON: lone surrogate \\ud800 at offset 11");
+
+	/*
+	 * A parse that fails inside a \u escape leaves nothing behind for the
+	 * next one: json_tokener_reset kept a pending high surrogate, which
+	 * became a U+FFFD in the next event's userId (another client's).
+	 */
+	{
+		static const char *const poison[] = {
+			"\"\\ud83d\\uZZZZ\"", "\"\\ud83d\\u00\"", "\"\\ud83d\\u",
+			"\"\\ud83d\\", "\"\\u00", "\"\\ud83d\\x\""
+		};
+
+		for (size_t i = 0; i < sizeof(poison) / sizeof(poison[0]); i++)
+		{
+			char	   *json = user_event(poison[i]);
+
+			EXPECT_REJECT_PREFIX(json, "invalid JSON");
+			free(json);
+			EXPECT_USER("\"a\\u0041b\\ud83d\\ude00\"", "aAb\xf0\x9f\x98\x80");
+		}
+	}
+	EXPECT_USER_REJECT("\"\\ud83d\\ude00\\udc00\"",
+					   "invalid JSON: lone surrogate \\udc00 at offset 23");
+	EXPECT_USER_REJECT("\"\\ud800\\u0041\"",
+					   "invalid JSON: lone surrogate \\ud800 at offset 11");
+	EXPECT_USER_REJECT("\"\\ud83d\\\\ude00\"",	/* the low half is text */
+					   "invalid JSON: lone surrogate \\ud83d at offset 11");
+	EXPECT_USER_REJECT("\"\\ud83d\\n\"",
+					   "invalid JSON: lone surrogate \\ud83d at offset 11");
+	/* in every other string: name, eventId, ignored values, member names */
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\\udc00\",\"value\":1}",
+				  "invalid JSON: lone surrogate \\udc00 at offset 33");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"eventId\":\"e\\ud800\"}",
+				  "invalid JSON: lone surrogate \\ud800 at offset 57");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"x\":[{\"y\":\"\\ud800\"}]}",
+				  "invalid JSON: lone surrogate \\ud800 at offset 56");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"\\udc00\":1}",
+				  "invalid JSON: lone surrogate \\udc00 at offset 46");
+	/* a lone surrogate in an eventId would merge ids: refused too */
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"eventId\":\"\\udfff\"}",
+				  "invalid JSON: lone surrogate \\udfff at offset 56");
+
+	/* raw control characters, anywhere in a string */
+	EXPECT_USER_REJECT("\"a\x01" "b\"",
+					   "invalid JSON: raw control character in a string at offset 12");
+	EXPECT_USER_REJECT("\"\x1f\"",
+					   "invalid JSON: raw control character in a string at offset 11");
+	EXPECT_USER_REJECT("\"a\tb\"",
+					   "invalid JSON: raw control character in a string at offset 12");
+	EXPECT_USER_REJECT("\"a\nb\"",
+					   "invalid JSON: raw control character in a string at offset 12");
+	EXPECT_USER_REJECT("\"a\rb\"",
+					   "invalid JSON: raw control character in a string at offset 12");
+	{
+		static const char buf[] =
+			"{\"userId\":\"a\0b\",\"name\":\"add_revenue\",\"value\":1}";
+
+		EXPECT_REJECT_LEN(buf, sizeof(buf) - 1,
+						  "invalid JSON: raw control character in a string at offset 12");
+	}
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\x02\",\"value\":1}",
+				  "invalid JSON: raw control character in a string at offset 33");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"eventId\":\"e\x1b\"}",
+				  "invalid JSON: raw control character in a string at offset 57");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"x\":[\"\t\"]}",
+				  "invalid JSON: raw control character in a string at offset 51");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"a\nb\":1}",
+				  "invalid JSON: raw control character in a string at offset 47");
+	/* the first problem is reported */
+	EXPECT_USER_REJECT("\"\\ud800\x01\"",
+					   "invalid JSON: lone surrogate \\ud800 at offset 11");
+	EXPECT_USER_REJECT("\"\x01\\ud800\"",
+					   "invalid JSON: raw control character in a string at offset 11");
+	/* outside strings, a control character is json-c's to refuse */
+	EXPECT_REJECT("{\"userId\":\"u\",\x01\"name\":\"add_revenue\",\"value\":1}",
+				  "invalid JSON: quoted object property name expected at offset 14");
+
+	/*
+	 * \u0000 in a member name: json-c cuts the name there, so
+	 * "userId\u0000" would be taken for userId
+	 */
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"userId\\u0000\":\"v\"}",
+				  "member name must not contain NUL characters (\\u0000 at offset 52)");
+	EXPECT_REJECT("{\"value\\u0000x\" : 5,\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}",
+				  "member name must not contain NUL characters (\\u0000 at offset 7)");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"x\":{\"\\u0000\":1}}",
+				  "member name must not contain NUL characters (\\u0000 at offset 51)");
+	/* a NUL in a userId is refused by name, as before */
+	EXPECT_USER_REJECT("\"a\\u0000\"", "userId must not contain NUL characters");
+
+	/* the parser is fine afterwards */
+	EXPECT_USER("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80");
+}
+
+/*
+ * ev_parse_batch and ev_parse_line: the same string checks for every
+ * event of a JSON array or NDJSON body, and for a journal line
+ */
+static void
+test_parse_strings_batch(void)
+{
+	EvEvent    *events;
+	EvEvent		ev;
+	size_t		n;
+	bool		is_batch;
+	long		bad;
+	char		err[EV_ERROR_BUFSZ];
+	const char *body;
+
+	body = "[{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1},"
+		"{\"userId\":\"\\ud800\",\"name\":\"add_revenue\",\"value\":1}]";
+	CHECK(!ev_parse_batch(parser, body, strlen(body), false, 100, &events, &n,
+						  &is_batch, &bad, err, sizeof(err)));
+	CHECK_STR_EQ(err, "invalid JSON: lone surrogate \\ud800 at offset 69");
+	CHECK_INT_EQ(bad, -1);
+	CHECK(events == NULL);
+
+	body = "[{\"userId\":\"a\",\"name\":\"add_revenue\",\"value\":1},"
+		"{\"userId\":\"a\x01\",\"name\":\"add_revenue\",\"value\":1}]";
+	CHECK(!ev_parse_batch(parser, body, strlen(body), false, 100, &events, &n,
+						  &is_batch, &bad, err, sizeof(err)));
+	CHECK_STR_EQ(err, "invalid JSON: raw control character in a string at offset 59");
+
+	body = "{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1}\n"
+		"{\"userId\":\"\\udc00\",\"name\":\"add_revenue\",\"value\":1}\n";
+	CHECK(!ev_parse_batch(parser, body, strlen(body), true, 100, &events, &n,
+						  &is_batch, &bad, err, sizeof(err)));
+	CHECK_STR_EQ(err, "event 1: invalid JSON: lone surrogate \\udc00 at offset 11");
+	CHECK_INT_EQ(bad, 1);
+
+	body = "{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1}\n"
+		"{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,\"x\":\"\t\"}\n";
+	CHECK(!ev_parse_batch(parser, body, strlen(body), true, 100, &events, &n,
+						  &is_batch, &bad, err, sizeof(err)));
+	CHECK_STR_EQ(err, "event 1: invalid JSON: raw control character in a string at offset 50");
+	CHECK_INT_EQ(bad, 1);
+
+	/* pairs are fine in a batch */
+	body = "[{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1},"
+		"{\"userId\":\"\\uD83D\\uDE01\",\"name\":\"add_revenue\",\"value\":2}]";
+	if (CHECK(ev_parse_batch(parser, body, strlen(body), false, 100, &events,
+							 &n, &is_batch, &bad, err, sizeof(err))))
+	{
+		CHECK_INT_EQ(n, 2);
+		CHECK_MEM_EQ(events[0].user_id, events[0].user_id_len,
+					 "\xf0\x9f\x98\x80", 4);
+		CHECK_MEM_EQ(events[1].user_id, events[1].user_id_len,
+					 "\xf0\x9f\x98\x81", 4);
+		free(events);
+	}
+
+	/* journal lines, as in a dropped file */
+	body = "{\"userId\":\"\\ud800\",\"name\":\"add_revenue\",\"value\":1,"
+		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
+	CHECK(!ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err)));
+	CHECK_STR_EQ(err, "invalid JSON: lone surrogate \\ud800 at offset 11");
+	body = "{\"userId\":\"a\x01\",\"name\":\"add_revenue\",\"value\":1,"
+		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
+	CHECK(!ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err)));
+	CHECK_STR_EQ(err, "invalid JSON: raw control character in a string at offset 12");
+	body = "{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,"
+		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\x7f\x1f\"}";
+	CHECK(!ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err)));
+	CHECK_STR_EQ(err, "invalid JSON: raw control character in a string at offset 106");
+	body = "{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1,"
+		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
+	if (CHECK(ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err))))
+		CHECK_MEM_EQ(ev.user_id, ev.user_id_len, "\xf0\x9f\x98\x80", 4);
 }
 
 /*
@@ -1318,6 +1532,8 @@ main(void)
 		test_parse_field_errors();
 		test_parse_values();
 		test_parse_syntax();
+		test_parse_strings();
+		test_parse_strings_batch();
 	}
 	test_decimal();
 	test_json_quote();
