@@ -110,7 +110,11 @@ extern bool http_resume_all(void);
 /* revenue.c */
 extern void revenue_serve_lookups(void);
 extern long revenue_timeout_ms(void);
+#define EVPROC_NTABLES 4
+extern const char *const evproc_tables[EVPROC_NTABLES];
 extern bool evproc_schema_ready(void);
+extern bool evproc_try_lock(const char *const *tables, int ntables,
+							int lockmode);
 
 /* ingest.c */
 typedef enum IngestResult

@@ -29,6 +29,7 @@
  */
 #include "evproc.h"
 #include "idcache.h"
+#include "lib/ilist.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -111,20 +112,9 @@ typedef struct ConnTrack
 	bool		idle;			/* kept alive, no byte of a next request yet */
 	bool		peer_closed;	/* the peer shut down its sending side */
 	int64		started_ms;		/* the current request's clock (monotonic) */
-	struct ConnTrack *prev;		/* in the request clock, by started_ms */
-	struct ConnTrack *next;
-	bool		in_clock;
-	struct ConnTrack *eof_prev; /* in eof_watch */
-	struct ConnTrack *eof_next;
-	bool		in_eof;
+	dlist_node	clock_node;		/* in request_clock, or NULLs */
+	dlist_node	eof_node;		/* in eof_watch, or NULLs */
 } ConnTrack;
-
-/* an intrusive FIFO of ConnTracks */
-typedef struct TrackList
-{
-	ConnTrack  *head;
-	ConnTrack  *tail;
-} TrackList;
 
 /* Suspended requests waiting for the worker. */
 typedef struct RequestQueue
@@ -146,8 +136,11 @@ static bool refuse_new = false;	/* shutting down: suspend nothing more */
 
 /* connection upkeep (see "Connection tracking") */
 static int	watch_fd = -1;		/* our epoll: MHD's epoll fd + each socket */
-static TrackList request_clock; /* reading a request, oldest first */
-static TrackList eof_watch;		/* peer closed, request not in */
+/* connections reading a request, oldest first */
+static dlist_head request_clock = DLIST_STATIC_INIT(request_clock);
+
+/* connections whose peer closed before their request was in */
+static dlist_head eof_watch = DLIST_STATIC_INIT(eof_watch);
 static int	n_tracks = 0;
 static int	tracks_peak = 0;
 static long n_cut_timeout = 0;	/* cut for evproc.request_timeout, unlogged */
@@ -1012,82 +1005,52 @@ log_mhd(void *cls, const char *fmt, va_list ap)
  * A request whose reply is queued is never cut.
  */
 
-static void
-list_append(TrackList *l, ConnTrack *t)
+/*
+ * A ConnTrack's dlist nodes are NULL (calloc) while not in a list; PG 15's
+ * ilist.h has no dlist_node_is_detached yet, so these two keep that rule.
+ */
+static inline bool
+node_linked(const dlist_node *node)
 {
-	t->next = NULL;
-	t->prev = l->tail;
-	if (l->tail)
-		l->tail->next = t;
-	else
-		l->head = t;
-	l->tail = t;
+	return node->next != NULL;
 }
 
-static void
-list_remove(TrackList *l, ConnTrack *t)
+static inline void
+node_unlink(dlist_node *node)
 {
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		l->head = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	else
-		l->tail = t->prev;
-	t->prev = t->next = NULL;
+	dlist_delete(node);
+	node->prev = node->next = NULL;
 }
 
 static void
 clock_start(ConnTrack *t, int64 now)
 {
-	if (t->in_clock)
-		list_remove(&request_clock, t);
+	if (node_linked(&t->clock_node))
+		dlist_delete(&t->clock_node);
 	t->started_ms = now;
-	list_append(&request_clock, t);
-	t->in_clock = true;
+	dlist_push_tail(&request_clock, &t->clock_node);
 	t->idle = false;
 }
 
 static void
 clock_stop(ConnTrack *t)
 {
-	if (t->in_clock)
-		list_remove(&request_clock, t);
-	t->in_clock = false;
+	if (node_linked(&t->clock_node))
+		node_unlink(&t->clock_node);
 }
 
-/* eof_watch links through eof_prev/eof_next */
 static void
 eof_add(ConnTrack *t)
 {
-	if (t->in_eof)
-		return;
-	t->eof_next = NULL;
-	t->eof_prev = eof_watch.tail;
-	if (eof_watch.tail)
-		eof_watch.tail->eof_next = t;
-	else
-		eof_watch.head = t;
-	eof_watch.tail = t;
-	t->in_eof = true;
+	if (!node_linked(&t->eof_node))
+		dlist_push_tail(&eof_watch, &t->eof_node);
 }
 
 static void
 eof_remove(ConnTrack *t)
 {
-	if (!t->in_eof)
-		return;
-	if (t->eof_prev)
-		t->eof_prev->eof_next = t->eof_next;
-	else
-		eof_watch.head = t->eof_next;
-	if (t->eof_next)
-		t->eof_next->eof_prev = t->eof_prev;
-	else
-		eof_watch.tail = t->eof_prev;
-	t->eof_prev = t->eof_next = NULL;
-	t->in_eof = false;
+	if (node_linked(&t->eof_node))
+		node_unlink(&t->eof_node);
 }
 
 /* cut_connection shuts a connection's socket down; MHD then closes it. */
@@ -1253,11 +1216,11 @@ drain_watch(bool after_run)
 static void
 check_eof(void)
 {
-	ConnTrack  *t = eof_watch.head;
+	dlist_mutable_iter iter;
 
-	while (t != NULL)
+	dlist_foreach_modify(iter, &eof_watch)
 	{
-		ConnTrack  *next = t->eof_next;
+		ConnTrack  *t = dlist_container(ConnTrack, eof_node, iter.cur);
 		char		c;
 		ssize_t		n;
 
@@ -1270,7 +1233,6 @@ check_eof(void)
 				cut_connection(t);
 			/* else bytes are left, which libmicrohttpd will read */
 		}
-		t = next;
 	}
 }
 
@@ -1282,13 +1244,16 @@ static void
 sweep_deadlines(int64 now)
 {
 	int64		timeout = (int64) evproc_request_timeout * 1000;
-	ConnTrack  *t;
 
 	if (timeout <= 0)
 		return;
-	while ((t = request_clock.head) != NULL &&
-		   t->started_ms + timeout <= now)
+	while (!dlist_is_empty(&request_clock))
 	{
+		ConnTrack  *t = dlist_head_element(ConnTrack, clock_node,
+										   &request_clock);
+
+		if (t->started_ms + timeout > now)
+			break;
 		clock_stop(t);
 		if (!reply_queued(t))
 		{
@@ -1307,8 +1272,9 @@ upkeep_wait_ms(int64 now)
 {
 	int64		at = -1;
 
-	if (evproc_request_timeout > 0 && request_clock.head != NULL)
-		at = request_clock.head->started_ms +
+	if (evproc_request_timeout > 0 && !dlist_is_empty(&request_clock))
+		at = dlist_head_element(ConnTrack, clock_node,
+								&request_clock)->started_ms +
 			(int64) evproc_request_timeout * 1000;
 	if (log_suppressed > 0 &&
 		(at < 0 || log_window_start + LOG_WINDOW_MS < at))

@@ -39,7 +39,7 @@
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "pgstat.h"
-#include "storage/lmgr.h"
+#include "storage/lockdefs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -305,30 +305,6 @@ check_schema(void)
 				 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
 }
 
-/*
- * lock_tables takes the locks a file's transaction needs, without waiting:
- * false if someone else holds a conflicting lock (VACUUM FULL, ALTER
- * TABLE), and then the caller tries again later instead of stalling the
- * event loop.
- */
-static bool
-lock_tables(void)
-{
-	static const char *const tables[] = {
-		"processed_files", "rejected_lines", "seen_events", "user_revenue"
-	};
-	Oid			nsp = get_namespace_oid("evproc", false);
-
-	for (int i = 0; i < lengthof(tables); i++)
-	{
-		Oid			relid = get_relname_relid(tables[i], nsp);
-
-		if (!OidIsValid(relid) ||
-			!ConditionalLockRelationOid(relid, RowExclusiveLock))
-			return false;
-	}
-	return true;
-}
 
 /* array_datum makes a one-dimensional array of n elements of type elemtype. */
 static Datum
@@ -987,7 +963,7 @@ begin_apply(Journal *journal)
 	evproc_begin_work("evproc: ingesting an archived file");
 	check_schema();
 	/* before preparing plans, which would wait for the locks too */
-	if (!lock_tables())
+	if (!evproc_try_lock(evproc_tables, EVPROC_NTABLES, RowExclusiveLock))
 	{
 		evproc_end_work();
 		if (state.apply_at == 0)

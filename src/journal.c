@@ -40,7 +40,10 @@
 #define SEQ_NOTE_MAX		1000000000000000000ULL	/* larger ones: ignored */
 #define PRUNE_BATCH			1000	/* names read per prune */
 
-static int	scan_names(Journal *j, int dirfd);
+static int	scan_names(Journal *j, const char *sub);
+static int	rename_noreplace_at(int fromdirfd, const char *from, int todirfd,
+								const char *to, bool sync_file, bool sync_dirs,
+								char *final_name);
 static int	fsync_file_at(int dirfd, const char *name);
 static int	fsync_dir_path(const char *path);
 
@@ -121,8 +124,6 @@ journal_open(Journal *j, const char *dir, bool fsync)
 int
 journal_open_tagged(Journal *j, const char *dir, bool fsync, const char *tag)
 {
-	int			procfd;
-
 	memset(j, 0, sizeof(Journal));
 	j->fd = -1;
 	j->dirfd = -1;
@@ -140,20 +141,8 @@ journal_open_tagged(Journal *j, const char *dir, bool fsync, const char *tag)
 	j->dirfd = open_dirs(dir, fsync);
 	if (j->dirfd < 0)
 		goto fail;
-	if (scan_names(j, j->dirfd) != 0)
+	if (scan_names(j, ".") != 0 || scan_names(j, JOURNAL_PROCESSED) != 0)
 		goto fail;
-	procfd = openat(j->dirfd, JOURNAL_PROCESSED, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (procfd < 0)
-		goto fail;
-	if (scan_names(j, procfd) != 0)
-	{
-		int			save = errno;
-
-		close(procfd);
-		errno = save;
-		goto fail;
-	}
-	close(procfd);
 	return 0;
 
 fail:
@@ -497,22 +486,35 @@ journal_note_name(Journal *j, const char *name)
 		j->last_seq = seqno;
 }
 
-static int
-scan_names(Journal *j, int dirfd)
+/* opendir_at opens the directory name of dirfd for reading. */
+static DIR *
+opendir_at(int dirfd, const char *name)
 {
-	int			fd = dup(dirfd);
+	int			fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR		   *d;
-	struct dirent *de;
+	int			save;
 
 	if (fd < 0)
-		return -1;
+		return NULL;
 	d = fdopendir(fd);
 	if (d == NULL)
 	{
+		save = errno;
 		close(fd);
-		return -1;
+		errno = save;
 	}
-	rewinddir(d);
+	return d;
+}
+
+/* scan_names notes the names in subdirectory sub ("." for the journal's) */
+static int
+scan_names(Journal *j, const char *sub)
+{
+	DIR		   *d = opendir_at(j->dirfd, sub);
+	struct dirent *de;
+
+	if (d == NULL)
+		return -1;
 	while ((de = readdir(d)) != NULL)
 		journal_note_name(j, de->d_name);
 	closedir(d);
@@ -556,7 +558,7 @@ journal_rotate(Journal *j, time_t now, char *name)
 	/* a name never repeats, but a file of that name must not be replaced */
 	journal_make_name(j, now, wanted);
 	if (rename_noreplace_at(j->dirfd, JOURNAL_FILE, j->dirfd, wanted, j->fsync,
-							name) != 0)
+							j->fsync, name) != 0)
 		return -1;
 	return 1;
 }
@@ -613,26 +615,36 @@ journal_next_archive(const char *dir, char *name)
 }
 
 /*
+ * move_into moves an archived file into the subdirectory sub, never over
+ * a file there (see rename_noreplace_at); final_name gets its name there.
+ * sync_file: fsync the file before (only a regular file can be).
+ */
+static int
+move_into(Journal *j, const char *name, const char *sub, bool sync_file,
+		  char *final_name)
+{
+	int			subfd = openat(j->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int			rc;
+	int			save;
+
+	if (subfd < 0)
+		return -1;
+	rc = rename_noreplace_at(j->dirfd, name, subfd, name, sync_file, j->fsync,
+							 final_name);
+	save = errno;
+	close(subfd);
+	errno = save;
+	return rc;
+}
+
+/*
  * journal_archive_done moves an ingested file to processed/, durably, and
- * never over a file already there (see rename_noreplace_at): final_name
- * gets the name it has there.
+ * never over a file already there: final_name gets the name it has there.
  */
 int
 journal_archive_done(Journal *j, const char *name, char *final_name)
 {
-	int			procfd = openat(j->dirfd, JOURNAL_PROCESSED,
-								O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int			rc;
-	int			save;
-
-	if (procfd < 0)
-		return -1;
-	rc = rename_noreplace_at(j->dirfd, name, procfd, name, j->fsync,
-							 final_name);
-	save = errno;
-	close(procfd);
-	errno = save;
-	return rc;
+	return move_into(j, name, JOURNAL_PROCESSED, j->fsync, final_name);
 }
 
 /*
@@ -645,24 +657,11 @@ int
 journal_set_aside(Journal *j, const char *name, char *final_name)
 {
 	char		path[PATH_MAX];
-	int			failfd;
-	int			rc;
-	int			save;
 
 	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_FAILED);
 	if (ensure_dir(path, j->fsync) != 0)
 		return -1;
-	failfd = openat(j->dirfd, JOURNAL_FAILED, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (failfd < 0)
-		return -1;
-	/* only a regular file has contents to sync before the move */
-	rc = rename_noreplace_at(j->dirfd, name, failfd, name, false, final_name);
-	if (rc == 0 && j->fsync && (fsync(failfd) != 0 || fsync(j->dirfd) != 0))
-		rc = -1;
-	save = errno;
-	close(failfd);
-	errno = save;
-	return rc;
+	return move_into(j, name, JOURNAL_FAILED, false, final_name);
 }
 
 /*
@@ -678,7 +677,7 @@ journal_rename_archive(Journal *j, const char *name, char *new_name, time_t now)
 
 	journal_make_name(j, now, wanted);
 	return rename_noreplace_at(j->dirfd, name, j->dirfd, wanted, j->fsync,
-							   new_name);
+							   j->fsync, new_name);
 }
 
 /*
@@ -690,20 +689,14 @@ journal_rename_archive(Journal *j, const char *name, char *new_name, time_t now)
 int
 journal_prune_processed(Journal *j, time_t now, long max_age, int limit)
 {
-	int			procfd = openat(j->dirfd, JOURNAL_PROCESSED,
-								O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR		   *d;
+	DIR		   *d = opendir_at(j->dirfd, JOURNAL_PROCESSED);
 	struct dirent *de;
 	int			removed = 0;
+	int			procfd;
 
-	if (procfd < 0)
-		return -1;
-	d = fdopendir(procfd);
 	if (d == NULL)
-	{
-		close(procfd);
 		return -1;
-	}
+	procfd = dirfd(d);
 	while (removed < limit && (de = readdir(d)) != NULL)
 	{
 		struct stat st;
@@ -833,17 +826,18 @@ numbered_name(const char *name, int k, char *out)
  * rename_noreplace_at moves a file between directories without ever
  * replacing one: if "to" is taken, the first free numbered alternative is
  * used, and final_name (JOURNAL_NAME_MAX bytes) gets the name it took.
- * With sync, the file is fsynced before the rename and both directories
- * after it, so that the result survives a crash (as PostgreSQL's
- * durable_rename does).
+ * With sync_file the file is fsynced before the rename, and with sync_dirs
+ * both directories after it, so that the result survives a crash (as
+ * PostgreSQL's durable_rename does).
  */
-int
+static int
 rename_noreplace_at(int fromdirfd, const char *from, int todirfd,
-					const char *to, bool sync, char *final_name)
+					const char *to, bool sync_file, bool sync_dirs,
+					char *final_name)
 {
 	char		target[JOURNAL_NAME_MAX];
 
-	if (sync && fsync_file_at(fromdirfd, from) != 0)
+	if (sync_file && fsync_file_at(fromdirfd, from) != 0)
 		return -1;
 	snprintf(target, sizeof(target), "%s", to);
 	for (int k = 1;; k++)
@@ -856,9 +850,9 @@ rename_noreplace_at(int fromdirfd, const char *from, int todirfd,
 	}
 	if (final_name != NULL)
 		strcpy(final_name, target);
-	if (sync && fsync(todirfd) != 0)
+	if (sync_dirs && fsync(todirfd) != 0)
 		return -1;
-	if (sync && fromdirfd != todirfd && fsync(fromdirfd) != 0)
+	if (sync_dirs && fromdirfd != todirfd && fsync(fromdirfd) != 0)
 		return -1;
 	return 0;
 }

@@ -122,9 +122,4 @@ extern int	jreader_rewind(JournalReader *r);
 extern JournalLine jreader_next(JournalReader *r, const char **line, size_t *len);
 extern void jreader_close(JournalReader *r);
 
-/* durability helpers */
-extern int	rename_noreplace_at(int fromdirfd, const char *from,
-								int todirfd, const char *to, bool sync,
-								char *final_name);
-
 #endif							/* EVPROC_JOURNAL_H */

@@ -40,6 +40,11 @@ static SPIPlanPtr lookup_minus_plan = NULL;
 static TimestampTz blocked_since = 0;	/* 0: not blocked */
 static TimestampTz lookup_retry_at = 0;
 
+/* the tables of the extension, in the order they are locked */
+const char *const evproc_tables[EVPROC_NTABLES] = {
+	"processed_files", "rejected_lines", "seen_events", "user_revenue"
+};
+
 /*
  * evproc_schema_ready reports whether the extension's tables exist in this
  * database.  Call inside a transaction.
@@ -49,11 +54,35 @@ evproc_schema_ready(void)
 {
 	Oid			nsp = get_namespace_oid("evproc", true);
 
-	return OidIsValid(nsp) &&
-		OidIsValid(get_relname_relid("user_revenue", nsp)) &&
-		OidIsValid(get_relname_relid("processed_files", nsp)) &&
-		OidIsValid(get_relname_relid("rejected_lines", nsp)) &&
-		OidIsValid(get_relname_relid("seen_events", nsp));
+	if (!OidIsValid(nsp))
+		return false;
+	for (int i = 0; i < EVPROC_NTABLES; i++)
+		if (!OidIsValid(get_relname_relid(evproc_tables[i], nsp)))
+			return false;
+	return true;
+}
+
+/*
+ * evproc_try_lock takes lockmode on the named tables of the extension
+ * without waiting: false if one is missing or someone else holds a
+ * conflicting lock (VACUUM FULL, ALTER TABLE, LOCK TABLE), and then the
+ * caller tries again later instead of stalling the event loop.  Locks
+ * taken before a failure are kept until the transaction ends.
+ */
+bool
+evproc_try_lock(const char *const *tables, int ntables, int lockmode)
+{
+	Oid			nsp = get_namespace_oid("evproc", true);
+
+	for (int i = 0; i < ntables; i++)
+	{
+		Oid			relid = get_relname_relid(tables[i], nsp);
+
+		if (!OidIsValid(relid) ||
+			!ConditionalLockRelationOid(relid, (LOCKMODE) lockmode))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -116,20 +145,6 @@ lookup_all(bool in_ingest)
 }
 
 /*
- * table_free takes evproc.user_revenue's lock without waiting: false if
- * someone holds a conflicting lock (or the table is missing).
- */
-static bool
-table_free(void)
-{
-	Oid			relid = get_relname_relid("user_revenue",
-										  get_namespace_oid("evproc", true));
-
-	return OidIsValid(relid) &&
-		ConditionalLockRelationOid(relid, AccessShareLock);
-}
-
-/*
  * lookups_blocked notes that the table is locked by someone else: the
  * lookups are tried again in a later pass, and answered 503 once they
  * have waited LOOKUP_MAX_WAIT_MS.
@@ -168,6 +183,34 @@ revenue_timeout_ms(void)
 }
 
 /*
+ * serve_or_wait answers the lookups if evproc.user_revenue is free, else
+ * leaves them for a later pass (see lookups_blocked).
+ */
+static void
+serve_or_wait(bool in_ingest)
+{
+	static const char *const user_revenue[] = {"user_revenue"};
+
+	if (evproc_try_lock(user_revenue, 1, AccessShareLock))
+	{
+		lookup_all(in_ingest);
+		blocked_since = 0;
+	}
+	else
+		lookups_blocked();
+}
+
+/* lookups_failed logs a caught error and answers every lookup 503. */
+static void
+lookups_failed(ErrorData *edata)
+{
+	ereport(LOG,
+			(errmsg("evproc: revenue lookup failed: %s", edata->message)));
+	FreeErrorData(edata);
+	http_fail_lookups(503, "revenue lookup failed; try again");
+}
+
+/*
  * serve_in_ingest answers the lookups inside the open ingest transaction,
  * in a subtransaction so that an error cannot abort the file's work.
  */
@@ -181,13 +224,7 @@ serve_in_ingest(void)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		if (table_free())
-		{
-			lookup_all(true);
-			blocked_since = 0;
-		}
-		else
-			lookups_blocked();
+		serve_or_wait(true);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -202,10 +239,7 @@ serve_in_ingest(void)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		ereport(LOG,
-				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
-		FreeErrorData(edata);
-		http_fail_lookups(503, "revenue lookup failed; try again");
+		lookups_failed(edata);
 	}
 	PG_END_TRY();
 }
@@ -235,24 +269,14 @@ revenue_serve_lookups(void)
 
 		if (!evproc_schema_ready())
 			http_fail_lookups(503, "the tables of the evproc extension are missing in evproc.database");
-		else if (table_free())
-		{
-			lookup_all(false);
-			blocked_since = 0;
-		}
 		else
-			lookups_blocked();
+			serve_or_wait(false);
 
 		evproc_end_work();
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = evproc_catch_error(oldcxt);
-
-		ereport(LOG,
-				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
-		FreeErrorData(edata);
-		http_fail_lookups(503, "revenue lookup failed; try again");
+		lookups_failed(evproc_catch_error(oldcxt));
 	}
 	PG_END_TRY();
 }

@@ -244,6 +244,7 @@ open_journal(Journal *j, const char *dir, int elevel)
 	/* pg_mkdir_p writes into its argument */
 	if (pg_mkdir_p(mkdir_path, 0700) != 0 && errno != EEXIST)
 	{
+		pfree(mkdir_path);
 		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not create directory \"%s\": %m", dir)));
@@ -293,6 +294,20 @@ rotate_now(char *name)
 	return true;
 }
 
+/*
+ * rotate_and_wake rotates a non-empty journal and has the new file ingested
+ * at once, unless ingest is backing off after a failure (only
+ * evproc_rotate() overrides the back-off).
+ */
+static void
+rotate_and_wake(void)
+{
+	char		name[JOURNAL_NAME_MAX];
+
+	if (rotate_now(name) && name[0] != '\0')
+		ingest_wake();
+}
+
 /* flush_batch group-commits the events of this pass and answers them. */
 static void
 flush_batch(void)
@@ -324,12 +339,7 @@ flush_batch(void)
 	/* rotate by size too, so that one journal file never grows unbounded */
 	if (durable && evproc_rotation_size > 0 &&
 		journal.durable_len >= (off_t) evproc_rotation_size * 1024)
-	{
-		char		name[JOURNAL_NAME_MAX];
-
-		if (rotate_now(name) && name[0] != '\0')
-			ingest_wake();
-	}
+		rotate_and_wake();
 }
 
 /*
@@ -418,17 +428,8 @@ serve_rotation(bool *scan_now)
 	}
 	else if (now >= next_rotation)
 	{
-		char		name[JOURNAL_NAME_MAX];
-
-		/*
-		 * Ingest the new file at once, unless ingest is backing off after a
-		 * failure: only evproc_rotate() overrides the back-off.
-		 */
 		if (!journal_is_empty(&journal))
-		{
-			if (rotate_now(name) && name[0] != '\0')
-				ingest_wake();
-		}
+			rotate_and_wake();
 		next_rotation = TimestampTzPlusMilliseconds(now,
 													evproc_rotation_interval * 1000L);
 	}
@@ -446,6 +447,30 @@ complete_request(const char *error)
 	SpinLockRelease(&evproc_shared->mutex);
 	ConditionVariableBroadcast(&evproc_shared->cv);
 	rotate_pending = 0;
+}
+
+/*
+ * prune_when_due runs the periodic clean-ups that are due: processed/
+ * (evproc.processed_retention) and the seen eventIds
+ * (evproc.dedupe_retention).  Called while ingest is idle.
+ */
+static void
+prune_when_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (now >= next_prune_files)
+	{
+		ingest_prune_processed(&journal);
+		next_prune_files = TimestampTzPlusMilliseconds(now,
+													   PRUNE_FILES_INTERVAL_MS);
+	}
+	if (now >= next_prune)
+	{
+		ingest_prune_seen();
+		next_prune = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												 PRUNE_INTERVAL_MS);
+	}
 }
 
 static long
@@ -577,18 +602,8 @@ evproc_worker_main(Datum main_arg)
 			else if (ingest == INGEST_FAILED)
 				complete_request(errbuf);
 		}
-		if (ingest == INGEST_IDLE && GetCurrentTimestamp() >= next_prune_files)
-		{
-			ingest_prune_processed(&journal);
-			next_prune_files = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														   PRUNE_FILES_INTERVAL_MS);
-		}
-		if (ingest == INGEST_IDLE && GetCurrentTimestamp() >= next_prune)
-		{
-			ingest_prune_seen();
-			next_prune = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													 PRUNE_INTERVAL_MS);
-		}
+		if (ingest == INGEST_IDLE)
+			prune_when_due();
 		MemoryContextSwitchTo(TopMemoryContext);
 	}
 

@@ -54,91 +54,12 @@ my $tmp = PostgreSQL::Test::Utils::tempdir();
 
 # --- helpers ---
 
-# raw_connect() opens a plain TCP connection to the HTTP port.
-sub raw_connect
-{
-	my $sock = IO::Socket::INET->new(
-		PeerAddr => '127.0.0.1',
-		PeerPort => $port,
-		Proto => 'tcp',
-		Timeout => 5);
-	binmode($sock) if $sock;
-	return $sock;
-}
-
-# raw_send($sock, $bytes) writes all of $bytes; false on error.
-sub raw_send
-{
-	my ($sock, $bytes) = @_;
-	local $SIG{PIPE} = 'IGNORE';
-
-	for (my $off = 0; $off < length($bytes);)
-	{
-		my $n = syswrite($sock, $bytes, length($bytes) - $off, $off);
-		return 0 unless defined $n && $n > 0;
-		$off += $n;
-	}
-	return 1;
-}
-
-# raw_reply($sock, $timeout) reads one reply: until its headers and
-# Content-Length bytes of body are in, or the connection ends, or $timeout
-# seconds pass.  Returns a hash: status (undef if no status line came),
-# head, body, and end: 'reply' (a whole reply), 'closed' (EOF or reset
-# first) or 'timeout'.
-sub raw_reply
-{
-	my ($sock, $timeout) = @_;
-	my $sel = IO::Select->new($sock);
-	my $deadline = time + $timeout;
-	my $buf = '';
-	my $end = 'timeout';
-
-	while ((my $left = $deadline - time) > 0)
-	{
-		if ($buf =~ /\A(.*?)\r\n\r\n/s)
-		{
-			my $head = $1;
-			my $len = $head =~ /^Content-Length:\s*(\d+)/mi ? $1 : 0;
-			if (length($buf) >= length($head) + 4 + $len)
-			{
-				$end = 'reply';
-				last;
-			}
-		}
-		next unless $sel->can_read($left);
-		my $n = sysread($sock, my $chunk, 65536);
-		if (!$n)
-		{
-			$end = 'closed';
-			last;
-		}
-		$buf .= $chunk;
-	}
-	my ($head, $body) = split /\r\n\r\n/, $buf, 2;
-	$head //= '';
-	return (
-		status => ($head =~ m{^HTTP/1\.[01] (\d{3})} ? $1 : undef),
-		head => $head,
-		body => $body // '',
-		end => $end);
-}
-
 # request($method, $path, $body, @headers) sends one request on a new
 # connection and returns ($status, $body); $status is undef without a
 # reply.  A POST gets a Content-Length.
 sub request
 {
-	my ($method, $path, $body, @headers) = @_;
-	my $sock = raw_connect() or return (undef, "could not connect: $!");
-	my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-
-	$req .= "$_\r\n" for @headers;
-	$req .= 'Content-Length: ' . length($body) . "\r\n" if defined $body;
-	$req .= "Connection: close\r\n\r\n" . ($body // '');
-	raw_send($sock, $req);
-	my %r = raw_reply($sock, 10);
-	close($sock);
+	my %r = raw_request($port, @_);
 	return ($r{status}, $r{body});
 }
 
@@ -169,20 +90,6 @@ sub until_status
 	return 0;
 }
 
-# revenue_of(@users) returns user => revenue for those that have one.
-sub revenue_of
-{
-	my @users = @_;
-	return {} unless @users;
-	my $list = join(',', map { "'$_'" } @users);
-	return {
-		map { split /\|/ } split /\n/,
-		$node->safe_psql('postgres',
-			"SELECT user_id, revenue FROM evproc.user_revenue WHERE user_id IN ($list)"
-		)
-	};
-}
-
 # check_counted($what, \@acked, \@refused) rotates, then checks that each
 # acknowledged user has revenue 1 and each refused one none.
 sub check_counted
@@ -190,12 +97,12 @@ sub check_counted
 	my ($what, $acked, $refused) = @_;
 
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
-	my $rev = revenue_of(@$acked);
+	my $rev = revenue_of($node, @$acked);
 	my @wrong = grep { ($rev->{$_} // 'none') ne '1' } @$acked;
 	is(scalar(@wrong), 0,
 		"$what: " . scalar(@$acked) . ' acknowledged events counted once'
 		  . (@wrong ? " (first wrong: $wrong[0])" : ''));
-	$rev = revenue_of(@$refused);
+	$rev = revenue_of($node, @$refused);
 	is_deeply($rev, {},
 		"$what: none of the " . scalar(@$refused) . ' refused events counted');
 }
@@ -206,7 +113,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 # --- (a) a slow sender is disconnected after connection_timeout ---
 
 {
-	my $sock = raw_connect();
+	my $sock = raw_connect($port);
 	ok($sock, 'slow: connected');
 	raw_send($sock, 'POST /liveEv');
 	my $start = time;
@@ -234,7 +141,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	my @socks;
 	for my $i (1 .. $n)
 	{
-		my $sock = raw_connect();
+		my $sock = raw_connect($port);
 		push @socks, $sock if $sock;
 	}
 	note scalar(@socks) . " of $n connections established (TCP)";
@@ -314,7 +221,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 
 	# Content-Length: refused as soon as the headers are in, before the
 	# body is sent
-	my $sock = raw_connect();
+	my $sock = raw_connect($port);
 	raw_send($sock,
 		    "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		  . "Content-Length: 2000\r\n\r\n");
@@ -336,7 +243,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	  . sprintf("%x\r\n%s\r\n", length($event), $event)
 	  . join('', map { sprintf("%x\r\n%s\r\n", length($chunk), $chunk) } 1 .. 3)
 	  . "0\r\n\r\n";
-	$sock = raw_connect();
+	$sock = raw_connect($port);
 	raw_send($sock, $chunked);
 	%r = raw_reply($sock, 10);
 	is($r{status}, 413, 'body: a chunked body of 1.5kB gets 413');
@@ -346,7 +253,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 
 	# far beyond the limit the server stops reading and closes
 	my $big = ' ' x 1000;
-	$sock = raw_connect();
+	$sock = raw_connect($port);
 	raw_send($sock,
 		    "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		  . "Transfer-Encoding: chunked\r\n\r\n"
@@ -360,7 +267,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 
 	# a chunked body within the limit is fine
 	my $small = event_json('body-chunked', 'add_revenue', 1);
-	$sock = raw_connect();
+	$sock = raw_connect($port);
 	raw_send($sock,
 		    "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		  . "Transfer-Encoding: chunked\r\n\r\n"
@@ -550,7 +457,7 @@ for my $fault ('journal-enospc', 'journal-eio')
 
 	# rotating while failing archives nothing that was refused
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
-	is_deeply(revenue_of(@refused), {},
+	is_deeply(revenue_of($node, @refused), {},
 		"$fault: after a rotation the refused events are not counted");
 
 	set_conf($node, 'evproc.fault_injection', undef);

@@ -32,7 +32,6 @@ use strict;
 use warnings;
 
 use FindBin;
-use IO::Select;
 use lib $FindBin::RealBin;
 
 use PostgreSQL::Test::Cluster;
@@ -199,10 +198,9 @@ sub lock_case
 	($status, $took) = $post->() for 1 .. 20;
 	is(scalar(@acked), 20, "$case: POSTs accepted while the table is locked");
 	# a GET waits for the lock in the background, without holding up POSTs
-	my $get_conn = http_connect(http_port($node));
+	my $get_sock = raw_connect(http_port($node));
 	my $get_start = time;
-	my $get_sock = $get_conn->{sock};
-	print $get_sock "GET /userEvents/$case-1 HTTP/1.1\r\nHost: x\r\n\r\n";
+	raw_send($get_sock, "GET /userEvents/$case-1 HTTP/1.1\r\nHost: x\r\n\r\n");
 
 	my ($rc, $out, $err) =
 	  $node->psql('postgres', 'SELECT evproc_rotate(3000)');
@@ -230,15 +228,10 @@ sub lock_case
 		sprintf("$case: no POST waited for the lock (longest %.3fs)", $max));
 
 	# the GET got its 503 once it had waited 5 s, not at the first try
-	my $buf = '';
-	my $sel = IO::Select->new($get_sock);
-	while ($buf !~ /\r\n\r\n.*\}/s && $sel->can_read(5))
-	{
-		last unless sysread($get_sock, $buf, 4096, length $buf);
-	}
+	my %get = raw_reply($get_sock, 5);
 	my $get_took = time - $get_start;
-	like($buf, qr{^HTTP/1\.1 503 .*user_revenue is locked}s,
-		"$case: a GET during the lock is answered 503");
+	is($get{status}, 503, "$case: a GET during the lock is answered 503");
+	like($get{body}, qr/user_revenue is locked/, "$case: ... saying why");
 	cmp_ok($get_took, '>=', 4.5,
 		sprintf("$case: ... after waiting for the lock (%.1fs)", $get_took));
 	close $get_sock;

@@ -57,95 +57,20 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 
 # --- helpers ---
 
-# raw_connect() opens a plain TCP connection to the HTTP port.
-sub raw_connect
-{
-	my $sock = IO::Socket::INET->new(
-		PeerAddr => '127.0.0.1',
-		PeerPort => $port,
-		Proto => 'tcp',
-		Timeout => 5);
-	binmode($sock) if $sock;
-	return $sock;
-}
-
-# raw_send($sock, $bytes) writes all of $bytes; false on error.
-sub raw_send
-{
-	my ($sock, $bytes) = @_;
-	for (my $off = 0; $off < length($bytes);)
-	{
-		my $n = syswrite($sock, $bytes, length($bytes) - $off, $off);
-		return 0 unless defined $n && $n > 0;
-		$off += $n;
-	}
-	return 1;
-}
-
-# read_until_eof($sock, $timeout) reads until the server closes; returns
-# (what was read, 'closed' or 'timeout').
-sub read_until_eof
-{
-	my ($sock, $timeout) = @_;
-	my $sel = IO::Select->new($sock);
-	my $deadline = time + $timeout;
-	my $buf = '';
-
-	while ((my $left = $deadline - time) > 0)
-	{
-		next unless $sel->can_read($left);
-		my $n = sysread($sock, my $chunk, 65536);
-		return ($buf, 'closed') unless $n;
-		$buf .= $chunk;
-	}
-	return ($buf, 'timeout');
-}
-
 # one_reply($sock, $timeout) reads one reply with a Content-Length body;
 # returns (status, head, body), status undef if none came.
 sub one_reply
 {
-	my ($sock, $timeout) = @_;
-	my $sel = IO::Select->new($sock);
-	my $deadline = time + $timeout;
-	my $buf = '';
-
-	while ((my $left = $deadline - time) > 0)
-	{
-		if ($buf =~ /\A(.*?)\r\n\r\n/s)
-		{
-			my $head = $1;
-			my $len = $head =~ /^Content-Length:\s*(\d+)/mi ? $1 : 0;
-			if (length($buf) >= length($head) + 4 + $len)
-			{
-				my $body = substr($buf, length($head) + 4, $len);
-				return ($head =~ m{^HTTP/1\.[01] (\d{3})} ? $1 : undef,
-					$head, $body);
-			}
-		}
-		next unless $sel->can_read($left);
-		my $n = sysread($sock, my $chunk, 65536);
-		last unless $n;
-		$buf .= $chunk;
-	}
-	return (undef, '', '');
+	my %r = raw_reply(@_);
+	return $r{end} eq 'reply' ? ($r{status}, $r{head}, $r{body}) : (undef, '', '');
 }
 
 # request($method, $path, $body, @headers): one request on a new connection
 # (Connection: close); returns (status, head, body).
 sub request
 {
-	my ($method, $path, $body, @headers) = @_;
-	my $sock = raw_connect() or return (undef, '', "could not connect: $!");
-	my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-
-	$req .= "$_\r\n" for @headers;
-	$req .= 'Content-Length: ' . length($body) . "\r\n" if defined $body;
-	$req .= "Connection: close\r\n\r\n" . ($body // '');
-	raw_send($sock, $req);
-	my @r = one_reply($sock, 10);
-	close($sock);
-	return @r;
+	my %r = raw_request($port, @_);
+	return ($r{end} eq 'reply' ? $r{status} : undef, $r{head}, $r{body});
 }
 
 sub post
@@ -196,20 +121,6 @@ sub vm_rss
 	return -1;
 }
 
-# revenue_of(@users): user => revenue for those that have one.
-sub revenue_of
-{
-	my @users = @_;
-	return {} unless @users;
-	my $list = join(',', map { "'$_'" } @users);
-	return {
-		map { split /\|/ } split /\n/,
-		$node->safe_psql('postgres',
-			"SELECT user_id, revenue FROM evproc.user_revenue WHERE user_id IN ($list)"
-		)
-	};
-}
-
 # aborted_requests(): the partial requests of an aborted client.
 my @partial = (
 	'G',
@@ -231,7 +142,7 @@ is(get_status(), 404, 'a GET is served');
 	my @socks;
 	for my $i (0 .. 299)
 	{
-		my $sock = raw_connect() or next;
+		my $sock = raw_connect($port) or next;
 		raw_send($sock, $partial[ $i % @partial ]);
 		push @socks, $sock;
 	}
@@ -258,7 +169,7 @@ is(get_status(), 404, 'a GET is served');
 	my $start = time;
 	for my $i (0 .. 399)
 	{
-		my $sock = raw_connect() or next;
+		my $sock = raw_connect($port) or next;
 		raw_send($sock, $partial[ $i % @partial ]);
 		close($sock);
 	}
@@ -283,7 +194,7 @@ is(get_status(), 404, 'a GET is served');
 
 {
 	# a slowloris: the request line and headers, a byte every 0.5s
-	my $slow = raw_connect();
+	my $slow = raw_connect($port);
 	my $bytes = "GET /userEvents/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: "
 	  . ('p' x 40);
 	my $start = time;
@@ -307,7 +218,7 @@ is(get_status(), 404, 'a GET is served');
 	close($slow);
 
 	# a slow body: its headers at once, then a byte every 0.5s
-	$slow = raw_connect();
+	$slow = raw_connect($port);
 	raw_send($slow,
 		"POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n");
 	$start = time;
@@ -357,7 +268,7 @@ is(get_status(), 404, 'a GET is served');
 	{
 		my $user = "halfclose-$i";
 		my $body = event_json($user, 'add_revenue', 1);
-		my $sock = raw_connect();
+		my $sock = raw_connect($port);
 		my $req =
 		    ($i % 2 ? "POST /liveEvent HTTP/1.0\r\n" : "POST /liveEvent HTTP/1.1\r\nConnection: close\r\n")
 		  . "Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -376,7 +287,7 @@ is(get_status(), 404, 'a GET is served');
 	my $got = 0;
 	for my $i (1 .. 10)
 	{
-		my $sock = raw_connect();
+		my $sock = raw_connect($port);
 		raw_send($sock,
 			"GET /userEvents/conn-nobody HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
 		shutdown($sock, SHUT_WR);
@@ -408,7 +319,7 @@ is(get_status(), 404, 'a GET is served');
 	my @holders;
 	for my $i (1 .. 4)
 	{
-		my $sock = raw_connect();
+		my $sock = raw_connect($port);
 		raw_send($sock,
 			    "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 			  . "Content-Type: application/json\r\nContent-Length: 16384\r\n"
@@ -427,7 +338,7 @@ is(get_status(), 404, 'a GET is served');
 	# chunked: refused when its buffer would pass the budget, at the end
 	my $event = event_json('bodymem-refused-2', 'add_revenue', 1);
 	push @refused, 'bodymem-refused-2';
-	my $sock = raw_connect();
+	my $sock = raw_connect($port);
 	raw_send($sock,
 		    "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 		  . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -455,10 +366,10 @@ is(get_status(), 404, 'a GET is served');
 	is($status, 200, 'body memory: POSTs are accepted again');
 
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
-	my $rev = revenue_of(@acked);
+	my $rev = revenue_of($node, @acked);
 	is(scalar(grep { ($rev->{$_} // '') eq '1' } @acked),
 		scalar(@acked), 'body memory: the accepted events counted once');
-	is_deeply(revenue_of(@refused), {}, 'body memory: the refused ones not');
+	is_deeply(revenue_of($node, @refused), {}, 'body memory: the refused ones not');
 }
 
 # --- (f) resident memory in a burst of large uploads ---
@@ -476,7 +387,7 @@ is(get_status(), 404, 'a GET is served');
 	  . "Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n";
 	for my $i (1 .. $n)
 	{
-		my $sock = raw_connect() or last;
+		my $sock = raw_connect($port) or last;
 		$sock->blocking(0);
 		syswrite($sock, $head);
 		push @socks, $sock;
@@ -561,7 +472,7 @@ is(get_status(), 404, 'a GET is served');
 	my @socks;
 	for my $i (1 .. 450)
 	{
-		my $sock = raw_connect() or last;
+		my $sock = raw_connect($port) or last;
 		push @socks, $sock;
 	}
 	note scalar(@socks) . ' connections open';
@@ -572,14 +483,14 @@ is(get_status(), 404, 'a GET is served');
 		"limits: the worker keeps descriptors free for everything else (soft limit $soft)");
 	my ($ret, $out, $err) = $node->psql('postgres', 'SELECT evproc_rotate()');
 	is($ret, 0, 'limits: evproc_rotate() works meanwhile') or diag $err;
-	is(revenue_of('limits-1')->{'limits-1'}, '1',
+	is(revenue_of($node, 'limits-1')->{'limits-1'}, '1',
 		'limits: the event was ingested meanwhile');
 	close($_) for @socks;
 	ok(wait_for_http($port, 30), 'limits: GET served once they close');
 	($status) = post('limits-2');
 	is($status, 200, 'limits: POST accepted once they close');
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
-	is(revenue_of('limits-2')->{'limits-2'}, '1', 'limits: and counted');
+	is(revenue_of($node, 'limits-2')->{'limits-2'}, '1', 'limits: and counted');
 	unlike(slurp_file($node->logfile, $offset), qr/Too many open files/,
 		'limits: no "Too many open files"');
 }

@@ -139,32 +139,12 @@ sub until_post
 sub exchange
 {
 	my ($bytes) = @_;
-	my $conn = http_connect($port) or die "could not connect: $!";
-	my $sock = $conn->{sock};
-	my $sel = IO::Select->new($sock);
-	my $deadline = time + 5;
-	my $buf = '';
-	local $SIG{PIPE} = 'IGNORE';
+	my $sock = raw_connect($port) or die "could not connect: $!";
 
-	for (my $off = 0; $off < length($bytes);)
-	{
-		my $n = syswrite($sock, $bytes, length($bytes) - $off, $off);
-		last unless defined $n && $n > 0;
-		$off += $n;
-	}
-	while ((my $left = $deadline - time) > 0)
-	{
-		next unless $sel->can_read($left);
-		my $n = sysread($sock, my $chunk, 65536);
-		if (!$n)
-		{
-			close($sock);
-			return ($buf, 'closed');
-		}
-		$buf .= $chunk;
-	}
+	raw_send($sock, $bytes);
+	my @r = read_until_eof($sock, 5);
 	close($sock);
-	return ($buf, 'timeout');
+	return @r;
 }
 
 # --- (a) the same eventId twice in one loop pass ---

@@ -27,6 +27,7 @@ use PostgreSQL::Test::Utils;
 our @EXPORT = qw(
   evproc_node http_port journal_dir query_until log_match
   http_connect http_request http_send http_read_reply http_post event_json
+  raw_connect raw_send raw_reply raw_request read_until_eof revenue_of
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
@@ -137,15 +138,9 @@ sub journal_dir
 sub http_connect
 {
 	my ($port) = @_;
-	my $sock = IO::Socket::INET->new(
-		PeerAddr => '127.0.0.1',
-		PeerPort => $port,
-		Proto => 'tcp',
-		Timeout => 5);
+	my $sock = raw_connect($port);
 
-	return undef unless $sock;
-	binmode($sock);
-	return { sock => $sock, buf => '' };
+	return $sock ? { sock => $sock, buf => '' } : undef;
 }
 
 # _read_more($conn, $deadline) appends what the socket has to the buffer,
@@ -235,6 +230,133 @@ sub http_read_reply
 	my $reply = substr($conn->{buf}, $hend + 4, $len);
 	$conn->{buf} = substr($conn->{buf}, $hend + 4 + $len);
 	return ($status, $reply);
+}
+
+# raw_connect($port) opens a plain TCP connection to 127.0.0.1:$port, for
+# requests written byte by byte (or not in full).  Returns the socket, or
+# undef.
+sub raw_connect
+{
+	my ($port) = @_;
+	my $sock = IO::Socket::INET->new(
+		PeerAddr => '127.0.0.1',
+		PeerPort => $port,
+		Proto => 'tcp',
+		Timeout => 5);
+	binmode($sock) if $sock;
+	return $sock;
+}
+
+# raw_send($sock, $bytes) writes all of $bytes; false on error.
+sub raw_send
+{
+	my ($sock, $bytes) = @_;
+	local $SIG{PIPE} = 'IGNORE';
+
+	for (my $off = 0; $off < length($bytes);)
+	{
+		my $n = syswrite($sock, $bytes, length($bytes) - $off, $off);
+		return 0 unless defined $n && $n > 0;
+		$off += $n;
+	}
+	return 1;
+}
+
+# raw_reply($sock, $timeout) reads one reply: until its headers and
+# Content-Length bytes of body are in, or the connection ends, or $timeout
+# seconds pass.  Returns a hash: status (undef if no status line came),
+# head, body, and end: 'reply' (a whole reply), 'closed' (EOF or reset
+# first) or 'timeout'.
+sub raw_reply
+{
+	my ($sock, $timeout) = @_;
+	my $sel = IO::Select->new($sock);
+	my $deadline = time + $timeout;
+	my $buf = '';
+	my $end = 'timeout';
+
+	while ((my $left = $deadline - time) > 0)
+	{
+		if ($buf =~ /\A(.*?)\r\n\r\n/s)
+		{
+			my $head = $1;
+			my $len = $head =~ /^Content-Length:\s*(\d+)/mi ? $1 : 0;
+			if (length($buf) >= length($head) + 4 + $len)
+			{
+				$end = 'reply';
+				last;
+			}
+		}
+		next unless $sel->can_read($left);
+		my $n = sysread($sock, my $chunk, 65536);
+		if (!$n)
+		{
+			$end = 'closed';
+			last;
+		}
+		$buf .= $chunk;
+	}
+	my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+	$head //= '';
+	return (
+		status => ($head =~ m{^HTTP/1\.[01] (\d{3})} ? $1 : undef),
+		head => $head,
+		body => $body // '',
+		end => $end);
+}
+
+# raw_request($port, $method, $path, $body, @headers) sends one request on
+# a new connection (Connection: close, and a Content-Length if $body is
+# defined) and returns its reply as raw_reply does, within 10 seconds.
+sub raw_request
+{
+	my ($port, $method, $path, $body, @headers) = @_;
+	my $sock = raw_connect($port)
+	  or return (status => undef, head => '', body => "could not connect: $!",
+		end => 'closed');
+	my $req = "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+
+	$req .= "$_\r\n" for @headers;
+	$req .= 'Content-Length: ' . length($body) . "\r\n" if defined $body;
+	$req .= "Connection: close\r\n\r\n" . ($body // '');
+	raw_send($sock, $req);
+	my %r = raw_reply($sock, 10);
+	close($sock);
+	return %r;
+}
+
+# read_until_eof($sock, $timeout) reads until the server closes the
+# connection; returns (what was read, 'closed' or 'timeout').
+sub read_until_eof
+{
+	my ($sock, $timeout) = @_;
+	my $sel = IO::Select->new($sock);
+	my $deadline = time + $timeout;
+	my $buf = '';
+
+	while ((my $left = $deadline - time) > 0)
+	{
+		next unless $sel->can_read($left);
+		my $n = sysread($sock, my $chunk, 65536);
+		return ($buf, 'closed') unless $n;
+		$buf .= $chunk;
+	}
+	return ($buf, 'timeout');
+}
+
+# revenue_of($node, @users) returns user => revenue for those of @users
+# that have one.
+sub revenue_of
+{
+	my ($node, @users) = @_;
+	return {} unless @users;
+	my $list = join(',', map { "'$_'" } @users);
+	return {
+		map { split /\|/ } split /\n/,
+		$node->safe_psql('postgres',
+			"SELECT user_id, revenue FROM evproc.user_revenue WHERE user_id IN ($list)"
+		)
+	};
 }
 
 # http_post($port, $path, $body) sends one POST on a new connection.
