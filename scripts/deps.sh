@@ -2,6 +2,7 @@
 #
 # deps.sh: installs every Debian 12 package evproc needs to build, run and
 # test (apt-get; as root, or with sudo).  Does nothing when all are there.
+# "deps.sh --list" only prints the list (.ci/run installs it itself).
 #
 set -euo pipefail
 
@@ -10,7 +11,13 @@ PACKAGES="
 	postgresql-15 postgresql-server-dev-15
 	libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev
 	libipc-run-perl valgrind clang libclang-rt-14-dev
+	iproute2 util-linux
 "
+
+if [ "${1:-}" = --list ]; then
+	echo $PACKAGES
+	exit 0
+fi
 
 if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 
