@@ -132,7 +132,7 @@ extern void ingest_abandon(void);
 extern void ingest_wake(void);
 extern void ingest_prune_seen(void);
 extern bool ingest_in_transaction(void);
-extern bool ingest_uncommitted(const char *user_id, char *delta, bool *existed);
+extern bool ingest_uncommitted(const char *user_id, char *delta);
 extern void ingest_prune_processed(Journal *journal);
 
 #endif							/* EVPROC_H */

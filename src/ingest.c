@@ -79,8 +79,7 @@ typedef struct UserTotal
 	char	   *user_id;
 	uint32		hash;
 	char		status;
-	bool		applied;		/* upserted in the open transaction */
-	bool		existed;		/* ... into a row that was there before */
+	int			order;			/* its row in sorted; -1 before sort_totals */
 	int128		total;
 } UserTotal;
 
@@ -257,9 +256,7 @@ prepare_plans(void)
 							  "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
 							  "ON CONFLICT (user_id) DO UPDATE "
 							  "SET revenue = r.revenue OPERATOR(pg_catalog.+) excluded.revenue, "
-							  "updated_at = pg_catalog.now() "
-	/* a row that was updated, not inserted, has our xid as its xmax */
-							  "RETURNING r.user_id, r.xmax OPERATOR(pg_catalog.<>) 0",
+							  "updated_at = pg_catalog.now()",
 							  2, upsert);
 	if (plan_reject == NULL)
 		plan_reject = evproc_prepare(
@@ -491,6 +488,7 @@ add_to_totals(const char *user_id, ev_int128 delta)
 	if (!found)
 	{
 		entry->user_id = MemoryContextStrdup(state.cxt, user_id);
+		entry->order = -1;
 		entry->total = 0;
 	}
 	total = entry->total;
@@ -656,6 +654,8 @@ sort_totals(void)
 	while ((entry = usertotals_iterate(state.totals, &it)) != NULL)
 		state.sorted[k++] = entry;
 	qsort(state.sorted, state.nsorted, sizeof(UserTotal *), compare_totals);
+	for (k = 0; k < state.nsorted; k++)
+		state.sorted[k]->order = k;
 	state.next_row = 0;
 }
 
@@ -689,25 +689,7 @@ totals_step(void)
 	}
 	args[0] = array_datum(users, m, TEXTOID);
 	args[1] = array_datum(sums, m, NUMERICOID);
-	evproc_execute_plan(plan_upsert, args, false, 0, SPI_OK_INSERT_RETURNING);
-
-	/* which rows now hold an uncommitted sum: see ingest_uncommitted */
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		char	   *user = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
-		UserTotal  *entry = usertotals_lookup(state.totals, user);
-
-		if (entry != NULL)
-		{
-			entry->applied = true;
-			entry->existed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc,
-														2, &isnull));
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
+	evproc_execute_plan(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	state.next_row += m;
 	if (state.next_row < state.nsorted)
 		evproc_fault("ingest-mid-transaction");
@@ -1073,24 +1055,23 @@ ingest_in_transaction(void)
 
 /*
  * ingest_uncommitted tells whether the open ingest transaction has already
- * added a sum to user_id's row of evproc.user_revenue.  If so, delta gets
- * that sum as a numeric literal (EV_DECIMAL_BUFSZ bytes), and *existed
- * whether the row was there before: a lookup inside the transaction takes
- * the sum off again (or finds no row), so that it answers the committed
- * value, never a file half counted.
+ * added a sum to user_id's row of evproc.user_revenue (the rows are
+ * upserted in sorted order, so: whether its row comes before next_row).
+ * If so, delta gets that sum as a numeric literal (EV_DECIMAL_BUFSZ
+ * bytes): a lookup inside the transaction takes it off again, so that it
+ * answers the committed value, never a file half counted.
  */
 bool
-ingest_uncommitted(const char *user_id, char *delta, bool *existed)
+ingest_uncommitted(const char *user_id, char *delta)
 {
 	UserTotal  *entry;
 
 	if (!ingest_in_transaction() || state.totals == NULL)
 		return false;
 	entry = usertotals_lookup(state.totals, (char *) user_id);
-	if (entry == NULL || !entry->applied)
+	if (entry == NULL || entry->order < 0 || entry->order >= state.next_row)
 		return false;
 	ev_decimal_format(entry->total, delta);
-	*existed = entry->existed;
 	return true;
 }
 

@@ -107,7 +107,13 @@ lookup_all(bool in_ingest)
 	{
 		Oid			argtypes[2] = {TEXTOID, NUMERICOID};
 
-		lookup_minus_plan = evproc_prepare("SELECT (revenue OPERATOR(pg_catalog.-) $2)::pg_catalog.text "
+		/*
+		 * The row holds the file's sum: take it off.  A row the file
+		 * inserted (xmax 0; an upsert that updated leaves its lock's xid
+		 * there) was not there before: NULL, unknown.
+		 */
+		lookup_minus_plan = evproc_prepare("SELECT CASE WHEN xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
+										   "ELSE (revenue OPERATOR(pg_catalog.-) $2)::pg_catalog.text END "
 										   "FROM evproc.user_revenue WHERE user_id = $1",
 										   2, argtypes);
 	}
@@ -117,16 +123,10 @@ lookup_all(bool in_ingest)
 		const char *user = http_lookup_user(i);
 		Datum		args[2];
 		char		delta[EV_DECIMAL_BUFSZ];
-		bool		existed;
 
 		args[0] = CStringGetTextDatum(user);
-		if (in_ingest && ingest_uncommitted(user, delta, &existed))
+		if (in_ingest && ingest_uncommitted(user, delta))
 		{
-			if (!existed)
-			{
-				http_complete_lookup(i, NULL);
-				continue;
-			}
 			args[1] = DirectFunctionCall3(numeric_in, CStringGetDatum(delta),
 										  ObjectIdGetDatum(InvalidOid),
 										  Int32GetDatum(-1));
@@ -135,11 +135,10 @@ lookup_all(bool in_ingest)
 		else
 			/* read-write mode: a new snapshot, also inside ingest */
 			evproc_execute_plan(lookup_plan, args, !in_ingest, 1, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-			http_complete_lookup(i, NULL);
-		else
-			http_complete_lookup(i, SPI_getvalue(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1));
+		/* no row, or NULL: unknown */
+		http_complete_lookup(i, SPI_processed == 0 ? NULL :
+							 SPI_getvalue(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1));
 		SPI_freetuptable(SPI_tuptable);
 	}
 }

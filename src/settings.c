@@ -35,7 +35,7 @@ int			evproc_dedupe_retention = 7 * 24 * 3600;
 int			evproc_max_connections = 1024;
 int			evproc_workers = 1;
 int			evproc_connection_timeout = 30;
-int			evproc_rotation_size = 128 * 1024;	/* kB */
+int			evproc_rotation_size = 1024 * 1024;	/* kB */
 int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
 int			evproc_request_timeout = 10;
@@ -109,7 +109,7 @@ evproc_define_settings(void)
 							"Size at which the journal is rotated before its interval is up.",
 							"0 rotates by time only.",
 							&evproc_rotation_size,
-							128 * 1024, 0, INT_MAX / 2,
+							1024 * 1024, 0, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

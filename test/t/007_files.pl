@@ -210,7 +210,7 @@ sub write_file
 			"SELECT count(*) > $before FROM evproc.processed_files",
 			't', 30),
 		'size: a journal over 8kB was rotated and ingested without evproc_rotate()');
-	set_conf($node, 'evproc.rotation_size', '128MB');
+	set_conf($node, 'evproc.rotation_size', '1GB');
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
 	is( $node->safe_psql(
 			'postgres',
@@ -233,13 +233,18 @@ sub write_file
 # --- (f) lookups during an ingest transaction ---
 {
 	# users aaa and zzz exist with revenue 1; a file of 200000 users with
-	# eventIds (a long transaction of many chunks) adds 1 to both
+	# eventIds (a long transaction of many chunks) adds 1 to both, and to
+	# aab, which it brings in
 	is(post_one($_), '200', "during: $_ known before") for qw(aaa zzz);
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
 	my $data = '';
 	for my $i (0 .. 199999)
 	{
-		my $user = $i == 0 ? 'aaa' : $i == 199999 ? 'zzz' : sprintf('m%06d', $i);
+		my $user =
+			$i == 0 ? 'aaa'
+		  : $i == 1 ? 'aab'
+		  : $i == 199999 ? 'zzz'
+		  : sprintf('m%06d', $i);
 		$data .=
 		  qq({"userId": "$user", "name": "add_revenue", "value": 1, "eventId": "during-$i"}\n);
 	}
@@ -250,6 +255,7 @@ sub write_file
 	# file is not recorded yet (the check after it can only be later)
 	my $conn = http_connect($port);
 	my %seen;
+	my %seen_new;	# aab: 404 before the commit, 1 after
 	my $early = 0;
 	my $during = 0;		# answered while the file's transaction was open
 	my $in_ingest = sub {
@@ -263,7 +269,10 @@ sub write_file
 	while (time < $t_end)
 	{
 		my $open_before = $in_ingest->();
-		my ($status, $body) = http_request($conn, 'GET', '/userEvents/aaa');
+		my ($status, $body) = http_request($conn, 'GET', '/userEvents/aab');
+		my ($new) = ($body // '') =~ /"revenue": (\d+)/;
+		$seen_new{ $new // $status // 'x' }++;
+		($status, $body) = http_request($conn, 'GET', '/userEvents/aaa');
 		my ($rev) = ($body // '') =~ /"revenue": (\d+)/;
 		$rev //= 'x';
 		$seen{$rev}++;
@@ -282,6 +291,9 @@ sub write_file
 		"during: lookups answered while the transaction was open ($during)");
 	ok(exists $seen{2}, 'during: the file was counted');
 	is(join(',', sort keys %seen), '1,2', 'during: only the values before and after');
+	note 'during: new user ' . join(', ', map { "$_ x$seen_new{$_}" } sort keys %seen_new);
+	is_deeply([ grep { $_ ne '404' && $_ ne '1' } keys %seen_new ], [],
+		'during: a user the file brings in is unknown until the commit');
 	is(revenue('zzz'), '2', 'during: the last user counted too');
 }
 
