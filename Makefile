@@ -14,9 +14,16 @@ OBJS = \
 	src/evproc.o \
 	src/settings.o \
 	src/worker.o \
+	src/rotation.o \
 	src/http.o \
-	src/revenue.o \
+	src/http_request.o \
+	src/http_conn.o \
+	src/auth.o \
+	src/intake.o \
+	src/lookup.o \
 	src/ingest.o \
+	src/fold.o \
+	src/db.o \
 	src/sql_api.o \
 	src/event.o \
 	src/idcache.o \

@@ -11,17 +11,15 @@
  *-------------------------------------------------------------------------
  */
 #include "evproc.h"
+#include "rotation.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
-#include "storage/lwlock.h"
 #include "storage/shmem.h"
 
 PG_MODULE_MAGIC;
-
-EvprocShared *evproc_shared = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -33,26 +31,16 @@ evproc_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(EvprocShared)));
+	RequestAddinShmemSpace(rotation_shmem_size());
 }
 
 static void
 evproc_shmem_startup(void)
 {
-	bool		found;
-
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	evproc_shared = ShmemInitStruct("evproc", sizeof(EvprocShared), &found);
-	if (!found)
-	{
-		memset(evproc_shared, 0, sizeof(EvprocShared));
-		SpinLockInit(&evproc_shared->mutex);
-		ConditionVariableInit(&evproc_shared->cv);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	rotation_shmem_init();
 }
 
 void

@@ -62,6 +62,19 @@ extern int	journal_open_tagged(Journal *j, const char *dir, bool fsync,
 extern void journal_close(Journal *j);
 extern int	journal_append(Journal *j, const char *line, size_t len);
 extern int	journal_flush(Journal *j);
+
+/* the batch's length, and taking back what was appended after it */
+static inline size_t
+journal_batch_len(const Journal *j)
+{
+	return j->len;
+}
+
+static inline void
+journal_batch_undo(Journal *j, size_t len)
+{
+	j->len = len;
+}
 extern bool journal_is_empty(const Journal *j);
 extern int	journal_rotate(Journal *j, time_t now, char *name);
 extern void journal_note_name(Journal *j, const char *name);

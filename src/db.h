@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * db.h
+ *	  The worker's database plumbing: units of work (transaction, SPI,
+ *	  snapshot), the one error-catching wrapper, kept plans, and the
+ *	  extension's schema.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_DB_H
+#define EVPROC_DB_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+/* the tables of the extension, in the order they are locked */
+#define DB_NTABLES 4
+extern const char *const db_tables[DB_NTABLES];
+
+/* a function run by db_try or db_try_sub */
+typedef void (*DbWork) (void *arg);
+
+extern void db_begin(const char *activity);
+extern void db_commit(void);
+extern void db_abort(void);
+extern bool db_in_work(void);
+extern ErrorData *db_try(DbWork work, void *arg);
+extern ErrorData *db_try_sub(DbWork work, void *arg);
+
+extern SPIPlanPtr db_prepare(const char *sql, int nargs, Oid *argtypes);
+extern void db_execute(SPIPlanPtr plan, Datum *args, bool read_only,
+					   long tcount, int expect);
+extern Datum db_array(Datum *elems, int n, Oid elemtype);
+extern Datum db_numeric(const char *literal);
+
+extern bool db_schema_ready(void);
+extern void db_check_schema(void);
+extern bool db_try_lock(const char *const *tables, int ntables,
+						int lockmode);
+
+#endif							/* EVPROC_DB_H */

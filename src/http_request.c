@@ -1,0 +1,181 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_request.c
+ *	  One HTTP request's state, from its first callback to its reply: the
+ *	  reply decided for it, its body's memory, and the replies waiting for
+ *	  their connection to be resumed.
+ *
+ * Everything here runs in the worker's loop or inside libmicrohttpd's
+ * callbacks: malloc, never PostgreSQL calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "http_request.h"
+
+/* requests whose reply is decided, to resume (request_resume_answered) */
+static RequestQueue to_resume;
+
+bool
+request_queue_push(RequestQueue *q, HttpRequest *req)
+{
+	if (q->n == q->cap)
+	{
+		int			newcap = q->cap ? q->cap * 2 : 64;
+		HttpRequest **items = realloc(q->items, newcap * sizeof(HttpRequest *));
+
+		if (items == NULL)
+			return false;
+		q->items = items;
+		q->cap = newcap;
+	}
+	q->items[q->n++] = req;
+	return true;
+}
+
+/*
+ * request_set_reply decides a request's reply; it is queued by the next
+ * callback.
+ */
+void
+request_set_reply(HttpRequest *req, unsigned int status, const char *body, size_t len)
+{
+	req->canned = NULL;
+	free(req->reply);
+	req->reply = malloc(len);
+	if (req->reply == NULL)
+	{
+		req->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		req->reply_len = 0;
+		return;
+	}
+	memcpy(req->reply, body, len);
+	req->reply_len = len;
+	req->status = status;
+}
+
+void
+request_set_error(HttpRequest *req, unsigned int status, const char *message)
+{
+	char		body[EV_ERROR_BUFSZ * 7];
+	size_t		len = ev_json_error(message, body, sizeof(body));
+
+	request_set_reply(req, status, body, len);
+}
+
+/* request_free_body frees req's body buffer and its count; len stays. */
+void
+request_free_body(HttpRequest *req)
+{
+	free(req->body);
+	req->body = NULL;
+	req->cap = 0;
+	conn_release_body(&req->held);
+}
+
+/* request_set_busy answers 503 with Retry-After: body memory is taken up. */
+void
+request_set_busy(HttpRequest *req)
+{
+	request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+			  "too many request bodies are being received; retry later");
+	req->retry_after = true;
+}
+
+enum MHD_Result
+request_send_reply(HttpRequest *req)
+{
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+
+	if (req->canned != NULL)
+		return MHD_queue_response(req->conn, req->status, req->canned);
+
+	response = MHD_create_response_from_buffer(req->reply_len, req->reply,
+											   MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return MHD_NO;
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+							"application/json");
+	if (req->allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (req->close)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (req->status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+								"Bearer");
+	if (req->retry_after)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	ret = MHD_queue_response(req->conn, req->status, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
+void
+request_free(HttpRequest *req)
+{
+	request_free_body(req);
+	free(req->reply);
+	free(req);
+}
+
+/*
+ * request_answer moves a request whose reply is decided to to_resume, to
+ * be resumed by request_resume_answered; an orphaned one (its connection
+ * closed while it waited) is freed instead.
+ */
+void
+request_answer(HttpRequest *req)
+{
+	if (req->orphaned)
+	{
+		request_free(req);
+		return;
+	}
+	if (!request_queue_push(&to_resume, req))
+	{
+		/* cannot happen once to_resume has grown: resume at once */
+		req->in_queue = false;
+		if (req->suspended)
+		{
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
+	}
+}
+
+/*
+ * request_resume_answered resumes the connections of the requests that
+ * have their reply (or frees the orphaned ones).  Returns whether there
+ * were any: then libmicrohttpd must run to send the replies.
+ */
+bool
+request_resume_answered(void)
+{
+	bool		any = false;
+
+	for (int i = 0; i < to_resume.n; i++)
+	{
+		HttpRequest *req = to_resume.items[i];
+
+		req->in_queue = false;
+		if (req->orphaned)
+			request_free(req);
+		else if (req->suspended)
+		{
+			req->suspended = false;
+			MHD_resume_connection(req->conn);
+		}
+		any = true;
+	}
+	to_resume.n = 0;
+	return any;
+}
+
+/* request_answers_waiting: are replies waiting to be resumed? */
+bool
+request_answers_waiting(void)
+{
+	return to_resume.n > 0;
+}

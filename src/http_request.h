@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_request.h
+ *	  One HTTP request's state, from its first callback to its reply, and
+ *	  the replies waiting to be sent.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_HTTP_REQUEST_H
+#define EVPROC_HTTP_REQUEST_H
+
+#include "postgres.h"
+
+#include <microhttpd.h>
+
+#include "event.h"
+#include "http_conn.h"
+
+typedef enum Route
+{
+	ROUTE_NONE,					/* an error reply is already decided */
+	ROUTE_EVENT,
+	ROUTE_USER
+} Route;
+
+/*
+ * Per-request state; lives from the first callback to request_completed,
+ * or, if its connection closes while the request is queued for the worker,
+ * until the worker is done with it (orphaned).
+ */
+typedef struct HttpRequest
+{
+	Route		route;
+	struct MHD_Connection *conn;	/* NULL once orphaned */
+	ConnTrack  *track;		/* its connection's tracking, or NULL */
+	bool		suspended;
+	bool		queued;			/* handed to the worker (or answered) */
+	bool		in_queue;		/* waiting in intake, pending_lookups or
+								 * to_resume */
+	bool		orphaned;		/* its connection closed while in_queue */
+
+	/* request body (POST) */
+	char	   *body;
+	size_t		len;			/* bytes received (kept or dropped) */
+	size_t		cap;
+	size_t		held;			/* bytes counted as body memory */
+	bool		fixed;			/* held is the announced Content-Length */
+
+	/* GET target */
+	char		user_id[EV_USER_ID_MAX + 1];
+	size_t		user_id_len;
+
+	/* the reply, once decided */
+	unsigned int status;		/* 0 while undecided */
+	struct MHD_Response *canned;	/* a prebuilt reply, or NULL */
+	char	   *reply;
+	size_t		reply_len;
+	const char *allow;			/* Allow header for 405 */
+	bool		close;			/* send "Connection: close" */
+	bool		retry_after;	/* a 503 to retry: Retry-After: 1 */
+} HttpRequest;
+
+/* Requests waiting for the worker, or for their reply to go out. */
+typedef struct RequestQueue
+{
+	HttpRequest **items;
+	int			n;
+	int			cap;
+} RequestQueue;
+
+extern bool request_queue_push(RequestQueue *q, HttpRequest *req);
+extern void request_set_reply(HttpRequest *req, unsigned int status,
+							  const char *body, size_t len);
+extern void request_set_error(HttpRequest *req, unsigned int status,
+							  const char *message);
+extern void request_set_busy(HttpRequest *req);
+extern enum MHD_Result request_send_reply(HttpRequest *req);
+extern void request_free_body(HttpRequest *req);
+extern void request_free(HttpRequest *req);
+extern void request_answer(HttpRequest *req);
+extern bool request_resume_answered(void);
+extern bool request_answers_waiting(void);
+
+#endif							/* EVPROC_HTTP_REQUEST_H */

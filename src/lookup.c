@@ -1,0 +1,247 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.c
+ *	  Revenue lookups for GET /userEvents/:userId: user ids in, their
+ *	  revenue out.
+ *
+ * The worker hands over all lookups that arrived in one pass of the event
+ * loop, after MHD_run has returned (never inside a libmicrohttpd
+ * callback); they are answered with one prepared plan.  Any error is
+ * caught and becomes LOOKUP_FAILED; the worker keeps serving.
+ *
+ * Lookups never wait: not for a lock (the table is locked conditionally;
+ * if VACUUM FULL or ALTER TABLE holds it, the lookups wait in the worker
+ * and are tried again in a later pass, up to LOOKUP_MAX_WAIT_MS), and not
+ * for a file's ingest transaction that spans several passes.  During that
+ * transaction they run inside it, in a subtransaction, and take off the
+ * sums it has already added (the UncommittedFn the caller passes), so
+ * that they answer the committed value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "db.h"
+#include "event.h"
+#include "lookup.h"
+
+#include "catalog/pg_type.h"
+#include "storage/lockdefs.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+/* how long lookups wait for a table locked by someone else, then fail */
+#define LOOKUP_MAX_WAIT_MS		5000
+/* how often they try again meanwhile */
+#define LOOKUP_RETRY_MS			50
+
+static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr lookup_minus_plan = NULL;
+static TimestampTz blocked_since = 0;	/* 0: not blocked */
+static TimestampTz lookup_retry_at = 0;
+
+/* One call's lookups, for the functions run by db_try. */
+typedef struct LookupBatch
+{
+	RevenueLookup *items;
+	int			n;
+	UncommittedFn uncommitted;	/* NULL outside an ingest transaction */
+	MemoryContext cxt;			/* where the answers go */
+	LookupOutcome outcome;
+	const char *error;
+} LookupBatch;
+
+static void
+prepare_plans(void)
+{
+	if (lookup_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+
+		lookup_plan = db_prepare("SELECT revenue::pg_catalog.text "
+								 "FROM evproc.user_revenue WHERE user_id = $1",
+								 1, argtypes);
+	}
+	if (lookup_minus_plan == NULL)
+	{
+		Oid			argtypes[2] = {TEXTOID, NUMERICOID};
+
+		/*
+		 * The row holds the file's sum: take it off.  A row the file
+		 * inserted (xmax 0; an upsert that updated leaves its lock's xid
+		 * there) was not there before: NULL, unknown.
+		 */
+		lookup_minus_plan = db_prepare("SELECT CASE WHEN xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
+									   "ELSE (revenue OPERATOR(pg_catalog.-) $2)::pg_catalog.text END "
+									   "FROM evproc.user_revenue WHERE user_id = $1",
+									   2, argtypes);
+	}
+}
+
+/*
+ * lookup_all answers every lookup of the batch.  Inside an ingest
+ * transaction, a user whose row already holds the file's sum is read with
+ * that sum taken off again, or as unknown if the file added the row.
+ */
+static void
+lookup_all(LookupBatch *b)
+{
+	bool		in_ingest = (b->uncommitted != NULL);
+
+	prepare_plans();
+	for (int i = 0; i < b->n; i++)
+	{
+		RevenueLookup *item = &b->items[i];
+		Datum		args[2];
+		char		delta[EV_DECIMAL_BUFSZ];
+
+		args[0] = CStringGetTextDatum(item->user_id);
+		if (in_ingest && b->uncommitted(item->user_id, delta))
+		{
+			args[1] = db_numeric(delta);
+			db_execute(lookup_minus_plan, args, false, 1, SPI_OK_SELECT);
+		}
+		else
+			/* read-write mode: a new snapshot, also inside ingest */
+			db_execute(lookup_plan, args, !in_ingest, 1, SPI_OK_SELECT);
+		/* no row, or NULL: unknown */
+		item->revenue = NULL;
+		if (SPI_processed > 0)
+		{
+			char	   *value = SPI_getvalue(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1);
+
+			if (value != NULL)
+				item->revenue = MemoryContextStrdup(b->cxt, value);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+
+/*
+ * lookups_blocked notes that the table is locked by someone else: the
+ * lookups are tried again in a later pass, and fail once they have
+ * waited LOOKUP_MAX_WAIT_MS.
+ */
+static void
+lookups_blocked(LookupBatch *b)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (blocked_since == 0)
+		blocked_since = now;
+	lookup_retry_at = TimestampTzPlusMilliseconds(now, LOOKUP_RETRY_MS);
+	b->outcome = LOOKUP_WAITING;
+	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
+	{
+		b->outcome = LOOKUP_FAILED;
+		b->error = "evproc.user_revenue is locked; try again";
+		blocked_since = 0;
+		lookup_retry_at = 0;
+	}
+}
+
+/*
+ * serve_or_wait answers the lookups if evproc.user_revenue is free, else
+ * leaves them for a later pass (see lookups_blocked).
+ */
+static void
+serve_or_wait(void *arg)
+{
+	LookupBatch *b = arg;
+	static const char *const user_revenue[] = {"user_revenue"};
+
+	if (db_try_lock(user_revenue, 1, AccessShareLock))
+	{
+		lookup_all(b);
+		b->outcome = LOOKUP_ANSWERED;
+		blocked_since = 0;
+	}
+	else
+		lookups_blocked(b);
+}
+
+/* serve_alone answers the lookups in a unit of work of their own. */
+static void
+serve_alone(void *arg)
+{
+	LookupBatch *b = arg;
+
+	db_begin("evproc: revenue lookup");
+	if (!db_schema_ready())
+	{
+		b->outcome = LOOKUP_FAILED;
+		b->error = "the tables of the evproc extension are missing in evproc.database";
+	}
+	else
+		serve_or_wait(b);
+	db_commit();
+}
+
+/*
+ * lookup_revenue looks up the revenue of n users.  If a unit of work is
+ * open (a file's ingest transaction), the lookups run inside it, in a
+ * subtransaction, and uncommitted tells what that transaction has already
+ * added.  LOOKUP_WAITING asks to call again after lookup_timeout_ms.
+ */
+LookupOutcome
+lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
+			   const char **error)
+{
+	LookupBatch b;
+	ErrorData  *edata;
+
+	if (n == 0)
+	{
+		blocked_since = 0;
+		return LOOKUP_ANSWERED;
+	}
+	if (GetCurrentTimestamp() < lookup_retry_at)
+		return LOOKUP_WAITING;
+
+	for (int i = 0; i < n; i++)
+		items[i].revenue = NULL;
+	b.items = items;
+	b.n = n;
+	b.cxt = CurrentMemoryContext;
+	b.outcome = LOOKUP_FAILED;
+	b.error = NULL;
+	if (db_in_work())
+	{
+		b.uncommitted = uncommitted;
+		edata = db_try_sub(serve_or_wait, &b);
+	}
+	else
+	{
+		b.uncommitted = NULL;
+		edata = db_try(serve_alone, &b);
+	}
+	if (edata != NULL)
+	{
+		ereport(LOG,
+				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
+		FreeErrorData(edata);
+		b.outcome = LOOKUP_FAILED;
+		b.error = "revenue lookup failed; try again";
+	}
+	*error = b.error;
+	return b.outcome;
+}
+
+/*
+ * lookup_timeout_ms: how long the loop may sleep as far as lookups go,
+ * with nwaiting lookups waiting: 0 if there are some to serve, until the
+ * next try if the table is locked, -1 (no limit) if none wait.
+ */
+long
+lookup_timeout_ms(int nwaiting)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (nwaiting == 0)
+		return -1;
+	if (lookup_retry_at <= now)
+		return 0;
+	return (long) ((lookup_retry_at - now + 999) / 1000);
+}
