@@ -19,6 +19,18 @@
 #error "decimal.c is backend-free: it must not include PostgreSQL backend headers"
 #endif
 
+/* the messages of the rules, with the limits of evlimits.h */
+#define MSG_NOT_NUMBER	"value must be a finite JSON number"
+#define MSG_TOO_MANY	"value has too many digits"
+#define MSG_NEGATIVE	"value must be a non-negative number"
+#define MSG_TOO_LARGE	"value must be less than 10^" EV_STR(EV_INT_DIGITS)
+#define MSG_TOO_PRECISE "value must have at most " EV_STR(EV_FRAC_DIGITS) \
+	" digits after the decimal point"
+
+/* 10^EV_INT_DIGITS, the first value too large */
+#define INT_LIMIT		((int64_t) 1000000000000000000LL)
+_Static_assert(EV_INT_DIGITS == 18, "INT_LIMIT is 10^EV_INT_DIGITS");
+
 /*
  * ev_decimal_parse converts a JSON number literal to a value scaled by
  * EV_SCALE.  It accepts exactly the JSON grammar (so no NaN, Infinity,
@@ -44,7 +56,7 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 		p++;
 	}
 	if (p == end || *p < '0' || *p > '9')
-		return "value must be a finite JSON number";
+		return MSG_NOT_NUMBER;
 
 	/* integer part; significant digits only */
 	if (*p == '0')
@@ -57,7 +69,7 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 		while (p < end && *p >= '0' && *p <= '9')
 		{
 			if (++nliteral > EV_LITERAL_DIGITS)
-				return "value has too many digits";
+				return MSG_TOO_MANY;
 			digits[ndigits++] = *p++;
 		}
 	}
@@ -67,11 +79,11 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 	{
 		p++;
 		if (p == end || *p < '0' || *p > '9')
-			return "value must be a finite JSON number";
+			return MSG_NOT_NUMBER;
 		while (p < end && *p >= '0' && *p <= '9')
 		{
 			if (++nliteral > EV_LITERAL_DIGITS)
-				return "value has too many digits";
+				return MSG_TOO_MANY;
 			if (ndigits > 0 || *p != '0')
 				digits[ndigits++] = *p;
 			exponent--;
@@ -89,7 +101,7 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 		if (p < end && (*p == '+' || *p == '-'))
 			eneg = (*p++ == '-');
 		if (p == end || *p < '0' || *p > '9')
-			return "value must be a finite JSON number";
+			return MSG_NOT_NUMBER;
 		while (p < end && *p >= '0' && *p <= '9')
 		{
 			if (e < 100000)
@@ -99,7 +111,7 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 		exponent += eneg ? -e : e;
 	}
 	if (p != end)
-		return "value must be a finite JSON number";
+		return MSG_NOT_NUMBER;
 
 	/* drop trailing zeros of the significand */
 	while (ndigits > 0 && digits[ndigits - 1] == '0')
@@ -114,11 +126,11 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 		return NULL;
 	}
 	if (negative)
-		return "value must be a non-negative number";
+		return MSG_NEGATIVE;
 	if (ndigits + exponent > EV_INT_DIGITS)
-		return "value must be less than 10^18";
+		return MSG_TOO_LARGE;
 	if (-exponent > EV_FRAC_DIGITS)
-		return "value must have at most 9 digits after the decimal point";
+		return MSG_TOO_PRECISE;
 
 	/* at most 27 digits now: fits comfortably in 127 bits */
 	result = 0;
@@ -127,6 +139,22 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 	for (long i = 0; i < exponent + EV_FRAC_DIGITS; i++)
 		result *= 10;
 	*out = result;
+	return NULL;
+}
+
+/*
+ * ev_decimal_from_int64 applies the rules of ev_decimal_parse to an integer
+ * that is already converted (json-c's, which saturate at the 64-bit limits,
+ * so a saturated value is simply one beyond EV_INT_DIGITS).
+ */
+const char *
+ev_decimal_from_int64(int64_t v, ev_int128 *out)
+{
+	if (v < 0)
+		return MSG_NEGATIVE;
+	if (v >= INT_LIMIT)
+		return MSG_TOO_LARGE;
+	*out = (ev_int128) v * EV_SCALE;
 	return NULL;
 }
 

@@ -23,6 +23,7 @@
 typedef __int128 ev_int128;
 
 extern const char *ev_decimal_parse(const char *s, size_t len, ev_int128 *out);
+extern const char *ev_decimal_from_int64(int64_t v, ev_int128 *out);
 extern size_t ev_decimal_format(ev_int128 value, char *buf);
 
 #endif							/* EVPROC_DECIMAL_H */

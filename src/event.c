@@ -104,9 +104,8 @@ ev_parser_free(EvParser *parser)
 /*
  * parse_value converts a json-c number to an exact decimal.
  *
- * json-c keeps the source text of non-integers, which we parse ourselves;
- * integers it has already converted, saturating at the 64-bit limits, so a
- * saturated value is simply one of those beyond EV_INT_DIGITS.
+ * json-c keeps the source text of non-integers, which decimal.c parses;
+ * integers it has already converted, and decimal.c checks them too.
  */
 static const char *
 parse_value(json_object *value, ev_int128 *out)
@@ -114,16 +113,7 @@ parse_value(json_object *value, ev_int128 *out)
 	switch (json_object_get_type(value))
 	{
 		case json_type_int:
-			{
-				int64_t		v = json_object_get_int64(value);
-
-				if (v < 0)
-					return "value must be a non-negative number";
-				if (v >= (int64_t) 1000000000000000000LL)
-					return "value must be less than 10^18";
-				*out = (ev_int128) v * EV_SCALE;
-				return NULL;
-			}
+			return ev_decimal_from_int64(json_object_get_int64(value), out);
 		case json_type_double:
 			{
 				const char *text = json_object_to_json_string_ext(value,
