@@ -26,6 +26,9 @@ OBJS = \
 	src/db.o \
 	src/sql_api.o \
 	src/event.o \
+	src/decimal.o \
+	src/validate.o \
+	src/format.o \
 	src/idcache.o \
 	src/journal.o
 DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.0--1.1.sql
@@ -51,7 +54,8 @@ installcheck: export LANG = C.UTF-8
 installcheck: export LC_CTYPE = C.UTF-8
 installcheck: export LC_COLLATE = C.UTF-8
 
-EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_journal \
+EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_validate \
+	test/unit/test_journal \
 	test/unit/test_idcache \
 	test/fuzz/fuzz_event test/fuzz/work
 
@@ -70,11 +74,18 @@ include client/client.mk
 
 # Unit tests of the backend-free modules: plain C, no server.
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
-UNIT_TESTS = test/unit/test_event test/unit/test_journal test/unit/test_idcache \
-	test/unit/test_client
+UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
+	test/unit/test_idcache test/unit/test_client
 
-test/unit/test_event: test/unit/test_event.c test/unit/unit.h src/event.c src/event.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c src/event.c -ljson-c
+# the event modules, all backend-free, and their headers
+EVENT_SRCS = src/event.c src/decimal.c src/validate.c src/format.c
+EVENT_HDRS = src/event.h src/decimal.h src/validate.h src/evlimits.h
+
+test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EVENT_HDRS)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c $(EVENT_SRCS) -ljson-c
+
+test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/validate.c src/validate.h src/evlimits.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/validate.c
 
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h src/journal.c src/journal.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c src/journal.c
@@ -96,10 +107,10 @@ check-all: unitcheck installcheck
 
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60
-test/fuzz/fuzz_event: test/fuzz/fuzz_event.c src/event.c src/event.h
+test/fuzz/fuzz_event: test/fuzz/fuzz_event.c $(EVENT_SRCS) $(EVENT_HDRS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Isrc \
-		-o $@ test/fuzz/fuzz_event.c src/event.c -ljson-c
+		-o $@ test/fuzz/fuzz_event.c $(EVENT_SRCS) -ljson-c
 
 .PHONY: fuzz
 fuzz: test/fuzz/fuzz_event

@@ -2,7 +2,7 @@
  *
  * client.h
  *	  Settings of an evproc-client run, the commands that talk to the
- *	  server, and their common HTTP plumbing (http.c).
+ *	  server, and their common HTTP plumbing (transport.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -42,13 +42,13 @@ extern volatile sig_atomic_t cl_interrupted;
 /* send.c */
 extern int	cmd_send(const ClientConfig *cfg, const char *path);
 
-/* revenue.c */
+/* revenue_cmd.c */
 extern int	cmd_revenue(const ClientConfig *cfg, const char *user);
 
 /* room for a reason: curl's error text and what is said around it */
 #define REASON_BUFSZ		(CURL_ERROR_SIZE + 512)
 
-/* http.c */
+/* transport.c */
 extern int64_t now_ms(void);
 extern void sleep_ms(int64_t ms);
 extern struct curl_slist *http_headers(const ClientConfig *cfg,

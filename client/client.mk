@@ -25,11 +25,12 @@ CLIENT_CORE_SRCS = \
 
 CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 	client/evproc-client.c \
-	client/http.c \
-	client/revenue.c \
-	client/send.c
+	client/revenue_cmd.c \
+	client/send.c \
+	client/transport.c
 
-CLIENT_HDRS = $(wildcard client/*.h)
+# with the protocol's limits, shared with the server
+CLIENT_HDRS = $(wildcard client/*.h) src/evlimits.h
 
 client/evproc-client: $(CLIENT_SRCS) $(CLIENT_HDRS) client/client.mk
 	$(CC) $(CLIENT_CFLAGS) -o $@ $(CLIENT_SRCS) $(CLIENT_LIBS)

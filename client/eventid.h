@@ -12,13 +12,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../src/evlimits.h"
+
 /* a UUID in text form: 36 characters and a NUL */
 #define EVENTID_UUID_LEN	36
 #define EVENTID_BUFSZ		(EVENTID_UUID_LEN + 1)
-
-/* the server's limits for an eventId, in bytes */
-#define EVENTID_MIN_LEN		1
-#define EVENTID_MAX_LEN		128
 
 extern bool random_bytes(void *buf, size_t len);
 extern void uuid_v4_format(const unsigned char raw[16], char out[EVENTID_BUFSZ]);

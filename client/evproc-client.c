@@ -3,7 +3,7 @@
  * evproc-client.c
  *	  evproc-client: the command line, the help text, and the commands
  *	  that need no server ("generate", "assign-ids").  "send" is in
- *	  send.c, "revenue" in revenue.c.
+ *	  send.c, "revenue" in revenue_cmd.c.
  *
  * Exit status: 0 success; 1 when events were rejected or failed, or the
  * server could not be reached or answered an error; 2 for usage errors.

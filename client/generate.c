@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "../src/evlimits.h"
 #include "generate.h"
 #include "prng.h"
 
@@ -28,7 +29,8 @@ gen_event(uint64_t *state, int64_t users, char *buf, size_t buflen)
 
 	n = snprintf(buf, buflen,
 				 "{\"userId\": \"user%" PRIu64 "\", \"name\": \"%s\", \"value\": %" PRIu64 "}\n",
-				 user, kind == 0 ? "subtract_revenue" : "add_revenue", value);
+				 user, kind == 0 ? EV_NAME_SUBTRACT_REVENUE : EV_NAME_ADD_REVENUE,
+				 value);
 	if (n < 0 || (size_t) n >= buflen)
 		return 0;
 	return (size_t) n;

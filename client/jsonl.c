@@ -269,14 +269,14 @@ jsonl_prepare(json_tokener *tok, const char *line, size_t len,
 		int			idlen = field != NULL ? json_object_get_string_len(field) : 0;
 		bool		ok = field != NULL &&
 			json_object_is_type(field, json_type_string) &&
-			idlen >= EVENTID_MIN_LEN && idlen <= EVENTID_MAX_LEN;
+			idlen >= 1 && idlen <= EV_EVENT_ID_MAX;
 
 		json_object_put(obj);
 		if (!ok)
 		{
 			snprintf(reason, reasonlen,
-					 "eventId must be a string of %d to %d bytes",
-					 EVENTID_MIN_LEN, EVENTID_MAX_LEN);
+					 "eventId must be a string of 1 to %d bytes",
+					 EV_EVENT_ID_MAX);
 			return PREP_BAD;
 		}
 		sb_append(out, line, len);

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef POSTGRES_H
+#error "idcache.c is backend-free: it must not include PostgreSQL backend headers"
+#endif
+
 /* FNV-1a, seeded: ids cannot be chosen to collide without the seed */
 static uint64_t
 hash_id(const char *id, uint64_t seed)

@@ -33,6 +33,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef POSTGRES_H
+#error "journal.c is backend-free: it must not include PostgreSQL backend headers"
+#endif
+
 #define ARCHIVE_PREFIX		"events-"
 #define ARCHIVE_SUFFIX		".jsonl"
 #define SEQ_DIGITS			10	/* at least; more once the sequence needs them */

@@ -292,7 +292,7 @@ test_prepare(void)
 
 		snprintf(line, sizeof(line), "{\"eventId\":\"%.*s\"}", idlen, longid);
 		CHECK_INT_EQ(prep(tok, line, &out, &added, reason),
-					 idlen <= EVENTID_MAX_LEN ? PREP_OK : PREP_BAD);
+					 idlen <= EV_EVENT_ID_MAX ? PREP_OK : PREP_BAD);
 	}
 	CHECK(prep(tok, "{\"eventId\":\"\"}", &out, &added, reason) == PREP_BAD);
 	CHECK_STR_EQ(reason, "eventId must be a string of 1 to 128 bytes");

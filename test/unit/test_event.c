@@ -1058,6 +1058,19 @@ test_decimal(void)
 	CHECK_STR_EQ(buf, "0.3");
 	ev_decimal_format(a - b, buf);
 	CHECK_STR_EQ(buf, "-0.1");
+
+	/* integers json-c has converted: the same rules as a literal */
+	CHECK(ev_decimal_from_int64(0, &a) == NULL && a == 0);
+	CHECK(ev_decimal_from_int64(999999999999999999LL, &a) == NULL &&
+		  a == (ev_int128) 999999999999999999LL * EV_SCALE);
+	CHECK_STR_EQ(ev_decimal_from_int64(1000000000000000000LL, &a),
+				 "value must be less than 10^18");
+	CHECK_STR_EQ(ev_decimal_from_int64(INT64_MAX, &a),
+				 "value must be less than 10^18");
+	CHECK_STR_EQ(ev_decimal_from_int64(-1, &a),
+				 "value must be a non-negative number");
+	CHECK_STR_EQ(ev_decimal_from_int64(INT64_MIN, &a),
+				 "value must be a non-negative number");
 }
 
 /*

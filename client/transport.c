@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * http.c
+ * transport.c
  *	  The libcurl plumbing shared by "send" and "revenue": request
  *	  headers (bearer token), one easy handle per request with its
  *	  timeout and reply buffer, and readable descriptions of transport

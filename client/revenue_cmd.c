@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * revenue.c
+ * revenue_cmd.c
  *	  "evproc-client revenue USER": GET /userEvents/<percent-encoded USER>
  *	  and print the user's revenue, exactly as the server wrote it.
  *

@@ -1,0 +1,265 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_validate.c
+ *	  Unit tests of validate.c, the one place where the rules of an
+ *	  event's userId, name and eventId are written: each rule, each
+ *	  boundary, the order in which the rules are applied, and the URL
+ *	  decoder that hands its result to the same rules.
+ *
+ * The parsers that call these rules are tested in test_event.c (with and
+ * without the fast paths); here the rules are tested on their own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "validate.h"
+#include "unit.h"
+
+#define USER_EMPTY		"userId must not be empty"
+#define USER_LONG		"userId must be at most 255 bytes"
+#define USER_NUL		"userId must not contain NUL characters"
+#define USER_UTF8		"userId must be valid UTF-8"
+#define EVENT_EMPTY		"eventId must not be empty"
+#define EVENT_LONG		"eventId must be at most 128 bytes"
+#define EVENT_NUL		"eventId must not contain NUL characters"
+#define EVENT_UTF8		"eventId must be valid UTF-8"
+#define NAME_BAD		"name must be \"add_revenue\" or \"subtract_revenue\""
+#define PATH_SLASH		"userId must not contain '/' (encode it as %2F)"
+#define PATH_PERCENT	"userId has an invalid percent-encoding"
+
+/* check_msg: got is NULL if want is, else the same message */
+static void
+check_msg(const char *got, const char *want, const char *what, int line)
+{
+	if (want == NULL)
+		unit_check(got == NULL, __FILE__, line, "check", "%s: accepted (got \"%s\")",
+				   what, got ? got : "");
+	else
+		unit_check(got != NULL && strcmp(got, want) == 0, __FILE__, line,
+				   "check", "%s: \"%s\" (got \"%s\")", what, want,
+				   got ? got : "(accepted)");
+}
+
+/* literal strings, embedded NULs included */
+#define USER(s, want) \
+	check_msg(ev_check_user_id((s), sizeof(s) - 1), (want), "userId " #s, __LINE__)
+#define EVENT(s, want) \
+	check_msg(ev_check_event_id((s), sizeof(s) - 1), (want), "eventId " #s, __LINE__)
+
+/* fill: a buffer of n copies of c (not NUL-terminated); the caller frees it */
+static char *
+fill(char c, size_t n)
+{
+	char	   *s = malloc(n + 1);
+
+	if (s == NULL)
+		abort();
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+/*
+ * The rules of an identifier, for userId (max 255) and eventId (max 128)
+ * alike: lengths around the limit, NUL anywhere, UTF-8, and which rule
+ * speaks when several are broken (empty, too long, NUL, UTF-8).
+ */
+static void
+test_id_rules(const char *(*check) (const char *, size_t), size_t max,
+			  const char *empty, const char *too_long, const char *nul,
+			  const char *not_utf8, const char *field)
+{
+	char	   *s = fill('a', max + 2);
+	char		what[64];
+
+#define ID(buf, len, want) \
+	do { \
+		snprintf(what, sizeof(what), "%s of %zu bytes", field, (size_t) (len)); \
+		check_msg(check((buf), (len)), (want), what, __LINE__); \
+	} while (0)
+
+	/* length */
+	ID(s, 0, empty);
+	ID("", 0, empty);
+	ID(s, 1, NULL);
+	ID(s, max - 1, NULL);
+	ID(s, max, NULL);
+	ID(s, max + 1, too_long);
+	ID(s, max + 2, too_long);
+
+	/* NUL: first, inside, last; also at the limit */
+	s[0] = '\0';
+	ID(s, 1, nul);
+	ID(s, max, nul);
+	ID(s, max + 1, too_long);	/* too long speaks before NUL */
+	s[0] = 'a';
+	s[max - 1] = '\0';
+	ID(s, max, nul);
+	s[max - 1] = 'a';
+	s[max / 2] = '\0';
+	ID(s, max, nul);
+	s[max / 2] = '\xff';		/* NUL speaks before UTF-8 */
+	s[1] = '\0';
+	ID(s, max, nul);
+	s[1] = 'a';
+
+	/* UTF-8 */
+	ID(s, max, not_utf8);		/* the \xff */
+	s[max / 2] = 'a';
+	s[max - 1] = '\xc3';		/* a sequence cut by the end */
+	ID(s, max, not_utf8);
+	s[max - 1] = 'a';
+	/* a 3-byte character ending exactly at the limit, and one past it */
+	memcpy(s + max - 3, "\xe2\x82\xac", 3);
+	ID(s, max, NULL);
+	memcpy(s + max - 2, "\xe2\x82\xac", 3);
+	ID(s, max + 1, too_long);
+	ID(s, max, not_utf8);		/* the same cut at the limit */
+
+	free(s);
+#undef ID
+}
+
+static void
+test_user_id(void)
+{
+	test_id_rules(ev_check_user_id, 255, USER_EMPTY, USER_LONG, USER_NUL,
+				  USER_UTF8, "userId");
+
+	USER("user1", NULL);
+	USER("\x01\x7f", NULL);		/* control characters are allowed */
+	USER(" ", NULL);
+	USER("\xc3\xa9", NULL);
+	USER("\xf0\x9f\x98\x80", NULL);
+	USER("\xf4\x8f\xbf\xbf", NULL); /* U+10FFFF */
+	USER("a\0", USER_NUL);
+	USER("\0a", USER_NUL);
+	USER("\xff", USER_UTF8);
+	USER("\xc0\xaf", USER_UTF8);	/* overlong '/' */
+	USER("\xe0\x80\xaf", USER_UTF8);	/* overlong, 3 bytes */
+	USER("\xed\xa0\x80", USER_UTF8);	/* a surrogate */
+	USER("\xf4\x90\x80\x80", USER_UTF8);	/* above U+10FFFF */
+	USER("\x80", USER_UTF8);	/* a lone continuation byte */
+	USER("a\xe2\x82", USER_UTF8);	/* cut short */
+}
+
+static void
+test_event_id(void)
+{
+	test_id_rules(ev_check_event_id, 128, EVENT_EMPTY, EVENT_LONG, EVENT_NUL,
+				  EVENT_UTF8, "eventId");
+
+	EVENT("550e8400-e29b-41d4-a716-446655440000", NULL);
+	EVENT("\xc3\xa9", NULL);
+	EVENT("a\0b", EVENT_NUL);
+	EVENT("\xed\xbf\xbf", EVENT_UTF8);
+}
+
+static void
+test_name(void)
+{
+	EvKind		kind;
+
+#define NAME(s, want) \
+	check_msg(ev_check_name((s), sizeof(s) - 1, &kind), (want), "name " #s, __LINE__)
+
+	kind = EV_SUBTRACT_REVENUE;
+	NAME("add_revenue", NULL);
+	CHECK(kind == EV_ADD_REVENUE);
+	NAME("subtract_revenue", NULL);
+	CHECK(kind == EV_SUBTRACT_REVENUE);
+
+	NAME("", NAME_BAD);
+	NAME("add_revenu", NAME_BAD);
+	NAME("add_revenuee", NAME_BAD);
+	NAME("add_revenue\0", NAME_BAD);
+	NAME("Add_revenue", NAME_BAD);
+	NAME("add revenue", NAME_BAD);
+	NAME(" add_revenue", NAME_BAD);
+	NAME("subtract", NAME_BAD);
+	NAME("subtract_revenue_", NAME_BAD);
+	NAME("revenue", NAME_BAD);
+#undef NAME
+}
+
+/* the names the rules accept are the protocol's names */
+static void
+test_limits(void)
+{
+	CHECK_STR_EQ(EV_NAME_ADD_REVENUE, "add_revenue");
+	CHECK_STR_EQ(EV_NAME_SUBTRACT_REVENUE, "subtract_revenue");
+	CHECK_STR_EQ(EV_STR(EV_USER_ID_MAX), "255");
+	CHECK_STR_EQ(EV_STR(EV_EVENT_ID_MAX), "128");
+}
+
+/* decode: in decodes to want, or is refused with the message want */
+static void
+decode(const char *in, const char *want, size_t wantlen, const char *msg,
+	   int line)
+{
+	char		out[EV_USER_ID_MAX + 1];
+	size_t		outlen = 0;
+	const char *got = ev_decode_user_id(in, out, &outlen);
+	char		what[64];
+
+	snprintf(what, sizeof(what), "decode %.40s", in);
+	check_msg(got, msg, what, line);
+	if (msg == NULL && got == NULL)
+		unit_check(outlen == wantlen && memcmp(out, want, wantlen) == 0 &&
+				   out[outlen] == '\0', __FILE__, line, "decode",
+				   "%s: %zu bytes decoded (got %zu)", what, wantlen, outlen);
+}
+
+/*
+ * The URL decoder refuses what the path itself gets wrong ('/', a bad
+ * percent-encoding), then hands the decoded id to ev_check_user_id: the
+ * same rules, in the same order, as an event's userId.
+ */
+static void
+test_decode_order(void)
+{
+	char	   *in;
+	char	   *long_in;
+
+	decode("a%00", NULL, 0, USER_NUL, __LINE__);
+	decode("%FF", NULL, 0, USER_UTF8, __LINE__);
+	decode("%00%FF", NULL, 0, USER_NUL, __LINE__);	/* NUL before UTF-8 */
+	decode("%00/", NULL, 0, PATH_SLASH, __LINE__);	/* the path first */
+	decode("%00%G0", NULL, 0, PATH_PERCENT, __LINE__);
+
+	/* a NUL in an id that is too long: too long, as in an event */
+	in = fill('a', 300);
+	long_in = malloc(310);
+	snprintf(long_in, 310, "%%00%s", in);
+	decode(long_in, NULL, 0, USER_LONG, __LINE__);
+	snprintf(long_in, 310, "%%FF%s", in);
+	decode(long_in, NULL, 0, USER_LONG, __LINE__);
+
+	/* 255 bytes, then what comes after them */
+	in[255] = '\0';
+	decode(in, in, 255, NULL, __LINE__);
+	snprintf(long_in, 310, "%s/", in);
+	decode(long_in, NULL, 0, PATH_SLASH, __LINE__);
+	snprintf(long_in, 310, "%s%%", in);
+	decode(long_in, NULL, 0, PATH_PERCENT, __LINE__);
+	snprintf(long_in, 310, "%s%%41", in);
+	decode(long_in, NULL, 0, USER_LONG, __LINE__);
+	snprintf(long_in, 310, "%sa/", in);	/* stops at the 256th byte */
+	decode(long_in, NULL, 0, USER_LONG, __LINE__);
+	free(in);
+	free(long_in);
+}
+
+int
+main(void)
+{
+	test_user_id();
+	test_event_id();
+	test_name();
+	test_limits();
+	test_decode_order();
+	return unit_summary();
+}
