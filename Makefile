@@ -20,7 +20,9 @@ OBJS = \
 	src/sql_api.o \
 	src/event.o \
 	src/idcache.o \
-	src/journal.o
+	src/journal.o \
+	src/journal_archive.o \
+	src/journal_fs.o
 DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.0--1.1.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
@@ -69,8 +71,10 @@ UNIT_TESTS = test/unit/test_event test/unit/test_journal test/unit/test_idcache 
 test/unit/test_event: test/unit/test_event.c test/unit/unit.h src/event.c src/event.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c src/event.c -ljson-c
 
-test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h src/journal.c src/journal.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c src/journal.c
+JOURNAL_SRCS = src/journal.c src/journal_archive.c src/journal_fs.c
+test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
+		src/journal.h src/journal_fs.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c $(JOURNAL_SRCS)
 
 test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c
