@@ -30,7 +30,9 @@ OBJS = \
 	src/validate.o \
 	src/format.o \
 	src/idcache.o \
-	src/journal.o
+	src/journal.o \
+	src/journal_archive.o \
+	src/journal_fs.o
 DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.0--1.1.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
@@ -39,7 +41,7 @@ SHLIB_LINK = -lmicrohttpd -ljson-c
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
 # The worker connects to the "postgres" database, so the tests use it.
-REGRESS = api http ingest badinput batch upgrade
+REGRESS = api database http ingest badinput batch upgrade
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 	--temp-config=test/regress.conf --use-existing
 
@@ -87,8 +89,10 @@ test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EV
 test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/validate.c src/validate.h src/evlimits.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/validate.c
 
-test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h src/journal.c src/journal.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c src/journal.c
+JOURNAL_SRCS = src/journal.c src/journal_archive.c src/journal_fs.c
+test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
+		src/journal.h src/journal_fs.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c $(JOURNAL_SRCS)
 
 test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c

@@ -8,3 +8,7 @@
 ALTER TABLE evproc.processed_files
     ADD COLUMN size bigint,
     ADD COLUMN sha256 bytea;
+COMMENT ON TABLE evproc.processed_files IS
+    'One row per ingested file, written in the same transaction as its events: a file whose name, size and SHA-256 are here is never counted again';
+COMMENT ON COLUMN evproc.processed_files.size IS 'Size of the file in bytes; NULL for files ingested by version 1.0';
+COMMENT ON COLUMN evproc.processed_files.sha256 IS 'SHA-256 of the file; NULL for files ingested by version 1.0';

@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * journal.c
- *	  The event journal on disk: group-committed appends, rotation with
- *	  names that never repeat, the archive queue, durable moves, and a
- *	  streaming line reader.
+ *	  The live journal, events.jsonl: opening the journal directory,
+ *	  group-committed appends (journal_append, journal_flush), rotation
+ *	  into an archived file, and the archive names that never repeat.
  *
- * Backend-free (libc only); see journal.h for the directory layout.
+ * Backend-free (libc only); see journal.h for the directory layout.  What
+ * happens to a file once it is archived is journal_archive.c's; the
+ * durable file-system steps both use are journal_fs.c's.
  *
  * The invariant that makes acknowledgements safe: durable_len is the length
  * of events.jsonl that holds only whole, acknowledged lines.  A batch that
@@ -33,64 +35,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal_fs.h"
+
 #ifdef POSTGRES_H
 #error "journal.c is backend-free: it must not include PostgreSQL backend headers"
 #endif
 
-#define ARCHIVE_PREFIX		"events-"
-#define ARCHIVE_SUFFIX		".jsonl"
 #define SEQ_DIGITS			10	/* at least; more once the sequence needs them */
 #define SEQ_DIGITS_MAX		20	/* 2^64 - 1 has 20 digits */
 #define SEQ_NOTE_MAX		1000000000000000000ULL	/* larger ones: ignored */
-#define PRUNE_BATCH			1000	/* names read per prune */
 
 static int	scan_names(Journal *j, const char *sub);
-static int	rename_noreplace_at(int fromdirfd, const char *from, int todirfd,
-								const char *to, bool sync_file, bool sync_dirs,
-								char *final_name);
-static int	fsync_file_at(int dirfd, const char *name);
-static int	fsync_dir_path(const char *path);
-
-/*
- * ensure_dir is mkdir that accepts an existing directory.  With sync, a
- * directory it creates is made durable in its parent, as PostgreSQL's
- * fsync_parent_path does: events acknowledged into it must not vanish
- * with it in a crash.
- */
-static int
-ensure_dir(const char *path, bool sync)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) == 0)
-	{
-		char		parent[PATH_MAX];
-		char	   *slash;
-
-		if (!sync)
-			return 0;
-		snprintf(parent, sizeof(parent), "%s", path);
-		while ((slash = strrchr(parent, '/')) != NULL && slash[1] == '\0' &&
-			   slash != parent)
-			*slash = '\0';		/* trailing slashes */
-		slash = strrchr(parent, '/');
-		if (slash == NULL)
-			strcpy(parent, ".");
-		else if (slash == parent)
-			parent[1] = '\0';	/* the root */
-		else
-			*slash = '\0';
-		return fsync_dir_path(parent);
-	}
-	if (errno != EEXIST || stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode))
-	{
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
 
 /*
  * open_dirs makes the journal directory and its processed/ if missing
@@ -101,10 +56,10 @@ open_dirs(const char *dir, bool sync)
 {
 	char		path[PATH_MAX];
 
-	if (ensure_dir(dir, sync) != 0)
+	if (jfs_ensure_dir(dir, sync) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", dir, JOURNAL_PROCESSED);
-	if (ensure_dir(path, sync) != 0)
+	if (jfs_ensure_dir(path, sync) != 0)
 		return -1;
 	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
@@ -403,7 +358,8 @@ journal_make_name(Journal *j, time_t now, char *name)
 	if (strcmp(stamp, j->last_stamp) > 0)
 		memcpy(j->last_stamp, stamp, sizeof(stamp));
 	j->last_seq++;
-	snprintf(name, JOURNAL_NAME_MAX, ARCHIVE_PREFIX "%s-%0*llu%s" ARCHIVE_SUFFIX,
+	snprintf(name, JOURNAL_NAME_MAX,
+			 JOURNAL_ARCHIVE_PREFIX "%s-%0*llu%s" JOURNAL_ARCHIVE_SUFFIX,
 			 j->last_stamp, SEQ_DIGITS, (unsigned long long) j->last_seq,
 			 j->tag);
 }
@@ -417,12 +373,12 @@ journal_make_name(Journal *j, time_t now, char *name)
 static bool
 parse_name(const char *name, const char **stamp, unsigned long long *seqno)
 {
-	size_t		plen = strlen(ARCHIVE_PREFIX);
+	size_t		plen = strlen(JOURNAL_ARCHIVE_PREFIX);
 	const char *p;
 	int			digits = 0;
 	unsigned long long n = 0;
 
-	if (strncmp(name, ARCHIVE_PREFIX, plen) != 0)
+	if (strncmp(name, JOURNAL_ARCHIVE_PREFIX, plen) != 0)
 		return false;
 	p = name + plen;
 	for (int i = 0; i < JOURNAL_STAMP_LEN; i++)
@@ -460,7 +416,7 @@ parse_name(const char *name, const char **stamp, unsigned long long *seqno)
 	if (strncmp(p, ".w", 2) == 0 && p[2] >= '0' && p[2] <= '9')
 		for (p += 2; *p >= '0' && *p <= '9'; p++)
 			;
-	if (strcmp(p, ARCHIVE_SUFFIX) != 0)
+	if (strcmp(p, JOURNAL_ARCHIVE_SUFFIX) != 0)
 		return false;
 	*seqno = n;
 	return true;
@@ -490,31 +446,11 @@ journal_note_name(Journal *j, const char *name)
 		j->last_seq = seqno;
 }
 
-/* opendir_at opens the directory name of dirfd for reading. */
-static DIR *
-opendir_at(int dirfd, const char *name)
-{
-	int			fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR		   *d;
-	int			save;
-
-	if (fd < 0)
-		return NULL;
-	d = fdopendir(fd);
-	if (d == NULL)
-	{
-		save = errno;
-		close(fd);
-		errno = save;
-	}
-	return d;
-}
-
 /* scan_names notes the names in subdirectory sub ("." for the journal's) */
 static int
 scan_names(Journal *j, const char *sub)
 {
-	DIR		   *d = opendir_at(j->dirfd, sub);
+	DIR		   *d = jfs_opendir_at(j->dirfd, sub);
 	struct dirent *de;
 
 	if (d == NULL)
@@ -561,474 +497,8 @@ journal_rotate(Journal *j, time_t now, char *name)
 
 	/* a name never repeats, but a file of that name must not be replaced */
 	journal_make_name(j, now, wanted);
-	if (rename_noreplace_at(j->dirfd, JOURNAL_FILE, j->dirfd, wanted, j->fsync,
-							j->fsync, name) != 0)
+	if (jfs_rename_noreplace_at(j->dirfd, JOURNAL_FILE, j->dirfd, wanted,
+								j->fsync, j->fsync, name) != 0)
 		return -1;
 	return 1;
-}
-
-/* journal_is_archive_name: events-*.jsonl but not events.jsonl */
-bool
-journal_is_archive_name(const char *name)
-{
-	size_t		len = strlen(name);
-	size_t		plen = strlen(ARCHIVE_PREFIX);
-	size_t		slen = strlen(ARCHIVE_SUFFIX);
-
-	return len > plen + slen && len < JOURNAL_NAME_MAX &&
-		strncmp(name, ARCHIVE_PREFIX, plen) == 0 &&
-		strcmp(name + len - slen, ARCHIVE_SUFFIX) == 0;
-}
-
-/*
- * journal_next_archive finds the archived file that sorts first (the
- * oldest, for the names we make).  Returns 1 and its name, 0 if there is
- * none, -1 on error.
- */
-int
-journal_next_archive(const char *dir, char *name)
-{
-	DIR		   *d = opendir(dir);
-	struct dirent *de;
-	bool		found = false;
-
-	if (d == NULL)
-		return -1;
-	errno = 0;
-	while ((de = readdir(d)) != NULL)
-	{
-		/* any type: journal_open_archive sorts out what cannot be read */
-		if (!journal_is_archive_name(de->d_name))
-			continue;
-		if (!found || strcmp(de->d_name, name) < 0)
-		{
-			strcpy(name, de->d_name);
-			found = true;
-		}
-	}
-	if (errno != 0)
-	{
-		int			save = errno;
-
-		closedir(d);
-		errno = save;
-		return -1;
-	}
-	closedir(d);
-	return found ? 1 : 0;
-}
-
-/*
- * move_into moves an archived file into the subdirectory sub, never over
- * a file there (see rename_noreplace_at); final_name gets its name there.
- * sync_file: fsync the file before (only a regular file can be).
- */
-static int
-move_into(Journal *j, const char *name, const char *sub, bool sync_file,
-		  char *final_name)
-{
-	int			subfd = openat(j->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int			rc;
-	int			save;
-
-	if (subfd < 0)
-		return -1;
-	rc = rename_noreplace_at(j->dirfd, name, subfd, name, sync_file, j->fsync,
-							 final_name);
-	save = errno;
-	close(subfd);
-	errno = save;
-	return rc;
-}
-
-/*
- * journal_archive_done moves an ingested file to processed/, durably, and
- * never over a file already there: final_name gets the name it has there.
- */
-int
-journal_archive_done(Journal *j, const char *name, char *final_name)
-{
-	return move_into(j, name, JOURNAL_PROCESSED, j->fsync, final_name);
-}
-
-/*
- * journal_set_aside moves an archived file that cannot be ingested (not a
- * regular file, unreadable, a name that cannot be stored) into failed/,
- * creating it if needed, so that ingest goes on with the other files.
- * final_name gets its name there.  An operator moves it back once fixed.
- */
-int
-journal_set_aside(Journal *j, const char *name, char *final_name)
-{
-	char		path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_FAILED);
-	if (ensure_dir(path, j->fsync) != 0)
-		return -1;
-	return move_into(j, name, JOURNAL_FAILED, false, final_name);
-}
-
-/*
- * journal_rename_archive gives an archived file a new name of our own (see
- * journal_make_name), durably, in the same directory: new_name gets it.
- * A file whose name collides with one ingested before is counted under a
- * new name this way.
- */
-int
-journal_rename_archive(Journal *j, const char *name, char *new_name, time_t now)
-{
-	char		wanted[JOURNAL_NAME_MAX];
-
-	journal_make_name(j, now, wanted);
-	return rename_noreplace_at(j->dirfd, name, j->dirfd, wanted, j->fsync,
-							   j->fsync, new_name);
-}
-
-/*
- * journal_prune_processed removes files from processed/ that were moved
- * there at least max_age seconds ago (the rename sets their ctime); 0
- * removes all.  At most limit files per call, so that a large backlog is
- * pruned over several calls.  Returns how many were removed, or -1.
- */
-int
-journal_prune_processed(Journal *j, time_t now, long max_age, int limit)
-{
-	DIR		   *d = opendir_at(j->dirfd, JOURNAL_PROCESSED);
-	struct dirent *de;
-	int			removed = 0;
-	int			procfd;
-
-	if (d == NULL)
-		return -1;
-	procfd = dirfd(d);
-	while (removed < limit && (de = readdir(d)) != NULL)
-	{
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(procfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			!S_ISREG(st.st_mode))
-			continue;
-		if (max_age > 0 && st.st_ctime > now - max_age)
-			continue;
-		if (unlinkat(procfd, de->d_name, 0) == 0)
-			removed++;
-	}
-	closedir(d);
-	return removed;
-}
-
-/*
- * journal_open_archive opens an archived file for ingest without ever
- * blocking or following a link: a FIFO or a device swapped in must not
- * hang the worker, and a symbolic link could point anywhere.  The
- * descriptor is kept for every pass over the file, so the file cannot be
- * swapped between passes either.  On ARCHIVE_UNUSABLE, *why says why.
- */
-ArchiveOpen
-journal_open_archive(Journal *j, const char *name, int *fd, const char **why)
-{
-	struct stat st;
-	int			save;
-
-	*fd = openat(j->dirfd, name,
-				 O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-	if (*fd < 0)
-	{
-		switch (errno)
-		{
-			case ENOENT:
-				return ARCHIVE_VANISHED;
-			case ELOOP:
-				*why = "it is a symbolic link";
-				return ARCHIVE_UNUSABLE;
-			case EACCES:
-			case EPERM:
-				*why = "permission denied";
-				return ARCHIVE_UNUSABLE;
-			case ENXIO:
-			case EISDIR:
-			case ENODEV:
-				*why = "it is not a regular file";
-				return ARCHIVE_UNUSABLE;
-			default:
-				return ARCHIVE_ERROR;	/* EMFILE, ENOMEM, EIO, ... */
-		}
-	}
-	if (fstat(*fd, &st) != 0)
-	{
-		save = errno;
-		close(*fd);
-		*fd = -1;
-		errno = save;
-		return ARCHIVE_ERROR;
-	}
-	if (!S_ISREG(st.st_mode))
-	{
-		close(*fd);
-		*fd = -1;
-		*why = S_ISDIR(st.st_mode) ? "it is a directory" :
-			"it is not a regular file";
-		return ARCHIVE_UNUSABLE;
-	}
-	return ARCHIVE_OPENED;
-}
-
-/*
- * fsync_and_close fsyncs an open file or directory and closes it, keeping
- * the errno of a failure; fd may be -1 from a failed open.
- */
-static int
-fsync_and_close(int fd)
-{
-	int			rc;
-	int			save;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	save = errno;
-	close(fd);
-	errno = save;
-	return rc;
-}
-
-/* fsync_file_at fsyncs the file name in directory dirfd. */
-static int
-fsync_file_at(int dirfd, const char *name)
-{
-	return fsync_and_close(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
-}
-
-/* fsync_dir_path fsyncs a directory given by path. */
-static int
-fsync_dir_path(const char *path)
-{
-	return fsync_and_close(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-}
-
-/*
- * numbered_name makes the k-th alternative of a name that is taken:
- * events-x.jsonl becomes events-x.<k>.jsonl (still an archive name, so
- * a file set aside can simply be moved back).
- */
-static void
-numbered_name(const char *name, int k, char *out)
-{
-	size_t		len = strlen(name);
-	size_t		slen = strlen(ARCHIVE_SUFFIX);
-
-	if (len > slen && strcmp(name + len - slen, ARCHIVE_SUFFIX) == 0)
-		snprintf(out, JOURNAL_NAME_MAX, "%.*s.%d%s",
-				 (int) (len - slen), name, k, ARCHIVE_SUFFIX);
-	else
-		snprintf(out, JOURNAL_NAME_MAX, "%s.%d", name, k);
-}
-
-/*
- * rename_noreplace_at moves a file between directories without ever
- * replacing one: if "to" is taken, the first free numbered alternative is
- * used, and final_name (JOURNAL_NAME_MAX bytes) gets the name it took.
- * With sync_file the file is fsynced before the rename, and with sync_dirs
- * both directories after it, so that the result survives a crash (as
- * PostgreSQL's durable_rename does).
- */
-static int
-rename_noreplace_at(int fromdirfd, const char *from, int todirfd,
-					const char *to, bool sync_file, bool sync_dirs,
-					char *final_name)
-{
-	char		target[JOURNAL_NAME_MAX];
-
-	if (sync_file && fsync_file_at(fromdirfd, from) != 0)
-		return -1;
-	snprintf(target, sizeof(target), "%s", to);
-	for (int k = 1;; k++)
-	{
-		if (renameat2(fromdirfd, from, todirfd, target, RENAME_NOREPLACE) == 0)
-			break;
-		if (errno != EEXIST || k > 1000)
-			return -1;
-		numbered_name(to, k, target);
-	}
-	if (final_name != NULL)
-		strcpy(final_name, target);
-	if (sync_dirs && fsync(todirfd) != 0)
-		return -1;
-	if (sync_dirs && fromdirfd != todirfd && fsync(fromdirfd) != 0)
-		return -1;
-	return 0;
-}
-
-/* jreader_open opens a file for streaming by lines of at most max_line. */
-int
-jreader_open(JournalReader *r, const char *path, size_t max_line)
-{
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-	{
-		memset(r, 0, sizeof(JournalReader));
-		r->fd = -1;
-		return -1;
-	}
-	return jreader_open_fd(r, fd, max_line);
-}
-
-/*
- * jreader_open_fd streams an open file; the reader owns fd from now on,
- * even on failure.
- */
-int
-jreader_open_fd(JournalReader *r, int fd, size_t max_line)
-{
-	memset(r, 0, sizeof(JournalReader));
-	r->max_line = max_line;
-	r->cap = max_line + 1024 * 1024;
-	r->fd = fd;
-	r->buf = malloc(r->cap);
-	if (r->buf == NULL)
-	{
-		close(r->fd);
-		r->fd = -1;
-		errno = ENOMEM;
-		return -1;
-	}
-#ifdef POSIX_FADV_SEQUENTIAL
-	(void) posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
-	return 0;
-}
-
-/*
- * jreader_rewind starts reading the same open file again from its first
- * line, without on_read (a second pass reads what the first one saw).
- */
-int
-jreader_rewind(JournalReader *r)
-{
-	if (lseek(r->fd, 0, SEEK_SET) != 0)
-		return -1;
-	r->start = r->end = 0;
-	r->offset = 0;
-	r->eof = false;
-	r->skip_rest = false;
-	r->lineno = 0;
-	r->on_read = NULL;
-	r->on_read_arg = NULL;
-	return 0;
-}
-
-/*
- * jreader_next returns the next line (without "\n" or "\r\n").  A line
- * longer than max_line is returned as JL_TOO_LONG with its first max_line
- * bytes, and the rest of it is skipped: JL_MORE after each block read while
- * skipping, so that the caller can stop at its time limit however long the
- * line is.  A last line without a newline is returned like any other (the
- * caller's parser decides whether it is whole).
- */
-JournalLine
-jreader_next(JournalReader *r, const char **line, size_t *len)
-{
-	for (;;)
-	{
-		char	   *base = r->buf + r->start;
-		size_t		avail = r->end - r->start;
-		char	   *nl = memchr(base, '\n', avail);
-
-		if (r->skip_rest)
-		{
-			if (nl != NULL)
-			{
-				r->start += (size_t) (nl - base) + 1;
-				r->skip_rest = false;
-				continue;
-			}
-			r->start = r->end;
-		}
-		else if (nl != NULL || (r->eof && avail > 0))
-		{
-			size_t		n = nl != NULL ? (size_t) (nl - base) : avail;
-
-			r->start += n + (nl != NULL ? 1 : 0);
-			r->lineno++;
-			if (n > 0 && base[n - 1] == '\r')
-				n--;
-			*line = base;
-			if (n > r->max_line)
-			{
-				*len = r->max_line;
-				return JL_TOO_LONG;
-			}
-			*len = n;
-			return JL_LINE;
-		}
-		else if (avail > r->max_line + 1 ||
-				 (avail == r->max_line + 1 && base[r->max_line] != '\r'))
-		{
-			/*
-			 * No newline within max_line bytes: report, then skip the rest.
-			 * A '\r' just after max_line bytes may be the start of "\r\n",
-			 * so that case needs more input before it can be decided.
-			 */
-			*line = base;
-			*len = r->max_line;
-			r->lineno++;
-			r->start = r->end;
-			r->skip_rest = true;
-			return JL_TOO_LONG;
-		}
-
-		if (r->eof)
-			return JL_EOF;
-
-		/* compact and read more */
-		if (r->start > 0)
-		{
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
-			r->start = 0;
-		}
-		for (;;)
-		{
-			ssize_t		n = read(r->fd, r->buf + r->end, r->cap - r->end);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return JL_ERROR;
-			if (n == 0)
-				r->eof = true;
-#ifdef SYNC_FILE_RANGE_WRITE
-
-			/*
-			 * Start writing back what was read, if it is not on disk yet (a
-			 * file dropped in): the fsync before the file is moved then
-			 * finds little left to do, instead of stalling the worker for a
-			 * whole large file.  Advisory only, so errors are ignored.
-			 */
-			if (n > 0)
-				(void) sync_file_range(r->fd, r->offset, n,
-									   SYNC_FILE_RANGE_WRITE);
-#endif
-			if (n > 0 && r->on_read != NULL)
-				r->on_read(r->on_read_arg, r->buf + r->end, (size_t) n);
-			r->offset += n;
-			r->end += (size_t) n;
-			break;
-		}
-		if (r->skip_rest && !r->eof)
-			return JL_MORE;
-	}
-}
-
-void
-jreader_close(JournalReader *r)
-{
-	if (r->fd >= 0)
-		close(r->fd);
-	free(r->buf);
-	memset(r, 0, sizeof(JournalReader));
-	r->fd = -1;
 }

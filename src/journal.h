@@ -5,6 +5,9 @@
  *	  names that never repeat, the archive queue, durable moves, and a
  *	  streaming line reader.
  *
+ * Implemented by journal.c (the live journal: appends, flush, rotation,
+ * names), journal_archive.c (the archived files: queue, opening, reader,
+ * moves, pruning) and journal_fs.c (durable file-system steps they share).
  * This module is backend-free (libc only) so that it can be unit tested on
  * its own.  Functions return -1 with errno set on failure; callers report
  * the error (the worker with ereport and %m).
@@ -32,6 +35,8 @@
 #define JOURNAL_FILE		"events.jsonl"
 #define JOURNAL_PROCESSED	"processed"
 #define JOURNAL_FAILED		"failed"
+#define JOURNAL_ARCHIVE_PREFIX	"events-"	/* archived: events-*.jsonl */
+#define JOURNAL_ARCHIVE_SUFFIX	".jsonl"
 #define JOURNAL_NAME_MAX	256
 #define JOURNAL_STAMP_LEN	16	/* 20261122T050000Z */
 
@@ -56,6 +61,7 @@ typedef struct Journal
 	uint64_t	last_seq;
 } Journal;
 
+/* the live journal (journal.c) */
 extern int	journal_open(Journal *j, const char *dir, bool fsync);
 extern int	journal_open_tagged(Journal *j, const char *dir, bool fsync,
 								const char *tag);
@@ -80,7 +86,7 @@ extern int	journal_rotate(Journal *j, time_t now, char *name);
 extern void journal_note_name(Journal *j, const char *name);
 extern void journal_make_name(Journal *j, time_t now, char *name);
 
-/* the archive queue */
+/* the archive queue (journal_archive.c, as everything below) */
 extern bool journal_is_archive_name(const char *name);
 extern int	journal_next_archive(const char *dir, char *name);
 extern int	journal_archive_done(Journal *j, const char *name, char *final_name);

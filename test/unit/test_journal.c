@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * test_journal.c
- *	  Unit tests of src/journal.c: opening the journal directory,
- *	  group-committed appends and their failure path (the file is cut back
- *	  to its durable length), rotation and archive names that never repeat,
+ *	  Unit tests of the journal (src/journal.c, journal_archive.c and
+ *	  journal_fs.c): opening the journal directory, group-committed
+ *	  appends and their failure path (the file is cut back to its durable
+ *	  length), rotation and archive names that never repeat,
  *	  the archive queue (journal_next_archive, journal_archive_done) and the
  *	  streaming line reader (jreader_*).
  *
