@@ -3,9 +3,12 @@
 cycle among them.  Exit status 1 if there is a cycle.
 
     python3 scripts/modcycles.py [--graph] src/*.o
+    python3 scripts/modcycles.py --selftest    (it does find a cycle)
 """
+import os
 import subprocess
 import sys
+import tempfile
 
 
 def symbols(obj):
@@ -21,7 +24,33 @@ def symbols(obj):
     return defined, undefined
 
 
+def selftest():
+    """Two objects calling each other must be reported, one way must not."""
+    with tempfile.TemporaryDirectory() as d:
+        src = {"a": "int b(void); int a(void) { return b(); }",
+               "b": "int a(void); int b(void) { return a(); }",
+               "c": "int a(void); int c(void) { return a(); }"}
+        for name, text in src.items():
+            with open(os.path.join(d, name + ".c"), "w") as f:
+                f.write(text + "\n")
+            subprocess.run(["cc", "-c", "-o", os.path.join(d, name + ".o"),
+                            os.path.join(d, name + ".c")], check=True)
+        obj = lambda *n: [os.path.join(d, x + ".o") for x in n]
+        with open(os.devnull, "w") as null:
+            saved, sys.stderr = sys.stderr, null
+            try:
+                found = main(obj("a", "b", "c"))
+                clean = main(obj("a", "c"))
+            finally:
+                sys.stderr = saved
+        ok = found == 1 and clean == 0
+        print("modcycles self-test: " + ("ok" if ok else "FAILED"))
+        return 0 if ok else 1
+
+
 def main(argv):
+    if argv == ["--selftest"]:
+        return selftest()
     graph_only = "--graph" in argv
     objs = [a for a in argv if not a.startswith("--")]
     if not objs:

@@ -20,6 +20,7 @@ $SUDO $MAKE install
 
 echo "== unit tests, then again under valgrind"
 $MAKE unitcheck
+$MAKE structurecheck
 $MAKE valgrindcheck
 echo "valgrind: clean"
 

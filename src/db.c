@@ -31,12 +31,14 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 const char *const db_tables[DB_NTABLES] = {
 	"processed_files", "rejected_lines", "seen_events", "user_revenue"
 };
 
 static bool in_work = false;
+static TimestampTz stats_due = 0;	/* statistics to send then; 0: none */
 
 /*
  * db_begin starts a unit of database work: a transaction, an SPI
@@ -57,8 +59,9 @@ db_begin(const char *activity)
 /*
  * db_commit commits the unit of work, and sends the statistics it
  * gathered (tables written, tuples changed) to the cumulative statistics
- * system: a background worker has no idle moment at which PostgreSQL would
- * do that for it, so pg_stat_user_tables would never see its writes.
+ * system, as worker_spi does: a background worker has no idle moment at
+ * which PostgreSQL would do that for it, so pg_stat_user_tables would
+ * never see its writes.
  */
 void
 db_commit(void)
@@ -68,8 +71,39 @@ db_commit(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	in_work = false;
-	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	stats_due = GetCurrentTimestamp();
+	db_report_stats();
+}
+
+/*
+ * db_report_stats sends the statistics gathered by committed units of work
+ * when due.  PostgreSQL sends them at most once a second; what is left is
+ * sent on a later call, which db_stats_timeout_ms asks the loop for, so
+ * that the last commit before a quiet spell is not left unsent.
+ */
+void
+db_report_stats(void)
+{
+	long		wait_ms;
+
+	if (stats_due == 0 || in_work || GetCurrentTimestamp() < stats_due)
+		return;
+	wait_ms = pgstat_report_stat(false);
+	stats_due = wait_ms > 0 ?
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms) : 0;
+}
+
+/* db_stats_timeout_ms: ms until db_report_stats has work, or -1. */
+long
+db_stats_timeout_ms(void)
+{
+	TimestampTz now;
+
+	if (stats_due == 0)
+		return -1;
+	now = GetCurrentTimestamp();
+	return stats_due <= now ? 0 : (long) ((stats_due - now + 999) / 1000);
 }
 
 /* db_abort rolls back the unit of work, if one is open. */

@@ -25,6 +25,8 @@ extern void db_begin(const char *activity);
 extern void db_commit(void);
 extern void db_abort(void);
 extern bool db_in_work(void);
+extern void db_report_stats(void);
+extern long db_stats_timeout_ms(void);
 extern ErrorData *db_try(DbWork work, void *arg);
 extern ErrorData *db_try_sub(DbWork work, void *arg);
 

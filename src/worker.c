@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "auth.h"
+#include "db.h"
 #include "evproc.h"
 #include "fold.h"
 #include "http.h"
@@ -225,6 +226,7 @@ compute_timeout(void)
 		return 0;
 	timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
+	timeout = earlier(timeout, db_stats_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
 	return earlier(timeout, Max(t, 0));
 }
@@ -274,6 +276,7 @@ pass(void)
 	}
 	if (ingest == INGEST_IDLE)
 		prune_when_due();
+	db_report_stats();
 }
 
 void

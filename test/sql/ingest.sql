@@ -125,3 +125,21 @@ SELECT evproc_user_revenue('retry');
 \! test/http -d '{"userId": "full", "name": "add_revenue", "value": 2}' http://127.0.0.1:18701/liveEvent
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 SELECT evproc_user_revenue('full');
+
+-- the worker's own writes reach the cumulative statistics (it reports them
+-- after its commits), within PostgreSQL's one-second flush interval
+DO $$
+DECLARE
+    n bigint;
+BEGIN
+    FOR i IN 1..100 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        SELECT n_tup_ins INTO n FROM pg_stat_user_tables
+        WHERE schemaname = 'evproc' AND relname = 'processed_files';
+        EXIT WHEN n > 0;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RAISE NOTICE 'rows the worker inserted into processed_files: %',
+        CASE WHEN n > 0 THEN 'counted in pg_stat_user_tables' ELSE 'NOT counted' END;
+END
+$$;
