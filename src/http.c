@@ -168,7 +168,7 @@ static int	log_lines = 0;
 static long log_suppressed = 0;
 
 /* the reply to nearly every POST (one event, no eventId): built once */
-#define ACCEPTED_ONE	"{\"accepted\": 1}"
+#define ACCEPTED_ONE	"{\"accepted\": 1}\n"
 static struct MHD_Response *accepted_one = NULL;
 static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 
@@ -191,13 +191,16 @@ queue_push(RequestQueue *q, HttpRequest *req)
 	return true;
 }
 
-/* set_reply decides a request's reply; it is queued by the next callback. */
+/*
+ * set_reply decides a request's reply; it is queued by the next callback.
+ * The body gets a final newline, so that curl's output ends its line.
+ */
 static void
 set_reply(HttpRequest *req, unsigned int status, const char *body, size_t len)
 {
 	req->canned = NULL;
 	free(req->reply);
-	req->reply = malloc(len);
+	req->reply = malloc(len + 1);
 	if (req->reply == NULL)
 	{
 		req->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -205,7 +208,8 @@ set_reply(HttpRequest *req, unsigned int status, const char *body, size_t len)
 		return;
 	}
 	memcpy(req->reply, body, len);
-	req->reply_len = len;
+	req->reply[len] = '\n';
+	req->reply_len = len + 1;
 	req->status = status;
 }
 
@@ -1683,7 +1687,7 @@ http_complete_lookup(int i, const char *revenue)
 		set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 		return;
 	}
-	len = (size_t) snprintf(body, len, "{\"userId\": %s, \"revenue\": %s}",
+	len = (size_t) snprintf(body, len, "{\"userId\": %s, \"revenue\": %s}\n",
 							user, revenue);
 	free(req->reply);
 	req->reply = body;
