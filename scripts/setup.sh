@@ -231,7 +231,8 @@ start_cluster() {
 
 	echo "== starting PostgreSQL on port $PGPORT, evproc on HTTP port $HTTP_PORT"
 	pg_ctl -l "$LOG" -w start >/dev/null 2>&1 || fail "PostgreSQL did not start"
-	$PSQL -c "CREATE EXTENSION IF NOT EXISTS evproc" || fail "CREATE EXTENSION evproc failed"
+	$PSQL -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS evproc" ||
+		fail "CREATE EXTENSION evproc failed"
 	verify
 
 	cat <<MSG
