@@ -22,9 +22,8 @@ EVENTS=10000000
 USERS=100000
 ROUNDS=3
 CONNS="16 64 256"
-QUICK=
 case "${1:-}" in
-	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64; QUICK=1 ;;
+	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64 ;;
 	--long) DUR=30 ;;
 	"") ;;
 	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;

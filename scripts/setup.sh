@@ -203,17 +203,23 @@ verify() {
  404' ] || fail "the server on HTTP port $HTTP_PORT does not answer as evproc does (got: ${body:0:200})"
 }
 
-start_cluster() {
-	[ -f "$PGDATA/PG_VERSION" ] || create_cluster
-	stop_cluster
-
-	# ports: EVPROC_* if set, else what the cluster has, else the defaults
+# resolve_ports: PGPORT and HTTP_PORT are EVPROC_* if set, else what the
+# cluster has (evproc-setup.conf, or postgresql.conf for a cluster made
+# before it), else the defaults
+resolve_ports() {
 	PGPORT=${EVPROC_PGPORT:-$(conf_value "$CONF" port)}
 	PGPORT=${PGPORT:-$(conf_value "$PGDATA/postgresql.conf" port)}
 	PGPORT=${PGPORT:-5499}
 	HTTP_PORT=${EVPROC_HTTP_PORT:-$(conf_value "$CONF" evproc.port)}
 	HTTP_PORT=${HTTP_PORT:-$(conf_value "$PGDATA/postgresql.conf" evproc.port)}
 	HTTP_PORT=${HTTP_PORT:-8000}
+}
+
+start_cluster() {
+	[ -f "$PGDATA/PG_VERSION" ] || create_cluster
+	stop_cluster
+
+	resolve_ports
 	[[ $PGPORT =~ ^[0-9]+$ && $HTTP_PORT =~ ^[0-9]+$ ]] ||
 		die "ports must be numbers (EVPROC_PGPORT=$PGPORT, EVPROC_HTTP_PORT=$HTTP_PORT)"
 	[ "$PGPORT" != "$HTTP_PORT" ] || die "EVPROC_PGPORT and EVPROC_HTTP_PORT are both $PGPORT"
@@ -263,7 +269,8 @@ case "$VERB" in
 		;;
 	status)
 		if running; then
-			echo "running: $PGDATA (PostgreSQL port $(conf_value "$CONF" port), HTTP port $(conf_value "$CONF" evproc.port)); log $LOG"
+			EVPROC_PGPORT='' EVPROC_HTTP_PORT='' resolve_ports
+			echo "running: $PGDATA (PostgreSQL port $PGPORT, HTTP port $HTTP_PORT); log $LOG"
 		else
 			echo "not running: $PGDATA"
 			exit 3
@@ -271,8 +278,10 @@ case "$VERB" in
 		;;
 	reset)
 		# the new cluster keeps the ports of the old one, unless EVPROC_* say
-		EVPROC_PGPORT=${EVPROC_PGPORT:-$(conf_value "$CONF" port)}
-		EVPROC_HTTP_PORT=${EVPROC_HTTP_PORT:-$(conf_value "$CONF" evproc.port)}
+		if [ -f "$PGDATA/PG_VERSION" ]; then
+			resolve_ports
+			EVPROC_PGPORT=$PGPORT EVPROC_HTTP_PORT=$HTTP_PORT
+		fi
 		delete_cluster
 		start_cluster
 		;;
