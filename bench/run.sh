@@ -4,11 +4,14 @@
 # cluster with evproc preloaded and a reference server, drives both with
 # wrk on loopback, and prints one table of figures.
 #
-#   bench/run.sh            about a minute
-#   bench/run.sh --quick    tiny sizes, a few seconds (a smoke run)
+#   bench/run.sh            a few minutes
+#   bench/run.sh --quick    a smoke run under 20 s: small sizes, 1 s steps,
+#                           one round at 64 connections per fsync setting
 #   bench/run.sh --long     30 s per load step
 #
-# All load is bounded in time and goes to 127.0.0.1 only.
+# All load is bounded in time and goes to 127.0.0.1 only: PostgreSQL on
+# port 5498 (socket in /tmp), evproc on 18800, the reference server on
+# 18801.  Installs wrk with apt-get if it is missing (as root).
 #
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +20,10 @@ SRC=$PWD
 DUR=5
 EVENTS=10000000
 USERS=100000
+ROUNDS=3
+CONNS="16 64 256"
 case "${1:-}" in
-	--quick) DUR=1; EVENTS=200000; USERS=1000 ;;
+	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64 ;;
 	--long) DUR=30 ;;
 	"") ;;
 	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
@@ -148,7 +153,6 @@ row "POST while ingesting, fsync on" 64 "$irps" "$ip50" "$ip99" "$ierr" "-"
 # that both see the same drift of this shared machine.  Printed: mean
 # req/s, the highest p50 and p99 of the rounds, the ratio of the totals and
 # the range of the ratios of single rounds.
-ROUNDS=3
 RDUR=$(( DUR > 3 ? DUR / 2 : 1 ))
 # slower LAT1 LAT2: the higher of two wrk latencies ("812.00us", "1.07ms")
 slower() {
@@ -160,7 +164,7 @@ slower() {
 echo "== POST /liveEvent ($ROUNDS rounds of ${RDUR}s per step)" >&2
 for fsync in on off; do
 	set_fsync $fsync
-	for conns in 16 64 256; do
+	for conns in $CONNS; do
 		"$BENCH/ref_server" $REF "$BENCH/ref.jsonl" $([ $fsync = off ] && echo nofsync) &
 		REF_PID=$!
 		sleep 0.3

@@ -1,8 +1,9 @@
 #!/bin/bash
 #
 # test.sh: runs the whole evproc test suite: unit tests of the
-# backend-free code, pg_regress (SQL and HTTP via curl, on a temporary
-# instance) and the TAP crash tests.  Builds and installs first.
+# backend-free code, scripts/setup.sh on a cluster of its own (as root),
+# pg_regress (SQL and HTTP via curl, on a temporary instance) and the TAP
+# crash tests.  Builds and installs first.
 #
 # initdb refuses to run as root, so as root the server-side tests run as
 # the postgres user on a copy of the tree.
@@ -26,6 +27,13 @@ echo "valgrind: clean"
 
 echo "== fuzzing the event parser for ${EVPROC_FUZZ_SECONDS:-30}s"
 $MAKE fuzz FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
+
+echo "== scripts/setup.sh on a cluster of its own (test/setup_check.sh)"
+if [ "$(id -u)" = 0 ]; then
+	bash test/setup_check.sh
+else
+	echo "skipped: it runs as root only"
+fi
 
 echo "== pg_regress and TAP tests"
 status=0

@@ -50,7 +50,7 @@ static int	lookups_cap = 0;
 static bool refuse_new = false;	/* shutting down: suspend nothing more */
 
 /* the reply to nearly every POST (one event, no eventId): built once */
-#define ACCEPTED_ONE	"{\"accepted\": 1}"
+#define ACCEPTED_ONE	"{\"accepted\": 1}\n"
 static struct MHD_Response *accepted_one = NULL;
 
 /* authorized: does req carry a token that lets it in? */

@@ -36,14 +36,16 @@ request_queue_push(RequestQueue *q, HttpRequest *req)
 
 /*
  * request_set_reply decides a request's reply; it is queued by the next
- * callback.
+ * callback.  The body gets a final newline, so that curl's output ends its
+ * line.
  */
 void
-request_set_reply(HttpRequest *req, unsigned int status, const char *body, size_t len)
+request_set_reply(HttpRequest *req, unsigned int status, const char *body,
+				  size_t len)
 {
 	req->canned = NULL;
 	free(req->reply);
-	req->reply = malloc(len);
+	req->reply = malloc(len + 1);
 	if (req->reply == NULL)
 	{
 		req->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -51,7 +53,8 @@ request_set_reply(HttpRequest *req, unsigned int status, const char *body, size_
 		return;
 	}
 	memcpy(req->reply, body, len);
-	req->reply_len = len;
+	req->reply[len] = '\n';
+	req->reply_len = len + 1;
 	req->status = status;
 }
 

@@ -160,8 +160,8 @@ for my $round (1 .. $rounds)
 	is_deeply(
 		[ sort @replies ],
 		[
-			'200 {"accepted": 1, "duplicates": 0}',
-			'200 {"accepted": 1, "duplicates": 1}'
+			qq(200 {"accepted": 1, "duplicates": 0}\n),
+			qq(200 {"accepted": 1, "duplicates": 1}\n)
 		],
 		"round $round: one request new, the other a duplicate");
 	is(journal_count($id), 1, "round $round: the id journaled once");
@@ -202,10 +202,10 @@ set_fault($node, '');
 ok(until_post(200, 10), 'fault reset: POST accepted');
 {
 	my ($status, $body) = http_post($port, '/liveEvent', id_event('fail-c', 'fail-1'));
-	is("$status $body", '200 {"accepted": 1, "duplicates": 0}',
+	is("$status $body", qq(200 {"accepted": 1, "duplicates": 0}\n),
 		'after the failed flush the id is new');
 	($status, $body) = http_post($port, '/liveEvent', id_event('fail-d', 'fail-1'));
-	is("$status $body", '200 {"accepted": 1, "duplicates": 1}',
+	is("$status $body", qq(200 {"accepted": 1, "duplicates": 1}\n),
 		'and once journaled, a duplicate');
 }
 $node->safe_psql('postgres', 'SELECT evproc_rotate()');
