@@ -12,7 +12,7 @@
 #include "postgres.h"
 
 #include "auth.h"
-#include "evproc.h"
+#include "settings.h"
 
 static char auth_token[1024];	/* the token in force; "" for none */
 static bool auth_refuse_all = false;	/* no usable token: refuse all */

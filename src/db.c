@@ -19,7 +19,7 @@
 #include "postgres.h"
 
 #include "db.h"
-#include "evproc.h"
+#include "settings.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"

@@ -10,8 +10,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "evproc.h"
 #include "rotation.h"
+#include "settings.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"

@@ -20,8 +20,8 @@
 #include "postgres.h"
 
 #include "db.h"
-#include "evproc.h"
 #include "fold.h"
+#include "settings.h"
 
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"

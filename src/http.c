@@ -29,11 +29,11 @@
 #include "postgres.h"
 
 #include "auth.h"
-#include "evproc.h"
 #include "http.h"
 #include "http_conn.h"
 #include "http_request.h"
 #include "intake.h"
+#include "settings.h"
 
 #include <limits.h>
 #include <arpa/inet.h>

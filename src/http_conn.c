@@ -15,8 +15,9 @@
  */
 #include "postgres.h"
 
-#include "evproc.h"
+#include "event.h"
 #include "http_conn.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -33,9 +33,9 @@
 #include "postgres.h"
 
 #include "db.h"
-#include "evproc.h"
 #include "fold.h"
 #include "ingest.h"
+#include "settings.h"
 
 #include "common/cryptohash.h"
 #include "common/sha2.h"

@@ -22,9 +22,9 @@
  */
 #include "postgres.h"
 
-#include "evproc.h"
 #include "idcache.h"
 #include "intake.h"
+#include "settings.h"
 
 #include <time.h>
 

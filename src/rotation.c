@@ -18,8 +18,8 @@
  */
 #include "postgres.h"
 
-#include "rotation.h"
 #include "journal.h"
+#include "rotation.h"
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"

@@ -9,7 +9,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "evproc.h"
+#include "rotation.h"
+#include "settings.h"
 
 #include <arpa/inet.h>
 #include <limits.h>

@@ -27,13 +27,14 @@
 
 #include "auth.h"
 #include "db.h"
-#include "evproc.h"
 #include "fold.h"
 #include "http.h"
 #include "ingest.h"
 #include "intake.h"
 #include "lookup.h"
 #include "rotation.h"
+#include "settings.h"
+#include "worker.h"
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"

@@ -1,23 +1,16 @@
 /*-------------------------------------------------------------------------
  *
- * evproc.h
- *	  The settings (settings.c), the fault points used by the tests, and
- *	  the worker's entry point.
- *
- * Each module's header declares its interface; see the README's
- * architecture section for who calls whom.
+ * settings.h
+ *	  The evproc.* configuration parameters (settings.c), and the fault
+ *	  points the tests use.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef EVPROC_H
-#define EVPROC_H
+#ifndef EVPROC_SETTINGS_H
+#define EVPROC_SETTINGS_H
 
 #include "postgres.h"
 
-#include "event.h"
-#include "journal.h"
-
-/* settings.c */
 extern char *evproc_listen_address;
 extern int	evproc_port;
 extern char *evproc_database;
@@ -43,7 +36,4 @@ extern char *evproc_fault_injection;
 extern void evproc_define_settings(void);
 extern void evproc_fault(const char *point);
 
-/* worker.c */
-extern PGDLLEXPORT void evproc_worker_main(Datum main_arg);
-
-#endif							/* EVPROC_H */
+#endif							/* EVPROC_SETTINGS_H */
