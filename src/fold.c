@@ -522,10 +522,18 @@ fold_prune_seen(void)
 	}
 }
 
-static void
-last_recorded_name(void *arg)
+/*
+ * fold_last_recorded_name gives a name with the newest stamp and the
+ * largest sequence number among the names recorded in
+ * evproc.processed_files, palloc'd in TopMemoryContext, or NULL if there
+ * is none (or the tables are missing): the journal's new names must sort
+ * after it even when those files are gone from processed/.  Errors are
+ * raised: at worker start, nothing can go on without it.
+ */
+char *
+fold_last_recorded_name(void)
 {
-	char	  **result = arg;
+	char	   *result = NULL;
 
 	db_begin("evproc: reading recorded file names");
 	if (db_schema_ready())
@@ -548,27 +556,11 @@ last_recorded_name(void *arg)
 										   SPI_tuptable->tupdesc, 2);
 
 			if (stamp != NULL && seq != NULL)
-				*result = MemoryContextStrdup(TopMemoryContext,
-											  psprintf("events-%s-%s.jsonl",
-													   stamp, seq));
+				result = MemoryContextStrdup(TopMemoryContext,
+											 psprintf("events-%s-%s.jsonl",
+													  stamp, seq));
 		}
 	}
 	db_commit();
-}
-
-/*
- * fold_last_recorded_name gives a name with the newest stamp and the
- * largest sequence number among the names recorded in
- * evproc.processed_files, palloc'd in TopMemoryContext, or NULL if there
- * is none (or the tables are missing): the journal's new names must sort
- * after it even when those files are gone from processed/.  An error is
- * raised, as at worker start it must be.
- */
-char *
-fold_last_recorded_name(void)
-{
-	char	   *result = NULL;
-
-	last_recorded_name(&result);
 	return result;
 }

@@ -39,7 +39,6 @@
 
 #include "common/cryptohash.h"
 #include "common/sha2.h"
-#include "pgstat.h"
 #include "storage/lockdefs.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
