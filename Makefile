@@ -34,7 +34,8 @@ OBJS = \
 	src/journal.o \
 	src/journal_archive.o \
 	src/journal_fs.o
-DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.0--1.1.sql
+DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql \
+	evproc--1.0--1.1.sql evproc--1.1--1.2.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -ljson-c
@@ -42,7 +43,7 @@ SHLIB_LINK = -lmicrohttpd -ljson-c
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
 # The worker connects to the "postgres" database, so the tests use it.
-REGRESS = api database http ingest badinput batch upgrade
+REGRESS = api database http ingest badinput batch types upgrade
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 	--temp-config=test/regress.conf --use-existing
 

@@ -1,15 +1,23 @@
 --
--- Both ways to version 1.1 give the same objects and the same comments:
--- CREATE EXTENSION at 1.1, and CREATE EXTENSION at 1.0 followed by ALTER
--- EXTENSION UPDATE.  Both happen in the worker's database, the only one
--- the extension can be created in (see database.sql): the journal is
--- drained first so that the worker has nothing to ingest while its tables
--- are missing or old, and the test ends with the extension at 1.1.
+-- The three ways to version 1.2 give the same objects and the same
+-- comments: CREATE EXTENSION at 1.2; CREATE EXTENSION at 1.0 followed by
+-- ALTER EXTENSION UPDATE (through 1.1); CREATE EXTENSION at 1.1 followed
+-- by ALTER EXTENSION UPDATE.  The revenue of 1.0 and 1.1 (a table) moves
+-- into evproc.user_metrics, and evproc.user_revenue, now a view, and
+-- evproc_user_revenue() read it as before.  All happens in the worker's
+-- database, the only one the extension can be created in (see
+-- database.sql): the journal is drained first so that the worker has
+-- nothing to ingest while its tables are missing or old, and the test ends
+-- with the extension at 1.2, the default version.
 --
-\set shape 'SELECT * FROM (SELECT ''column'' AS kind, table_name || ''.'' || column_name || '' '' || data_type || '' '' || is_nullable || '' '' || coalesce(column_default, '''') AS what FROM information_schema.columns WHERE table_schema = ''evproc'' UNION ALL SELECT ''constraint'', conrelid::regclass || '' '' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = ''evproc''::regnamespace UNION ALL SELECT ''index'', indexdef FROM pg_indexes WHERE schemaname = ''evproc'' UNION ALL SELECT ''function'', p.oid::regprocedure || '' '' || coalesce(array_to_string(p.proacl, '',''), '''') FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') UNION ALL SELECT ''table'', c.oid::regclass || '' '' || coalesce(array_to_string(c.relacl, '',''), '''') FROM pg_class c WHERE c.relnamespace = ''evproc''::regnamespace UNION ALL SELECT ''dump'', unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = ''evproc'') s ORDER BY 1, 2'
+-- columns, constraints, indexes, functions (privileges, volatility,
+-- strictness, security, settings, body), tables and views (privileges),
+-- view definitions, triggers, what pg_dump dumps, the event types
+\set shape 'SELECT * FROM ( SELECT ''column'' AS kind, table_name || ''.'' || column_name || '' '' || data_type || '' '' || is_nullable || '' '' || coalesce(column_default, '''') AS what FROM information_schema.columns WHERE table_schema = ''evproc'' UNION ALL SELECT ''constraint'', conrelid::regclass || '' '' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = ''evproc''::regnamespace UNION ALL SELECT ''index'', indexdef FROM pg_indexes WHERE schemaname = ''evproc'' UNION ALL SELECT ''function'', p.oid::regprocedure || '' '' || coalesce(array_to_string(p.proacl, '',''), '''') || '' '' || p.provolatile || p.proisstrict::text || '' definer '' || p.prosecdef::text || '' '' || coalesce(array_to_string(p.proconfig, '',''), '''') || '' '' || md5(p.prosrc) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') UNION ALL SELECT ''table'', c.oid::regclass || '' '' || c.relkind || '' '' || coalesce(array_to_string(c.relacl, '',''), '''') FROM pg_class c WHERE c.relnamespace = ''evproc''::regnamespace UNION ALL SELECT ''view'', c.oid::regclass || '' '' || pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind = ''v'' UNION ALL SELECT ''trigger'', pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ''evproc''::regnamespace AND NOT t.tgisinternal UNION ALL SELECT ''dump'', u.tab::regclass::text || '' '' || u.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(tab, cond) WHERE e.extname = ''evproc'' UNION ALL SELECT ''type'', t.name || '' '' || t.metric || '' '' || t.effect FROM evproc.event_types t ) s ORDER BY 1, 2'
 -- the comment of every member of the extension (schema, tables, views,
--- functions) and of every column of its tables and views; (none) if missing
-\set comments 'SELECT * FROM (SELECT pg_describe_object(d.classid, d.objid, 0) || '': '' || coalesce(obj_description(d.objid, d.classid::regclass::text), ''(none)'') AS comment FROM pg_depend d WHERE d.refclassid = ''pg_extension''::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') AND d.deptype = ''e'' UNION ALL SELECT pg_describe_object(''pg_class''::regclass, a.attrelid, a.attnum) || '': '' || coalesce(col_description(a.attrelid, a.attnum), ''(none)'') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind IN (''r'', ''p'', ''v'', ''m'') AND a.attnum > 0 AND NOT a.attisdropped) s ORDER BY 1'
+-- functions), of every column of its tables and views, and of its
+-- triggers; (none) if missing
+\set comments 'SELECT * FROM ( SELECT pg_describe_object(d.classid, d.objid, 0) || '': '' || coalesce(obj_description(d.objid, d.classid::regclass::text), ''(none)'') AS comment FROM pg_depend d WHERE d.refclassid = ''pg_extension''::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') AND d.deptype = ''e'' UNION ALL SELECT pg_describe_object(''pg_class''::regclass, a.attrelid, a.attnum) || '': '' || coalesce(col_description(a.attrelid, a.attnum), ''(none)'') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind IN (''r'', ''p'', ''v'', ''m'') AND a.attnum > 0 AND NOT a.attisdropped UNION ALL SELECT pg_describe_object(''pg_trigger''::regclass, t.oid, 0) || '': '' || coalesce(obj_description(t.oid, ''pg_trigger''), ''(none)'') FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ''evproc''::regnamespace AND NOT t.tgisinternal ) s ORDER BY 1'
 -- evproc_rotate returns once every archived file is ingested
 SELECT count(*) AS drained FROM (SELECT evproc_rotate()) s;
 DROP EXTENSION evproc;
@@ -19,21 +27,61 @@ SELECT count(*) > 10 AS has_objects FROM (:shape) s;
 SELECT count(*) > 20 AS has_comments FROM (:comments) s;
 -- every one has a comment
 SELECT comment FROM (:comments) s WHERE comment LIKE '%: (none)';
+-- what pg_dump dumps: the metrics, the user-defined event types (the
+-- predefined ones come back with CREATE EXTENSION at restore), the
+-- bookkeeping; not the view
+SELECT what FROM (:shape) s WHERE kind = 'dump';
 \o results/upgrade_fresh.txt
 :shape;
 :comments;
 \o
+
+-- from 1.0, through 1.1
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc VERSION '1.0';
 INSERT INTO evproc.processed_files (filename, events, rejected) VALUES ('events-old.jsonl', 1, 0);
-ALTER EXTENSION evproc UPDATE TO '1.1';
+INSERT INTO evproc.user_revenue (user_id, revenue, updated_at) VALUES
+    ('old-1', 70.50, '2020-01-02 03:04:05+00'),
+    ('old-2', -3, '2021-06-07 08:09:10+00'),
+    ('old-3', 12345678901234567890.123456789, '2022-01-01 00:00:00+00');
+ALTER EXTENSION evproc UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
 -- a file recorded by 1.0 keeps no fingerprint
 SELECT filename, size, sha256 FROM evproc.processed_files;
+-- the revenue moved, exact and with its time, and reads as before
+SELECT user_id, metric, value, updated_at AT TIME ZONE 'UTC' AS updated_at
+FROM evproc.user_metrics ORDER BY user_id, metric;
+SELECT user_id, revenue, updated_at AT TIME ZONE 'UTC' AS updated_at
+FROM evproc.user_revenue ORDER BY user_id;
+SELECT evproc_user_revenue('old-1') AS old_1, evproc_user_revenue('old-3') AS old_3,
+       evproc_user_revenue('nobody') AS nobody;
+SELECT evproc_user_metrics('old-1');
 \o results/upgrade_upgraded.txt
 :shape;
 :comments;
 \o
--- the same columns, constraints, indexes, functions, privileges, dumps,
--- comments
+-- the same columns, constraints, indexes, functions, privileges, views,
+-- triggers, dumps, event types, comments
 \! diff results/upgrade_fresh.txt results/upgrade_upgraded.txt && echo same
+
+-- from 1.1
+DROP EXTENSION evproc;
+CREATE EXTENSION evproc VERSION '1.1';
+INSERT INTO evproc.user_revenue (user_id, revenue, updated_at) VALUES
+    ('old-4', 0.25, '2023-03-04 05:06:07+00');
+-- version 1.1's revenue is a table that pg_dump dumps
+SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension
+WHERE extname = 'evproc' ORDER BY 1::text;
+ALTER EXTENSION evproc UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'evproc';
+SELECT user_id, metric, value, updated_at AT TIME ZONE 'UTC' AS updated_at
+FROM evproc.user_metrics ORDER BY user_id, metric;
+SELECT user_id, revenue, updated_at AT TIME ZONE 'UTC' AS updated_at
+FROM evproc.user_revenue ORDER BY user_id;
+SELECT evproc_user_revenue('old-4');
+SELECT relkind FROM pg_class WHERE oid = 'evproc.user_revenue'::regclass;
+\o results/upgrade_upgraded11.txt
+:shape;
+:comments;
+\o
+\! diff results/upgrade_fresh.txt results/upgrade_upgraded11.txt && echo same
