@@ -16,6 +16,7 @@ OBJS = \
 	src/settings.o \
 	src/worker.o \
 	src/rotation.o \
+	src/types.o \
 	src/http.o \
 	src/http_request.o \
 	src/http_conn.o \

@@ -12,6 +12,7 @@
  */
 #include "rotation.h"
 #include "settings.h"
+#include "types.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -32,6 +33,7 @@ evproc_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rotation_shmem_size());
+	RequestAddinShmemSpace(types_shmem_size());
 }
 
 static void
@@ -41,6 +43,7 @@ evproc_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	rotation_shmem_init();
+	types_shmem_init();
 }
 
 void

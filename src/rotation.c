@@ -3,7 +3,8 @@
  * rotation.c
  *	  The shared memory between the workers and the backends calling
  *	  evproc_rotate(): which workers run, and the rotation tickets.  Only
- *	  this file reads or writes it.
+ *	  this file reads or writes it; rotation_wake_workers wakes the
+ *	  workers for others too.
  *
  * evproc_rotate() takes a ticket (bumps rotate_requested) and sets every
  * running worker's latch.  Each worker takes the request in its loop
@@ -164,6 +165,28 @@ rotation_complete(const char *error)
 	SpinLockRelease(&shared->mutex);
 	ConditionVariableBroadcast(&shared->cv);
 	pending = 0;
+}
+
+/*
+ * rotation_wake_workers sets the latch of every running worker, so that
+ * it looks at the shared memory at once (rotation_request, and a change of
+ * event types: see types.c).
+ */
+void
+rotation_wake_workers(void)
+{
+	int			procnos[EVPROC_MAX_WORKERS];
+	int			n = 0;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < EVPROC_MAX_WORKERS; i++)
+		if (shared->workers[i].pid != 0)
+			procnos[n++] = shared->workers[i].procno;
+	SpinLockRelease(&shared->mutex);
+	for (int i = 0; i < n; i++)
+		SetLatch(&ProcGlobal->allProcs[procnos[i]].procLatch);
 }
 
 /*

@@ -19,6 +19,7 @@ extern void rotation_shmem_init(void);
 
 /* a backend: evproc_rotate() */
 extern char *rotation_request(int timeout_ms);
+extern void rotation_wake_workers(void);
 
 /* a worker */
 extern void rotation_attach(int worker_index);
