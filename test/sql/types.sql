@@ -6,7 +6,7 @@
 \set SHOW_CONTEXT never
 
 -- predefined: what versions 1.0 and 1.1 did
-SELECT name, metric, effect FROM evproc.event_types ORDER BY name;
+SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
 -- the table tells the running workers of every change
 SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
 WHERE tgrelid = 'evproc.event_types'::regclass AND NOT tgisinternal;
@@ -17,7 +17,7 @@ SELECT evproc_define_event_type('purchase', 'purchases', 'count');
 SELECT evproc_define_event_type('Sign-up.v2_x', 'signups.total-v_2', 'add');
 SELECT evproc_define_event_type('a', 'b', 'add');
 SELECT evproc_define_event_type(repeat('n', 63), repeat('m', 63), 'add');
-SELECT name, metric, effect FROM evproc.event_types ORDER BY name;
+SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
 
 -- redefine: metric, effect and time change, nothing else
 UPDATE evproc.event_types SET defined_at = '2000-01-01 00:00:00+00' WHERE name = 'refund';
@@ -53,8 +53,8 @@ SELECT evproc_define_event_type('ok', 'revenue', NULL);
 -- none of them was defined
 SELECT count(*) AS types FROM evproc.event_types;
 -- the table's checks hold for direct writes too
-INSERT INTO evproc.event_types (name, metric, effect) VALUES ('bad name', 'revenue', 'add');
-INSERT INTO evproc.event_types (name, metric, effect) VALUES ('ok', 'revenue', 'times');
+INSERT INTO evproc.event_types VALUES ('bad name', 'revenue', 'add', '2000-01-01 00:00:00+00');
+INSERT INTO evproc.event_types VALUES ('ok', 'revenue', 'times', '2000-01-01 00:00:00+00');
 
 -- drop; an unknown type is an error
 SELECT evproc_drop_event_type('purchase');
@@ -65,7 +65,7 @@ SELECT evproc_drop_event_type(NULL);
 -- the predefined types may be dropped, and defined again
 SELECT evproc_drop_event_type('subtract_revenue');
 SELECT evproc_define_event_type('subtract_revenue', 'revenue', 'subtract');
-SELECT name, metric, effect FROM evproc.event_types ORDER BY name;
+SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
 
 -- privileges: anyone reads the types and the metrics; only the owner,
 -- superusers and the roles granted EXECUTE define or drop types, through
@@ -95,7 +95,7 @@ SELECT public.evproc_drop_event_type('Sign-up.v2_x');
 RESET search_path;
 INSERT INTO evproc.event_types (name, metric, effect) VALUES ('debit', 'credits', 'subtract');
 RESET ROLE;
-SELECT name, metric, effect FROM evproc.event_types ORDER BY name;
+SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
 DROP OWNED BY evproc_typist;
 DROP ROLE evproc_typist;
 DROP ROLE evproc_nobody;
@@ -127,12 +127,12 @@ ON CONFLICT (user_id, metric)
 DO UPDATE SET value = r.value + excluded.value, updated_at = now();
 SELECT evproc_user_metrics('m1') AS m1, evproc_user_metrics('m2') AS m2;
 -- the table's checks: user ids of 1 to 255 bytes, metrics as in event_types
-INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES ('', 'revenue', 1);
-INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES (repeat('u', 256), 'revenue', 1);
-INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES ('m3', 'no metric', 1);
+INSERT INTO evproc.user_metrics VALUES ('', 'revenue', 1, '2000-01-01 00:00:00+00');
+INSERT INTO evproc.user_metrics VALUES (repeat('u', 256), 'revenue', 1, '2000-01-01 00:00:00+00');
+INSERT INTO evproc.user_metrics VALUES ('m3', 'no metric', 1, '2000-01-01 00:00:00+00');
 DELETE FROM evproc.user_metrics WHERE user_id IN ('m1', 'm2');
 
 -- back to the predefined types
 SELECT evproc_drop_event_type(name) FROM evproc.event_types
 WHERE name NOT IN ('add_revenue', 'subtract_revenue') ORDER BY name;
-SELECT name, metric, effect FROM evproc.event_types ORDER BY name;
+SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
