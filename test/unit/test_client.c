@@ -5,7 +5,7 @@
  *	  reading and event preparation (jsonl.c), eventId UUIDs (eventid.c),
  *	  back-off with jitter and the retry decision (backoff.c), summary
  *	  counting (summary.c), URL encoding (urlenc.c), server replies
- *	  (reply.c) and generated events, of several types too (generate.c).
+ *	  (reply.c, the metrics of GET /userEvents too) and generated events, of several types too (generate.c).
  *
  * No server needed: build and run with "make client-unitcheck".  The last
  * line of output is "N passed, N failed"; the exit status is non-zero if
@@ -797,6 +797,84 @@ test_replies(void)
 #undef BODY
 }
 
+/* ---- metrics of GET /userEvents (reply_metrics) ---- */
+
+/* metrics_of returns reply_metrics' lines of body, or "FALSE" */
+static const char *
+metrics_of(const char *body, StrBuf *out)
+{
+	sb_reset(out);
+	if (!reply_metrics(body, strlen(body), out))
+		return "FALSE";
+	return out->data != NULL ? out->data : "";
+}
+
+static void
+test_metrics(void)
+{
+	StrBuf		m;
+	StrBuf		rev;
+
+	sb_init(&m);
+	sb_init(&rev);
+
+	/* the reply of the issue: revenue is on the first line, not repeated */
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u1\", \"revenue\": 70, \"metrics\": {\"revenue\": 70, \"purchases\": 2}}", &m),
+				 "purchases 2\n");
+	/* sorted by name in byte order, whatever the order of the reply */
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 0, \"metrics\": {\"purchases\": 2, \"credits\": 5, \"Zeta\": 1, \"a_b\": 3, \"a.b\": 4, \"a\": 6, \"a-b\": 7}}", &m),
+				 "Zeta 1\na 6\na-b 7\na.b 4\na_b 3\ncredits 5\npurchases 2\n");
+	/* the numbers' text, exact: no rounding, no clamping, zeros kept */
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"credits\": 12.50, \"big\": 123456789012345678901234.000000001, \"neg\": -3.25, \"huge\": 99999999999999999999999, \"tiny\": 0.000000001, \"e\": 1e3}}", &m),
+				 "big 123456789012345678901234.000000001\ncredits 12.50\ne 1e3\nhuge 99999999999999999999999\nneg -3.25\ntiny 0.000000001\n");
+	/* a user with no revenue: first line 0, then the metrics */
+	{
+		const char *b = "{\"userId\":\"u\",\"revenue\":0,\"metrics\":{\"purchases\":3}}";
+
+		CHECK(reply_revenue(b, strlen(b), &rev));
+		CHECK_STR_EQ(rev.data, "0");
+		CHECK_STR_EQ(metrics_of(b, &m), "purchases 3\n");
+	}
+	/* revenue only, empty, absent or null: nothing more (older servers) */
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70, \"metrics\": {\"revenue\": 70}}", &m), "");
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70, \"metrics\": {}}", &m), "");
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70}", &m), "");
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70, \"metrics\": null}", &m), "");
+	/* "metrics" elsewhere (a nested object, a string) is not the member */
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"\\\"metrics\\\": {\\\"x\\\": 1}\", \"a\": {\"metrics\": {\"x\": 1}}, \"metrics\": {\"y\": 2}}", &m),
+				 "y 2\n");
+	/* duplicate keys: the last wins, as in json-c */
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"x\": 1, \"y\": 5, \"x\": 2}}", &m), "x 2\ny 5\n");
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"x\": 1}, \"metrics\": {\"z\": 3}}", &m), "z 3\n");
+	/* escaped keys are decoded; blanks and control characters shown as ? */
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"a\\/b\": 1, \"c\\u0064\": 2, \"e f\": 3, \"g\\u0001\": 4}}", &m),
+				 "a/b 1\ncd 2\ne?f 3\ng? 4\n");
+	/* layout: no spaces, newlines */
+	CHECK_STR_EQ(metrics_of("{\"metrics\":{\"b\":1,\"a\":2}}", &m), "a 2\nb 1\n");
+	CHECK_STR_EQ(metrics_of("{\n \"metrics\" :\n {\n \"b\" : 1 ,\n \"a\" : 2\n }\n}\n", &m), "a 2\nb 1\n");
+	/* appends to what out holds */
+	sb_reset(&m);
+	sb_append_str(&m, "70\n");
+	CHECK(reply_metrics("{\"metrics\":{\"b\":1}}", 20, &m));
+	CHECK_STR_EQ(m.data, "70\nb 1\n");
+
+	/* not an object of numbers: an unexpected reply */
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": [1, 2]}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": 5}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": \"x\"}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": \"2\"}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": null}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": true}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": {\"y\": 1}}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"revenue\": \"1\"}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"x\": 1}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("[{\"metrics\": {\"x\": 1}}]", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("", &m), "FALSE");
+
+	sb_free(&m);
+	sb_free(&rev);
+}
+
 /* ---- generated events ---- */
 
 static void
@@ -1092,6 +1170,7 @@ main(void)
 	test_summary();
 	test_urls();
 	test_replies();
+	test_metrics();
 	test_generate();
 	test_generate_types();
 	return unit_summary();
