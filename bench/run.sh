@@ -22,8 +22,9 @@ EVENTS=10000000
 USERS=100000
 ROUNDS=3
 CONNS="16 64 256"
+QUICK=0
 case "${1:-}" in
-	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64 ;;
+	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64; QUICK=1 ;;
 	--long) DUR=30 ;;
 	"") ;;
 	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
@@ -105,28 +106,43 @@ set_fsync() {
 	sleep 0.3
 }
 
+# rss_start: reset the worker's peak RSS and sample its private memory
+# (RssAnon) and the pages of shared memory it has touched (RssShmem:
+# shared_buffers, WAL buffers) until rss_stop, which sets peak_kb, anon_kb
+# and shmem_kb
+rss_start() {
+	echo 5 >"/proc/$WORKER/clear_refs" 2>/dev/null || true	# reset the peak RSS
+	touch "$BENCH/sampling"
+	echo 0 0 >"$BENCH/rss"
+	(
+		anon=0 shmem=0
+		while [ -f "$BENCH/sampling" ]; do
+			read -r a s < <(awk '/RssAnon/ { a = $2 } /RssShmem/ { s = $2 }
+				END { print a + 0, s + 0 }' "/proc/$WORKER/status" 2>/dev/null || echo 0 0)
+			[ "$a" -gt "$anon" ] && anon=$a
+			[ "$s" -gt "$shmem" ] && shmem=$s
+			echo "$anon $shmem" >"$BENCH/rss"
+			sleep 0.05
+		done
+	) &
+}
+rss_stop() {
+	peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status")
+	rm -f "$BENCH/sampling"
+	sleep 0.1
+	read -r anon_kb shmem_kb <"$BENCH/rss"
+}
+rss_note() {
+	echo "worker peak RSS $((peak_kb / 1024)) MB (private $((anon_kb / 1024)) MB, shared memory touched $((shmem_kb / 1024)) MB)"
+}
+
 # Ingest first, while the worker is new: its RSS then shows what this
 # ingest needs, not the shared buffers it touched in earlier steps.
 echo "== ingest of $EVENTS events over $USERS users" >&2
 settle
 "$BENCH/gen_events" "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
-echo 5 >"/proc/$WORKER/clear_refs" 2>/dev/null || true	# reset the peak RSS
-# sample the worker's private memory (RssAnon) and the pages of shared
-# memory it has touched (RssShmem: shared_buffers, WAL buffers) as it ingests
-touch "$BENCH/sampling"
-echo 0 0 >"$BENCH/rss"
-(
-	anon=0 shmem=0
-	while [ -f "$BENCH/sampling" ]; do
-		read -r a s < <(awk '/RssAnon/ { a = $2 } /RssShmem/ { s = $2 }
-			END { print a + 0, s + 0 }' "/proc/$WORKER/status" 2>/dev/null || echo 0 0)
-		[ "$a" -gt "$anon" ] && anon=$a
-		[ "$s" -gt "$shmem" ] && shmem=$s
-		echo "$anon $shmem" >"$BENCH/rss"
-		sleep 0.05
-	done
-) &
+rss_start
 
 wrk -t2 -c64 -d$((DUR * 6))s --latency -s bench/post.lua "http://127.0.0.1:$HTTP/liveEvent" >"$BENCH/wrk-ingest.txt" 2>&1 &
 WRK_PID=$!
@@ -136,18 +152,65 @@ mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/events-0000-bench.jsonl"
 # evproc_rotate() looks at once and returns when every file is ingested
 settle
 end=$(date +%s.%N)
-peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$WORKER/status")
-rm -f "$BENCH/sampling"
-sleep 0.1
-read -r anon_kb shmem_kb <"$BENCH/rss"
+rss_stop
 kill -INT $WRK_PID 2>/dev/null || true
 wait $WRK_PID 2>/dev/null || true
 read -r irps ip50 ip99 ierr < <(wrk_stats <"$BENCH/wrk-ingest.txt")
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 evs=$(awk -v n="$EVENTS" -v s="$secs" 'BEGIN { printf "%d", n / s }')
 got=$($PSQL -c "SELECT count(*) || ' users, ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'user%'")
-row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "worker peak RSS $((peak_kb / 1024)) MB (private $((anon_kb / 1024)) MB, shared memory touched $((shmem_kb / 1024)) MB); $got"
+row "ingest $EVENTS events (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "$(rss_note); $got"
 row "POST while ingesting, fsync on" 64 "$irps" "$ip50" "$ip99" "$ierr" "-"
+
+# Ingest of a file of five event types into three metrics, users
+# mixed0..mixed<U-1>: add_revenue and subtract_revenue (built in), refund
+# (revenue, subtract), purchase (purchases, count) and credit (credits,
+# add), defined in SQL first.  Its lines record no definition, like a file
+# dropped by hand, so ingest applies the table's.  Every value is 1; the
+# totals are checked against gen_events' counts of each name.  Outside
+# --quick the cluster restarts first, so that the worker is new again and
+# its peak RSS is this ingest's alone (with --quick it also holds the
+# shared buffers the first ingest touched).
+echo "== ingest of $EVENTS events of 5 types over $USERS users" >&2
+$PSQL -c "SELECT evproc_define_event_type('refund', 'revenue', 'subtract'),
+		evproc_define_event_type('purchase', 'purchases', 'count'),
+		evproc_define_event_type('credit', 'credits', 'add')" >/dev/null
+if [ "$QUICK" = 0 ]; then
+	(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
+	for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
+	WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
+fi
+# the worker takes new definitions within a second of their commit
+for i in $(seq 1 50); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d '{"userId": "bench-probe", "name": "credit", "value": 1}' \
+		"http://127.0.0.1:$HTTP/liveEvent")" = 200 ] && break
+	[ "$i" = 50 ] && { echo "bench: the worker does not accept the type credit" >&2; exit 1; }
+	sleep 0.1
+done
+settle
+"$BENCH/gen_events" -t add_revenue,subtract_revenue,refund,purchase,credit -p mixed \
+	"$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp" 2>"$BENCH/mixed-counts.txt"
+[ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
+rss_start
+start=$(date +%s.%N)
+mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/events-0001-mixed.jsonl"
+settle
+end=$(date +%s.%N)
+rss_stop
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+evs=$(awk -v n="$EVENTS" -v s="$secs" 'BEGIN { printf "%d", n / s }')
+want=$(awk '$1 == "add_revenue" { r += $2 } $1 == "subtract_revenue" || $1 == "refund" { r -= $2 }
+	$1 == "purchase" { p = $2 } $1 == "credit" { c = $2 }
+	END { printf "%d users, revenue %d, purchases %d, credits %d", '"$USERS"', r, p, c }' \
+	"$BENCH/mixed-counts.txt")
+got=$($PSQL -c "SELECT count(m) || ' users, revenue ' || trim_scale(coalesce(sum((m->>'revenue')::numeric), 0))
+		|| ', purchases ' || trim_scale(coalesce(sum((m->>'purchases')::numeric), 0))
+		|| ', credits ' || trim_scale(coalesce(sum((m->>'credits')::numeric), 0))
+	FROM (SELECT evproc_user_metrics('mixed' || i) AS m
+		  FROM generate_series(0, $USERS - 1) i) s")
+[ "$got" = "$want" ] && check="totals ok" || check="TOTALS WRONG: want $want"
+row "ingest $EVENTS events, mixed types (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "$(rss_note); 5 types into 3 metrics; $got; $check"
 
 # The reference and evproc take turns, ROUNDS times per configuration, so
 # that both see the same drift of this shared machine.  Printed: mean

@@ -49,7 +49,7 @@ static const char usage_text[] =
 "SYNOPSIS\n"
 "    evproc-client [OPTIONS] send [FILE|-]\n"
 "    evproc-client [OPTIONS] revenue USER\n"
-"    evproc-client generate N [--users U] [--seed S]\n"
+"    evproc-client generate N [--users U] [--seed S] [--types T1,T2,...]\n"
 "    evproc-client assign-ids [FILE|-]\n"
 "    evproc-client --help | --version\n"
 "\n"
@@ -72,13 +72,18 @@ static const char usage_text[] =
 "        assign-ids).\n"
 "\n"
 "    revenue USER\n"
-"        Print the revenue of USER (GET /userEvents/USER, percent-encoded).\n"
-"        An unknown user is an error (exit status 1).\n"
+"        Print the revenue of USER (GET /userEvents/USER, percent-encoded)\n"
+"        on the first line, then each of the user's other metrics, if any,\n"
+"        as \"NAME VALUE\" lines sorted by name (byte order).  Values are\n"
+"        printed exactly as the server wrote them.  An unknown user is an\n"
+"        error (exit status 1).\n"
 "\n"
-"    generate N [--users U] [--seed S]\n"
+"    generate N [--users U] [--seed S] [--types T1,T2,...]\n"
 "        Write N test events to standard output: userIds user1..userU\n"
-"        (default 5), add_revenue (3 in 4) or subtract_revenue, integer\n"
-"        values 0..99, no eventIds.  The same seed (default 1) gives the\n"
+"        (default 5), integer values 0..99, no eventIds.  Names are drawn\n"
+"        from the --types list, each equally likely (list a name twice to\n"
+"        draw it twice as often); without --types, add_revenue (3 in 4) or\n"
+"        subtract_revenue.  The same seed (default 1) and list give the\n"
 "        same events.\n"
 "\n"
 "    assign-ids [FILE|-]\n"
@@ -106,6 +111,9 @@ static const char usage_text[] =
 "    --no-progress      never report progress\n"
 "    --users U          generate: number of distinct users (default 5)\n"
 "    --seed S           generate: seed, 0..2^64-1 (default 1)\n"
+"    --types T1,T2,...  generate: event type names, separated by commas;\n"
+"                       each 1 to 63 bytes of ASCII letters, digits, '_',\n"
+"                       '-' and '.', the first a letter\n"
 "    -h, --help         show this text\n"
 "    --version          show the version\n"
 "    --                 end of options (for a file or user id starting with -)\n"
@@ -124,6 +132,7 @@ static const char usage_text[] =
 "    evproc-client generate 100000 --users 50 > events.jsonl\n"
 "    evproc-client send events.jsonl\n"
 "    evproc-client generate 1000 | evproc-client send --batch-size 100 -\n"
+"    evproc-client generate 1000 --types add_revenue,refund,purchase > mixed.jsonl\n"
 "    evproc-client --url http://10.0.0.5:8000 --token s3cret revenue user1\n";
 
 /* options that only some commands take */
@@ -140,6 +149,7 @@ enum
 	OPT_NO_PROGRESS,
 	OPT_USERS,
 	OPT_SEED,
+	OPT_TYPES,
 	OPT_VERSION
 };
 
@@ -151,7 +161,7 @@ enum
 					 SEEN(OPT_CONCURRENCY) | SEEN(OPT_PROGRESS) | \
 					 SEEN(OPT_NO_PROGRESS))
 #define REVENUE_OPTS (SEEN(OPT_TIMEOUT) | SEEN(OPT_MAX_RETRIES))
-#define GENERATE_OPTS (SEEN(OPT_USERS) | SEEN(OPT_SEED))
+#define GENERATE_OPTS (SEEN(OPT_USERS) | SEEN(OPT_SEED) | SEEN(OPT_TYPES))
 
 static const struct option long_options[] = {
 	{"url", required_argument, NULL, OPT_URL},
@@ -165,6 +175,7 @@ static const struct option long_options[] = {
 	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	{"users", required_argument, NULL, OPT_USERS},
 	{"seed", required_argument, NULL, OPT_SEED},
+	{"types", required_argument, NULL, OPT_TYPES},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0}
@@ -269,9 +280,9 @@ install_signal_handlers(void)
 
 /* cmd_generate: "generate N" */
 static int
-cmd_generate(int64_t n, int64_t users, uint64_t seed)
+cmd_generate(int64_t n, int64_t users, uint64_t seed, const GenTypes *types)
 {
-	if (gen_write(stdout, n, users, seed) != 0)
+	if (gen_write(stdout, n, users, seed, types) != 0)
 	{
 		/* a reader that went away (generate | head) is not an error */
 		if (errno == EPIPE)
@@ -388,6 +399,7 @@ main(int argc, char **argv)
 	unsigned int seen = 0;
 	int64_t		users = DEFAULT_USERS;
 	uint64_t	seed = DEFAULT_SEED;
+	GenTypes	types = {0};
 	bool		progress_on = false;
 	bool		progress_off = false;
 	int			nargs;
@@ -456,6 +468,15 @@ main(int argc, char **argv)
 			case OPT_SEED:
 				seed = parse_seed(optarg);
 				break;
+			case OPT_TYPES:
+				{
+					char		err[256];
+
+					gen_types_free(&types);
+					if (!gen_types_parse(optarg, &types, err, sizeof(err)))
+						usage_error("%s", err);
+				}
+				break;
 			case ':':
 				usage_error("option %s needs a value", argv[optind - 1]);
 			default:
@@ -477,11 +498,13 @@ main(int argc, char **argv)
 	if (strcmp(command, "generate") == 0)
 	{
 		if (seen & ~(GENERATE_OPTS | SEEN(OPT_URL) | SEEN(OPT_TOKEN)))
-			usage_error("generate takes only --users and --seed");
+			usage_error("generate takes only --users, --seed and --types");
 		if (nargs != 1)
 			usage_error("generate needs exactly one argument: the number of events");
-		return cmd_generate(parse_int("the number of events", argv[optind], 0,
-									  INT64_MAX), users, seed);
+		code = cmd_generate(parse_int("the number of events", argv[optind], 0,
+									  INT64_MAX), users, seed, &types);
+		gen_types_free(&types);
+		return code;
 	}
 	if (strcmp(command, "assign-ids") == 0)
 	{
@@ -514,7 +537,7 @@ main(int argc, char **argv)
 	if (strcmp(command, "send") == 0)
 	{
 		if (seen & ~(SEND_OPTS | SEEN(OPT_URL) | SEEN(OPT_TOKEN)))
-			usage_error("--users and --seed are options of generate, not send");
+			usage_error("--users, --seed and --types are options of generate, not send");
 		if (nargs > 1)
 			usage_error("send takes at most one argument: the input file");
 		code = cmd_send(&cfg, nargs == 1 ? argv[optind] : NULL);

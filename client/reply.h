@@ -21,6 +21,7 @@ extern void reply_error_text(const char *body, size_t len, char *out,
 extern bool reply_error_index(const char *body, size_t len, long *index);
 extern const char *reply_strip_event_prefix(const char *error, long index);
 extern bool reply_revenue(const char *body, size_t len, StrBuf *out);
+extern bool reply_metrics(const char *body, size_t len, StrBuf *out);
 extern bool json_member_raw(const char *s, size_t len, const char *key,
 							size_t *voff, size_t *vlen);
 

@@ -2,7 +2,10 @@
  *
  * revenue_cmd.c
  *	  "evproc-client revenue USER": GET /userEvents/<percent-encoded USER>
- *	  and print the user's revenue, exactly as the server wrote it.
+ *	  and print the user's revenue on the first line, then one "NAME VALUE"
+ *	  line for each of the user's other metrics, sorted by name (none from
+ *	  a server without event types), the numbers exactly as the server
+ *	  wrote them.
  *
  * Transport errors, 429 and 5xx are retried like in "send" (a GET can
  * always be repeated).  An unknown user is an error: a message on stderr
@@ -29,6 +32,7 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 	StrBuf		path;
 	StrBuf		reply;
 	StrBuf		revenue;
+	StrBuf		metrics;
 	StrBuf		reason;
 	char	   *url;
 	struct curl_slist *headers;
@@ -38,6 +42,7 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 	sb_init(&path);
 	sb_init(&reply);
 	sb_init(&revenue);
+	sb_init(&metrics);
 	sb_init(&reason);
 	sb_append_str(&path, "/userEvents/");
 	url_encode_segment(user, strlen(user), &path);
@@ -59,6 +64,7 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 
 		sb_reset(&reason);
 		sb_reset(&reply);
+		sb_reset(&metrics);
 		h = http_easy(cfg, url, headers, &reply, errbuf);
 		rc = curl_easy_perform(h);
 		http_reply_info(h, &status, &retry_after_ms);
@@ -76,9 +82,11 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 			reply_error_text(reply.data, reply.len, error, sizeof(error));
 			if (status == 200)
 			{
-				if (reply_revenue(reply.data, reply.len, &revenue))
+				if (reply_revenue(reply.data, reply.len, &revenue) &&
+					reply_metrics(reply.data, reply.len, &metrics))
 				{
-					printf("%s\n", revenue.data);
+					printf("%s\n%s", revenue.data,
+						   metrics.data != NULL ? metrics.data : "");
 					code = fflush(stdout) == 0 ? 0 : 1;
 					break;
 				}
@@ -115,6 +123,7 @@ cmd_revenue(const ClientConfig *cfg, const char *user)
 	sb_free(&path);
 	sb_free(&reply);
 	sb_free(&revenue);
+	sb_free(&metrics);
 	sb_free(&reason);
 	return code;
 }

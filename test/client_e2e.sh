@@ -4,7 +4,9 @@
 # server: events are generated, given eventIds, sent, sent again (before
 # and after a rotation, and by two clients at once), and every total must
 # count each event once.  Also: a batch with bad events in it, a pipeline
-# without eventIds, an unknown user.
+# without eventIds, an unknown user; events of several types (generate
+# --types) and every metric of a user printed by revenue, when the server
+# has event types.
 #
 # Environment:
 #   EVPROC_URL      the server, e.g. http://127.0.0.1:8000 (required)
@@ -198,6 +200,70 @@ echo $? > "$work/pipe.rc"
 check "stdin: all 2000 accepted" summary_is pipe 0 2000 0 0 0
 check "rotate" rotate
 check "stdin: totals count each event once" totals_match "$work/gend.jsonl"
+
+# --- event types: generate --types, revenue prints every metric -----------
+# (with a server that has evproc_define_event_type: issue 11)
+"$client" generate 10 --types "add_revenue,9bad" > /dev/null 2> "$work/badtype.err"
+check "generate --types: a bad name is a usage error (exit 2)" test $? -eq 2
+check "generate --types: the message names the bad name" \
+	grep -q '"9bad": it must start with an ASCII letter' "$work/badtype.err"
+if [ "$(sql "SELECT to_regproc('evproc_define_event_type') IS NOT NULL")" = t ]; then
+	types="add_revenue,subtract_revenue,$run-refund,$run-purchase,$run-credit"
+	sql "SELECT evproc_define_event_type('$run-refund', 'revenue', 'subtract'),
+			evproc_define_event_type('$run-purchase', 'purchases', 'count'),
+			evproc_define_event_type('$run-credit', 'credits', 'add')" > /dev/null
+	# the worker takes the definitions within a second
+	for _ in $(seq 1 50); do
+		echo "{\"userId\": \"$run-e-probe\", \"name\": \"$run-credit\", \"value\": 1}" |
+			"$client" send --no-progress --max-retries 0 - > /dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"$client" generate 3000 --users 4 --seed 15 --types "$types" |
+		sed "s/\"user\([0-9]*\)\"/\"$run-e-user\1\"/" > "$work/gene.jsonl"
+	check "generate --types: only the listed names, each of them" test \
+		"$(sed 's/.*"name": "\([^"]*\)".*/\1/' "$work/gene.jsonl" | sort -u | paste -sd, -)" = \
+		"$(echo "$types" | tr , '\n' | sort | paste -sd, -)"
+	echo "{\"userId\": \"$run-e-only\", \"name\": \"$run-purchase\"}" >> "$work/gene.jsonl"
+	send_file types "$work/gene.jsonl" --batch-size 250
+	check "types: all 3001 accepted" summary_is types 0 3001 0 0 0
+	check "rotate" rotate
+	# want: "user revenue credits purchases"; got: the same, read from
+	# revenue's output, which must be the revenue, then exactly "credits"
+	# and "purchases" lines in this order
+	ok=0
+	while read -r user want; do
+		got=$("$client" revenue "$user" 2> "$work/revenue.err" | awk -v u="$user" '
+			NR == 1 && NF == 1 { r = $1; next }
+			NR == 2 && $1 == "credits" && NF == 2 { c = $2; next }
+			NR == 3 && $1 == "purchases" && NF == 2 { p = $2; next }
+			{ bad = 1 }
+			END { if (!bad && NR == 3) print u, r + 0, c + 0, p + 0 }')
+		if [ "$got" != "$user $want" ]; then
+			echo "    want $user $want, got \"$got\" from:" >&2
+			"$client" revenue "$user" 2>&1 | sed 's/^/    | /' >&2
+			ok=1
+		fi
+	done < <(awk -F'"' -v run="$run" '
+		{
+			v = $11; gsub(/[^0-9]/, "", v); u = $4; n = $8; users[u] = 1
+			if (n == "add_revenue") r[u] += v
+			else if (n == "subtract_revenue" || n == run "-refund") r[u] -= v
+			else if (n == run "-credit") c[u] += v
+			else if (n == run "-purchase") p[u]++
+		}
+		END { for (u in users) if (u ~ /-e-user/) print u, r[u] + 0, c[u] + 0, p[u] + 0 }' \
+		"$work/gene.jsonl")
+	check "types: revenue prints each user's revenue, credits, purchases" test $ok -eq 0
+	check "types: a user with only a count: revenue 0, then the count" \
+		test "$("$client" revenue "$run-e-only" 2>&1)" = "$(printf '0\npurchases 1')"
+	check "types: revenue without other metrics prints one line" \
+		test "$("$client" revenue "$run-a-user1" | wc -l)" -eq 1
+	sql "SELECT evproc_drop_event_type('$run-refund'),
+			evproc_drop_event_type('$run-purchase'),
+			evproc_drop_event_type('$run-credit')" > /dev/null
+else
+	echo "ok - # skip event types: the server has no evproc_define_event_type"
+fi
 
 # --- wrong token, when the server has one ---------------------------------
 if [ -n "${EVPROC_TOKEN:-}" ]; then

@@ -5,7 +5,7 @@
  *	  reading and event preparation (jsonl.c), eventId UUIDs (eventid.c),
  *	  back-off with jitter and the retry decision (backoff.c), summary
  *	  counting (summary.c), URL encoding (urlenc.c), server replies
- *	  (reply.c) and generated events (generate.c).
+ *	  (reply.c, the metrics of GET /userEvents too) and generated events, of several types too (generate.c).
  *
  * No server needed: build and run with "make client-unitcheck".  The last
  * line of output is "N passed, N failed"; the exit status is non-zero if
@@ -797,6 +797,84 @@ test_replies(void)
 #undef BODY
 }
 
+/* ---- metrics of GET /userEvents (reply_metrics) ---- */
+
+/* metrics_of returns reply_metrics' lines of body, or "FALSE" */
+static const char *
+metrics_of(const char *body, StrBuf *out)
+{
+	sb_reset(out);
+	if (!reply_metrics(body, strlen(body), out))
+		return "FALSE";
+	return out->data != NULL ? out->data : "";
+}
+
+static void
+test_metrics(void)
+{
+	StrBuf		m;
+	StrBuf		rev;
+
+	sb_init(&m);
+	sb_init(&rev);
+
+	/* the reply of the issue: revenue is on the first line, not repeated */
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u1\", \"revenue\": 70, \"metrics\": {\"revenue\": 70, \"purchases\": 2}}", &m),
+				 "purchases 2\n");
+	/* sorted by name in byte order, whatever the order of the reply */
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 0, \"metrics\": {\"purchases\": 2, \"credits\": 5, \"Zeta\": 1, \"a_b\": 3, \"a.b\": 4, \"a\": 6, \"a-b\": 7}}", &m),
+				 "Zeta 1\na 6\na-b 7\na.b 4\na_b 3\ncredits 5\npurchases 2\n");
+	/* the numbers' text, exact: no rounding, no clamping, zeros kept */
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"credits\": 12.50, \"big\": 123456789012345678901234.000000001, \"neg\": -3.25, \"huge\": 99999999999999999999999, \"tiny\": 0.000000001, \"e\": 1e3}}", &m),
+				 "big 123456789012345678901234.000000001\ncredits 12.50\ne 1e3\nhuge 99999999999999999999999\nneg -3.25\ntiny 0.000000001\n");
+	/* a user with no revenue: first line 0, then the metrics */
+	{
+		const char *b = "{\"userId\":\"u\",\"revenue\":0,\"metrics\":{\"purchases\":3}}";
+
+		CHECK(reply_revenue(b, strlen(b), &rev));
+		CHECK_STR_EQ(rev.data, "0");
+		CHECK_STR_EQ(metrics_of(b, &m), "purchases 3\n");
+	}
+	/* revenue only, empty, absent or null: nothing more (older servers) */
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70, \"metrics\": {\"revenue\": 70}}", &m), "");
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70, \"metrics\": {}}", &m), "");
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70}", &m), "");
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"u\", \"revenue\": 70, \"metrics\": null}", &m), "");
+	/* "metrics" elsewhere (a nested object, a string) is not the member */
+	CHECK_STR_EQ(metrics_of("{\"userId\": \"\\\"metrics\\\": {\\\"x\\\": 1}\", \"a\": {\"metrics\": {\"x\": 1}}, \"metrics\": {\"y\": 2}}", &m),
+				 "y 2\n");
+	/* duplicate keys: the last wins, as in json-c */
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"x\": 1, \"y\": 5, \"x\": 2}}", &m), "x 2\ny 5\n");
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"x\": 1}, \"metrics\": {\"z\": 3}}", &m), "z 3\n");
+	/* escaped keys are decoded; blanks and control characters shown as ? */
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"a\\/b\": 1, \"c\\u0064\": 2, \"e f\": 3, \"g\\u0001\": 4}}", &m),
+				 "a/b 1\ncd 2\ne?f 3\ng? 4\n");
+	/* layout: no spaces, newlines */
+	CHECK_STR_EQ(metrics_of("{\"metrics\":{\"b\":1,\"a\":2}}", &m), "a 2\nb 1\n");
+	CHECK_STR_EQ(metrics_of("{\n \"metrics\" :\n {\n \"b\" : 1 ,\n \"a\" : 2\n }\n}\n", &m), "a 2\nb 1\n");
+	/* appends to what out holds */
+	sb_reset(&m);
+	sb_append_str(&m, "70\n");
+	CHECK(reply_metrics("{\"metrics\":{\"b\":1}}", 20, &m));
+	CHECK_STR_EQ(m.data, "70\nb 1\n");
+
+	/* not an object of numbers: an unexpected reply */
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": [1, 2]}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": 5}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": \"x\"}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": \"2\"}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": null}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": true}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"x\": {\"y\": 1}}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"revenue\": 1, \"metrics\": {\"revenue\": \"1\"}}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("{\"metrics\": {\"x\": 1}", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("[{\"metrics\": {\"x\": 1}}]", &m), "FALSE");
+	CHECK_STR_EQ(metrics_of("", &m), "FALSE");
+
+	sb_free(&m);
+	sb_free(&rev);
+}
+
 /* ---- generated events ---- */
 
 static void
@@ -819,11 +897,11 @@ test_generate(void)
 	/* the same seed gives the same events */
 	for (int i = 0; i < 1000; i++)
 	{
-		size_t		na = gen_event(&a, 7, la, sizeof(la));
-		size_t		nb = gen_event(&b, 7, lb, sizeof(lb));
+		size_t		na = gen_event(&a, 7, NULL, la, sizeof(la));
+		size_t		nb = gen_event(&b, 7, NULL, lb, sizeof(lb));
 
 		CHECK_MEM_EQ(la, na, lb, nb);
-		gen_event(&c, 7, lb, sizeof(lb));
+		gen_event(&c, 7, NULL, lb, sizeof(lb));
 		if (strcmp(la, lb) == 0)
 			same_as_other_seed++;
 	}
@@ -833,7 +911,7 @@ test_generate(void)
 	a = 1;
 	for (int i = 0; i < 4000; i++)
 	{
-		size_t		n = gen_event(&a, 7, la, sizeof(la));
+		size_t		n = gen_event(&a, 7, NULL, la, sizeof(la));
 		json_object *obj;
 		json_object *f_user;
 		json_object *f_name;
@@ -875,7 +953,7 @@ test_generate(void)
 
 	/* the first event of seed 1, as a fixed point */
 	a = 1;
-	gen_event(&a, 5, la, sizeof(la));
+	gen_event(&a, 5, NULL, la, sizeof(la));
 	b = 1;
 	{
 		uint64_t	u = 1 + splitmix64(&b) % 5;
@@ -891,11 +969,11 @@ test_generate(void)
 
 	/* a buffer too small gives nothing */
 	a = 1;
-	CHECK_INT_EQ(gen_event(&a, 5, la, 10), 0);
+	CHECK_INT_EQ(gen_event(&a, 5, NULL, la, 10), 0);
 
 	/* gen_write: n lines */
 	f = open_memstream(&buf, &len);
-	CHECK_INT_EQ(gen_write(f, 250, 3, 99), 0);
+	CHECK_INT_EQ(gen_write(f, 250, 3, 99, NULL), 0);
 	fclose(f);
 	for (size_t i = 0; i < len; i++)
 		lines += buf[i] == '\n';
@@ -908,6 +986,180 @@ test_generate(void)
 	CHECK(splitmix64(&a) == UINT64_C(0x6e789e6aa1b965f4));
 }
 
+/* ---- generated events of several types (--types) ---- */
+
+/* gen_output returns what gen_write writes (malloc'd), or NULL */
+static char *
+gen_output(int64_t n, int64_t users, uint64_t seed, const GenTypes *types,
+		   size_t *len)
+{
+	char	   *buf = NULL;
+	FILE	   *f = open_memstream(&buf, len);
+	int			rc;
+
+	if (f == NULL)
+		return NULL;
+	rc = gen_write(f, n, users, seed, types);
+	fclose(f);
+	if (rc != 0)
+	{
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void
+test_generate_types(void)
+{
+	const char *why;
+	char		err[256];
+	char		name64[EV_NAME_MAX + 2];
+	char		line[GEN_LINE_BUFSZ];
+	GenTypes	t;
+	GenTypes	t2;
+	uint64_t	st;
+	int			counts[3] = {0};
+	int			bad = 0;
+	char	   *out1;
+	char	   *out2;
+	size_t		len1;
+	size_t		len2;
+
+	/* the name rule: 1 to 63 bytes, [A-Za-z0-9_.-], the first a letter */
+#define NAME_OK(s) gen_type_name_valid(s, strlen(s), &why)
+	CHECK(NAME_OK("a"));
+	CHECK(NAME_OK("refund"));
+	CHECK(NAME_OK("Z9_-.x"));
+	CHECK(NAME_OK("add_revenue"));
+	memset(name64, 'n', EV_NAME_MAX + 1);
+	name64[EV_NAME_MAX + 1] = '\0';
+	CHECK(!gen_type_name_valid(name64, EV_NAME_MAX + 1, &why));
+	CHECK_STR_EQ(why, "it is longer than 63 bytes");
+	CHECK(gen_type_name_valid(name64, EV_NAME_MAX, &why));
+	CHECK(!gen_type_name_valid("", 0, &why));
+	CHECK(!NAME_OK("9a"));
+	CHECK_STR_EQ(why, "it must start with an ASCII letter");
+	CHECK(!NAME_OK("_a"));
+	CHECK(!NAME_OK("-a"));
+	CHECK(!NAME_OK(".a"));
+	CHECK(!NAME_OK("a b"));
+	CHECK_STR_EQ(why, "only ASCII letters, digits, '_', '-' and '.' are allowed");
+	CHECK(!NAME_OK("a,b"));
+	CHECK(!NAME_OK("a/b"));
+	CHECK(!NAME_OK("a\"b"));
+	CHECK(!NAME_OK("a\\b"));
+	CHECK(!NAME_OK("a\tb"));
+	CHECK(!NAME_OK("caf\xc3\xa9"));
+	CHECK(!NAME_OK("\xc3\xa9"));
+	/* the length counts, not a NUL in the middle */
+	CHECK(!gen_type_name_valid("ab\0c", 4, &why));
+#undef NAME_OK
+
+	/* lists */
+	CHECK(gen_types_parse("add_revenue,refund,purchase", &t, err, sizeof(err)));
+	CHECK_INT_EQ(t.n, 3);
+	if (t.n == 3)
+	{
+		CHECK_STR_EQ(t.names[0], "add_revenue");
+		CHECK_STR_EQ(t.names[1], "refund");
+		CHECK_STR_EQ(t.names[2], "purchase");
+	}
+	CHECK(gen_types_parse("refund", &t2, err, sizeof(err)));
+	CHECK_INT_EQ(t2.n, 1);
+	gen_types_free(&t2);
+	CHECK_INT_EQ(t2.n, 0);
+	CHECK(!gen_types_parse("", &t2, err, sizeof(err)));
+	CHECK_STR_EQ(err, "--types: empty event type name (the names are separated by single commas)");
+	CHECK(t2.n == 0 && t2.names == NULL && t2.storage == NULL);
+	CHECK(!gen_types_parse("a,", &t2, err, sizeof(err)));
+	CHECK(!gen_types_parse(",a", &t2, err, sizeof(err)));
+	CHECK(!gen_types_parse("a,,b", &t2, err, sizeof(err)));
+	CHECK(!gen_types_parse("a, b", &t2, err, sizeof(err)));
+	CHECK_STR_EQ(err, "--types: bad event type name \" b\": it must start with an ASCII letter");
+	CHECK(!gen_types_parse("refund,2x", &t2, err, sizeof(err)));
+	CHECK_STR_EQ(err, "--types: bad event type name \"2x\": it must start with an ASCII letter");
+	CHECK(!gen_types_parse("a\x01" "b", &t2, err, sizeof(err)));
+	CHECK_STR_EQ(err, "--types: bad event type name \"a?b\": only ASCII letters, digits, '_', '-' and '.' are allowed");
+	CHECK(!gen_types_parse(name64, &t2, err, sizeof(err)));
+	CHECK(strstr(err, "longer than 63 bytes") != NULL);
+	CHECK(t2.n == 0 && t2.names == NULL && t2.storage == NULL);
+
+	/* events take their names from the list, each about as often */
+	st = 5;
+	for (int i = 0; i < 3000; i++)
+	{
+		size_t		n = gen_event(&st, 4, &t, line, sizeof(line));
+		json_object *obj = json_tokener_parse(line);
+		json_object *f_name;
+		int			k;
+
+		if (n == 0 || obj == NULL ||
+			!json_object_object_get_ex(obj, "name", &f_name))
+		{
+			bad++;
+			json_object_put(obj);
+			continue;
+		}
+		for (k = 0; k < 3; k++)
+			if (strcmp(json_object_get_string(f_name), t.names[k]) == 0)
+				break;
+		if (k < 3)
+			counts[k]++;
+		else
+			bad++;
+		json_object_put(obj);
+	}
+	CHECK_INT_EQ(bad, 0);
+	for (int k = 0; k < 3; k++)
+		CHECK_MSG(counts[k] > 850 && counts[k] < 1150, "%s: %d of 3000",
+				  t.names[k], counts[k]);
+
+	/* a fixed point: the first event of seed 1 with three names */
+	st = 1;
+	gen_event(&st, 5, &t, line, sizeof(line));
+	{
+		uint64_t	s = 1;
+		uint64_t	u = 1 + splitmix64(&s) % 5;
+		uint64_t	k = splitmix64(&s) % 3;
+		uint64_t	v = splitmix64(&s) % 100;
+		char		want[GEN_LINE_BUFSZ];
+
+		snprintf(want, sizeof(want),
+				 "{\"userId\": \"user%llu\", \"name\": \"%s\", \"value\": %llu}\n",
+				 (unsigned long long) u, t.names[k], (unsigned long long) v);
+		CHECK_STR_EQ(line, want);
+	}
+
+	/* the longest name and the largest user fit in a line */
+	gen_types_free(&t);
+	CHECK(gen_types_parse("x", &t, err, sizeof(err)));
+	memset(name64, 'n', EV_NAME_MAX);
+	name64[EV_NAME_MAX] = '\0';
+	t.names[0] = name64;
+	st = 3;
+	CHECK(gen_event(&st, INT64_MAX / 2, &t, line, sizeof(line)) > 0);
+	gen_types_free(&t);
+
+	/* the default is this list, byte for byte; another list differs */
+	CHECK(gen_types_parse("subtract_revenue,add_revenue,add_revenue,add_revenue",
+						  &t, err, sizeof(err)));
+	out1 = gen_output(2000, 9, 77, NULL, &len1);
+	out2 = gen_output(2000, 9, 77, &t, &len2);
+	CHECK(out1 != NULL && out2 != NULL);
+	if (out1 != NULL && out2 != NULL)
+		CHECK_MEM_EQ(out1, len1, out2, len2);
+	free(out2);
+	gen_types_free(&t);
+	CHECK(gen_types_parse("add_revenue,subtract_revenue", &t, err, sizeof(err)));
+	out2 = gen_output(2000, 9, 77, &t, &len2);
+	CHECK(out1 != NULL && out2 != NULL &&
+		  (len1 != len2 || memcmp(out1, out2, len1) != 0));
+	free(out1);
+	free(out2);
+	gen_types_free(&t);
+}
+
 int
 main(void)
 {
@@ -918,6 +1170,8 @@ main(void)
 	test_summary();
 	test_urls();
 	test_replies();
+	test_metrics();
 	test_generate();
+	test_generate_types();
 	return unit_summary();
 }
