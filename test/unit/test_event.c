@@ -1169,7 +1169,7 @@ test_line_types(void)
 		EvEvent		ev;
 		char		err[EV_ERROR_BUFSZ];
 
-		memset(user, 'a', 20);
+		memset(user, 'a', 21);
 		memcpy(user + i, "\xc3\xa9", 2);
 		user[21] = '\0';
 		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
