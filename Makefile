@@ -28,6 +28,8 @@ OBJS = \
 	src/db.o \
 	src/sql_api.o \
 	src/event.o \
+	src/event_fast.o \
+	src/event_type.o \
 	src/decimal.o \
 	src/validate.o \
 	src/format.o \
@@ -83,8 +85,10 @@ UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal
 	test/unit/test_idcache test/unit/test_client
 
 # the event modules, all backend-free, and their headers
-EVENT_SRCS = src/event.c src/decimal.c src/validate.c src/format.c
-EVENT_HDRS = src/event.h src/decimal.h src/validate.h src/evlimits.h
+EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
+	src/validate.c src/format.c
+EVENT_HDRS = src/event.h src/event_int.h src/decimal.h src/validate.h \
+	src/evlimits.h
 
 test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EVENT_HDRS)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c $(EVENT_SRCS) -ljson-c

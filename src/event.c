@@ -1,19 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * event.c
- *	  Revenue events: reading a request body or a journal line into
- *	  EvEvents, with json-c or, for the common shapes, without it.
+ *	  Events: reading a request body or a journal line into EvEvents,
+ *	  with json-c or, for the common shapes, without it; and giving an
+ *	  event its type (ev_set_type).
  *
- * Backend-free (libc and json-c only); see event.h.  Every line that
- * reaches the database goes through ev_parse_event, whether it arrived
- * over HTTP or in a file dropped into the journal directory, so both paths
- * accept exactly the same events.  The rules of the fields are not here
- * but in validate.c, which every parser here calls; values are read by
- * decimal.c, and journal lines written by format.c.
+ * Backend-free (libc and json-c only); see event.h.  A journal line is
+ * read by the same code as a request body (validate_event, or the fast
+ * paths), whether evproc wrote it or it is in a file dropped into the
+ * journal directory, so both paths accept exactly the same events; a line
+ * may besides record the event's type ("metric" and "effect"), which a
+ * request body cannot set.  The rules of the fields are not here but in
+ * validate.c, which every parser here calls; values are read by decimal.c,
+ * and journal lines written by format.c.
  *
  *-------------------------------------------------------------------------
  */
-#include "event.h"
+#include "event_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,27 +213,53 @@ parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
 }
 
 /*
- * validate_event checks one parsed event and fills *ev.  Returns NULL on
- * success, else a client-facing message naming the field.
+ * string_member gets the string member key of root into *s and *len, or
+ * NULL if there is none (or it is null).  Returns the message for a member
+ * of another type.
  */
 static const char *
-validate_event(json_object *root, EvEvent *ev)
+string_member(json_object *root, const char *key, const char *not_string,
+			  const char **s, size_t *len)
+{
+	json_object *field;
+
+	*s = NULL;
+	*len = 0;
+	if (!json_object_object_get_ex(root, key, &field) || field == NULL)
+		return NULL;
+	if (!json_object_is_type(field, json_type_string))
+		return not_string;
+	*s = json_object_get_string(field);
+	*len = (size_t) json_object_get_string_len(field);
+	return NULL;
+}
+
+/*
+ * validate_event checks one parsed event and fills *ev: an event of a
+ * request body, or (line) of a journal line, which may record its type.
+ * Returns NULL on success, else a client-facing message naming the field.
+ */
+static const char *
+validate_event(json_object *root, bool line, EvEvent *ev)
 {
 	json_object *field;
 	const char *s;
 	size_t		slen;
 	const char *msg;
+	const char *metric;
+	const char *effect;
+	size_t		mlen;
+	size_t		elen;
 
 	if (root == NULL || !json_object_is_type(root, json_type_object))
 		return "event must be a JSON object";
 
 	/* userId */
-	if (!json_object_object_get_ex(root, "userId", &field) || field == NULL)
+	if ((msg = string_member(root, "userId", "userId must be a string",
+							 &s, &slen)) != NULL)
+		return msg;
+	if (s == NULL)
 		return "userId is required";
-	if (!json_object_is_type(field, json_type_string))
-		return "userId must be a string";
-	s = json_object_get_string(field);
-	slen = (size_t) json_object_get_string_len(field);
 	if ((msg = ev_check_user_id(s, slen)) != NULL)
 		return msg;
 	memcpy(ev->user_id, s, slen);
@@ -238,56 +267,66 @@ validate_event(json_object *root, EvEvent *ev)
 	ev->user_id_len = slen;
 
 	/* name */
-	if (!json_object_object_get_ex(root, "name", &field) || field == NULL)
-		return "name is required";
-	if (!json_object_is_type(field, json_type_string))
-		return "name must be a string";
-	s = json_object_get_string(field);
-	slen = (size_t) json_object_get_string_len(field);
-	if ((msg = ev_check_name(s, slen, &ev->kind)) != NULL)
+	if ((msg = string_member(root, "name", "name must be a string",
+							 &s, &slen)) != NULL)
 		return msg;
+	if (s == NULL)
+		return "name is required";
+	if ((msg = ev_check_name(s, slen)) != NULL)
+		return msg;
+	memcpy(ev->name, s, slen);
+	ev->name[slen] = '\0';
+	ev->name_len = slen;
 
-	/* value */
-	if (!json_object_object_get_ex(root, "value", &field) || field == NULL)
-		return "value is required";
-	msg = parse_value(field, &ev->value);
-	if (msg != NULL)
+	/* value: optional here, see ev_set_type */
+	ev->value = 0;
+	ev->has_value = json_object_object_get_ex(root, "value", &field) &&
+		field != NULL;
+	if (ev->has_value && (msg = parse_value(field, &ev->value)) != NULL)
 		return msg;
 
 	/* eventId: optional */
-	ev->event_id[0] = '\0';
-	ev->event_id_len = 0;
-	if (json_object_object_get_ex(root, "eventId", &field) && field != NULL)
+	if ((msg = string_member(root, "eventId", "eventId must be a string",
+							 &s, &slen)) != NULL)
+		return msg;
+	if (s != NULL && (msg = ev_check_event_id(s, slen)) != NULL)
+		return msg;
+	memcpy(ev->event_id, s != NULL ? s : "", slen);
+	ev->event_id[slen] = '\0';
+	ev->event_id_len = slen;
+
+	/* the type: only a journal line records it */
+	if (!line)
 	{
-		if (!json_object_is_type(field, json_type_string))
-			return "eventId must be a string";
-		s = json_object_get_string(field);
-		slen = (size_t) json_object_get_string_len(field);
-		if ((msg = ev_check_event_id(s, slen)) != NULL)
-			return msg;
-		memcpy(ev->event_id, s, slen);
-		ev->event_id[slen] = '\0';
-		ev->event_id_len = slen;
+		ev_clear_type(ev);
+		return NULL;
 	}
-	return NULL;
+	if ((msg = string_member(root, "metric", "metric must be a string",
+							 &metric, &mlen)) != NULL ||
+		(msg = string_member(root, "effect", "effect must be a string",
+							 &effect, &elen)) != NULL)
+		return msg;
+	return ev_line_type(ev, metric, mlen, effect, elen);
 }
 
-static bool fast_parse_event(const char *buf, size_t len, EvEvent *ev);
-
-bool
-ev_parse_event(EvParser *parser, const char *buf, size_t len,
-			   EvEvent *ev, char *errbuf, size_t errlen)
+/*
+ * parse_one parses one event, of a request body or (line) a journal line:
+ * with the fast path for plain objects, else with json-c.
+ */
+static bool
+parse_one(EvParser *parser, const char *buf, size_t len, bool line,
+		  EvEvent *ev, char *errbuf, size_t errlen)
 {
 	bool		is_null;
 	json_object *root;
 	const char *msg;
 
-	if (parser->fast && fast_parse_event(buf, len, ev))
+	if (parser->fast && ev_fast_parse_event(buf, len, line, ev))
 		return true;
 	root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
 	if (root == NULL && !is_null)
 		return false;
-	msg = validate_event(root, ev);
+	msg = validate_event(root, line, ev);
 	json_object_put(root);
 	if (msg != NULL)
 	{
@@ -297,246 +336,28 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 	return true;
 }
 
-/* expect_literal advances *p past lit if the input continues with it. */
-static bool
-expect_literal(const char **p, const char *end, const char *lit, size_t litlen)
+bool
+ev_parse_event(EvParser *parser, const char *buf, size_t len,
+			   EvEvent *ev, char *errbuf, size_t errlen)
 {
-	if ((size_t) (end - *p) < litlen || memcmp(*p, lit, litlen) != 0)
-		return false;
-	*p += litlen;
-	return true;
-}
-
-/*
- * plain_string scans a JSON string body without escapes or control
- * characters, up to its closing quote, which *p is left past.  Returns its
- * length, or -1 if the string is not that simple.
- */
-static long
-plain_string(const char **p, const char *end)
-{
-	const char *start = *p;
-	const char *q = start;
-
-	while (q < end && *q != '"')
-	{
-		if (*q == '\\' || (unsigned char) *q < 0x20)
-			return -1;
-		q++;
-	}
-	if (q == end)
-		return -1;
-	*p = q + 1;
-	return (long) (q - start);
-}
-
-/*
- * fast_parse_line parses a line exactly as evproc writes it to the journal
- * (see ev_format_journal_line), without json-c.  It returns false for
- * anything else, and the caller then uses the full parser, so it only
- * needs to be right about what it accepts: the lines it accepts are valid
- * JSON that the full parser reads to the same event (the fuzz target
- * checks this).
- */
-static bool
-fast_parse_line(const char *line, size_t len, EvEvent *ev)
-{
-	const char *p = line;
-	const char *end = line + len;
-	const char *s;
-	long		n;
-
-	if (!expect_literal(&p, end, "{\"userId\":\"", 11))
-		return false;
-	s = p;
-	n = plain_string(&p, end);
-	if (n < 0 || ev_check_user_id(s, (size_t) n) != NULL)
-		return false;
-	memcpy(ev->user_id, s, (size_t) n);
-	ev->user_id[n] = '\0';
-	ev->user_id_len = (size_t) n;
-
-	if (!expect_literal(&p, end, ",\"name\":\"", 9))
-		return false;
-	s = p;
-	n = plain_string(&p, end);
-	if (n < 0 || ev_check_name(s, (size_t) n, &ev->kind) != NULL)
-		return false;
-
-	if (!expect_literal(&p, end, ",\"value\":", 9))
-		return false;
-	s = p;
-	while (p < end && *p != ',' && *p != '}')
-		p++;
-	if (ev_decimal_parse(s, (size_t) (p - s), &ev->value) != NULL)
-		return false;
-
-	ev->event_id[0] = '\0';
-	ev->event_id_len = 0;
-	if (expect_literal(&p, end, ",\"eventId\":\"", 12))
-	{
-		s = p;
-		n = plain_string(&p, end);
-		if (n < 0 || ev_check_event_id(s, (size_t) n) != NULL)
-			return false;
-		memcpy(ev->event_id, s, (size_t) n);
-		ev->event_id[n] = '\0';
-		ev->event_id_len = (size_t) n;
-	}
-
-	if (!expect_literal(&p, end, ",\"receivedAt\":\"", 15) ||
-		plain_string(&p, end) < 0 ||
-		!expect_literal(&p, end, ",\"clientAddr\":\"", 15) ||
-		plain_string(&p, end) < 0 ||
-		!expect_literal(&p, end, "}", 1) || p != end)
-		return false;
-
-	/* the full parser rejects invalid UTF-8 anywhere in the line */
-	return ev_utf8_valid(line, len);
-}
-
-/* skip_space advances *p past JSON white space. */
-static void
-skip_space(const char **p, const char *end)
-{
-	while (*p < end && ev_is_json_space(**p))
-		(*p)++;
-}
-
-/* key_is: is the key s[0..len) the string lit? */
-static inline bool
-key_is(const char *s, long len, const char *lit, long litlen)
-{
-	return len == litlen && memcmp(s, lit, (size_t) litlen) == 0;
-}
-
-/*
- * fast_parse_event parses the body nearly every client sends: one flat
- * JSON object whose members are strings without escapes and non-negative
- * numbers, with no nesting, null or literals.  It spares json-c, whose
- * per-call locale switching and allocations cost more than the rest of a
- * request.  As with fast_parse_line, anything else (including every
- * mistake) returns false and the caller uses the full parser, which also
- * words the error; so it only needs to be right about what it accepts:
- * valid JSON that the full parser reads to the same event (the fuzz target
- * checks this).  Duplicate keys: the last one wins, as with json-c.
- */
-static bool
-fast_parse_event(const char *buf, size_t len, EvEvent *ev)
-{
-	const char *p = buf;
-	const char *end = buf + len;
-	const char *user_id = NULL;
-	const char *name = NULL;
-	const char *event_id = NULL;
-	long		user_id_len = 0;
-	long		name_len = 0;
-	long		event_id_len = 0;
-	bool		has_value = false;
-	ev_int128	value = 0;
-	ev_int128	number;
-
-	skip_space(&p, end);
-	if (p == end || *p != '{')
-		return false;
-	p++;
-	skip_space(&p, end);
-	for (;;)
-	{
-		const char *key;
-		const char *v;
-		long		keylen;
-		long		vlen;
-
-		if (p == end || *p != '"')
-			return false;
-		key = ++p;
-		if ((keylen = plain_string(&p, end)) < 0)
-			return false;
-		skip_space(&p, end);
-		if (p == end || *p != ':')
-			return false;
-		p++;
-		skip_space(&p, end);
-		if (p == end)
-			return false;
-		v = p;
-		if (*p == '"')
-		{
-			v = ++p;
-			if ((vlen = plain_string(&p, end)) < 0)
-				return false;
-			if (key_is(key, keylen, "userId", 6))
-				user_id = v, user_id_len = vlen;
-			else if (key_is(key, keylen, "name", 4))
-				name = v, name_len = vlen;
-			else if (key_is(key, keylen, "eventId", 7))
-				event_id = v, event_id_len = vlen;
-			else if (key_is(key, keylen, "value", 5))
-				return false;
-		}
-		else
-		{
-			/* a number: the member must be "value" or unknown */
-			while (p < end && !ev_is_json_space(*p) && *p != ',' && *p != '}')
-				p++;
-			if (ev_decimal_parse(v, (size_t) (p - v), &number) != NULL)
-				return false;
-			if (key_is(key, keylen, "value", 5))
-				value = number, has_value = true;
-			else if (key_is(key, keylen, "userId", 6) ||
-					 key_is(key, keylen, "name", 4) ||
-					 key_is(key, keylen, "eventId", 7))
-				return false;
-		}
-		skip_space(&p, end);
-		if (p == end)
-			return false;
-		if (*p == '}')
-			break;
-		if (*p != ',')
-			return false;
-		p++;
-		skip_space(&p, end);
-	}
-	p++;
-	skip_space(&p, end);
-	if (p != end || user_id == NULL || name == NULL || !has_value)
-		return false;
-
-	if (ev_check_user_id(user_id, (size_t) user_id_len) != NULL ||
-		ev_check_name(name, (size_t) name_len, &ev->kind) != NULL)
-		return false;
-	if (event_id != NULL &&
-		ev_check_event_id(event_id, (size_t) event_id_len) != NULL)
-		return false;
-	/* the full parser rejects invalid UTF-8 anywhere in the body */
-	if (!ev_utf8_valid(buf, len))
-		return false;
-
-	ev->value = value;
-	memcpy(ev->user_id, user_id, (size_t) user_id_len);
-	ev->user_id[user_id_len] = '\0';
-	ev->user_id_len = (size_t) user_id_len;
-	ev->event_id_len = event_id != NULL ? (size_t) event_id_len : 0;
-	if (event_id != NULL)
-		memcpy(ev->event_id, event_id, (size_t) event_id_len);
-	ev->event_id[ev->event_id_len] = '\0';
-	return true;
+	return parse_one(parser, buf, len, false, ev, errbuf, errlen);
 }
 
 /*
  * ev_parse_line parses one line of a journal file: a line written by
  * evproc takes the fast path, anything else (a dropped file, a torn line)
- * the full parser, with the same result either way.
+ * the full parser, with the same result either way.  A line that records
+ * the type of its event ("metric" and "effect") gives a typed event; one
+ * that does not, an untyped event whose value may be missing, as from
+ * ev_parse_event.
  */
 bool
 ev_parse_line(EvParser *parser, const char *line, size_t len,
 			  EvEvent *ev, char *errbuf, size_t errlen)
 {
-	if (parser->fast && fast_parse_line(line, len, ev))
+	if (parser->fast && ev_fast_parse_line(line, len, ev))
 		return true;
-	return ev_parse_event(parser, line, len, ev, errbuf, errlen);
+	return parse_one(parser, line, len, true, ev, errbuf, errlen);
 }
 
 /* grow_events makes room for one more event in *events. */
@@ -606,7 +427,8 @@ ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
 					snprintf(errbuf, errlen, "out of memory");
 					goto fail;
 				}
-				if (!ev_parse_event(parser, p, llen, &(*events)[n], err, sizeof(err)))
+				if (!parse_one(parser, p, llen, false, &(*events)[n], err,
+							   sizeof(err)))
 				{
 					*bad_index = (long) n;
 					snprintf(errbuf, errlen, "event %zu: %s", n, err);
@@ -623,7 +445,7 @@ ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
 		}
 	}
 	else if (parser->fast && (*events = malloc(sizeof(EvEvent))) != NULL &&
-			 fast_parse_event(buf, len, &(*events)[0]))
+			 ev_fast_parse_event(buf, len, false, &(*events)[0]))
 		n = 1;
 	else
 	{
@@ -653,7 +475,7 @@ ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
 				for (n = 0; n < count; n++)
 				{
 					const char *msg = validate_event(json_object_array_get_idx(root, n),
-													 &(*events)[n]);
+													 false, &(*events)[n]);
 
 					if (msg != NULL)
 					{
@@ -677,7 +499,7 @@ ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
 				snprintf(errbuf, errlen, "out of memory");
 				goto fail;
 			}
-			msg = validate_event(root, &(*events)[0]);
+			msg = validate_event(root, false, &(*events)[0]);
 			json_object_put(root);
 			if (msg != NULL)
 			{

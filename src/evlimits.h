@@ -30,9 +30,17 @@
 #define EV_FRAC_DIGITS		9
 #define EV_LITERAL_DIGITS	100
 
-/* the two names of an event */
+/*
+ * An event type's name, and the metric it changes: 1 to EV_NAME_MAX bytes
+ * of ASCII letters, digits, '_', '-' and '.', starting with a letter (the
+ * rule is validate.c's ev_check_name).
+ */
+#define EV_NAME_MAX			63
+
+/* the predefined event types, and the metric they change */
 #define EV_NAME_ADD_REVENUE			"add_revenue"
 #define EV_NAME_SUBTRACT_REVENUE	"subtract_revenue"
+#define EV_METRIC_REVENUE			"revenue"
 
 /* the longest journal line evproc writes, newline and NUL included */
 #define EV_LINE_MAX			3072

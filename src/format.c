@@ -97,9 +97,19 @@ ev_json_error(const char *message, char *out, size_t outlen)
 }
 
 /*
- * ev_format_journal_line writes the journal line of an event, with a
- * trailing newline, and returns its length (0 if it does not fit).  The line
- * keeps the event's fields and adds the receive time and client address.
+ * ev_format_journal_line writes the journal line of a typed event, with a
+ * trailing newline, and returns its length (0 if it does not fit, or if
+ * the event is untyped or has a name, metric or effect that the rules
+ * refuse).  The line keeps the event's fields, records the type the event
+ * was accepted with (so that ingest counts it as it was acknowledged,
+ * whatever the definitions are by then) and adds the receive time and
+ * client address:
+ *
+ *	{"userId":U,"name":"N","value":V,"metric":"M","effect":"E"
+ *	 [,"eventId":I],"receivedAt":"T","clientAddr":A}
+ *
+ * The value is always written: 0 for a count event without one.  Names and
+ * metrics need no quoting (see ev_check_name).
  */
 size_t
 ev_format_journal_line(const EvEvent *ev, const char *received_at,
@@ -109,8 +119,13 @@ ev_format_journal_line(const EvEvent *ev, const char *received_at,
 	char		value[EV_DECIMAL_BUFSZ];
 	char		addr[EV_ADDR_BUFSZ * 6 + 3];
 	char		id[EV_EVENT_ID_MAX * 6 + 16] = "";
+	const char *effect = ev_effect_name(ev->effect);
 	int			n;
 
+	if (!ev->typed || effect == NULL ||
+		ev_check_name(ev->name, ev->name_len) != NULL ||
+		ev_check_metric(ev->metric, ev->metric_len) != NULL)
+		return 0;
 	if (ev_json_quote(ev->user_id, ev->user_id_len, user, sizeof(user)) == 0 ||
 		ev_json_quote(client_addr, strlen(client_addr), addr, sizeof(addr)) == 0)
 		return 0;
@@ -123,12 +138,12 @@ ev_format_journal_line(const EvEvent *ev, const char *received_at,
 	}
 	ev_decimal_format(ev->value, value);
 	n = snprintf(out, outlen,
-				 "{\"userId\":%s,\"name\":\"%s\",\"value\":%s%s,"
+				 "{\"userId\":%s,\"name\":\"%.*s\",\"value\":%s,"
+				 "\"metric\":\"%.*s\",\"effect\":\"%s\"%s,"
 				 "\"receivedAt\":\"%s\",\"clientAddr\":%s}\n",
-				 user,
-				 ev->kind == EV_ADD_REVENUE ? EV_NAME_ADD_REVENUE :
-				 EV_NAME_SUBTRACT_REVENUE,
-				 value, id, received_at, addr);
+				 user, (int) ev->name_len, ev->name, value,
+				 (int) ev->metric_len, ev->metric, effect,
+				 id, received_at, addr);
 	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
 }
 

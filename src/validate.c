@@ -2,8 +2,9 @@
  *
  * validate.c
  *	  What evproc accepts as input: the rules of an event's userId, name
- *	  and eventId, of UTF-8, of the strings of a JSON text, and the
- *	  decoding of a userId from a request path.
+ *	  and eventId, of an event type's metric and effect, of UTF-8, of the
+ *	  strings of a JSON text, and the decoding of a userId from a request
+ *	  path.
  *
  * Each rule is written here once; see validate.h for who calls them.
  * Backend-free (libc only), so the unit tests and the fuzz target run it
@@ -84,22 +85,96 @@ ev_check_event_id(const char *s, size_t len)
 }
 
 /*
- * ev_check_name checks the name s[0..len) (decoded, unquoted) of an event
- * and sets *kind from it.
+ * The rule of an event type's name and of a metric's name, one rule for
+ * both: 1 to EV_NAME_MAX bytes of ASCII letters, digits, '_', '-' and '.',
+ * the first a letter.  Such a name needs no quoting in JSON, in a URL or
+ * in SQL output, and cannot be confused with a number.  Names are case
+ * sensitive.  A string breaking the rule gets the field's message, which
+ * states the whole rule.
+ */
+#define NAME_RULE(field) \
+	field " must be 1 to " EV_STR(EV_NAME_MAX) " characters: letters, " \
+	"digits, '_', '-' or '.', starting with a letter"
+
+/* name_chars[c]: 1 for a letter, 2 for the other characters of a name */
+static const unsigned char name_chars[256] = {
+	['-'] = 2,['.'] = 2,['_'] = 2,
+	['0'] = 2,['1'] = 2,['2'] = 2,['3'] = 2,['4'] = 2,
+	['5'] = 2,['6'] = 2,['7'] = 2,['8'] = 2,['9'] = 2,
+	['A'] = 1,['B'] = 1,['C'] = 1,['D'] = 1,['E'] = 1,['F'] = 1,['G'] = 1,
+	['H'] = 1,['I'] = 1,['J'] = 1,['K'] = 1,['L'] = 1,['M'] = 1,['N'] = 1,
+	['O'] = 1,['P'] = 1,['Q'] = 1,['R'] = 1,['S'] = 1,['T'] = 1,['U'] = 1,
+	['V'] = 1,['W'] = 1,['X'] = 1,['Y'] = 1,['Z'] = 1,
+	['a'] = 1,['b'] = 1,['c'] = 1,['d'] = 1,['e'] = 1,['f'] = 1,['g'] = 1,
+	['h'] = 1,['i'] = 1,['j'] = 1,['k'] = 1,['l'] = 1,['m'] = 1,['n'] = 1,
+	['o'] = 1,['p'] = 1,['q'] = 1,['r'] = 1,['s'] = 1,['t'] = 1,['u'] = 1,
+	['v'] = 1,['w'] = 1,['x'] = 1,['y'] = 1,['z'] = 1
+};
+
+/* name_valid: does s[0..len) follow the rule of names? */
+static inline bool
+name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > EV_NAME_MAX ||
+		name_chars[(unsigned char) s[0]] != 1)
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (name_chars[(unsigned char) s[i]] == 0)
+			return false;
+	return true;
+}
+
+/*
+ * ev_check_name checks the name s[0..len) (decoded, unquoted) of an event,
+ * that is of its type.  Whether the type is defined is the server's
+ * business, not this rule's.
  */
 const char *
-ev_check_name(const char *s, size_t len, EvKind *kind)
+ev_check_name(const char *s, size_t len)
 {
-	if (len == sizeof(EV_NAME_ADD_REVENUE) - 1 &&
-		memcmp(s, EV_NAME_ADD_REVENUE, len) == 0)
-		*kind = EV_ADD_REVENUE;
-	else if (len == sizeof(EV_NAME_SUBTRACT_REVENUE) - 1 &&
-			 memcmp(s, EV_NAME_SUBTRACT_REVENUE, len) == 0)
-		*kind = EV_SUBTRACT_REVENUE;
-	else
-		return "name must be \"" EV_NAME_ADD_REVENUE "\" or \""
-			EV_NAME_SUBTRACT_REVENUE "\"";
-	return NULL;
+	return name_valid(s, len) ? NULL : NAME_RULE("name");
+}
+
+/* ev_check_metric checks the name s[0..len) of a metric. */
+const char *
+ev_check_metric(const char *s, size_t len)
+{
+	return name_valid(s, len) ? NULL : NAME_RULE("metric");
+}
+
+static const char *const effect_names[] = {
+	[EV_EFFECT_ADD] = "add",
+	[EV_EFFECT_SUBTRACT] = "subtract",
+	[EV_EFFECT_COUNT] = "count"
+};
+
+/*
+ * ev_parse_effect sets *effect from its name s[0..len): "add", "subtract"
+ * or "count", exactly.  Returns false (leaving *effect alone) for anything
+ * else.
+ */
+bool
+ev_parse_effect(const char *s, size_t len, EvEffect *effect)
+{
+	for (int e = EV_EFFECT_ADD; e <= EV_EFFECT_COUNT; e++)
+	{
+		if (len == strlen(effect_names[e]) &&
+			memcmp(s, effect_names[e], len) == 0)
+		{
+			*effect = (EvEffect) e;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ev_effect_name: the name of an effect, NULL if it is none */
+const char *
+ev_effect_name(EvEffect effect)
+{
+	if ((int) effect < EV_EFFECT_ADD || (int) effect > EV_EFFECT_COUNT)
+		return NULL;
+	return effect_names[effect];
 }
 
 /*
@@ -216,15 +291,6 @@ u_escape(const unsigned char *p, const unsigned char *end)
 	return u;
 }
 
-/* zero_bytes: the high bit of each byte of w that is zero, exactly */
-static inline uint64_t
-zero_bytes(uint64_t w)
-{
-	const uint64_t low7 = UINT64_C(0x7f7f7f7f7f7f7f7f);
-
-	return ~(((w & low7) + low7) | w) & ~low7;
-}
-
 /*
  * check_escape steps *p past the escape that starts there, in a string of
  * buf (which starts at start).  A \u escape of a surrogate must be the
@@ -305,9 +371,9 @@ ev_check_json_text(const char *buf, size_t len, char *errbuf, size_t errlen)
 			uint64_t	notable;
 
 			memcpy(&w, p, 8);
-			quotes = zero_bytes(w ^ (ones * '"'));
-			notable = zero_bytes(w ^ (ones * '\\')) |
-				zero_bytes(w & (ones * 0xe0)) | (w & (ones * 0x80));
+			quotes = ev_zero_bytes(w ^ (ones * '"'));
+			notable = ev_zero_bytes(w ^ (ones * '\\')) |
+				ev_zero_bytes(w & (ones * 0xe0)) | (w & (ones * 0x80));
 			if (notable == 0)
 			{
 				in_string ^= (int) (((quotes >> 7) * ones) >> 56) & 1;

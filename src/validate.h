@@ -2,8 +2,8 @@
  *
  * validate.h
  *	  What evproc accepts as input (validate.c): the rules of an event's
- *	  userId, name and eventId, of UTF-8 and of JSON text, and the userId
- *	  of a request path.
+ *	  userId, name and eventId, of an event type's metric and effect, of
+ *	  UTF-8 and of JSON text, and the userId of a request path.
  *
  * Every path that reads an event (the full json-c parser, the two fast
  * paths of event.c, the URL decoder of GET /userEvents/:userId) calls
@@ -22,14 +22,20 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "evlimits.h"
 
-typedef enum EvKind
+/*
+ * What an event of a type does to its metric: add its value, subtract its
+ * value, or count one (the value is optional and ignored).
+ */
+typedef enum EvEffect
 {
-	EV_ADD_REVENUE,
-	EV_SUBTRACT_REVENUE
-} EvKind;
+	EV_EFFECT_ADD,
+	EV_EFFECT_SUBTRACT,
+	EV_EFFECT_COUNT
+} EvEffect;
 
 /* JSON's white space (RFC 8259) */
 static inline bool
@@ -38,10 +44,28 @@ ev_is_json_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* ev_zero_bytes: the high bit of each byte of w that is zero, exactly */
+static inline uint64_t
+ev_zero_bytes(uint64_t w)
+{
+	const uint64_t low7 = UINT64_C(0x7f7f7f7f7f7f7f7f);
+
+	return ~(((w & low7) + low7) | w) & ~low7;
+}
+
 /* The fields of an event. */
 extern const char *ev_check_user_id(const char *s, size_t len);
 extern const char *ev_check_event_id(const char *s, size_t len);
-extern const char *ev_check_name(const char *s, size_t len, EvKind *kind);
+extern const char *ev_check_name(const char *s, size_t len);
+
+/* The fields of an event type: its metric and effect. */
+extern const char *ev_check_metric(const char *s, size_t len);
+extern bool ev_parse_effect(const char *s, size_t len, EvEffect *effect);
+
+/* the message for an effect ev_parse_effect refuses */
+#define EV_EFFECT_ERROR \
+	"effect must be \"add\", \"subtract\" or \"count\""
+extern const char *ev_effect_name(EvEffect effect);
 
 /* Text. */
 extern bool ev_utf8_valid(const char *s, size_t len);

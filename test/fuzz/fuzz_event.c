@@ -8,8 +8,10 @@
  * NDJSON batch); the rest is the input.  Besides
  * not crashing, the target checks properties: the fast paths for journal
  * lines and plain events give exactly what the full json-c parser gives
- * (events, errors, the index of a bad event), an accepted event formats to
- * a journal line that parses back to the same event, a decoded user id
+ * (events, errors, the index of a bad event), an untyped event formats to
+ * nothing, a typed one (ev_set_type, with the effect the first byte picks)
+ * to a journal line that parses back, with the fast path and without, to
+ * the same event and type, a decoded user id
  * is valid UTF-8 without NUL, and the strings of an accepted input hold no
  * raw control character or lone surrogate escape (a plain bytewise reading,
  * string_problems, which also backs every such error message).
@@ -30,15 +32,48 @@ static EvParser *full_parser;	/* json-c only */
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* same_event: do two parsed events agree in every field? */
+/*
+ * same_event: do two parsed events agree in every field?  With
+ * any_has_value, has_value may differ (a line always has a value).
+ */
+static int
+same_event_as(const EvEvent *a, const EvEvent *b, bool any_has_value)
+{
+	return (any_has_value || a->has_value == b->has_value) &&
+		a->value == b->value &&
+		a->user_id_len == b->user_id_len &&
+		memcmp(a->user_id, b->user_id, a->user_id_len + 1) == 0 &&
+		a->name_len == b->name_len &&
+		memcmp(a->name, b->name, a->name_len + 1) == 0 &&
+		a->typed == b->typed &&
+		a->metric_len == b->metric_len &&
+		memcmp(a->metric, b->metric, a->metric_len + 1) == 0 &&
+		(!a->typed || a->effect == b->effect) &&
+		a->event_id_len == b->event_id_len &&
+		memcmp(a->event_id, b->event_id, a->event_id_len + 1) == 0;
+}
+
 static int
 same_event(const EvEvent *a, const EvEvent *b)
 {
-	return a->kind == b->kind && a->value == b->value &&
-		a->user_id_len == b->user_id_len &&
-		memcmp(a->user_id, b->user_id, a->user_id_len) == 0 &&
-		a->event_id_len == b->event_id_len &&
-		memcmp(a->event_id, b->event_id, a->event_id_len) == 0;
+	return same_event_as(a, b, false);
+}
+
+/* valid_event: the invariants of every event a parser accepts */
+static void
+check_valid_event(const EvEvent *ev)
+{
+	if (ev_check_user_id(ev->user_id, ev->user_id_len) != NULL ||
+		ev_check_name(ev->name, ev->name_len) != NULL ||
+		(ev->event_id_len > 0 &&
+		 ev_check_event_id(ev->event_id, ev->event_id_len) != NULL) ||
+		ev->value < 0 || (!ev->has_value && ev->value != 0))
+		abort();
+	if (ev->typed ? (ev_check_metric(ev->metric, ev->metric_len) != NULL ||
+					 ev_effect_name(ev->effect) == NULL ||
+					 (ev->effect != EV_EFFECT_COUNT && !ev->has_value)) :
+		ev->metric_len != 0)
+		abort();
 }
 
 #define RAW_CONTROL		1
@@ -129,20 +164,56 @@ check_string_problems(const char *in, size_t len, bool ok, const char *err)
 		abort();
 }
 
+/*
+ * check_event_round_trip: an untyped event is not written; typed (with
+ * its name as metric and the effect pick chooses, if it has none yet), it
+ * is, and parses back to itself, typed, with both parsers.
+ */
 static void
-check_event_round_trip(const EvEvent *ev)
+check_event_round_trip(const EvEvent *in, uint8_t pick)
 {
 	char		line[EV_LINE_MAX];
 	char		err[EV_ERROR_BUFSZ];
+	EvEvent		ev = *in;
 	EvEvent		again;
 	size_t		len;
+	EvEffect	effect = (EvEffect) ((pick >> 2) % 3);
+	const char *msg;
 
-	len = ev_format_journal_line(ev, "2026-01-01T00:00:00.000000Z",
+	check_valid_event(&ev);
+	if (!ev.typed)
+	{
+		if (ev_format_journal_line(&ev, "2026-01-01T00:00:00.000000Z",
+								   "127.0.0.1", line, sizeof(line)) != 0)
+			abort();
+		msg = ev_set_type(&ev, ev.name, ev.name_len, effect);
+		if (msg != NULL)
+		{
+			/* only a missing value, and the event is left alone */
+			if (strcmp(msg, "value is required") != 0 ||
+				effect == EV_EFFECT_COUNT || ev.has_value ||
+				!same_event(&ev, in))
+				abort();
+			if (ev_set_type(&ev, ev.name, ev.name_len, EV_EFFECT_COUNT) != NULL)
+				abort();
+		}
+		if (!ev.typed)
+			abort();
+		check_valid_event(&ev);
+	}
+	if (ev_event_delta(&ev) != (ev.effect == EV_EFFECT_ADD ? ev.value :
+								ev.effect == EV_EFFECT_SUBTRACT ? -ev.value :
+								EV_SCALE))
+		abort();
+	len = ev_format_journal_line(&ev, "2026-01-01T00:00:00.000000Z",
 								 "127.0.0.1", line, sizeof(line));
 	if (len == 0 || line[len - 1] != '\n')
 		abort();
-	if (!ev_parse_event(full_parser, line, len - 1, &again, err, sizeof(err)) ||
-		!same_event(&again, ev))
+	if (!ev_parse_line(full_parser, line, len - 1, &again, err, sizeof(err)) ||
+		!same_event_as(&again, &ev, true) || !again.has_value)
+		abort();
+	if (!ev_parse_line(parser, line, len - 1, &again, err, sizeof(err)) ||
+		!same_event_as(&again, &ev, true) || !again.has_value)
 		abort();
 }
 
@@ -194,9 +265,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			for (size_t i = 0; i < n; i++)
 			{
-				if (!same_event(&events[i], &full_events[i]))
+				if (!same_event(&events[i], &full_events[i]) || events[i].typed)
 					abort();
-				check_event_round_trip(&events[i]);
+				check_event_round_trip(&events[i], data[0]);
 			}
 			free(events);
 			free(full_events);
@@ -222,7 +293,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ok && !same_event(&ev, &full))
 			abort();
 		if (ok)
-			check_event_round_trip(&ev);
+			check_event_round_trip(&ev, data[0]);
 		else if (err[0] == '\0' || strcmp(err, full_err) != 0)
 			abort();
 	}

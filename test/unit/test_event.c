@@ -25,6 +25,14 @@
 #define VALUE_EVENT(lit) \
 	"{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":" lit "}"
 
+/* the message for a name the rule refuses */
+#define NAME_BAD \
+	"name must be 1 to 63 characters: letters, digits, '_', '-' or '.', " \
+	"starting with a letter"
+#define METRIC_BAD \
+	"metric must be 1 to 63 characters: letters, digits, '_', '-' or '.', " \
+	"starting with a letter"
+
 /* the largest value: 18 nines, a point, 9 nines */
 #define MAX_VALUE	((ev_int128) 999999999999999999LL * EV_SCALE + 999999999)
 
@@ -94,9 +102,15 @@ check_parse_ok(const char *buf, size_t len, EvEvent *ev,
 	return true;
 }
 
+/*
+ * check_event: buf is accepted as the event of user with this name and
+ * value (NO_VALUE: none given), untyped as every event of a request body.
+ */
+#define NO_VALUE	((ev_int128) -1)
+
 static void
 check_event(const char *buf, size_t len, const char *user, size_t userlen,
-			EvKind kind, ev_int128 value, const char *func, int line)
+			const char *name, ev_int128 value, const char *func, int line)
 {
 	EvEvent		ev;
 
@@ -106,19 +120,25 @@ check_event(const char *buf, size_t len, const char *user, size_t userlen,
 				   __FILE__, line, func, "user_id");
 	unit_check(ev.user_id[ev.user_id_len] == '\0', __FILE__, line, func,
 			   "user_id is NUL-terminated");
-	unit_check(ev.kind == kind, __FILE__, line, func, "kind (got %d, want %d)",
-			   (int) ev.kind, (int) kind);
-	check_i128(ev.value, value, "value", func, line);
+	unit_check_mem(ev.name, ev.name_len, name, strlen(name),
+				   __FILE__, line, func, "name");
+	unit_check(ev.name[ev.name_len] == '\0', __FILE__, line, func,
+			   "name is NUL-terminated");
+	unit_check(ev.has_value == (value != NO_VALUE), __FILE__, line, func,
+			   "has_value %d", (int) ev.has_value);
+	check_i128(ev.value, value == NO_VALUE ? 0 : value, "value", func, line);
+	unit_check(!ev.typed && ev.metric_len == 0 && ev.metric[0] == '\0',
+			   __FILE__, line, func, "an event of a request body is untyped");
 }
 
-/* EXPECT_EVENT(json, user, kind, value): accepted with these fields */
-#define EXPECT_EVENT(json, user, kind, value) \
-	check_event((json), strlen(json), (user), strlen(user), (kind), (value), \
+/* EXPECT_EVENT(json, user, name, value): accepted with these fields */
+#define EXPECT_EVENT(json, user, name, value) \
+	check_event((json), strlen(json), (user), strlen(user), (name), (value), \
 				__func__, __LINE__)
 
 /* EXPECT_VALUE(literal, value): a value literal is accepted as value */
 #define EXPECT_VALUE(lit, value) \
-	EXPECT_EVENT(VALUE_EVENT(lit), "u", EV_ADD_REVENUE, (value))
+	EXPECT_EVENT(VALUE_EVENT(lit), "u", EV_NAME_ADD_REVENUE, (value))
 
 typedef enum
 {
@@ -223,38 +243,38 @@ test_parse_valid(void)
 	char	   *user;
 
 	EXPECT_EVENT("{\"userId\": \"user1\", \"name\": \"add_revenue\", \"value\": 100}",
-				 "user1", EV_ADD_REVENUE, UNITS(100));
+				 "user1", EV_NAME_ADD_REVENUE, UNITS(100));
 	EXPECT_EVENT("{\"userId\":\"user1\",\"name\":\"subtract_revenue\",\"value\":50}",
-				 "user1", EV_SUBTRACT_REVENUE, UNITS(50));
+				 "user1", EV_NAME_SUBTRACT_REVENUE, UNITS(50));
 	/* any key order, whitespace around and inside */
 	EXPECT_EVENT(" \t\r\n{ \"value\" : 7 ,\n\"name\":\"add_revenue\",\t\"userId\":\"x\" }\r\n \t",
-				 "x", EV_ADD_REVENUE, UNITS(7));
+				 "x", EV_NAME_ADD_REVENUE, UNITS(7));
 	/* escapes and UTF-8 in the user id */
 	EXPECT_EVENT("{\"userId\":\"a\\\"b\\\\c\\/d\\ne\\u00e9\",\"name\":\"add_revenue\",\"value\":1}",
-				 "a\"b\\c/d\ne\xc3\xa9", EV_ADD_REVENUE, UNITS(1));
+				 "a\"b\\c/d\ne\xc3\xa9", EV_NAME_ADD_REVENUE, UNITS(1));
 	EXPECT_EVENT("{\"userId\":\"Zo\xc3\xab \xf0\x9f\x98\x80\",\"name\":\"add_revenue\",\"value\":1}",
-				 "Zo\xc3\xab \xf0\x9f\x98\x80", EV_ADD_REVENUE, UNITS(1));
+				 "Zo\xc3\xab \xf0\x9f\x98\x80", EV_NAME_ADD_REVENUE, UNITS(1));
 	EXPECT_EVENT("{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1}",
-				 "\xf0\x9f\x98\x80", EV_ADD_REVENUE, UNITS(1));
+				 "\xf0\x9f\x98\x80", EV_NAME_ADD_REVENUE, UNITS(1));
 	/* a one-byte id */
 	EXPECT_EVENT("{\"userId\":\"0\",\"name\":\"add_revenue\",\"value\":0}",
-				 "0", EV_ADD_REVENUE, 0);
+				 "0", EV_NAME_ADD_REVENUE, 0);
 
 	/* unknown fields are ignored, whatever they hold */
 	EXPECT_EVENT("{\"userId\":\"u\",\"extra\":{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u0000\"},"
 				 "\"name\":\"add_revenue\",\"receivedAt\":\"2026-01-01\",\"value\":3,"
 				 "\"clientAddr\":false,\"n\":-1e999}",
-				 "u", EV_ADD_REVENUE, UNITS(3));
+				 "u", EV_NAME_ADD_REVENUE, UNITS(3));
 	/* duplicate keys: the last one wins */
 	EXPECT_EVENT("{\"userId\":\"a\",\"name\":\"add_revenue\",\"value\":1,"
 				 "\"userId\":\"b\",\"name\":\"subtract_revenue\",\"value\":2}",
-				 "b", EV_SUBTRACT_REVENUE, UNITS(2));
+				 "b", EV_NAME_SUBTRACT_REVENUE, UNITS(2));
 
 	/* userId of 255 bytes is fine, in ASCII or multibyte */
 	user = repeat_str("", "a", 255, "");
 	json = repeat_str("{\"userId\":\"", "a", 255,
 					  "\",\"name\":\"add_revenue\",\"value\":1}");
-	EXPECT_EVENT(json, user, EV_ADD_REVENUE, UNITS(1));
+	EXPECT_EVENT(json, user, EV_NAME_ADD_REVENUE, UNITS(1));
 	if (check_parse_ok(json, strlen(json), &ev, __func__, __LINE__))
 	{
 		CHECK_INT_EQ(ev.user_id_len, 255);
@@ -265,42 +285,36 @@ test_parse_valid(void)
 	user = repeat_str("", "\xe2\x82\xac", 85, "");	/* 85 * 3 = 255 */
 	json = repeat_str("{\"userId\":\"", "\xe2\x82\xac", 85,
 					  "\",\"name\":\"add_revenue\",\"value\":1}");
-	EXPECT_EVENT(json, user, EV_ADD_REVENUE, UNITS(1));
+	EXPECT_EVENT(json, user, EV_NAME_ADD_REVENUE, UNITS(1));
 	free(json);
 	free(user);
 	user = repeat_str("\"", "\\u20ac", 85, "\"");
 	json = user_event(user);
 	free(user);
 	user = repeat_str("", "\xe2\x82\xac", 85, "");
-	EXPECT_EVENT(json, user, EV_ADD_REVENUE, UNITS(1));
+	EXPECT_EVENT(json, user, EV_NAME_ADD_REVENUE, UNITS(1));
 	free(json);
 	free(user);
 
 	/* the parser is reusable after errors of every kind */
 	EXPECT_REJECT("{\"userId\":\"u\"", "invalid JSON: unexpected end of input");
 	EXPECT_EVENT("{\"userId\":\"v\",\"name\":\"add_revenue\",\"value\":2}",
-				 "v", EV_ADD_REVENUE, UNITS(2));
+				 "v", EV_NAME_ADD_REVENUE, UNITS(2));
 	EXPECT_REJECT_PREFIX("{\"userId\":\"u\"}}", "invalid JSON: ");
 	EXPECT_EVENT("{\"userId\":\"w\",\"name\":\"add_revenue\",\"value\":3}",
-				 "w", EV_ADD_REVENUE, UNITS(3));
+				 "w", EV_NAME_ADD_REVENUE, UNITS(3));
 	EXPECT_REJECT("12", "event must be a JSON object");
 	EXPECT_EVENT("{\"userId\":\"x\",\"name\":\"add_revenue\",\"value\":4}",
-				 "x", EV_ADD_REVENUE, UNITS(4));
+				 "x", EV_NAME_ADD_REVENUE, UNITS(4));
 
 	/* only len bytes are read: a valid event followed by junk past len */
 	{
 		const char *buf = "{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":5}garbage";
 
-		check_event(buf, strlen(buf) - 7, "u", 1, EV_ADD_REVENUE, UNITS(5),
+		check_event(buf, strlen(buf) - 7, "u", 1, EV_NAME_ADD_REVENUE, UNITS(5),
 					__func__, __LINE__);
 	}
 
-	/* ev_event_delta */
-	if (check_parse_ok(VALUE_EVENT("1.5"), strlen(VALUE_EVENT("1.5")), &ev,
-					   __func__, __LINE__))
-		CHECK_I128_EQ(ev_event_delta(&ev), (ev_int128) 1500000000);
-	ev.kind = EV_SUBTRACT_REVENUE;
-	CHECK_I128_EQ(ev_event_delta(&ev), -(ev_int128) 1500000000);
 }
 
 /*
@@ -359,33 +373,32 @@ test_parse_field_errors(void)
 	EXPECT_REJECT("{\"userId\":\"u\",\"name\":1,\"value\":1}", "name must be a string");
 	EXPECT_REJECT("{\"userId\":\"u\",\"name\":[\"add_revenue\"],\"value\":1}",
 				  "name must be a string");
-	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add\",\"value\":1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
-	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"\",\"value\":1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
-	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"Add_revenue\",\"value\":1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"\",\"value\":1}", NAME_BAD);
 	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue \",\"value\":1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+				  NAME_BAD);
 	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\\u0000\",\"value\":1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
-	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"subtract_revenuex\",\"value\":1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+				  NAME_BAD);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"_add\",\"value\":1}", NAME_BAD);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"caf\\u00e9\",\"value\":1}",
+				  NAME_BAD);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"a/b\",\"value\":1}", NAME_BAD);
 
-	/* value: presence and type */
-	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\"}", "value is required");
-	EXPECT_REJECT(VALUE_EVENT("null"), "value is required");
+	/* value: its type (whether one is needed is ev_set_type's to say) */
 	EXPECT_REJECT(VALUE_EVENT("\"1\""), "value must be a number");
 	EXPECT_REJECT(VALUE_EVENT("true"), "value must be a number");
 	EXPECT_REJECT(VALUE_EVENT("false"), "value must be a number");
 	EXPECT_REJECT(VALUE_EVENT("[1]"), "value must be a number");
 	EXPECT_REJECT(VALUE_EVENT("{\"v\":1}"), "value must be a number");
 
-	/* fields are checked in order: userId, name, value */
-	EXPECT_REJECT("{\"userId\":\"\",\"name\":\"x\",\"value\":-1}",
+	/* fields are checked in order: userId, name, value, eventId */
+	EXPECT_REJECT("{\"userId\":\"\",\"name\":\"0\",\"value\":-1,\"eventId\":\"\"}",
 				  "userId must not be empty");
-	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"x\",\"value\":-1}",
-				  "name must be \"add_revenue\" or \"subtract_revenue\"");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"0\",\"value\":-1,\"eventId\":\"\"}",
+				  NAME_BAD);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"x\",\"value\":-1,\"eventId\":\"\"}",
+				  "value must be a non-negative number");
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"x\",\"eventId\":\"\"}",
+				  "eventId must not be empty");
 
 	/* a small error buffer gets a truncated, terminated message */
 	{
@@ -435,7 +448,7 @@ test_parse_values(void)
 	/* 100 digits in the literal are fine, 101 are not */
 	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1.",
 					  "0", 99, "}");
-	EXPECT_EVENT(json, "u", EV_ADD_REVENUE, UNITS(1));
+	EXPECT_EVENT(json, "u", EV_NAME_ADD_REVENUE, UNITS(1));
 	free(json);
 	json = repeat_str("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1.",
 					  "0", 100, "}");
@@ -614,7 +627,7 @@ test_parse_syntax(void)
 	{
 		char	   *full = repeat_str(json, "]", 20, "}");
 
-		EXPECT_EVENT(full, "u", EV_ADD_REVENUE, UNITS(1));
+		EXPECT_EVENT(full, "u", EV_NAME_ADD_REVENUE, UNITS(1));
 		free(full);
 	}
 	free(json);
@@ -636,7 +649,7 @@ test_parse_syntax(void)
 #define EXPECT_USER(quoted, user) \
 	do { \
 		char	   *json_ = user_event(quoted); \
-		EXPECT_EVENT(json_, (user), EV_ADD_REVENUE, UNITS(1)); \
+		EXPECT_EVENT(json_, (user), EV_NAME_ADD_REVENUE, UNITS(1)); \
 		free(json_); \
 	} while (0)
 
@@ -676,10 +689,10 @@ test_parse_strings(void)
 	EXPECT_EVENT("{\n\t\"userId\": \"a\\\"b\\\\\",\r\n\t\"x\": [\"\\\\\", \"\\\"\"],\n"
 				 "\t\"name\": \"add_revenue\",\n\t\"value\": 1,\n\t\"long member name\": "
 				 "\"a long value, to be skipped eight bytes at a time\"\n}\n",
-				 "a\"b\\", EV_ADD_REVENUE, UNITS(1));
+				 "a\"b\\", EV_NAME_ADD_REVENUE, UNITS(1));
 	/* NUL in a value we ignore is valid JSON */
 	EXPECT_EVENT("{\"userId\":\"u\",\"x\":\"\\u0000\",\"name\":\"add_revenue\",\"value\":1}",
-				 "u", EV_ADD_REVENUE, UNITS(1));
+				 "u", EV_NAME_ADD_REVENUE, UNITS(1));
 
 	/* lone surrogates: json-c would merge them all into U+FFFD */
 	EXPECT_USER_REJECT("\"\\ud800\"",
@@ -866,6 +879,327 @@ test_parse_strings_batch(void)
 		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
 	if (CHECK(ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err))))
 		CHECK_MEM_EQ(ev.user_id, ev.user_id_len, "\xf0\x9f\x98\x80", 4);
+}
+
+/*
+ * Event types: any name the rule allows, the value optional until the
+ * server types the event (ev_set_type), and what the event then counts
+ */
+static void
+test_types(void)
+{
+	EvEvent		ev;
+	EvEvent		before;
+	char	   *json;
+	EvEvent    *events;
+	size_t		n;
+	bool		is_batch;
+	long		bad;
+	char		err[EV_ERROR_BUFSZ];
+	const char *body;
+
+	/* any name the rule allows, at its boundaries */
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"refund\",\"value\":1}",
+				 "u", "refund", UNITS(1));
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"Purchase.v2-EU_x\",\"value\":1}",
+				 "u", "Purchase.v2-EU_x", UNITS(1));
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"a\",\"value\":1}", "u", "a", UNITS(1));
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"Add_revenue\",\"value\":1}",
+				 "u", "Add_revenue", UNITS(1));
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"", "n", EV_NAME_MAX,
+					  "\",\"value\":1}");
+	{
+		char	   *name = repeat_str("", "n", EV_NAME_MAX, "");
+
+		EXPECT_EVENT(json, "u", name, UNITS(1));
+		free(name);
+	}
+	free(json);
+	json = repeat_str("{\"userId\":\"u\",\"name\":\"", "n", EV_NAME_MAX + 1,
+					  "\",\"value\":1}");
+	EXPECT_REJECT(json, NAME_BAD);
+	free(json);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"1a\",\"value\":1}", NAME_BAD);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"a b\",\"value\":1}", NAME_BAD);
+
+	/* the value is optional; null is none */
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"signup\"}", "u", "signup", NO_VALUE);
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"add_revenue\"}", "u",
+				 "add_revenue", NO_VALUE);
+	EXPECT_EVENT(VALUE_EVENT("null"), "u", "add_revenue", NO_VALUE);
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"s\",\"eventId\":\"e\"}", "u", "s",
+				 NO_VALUE);
+	EXPECT_EVENT(VALUE_EVENT("0"), "u", "add_revenue", 0);
+
+	/* a request body cannot set its type: metric and effect are ignored */
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"x\",\"value\":1,\"metric\":\"m\","
+				 "\"effect\":\"count\"}", "u", "x", UNITS(1));
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"x\",\"metric\":1,\"effect\":\"bad\"}",
+				 "u", "x", NO_VALUE);
+	EXPECT_EVENT("{\"userId\":\"u\",\"name\":\"x\",\"metric\":\"m\"}", "u", "x", NO_VALUE);
+
+	/* batches: any names, values optional */
+	body = "[{\"userId\":\"a\",\"name\":\"signup\"},"
+		"{\"userId\":\"b\",\"name\":\"refund\",\"value\":2.5}]";
+	if (CHECK(ev_parse_batch(parser, body, strlen(body), false, 100, &events,
+							 &n, &is_batch, &bad, err, sizeof(err))))
+	{
+		CHECK_INT_EQ(n, 2);
+		CHECK_STR_EQ(events[0].name, "signup");
+		CHECK(!events[0].has_value && events[0].value == 0 && !events[0].typed);
+		CHECK_STR_EQ(events[1].name, "refund");
+		CHECK(events[1].has_value && events[1].value == 2500000000 &&
+			  !events[1].typed);
+		free(events);
+	}
+	body = "{\"userId\":\"a\",\"name\":\"signup\"}\n"
+		"{\"userId\":\"b\",\"name\":\"-x\",\"value\":1}\n";
+	CHECK(!ev_parse_batch(parser, body, strlen(body), true, 100, &events,
+						  &n, &is_batch, &bad, err, sizeof(err)));
+	CHECK_STR_EQ(err, "event 1: " NAME_BAD);
+	CHECK_INT_EQ(bad, 1);
+
+	/* ev_set_type: a count needs no value, ignores one, counts one */
+	body = "{\"userId\":\"u\",\"name\":\"signup\"}";
+	if (check_parse_ok(body, strlen(body), &ev, __func__, __LINE__))
+	{
+		CHECK(ev_set_type(&ev, "signups", 7, EV_EFFECT_COUNT) == NULL);
+		CHECK(ev.typed && ev.effect == EV_EFFECT_COUNT && !ev.has_value);
+		CHECK_MEM_EQ(ev.metric, ev.metric_len, "signups", 7);
+		CHECK(ev.metric[7] == '\0');
+		CHECK_I128_EQ(ev_event_delta(&ev), (ev_int128) EV_SCALE);
+		/* typed again, as the server may: the last type holds */
+		CHECK(ev_set_type(&ev, "s", 1, EV_EFFECT_COUNT) == NULL);
+		CHECK_STR_EQ(ev.metric, "s");
+		CHECK_INT_EQ(ev.metric_len, 1);
+	}
+	if (check_parse_ok(VALUE_EVENT("7.5"), strlen(VALUE_EVENT("7.5")), &ev,
+					   __func__, __LINE__))
+	{
+		CHECK(ev_set_type(&ev, "n", 1, EV_EFFECT_COUNT) == NULL);
+		CHECK_I128_EQ(ev_event_delta(&ev), (ev_int128) EV_SCALE);
+		CHECK_I128_EQ(ev.value, (ev_int128) 7500000000);
+		CHECK(ev_set_type(&ev, "revenue", 7, EV_EFFECT_ADD) == NULL);
+		CHECK_I128_EQ(ev_event_delta(&ev), (ev_int128) 7500000000);
+		CHECK(ev_set_type(&ev, "revenue", 7, EV_EFFECT_SUBTRACT) == NULL);
+		CHECK_I128_EQ(ev_event_delta(&ev), -(ev_int128) 7500000000);
+		CHECK(ev.typed && ev.effect == EV_EFFECT_SUBTRACT);
+	}
+
+	/* add and subtract need a value: refused, the event left as it was */
+	body = "{\"userId\":\"u\",\"name\":\"add_revenue\"}";
+	if (check_parse_ok(body, strlen(body), &ev, __func__, __LINE__))
+	{
+		before = ev;
+		CHECK_STR_EQ(ev_set_type(&ev, "revenue", 7, EV_EFFECT_ADD),
+					 "value is required");
+		CHECK_STR_EQ(ev_set_type(&ev, "revenue", 7, EV_EFFECT_SUBTRACT),
+					 "value is required");
+		CHECK(memcmp(&before, &ev, sizeof(ev)) == 0);
+		CHECK(!ev.typed);
+		/* and a metric or effect the rules refuse */
+		CHECK_STR_EQ(ev_set_type(&ev, "", 0, EV_EFFECT_COUNT), METRIC_BAD);
+		CHECK_STR_EQ(ev_set_type(&ev, "1m", 2, EV_EFFECT_COUNT), METRIC_BAD);
+		CHECK_STR_EQ(ev_set_type(&ev, "m m", 3, EV_EFFECT_COUNT), METRIC_BAD);
+		json = repeat_str("", "m", EV_NAME_MAX + 1, "");
+		CHECK_STR_EQ(ev_set_type(&ev, json, EV_NAME_MAX + 1, EV_EFFECT_COUNT),
+					 METRIC_BAD);
+		CHECK_STR_EQ(ev_set_type(&ev, "m", 1, (EvEffect) 3), EV_EFFECT_ERROR);
+		CHECK(memcmp(&before, &ev, sizeof(ev)) == 0);
+		CHECK(ev_set_type(&ev, json, EV_NAME_MAX, EV_EFFECT_COUNT) == NULL);
+		CHECK_INT_EQ(ev.metric_len, EV_NAME_MAX);
+		CHECK(ev.metric[EV_NAME_MAX] == '\0');
+		free(json);
+	}
+}
+
+/* expect_line: line is read as this event, typed or not */
+static void
+expect_line(const char *line, const char *name, ev_int128 value,
+			const char *metric, EvEffect effect, const char *event_id,
+			const char *func, int lineno)
+{
+	EvEvent		ev;
+	char		err[EV_ERROR_BUFSZ] = "";
+
+	memset(&ev, 0x5a, sizeof(ev));
+	if (!unit_check(ev_parse_line(parser, line, strlen(line), &ev, err, sizeof(err)),
+					__FILE__, lineno, func, "line accepted: %s", err))
+		return;
+	unit_check(strcmp(ev.user_id, "u") == 0 && strcmp(ev.name, name) == 0 &&
+			   ev.name_len == strlen(name), __FILE__, lineno, func,
+			   "userId u, name %s (got %s)", name, ev.name);
+	unit_check(ev.has_value == (value != NO_VALUE) &&
+			   ev.value == (value == NO_VALUE ? 0 : value),
+			   __FILE__, lineno, func, "value");
+	unit_check(strcmp(ev.event_id, event_id) == 0 &&
+			   ev.event_id_len == strlen(event_id), __FILE__, lineno, func,
+			   "eventId %s (got %s)", event_id, ev.event_id);
+	if (metric == NULL)
+		unit_check(!ev.typed && ev.metric_len == 0 && ev.metric[0] == '\0',
+				   __FILE__, lineno, func, "untyped");
+	else
+		unit_check(ev.typed && strcmp(ev.metric, metric) == 0 &&
+				   ev.metric_len == strlen(metric) && ev.effect == effect,
+				   __FILE__, lineno, func, "typed %s %d (got %d %s %d)",
+				   metric, (int) effect, (int) ev.typed, ev.metric,
+				   (int) ev.effect);
+}
+
+/* reject_line: line is refused with the message want */
+static void
+reject_line(const char *line, const char *want, const char *func, int lineno)
+{
+	EvEvent		ev;
+	char		err[EV_ERROR_BUFSZ] = "";
+
+	if (!unit_check(!ev_parse_line(parser, line, strlen(line), &ev, err,
+								   sizeof(err)),
+					__FILE__, lineno, func, "line refused: %s", line))
+		return;
+	unit_check(strcmp(err, want) == 0, __FILE__, lineno, func,
+			   "message \"%s\" (got \"%s\")", want, err);
+}
+
+#define EXPECT_LINE(line, name, value, metric, effect, id) \
+	expect_line((line), (name), (value), (metric), (effect), (id), \
+				__func__, __LINE__)
+#define REJECT_LINE(line, msg) reject_line((line), (msg), __func__, __LINE__)
+
+/* the tail of every journal line */
+#define TAIL	",\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"::1\"}"
+
+/*
+ * ev_parse_line: the type a journal line records, or not
+ */
+static void
+test_line_types(void)
+{
+	/* as written, for each effect, with and without an eventId */
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1.5,"
+				"\"metric\":\"revenue\",\"effect\":\"add\"" TAIL,
+				"add_revenue", 1500000000, "revenue", EV_EFFECT_ADD, "");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"refund\",\"value\":2,"
+				"\"metric\":\"revenue\",\"effect\":\"subtract\","
+				"\"eventId\":\"e1\"" TAIL,
+				"refund", UNITS(2), "revenue", EV_EFFECT_SUBTRACT, "e1");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"signup\",\"value\":0,"
+				"\"metric\":\"signups\",\"effect\":\"count\"" TAIL,
+				"signup", 0, "signups", EV_EFFECT_COUNT, "");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"signup\",\"value\":3,"
+				"\"metric\":\"signups\",\"effect\":\"count\",\"eventId\":\"x\"" TAIL,
+				"signup", UNITS(3), "signups", EV_EFFECT_COUNT, "x");
+
+	/* in another layout, or with extra members: the same */
+	EXPECT_LINE("{\"effect\":\"subtract\",\"metric\":\"m\",\"userId\":\"u\","
+				"\"name\":\"n\",\"value\":1}", "n", UNITS(1), "m",
+				EV_EFFECT_SUBTRACT, "");
+	EXPECT_LINE("{ \"userId\" : \"u\", \"name\" : \"n\", \"metric\" : \"m\", "
+				"\"effect\" : \"count\", \"x\": [null] }", "n", NO_VALUE, "m",
+				EV_EFFECT_COUNT, "");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"a\","
+				"\"effect\":\"add\",\"metric\":\"b\",\"effect\":\"subtract\"}",
+				"n", UNITS(1), "b", EV_EFFECT_SUBTRACT, "");
+
+	/* without a type (older versions, files dropped by hand): untyped */
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":100" TAIL,
+				"add_revenue", UNITS(100), NULL, 0, "");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"subtract_revenue\",\"value\":1,"
+				"\"eventId\":\"e\"" TAIL,
+				"subtract_revenue", UNITS(1), NULL, 0, "e");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"signup\"}", "signup", NO_VALUE,
+				NULL, 0, "");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"refund\",\"value\":5}", "refund",
+				UNITS(5), NULL, 0, "");
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":null,"
+				"\"effect\":null}", "n", UNITS(1), NULL, 0, "");
+
+	/* a count needs no value; add and subtract do */
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"signup\",\"metric\":\"signups\","
+				"\"effect\":\"count\"" TAIL, "signup", NO_VALUE, "signups",
+				EV_EFFECT_COUNT, "");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"add_revenue\",\"metric\":\"revenue\","
+				"\"effect\":\"add\"" TAIL, "value is required");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"x\",\"value\":null,\"metric\":\"m\","
+				"\"effect\":\"subtract\"}", "value is required");
+
+	/* metric and effect together, each valid */
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\"" TAIL,
+				"metric and effect must be given together");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"effect\":\"add\"" TAIL,
+				"metric and effect must be given together");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":null}", "metric and effect must be given together");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":\"Add\"" TAIL, EV_EFFECT_ERROR);
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":\"\"" TAIL, EV_EFFECT_ERROR);
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":\"set\"" TAIL, EV_EFFECT_ERROR);
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":\"add\\u0000\"" TAIL, EV_EFFECT_ERROR);
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":1" TAIL, "effect must be a string");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":[],"
+				"\"effect\":\"add\"" TAIL, "metric must be a string");
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"\","
+				"\"effect\":\"add\"" TAIL, METRIC_BAD);
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":\"a b\","
+				"\"effect\":\"add\"" TAIL, METRIC_BAD);
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":"
+				"\"mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\","
+				"\"effect\":\"add\"" TAIL, METRIC_BAD);
+	EXPECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":1,\"metric\":"
+				"\"mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\","
+				"\"effect\":\"add\"" TAIL, "n", UNITS(1),
+				"mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm",
+				EV_EFFECT_ADD, "");
+	/* the fields of the event first */
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"n\",\"value\":-1,\"metric\":\"m\"" TAIL,
+				"value must be a non-negative number");
+
+	/*
+	 * The fast path scans strings eight bytes at a time: a non-ASCII byte,
+	 * a control character or a quote at any offset of a string is seen.
+	 */
+	for (int i = 0; i < 20; i++)
+	{
+		char		line[256];
+		char		user[32];
+		EvEvent		ev;
+		char		err[EV_ERROR_BUFSZ];
+
+		memset(user, 'a', 21);
+		memcpy(user + i, "\xc3\xa9", 2);
+		user[21] = '\0';
+		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
+				 "\"metric\":\"m\",\"effect\":\"add\"" TAIL, user);
+		if (CHECK(ev_parse_line(parser, line, strlen(line), &ev, err, sizeof(err))))
+			CHECK(ev.user_id_len == 21 && memcmp(ev.user_id, user, 21) == 0 &&
+				  ev.typed);
+		user[i] = '\xff';
+		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
+				 "\"metric\":\"m\",\"effect\":\"add\"" TAIL, user);
+		REJECT_LINE(line, "invalid JSON: invalid UTF-8");
+		user[i] = '\x1f';
+		user[i + 1] = 'a';
+		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
+				 "\"metric\":\"m\",\"effect\":\"add\"" TAIL, user);
+		snprintf(err, sizeof(err),
+				 "invalid JSON: raw control character in a string at offset %d",
+				 11 + i);
+		REJECT_LINE(line, err);
+		user[i] = '"';
+		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
+				 "\"metric\":\"m\",\"effect\":\"add\"" TAIL, user);
+		CHECK(!ev_parse_line(parser, line, strlen(line), &ev, err, sizeof(err)));
+		user[i] = '\xe9';
+		snprintf(line, sizeof(line), "{\"userId\":\"u\",\"name\":\"n\",\"value\":1,"
+				 "\"metric\":\"m\",\"effect\":\"add\",\"eventId\":\"%s\"" TAIL, user);
+		REJECT_LINE(line, "invalid JSON: invalid UTF-8");
+	}
+	REJECT_LINE("{\"userId\":\"u\",\"name\":\"_n\",\"value\":1,\"metric\":\"m\","
+				"\"effect\":\"add\"" TAIL, NAME_BAD);
 }
 
 /*
@@ -1187,6 +1521,32 @@ test_json_quote(void)
 /*
  * ev_format_journal_line and ev_format_timestamp
  */
+
+/* same_typed_event: do two typed events agree in every field? */
+static bool
+same_typed_event(const EvEvent *a, const EvEvent *b)
+{
+	return a->user_id_len == b->user_id_len &&
+		memcmp(a->user_id, b->user_id, a->user_id_len) == 0 &&
+		a->user_id[a->user_id_len] == '\0' &&
+		a->name_len == b->name_len &&
+		memcmp(a->name, b->name, a->name_len) == 0 &&
+		a->name[a->name_len] == '\0' &&
+		a->value == b->value && a->typed && b->typed &&
+		a->metric_len == b->metric_len &&
+		memcmp(a->metric, b->metric, a->metric_len) == 0 &&
+		a->metric[a->metric_len] == '\0' &&
+		a->effect == b->effect &&
+		a->event_id_len == b->event_id_len &&
+		memcmp(a->event_id, b->event_id, a->event_id_len) == 0 &&
+		a->event_id[a->event_id_len] == '\0';
+}
+
+/*
+ * check_line_round_trip: the journal line of ev parses back, with the fast
+ * path and with json-c alone, to the same event and type, its value
+ * written (0 for a count without one); without its newline too.
+ */
 static void
 check_line_round_trip(const EvEvent *ev, const char *func, int line)
 {
@@ -1194,36 +1554,68 @@ check_line_round_trip(const EvEvent *ev, const char *func, int line)
 	char		err[EV_ERROR_BUFSZ];
 	EvEvent		again;
 	size_t		len;
+	EvParser   *p = ev_parser_create();
 
 	len = ev_format_journal_line(ev, "2026-11-22T05:00:00.123456Z",
 								 "2001:db8::ffff:192.0.2.1", buf, sizeof(buf));
 	if (!unit_check(len > 0 && len == strlen(buf) && buf[len - 1] == '\n',
 					__FILE__, line, func, "journal line formatted (len %zu)", len))
+	{
+		ev_parser_free(p);
 		return;
-	memset(&again, 0, sizeof(again));
-	if (!unit_check(ev_parse_event(parser, buf, len, &again, err, sizeof(err)),
-					__FILE__, line, func, "journal line parses back: %s", err))
-		return;
-	unit_check(again.kind == ev->kind && again.value == ev->value,
-			   __FILE__, line, func, "round trip keeps kind and value");
-	unit_check_mem(again.user_id, again.user_id_len, ev->user_id,
-				   ev->user_id_len, __FILE__, line, func,
-				   "round trip keeps user_id");
-	/* and without the newline, as the ingester may see a last line */
-	unit_check(ev_parse_event(parser, buf, len - 1, &again, err, sizeof(err)),
-			   __FILE__, line, func, "journal line parses without newline");
+	}
+	for (int fast = 1; fast >= 0; fast--)
+	{
+		ev_parser_set_fast(p, fast);
+		for (size_t l = len; l >= len - 1; l--)
+		{
+			memset(&again, 0x5a, sizeof(again));
+			err[0] = '\0';
+			if (!unit_check(ev_parse_line(p, buf, l, &again, err, sizeof(err)),
+							__FILE__, line, func,
+							"journal line parses back (fast %d): %s", fast, err))
+				continue;
+			unit_check(same_typed_event(&again, ev) && again.has_value,
+					   __FILE__, line, func,
+					   "round trip keeps the event and its type (fast %d)", fast);
+		}
+	}
+	/* read as a request body, it is the same event, untyped */
+	if (unit_check(ev_parse_event(p, buf, len, &again, err, sizeof(err)),
+				   __FILE__, line, func, "journal line parses as an event: %s", err))
+		unit_check(!again.typed && again.value == ev->value &&
+				   again.name_len == ev->name_len,
+				   __FILE__, line, func, "as an event, untyped");
+	ev_parser_free(p);
 }
 
+/*
+ * set_typed_event fills *ev as a parser would, then types it; value
+ * NO_VALUE for none.
+ */
 static void
-set_event(EvEvent *ev, const char *user, size_t len, EvKind kind,
-		  ev_int128 value)
+set_typed_event(EvEvent *ev, const char *user, size_t len, const char *name,
+				const char *metric, EvEffect effect, ev_int128 value)
 {
 	memset(ev, 0, sizeof(EvEvent));
 	memcpy(ev->user_id, user, len);
 	ev->user_id[len] = '\0';
 	ev->user_id_len = len;
-	ev->kind = kind;
-	ev->value = value;
+	ev->name_len = strlen(name);
+	memcpy(ev->name, name, ev->name_len + 1);
+	ev->has_value = value != NO_VALUE;
+	ev->value = ev->has_value ? value : 0;
+	CHECK(ev_set_type(ev, metric, strlen(metric), effect) == NULL);
+}
+
+/* set_event: an add_revenue or subtract_revenue event of user */
+static void
+set_event(EvEvent *ev, const char *user, size_t len, const char *name,
+		  ev_int128 value)
+{
+	set_typed_event(ev, user, len, name, EV_METRIC_REVENUE,
+					strcmp(name, EV_NAME_ADD_REVENUE) == 0 ?
+					EV_EFFECT_ADD : EV_EFFECT_SUBTRACT, value);
 }
 
 static void
@@ -1236,28 +1628,43 @@ test_journal_line(void)
 	size_t		len;
 	const char *want;
 
-	set_event(&ev, "user1", 5, EV_ADD_REVENUE, UNITS(100));
+	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
 	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
 								 "127.0.0.1", buf, sizeof(buf));
 	want = "{\"userId\":\"user1\",\"name\":\"add_revenue\",\"value\":100,"
+		"\"metric\":\"revenue\",\"effect\":\"add\","
 		"\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"127.0.0.1\"}\n";
 	CHECK_STR_EQ(buf, want);
 	CHECK_INT_EQ(len, strlen(want));
 	check_line_round_trip(&ev, __func__, __LINE__);
 
-	set_event(&ev, "a\"b\\c\n\x01\x7f\xc3\xa9", 10, EV_SUBTRACT_REVENUE,
+	set_event(&ev, "a\"b\\c\n\x01\x7f\xc3\xa9", 10, EV_NAME_SUBTRACT_REVENUE,
 			  500000001);
 	len = ev_format_journal_line(&ev, "1970-01-01T00:00:00.000000Z", "::1",
 								 buf, sizeof(buf));
 	want = "{\"userId\":\"a\\\"b\\\\c\\n\\u0001\\u007f\xc3\xa9\",\"name\":\"subtract_revenue\","
-		"\"value\":0.500000001,\"receivedAt\":\"1970-01-01T00:00:00.000000Z\","
+		"\"value\":0.500000001,\"metric\":\"revenue\",\"effect\":\"subtract\","
+		"\"receivedAt\":\"1970-01-01T00:00:00.000000Z\","
 		"\"clientAddr\":\"::1\"}\n";
 	CHECK_STR_EQ(buf, want);
 	CHECK_INT_EQ(len, strlen(want));
 	check_line_round_trip(&ev, __func__, __LINE__);
 
+	/* a count, with an eventId: the value written is 0 */
+	set_typed_event(&ev, "u", 1, "signup", "signups", EV_EFFECT_COUNT, NO_VALUE);
+	memcpy(ev.event_id, "e-1", 4);
+	ev.event_id_len = 3;
+	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+								 "127.0.0.1", buf, sizeof(buf));
+	want = "{\"userId\":\"u\",\"name\":\"signup\",\"value\":0,"
+		"\"metric\":\"signups\",\"effect\":\"count\",\"eventId\":\"e-1\","
+		"\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"127.0.0.1\"}\n";
+	CHECK_STR_EQ(buf, want);
+	CHECK_INT_EQ(len, strlen(want));
+	check_line_round_trip(&ev, __func__, __LINE__);
+
 	/* too small an output buffer: 0, never an overrun */
-	set_event(&ev, "user1", 5, EV_ADD_REVENUE, UNITS(100));
+	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
 	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
 								 "127.0.0.1", buf, sizeof(buf));
 	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
@@ -1265,35 +1672,90 @@ test_journal_line(void)
 	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
 										"127.0.0.1", buf, len + 1), len);
 
+	/* only a typed event with a valid type is written */
+	ev.typed = false;
+	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+										"127.0.0.1", buf, sizeof(buf)), 0);
+	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
+	ev.effect = (EvEffect) 3;
+	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+										"127.0.0.1", buf, sizeof(buf)), 0);
+	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
+	memcpy(ev.name, "a\"b", 4);
+	ev.name_len = 3;
+	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+										"127.0.0.1", buf, sizeof(buf)), 0);
+	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
+	ev.metric_len = 0;
+	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+										"127.0.0.1", buf, sizeof(buf)), 0);
+
 	/* round trips of edge values and ids */
-	set_event(&ev, "u", 1, EV_ADD_REVENUE, 0);
+	set_event(&ev, "u", 1, EV_NAME_ADD_REVENUE, 0);
 	check_line_round_trip(&ev, __func__, __LINE__);
-	set_event(&ev, "u", 1, EV_ADD_REVENUE, 1);
+	set_event(&ev, "u", 1, EV_NAME_ADD_REVENUE, 1);
 	check_line_round_trip(&ev, __func__, __LINE__);
-	set_event(&ev, "u", 1, EV_SUBTRACT_REVENUE, 100000000);
+	set_event(&ev, "u", 1, EV_NAME_SUBTRACT_REVENUE, 100000000);
 	check_line_round_trip(&ev, __func__, __LINE__);
-	set_event(&ev, "u", 1, EV_ADD_REVENUE, MAX_VALUE);
+	set_event(&ev, "u", 1, EV_NAME_ADD_REVENUE, MAX_VALUE);
 	check_line_round_trip(&ev, __func__, __LINE__);
-	set_event(&ev, "u", 1, EV_ADD_REVENUE, UNITS(999999999999999999LL));
+	set_event(&ev, "u", 1, EV_NAME_ADD_REVENUE, UNITS(999999999999999999LL));
 	check_line_round_trip(&ev, __func__, __LINE__);
 	{
 		char		id[EV_USER_ID_MAX];
+		char		name[EV_NAME_MAX + 1];
 
 		/* the worst case for escaping still fits a journal line */
 		memset(id, 0x01, sizeof(id));
-		set_event(&ev, id, sizeof(id), EV_SUBTRACT_REVENUE, MAX_VALUE);
+		set_event(&ev, id, sizeof(id), EV_NAME_SUBTRACT_REVENUE, MAX_VALUE);
 		check_line_round_trip(&ev, __func__, __LINE__);
+		memset(name, 'n', EV_NAME_MAX);
+		name[EV_NAME_MAX] = '\0';
+		set_typed_event(&ev, id, sizeof(id), name, name, EV_EFFECT_SUBTRACT,
+						MAX_VALUE);
+		memset(ev.event_id, 0x01, EV_EVENT_ID_MAX);
+		ev.event_id[EV_EVENT_ID_MAX] = '\0';
+		ev.event_id_len = EV_EVENT_ID_MAX;
+		check_line_round_trip(&ev, __func__, __LINE__);
+		CHECK(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
+									 "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+									 buf, sizeof(buf)) > 0);
+
 		for (size_t i = 0; i < sizeof(id); i++)
 			id[i] = (char) (1 + i % 127);	/* every ASCII byte but NUL */
-		set_event(&ev, id, sizeof(id), EV_ADD_REVENUE, 1);
+		set_event(&ev, id, sizeof(id), EV_NAME_ADD_REVENUE, 1);
 		check_line_round_trip(&ev, __func__, __LINE__);
 		memset(id, '"', sizeof(id));
-		set_event(&ev, id, sizeof(id), EV_ADD_REVENUE, 1);
+		set_event(&ev, id, sizeof(id), EV_NAME_ADD_REVENUE, 1);
 		check_line_round_trip(&ev, __func__, __LINE__);
 		for (size_t i = 0; i + 4 <= sizeof(id); i += 4)
 			memcpy(id + i, "\xf0\x9f\x98\x80", 4);
-		set_event(&ev, id, sizeof(id) / 4 * 4, EV_ADD_REVENUE, 1);
+		set_event(&ev, id, sizeof(id) / 4 * 4, EV_NAME_ADD_REVENUE, 1);
 		check_line_round_trip(&ev, __func__, __LINE__);
+	}
+
+	/* each effect, with and without a value and an eventId */
+	for (int e = EV_EFFECT_ADD; e <= EV_EFFECT_COUNT; e++)
+	{
+		for (int with_id = 0; with_id <= 1; with_id++)
+		{
+			set_typed_event(&ev, "user-7", 6, "Type.v2-x_", "m.etric-1_",
+							(EvEffect) e, (ev_int128) 1234567891);
+			if (with_id)
+			{
+				memcpy(ev.event_id, "550e8400-e29b-41d4-a716-446655440000", 37);
+				ev.event_id_len = 36;
+			}
+			check_line_round_trip(&ev, __func__, __LINE__);
+			if (e == EV_EFFECT_COUNT)
+			{
+				set_typed_event(&ev, "user-7", 6, "c", "C", EV_EFFECT_COUNT,
+								NO_VALUE);
+				ev.event_id_len = with_id ? 1 : 0;
+				memcpy(ev.event_id, with_id ? "x" : "", with_id + 1);
+				check_line_round_trip(&ev, __func__, __LINE__);
+			}
+		}
 	}
 
 	/* ev_format_timestamp */
@@ -1547,6 +2009,8 @@ main(void)
 		test_parse_syntax();
 		test_parse_strings();
 		test_parse_strings_batch();
+		test_types();
+		test_line_types();
 	}
 	test_decimal();
 	test_json_quote();

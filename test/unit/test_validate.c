@@ -2,7 +2,8 @@
  *
  * test_validate.c
  *	  Unit tests of validate.c, the one place where the rules of an
- *	  event's userId, name and eventId are written: each rule, each
+ *	  event's userId, name and eventId, and of an event type's metric and
+ *	  effect, are written: each rule, each
  *	  boundary, the order in which the rules are applied, and the URL
  *	  decoder that hands its result to the same rules.
  *
@@ -26,7 +27,8 @@
 #define EVENT_LONG		"eventId must be at most 128 bytes"
 #define EVENT_NUL		"eventId must not contain NUL characters"
 #define EVENT_UTF8		"eventId must be valid UTF-8"
-#define NAME_BAD		"name must be \"add_revenue\" or \"subtract_revenue\""
+#define NAME_BAD		"name must be 1 to 63 characters: letters, digits, '_', '-' or '.', starting with a letter"
+#define METRIC_BAD		"metric must be 1 to 63 characters: letters, digits, '_', '-' or '.', starting with a letter"
 #define PATH_SLASH		"userId must not contain '/' (encode it as %2F)"
 #define PATH_PERCENT	"userId has an invalid percent-encoding"
 
@@ -158,31 +160,134 @@ test_event_id(void)
 	EVENT("\xed\xbf\xbf", EVENT_UTF8);
 }
 
+/*
+ * Names of event types and of metrics: one rule, each with its field's
+ * message.  check_names applies it through check (ev_check_name or
+ * ev_check_metric) and expects bad for every refusal.
+ */
+static void
+check_names(const char *(*check) (const char *, size_t), const char *bad,
+			const char *what)
+{
+	char		s[EV_NAME_MAX + 2];
+	char		c;
+
+#define NAMEOK(lit) \
+	check_msg(check((lit), sizeof(lit) - 1), NULL, what, __LINE__)
+#define NAMEBAD(lit) \
+	check_msg(check((lit), sizeof(lit) - 1), bad, what, __LINE__)
+
+	/* the predefined types and their metric */
+	NAMEOK(EV_NAME_ADD_REVENUE);
+	NAMEOK(EV_NAME_SUBTRACT_REVENUE);
+	NAMEOK(EV_METRIC_REVENUE);
+	/* every allowed character, a letter first (either case) */
+	NAMEOK("a");
+	NAMEOK("Z");
+	NAMEOK("refund");
+	NAMEOK("Purchase.v2-EU_x");
+	NAMEOK("a0123456789");
+	NAMEOK("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+	NAMEOK("a_-.");
+	/* empty, or not a letter first */
+	NAMEBAD("");
+	NAMEBAD("0abc");
+	NAMEBAD("_abc");
+	NAMEBAD("-abc");
+	NAMEBAD(".abc");
+	NAMEBAD("9");
+	/* characters outside the set, anywhere */
+	NAMEBAD("add revenue");
+	NAMEBAD(" add");
+	NAMEBAD("add ");
+	NAMEBAD("a/b");
+	NAMEBAD("a\"b");
+	NAMEBAD("a\\b");
+	NAMEBAD("a:b");
+	NAMEBAD("a+b");
+	NAMEBAD("a\tb");
+	NAMEBAD("a\0");
+	NAMEBAD("\0a");
+	NAMEBAD("a\x7f");
+	NAMEBAD("caf\xc3\xa9");	/* letters, but not ASCII */
+	NAMEBAD("\xc3\xa9t\xc3\xa9");
+	NAMEBAD("a\xff");
+
+	/* every byte: letters first; letters, digits, '_', '-', '.' after */
+	for (int b = 0; b < 256; b++)
+	{
+		bool		letter = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
+		bool		other = (b >= '0' && b <= '9') || b == '_' || b == '-' ||
+			b == '.';
+
+		c = (char) b;
+		s[0] = c;
+		check_msg(check(s, 1), letter ? NULL : bad, what, __LINE__);
+		s[0] = 'x';
+		s[1] = c;
+		check_msg(check(s, 2), letter || other ? NULL : bad, what, __LINE__);
+	}
+
+	/* 63 bytes are fine, 64 are not; only len bytes are read */
+	memset(s, 'n', sizeof(s));
+	check_msg(check(s, EV_NAME_MAX), NULL, what, __LINE__);
+	check_msg(check(s, EV_NAME_MAX + 1), bad, what, __LINE__);
+	check_msg(check(s, 1), NULL, what, __LINE__);
+	check_msg(check("ab!", 2), NULL, what, __LINE__);
+	check_msg(check("!", 0), bad, what, __LINE__);
+#undef NAMEOK
+#undef NAMEBAD
+}
+
 static void
 test_name(void)
 {
-	EvKind		kind;
+	check_names(ev_check_name, NAME_BAD, "name");
+	check_names(ev_check_metric, METRIC_BAD, "metric");
+	CHECK_INT_EQ(EV_NAME_MAX, 63);
+}
 
-#define NAME(s, want) \
-	check_msg(ev_check_name((s), sizeof(s) - 1, &kind), (want), "name " #s, __LINE__)
+static void
+test_effect(void)
+{
+	EvEffect	e = EV_EFFECT_COUNT;
 
-	kind = EV_SUBTRACT_REVENUE;
-	NAME("add_revenue", NULL);
-	CHECK(kind == EV_ADD_REVENUE);
-	NAME("subtract_revenue", NULL);
-	CHECK(kind == EV_SUBTRACT_REVENUE);
+	CHECK(ev_parse_effect("add", 3, &e) && e == EV_EFFECT_ADD);
+	CHECK(ev_parse_effect("subtract", 8, &e) && e == EV_EFFECT_SUBTRACT);
+	CHECK(ev_parse_effect("count", 5, &e) && e == EV_EFFECT_COUNT);
+	CHECK(ev_parse_effect("addx", 3, &e) && e == EV_EFFECT_ADD);	/* len */
 
-	NAME("", NAME_BAD);
-	NAME("add_revenu", NAME_BAD);
-	NAME("add_revenuee", NAME_BAD);
-	NAME("add_revenue\0", NAME_BAD);
-	NAME("Add_revenue", NAME_BAD);
-	NAME("add revenue", NAME_BAD);
-	NAME(" add_revenue", NAME_BAD);
-	NAME("subtract", NAME_BAD);
-	NAME("subtract_revenue_", NAME_BAD);
-	NAME("revenue", NAME_BAD);
-#undef NAME
+	/* exactly these words: *effect is left alone otherwise */
+	e = EV_EFFECT_SUBTRACT;
+	CHECK(!ev_parse_effect("", 0, &e));
+	CHECK(!ev_parse_effect("ad", 2, &e));
+	CHECK(!ev_parse_effect("addd", 4, &e));
+	CHECK(!ev_parse_effect("Add", 3, &e));
+	CHECK(!ev_parse_effect("ADD", 3, &e));
+	CHECK(!ev_parse_effect("add ", 4, &e));
+	CHECK(!ev_parse_effect(" add", 4, &e));
+	CHECK(!ev_parse_effect("add\0", 4, &e));
+	CHECK(!ev_parse_effect("subtrac", 7, &e));
+	CHECK(!ev_parse_effect("counts", 6, &e));
+	CHECK(!ev_parse_effect("sub", 3, &e));
+	CHECK(!ev_parse_effect("set", 3, &e));
+	CHECK(e == EV_EFFECT_SUBTRACT);
+
+	/* names, and back */
+	CHECK_STR_EQ(ev_effect_name(EV_EFFECT_ADD), "add");
+	CHECK_STR_EQ(ev_effect_name(EV_EFFECT_SUBTRACT), "subtract");
+	CHECK_STR_EQ(ev_effect_name(EV_EFFECT_COUNT), "count");
+	CHECK(ev_effect_name((EvEffect) 3) == NULL);
+	CHECK(ev_effect_name((EvEffect) -1) == NULL);
+	for (int i = EV_EFFECT_ADD; i <= EV_EFFECT_COUNT; i++)
+	{
+		const char *name = ev_effect_name((EvEffect) i);
+
+		e = (EvEffect) -1;
+		CHECK(ev_parse_effect(name, strlen(name), &e) && (int) e == i);
+	}
+	CHECK_STR_EQ(EV_EFFECT_ERROR,
+				 "effect must be \"add\", \"subtract\" or \"count\"");
 }
 
 /* the names the rules accept are the protocol's names */
@@ -191,7 +296,9 @@ test_limits(void)
 {
 	CHECK_STR_EQ(EV_NAME_ADD_REVENUE, "add_revenue");
 	CHECK_STR_EQ(EV_NAME_SUBTRACT_REVENUE, "subtract_revenue");
+	CHECK_STR_EQ(EV_METRIC_REVENUE, "revenue");
 	CHECK_STR_EQ(EV_STR(EV_USER_ID_MAX), "255");
+	CHECK_STR_EQ(EV_STR(EV_NAME_MAX), "63");
 	CHECK_STR_EQ(EV_STR(EV_EVENT_ID_MAX), "128");
 }
 
@@ -259,6 +366,7 @@ main(void)
 	test_user_id();
 	test_event_id();
 	test_name();
+	test_effect();
 	test_limits();
 	test_decode_order();
 	return unit_summary();
