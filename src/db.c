@@ -23,6 +23,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -34,7 +35,7 @@
 #include "utils/timestamp.h"
 
 const char *const db_tables[DB_NTABLES] = {
-	"processed_files", "rejected_lines", "seen_events", "user_revenue"
+	"processed_files", "rejected_lines", "seen_events", "user_metrics"
 };
 
 static bool in_work = false;
@@ -254,29 +255,44 @@ db_schema_ready(void)
 	return true;
 }
 
+/* db_has_table: does the extension's table name exist?  In a unit of work. */
+bool
+db_has_table(const char *name)
+{
+	Oid			nsp = get_namespace_oid("evproc", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
+}
+
 /*
  * db_check_schema raises an error, with a hint saying what to run, unless
- * the extension's tables are there and of this library's version.
+ * the extension's tables are there and of this library's version (1.0 had
+ * no fingerprints, 1.1 a table of revenue instead of metrics).
  */
 void
 db_check_schema(void)
 {
-	Oid			files;
+	Oid			nsp = get_namespace_oid("evproc", true);
+	Oid			files = OidIsValid(nsp) ?
+		get_relname_relid("processed_files", nsp) : InvalidOid;
+	Oid			revenue = OidIsValid(nsp) ?
+		get_relname_relid("user_revenue", nsp) : InvalidOid;
 
+	if (OidIsValid(files) &&
+		(get_attnum(files, "sha256") == InvalidAttrNumber ||
+		 (!db_has_table("user_metrics") && OidIsValid(revenue) &&
+		  get_rel_relkind(revenue) == RELKIND_RELATION)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the evproc extension in database \"%s\" is older than its library",
+						evproc_database),
+				 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
 	if (!db_schema_ready())
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the tables of the evproc extension are missing in database \"%s\"",
 						evproc_database),
 				 errhint("Run CREATE EXTENSION evproc in that database.")));
-	files = get_relname_relid("processed_files",
-							  get_namespace_oid("evproc", false));
-	if (get_attnum(files, "sha256") == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("the evproc extension in database \"%s\" is older than its library",
-						evproc_database),
-				 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
 }
 
 /*

@@ -21,6 +21,7 @@
 
 #include "db.h"
 #include "fold.h"
+#include "lookup.h"
 #include "settings.h"
 
 #include "catalog/pg_type.h"
@@ -35,14 +36,55 @@
 /* bytes of a rejected line kept in evproc.rejected_lines */
 #define FOLD_REJECT_KEEP		4096
 
+/* the most distinct metrics one file may change */
+#define FOLD_MAX_METRICS		1000
+
 /*
- * Per-user sum, in a simplehash table keyed by user id.  The sum is PG's
- * int128, which (unlike a bare __int128) is only 8-byte aligned, as
- * palloc'd memory is.
+ * A key of the sums: a user id and a metric, each NUL-terminated, one
+ * after the other ("user\0metric\0"); a buffer of KEY_BUFSZ holds any.
+ */
+#define KEY_BUFSZ	(EV_USER_ID_MAX + 1 + EV_NAME_MAX + 1)
+
+static inline size_t
+key_len(const char *key)
+{
+	size_t		u = strlen(key);
+
+	return u + 1 + strlen(key + u + 1);
+}
+
+static inline const char *
+key_metric(const char *key)
+{
+	return key + strlen(key) + 1;
+}
+
+static inline bool
+key_equal(const char *a, const char *b)
+{
+	size_t		len = key_len(a);
+
+	return len == key_len(b) && memcmp(a, b, len) == 0;
+}
+
+/* make_key writes user_id's and metric's key into buf (KEY_BUFSZ bytes) */
+static inline void
+make_key(char *buf, const char *user_id, const char *metric)
+{
+	size_t		u = strlen(user_id);
+
+	memcpy(buf, user_id, u + 1);
+	strcpy(buf + u + 1, metric);
+}
+
+/*
+ * A user's sum of one metric, in a simplehash table keyed by user and
+ * metric.  The sum is PG's int128, which (unlike a bare __int128) is only
+ * 8-byte aligned, as palloc'd memory is.
  */
 typedef struct UserTotal
 {
-	char	   *user_id;
+	char	   *key;			/* user id, then metric (see make_key) */
 	uint32		hash;
 	char		status;
 	int			order;			/* its row in sorted; -1 before fold_sort */
@@ -52,9 +94,9 @@ typedef struct UserTotal
 #define SH_PREFIX			usertotals
 #define SH_ELEMENT_TYPE		UserTotal
 #define SH_KEY_TYPE			char *
-#define SH_KEY				user_id
-#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) (key), strlen(key))
-#define SH_EQUAL(tb, a, b)	(strcmp(a, b) == 0)
+#define SH_KEY				key
+#define SH_HASH_KEY(tb, k)	hash_bytes((const unsigned char *) (k), key_len(k))
+#define SH_EQUAL(tb, a, b)	key_equal(a, b)
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a)	((a)->hash)
 #define SH_SCOPE			static inline
@@ -77,6 +119,8 @@ static struct
 	usertotals_hash *totals;
 	List	   *rejected;		/* of RejectedLine */
 	FoldCounts	counts;
+	const char **metrics;		/* the distinct metrics the file changes */
+	int			nmetrics;
 	UserTotal **sorted;
 	int			nsorted;
 	int			next_row;		/* rows before it are upserted */
@@ -100,6 +144,9 @@ fold_begin(const char *name)
 	fold.totals = usertotals_create(fold.cxt, 1024, NULL);
 	fold.rejected = NIL;
 	memset(&fold.counts, 0, sizeof(fold.counts));
+	fold.metrics = MemoryContextAlloc(fold.cxt,
+									  sizeof(char *) * FOLD_MAX_METRICS);
+	fold.nmetrics = 0;
 	fold.sorted = NULL;
 	fold.nsorted = 0;
 	fold.next_row = 0;
@@ -122,26 +169,48 @@ fold_note_events(int64 n)
 	fold.counts.events += n;
 }
 
-/* fold_add adds one event's amount to its user's sum. */
-void
-fold_add(const char *user_id, ev_int128 delta)
+/* note_metric adds metric to the file's metrics, if it is new. */
+static void
+note_metric(const char *metric)
 {
+	for (int i = 0; i < fold.nmetrics; i++)
+		if (strcmp(fold.metrics[i], metric) == 0)
+			return;
+	if (fold.nmetrics == FOLD_MAX_METRICS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("file \"%s\" changes more than %d metrics",
+						fold.name, FOLD_MAX_METRICS)));
+	fold.metrics[fold.nmetrics++] = MemoryContextStrdup(fold.cxt, metric);
+}
+
+/* fold_add adds one event's amount to its user's sum of metric. */
+void
+fold_add(const char *user_id, const char *metric, ev_int128 delta)
+{
+	char		key[KEY_BUFSZ];
 	bool		found;
-	UserTotal  *entry = usertotals_insert(fold.totals, (char *) user_id, &found);
+	UserTotal  *entry;
 	ev_int128	total;
 
+	make_key(key, user_id, metric);
+	entry = usertotals_insert(fold.totals, key, &found);
 	if (!found)
 	{
-		entry->user_id = MemoryContextStrdup(fold.cxt, user_id);
+		size_t		len = key_len(key) + 1;
+
+		entry->key = MemoryContextAlloc(fold.cxt, len);
+		memcpy(entry->key, key, len);
 		entry->order = -1;
 		entry->total = 0;
+		note_metric(metric);
 	}
 	total = entry->total;
 	if (__builtin_add_overflow(total, delta, &total))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("revenue of user \"%s\" in file \"%s\" is out of range",
-						user_id, fold.name)));
+				 errmsg("metric \"%s\" of user \"%s\" in file \"%s\" is out of range",
+						metric, user_id, fold.name)));
 	entry->total = total;
 }
 
@@ -206,7 +275,7 @@ void
 fold_prepare(void)
 {
 	Oid			text1[1] = {TEXTOID};
-	Oid			upsert[2] = {TEXTARRAYOID, NUMERICARRAYOID};
+	Oid			upsert[3] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID};
 	Oid			reject[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Oid			record[6] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
 	Oid			seen[1] = {TEXTARRAYOID};
@@ -217,12 +286,13 @@ fold_prepare(void)
 								   1, text1);
 	if (plan_upsert == NULL)
 		plan_upsert = db_prepare(
-								 "INSERT INTO evproc.user_revenue AS r (user_id, revenue) "
-								 "SELECT u, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS t(u, d) "
-								 "ON CONFLICT (user_id) DO UPDATE "
-								 "SET revenue = r.revenue OPERATOR(pg_catalog.+) excluded.revenue, "
+								 "INSERT INTO evproc.user_metrics AS r (user_id, metric, value) "
+								 "SELECT u, m, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+								 "pg_catalog.unnest($3)) AS t(u, m, d) "
+								 "ON CONFLICT (user_id, metric) DO UPDATE "
+								 "SET value = r.value OPERATOR(pg_catalog.+) excluded.value, "
 								 "updated_at = pg_catalog.now()",
-								 2, upsert);
+								 3, upsert);
 	if (plan_reject == NULL)
 		plan_reject = db_prepare(
 								 "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
@@ -327,23 +397,28 @@ fold_count_new_ids(IdEvent *chunk, int n)
 		while (j < nfresh && strcmp(fresh[j], chunk[i].event_id) < 0)
 			j++;
 		if (j < nfresh && strcmp(fresh[j], chunk[i].event_id) == 0)
-			fold_add(chunk[i].user_id, chunk[i].delta);
+			fold_add(chunk[i].user_id, chunk[i].metric, chunk[i].delta);
 		else
 			fold.counts.duplicates++;
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* by user id, then metric */
 static int
 compare_totals(const void *a, const void *b)
 {
-	return strcmp((*(UserTotal *const *) a)->user_id,
-				  (*(UserTotal *const *) b)->user_id);
+	const char *ka = (*(UserTotal *const *) a)->key;
+	const char *kb = (*(UserTotal *const *) b)->key;
+	int			c = strcmp(ka, kb);
+
+	return c != 0 ? c : strcmp(key_metric(ka), key_metric(kb));
 }
 
 /*
- * fold_sort lists the per-user sums in user id order, for the upserts; the
- * eventIds must all have been counted.
+ * fold_sort lists the sums in (user id, metric) order, for the upserts:
+ * going in one order, concurrent ingests cannot deadlock.  The eventIds
+ * must all have been counted.
  */
 void
 fold_sort(void)
@@ -375,23 +450,28 @@ fold_upsert_step(void)
 	int			start = fold.next_row;
 	int			m = Min(FOLD_CHUNK_ROWS, fold.nsorted - start);
 	Datum	   *users;
+	Datum	   *metrics;
 	Datum	   *sums;
-	Datum		args[2];
+	Datum		args[3];
 
 	if (m <= 0)
 		return true;
 	users = palloc(sizeof(Datum) * m);
+	metrics = palloc(sizeof(Datum) * m);
 	sums = palloc(sizeof(Datum) * m);
 	for (int i = 0; i < m; i++)
 	{
+		const char *key = fold.sorted[start + i]->key;
 		char		num[EV_DECIMAL_BUFSZ];
 
 		ev_decimal_format(fold.sorted[start + i]->total, num);
-		users[i] = CStringGetTextDatum(fold.sorted[start + i]->user_id);
+		users[i] = CStringGetTextDatum(key);
+		metrics[i] = CStringGetTextDatum(key_metric(key));
 		sums[i] = db_numeric(num);
 	}
 	args[0] = db_array(users, m, TEXTOID);
-	args[1] = db_array(sums, m, NUMERICOID);
+	args[1] = db_array(metrics, m, TEXTOID);
+	args[2] = db_array(sums, m, NUMERICOID);
 	db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	fold.next_row += m;
 	if (fold.next_row < fold.nsorted)
@@ -452,36 +532,48 @@ fold_record(int64 size, const uint8 *digest, FoldCounts *counts)
 													   PG_SHA256_DIGEST_LENGTH));
 	db_execute(plan_record, args, false, 0, SPI_OK_INSERT);
 	*counts = fold.counts;
-	counts->users = fold.nsorted;
+	counts->rows = fold.nsorted;
 }
 
 /*
- * fold_uncommitted tells whether the file's open transaction has already
- * added a sum to user_id's row of evproc.user_revenue (the rows are
- * upserted in sorted order, so: whether its row comes before next_row).
- * If so, delta gets that sum as a numeric literal (EV_DECIMAL_BUFSZ
- * bytes): a lookup inside the transaction takes it off again, so that it
- * answers the committed value, never a file half counted.
+ * fold_uncommitted tells what the file's open transaction has already
+ * added to user_id's rows of evproc.user_metrics (the rows are upserted in
+ * sorted order, so: the sums whose row comes before next_row).  It gives
+ * them in *deltas (palloc'd) and returns how many: a lookup inside the
+ * transaction takes them off again, so that it answers the committed
+ * values, never a file half counted.  An UncommittedFn.
  */
-bool
-fold_uncommitted(const char *user_id, char *delta)
+int
+fold_uncommitted(const char *user_id, MetricDelta **deltas)
 {
-	UserTotal  *entry;
+	int			n = 0;
 
-	if (fold.totals == NULL)
-		return false;
-	entry = usertotals_lookup(fold.totals, (char *) user_id);
-	if (entry == NULL || entry->order < 0 || entry->order >= fold.next_row)
-		return false;
-	ev_decimal_format(entry->total, delta);
-	return true;
+	*deltas = NULL;
+	if (fold.totals == NULL || fold.next_row == 0)
+		return 0;
+	for (int i = 0; i < fold.nmetrics; i++)
+	{
+		char		key[KEY_BUFSZ];
+		UserTotal  *entry;
+
+		make_key(key, user_id, fold.metrics[i]);
+		entry = usertotals_lookup(fold.totals, key);
+		if (entry == NULL || entry->order < 0 || entry->order >= fold.next_row)
+			continue;
+		if (*deltas == NULL)
+			*deltas = palloc(sizeof(MetricDelta) * fold.nmetrics);
+		(*deltas)[n].metric = fold.metrics[i];
+		ev_decimal_format(entry->total, (*deltas)[n].delta);
+		n++;
+	}
+	return n;
 }
 
 static void
 prune_seen(void *arg)
 {
 	db_begin("evproc: pruning seen eventIds");
-	if (db_schema_ready())
+	if (db_has_table("seen_events"))
 	{
 		Oid			argtypes[1] = {FLOAT8OID};
 		Datum		secs = Float8GetDatum((double) evproc_dedupe_retention);
@@ -536,7 +628,7 @@ fold_last_recorded_name(void)
 	char	   *result = NULL;
 
 	db_begin("evproc: reading recorded file names");
-	if (db_schema_ready())
+	if (db_has_table("processed_files"))
 	{
 		/* names the workers make: events-<stamp>-<seq>[-<hex>][.w<N>].jsonl */
 		int			rc = SPI_execute("SELECT pg_catalog.max(pg_catalog.substr(filename, 8, 16)), "

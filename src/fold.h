@@ -15,12 +15,14 @@
 #include "common/sha2.h"
 
 #include "event.h"
+#include "lookup.h"
 
 /* An event with an eventId, waiting to be checked against seen_events. */
 typedef struct IdEvent
 {
 	char	   *event_id;
 	char	   *user_id;
+	char	   *metric;
 	ev_int128	delta;
 	int64		seq;			/* order in the file: the first one wins */
 } IdEvent;
@@ -40,12 +42,13 @@ typedef struct FoldCounts
 	int64		events;			/* valid events, counted or not */
 	int64		duplicates;		/* eventIds seen before: not counted */
 	int64		rejected;		/* lines that are not events */
-	int			users;			/* users whose revenue changed */
+	int			rows;			/* (user, metric) rows changed */
 } FoldCounts;
 
 /* reading the file, before its transaction */
 extern void fold_begin(const char *name);
-extern void fold_add(const char *user_id, ev_int128 delta);
+extern void fold_add(const char *user_id, const char *metric,
+					 ev_int128 delta);
 extern void fold_reject(int64 lineno, const char *line, size_t len,
 						const char *reason);
 extern void fold_note_events(int64 n);
@@ -60,7 +63,7 @@ extern void fold_sort(void);
 extern bool fold_upsert_step(void);
 extern bool fold_rejected_step(void);
 extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
-extern bool fold_uncommitted(const char *user_id, char *delta);
+extern int	fold_uncommitted(const char *user_id, MetricDelta **deltas);
 
 /* outside a file */
 extern char *fold_printable(const char *text, size_t len);

@@ -33,6 +33,7 @@
 #include "http_conn.h"
 #include "http_request.h"
 #include "intake.h"
+#include "types.h"
 #include "settings.h"
 
 #include <limits.h>
@@ -259,8 +260,9 @@ set_bad_batch(HttpRequest *req, const char *message, long index)
 }
 
 /*
- * accept_events validates a POSTed event or batch (all or nothing) and
- * hands its events to intake, with the request as the one to answer
+ * accept_events validates a POSTed event or batch (all or nothing), gives
+ * each event the type its name has (see types.c), and hands the events to
+ * intake, with the request as the one to answer
  * (http_answer_post) once they are durable.
  */
 static void
@@ -279,6 +281,22 @@ accept_events(HttpRequest *req)
 	{
 		set_bad_batch(req, err, bad_index);
 		return;
+	}
+	/* each event counts under the type its name has now */
+	for (size_t i = 0; i < n; i++)
+	{
+		if (types_resolve(types_current(), &events[i], err, sizeof(err)) != NULL)
+		{
+			char		msg[EV_ERROR_BUFSZ + 32];
+
+			if (is_batch)
+				snprintf(msg, sizeof(msg), "event %zu: %s", i, err);
+			else
+				snprintf(msg, sizeof(msg), "%s", err);
+			set_bad_batch(req, msg, is_batch ? (long) i : -1);
+			free(events);
+			return;
+		}
 	}
 	conn_client_address(req->conn, addr);
 	if (intake_accept(events, n, addr, req))
@@ -630,14 +648,18 @@ http_lookups(int *n)
 	{
 		lookups[i].user_id = pending_lookups.items[i]->user_id;
 		lookups[i].revenue = NULL;
+		lookups[i].metrics = NULL;
 	}
 	*n = pending_lookups.n;
 	return lookups;
 }
 
-/* set_revenue answers a lookup: 200 with the user's revenue, or 404. */
+/*
+ * set_revenue answers a lookup: 200 with the user's revenue and metrics,
+ * or 404.
+ */
 static void
-set_revenue(HttpRequest *req, const char *revenue)
+set_revenue(HttpRequest *req, const char *revenue, const char *metrics)
 {
 	char		user[EV_USER_ID_MAX * 6 + 3];
 	char	   *body;
@@ -649,15 +671,16 @@ set_revenue(HttpRequest *req, const char *revenue)
 		return;
 	}
 	ev_json_quote(req->user_id, req->user_id_len, user, sizeof(user));
-	len = strlen(user) + strlen(revenue) + 32;
+	len = strlen(user) + strlen(revenue) + strlen(metrics) + 48;
 	body = malloc(len);
 	if (body == NULL)
 	{
 		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 		return;
 	}
-	len = (size_t) snprintf(body, len, "{\"userId\": %s, \"revenue\": %s}",
-							user, revenue);
+	len = (size_t) snprintf(body, len,
+							"{\"userId\": %s, \"revenue\": %s, \"metrics\": %s}",
+							user, revenue, metrics);
 	request_set_reply(req, MHD_HTTP_OK, body, len);
 	free(body);
 }
@@ -677,7 +700,7 @@ http_answer_lookups(LookupOutcome outcome, const char *error)
 		HttpRequest *req = pending_lookups.items[i];
 
 		if (outcome == LOOKUP_ANSWERED && !req->orphaned)
-			set_revenue(req, lookups[i].revenue);
+			set_revenue(req, lookups[i].revenue, lookups[i].metrics);
 		else if (outcome == LOOKUP_FAILED && !req->orphaned)
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
 		if (req->status == 0 && !req->orphaned)

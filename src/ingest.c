@@ -35,6 +35,7 @@
 #include "db.h"
 #include "fold.h"
 #include "ingest.h"
+#include "types.h"
 #include "settings.h"
 
 #include "common/cryptohash.h"
@@ -85,6 +86,7 @@ typedef struct IngestState
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	int64		size;			/* bytes read in the first pass */
 	MemoryContext step_cxt;		/* reset at each step */
+	TypeSet    *types;			/* the event types when the file began */
 	int64		id_events;		/* events that carry an eventId */
 
 	/* applying */
@@ -134,6 +136,12 @@ ingest_abandon(void)
 		pg_cryptohash_free(state.sha256);
 	state.sha256 = NULL;
 	state.rewound = false;
+	if (state.types != NULL)
+	{
+		pfree(state.types->types);
+		pfree(state.types);
+		state.types = NULL;
+	}
 	fold_end();
 	state.phase = PHASE_NONE;
 	state.active = false;
@@ -174,6 +182,23 @@ is_blank(const char *line, size_t len)
 		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
 			return false;
 	return true;
+}
+
+/*
+ * parse_line reads one line of the file as an event with its type: the
+ * one recorded in the line when the journal accepted it (whatever the
+ * type's definition is now), else, for lines without one (journals of
+ * version 1.1 and before, files dropped in by hand), the definition of
+ * its name when the file's ingest began.  Returns false, with the reason
+ * in errbuf, for a line that is not such an event.
+ */
+static bool
+parse_line(const char *line, size_t len, EvEvent *ev, char *errbuf,
+		   size_t errlen)
+{
+	if (!ev_parse_line(line_parser, line, len, ev, errbuf, errlen))
+		return false;
+	return ev->typed || types_resolve(state.types, ev, errbuf, errlen) == NULL;
 }
 
 /*
@@ -225,7 +250,7 @@ read_slice(void)
 		}
 		if (is_blank(line, len))
 			continue;
-		if (!ev_parse_line(line_parser, line, len, &ev, err, sizeof(err)))
+		if (!parse_line(line, len, &ev, err, sizeof(err)))
 		{
 			fold_reject((int64) state.reader.lineno, line, len, err);
 			continue;
@@ -238,7 +263,7 @@ read_slice(void)
 			state.id_events++;
 			continue;
 		}
-		fold_add(ev.user_id, ev_event_delta(&ev));
+		fold_add(ev.user_id, ev.metric, ev_event_delta(&ev));
 	}
 	fold_note_events(events);
 	return done;
@@ -292,11 +317,12 @@ dedupe_step(void)
 			break;
 		}
 		if (kind != JL_LINE || is_blank(line, len) ||
-			!ev_parse_line(line_parser, line, len, &ev, err, sizeof(err)) ||
+			!parse_line(line, len, &ev, err, sizeof(err)) ||
 			ev.event_id_len == 0)
 			continue;
 		chunk[n].event_id = pstrdup(ev.event_id);
 		chunk[n].user_id = pstrdup(ev.user_id);
+		chunk[n].metric = pstrdup(ev.metric);
 		chunk[n].delta = ev_event_delta(&ev);
 		chunk[n].seq = state.dedupe_seq++;
 		n++;
@@ -380,8 +406,8 @@ commit_file(Journal *journal)
 
 	evproc_fault("ingest-after-commit");
 	ereport(DEBUG1,
-			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d users, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
-					state.name, counts.events, counts.users,
+			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d metric rows, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
+					state.name, counts.events, counts.rows,
 					counts.rejected, counts.duplicates)));
 	if (counts.rejected > evproc_max_rejected_lines)
 		ereport(LOG,
@@ -464,6 +490,7 @@ start_file(Journal *journal)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not start a SHA-256 computation")));
 	state.reader.on_read = hash_block;
+	state.types = types_copy(TopMemoryContext);
 	fold_begin(state.name);
 	state.id_events = 0;
 	state.dedupe_seq = 0;

@@ -37,7 +37,6 @@
 #define LOOKUP_RETRY_MS			50
 
 static SPIPlanPtr lookup_plan = NULL;
-static SPIPlanPtr lookup_minus_plan = NULL;
 static TimestampTz blocked_since = 0;	/* 0: not blocked */
 static TimestampTz lookup_retry_at = 0;
 
@@ -52,68 +51,83 @@ typedef struct LookupBatch
 	const char *error;
 } LookupBatch;
 
+/*
+ * The plan gives a user's revenue (0 if the user has other metrics only)
+ * and all the user's metrics as a JSON object, or no row for an unknown
+ * user.  $2 and $3 are the sums an open ingest transaction has already
+ * added to some of the user's rows: they are taken off again, and a row
+ * the transaction inserted (xmax 0; an upsert that updated leaves its
+ * lock's xid there) was not there before, so it is left out.
+ */
 static void
-prepare_plans(void)
+prepare_plan(void)
 {
-	if (lookup_plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
+	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, NUMERICARRAYOID};
 
-		lookup_plan = db_prepare("SELECT revenue::pg_catalog.text "
-								 "FROM evproc.user_revenue WHERE user_id = $1",
-								 1, argtypes);
-	}
-	if (lookup_minus_plan == NULL)
-	{
-		Oid			argtypes[2] = {TEXTOID, NUMERICOID};
-
-		/*
-		 * The row holds the file's sum: take it off.  A row the file
-		 * inserted (xmax 0; an upsert that updated leaves its lock's xid
-		 * there) was not there before: NULL, unknown.
-		 */
-		lookup_minus_plan = db_prepare("SELECT CASE WHEN xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
-									   "ELSE (revenue OPERATOR(pg_catalog.-) $2)::pg_catalog.text END "
-									   "FROM evproc.user_revenue WHERE user_id = $1",
-									   2, argtypes);
-	}
+	if (lookup_plan != NULL)
+		return;
+	lookup_plan = db_prepare("SELECT COALESCE(pg_catalog.max(v) FILTER "
+							 "(WHERE metric OPERATOR(pg_catalog.=) '" EV_METRIC_REVENUE "'), 0)::pg_catalog.text, "
+							 "pg_catalog.jsonb_object_agg(metric, v)::pg_catalog.text "
+							 "FROM (SELECT m.metric, CASE WHEN d.delta IS NULL THEN m.value "
+							 "WHEN m.xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
+							 "ELSE m.value OPERATOR(pg_catalog.-) d.delta END AS v "
+							 "FROM evproc.user_metrics AS m "
+							 "LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(metric, delta) "
+							 "ON d.metric OPERATOR(pg_catalog.=) m.metric "
+							 "WHERE m.user_id OPERATOR(pg_catalog.=) $1) AS s "
+							 "WHERE v IS NOT NULL "
+							 "HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0",
+							 3, argtypes);
 }
 
 /*
  * lookup_all answers every lookup of the batch.  Inside an ingest
- * transaction, a user whose row already holds the file's sum is read with
- * that sum taken off again, or as unknown if the file added the row.
+ * transaction, the sums it has already added are taken off again.
  */
 static void
 lookup_all(LookupBatch *b)
 {
 	bool		in_ingest = (b->uncommitted != NULL);
 
-	prepare_plans();
+	prepare_plan();
 	for (int i = 0; i < b->n; i++)
 	{
 		RevenueLookup *item = &b->items[i];
-		Datum		args[2];
-		char		delta[EV_DECIMAL_BUFSZ];
+		MetricDelta *deltas = NULL;
+		int			ndeltas = 0;
+		Datum		args[3];
+		Datum	   *metrics;
+		Datum	   *sums;
 
-		args[0] = CStringGetTextDatum(item->user_id);
-		if (in_ingest && b->uncommitted(item->user_id, delta))
+		if (in_ingest)
+			ndeltas = b->uncommitted(item->user_id, &deltas);
+		metrics = palloc(sizeof(Datum) * Max(ndeltas, 1));
+		sums = palloc(sizeof(Datum) * Max(ndeltas, 1));
+		for (int k = 0; k < ndeltas; k++)
 		{
-			args[1] = db_numeric(delta);
-			db_execute(lookup_minus_plan, args, false, 1, SPI_OK_SELECT);
+			metrics[k] = CStringGetTextDatum(deltas[k].metric);
+			sums[k] = db_numeric(deltas[k].delta);
 		}
-		else
-			/* read-write mode: a new snapshot, also inside ingest */
-			db_execute(lookup_plan, args, !in_ingest, 1, SPI_OK_SELECT);
-		/* no row, or NULL: unknown */
+		args[0] = CStringGetTextDatum(item->user_id);
+		args[1] = db_array(metrics, ndeltas, TEXTOID);
+		args[2] = db_array(sums, ndeltas, NUMERICOID);
+		/* read-write mode inside ingest: a new snapshot, of its own rows */
+		db_execute(lookup_plan, args, !in_ingest, 1, SPI_OK_SELECT);
 		item->revenue = NULL;
+		item->metrics = NULL;
 		if (SPI_processed > 0)
 		{
-			char	   *value = SPI_getvalue(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1);
+			char	   *revenue = SPI_getvalue(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1);
+			char	   *all = SPI_getvalue(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2);
 
-			if (value != NULL)
-				item->revenue = MemoryContextStrdup(b->cxt, value);
+			if (revenue != NULL && all != NULL)
+			{
+				item->revenue = MemoryContextStrdup(b->cxt, revenue);
+				item->metrics = MemoryContextStrdup(b->cxt, all);
+			}
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -136,7 +150,7 @@ lookups_blocked(LookupBatch *b)
 	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
 	{
 		b->outcome = LOOKUP_FAILED;
-		b->error = "evproc.user_revenue is locked; try again";
+		b->error = "evproc.user_metrics is locked; try again";
 		blocked_since = 0;
 		lookup_retry_at = 0;
 	}
@@ -150,9 +164,9 @@ static void
 serve_or_wait(void *arg)
 {
 	LookupBatch *b = arg;
-	static const char *const user_revenue[] = {"user_revenue"};
+	static const char *const user_metrics[] = {"user_metrics"};
 
-	if (db_try_lock(user_revenue, 1, AccessShareLock))
+	if (db_try_lock(user_metrics, 1, AccessShareLock))
 	{
 		lookup_all(b);
 		b->outcome = LOOKUP_ANSWERED;
@@ -172,7 +186,7 @@ serve_alone(void *arg)
 	if (!db_schema_ready())
 	{
 		b->outcome = LOOKUP_FAILED;
-		b->error = "the tables of the evproc extension are missing in evproc.database";
+		b->error = "the tables of the evproc extension are missing in evproc.database, or older than its library";
 	}
 	else
 		serve_or_wait(b);
@@ -201,7 +215,7 @@ lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
 		return LOOKUP_WAITING;
 
 	for (int i = 0; i < n; i++)
-		items[i].revenue = NULL;
+		items[i].revenue = items[i].metrics = NULL;
 	b.items = items;
 	b.n = n;
 	b.cxt = CurrentMemoryContext;

@@ -10,12 +10,18 @@
 
 #include "postgres.h"
 
+#include "decimal.h"
+
 /* One user's lookup. */
 typedef struct RevenueLookup
 {
 	const char *user_id;		/* in */
 	char	   *revenue;		/* out: a numeric literal (palloc'd in the
-								 * caller's context), NULL if unknown */
+								 * caller's context), NULL if unknown; 0 for
+								 * a user known by other metrics only */
+	char	   *metrics;		/* out: a JSON object of all the user's
+								 * metrics, e.g. {"revenue": 70}; NULL if
+								 * unknown */
 } RevenueLookup;
 
 typedef enum LookupOutcome
@@ -25,11 +31,18 @@ typedef enum LookupOutcome
 	LOOKUP_FAILED				/* no answer: *error says why */
 } LookupOutcome;
 
+/* What an open ingest transaction has added to one of a user's metrics. */
+typedef struct MetricDelta
+{
+	const char *metric;
+	char		delta[EV_DECIMAL_BUFSZ];	/* a numeric literal */
+} MetricDelta;
+
 /*
- * The sum an open ingest transaction has already added to user_id's row,
- * as a numeric literal in delta (EV_DECIMAL_BUFSZ bytes): false if none.
+ * The sums an open ingest transaction has already added to user_id's rows:
+ * their number, and the sums in *deltas (palloc'd; NULL if none).
  */
-typedef bool (*UncommittedFn) (const char *user_id, char *delta);
+typedef int (*UncommittedFn) (const char *user_id, MetricDelta **deltas);
 
 extern LookupOutcome lookup_revenue(RevenueLookup *items, int n,
 									UncommittedFn uncommitted,

@@ -24,16 +24,21 @@
  */
 #include "postgres.h"
 
+#include "db.h"
 #include "rotation.h"
+#include "settings.h"
 #include "types.h"
 
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 typedef struct TypesShared
 {
@@ -42,9 +47,25 @@ typedef struct TypesShared
 
 static TypesShared *shared = NULL;
 
+/* the worker's copy */
+static TypeSet current = {NULL, 0};
+static bool from_table = false; /* else the predefined types */
+static uint64 loaded_generation = 0;
+static TimestampTz next_reload = 0;
+
 /* a backend: a change to evproc.event_types in the open transaction */
 static bool change_pending = false;
 static bool callback_registered = false;
+
+static const EvType predefined[] = {
+	{EV_NAME_ADD_REVENUE, EV_METRIC_REVENUE, sizeof(EV_METRIC_REVENUE) - 1,
+	EV_EFFECT_ADD},
+	{EV_NAME_SUBTRACT_REVENUE, EV_METRIC_REVENUE, sizeof(EV_METRIC_REVENUE) - 1,
+	EV_EFFECT_SUBTRACT},
+};
+
+/* how often the copy is reloaded even if no trigger said it changed */
+#define TYPES_RELOAD_MS		10000
 
 PG_FUNCTION_INFO_V1(evproc_event_types_changed);
 
@@ -112,4 +133,256 @@ evproc_event_types_changed(PG_FUNCTION_ARGS)
 	}
 	change_pending = true;
 	return PointerGetDatum(NULL);
+}
+
+static int
+compare_types(const void *a, const void *b)
+{
+	return strcmp(((const EvType *) a)->name, ((const EvType *) b)->name);
+}
+
+/* set_types makes the n types the copy (malloc'd, sorted by name). */
+static bool
+set_types(const EvType *src, int n, bool table)
+{
+	EvType	   *copy = malloc(sizeof(EvType) * Max(n, 1));
+
+	if (copy == NULL)
+		return false;
+	memcpy(copy, src, sizeof(EvType) * n);
+	qsort(copy, n, sizeof(EvType), compare_types);
+	free(current.types);
+	current.types = copy;
+	current.n = n;
+	from_table = table;
+	return true;
+}
+
+/* load reads evproc.event_types into the copy; SPI is connected. */
+static void
+load(void)
+{
+	EvType	   *rows;
+	int			n = 0;
+	int			rc;
+
+	rc = SPI_execute("SELECT name, metric, effect FROM evproc.event_types",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	rows = palloc(sizeof(EvType) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *metric = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *effect = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		EvType	   *t = &rows[n];
+
+		/* the table's CHECKs make these hold; a row that breaks them is skipped */
+		if (name == NULL || metric == NULL || effect == NULL ||
+			ev_check_name(name, strlen(name)) != NULL ||
+			ev_check_metric(metric, strlen(metric)) != NULL ||
+			!ev_parse_effect(effect, strlen(effect), &t->effect))
+		{
+			ereport(LOG,
+					(errmsg("evproc: event type \"%s\" in evproc.event_types is not valid; ignored",
+							name ? name : "(null)")));
+			continue;
+		}
+		strlcpy(t->name, name, sizeof(t->name));
+		strlcpy(t->metric, metric, sizeof(t->metric));
+		t->metric_len = strlen(t->metric);
+		n++;
+	}
+	if (!set_types(rows, n, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+}
+
+/* How a reload went. */
+typedef enum LoadResult
+{
+	LOAD_DONE,					/* the copy is the table */
+	LOAD_MISSING,				/* no table: the predefined types apply */
+	LOAD_BUSY					/* the table is locked: keep the copy */
+} LoadResult;
+
+/* load_if_there loads the table if it exists and is not locked. */
+static void
+load_if_there(LoadResult *result)
+{
+	static const char *const event_types[] = {"event_types"};
+
+	if (!db_has_table("event_types"))
+		*result = LOAD_MISSING;
+	else if (!db_try_lock(event_types, 1, AccessShareLock))
+		*result = LOAD_BUSY;
+	else
+	{
+		load();
+		*result = LOAD_DONE;
+	}
+}
+
+static void
+load_in_unit(void *arg)
+{
+	db_begin("evproc: reading evproc.event_types");
+	load_if_there(arg);
+	db_commit();
+}
+
+static void
+load_in_sub(void *arg)
+{
+	load_if_there(arg);
+}
+
+/* types_stale: should types_reload run now? */
+bool
+types_stale(void)
+{
+	return current.types == NULL ||
+		pg_atomic_read_u64(&shared->generation) != loaded_generation ||
+		GetCurrentTimestamp() >= next_reload;
+}
+
+/* types_timeout_ms: how long the loop may sleep as far as types go. */
+long
+types_timeout_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return next_reload <= now ? 0 : (long) ((next_reload - now + 999) / 1000);
+}
+
+/*
+ * types_reload reloads the copy from evproc.event_types: in the open unit
+ * of work (a file's ingest transaction) if there is one, else in a unit of
+ * its own.  If the table is missing, the predefined types are used until
+ * it is there (logged once); if it is locked, or reading it fails, the copy
+ * stays and the table is read again shortly.
+ */
+void
+types_reload(void)
+{
+	uint64		generation = pg_atomic_read_u64(&shared->generation);
+	LoadResult	result = LOAD_BUSY;
+	ErrorData  *edata;
+
+	next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  TYPES_RELOAD_MS);
+	edata = db_in_work() ? db_try_sub(load_in_sub, &result) :
+		db_try(load_in_unit, &result);
+	if (edata != NULL)
+	{
+		ereport(LOG,
+				(errmsg("evproc: could not read evproc.event_types: %s",
+						edata->message),
+				 errdetail("The event types read before stay in force; it is read again shortly.")));
+		FreeErrorData(edata);
+		result = LOAD_BUSY;
+	}
+	if (result == LOAD_BUSY)
+	{
+		/* try again soon; keep what we have, else the predefined types */
+		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
+		if (current.types != NULL)
+			return;
+	}
+	if (result != LOAD_DONE)
+	{
+		if (from_table || current.types == NULL)
+			ereport(LOG,
+					(errmsg("evproc: evproc.event_types cannot be read in database \"%s\"; only the predefined event types are accepted",
+							evproc_database),
+					 errhint("Run CREATE EXTENSION evproc, or ALTER EXTENSION evproc UPDATE, in that database.")));
+		if (!set_types(predefined, lengthof(predefined), false) &&
+			current.types == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	/* a change committed while we read is read again next pass */
+	if (result != LOAD_BUSY)
+		loaded_generation = generation;
+}
+
+/* types_current: the worker's copy of the types. */
+const TypeSet *
+types_current(void)
+{
+	return &current;
+}
+
+/*
+ * types_copy gives a copy of the current types, palloc'd in cxt, that
+ * stays as it is whatever changes later: ingest reads a whole file with
+ * one set of definitions.
+ */
+TypeSet *
+types_copy(MemoryContext cxt)
+{
+	TypeSet    *set = MemoryContextAlloc(cxt, sizeof(TypeSet));
+
+	set->n = current.n;
+	set->types = MemoryContextAlloc(cxt, sizeof(EvType) * Max(current.n, 1));
+	memcpy(set->types, current.types, sizeof(EvType) * current.n);
+	return set;
+}
+
+/*
+ * types_lookup finds the type named name[0..len) in set, or NULL.  No
+ * PostgreSQL calls: it runs inside libmicrohttpd's callbacks.
+ */
+const EvType *
+types_lookup(const TypeSet *set, const char *name, size_t len)
+{
+	int			lo = 0;
+	int			hi = set->n - 1;
+
+	if (len > EV_NAME_MAX)
+		return NULL;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strncmp(name, set->types[mid].name, len);
+
+		if (c == 0 && set->types[mid].name[len] != '\0')
+			c = -1;
+		if (c == 0)
+			return &set->types[mid];
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/*
+ * types_resolve gives an event its type in set by its name: NULL, or a
+ * message (written into errbuf) if the name is not a defined type or the
+ * event lacks what its type needs (a value).  No PostgreSQL calls.
+ */
+const char *
+types_resolve(const TypeSet *set, EvEvent *ev, char *errbuf, size_t errlen)
+{
+	const EvType *t = types_lookup(set, ev->name, ev->name_len);
+	const char *msg;
+
+	if (t == NULL)
+	{
+		snprintf(errbuf, errlen, "event \"%s\" is not a defined type",
+				 ev->name);
+		return errbuf;
+	}
+	msg = ev_set_type(ev, t->metric, t->metric_len, t->effect);
+	if (msg != NULL)
+	{
+		snprintf(errbuf, errlen, "%s", msg);
+		return errbuf;
+	}
+	return NULL;
 }

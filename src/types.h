@@ -11,8 +11,39 @@
 
 #include "postgres.h"
 
+#include "event.h"
+
+/* One event type: events named name change metric by effect. */
+typedef struct EvType
+{
+	char		name[EV_NAME_MAX + 1];
+	char		metric[EV_NAME_MAX + 1];
+	size_t		metric_len;
+	EvEffect	effect;
+} EvType;
+
+/* A set of types, sorted by name. */
+typedef struct TypeSet
+{
+	EvType	   *types;
+	int			n;
+} TypeSet;
+
 /* postmaster: shared memory */
 extern Size types_shmem_size(void);
 extern void types_shmem_init(void);
+
+/* the worker */
+extern bool types_stale(void);
+extern void types_reload(void);
+extern long types_timeout_ms(void);
+extern TypeSet *types_copy(MemoryContext cxt);
+
+/* the worker, also inside libmicrohttpd's callbacks (no PostgreSQL calls) */
+extern const TypeSet *types_current(void);
+extern const EvType *types_lookup(const TypeSet *set, const char *name,
+								  size_t len);
+extern const char *types_resolve(const TypeSet *set, EvEvent *ev,
+								 char *errbuf, size_t errlen);
 
 #endif							/* EVPROC_TYPES_H */

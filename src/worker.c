@@ -10,7 +10,8 @@
  *	  1. wait, at most until HTTP, lookups, rotation or ingest next need
  *		 attention;
  *	  2. handle SIGTERM (clean shutdown) and SIGHUP (reload settings);
- *	  3. http_run: valid events are handed to intake, lookups queued;
+ *	  3. the event types are reloaded if they changed (types.c); http_run:
+ *		 valid events are handed to intake, lookups queued;
  *	  4. intake_flush: one write and one fdatasync for the whole batch, then
  *		 the POSTs are answered; the lookups are served in one unit of
  *		 work (lookup.c) and answered; the replies go out;
@@ -34,6 +35,7 @@
 #include "lookup.h"
 #include "rotation.h"
 #include "settings.h"
+#include "types.h"
 #include "worker.h"
 
 #include "mb/pg_wchar.h"
@@ -228,6 +230,7 @@ compute_timeout(void)
 	timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
 	timeout = earlier(timeout, db_stats_timeout_ms());
+	timeout = earlier(timeout, types_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
 	return earlier(timeout, Max(t, 0));
 }
@@ -260,6 +263,8 @@ pass(void)
 	char		errbuf[256];
 	IngestResult ingest;
 
+	if (types_stale())
+		types_reload();
 	http_run();
 	flush();
 	serve_lookups();

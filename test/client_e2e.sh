@@ -188,7 +188,7 @@ send_file mixed "$work/mixed.jsonl" --batch-size 10
 check "mixed: exit 1, 40 accepted, 3 rejected" summary_is mixed 1 40 0 3 0
 check "mixed: line 6 named as not an object" grep -q '^  line 6: event must be a JSON object' "$work/mixed.out"
 check "mixed: line 19 named with the server's reason" grep -q '^  line 19: .*value' "$work/mixed.out"
-check "mixed: line 44 named with the server's reason" grep -q '^  line 44: .*name' "$work/mixed.out"
+check "mixed: line 44 named with the server's reason" grep -q '^  line 44: .*not a defined type' "$work/mixed.out"
 check "rotate" rotate
 check "mixed: totals count the good events only" totals_match "$work/genc.jsonl"
 

@@ -102,7 +102,7 @@ FROM evproc.processed_files WHERE filename ~ '^events-\d{8}T';
 SELECT evproc_user_revenue('n');
 
 -- ingest failure is reported, the file stays, and it is retried
-ALTER TABLE evproc.user_revenue RENAME TO user_revenue_moved;
+ALTER TABLE evproc.user_metrics RENAME TO user_metrics_moved;
 \! test/http -d '{"userId": "retry", "name": "add_revenue", "value": 4}' http://127.0.0.1:18701/liveEvent
 DO $$
 BEGIN
@@ -112,7 +112,7 @@ EXCEPTION WHEN others THEN
 END
 $$;
 \! ls "$EVDIR" | grep -c '^events-'
-ALTER TABLE evproc.user_revenue_moved RENAME TO user_revenue;
+ALTER TABLE evproc.user_metrics_moved RENAME TO user_metrics;
 SELECT evproc_rotate() IS NULL AS nothing_new;
 SELECT evproc_user_revenue('retry');
 \! ls "$EVDIR" | grep -c '^events-'

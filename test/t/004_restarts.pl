@@ -8,7 +8,7 @@
 #	(c) pg_reload_conf() with changed evproc.rotation_interval, evproc.fsync
 #		and evproc.max_body_size, several times during a stream: no
 #		request fails;
-#	(d) evproc.user_revenue locked by another session (as VACUUM FULL or
+#	(d) evproc.user_metrics locked by another session (as VACUUM FULL or
 #		ALTER TABLE do): the worker never waits for the lock, so POSTs keep
 #		being answered at once; the archived file waits (logged once, no
 #		failed tries), evproc_rotate() times out, a GET meanwhile is
@@ -172,7 +172,7 @@ sub post_timed
 	return ($status // 'none', time - $start);
 }
 
-# lock_case($case) runs case (d): evproc.user_revenue locked by another
+# lock_case($case) runs case (d): evproc.user_metrics locked by another
 # session.
 sub lock_case
 {
@@ -191,7 +191,7 @@ sub lock_case
 	my $offset = -s $node->logfile;
 	my $locker = $node->background_psql('postgres');
 	$locker->query_safe(
-		'BEGIN; LOCK TABLE evproc.user_revenue IN ACCESS EXCLUSIVE MODE');
+		'BEGIN; LOCK TABLE evproc.user_metrics IN ACCESS EXCLUSIVE MODE');
 	my $locked_at = time;
 
 	my ($status, $took);
@@ -231,7 +231,7 @@ sub lock_case
 	my %get = raw_reply($get_sock, 5);
 	my $get_took = time - $get_start;
 	is($get{status}, 503, "$case: a GET during the lock is answered 503");
-	like($get{body}, qr/user_revenue is locked/, "$case: ... saying why");
+	like($get{body}, qr/user_metrics is locked/, "$case: ... saying why");
 	cmp_ok($get_took, '>=', 4.5,
 		sprintf("$case: ... after waiting for the lock (%.1fs)", $get_took));
 	close $get_sock;
