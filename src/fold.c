@@ -36,6 +36,8 @@
 /* bytes of a rejected line kept in evproc.rejected_lines */
 #define FOLD_REJECT_KEEP		4096
 
+/* the keys of the sums are stored in blocks of this size */
+#define FOLD_ARENA_BLOCK		(256 * 1024)
 /* the most distinct metrics one file may change */
 #define FOLD_MAX_METRICS		1000
 
@@ -119,6 +121,8 @@ static struct
 	usertotals_hash *totals;
 	List	   *rejected;		/* of RejectedLine */
 	FoldCounts	counts;
+	char	   *arena;			/* where the next key goes (see store_key) */
+	size_t		arena_left;
 	const char **metrics;		/* the distinct metrics the file changes */
 	int			nmetrics;
 	UserTotal **sorted;
@@ -147,6 +151,8 @@ fold_begin(const char *name)
 	fold.metrics = MemoryContextAlloc(fold.cxt,
 									  sizeof(char *) * FOLD_MAX_METRICS);
 	fold.nmetrics = 0;
+	fold.arena = NULL;
+	fold.arena_left = 0;
 	fold.sorted = NULL;
 	fold.nsorted = 0;
 	fold.next_row = 0;
@@ -167,6 +173,30 @@ void
 fold_note_events(int64 n)
 {
 	fold.counts.events += n;
+}
+
+/*
+ * store_key copies a key (len bytes) into the file's memory, densely: a
+ * file can have hundreds of thousands of them, and a chunk of their own
+ * would cost them twice the memory.
+ */
+static char *
+store_key(const char *key, size_t len)
+{
+	char	   *p;
+
+	if (fold.arena_left < len)
+	{
+		size_t		size = Max(len, FOLD_ARENA_BLOCK);
+
+		fold.arena = MemoryContextAlloc(fold.cxt, size);
+		fold.arena_left = size;
+	}
+	p = fold.arena;
+	memcpy(p, key, len);
+	fold.arena += len;
+	fold.arena_left -= len;
+	return p;
 }
 
 /* note_metric adds metric to the file's metrics, if it is new. */
@@ -197,10 +227,7 @@ fold_add(const char *user_id, const char *metric, ev_int128 delta)
 	entry = usertotals_insert(fold.totals, key, &found);
 	if (!found)
 	{
-		size_t		len = key_len(key) + 1;
-
-		entry->key = MemoryContextAlloc(fold.cxt, len);
-		memcpy(entry->key, key, len);
+		entry->key = store_key(key, key_len(key) + 1);
 		entry->order = -1;
 		entry->total = 0;
 		note_metric(metric);

@@ -26,6 +26,7 @@
 #include "lookup.h"
 
 #include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
 #include "storage/lockdefs.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -36,7 +37,6 @@
 /* how often they try again meanwhile */
 #define LOOKUP_RETRY_MS			50
 
-static SPIPlanPtr lookup_plan = NULL;
 static TimestampTz blocked_since = 0;	/* 0: not blocked */
 static TimestampTz lookup_retry_at = 0;
 
@@ -52,33 +52,101 @@ typedef struct LookupBatch
 } LookupBatch;
 
 /*
- * The plan gives a user's revenue (0 if the user has other metrics only)
- * and all the user's metrics as a JSON object, or no row for an unknown
- * user.  $2 and $3 are the sums an open ingest transaction has already
- * added to some of the user's rows: they are taken off again, and a row
- * the transaction inserted (xmax 0; an upsert that updated leaves its
- * lock's xid there) was not there before, so it is left out.
+ * plan_rows gives a user's metrics.  plan_minus does too, with the sums an
+ * open ingest transaction has already added to some of the rows ($2 and
+ * $3) taken off again; a row the transaction inserted (xmax 0; an upsert
+ * that updated leaves its lock's xid there) was not there before: NULL.
  */
+static SPIPlanPtr plan_rows = NULL;
+static SPIPlanPtr plan_minus = NULL;
+
 static void
-prepare_plan(void)
+prepare_plans(void)
 {
 	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, NUMERICARRAYOID};
 
-	if (lookup_plan != NULL)
+	if (plan_rows == NULL)
+		plan_rows = db_prepare("SELECT metric, value::pg_catalog.text "
+							   "FROM evproc.user_metrics WHERE user_id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes);
+	if (plan_minus == NULL)
+		plan_minus = db_prepare("SELECT m.metric, (CASE WHEN d.delta IS NULL THEN m.value "
+								"WHEN m.xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
+								"ELSE m.value OPERATOR(pg_catalog.-) d.delta END)::pg_catalog.text "
+								"FROM evproc.user_metrics AS m "
+								"LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(metric, delta) "
+								"ON d.metric OPERATOR(pg_catalog.=) m.metric "
+								"WHERE m.user_id OPERATOR(pg_catalog.=) $1",
+								3, argtypes);
+}
+
+/* One metric of a user, as read. */
+typedef struct MetricValue
+{
+	const char *metric;
+	const char *value;			/* a numeric literal */
+} MetricValue;
+
+/* in the order of jsonb's keys: shorter first, then by bytes */
+static int
+compare_metrics(const void *a, const void *b)
+{
+	const char *ma = ((const MetricValue *) a)->metric;
+	const char *mb = ((const MetricValue *) b)->metric;
+	size_t		la = strlen(ma);
+	size_t		lb = strlen(mb);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(ma, mb);
+}
+
+/*
+ * answer_item sets a lookup's answer from the rows SPI returned: the
+ * revenue (0 if the user has other metrics only) and a JSON object of all
+ * the metrics, or NULLs if there is none.
+ */
+static void
+answer_item(LookupBatch *b, RevenueLookup *item)
+{
+	MetricValue *rows = palloc(sizeof(MetricValue) * Max(SPI_processed, 1));
+	int			n = 0;
+	const char *revenue = "0";
+	StringInfoData json;
+
+	item->revenue = NULL;
+	item->metrics = NULL;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *metric = SPI_getvalue(SPI_tuptable->vals[r],
+										  SPI_tuptable->tupdesc, 1);
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[r],
+										 SPI_tuptable->tupdesc, 2);
+
+		if (metric == NULL || value == NULL)
+			continue;			/* a row the open ingest inserted */
+		rows[n].metric = metric;
+		rows[n].value = value;
+		if (strcmp(metric, EV_METRIC_REVENUE) == 0)
+			revenue = value;
+		n++;
+	}
+	if (n == 0)
 		return;
-	lookup_plan = db_prepare("SELECT COALESCE(pg_catalog.max(v) FILTER "
-							 "(WHERE metric OPERATOR(pg_catalog.=) '" EV_METRIC_REVENUE "'), 0)::pg_catalog.text, "
-							 "pg_catalog.jsonb_object_agg(metric, v)::pg_catalog.text "
-							 "FROM (SELECT m.metric, CASE WHEN d.delta IS NULL THEN m.value "
-							 "WHEN m.xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
-							 "ELSE m.value OPERATOR(pg_catalog.-) d.delta END AS v "
-							 "FROM evproc.user_metrics AS m "
-							 "LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(metric, delta) "
-							 "ON d.metric OPERATOR(pg_catalog.=) m.metric "
-							 "WHERE m.user_id OPERATOR(pg_catalog.=) $1) AS s "
-							 "WHERE v IS NOT NULL "
-							 "HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0",
-							 3, argtypes);
+	qsort(rows, n, sizeof(MetricValue), compare_metrics);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	for (int k = 0; k < n; k++)
+	{
+		char		key[EV_NAME_MAX * 6 + 3];
+
+		ev_json_quote(rows[k].metric, strlen(rows[k].metric), key, sizeof(key));
+		appendStringInfo(&json, "%s%s: %s", k > 0 ? ", " : "", key,
+						 rows[k].value);
+	}
+	appendStringInfoChar(&json, '}');
+	item->revenue = MemoryContextStrdup(b->cxt, revenue);
+	item->metrics = MemoryContextStrdup(b->cxt, json.data);
 }
 
 /*
@@ -90,45 +158,35 @@ lookup_all(LookupBatch *b)
 {
 	bool		in_ingest = (b->uncommitted != NULL);
 
-	prepare_plan();
+	prepare_plans();
 	for (int i = 0; i < b->n; i++)
 	{
 		RevenueLookup *item = &b->items[i];
 		MetricDelta *deltas = NULL;
 		int			ndeltas = 0;
 		Datum		args[3];
-		Datum	   *metrics;
-		Datum	   *sums;
 
 		if (in_ingest)
 			ndeltas = b->uncommitted(item->user_id, &deltas);
-		metrics = palloc(sizeof(Datum) * Max(ndeltas, 1));
-		sums = palloc(sizeof(Datum) * Max(ndeltas, 1));
-		for (int k = 0; k < ndeltas; k++)
-		{
-			metrics[k] = CStringGetTextDatum(deltas[k].metric);
-			sums[k] = db_numeric(deltas[k].delta);
-		}
 		args[0] = CStringGetTextDatum(item->user_id);
-		args[1] = db_array(metrics, ndeltas, TEXTOID);
-		args[2] = db_array(sums, ndeltas, NUMERICOID);
-		/* read-write mode inside ingest: a new snapshot, of its own rows */
-		db_execute(lookup_plan, args, !in_ingest, 1, SPI_OK_SELECT);
-		item->revenue = NULL;
-		item->metrics = NULL;
-		if (SPI_processed > 0)
+		if (ndeltas == 0)
+			/* read-write mode inside ingest: a new snapshot, of its own rows */
+			db_execute(plan_rows, args, !in_ingest, 0, SPI_OK_SELECT);
+		else
 		{
-			char	   *revenue = SPI_getvalue(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1);
-			char	   *all = SPI_getvalue(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 2);
+			Datum	   *metrics = palloc(sizeof(Datum) * ndeltas);
+			Datum	   *sums = palloc(sizeof(Datum) * ndeltas);
 
-			if (revenue != NULL && all != NULL)
+			for (int k = 0; k < ndeltas; k++)
 			{
-				item->revenue = MemoryContextStrdup(b->cxt, revenue);
-				item->metrics = MemoryContextStrdup(b->cxt, all);
+				metrics[k] = CStringGetTextDatum(deltas[k].metric);
+				sums[k] = db_numeric(deltas[k].delta);
 			}
+			args[1] = db_array(metrics, ndeltas, TEXTOID);
+			args[2] = db_array(sums, ndeltas, NUMERICOID);
+			db_execute(plan_minus, args, false, 0, SPI_OK_SELECT);
 		}
+		answer_item(b, item);
 		SPI_freetuptable(SPI_tuptable);
 	}
 }
