@@ -136,6 +136,13 @@ static SPIPlanPtr plan_upsert = NULL;
 static SPIPlanPtr plan_reject = NULL;
 static SPIPlanPtr plan_record = NULL;
 static SPIPlanPtr plan_seen = NULL;
+static SPIPlanPtr plan_notify_users = NULL;
+static SPIPlanPtr plan_notify_file = NULL;
+
+/* the channel the ingest transactions notify (see fold_notify) */
+#define FOLD_CHANNEL			"evproc_updates"
+/* a notification's payload is at most this long (PostgreSQL: < 8000) */
+#define FOLD_PAYLOAD_MAX		7900
 
 /* fold_begin starts folding the file name. */
 void
@@ -332,6 +339,38 @@ fold_prepare(void)
 								 "(filename, events, rejected, duplicates, size, sha256) "
 								 "VALUES ($1, $2, $3, $4, $5, $6)",
 								 6, record);
+	if (plan_notify_users == NULL)
+	{
+		Oid			users[1] = {TEXTARRAYOID};
+
+		/*
+		 * The user's state, as GET /userEvents/:userId gives it; a state too
+		 * long for a payload is sent without its metrics.
+		 */
+		plan_notify_users = db_prepare(
+									   "SELECT pg_catalog.pg_notify('" FOLD_CHANNEL "', CASE "
+									   "WHEN pg_catalog.octet_length(p) OPERATOR(pg_catalog.<=) " CppAsString2(FOLD_PAYLOAD_MAX) " THEN p "
+									   "ELSE pg_catalog.format('{\"userId\": %s, \"revenue\": %s}', u, r) END) "
+									   "FROM (SELECT pg_catalog.to_json(user_id)::pg_catalog.text AS u, "
+									   "COALESCE(pg_catalog.max(value) FILTER (WHERE metric OPERATOR(pg_catalog.=) '" EV_METRIC_REVENUE "'), 0)::pg_catalog.text AS r, "
+									   "pg_catalog.format('{\"userId\": %s, \"revenue\": %s, \"metrics\": %s}', "
+									   "pg_catalog.to_json(user_id)::pg_catalog.text, "
+									   "COALESCE(pg_catalog.max(value) FILTER (WHERE metric OPERATOR(pg_catalog.=) '" EV_METRIC_REVENUE "'), 0), "
+									   "pg_catalog.jsonb_object_agg(metric, value)) AS p "
+									   "FROM evproc.user_metrics WHERE user_id OPERATOR(pg_catalog.=) ANY ($1) "
+									   "GROUP BY user_id) AS s",
+									   1, users);
+	}
+	if (plan_notify_file == NULL)
+	{
+		Oid			file[2] = {TEXTOID, INT4OID};
+
+		plan_notify_file = db_prepare(
+									  "SELECT pg_catalog.pg_notify('" FOLD_CHANNEL "', "
+									  "pg_catalog.format('{\"file\": %s, \"users\": %s}', "
+									  "pg_catalog.to_json($1)::pg_catalog.text, $2))",
+									  2, file);
+	}
 	if (plan_seen == NULL)
 		plan_seen = db_prepare(
 							   "INSERT INTO evproc.seen_events (event_id) "
@@ -538,6 +577,45 @@ fold_rejected_step(void)
 	db_execute(plan_reject, args, false, 0, SPI_OK_INSERT);
 	fold.next_rejected = lc;
 	return lc == NULL;
+}
+
+/*
+ * fold_notify notifies channel evproc_updates of the users whose metrics
+ * the file changed, in the file's transaction, so that listeners hear of
+ * them when (and only if) it commits: one notification per user with the
+ * user's new state, up to evproc.notify_max_users users; a file that
+ * changes more sends one notification naming the file and the number of
+ * users instead, so that the cost stays bounded.  Call after the upserts.
+ */
+void
+fold_notify(void)
+{
+	int			nusers = 0;
+	Datum	   *users;
+	Datum		arg;
+	int			n = 0;
+
+	/* the distinct users, in order: fold.sorted is by user, then metric */
+	for (int i = 0; i < fold.nsorted; i++)
+		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+			nusers++;
+	if (nusers == 0)
+		return;
+	if (nusers > evproc_notify_max_users)
+	{
+		Datum		args[2];
+
+		args[0] = CStringGetTextDatum(fold.name);
+		args[1] = Int32GetDatum(nusers);
+		db_execute(plan_notify_file, args, false, 0, SPI_OK_SELECT);
+		return;
+	}
+	users = palloc(sizeof(Datum) * nusers);
+	for (int i = 0; i < fold.nsorted; i++)
+		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+			users[n++] = CStringGetTextDatum(fold.sorted[i]->key);
+	arg = db_array(users, n, TEXTOID);
+	db_execute(plan_notify_users, &arg, false, 0, SPI_OK_SELECT);
 }
 
 /*

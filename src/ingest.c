@@ -400,6 +400,7 @@ commit_file(Journal *journal)
 	FoldCounts	counts;
 
 	evproc_fault("ingest-before-commit");
+	fold_notify();
 	fold_record(state.size, state.digest, &counts);
 	db_commit();
 	state.phase = PHASE_NONE;

@@ -39,6 +39,7 @@ int			evproc_connection_timeout = 30;
 int			evproc_rotation_size = 1024 * 1024;	/* kB */
 int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
+int			evproc_notify_max_users = 1000;
 int			evproc_request_timeout = 10;
 int			evproc_max_body_memory = 64 * 1024 * 1024;
 char	   *evproc_fault_injection = NULL;
@@ -127,6 +128,14 @@ evproc_define_settings(void)
 							"Further rejected lines are only counted in evproc.processed_files.",
 							&evproc_max_rejected_lines,
 							1000, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.notify_max_users",
+							"Most users of one ingested file notified one by one on channel evproc_updates.",
+							"A file that changes more users sends one summary notification naming the file instead; 0 sends only that.",
+							&evproc_notify_max_users,
+							1000, 0, 100000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

@@ -302,6 +302,11 @@ evproc_worker_main(Datum main_arg)
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 	/* never let a lock stall the event loop: fail, and retry later */
 	SetConfigOption("lock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * A commit is durable before anything is told of it (listeners of
+	 * evproc_updates, evproc_rotate()), whatever the server's setting.
+	 */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(WARNING,
