@@ -20,6 +20,9 @@ OBJS = \
 	src/http.o \
 	src/http_request.o \
 	src/http_conn.o \
+	src/http_stream.o \
+	src/stream.o \
+	src/feed.o \
 	src/auth.o \
 	src/intake.o \
 	src/lookup.o \
@@ -73,6 +76,10 @@ endif
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object is rebuilt when a header of src/ changes (PGXS tracks no
+# header dependencies unless PostgreSQL was configured with them)
+$(OBJS): $(wildcard src/*.h)
 
 CONTRIB_TESTDB = postgres
 
