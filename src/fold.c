@@ -620,14 +620,15 @@ fold_notify(void)
 
 /*
  * fold_users gives the distinct users whose metrics the file changes, in
- * *users (palloc'd; the ids stay valid until fold_end), and their number.
+ * *users (allocated in cxt, which must outlive the file's transaction;
+ * the ids stay valid until fold_end), and their number.
  */
 int
-fold_users(const char ***users)
+fold_users(MemoryContext cxt, const char ***users)
 {
 	int			n = 0;
 
-	*users = palloc(sizeof(char *) * Max(fold.nsorted, 1));
+	*users = MemoryContextAlloc(cxt, sizeof(char *) * Max(fold.nsorted, 1));
 	for (int i = 0; i < fold.nsorted; i++)
 		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
 			(*users)[n++] = fold.sorted[i]->key;

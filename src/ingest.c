@@ -406,7 +406,8 @@ commit_file(Journal *journal)
 	evproc_fault("ingest-before-commit");
 	fold_notify();
 	fold_record(state.size, state.digest, &counts);
-	nusers = fold_users(&users);
+	/* not in SPI's memory: it goes with the commit */
+	nusers = fold_users(state.step_cxt, &users);
 	db_commit();
 	state.phase = PHASE_NONE;
 	/* only now, durable and visible: the subscribers of every worker */

@@ -28,6 +28,7 @@
 
 #include "event.h"
 #include "feed.h"
+#include "http_conn.h"
 #include "settings.h"
 #include "stream.h"
 
@@ -343,6 +344,8 @@ stream_open(struct MHD_Connection *conn, const char *user_id,
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
 							"no-cache");
 	MHD_add_response_header(response, "X-Accel-Buffering", "no");
+	/* a stream that ends (too slow a reader, shutdown) ends its connection */
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	/* a stream is idle between changes: never time it out */
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 	dlist_push_tail(&subscribers, &s->node);
@@ -564,7 +567,8 @@ stream_answer(LookupOutcome outcome)
 }
 
 /*
- * stream_upkeep pings idle streams, and says whether any suspended stream
+ * stream_upkeep ends the streams whose client went away, pings idle
+ * ones, and says whether any suspended stream
  * was resumed since the last call (libmicrohttpd must run to send).
  */
 bool
@@ -578,6 +582,13 @@ stream_upkeep(void)
 	{
 		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
 
+		/* a client that went away while we waited: end its stream */
+		if (s->suspended && !s->closing && conn_peer_closed(s->conn))
+		{
+			s->closing = true;
+			wake(s);
+			continue;
+		}
 		if (s->off == s->len && now - s->last_write_ms >= STREAM_PING_MS)
 		{
 			send_to(s, ": ping\n\n", 8, false);
