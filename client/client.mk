@@ -19,6 +19,7 @@ CLIENT_CORE_SRCS = \
 	client/generate.c \
 	client/jsonl.c \
 	client/reply.c \
+	client/sse.c \
 	client/strbuf.c \
 	client/summary.c \
 	client/urlenc.c
@@ -39,6 +40,10 @@ test/unit/test_client: test/unit/test_client.c $(CLIENT_CORE_SRCS) $(CLIENT_HDRS
 	$(CC) $(CLIENT_CFLAGS) -Iclient -Itest/unit -o $@ test/unit/test_client.c \
 		$(CLIENT_CORE_SRCS) $(CLIENT_LIBS)
 
+test/unit/test_sse: test/unit/test_sse.c test/unit/unit.h client/sse.c client/sse.h client/strbuf.c client/strbuf.h client/client.mk
+	$(CC) $(CLIENT_CFLAGS) -Iclient -Itest/unit -o $@ test/unit/test_sse.c \
+		client/sse.c client/strbuf.c
+
 all: client/evproc-client
 
 .PHONY: install-client uninstall-client client-unitcheck
@@ -52,7 +57,8 @@ uninstall: uninstall-client
 uninstall-client:
 	rm -f '$(DESTDIR)$(bindir)/evproc-client'
 
-client-unitcheck: test/unit/test_client
+client-unitcheck: test/unit/test_client test/unit/test_sse
 	./test/unit/test_client
+	./test/unit/test_sse
 
-EXTRA_CLEAN += client/evproc-client test/unit/test_client
+EXTRA_CLEAN += client/evproc-client test/unit/test_client test/unit/test_sse
