@@ -7,6 +7,7 @@
 #   make                     also builds client/evproc-client
 #   make install             also installs it into $(DESTDIR)$(bindir)
 #   make client-unitcheck    unit tests of the client's pure parts
+#   make client-watchcheck   "watch" against a fake SSE server (Python)
 
 CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror
 CLIENT_LIBS = -lcurl -ljson-c -lm
@@ -28,7 +29,8 @@ CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 	client/evproc-client.c \
 	client/revenue_cmd.c \
 	client/send.c \
-	client/transport.c
+	client/transport.c \
+	client/watch.c
 
 # with the protocol's limits, shared with the server
 CLIENT_HDRS = $(wildcard client/*.h) src/evlimits.h
@@ -46,7 +48,7 @@ test/unit/test_sse: test/unit/test_sse.c test/unit/unit.h client/sse.c client/ss
 
 all: client/evproc-client
 
-.PHONY: install-client uninstall-client client-unitcheck
+.PHONY: install-client uninstall-client client-unitcheck client-watchcheck
 
 install: install-client
 install-client: client/evproc-client
@@ -60,5 +62,8 @@ uninstall-client:
 client-unitcheck: test/unit/test_client test/unit/test_sse
 	./test/unit/test_client
 	./test/unit/test_sse
+
+client-watchcheck: client/evproc-client
+	bash test/client_watch.sh
 
 EXTRA_CLEAN += client/evproc-client test/unit/test_client test/unit/test_sse
