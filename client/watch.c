@@ -243,8 +243,6 @@ cmd_watch(const ClientConfig *cfg, const WatchOptions *opts)
 		curl_easy_setopt(c.h, CURLOPT_LOW_SPEED_TIME, (long) WATCH_IDLE_LIMIT_S);
 		curl_easy_setopt(c.h, CURLOPT_XFERINFOFUNCTION, watch_progress);
 		curl_easy_setopt(c.h, CURLOPT_NOPROGRESS, 0L);
-		/* stream bytes as they come, not when a buffer is full */
-		curl_easy_setopt(c.h, CURLOPT_BUFFERSIZE, 16384L);
 
 		started = now_ms();
 		rc = curl_easy_perform(c.h);
