@@ -89,7 +89,7 @@ include client/client.mk
 # Unit tests of the backend-free modules: plain C, no server.
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
-	test/unit/test_idcache test/unit/test_client
+	test/unit/test_idcache test/unit/test_client test/unit/test_sse
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \

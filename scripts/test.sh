@@ -25,6 +25,9 @@ $MAKE structurecheck
 $MAKE valgrindcheck
 echo "valgrind: clean"
 
+echo "== evproc-client watch against a fake event-stream server"
+$MAKE client-watchcheck
+
 echo "== fuzzing the event parser for ${EVPROC_FUZZ_SECONDS:-30}s"
 $MAKE fuzz FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
 
