@@ -256,23 +256,30 @@ header_start(WsDecoder *d)
 	return true;
 }
 
-/* header_end reads the extended length and the mask key */
+/*
+ * header_length reads an extended (16 or 64-bit) length, checked as soon
+ * as its last byte is in, before the mask key.
+ */
 static bool
+header_length(WsDecoder *d)
+{
+	size_t		ext = d->hdr_need - 6;
+
+	d->frame_len = 0;
+	for (size_t i = 0; i < ext; i++)
+		d->frame_len = d->frame_len << 8 | d->hdr[2 + i];
+	if (ext == 8 && (d->hdr[2] & 0x80))
+		return fail(d, WS_CLOSE_PROTOCOL,
+					"64-bit payload length has its high bit set");
+	return check_data_size(d);
+}
+
+/* header_end reads the mask key: the frame's payload comes next */
+static void
 header_end(WsDecoder *d)
 {
 	size_t		ext = d->hdr_need - 6;
 
-	if (ext > 0)
-	{
-		d->frame_len = 0;
-		for (size_t i = 0; i < ext; i++)
-			d->frame_len = d->frame_len << 8 | d->hdr[2 + i];
-		if (ext == 8 && (d->hdr[2] & 0x80))
-			return fail(d, WS_CLOSE_PROTOCOL,
-						"64-bit payload length has its high bit set");
-		if (!check_data_size(d))
-			return false;
-	}
 	memcpy(d->mask, d->hdr + 2 + ext, 4);
 	d->frame_got = 0;
 	if (is_control(d->opcode))
@@ -283,7 +290,6 @@ header_end(WsDecoder *d)
 		d->len = 0;
 		d->utf8.need = 0;
 	}
-	return true;
 }
 
 /* reserve: room in the message buffer for need bytes (need <= max) */
@@ -430,10 +436,12 @@ ws_decoder_feed(WsDecoder *d, const void *data, size_t len, size_t *consumed,
 			d->hdr[d->hdr_have++] = in[pos++];
 			if (d->hdr_have == 2 && !header_start(d))
 				break;
+			if (d->hdr_have == d->hdr_need - 4 && d->hdr_have > 2 &&
+				!header_length(d))
+				break;
 			if (d->hdr_have < d->hdr_need)
 				continue;
-			if (!header_end(d))
-				break;
+			header_end(d);
 			d->state = DEC_PAYLOAD;
 		}
 		if (d->frame_got < d->frame_len)
