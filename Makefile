@@ -22,6 +22,9 @@ OBJS = \
 	src/http_conn.o \
 	src/http_stream.o \
 	src/stream.o \
+	src/stream_ws.o \
+	src/ws.o \
+	src/ws_handshake.o \
 	src/feed.o \
 	src/auth.o \
 	src/intake.o \

@@ -484,7 +484,7 @@ http_start(void)
 	struct sockaddr_storage addr;
 	socklen_t	addrlen;
 	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_ERROR_LOG;
+		MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	const char *listen = evproc_listen_address;
 
 	parser = ev_parser_create();

@@ -13,12 +13,20 @@
 
 #include "http_stream.h"
 #include "stream.h"
+#include "ws.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 /* the most users GET /stream?users= may name */
 #define STREAM_MAX_USERS	1000
+
+/* header: a request header's value, or NULL */
+static const char *
+header(HttpRequest *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
 
 /*
  * parse_users reads the comma-separated, percent-encoded user ids of
@@ -64,9 +72,10 @@ parse_users(const char *list, char ***users, int *nusers)
 
 /*
  * http_stream_open answers a stream request: 200 and the stream of Server-Sent
- * Events (stream.c), or an error.  The client's resume point is its
- * Last-Event-ID, or ?since=N; GET /stream?users=a,b watches those users
- * only.
+ * Events, or, for a WebSocket upgrade (RFC 6455, checked by ws.c), 101 and
+ * the stream over the switched connection (stream.c); or an error.  The client's resume point is its
+ * Last-Event-ID, or ?since=N (WebSocket clients cannot set headers);
+ * GET /stream?users=a,b watches those users only.
  */
 enum MHD_Result
 http_stream_open(HttpRequest *req)
@@ -79,6 +88,7 @@ http_stream_open(HttpRequest *req)
 	char	  **users = NULL;
 	int			nusers = 0;
 	uint64		since = 0;
+	const char *upgrade = header(req, "Upgrade");
 	const char *error = NULL;
 	struct MHD_Response *response = NULL;
 	enum MHD_Result ret;
@@ -99,10 +109,20 @@ http_stream_open(HttpRequest *req)
 		error = parse_users(list, &users, &nusers);
 	if (error != NULL)
 		request_set_error(req, MHD_HTTP_BAD_REQUEST, error);
+	else if (upgrade != NULL &&
+			 (error = ws_check_request(upgrade, header(req, "Connection"),
+									   header(req, "Sec-WebSocket-Version"),
+									   header(req, "Sec-WebSocket-Key"))) != NULL)
+		request_set_error(req, MHD_HTTP_BAD_REQUEST, error);
 	else
 	{
-		response = stream_open(req->conn, req->all_users ? NULL : req->user_id,
-							   users, nusers, since, &error);
+		if (upgrade != NULL)
+			response = stream_open_ws(header(req, "Sec-WebSocket-Key"),
+									  req->all_users ? NULL : req->user_id,
+									  users, nusers, since, &error);
+		else
+			response = stream_open(req->conn, req->all_users ? NULL : req->user_id,
+								   users, nusers, since, &error);
 		if (response == NULL)
 		{
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
@@ -114,8 +134,8 @@ http_stream_open(HttpRequest *req)
 	free(users);
 	if (response == NULL)
 		return request_send_reply(req);
-	req->status = MHD_HTTP_OK;
-	ret = MHD_queue_response(req->conn, MHD_HTTP_OK, response);
+	req->status = upgrade != NULL ? MHD_HTTP_SWITCHING_PROTOCOLS : MHD_HTTP_OK;
+	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);
 	return ret;
 }

@@ -31,6 +31,8 @@
 #include "http_conn.h"
 #include "settings.h"
 #include "stream.h"
+#include "stream_ws.h"
+#include "ws.h"
 
 #include <time.h>
 
@@ -41,6 +43,8 @@
 #define STREAM_BUF_MAX		(256 * 1024)
 /* an idle stream gets a comment this often, for proxies */
 #define STREAM_PING_MS		15000
+/* a WebSocket upgrade not done after this long is given up */
+#define STREAM_UPGRADE_MS	10000
 /* user states looked up per pass */
 #define STREAM_BATCH		500
 /* buckets of the user index (a power of two) */
@@ -62,7 +66,10 @@ typedef struct UserEntry
 
 struct Subscriber
 {
-	struct MHD_Connection *conn;
+	struct MHD_Connection *conn;	/* Server-Sent Events */
+	WsConn	   *ws;				/* WebSocket, once upgraded */
+	bool		upgrading;		/* WebSocket, not yet upgraded */
+	int64		opened_ms;
 	bool		all;			/* GET /stream */
 	UserEntry **users;			/* the users it watches by name */
 	int			nusers;
@@ -239,6 +246,61 @@ send_to(Subscriber *s, const char *data, size_t len, bool replace)
 }
 
 /*
+ * emit sends a subscriber a message: a user's state (json) of sequence
+ * number seq, or, with json NULL, a "resync" (the states since seq are not
+ * known), or a ping (seq 0 too).  Server-Sent Events carry the number in
+ * "id:", WebSocket text frames only in the JSON.
+ */
+static void
+emit(Subscriber *s, uint64 seq, const char *json, bool replace, bool ping)
+{
+	char		head[96];
+	char	   *msg;
+	int			len;
+
+	if (s->ws != NULL)
+	{
+		if (ping)
+			wsconn_ping(s->ws);
+		else if (wsconn_pending(s->ws) > STREAM_BUF_MAX)
+			wsconn_close(s->ws, 1008, "the client does not read fast enough; reconnect with ?since=");
+		else if (json != NULL)
+			wsconn_send_text(s->ws, json, strlen(json));
+		else
+		{
+			len = snprintf(head, sizeof(head), "{\"resync\": true, \"seq\": " UINT64_FORMAT "}", seq);
+			wsconn_send_text(s->ws, head, (size_t) len);
+		}
+		s->last_write_ms = now_ms();
+		return;
+	}
+	if (s->upgrading)
+		return;
+	if (ping)
+	{
+		send_to(s, ": ping\n\n", 8, false);
+		return;
+	}
+	if (json == NULL)
+	{
+		len = snprintf(head, sizeof(head),
+					   "id: " UINT64_FORMAT "\nevent: resync\ndata: {\"seq\": " UINT64_FORMAT "}\n\n",
+					   seq, seq);
+		send_to(s, head, (size_t) len, false);
+		return;
+	}
+	len = snprintf(head, sizeof(head), "id: " UINT64_FORMAT "\ndata: ", seq);
+	msg = malloc(len + strlen(json) + 3);
+	if (msg == NULL)
+		return;
+	memcpy(msg, head, len);
+	strcpy(msg + len, json);
+	strcat(msg + len, "\n\n");
+	send_to(s, msg, strlen(msg), replace);
+	free(msg);
+}
+
+/*
  * reader is the body of a subscriber's response: what is in its buffer;
  * with nothing to send, the connection is suspended until there is.
  */
@@ -282,19 +344,27 @@ free_subscriber(void *cls)
 	free(s);
 }
 
+/* forget undoes a subscriber that was not opened after all */
+static void
+forget(Subscriber *s)
+{
+	for (int k = 0; k < s->nusers; k++)
+		unwatch(s->users[k], s);
+	free(s->users);
+	free(s);
+}
+
 /*
- * stream_open makes a subscriber of user_id (GET /userEvents/:userId/
+ * subscribe makes a subscriber of user_id (GET /userEvents/:userId/
  * stream), or of users[0..nusers) or every user if none (GET /stream),
- * whose client has what was sent up to sequence number since (0: nothing),
- * and returns its response (200, Server-Sent Events).  NULL with *error
- * set if it cannot (503).  Runs inside libmicrohttpd's callbacks.
+ * whose client has what was sent up to sequence number since (0:
+ * nothing), not yet listed; NULL with *error set if it cannot (503).
  */
-struct MHD_Response *
-stream_open(struct MHD_Connection *conn, const char *user_id,
-			char **users, int nusers, uint64 since, const char **error)
+static Subscriber *
+subscribe(const char *user_id, char **users, int nusers, uint64 since,
+		  const char **error)
 {
 	Subscriber *s;
-	struct MHD_Response *response;
 	int			n = user_id != NULL ? 1 : nusers;
 
 	if (nsubscribers >= evproc_max_subscribers)
@@ -309,10 +379,9 @@ stream_open(struct MHD_Connection *conn, const char *user_id,
 		free(s);
 		return NULL;
 	}
-	s->conn = conn;
 	s->all = (user_id == NULL);
 	s->sent_seq = since;
-	s->last_write_ms = now_ms();
+	s->last_write_ms = s->opened_ms = now_ms();
 	for (int i = 0; i < n; i++)
 	{
 		UserEntry  *e = find_user(user_id != NULL ? user_id : users[i], true);
@@ -321,22 +390,46 @@ stream_open(struct MHD_Connection *conn, const char *user_id,
 		{
 			if (e != NULL)
 				drop_user(e);
-			for (int k = 0; k < s->nusers; k++)
-				unwatch(s->users[k], s);
-			free(s->users);
-			free(s);
+			forget(s);
 			return NULL;
 		}
 		s->users[s->nusers++] = e;
 	}
+	*error = NULL;
+	return s;
+}
+
+/* list makes a subscriber count, and receive what comes */
+static void
+list(Subscriber *s)
+{
+	dlist_push_tail(&subscribers, &s->node);
+	nsubscribers++;
+	if (s->all && s->nusers == 0)
+		nall++;
+}
+
+/*
+ * stream_open opens a stream of Server-Sent Events on conn (see
+ * subscribe) and returns its response (200), or NULL with *error set
+ * (503).  Runs inside libmicrohttpd's callbacks.
+ */
+struct MHD_Response *
+stream_open(struct MHD_Connection *conn, const char *user_id,
+			char **users, int nusers, uint64 since, const char **error)
+{
+	Subscriber *s = subscribe(user_id, users, nusers, since, error);
+	struct MHD_Response *response;
+
+	if (s == NULL)
+		return NULL;
+	s->conn = conn;
 	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
 												 reader, s, free_subscriber);
 	if (response == NULL)
 	{
-		for (int k = 0; k < s->nusers; k++)
-			unwatch(s->users[k], s);
-		free(s->users);
-		free(s);
+		*error = "out of memory";
+		forget(s);
 		return NULL;
 	}
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -348,12 +441,73 @@ stream_open(struct MHD_Connection *conn, const char *user_id,
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	/* a stream is idle between changes: never time it out */
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-	dlist_push_tail(&subscribers, &s->node);
-	nsubscribers++;
-	if (s->all && s->nusers == 0)
-		nall++;
-	*error = NULL;
+	list(s);
 	return response;
+}
+
+/* ws_closed: a subscriber's WebSocket connection is gone (a WsClosedFn) */
+static void
+ws_closed(void *arg)
+{
+	free_subscriber(arg);
+}
+
+/* upgraded: libmicrohttpd handed the connection over after the 101 */
+static void
+upgraded(void *cls, struct MHD_Connection *connection, void *req_cls,
+		 const char *extra_in, size_t extra_in_size, MHD_socket sock,
+		 struct MHD_UpgradeResponseHandle *urh)
+{
+	Subscriber *s = cls;
+
+	s->upgrading = false;
+	s->ws = wsconn_start(sock, urh, extra_in, extra_in_size, ws_closed, s);
+	if (s->ws == NULL)
+		free_subscriber(s);
+}
+
+/*
+ * stream_open_ws opens a stream over WebSocket (see subscribe): the 101
+ * response that switches the connection's protocol, with the handshake's
+ * Sec-WebSocket-Accept for the client's key; NULL with *error set (503).
+ * Runs inside libmicrohttpd's callbacks.
+ */
+struct MHD_Response *
+stream_open_ws(const char *key, const char *user_id, char **users,
+			   int nusers, uint64 since, const char **error)
+{
+	Subscriber *s = subscribe(user_id, users, nusers, since, error);
+	struct MHD_Response *response;
+	char		accept[WS_ACCEPT_SIZE];
+
+	if (s == NULL)
+		return NULL;
+	if (!ws_accept_key(key, accept) ||
+		(response = MHD_create_response_for_upgrade(upgraded, s)) == NULL)
+	{
+		*error = "out of memory";
+		forget(s);
+		return NULL;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_UPGRADE, "websocket");
+	MHD_add_response_header(response, "Sec-WebSocket-Accept", accept);
+	s->upgrading = true;
+	list(s);
+	return response;
+}
+
+/* stream_start prepares the WebSocket side; false if it cannot. */
+bool
+stream_start(void)
+{
+	return wsconn_init();
+}
+
+/* stream_epoll_fd: the descriptor the worker waits on for WebSocket I/O */
+int
+stream_epoll_fd(void)
+{
+	return wsconn_epoll_fd();
 }
 
 int
@@ -364,12 +518,15 @@ stream_count(void)
 
 /*
  * stream_close_all ends every stream (shutdown): what is waiting is sent,
- * then the response ends; none stays suspended.
+ * then the response ends; none stays suspended.  WebSocket streams get a
+ * close frame (1001).
  */
 void
 stream_close_all(void)
 {
 	dlist_iter	iter;
+
+	wsconn_close_all();
 
 	dlist_foreach(iter, &subscribers)
 	{
@@ -407,23 +564,19 @@ stream_note_change(uint64 seq, const char *user_id, void *arg)
 void
 stream_note_gap(uint64 seq)
 {
-	char		msg[96];
-	int			len;
 	dlist_iter	iter;
 
 	for (int b = 0; b < STREAM_BUCKETS; b++)
 		for (UserEntry *e = buckets[b]; e != NULL; e = e->next)
 			if (e->nsubs > 0)
 				mark_dirty(e, seq);
-	len = snprintf(msg, sizeof(msg), "id: " UINT64_FORMAT "\nevent: resync\ndata: {\"seq\": " UINT64_FORMAT "}\n\n",
-				   seq, seq);
 	dlist_foreach(iter, &subscribers)
 	{
 		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
 
 		if (s->all && s->nusers == 0 && s->sent_seq < seq)
 		{
-			send_to(s, msg, (size_t) len, false);
+			emit(s, seq, NULL, false, false);
 			s->sent_seq = seq;
 		}
 	}
@@ -458,12 +611,7 @@ stream_welcome(void)
 		if (s->all && s->nusers == 0 && s->sent_seq > 0 &&
 			feed_changed_since(s->sent_seq, ""))
 		{
-			char		msg[96];
-			int			len = snprintf(msg, sizeof(msg),
-									   "id: " UINT64_FORMAT "\nevent: resync\ndata: {\"seq\": " UINT64_FORMAT "}\n\n",
-									   seq, seq);
-
-			send_to(s, msg, (size_t) len, false);
+			emit(s, seq, NULL, false, false);
 			s->sent_seq = seq;
 		}
 	}
@@ -504,19 +652,18 @@ static void
 deliver(UserEntry *e, const RevenueLookup *item, uint64 seq)
 {
 	char		user[EV_USER_ID_MAX * 6 + 3];
-	char	   *msg;
+	char	   *json;
 	size_t		cap;
-	int			len;
 	dlist_iter	iter;
 
 	ev_json_quote(item->user_id, strlen(item->user_id), user, sizeof(user));
-	cap = strlen(user) + strlen(item->revenue) + strlen(item->metrics) + 128;
-	msg = malloc(cap);
-	if (msg == NULL)
+	cap = strlen(user) + strlen(item->revenue) + strlen(item->metrics) + 96;
+	json = malloc(cap);
+	if (json == NULL)
 		return;
-	len = snprintf(msg, cap,
-				   "id: " UINT64_FORMAT "\ndata: {\"userId\": %s, \"revenue\": %s, \"metrics\": %s, \"seq\": " UINT64_FORMAT "}\n\n",
-				   seq, user, item->revenue, item->metrics, seq);
+	snprintf(json, cap,
+			 "{\"userId\": %s, \"revenue\": %s, \"metrics\": %s, \"seq\": " UINT64_FORMAT "}",
+			 user, item->revenue, item->metrics, seq);
 	for (int i = 0; i < e->nsubs; i++)
 	{
 		Subscriber *s = e->subs[i];
@@ -524,7 +671,7 @@ deliver(UserEntry *e, const RevenueLookup *item, uint64 seq)
 		/* the users of one file share its number */
 		if (s->nusers == 1 ? s->sent_seq < seq : s->sent_seq <= seq)
 		{
-			send_to(s, msg, (size_t) len, s->nusers == 1);
+			emit(s, seq, json, s->nusers == 1, false);
 			s->sent_seq = seq;
 		}
 	}
@@ -535,11 +682,11 @@ deliver(UserEntry *e, const RevenueLookup *item, uint64 seq)
 
 			if (s->all && s->nusers == 0 && s->sent_seq <= seq)
 			{
-				send_to(s, msg, (size_t) len, false);
+				emit(s, seq, json, false, false);
 				s->sent_seq = seq;
 			}
 		}
-	free(msg);
+	free(json);
 }
 
 /*
@@ -575,13 +722,20 @@ bool
 stream_upkeep(void)
 {
 	int64		now = now_ms();
-	dlist_iter	iter;
+	dlist_mutable_iter miter;
 	bool		any;
 
-	dlist_foreach(iter, &subscribers)
+	wsconn_run();
+	dlist_foreach_modify(miter, &subscribers)
 	{
-		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+		Subscriber *s = dlist_container(Subscriber, node, miter.cur);
 
+		/* an upgrade that never completed (the client went away) */
+		if (s->upgrading && now - s->opened_ms > STREAM_UPGRADE_MS)
+		{
+			free_subscriber(s);
+			continue;
+		}
 		/* a client that went away while we waited: end its stream */
 		if (s->suspended && !s->closing && conn_peer_closed(s->conn))
 		{
@@ -591,7 +745,7 @@ stream_upkeep(void)
 		}
 		if (s->off == s->len && now - s->last_write_ms >= STREAM_PING_MS)
 		{
-			send_to(s, ": ping\n\n", 8, false);
+			emit(s, 0, NULL, false, true);
 			s->last_write_ms = now;
 		}
 	}

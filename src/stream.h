@@ -20,10 +20,16 @@ extern struct MHD_Response *stream_open(struct MHD_Connection *conn,
 										const char *user_id,
 										char **users, int nusers,
 										uint64 since, const char **error);
+extern struct MHD_Response *stream_open_ws(const char *key,
+										   const char *user_id,
+										   char **users, int nusers,
+										   uint64 since, const char **error);
 extern int	stream_count(void);
 extern void stream_close_all(void);
 
 /* the worker */
+extern bool stream_start(void);
+extern int	stream_epoll_fd(void);
 extern void stream_note_change(uint64 seq, const char *user_id, void *arg);
 extern void stream_note_gap(uint64 seq);
 extern void stream_welcome(void);

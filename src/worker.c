@@ -354,7 +354,7 @@ evproc_worker_main(Datum main_arg)
 	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
 	ingest_init();
 	auth_load();
-	if (!http_start())
+	if (!stream_start() || !http_start())
 		ereport(ERROR,
 				(errmsg("evproc: could not start the HTTP server on %s:%d",
 						evproc_listen_address, evproc_port),
@@ -364,10 +364,11 @@ evproc_worker_main(Datum main_arg)
 					evproc_listen_address, evproc_port, intake_dir())));
 	pfree(dir);
 
-	wes = CreateWaitEventSet(TopMemoryContext, 3);
+	wes = CreateWaitEventSet(TopMemoryContext, 4);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, http_epoll_fd(), NULL, NULL);
+	AddWaitEventToSet(wes, WL_SOCKET_READABLE, stream_epoll_fd(), NULL, NULL);
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "evproc pass",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -375,7 +376,7 @@ evproc_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		WaitEvent	events[3];
+		WaitEvent	events[4];
 		int			nevents;
 
 		nevents = WaitEventSetWait(wes, compute_timeout(), events,
