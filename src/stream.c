@@ -39,6 +39,11 @@
 #include "common/hashfn.h"
 #include "lib/ilist.h"
 
+/*
+ * the response buffer of a stream: its messages are small, and every
+ * subscriber has one (16 kB each made 10,000 subscribers cost 160 MB)
+ */
+#define STREAM_BLOCK		1024
 /* bytes a subscriber may have waiting before it is closed */
 #define STREAM_BUF_MAX		(256 * 1024)
 /* an idle stream gets a comment this often, for proxies */
@@ -424,7 +429,7 @@ stream_open(struct MHD_Connection *conn, const char *user_id,
 	if (s == NULL)
 		return NULL;
 	s->conn = conn;
-	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 												 reader, s, free_subscriber);
 	if (response == NULL)
 	{
