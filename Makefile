@@ -20,6 +20,9 @@ OBJS = \
 	src/http.o \
 	src/http_request.o \
 	src/http_conn.o \
+	src/http_stream.o \
+	src/stream.o \
+	src/feed.o \
 	src/auth.o \
 	src/intake.o \
 	src/lookup.o \
@@ -63,8 +66,8 @@ installcheck: export LC_COLLATE = C.UTF-8
 
 EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
-	test/unit/test_idcache \
-	test/fuzz/fuzz_event test/fuzz/work
+	test/unit/test_idcache test/unit/test_ws \
+	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws
 
 ifdef WERROR
 PG_CFLAGS += -Werror
@@ -74,6 +77,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object is rebuilt when a header of src/ changes (PGXS tracks no
+# header dependencies unless PostgreSQL was configured with them)
+$(OBJS): $(wildcard src/*.h)
+
 CONTRIB_TESTDB = postgres
 
 # evproc-client, the command-line client
@@ -82,7 +89,8 @@ include client/client.mk
 # Unit tests of the backend-free modules: plain C, no server.
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
-	test/unit/test_idcache test/unit/test_client
+	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
+	test/unit/test_ws
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
@@ -103,6 +111,11 @@ test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS
 
 test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c
+
+# the WebSocket codec (not in OBJS yet: nothing in the server uses it)
+WS_SRCS = src/ws.c src/ws_handshake.c
+test/unit/test_ws: test/unit/test_ws.c test/unit/unit.h $(WS_SRCS) src/ws.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ws.c $(WS_SRCS)
 
 .PHONY: unitcheck valgrindcheck check-all
 unitcheck: $(UNIT_TESTS)
@@ -139,6 +152,18 @@ fuzz: test/fuzz/fuzz_event
 	mkdir -p test/fuzz/work
 	test/fuzz/fuzz_event -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		test/fuzz/work test/fuzz/corpus
+
+# libFuzzer target for the WebSocket frame decoder: split independence.
+test/fuzz/fuzz_ws: test/fuzz/fuzz_ws.c $(WS_SRCS) src/ws.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Isrc \
+		-o $@ test/fuzz/fuzz_ws.c $(WS_SRCS)
+
+.PHONY: fuzz-ws
+fuzz-ws: test/fuzz/fuzz_ws
+	mkdir -p test/fuzz/work_ws
+	test/fuzz/fuzz_ws -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		test/fuzz/work_ws test/fuzz/corpus_ws
 
 # The benchmark (not a test): prints a table of figures.  BENCH_ARGS=--quick
 # for a smoke run, --long for longer load steps.

@@ -29,7 +29,8 @@ typedef struct ClientConfig
 	const char *url;			/* base URL, e.g. http://127.0.0.1:8000 */
 	const char *token;			/* bearer token, or NULL */
 	long		timeout_ms;		/* whole request, connection included */
-	int			max_retries;	/* retries per request */
+	int			max_retries;	/* retries per request (watch: -1 for
+								 * no limit) */
 	int			batch_size;		/* events per request */
 	int			concurrency;	/* requests in flight */
 	size_t		max_batch_bytes;	/* body size that closes a batch */
@@ -45,6 +46,16 @@ extern int	cmd_send(const ClientConfig *cfg, const char *path);
 /* revenue_cmd.c */
 extern int	cmd_revenue(const ClientConfig *cfg, const char *user);
 
+/* watch.c */
+typedef struct WatchOptions
+{
+	const char *user;			/* watch USER, or NULL for --all */
+	const char *users;			/* --all --users a,b (NULL: every user) */
+	const char *since;			/* --since N: first Last-Event-ID, or NULL */
+} WatchOptions;
+
+extern int	cmd_watch(const ClientConfig *cfg, const WatchOptions *opts);
+
 /* room for a reason: curl's error text and what is said around it */
 #define REASON_BUFSZ		(CURL_ERROR_SIZE + 512)
 
@@ -53,6 +64,8 @@ extern int64_t now_ms(void);
 extern void sleep_ms(int64_t ms);
 extern struct curl_slist *http_headers(const ClientConfig *cfg,
 									   const char *content_type);
+extern struct curl_slist *http_stream_headers(const ClientConfig *cfg,
+											  const char *last_id);
 extern CURL *http_easy(const ClientConfig *cfg, const char *url,
 					   struct curl_slist *headers, StrBuf *reply,
 					   char *errbuf);

@@ -7,6 +7,7 @@
 #   make                     also builds client/evproc-client
 #   make install             also installs it into $(DESTDIR)$(bindir)
 #   make client-unitcheck    unit tests of the client's pure parts
+#   make client-watchcheck   "watch" against a fake SSE server (Python)
 
 CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror
 CLIENT_LIBS = -lcurl -ljson-c -lm
@@ -19,6 +20,7 @@ CLIENT_CORE_SRCS = \
 	client/generate.c \
 	client/jsonl.c \
 	client/reply.c \
+	client/sse.c \
 	client/strbuf.c \
 	client/summary.c \
 	client/urlenc.c
@@ -27,7 +29,8 @@ CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 	client/evproc-client.c \
 	client/revenue_cmd.c \
 	client/send.c \
-	client/transport.c
+	client/transport.c \
+	client/watch.c
 
 # with the protocol's limits, shared with the server
 CLIENT_HDRS = $(wildcard client/*.h) src/evlimits.h
@@ -39,9 +42,13 @@ test/unit/test_client: test/unit/test_client.c $(CLIENT_CORE_SRCS) $(CLIENT_HDRS
 	$(CC) $(CLIENT_CFLAGS) -Iclient -Itest/unit -o $@ test/unit/test_client.c \
 		$(CLIENT_CORE_SRCS) $(CLIENT_LIBS)
 
+test/unit/test_sse: test/unit/test_sse.c test/unit/unit.h client/sse.c client/sse.h client/strbuf.c client/strbuf.h client/client.mk
+	$(CC) $(CLIENT_CFLAGS) -Iclient -Itest/unit -o $@ test/unit/test_sse.c \
+		client/sse.c client/strbuf.c
+
 all: client/evproc-client
 
-.PHONY: install-client uninstall-client client-unitcheck
+.PHONY: install-client uninstall-client client-unitcheck client-watchcheck
 
 install: install-client
 install-client: client/evproc-client
@@ -52,7 +59,11 @@ uninstall: uninstall-client
 uninstall-client:
 	rm -f '$(DESTDIR)$(bindir)/evproc-client'
 
-client-unitcheck: test/unit/test_client
+client-unitcheck: test/unit/test_client test/unit/test_sse
 	./test/unit/test_client
+	./test/unit/test_sse
 
-EXTRA_CLEAN += client/evproc-client test/unit/test_client
+client-watchcheck: client/evproc-client
+	bash test/client_watch.sh
+
+EXTRA_CLEAN += client/evproc-client test/unit/test_client test/unit/test_sse

@@ -3,10 +3,11 @@
  * evproc-client.c
  *	  evproc-client: the command line, the help text, and the commands
  *	  that need no server ("generate", "assign-ids").  "send" is in
- *	  send.c, "revenue" in revenue_cmd.c.
+ *	  send.c, "revenue" in revenue_cmd.c, "watch" in watch.c.
  *
- * Exit status: 0 success; 1 when events were rejected or failed, or the
- * server could not be reached or answered an error; 2 for usage errors.
+ * Exit status: 0 success (for watch: interrupted); 1 when events were
+ * rejected or failed, or the server could not be reached or answered an
+ * error; 2 for usage errors.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,6 +50,8 @@ static const char usage_text[] =
 "SYNOPSIS\n"
 "    evproc-client [OPTIONS] send [FILE|-]\n"
 "    evproc-client [OPTIONS] revenue USER\n"
+"    evproc-client [OPTIONS] watch USER\n"
+"    evproc-client [OPTIONS] watch --all [--users U1,U2,...]\n"
 "    evproc-client generate N [--users U] [--seed S] [--types T1,T2,...]\n"
 "    evproc-client assign-ids [FILE|-]\n"
 "    evproc-client --help | --version\n"
@@ -78,6 +81,24 @@ static const char usage_text[] =
 "        printed exactly as the server wrote them.  An unknown user is an\n"
 "        error (exit status 1).\n"
 "\n"
+"    watch USER\n"
+"    watch --all [--users U1,U2,...]\n"
+"        Follow the live updates of USER (GET /userEvents/USER/stream), of\n"
+"        every user (GET /stream), or of the listed users only, and print\n"
+"        each message's data, the user's new state as JSON, as one line on\n"
+"        standard output as soon as it comes (the line is flushed).\n"
+"        Runs until interrupted (Ctrl-C: exit status 0).  When the\n"
+"        connection breaks or ends, or the server answers 429 or 5xx,\n"
+"        connects again with exponential back-off and full jitter (100 ms\n"
+"        base, 10 s cap, Retry-After and the stream's \"retry:\" honoured\n"
+"        up to 10 s), sending Last-Event-ID: the id of the last message,\n"
+"        so that nothing printed is repeated and nothing is missed (after\n"
+"        a gap the server sends the current state).  Other HTTP errors\n"
+"        (401, 403, 404, ...) end the run with exit status 1.  Messages\n"
+"        about the connection go to standard error.  --timeout limits\n"
+"        connecting only; a connection that is silent for 45 s (the server\n"
+"        pings every 15 s) is dropped and made again.\n"
+"\n"
 "    generate N [--users U] [--seed S] [--types T1,T2,...]\n"
 "        Write N test events to standard output: userIds user1..userU\n"
 "        (default 5), integer values 0..99, no eventIds.  Names are drawn\n"
@@ -98,7 +119,13 @@ static const char usage_text[] =
 "    --token TOKEN      send \"Authorization: Bearer TOKEN\" (default\n"
 "                       $EVPROC_TOKEN; none if empty)\n"
 "    --timeout SECONDS  time limit of one request (default 30; decimals ok)\n"
-"    --max-retries N    retries per request (default 10; 0: never retry)\n"
+"    --max-retries N    retries per request (default 10; 0: never retry);\n"
+"                       watch: consecutive failed connections (default:\n"
+"                       no limit)\n"
+"    --all              watch: every user's updates\n"
+"    --since ID         watch: resume after message ID (the first\n"
+"                       connection's Last-Event-ID), e.g. the last \"seq\"\n"
+"                       seen\n"
 "    --batch-size N     events per request for send (default 1000, at most\n"
 "                       100000; keep it below the server's limit, 10000 by\n"
 "                       default)\n"
@@ -110,6 +137,7 @@ static const char usage_text[] =
 "                       stderr is not a terminal\n"
 "    --no-progress      never report progress\n"
 "    --users U          generate: number of distinct users (default 5)\n"
+"    --users U1,U2,...  watch --all: only these users (each percent-encoded)\n"
 "    --seed S           generate: seed, 0..2^64-1 (default 1)\n"
 "    --types T1,T2,...  generate: event type names, separated by commas;\n"
 "                       each 1 to 63 bytes of ASCII letters, digits, '_',\n"
@@ -122,7 +150,9 @@ static const char usage_text[] =
 "    0  everything succeeded: for send, every event read was accepted\n"
 "       (duplicates count as accepted)\n"
 "    1  send: events were rejected or failed, or the run stopped early;\n"
-"       revenue: unknown user, or the server could not be asked\n"
+"       revenue: unknown user, or the server could not be asked;\n"
+"       watch: an HTTP error other than 429 and 5xx, a reply that is not\n"
+"       an event stream, or --max-retries failed connections in a row\n"
 "    2  usage error (bad option or argument, unreadable input file)\n"
 "\n"
 "ENVIRONMENT\n"
@@ -133,7 +163,9 @@ static const char usage_text[] =
 "    evproc-client send events.jsonl\n"
 "    evproc-client generate 1000 | evproc-client send --batch-size 100 -\n"
 "    evproc-client generate 1000 --types add_revenue,refund,purchase > mixed.jsonl\n"
-"    evproc-client --url http://10.0.0.5:8000 --token s3cret revenue user1\n";
+"    evproc-client --url http://10.0.0.5:8000 --token s3cret revenue user1\n"
+"    evproc-client watch user1\n"
+"    evproc-client watch --all --users user1,user2 | jq -c .revenue\n";
 
 /* options that only some commands take */
 enum
@@ -150,6 +182,8 @@ enum
 	OPT_USERS,
 	OPT_SEED,
 	OPT_TYPES,
+	OPT_ALL,
+	OPT_SINCE,
 	OPT_VERSION
 };
 
@@ -162,6 +196,8 @@ enum
 					 SEEN(OPT_NO_PROGRESS))
 #define REVENUE_OPTS (SEEN(OPT_TIMEOUT) | SEEN(OPT_MAX_RETRIES))
 #define GENERATE_OPTS (SEEN(OPT_USERS) | SEEN(OPT_SEED) | SEEN(OPT_TYPES))
+#define WATCH_OPTS	(SEEN(OPT_TIMEOUT) | SEEN(OPT_MAX_RETRIES) | \
+					 SEEN(OPT_ALL) | SEEN(OPT_USERS) | SEEN(OPT_SINCE))
 
 static const struct option long_options[] = {
 	{"url", required_argument, NULL, OPT_URL},
@@ -176,6 +212,8 @@ static const struct option long_options[] = {
 	{"users", required_argument, NULL, OPT_USERS},
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"types", required_argument, NULL, OPT_TYPES},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"since", required_argument, NULL, OPT_SINCE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0}
@@ -398,6 +436,8 @@ main(int argc, char **argv)
 	const char *command;
 	unsigned int seen = 0;
 	int64_t		users = DEFAULT_USERS;
+	const char *users_arg = NULL;
+	WatchOptions watch = {0};
 	uint64_t	seed = DEFAULT_SEED;
 	GenTypes	types = {0};
 	bool		progress_on = false;
@@ -463,7 +503,14 @@ main(int argc, char **argv)
 				progress_off = true;
 				break;
 			case OPT_USERS:
-				users = parse_int("--users", optarg, 1, INT64_MAX / 2);
+				/* a number for generate, a list for watch: see below */
+				users_arg = optarg;
+				break;
+			case OPT_ALL:
+				break;
+			case OPT_SINCE:
+				parse_int("--since", optarg, 0, INT64_MAX);
+				watch.since = optarg;
 				break;
 			case OPT_SEED:
 				seed = parse_seed(optarg);
@@ -491,7 +538,7 @@ main(int argc, char **argv)
 	cfg.progress = progress_on || (!progress_off && console_is_tty());
 
 	if (optind >= argc)
-		usage_error("a command is required: send, revenue, generate or assign-ids");
+		usage_error("a command is required: send, revenue, watch, generate or assign-ids");
 	command = argv[optind++];
 	nargs = argc - optind;
 
@@ -501,6 +548,8 @@ main(int argc, char **argv)
 			usage_error("generate takes only --users, --seed and --types");
 		if (nargs != 1)
 			usage_error("generate needs exactly one argument: the number of events");
+		if (users_arg != NULL)
+			users = parse_int("--users", users_arg, 1, INT64_MAX / 2);
 		code = cmd_generate(parse_int("the number of events", argv[optind], 0,
 									  INT64_MAX), users, seed, &types);
 		gen_types_free(&types);
@@ -520,7 +569,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	if (strcmp(command, "send") != 0 && strcmp(command, "revenue") != 0)
+	if (strcmp(command, "send") != 0 && strcmp(command, "revenue") != 0 &&
+		strcmp(command, "watch") != 0)
 		usage_error("unknown command \"%s\"", command);
 	if (!url_base_valid(cfg.url))
 		usage_error("the server URL must look like http://host:port, not \"%s\"",
@@ -534,10 +584,46 @@ main(int argc, char **argv)
 		console_message("cannot initialize libcurl");
 		return 1;
 	}
-	if (strcmp(command, "send") == 0)
+	if (strcmp(command, "watch") == 0)
+	{
+		if (seen & ~(WATCH_OPTS | SEEN(OPT_URL) | SEEN(OPT_TOKEN)))
+			usage_error("watch takes only --url, --token, --timeout, --max-retries, --all, --users and --since");
+		if (seen & SEEN(OPT_ALL))
+		{
+			if (nargs != 0)
+				usage_error("watch --all takes no user id (use --users U1,U2,... to choose users)");
+			watch.users = users_arg;
+			if (users_arg != NULL)
+			{
+				StrBuf		enc;
+				bool		ok;
+
+				sb_init(&enc);
+				ok = url_encode_list(users_arg, &enc);
+				sb_free(&enc);
+				if (!ok)
+					usage_error("--users must be user ids separated by commas, none of them empty, not \"%s\"",
+								users_arg);
+			}
+		}
+		else
+		{
+			if (users_arg != NULL)
+				usage_error("--users needs --all: watch --all --users U1,U2,...");
+			if (nargs != 1)
+				usage_error("watch needs exactly one argument, the user id, or --all");
+			if (argv[optind][0] == '\0')
+				usage_error("the user id must not be empty");
+			watch.user = argv[optind];
+		}
+		if (!(seen & SEEN(OPT_MAX_RETRIES)))
+			cfg.max_retries = -1;
+		code = cmd_watch(&cfg, &watch);
+	}
+	else if (strcmp(command, "send") == 0)
 	{
 		if (seen & ~(SEND_OPTS | SEEN(OPT_URL) | SEEN(OPT_TOKEN)))
-			usage_error("--users, --seed and --types are options of generate, not send");
+			usage_error("send takes only --url, --token, --timeout, --max-retries, --batch-size, --max-batch-bytes, --concurrency, --progress and --no-progress");
 		if (nargs > 1)
 			usage_error("send takes at most one argument: the input file");
 		code = cmd_send(&cfg, nargs == 1 ? argv[optind] : NULL);

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * transport.c
- *	  The libcurl plumbing shared by "send" and "revenue": request
+ *	  The libcurl plumbing shared by "send", "revenue" and "watch": request
  *	  headers (bearer token), one easy handle per request with its
  *	  timeout and reply buffer, and readable descriptions of transport
  *	  errors.  Also the monotonic clock of the client.
@@ -52,6 +52,23 @@ add_header(struct curl_slist *list, const char *header)
 	return l;
 }
 
+/* add_auth_header adds "Authorization: Bearer" if there is a token */
+static struct curl_slist *
+add_auth_header(struct curl_slist *list, const ClientConfig *cfg)
+{
+	StrBuf		sb;
+
+	if (cfg->token == NULL)
+		return list;
+	sb_init(&sb);
+	sb_printf(&sb, "Authorization: Bearer %s", cfg->token);
+	list = add_header(list, sb.data);
+	/* the token should not linger in freed memory */
+	memset(sb.data, 0, sb.len);
+	sb_free(&sb);
+	return list;
+}
+
 /*
  * http_headers makes the header list of every request: the token, the
  * body's type, and no "Expect: 100-continue" round trip.
@@ -70,16 +87,32 @@ http_headers(const ClientConfig *cfg, const char *content_type)
 		sb_printf(&sb, "Content-Type: %s", content_type);
 		list = add_header(list, sb.data);
 	}
-	if (cfg->token != NULL)
-	{
-		sb_reset(&sb);
-		sb_printf(&sb, "Authorization: Bearer %s", cfg->token);
-		list = add_header(list, sb.data);
-		/* the token should not linger in freed memory */
-		memset(sb.data, 0, sb.len);
-	}
 	sb_free(&sb);
-	return list;
+	return add_auth_header(list, cfg);
+}
+
+/*
+ * http_stream_headers makes the header list of a request for an event
+ * stream ("watch"): the token, and Last-Event-ID unless last_id is NULL
+ * or empty.
+ */
+struct curl_slist *
+http_stream_headers(const ClientConfig *cfg, const char *last_id)
+{
+	struct curl_slist *list = NULL;
+
+	list = add_header(list, "Accept: text/event-stream");
+	list = add_header(list, "Cache-Control: no-cache");
+	if (last_id != NULL && last_id[0] != '\0')
+	{
+		StrBuf		sb;
+
+		sb_init(&sb);
+		sb_printf(&sb, "Last-Event-ID: %s", last_id);
+		list = add_header(list, sb.data);
+		sb_free(&sb);
+	}
+	return add_auth_header(list, cfg);
 }
 
 static size_t

@@ -3,7 +3,8 @@
  * urlenc.c
  *	  URLs of evproc-client: percent-encoding of a user id as one path
  *	  segment (everything but the RFC 3986 unreserved characters is
- *	  encoded, "/" included, since the server decodes "%2F"), and joining
+ *	  encoded, "/" included, since the server decodes "%2F"), of a list
+ *	  of them for a query parameter, and joining
  *	  the base URL with an endpoint path.
  *
  *-------------------------------------------------------------------------
@@ -40,6 +41,32 @@ url_encode_segment(const char *s, size_t len, StrBuf *out)
 
 			sb_append(out, enc, 3);
 		}
+	}
+}
+
+/*
+ * url_encode_list appends a comma-separated list (the "users" query
+ * parameter of GET /stream), each item percent-encoded on its own, so that
+ * a comma inside an item becomes %2C.  Returns false, with out partly
+ * written, if an item is empty (",," or a leading or trailing comma).
+ */
+bool
+url_encode_list(const char *list, StrBuf *out)
+{
+	const char *p = list;
+
+	for (;;)
+	{
+		const char *comma = strchr(p, ',');
+		size_t		len = comma != NULL ? (size_t) (comma - p) : strlen(p);
+
+		if (len == 0)
+			return false;
+		url_encode_segment(p, len, out);
+		if (comma == NULL)
+			return true;
+		sb_append_char(out, ',');
+		p = comma + 1;
 	}
 }
 

@@ -25,8 +25,13 @@ $MAKE structurecheck
 $MAKE valgrindcheck
 echo "valgrind: clean"
 
+echo "== evproc-client watch against a fake event-stream server"
+$MAKE client-watchcheck
+
 echo "== fuzzing the event parser for ${EVPROC_FUZZ_SECONDS:-30}s"
 $MAKE fuzz FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
+echo "== fuzzing the WebSocket frame decoder for ${EVPROC_FUZZ_SECONDS:-30}s"
+$MAKE fuzz-ws FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
 
 echo "== scripts/setup.sh on a cluster of its own (test/setup_check.sh)"
 if [ "$(id -u)" = 0 ]; then

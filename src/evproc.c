@@ -10,6 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "feed.h"
 #include "rotation.h"
 #include "settings.h"
 #include "types.h"
@@ -34,6 +35,8 @@ evproc_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rotation_shmem_size());
 	RequestAddinShmemSpace(types_shmem_size());
+	RequestAddinShmemSpace(feed_shmem_size());
+	feed_shmem_request();
 }
 
 static void
@@ -44,6 +47,7 @@ evproc_shmem_startup(void)
 
 	rotation_shmem_init();
 	types_shmem_init();
+	feed_shmem_init();
 }
 
 void

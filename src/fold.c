@@ -619,6 +619,23 @@ fold_notify(void)
 }
 
 /*
+ * fold_users gives the distinct users whose metrics the file changes, in
+ * *users (allocated in cxt, which must outlive the file's transaction;
+ * the ids stay valid until fold_end), and their number.
+ */
+int
+fold_users(MemoryContext cxt, const char ***users)
+{
+	int			n = 0;
+
+	*users = MemoryContextAlloc(cxt, sizeof(char *) * Max(fold.nsorted, 1));
+	for (int i = 0; i < fold.nsorted; i++)
+		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+			(*users)[n++] = fold.sorted[i]->key;
+	return n;
+}
+
+/*
  * fold_record records the file's name with its counts and fingerprint in
  * evproc.processed_files, the last statement of its transaction, and
  * gives the counts.

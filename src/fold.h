@@ -63,6 +63,7 @@ extern void fold_sort(void);
 extern bool fold_upsert_step(void);
 extern bool fold_rejected_step(void);
 extern void fold_notify(void);
+extern int	fold_users(MemoryContext cxt, const char ***users);
 extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
 extern int	fold_uncommitted(const char *user_id, MetricDelta **deltas);
 

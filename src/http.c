@@ -33,6 +33,7 @@
 #include "http_conn.h"
 #include "http_request.h"
 #include "intake.h"
+#include "http_stream.h"
 #include "types.h"
 #include "settings.h"
 
@@ -42,6 +43,9 @@
 
 #define ROUTE_EVENT_PATH	"/liveEvent"
 #define ROUTE_USER_PREFIX	"/userEvents/"
+#define ROUTE_STREAM_SUFFIX "/stream"
+#define ROUTE_STREAM_PATH	"/stream"
+
 
 static struct MHD_Daemon *daemon_handle = NULL;
 static EvParser *parser = NULL;
@@ -60,6 +64,29 @@ authorized(HttpRequest *req)
 {
 	return auth_check(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 												  MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+/*
+ * decode_target reads what follows /userEvents/: a userId, and for
+ * /userEvents/:userId/stream the route of its stream.  Returns NULL, or
+ * the problem.
+ */
+static const char *
+decode_target(HttpRequest *req, const char *rest)
+{
+	const char *slash = strchr(rest, '/');
+	char		segment[EV_USER_ID_MAX * 3 + 2];
+
+	req->route = ROUTE_USER;
+	if (slash == NULL || strcmp(slash, ROUTE_STREAM_SUFFIX) != 0)
+		return ev_decode_user_id(rest, req->user_id, &req->user_id_len);
+	/* longer than any encoded id: let the decoder say so */
+	if ((size_t) (slash - rest) >= sizeof(segment))
+		return ev_decode_user_id(rest, req->user_id, &req->user_id_len);
+	memcpy(segment, rest, slash - rest);
+	segment[slash - rest] = '\0';
+	req->route = ROUTE_STREAM;
+	return ev_decode_user_id(segment, req->user_id, &req->user_id_len);
 }
 
 /*
@@ -135,14 +162,37 @@ route_request(HttpRequest *req, const char *url, const char *method)
 					  "missing or invalid Authorization token");
 			return;
 		}
-		err = ev_decode_user_id(url + strlen(ROUTE_USER_PREFIX),
-								req->user_id, &req->user_id_len);
+		err = decode_target(req, url + strlen(ROUTE_USER_PREFIX));
 		if (err != NULL)
 		{
 			request_set_error(req, MHD_HTTP_BAD_REQUEST, err);
 			return;
 		}
-		req->route = ROUTE_USER;
+		if (req->route == ROUTE_STREAM &&
+			strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		{
+			req->allow = "GET";
+			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+							  "method not allowed; use GET");
+		}
+	}
+	else if (strcmp(url, ROUTE_STREAM_PATH) == 0)
+	{
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		{
+			req->allow = "GET";
+			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+							  "method not allowed; use GET");
+			return;
+		}
+		if (!authorized(req))
+		{
+			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
+							  "missing or invalid Authorization token");
+			return;
+		}
+		req->route = ROUTE_STREAM;
+		req->all_users = true;
 	}
 	else
 		request_set_error(req, MHD_HTTP_NOT_FOUND, "not found");
@@ -370,6 +420,8 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 			accept_events(req);
 			request_free_body(req);		/* parsed: no longer needed */
 		}
+		else if (req->route == ROUTE_STREAM)
+			return http_stream_open(req);
 		else if (req->route == ROUTE_USER)
 		{
 			if (request_queue_push(&pending_lookups, req))
@@ -709,6 +761,13 @@ http_answer_lookups(LookupOutcome outcome, const char *error)
 			request_answer(req);
 	}
 	pending_lookups.n = kept;
+}
+
+/* http_send_now runs libmicrohttpd, so that what streams got goes out. */
+void
+http_send_now(void)
+{
+	conn_run(daemon_handle, 2);
 }
 
 /* http_lookups_waiting: how many lookups wait for the worker. */

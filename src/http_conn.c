@@ -641,6 +641,22 @@ conn_limit(void)
 	return (unsigned int) room;
 }
 
+/*
+ * conn_peer_closed: has the peer of conn closed its side?  For a
+ * connection libmicrohttpd does not watch (suspended), from our own
+ * tracking; false if it is not tracked.
+ */
+bool
+conn_peer_closed(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+	ConnTrack  *t;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	t = info != NULL ? info->socket_context : NULL;
+	return t != NULL && t->peer_closed;
+}
+
 /* conn_start makes the epoll set the worker waits on (conn_epoll_fd). */
 bool
 conn_start(void)

@@ -20,7 +20,8 @@ typedef enum Route
 {
 	ROUTE_NONE,					/* an error reply is already decided */
 	ROUTE_EVENT,
-	ROUTE_USER
+	ROUTE_USER,
+	ROUTE_STREAM				/* a user's stream (user_id), or every user's */
 } Route;
 
 /*
@@ -49,6 +50,7 @@ typedef struct HttpRequest
 	/* GET target */
 	char		user_id[EV_USER_ID_MAX + 1];
 	size_t		user_id_len;
+	bool		all_users;		/* GET /stream */
 
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */

@@ -33,11 +33,13 @@
 #include "postgres.h"
 
 #include "db.h"
+#include "feed.h"
 #include "fold.h"
 #include "ingest.h"
 #include "types.h"
 #include "settings.h"
 
+#include "access/xlog.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "storage/lockdefs.h"
@@ -398,12 +400,18 @@ static void
 commit_file(Journal *journal)
 {
 	FoldCounts	counts;
+	const char **users;
+	int			nusers;
 
 	evproc_fault("ingest-before-commit");
 	fold_notify();
 	fold_record(state.size, state.digest, &counts);
+	/* not in SPI's memory: it goes with the commit */
+	nusers = fold_users(state.step_cxt, &users);
 	db_commit();
 	state.phase = PHASE_NONE;
+	/* only now, durable and visible: the subscribers of every worker */
+	feed_publish(XactLastCommitEnd, (const char *const *) users, nusers);
 
 	evproc_fault("ingest-after-commit");
 	ereport(DEBUG1,

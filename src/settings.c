@@ -40,6 +40,7 @@ int			evproc_rotation_size = 1024 * 1024;	/* kB */
 int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
 int			evproc_notify_max_users = 1000;
+int			evproc_max_subscribers = 5000;
 int			evproc_request_timeout = 10;
 int			evproc_max_body_memory = 64 * 1024 * 1024;
 char	   *evproc_fault_injection = NULL;
@@ -128,6 +129,14 @@ evproc_define_settings(void)
 							"Further rejected lines are only counted in evproc.processed_files.",
 							&evproc_max_rejected_lines,
 							1000, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_subscribers",
+							"Most live-update streams (GET .../stream) a worker serves at once.",
+							"Beyond it a new stream gets 503 with Retry-After.  Streams count toward evproc.max_connections too.",
+							&evproc_max_subscribers,
+							5000, 0, 1000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

@@ -28,6 +28,7 @@
 
 #include "auth.h"
 #include "db.h"
+#include "feed.h"
 #include "fold.h"
 #include "http.h"
 #include "ingest.h"
@@ -35,6 +36,7 @@
 #include "lookup.h"
 #include "rotation.h"
 #include "settings.h"
+#include "stream.h"
 #include "types.h"
 #include "worker.h"
 
@@ -60,6 +62,7 @@ static int	worker_index = 0;	/* which of evproc.workers we are */
 static TimestampTz next_rotation = 0;
 static TimestampTz next_prune = 0;
 static TimestampTz next_prune_files = 0;
+static uint64 feed_pos = 0;		/* what of the change feed we have read */
 
 /*
  * resolve_directory gives this worker's journal directory, palloc'd:
@@ -129,6 +132,32 @@ serve_lookups(void)
 	outcome = lookup_revenue(items, n, fold_uncommitted, &error);
 	if (n > 0)
 		http_answer_lookups(outcome, error);
+}
+
+/*
+ * serve_streams tells the live-update subscribers what changed: what the
+ * change feed says since the last pass (changes committed by any worker),
+ * the first states of new subscribers, and the states looked up for them;
+ * then what they got is sent.
+ */
+static void
+serve_streams(void)
+{
+	int			n;
+	RevenueLookup *items;
+
+	if (feed_read(&feed_pos, stream_note_change, NULL) == FEED_GAP)
+		stream_note_gap(feed_last_seq());
+	stream_welcome();
+	items = stream_wanted(&n);
+	if (n > 0)
+	{
+		const char *error = NULL;
+
+		stream_answer(lookup_revenue(items, n, fold_uncommitted, &error));
+	}
+	if (stream_upkeep())
+		http_send_now();
 }
 
 /*
@@ -231,6 +260,7 @@ compute_timeout(void)
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
 	timeout = earlier(timeout, db_stats_timeout_ms());
 	timeout = earlier(timeout, types_timeout_ms());
+	timeout = earlier(timeout, stream_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
 	return earlier(timeout, Max(t, 0));
 }
@@ -247,6 +277,8 @@ shut_down(void)
 	 * be left suspended for http_stop.
 	 */
 	http_refuse_new();
+	stream_close_all();
+	http_send_now();
 	http_resume_all();
 	for (int i = 0; i < 10 && http_resume_all(); i++)
 		http_run();
@@ -269,6 +301,7 @@ pass(void)
 	flush();
 	serve_lookups();
 	http_resume_all();
+	serve_streams();
 
 	serve_rotation();
 	ingest = ingest_step(intake_journal(), rotation_pending(),
@@ -314,6 +347,9 @@ evproc_worker_main(Datum main_arg)
 						evproc_database)));
 
 	rotation_attach(worker_index);
+	/* what this worker's subscribers may have missed if it died: resync */
+	feed_pos = feed_cursor();
+	feed_publish_gap();
 	dir = resolve_directory();
 	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
 	ingest_init();

@@ -664,6 +664,41 @@ test_urls(void)
 	check_encoding("a\0b", 3, "a%00b");
 	check_encoding("..", 2, "..");
 
+	/* the users list of GET /stream: each item encoded on its own */
+	{
+		static const struct
+		{
+			const char *in;
+			const char *want;	/* NULL: refused */
+		}			lists[] = {
+			{"a", "a"},
+			{"a,b", "a,b"},
+			{"a b,c/d,\xc3\xbc", "a%20b,c%2Fd,%C3%BC"},
+			{"x%y,&users=z", "x%25y,%26users%3Dz"},
+			{"", NULL},
+			{",a", NULL},
+			{"a,", NULL},
+			{"a,,b", NULL},
+		};
+
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		{
+			StrBuf		out;
+			bool		ok;
+
+			sb_init(&out);
+			ok = url_encode_list(lists[i].in, &out);
+			if (lists[i].want == NULL)
+				CHECK_MSG(!ok, "list \"%s\" refused", lists[i].in);
+			else
+			{
+				CHECK_MSG(ok, "list \"%s\" accepted", lists[i].in);
+				CHECK_STR_EQ(out.data, lists[i].want);
+			}
+			sb_free(&out);
+		}
+	}
+
 	/* every byte: unreserved ones kept, the others as %XX */
 	sb_init(&all);
 	for (int c = 0; c < 256; c++)

@@ -1,0 +1,121 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_stream.c
+ *	  The HTTP side of a live-update stream request (GET /userEvents/
+ *	  :userId/stream, GET /stream): its resume point and user list, and
+ *	  its answer, the stream itself (stream.c) or an error.
+ *
+ * Runs inside libmicrohttpd's callbacks: malloc, no PostgreSQL calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "http_stream.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* the most users GET /stream?users= may name */
+#define STREAM_MAX_USERS	1000
+
+/*
+ * parse_users reads the comma-separated, percent-encoded user ids of
+ * ?users=: malloc'd in *users.  Returns NULL, or the problem.
+ */
+static const char *
+parse_users(const char *list, char ***users, int *nusers)
+{
+	int			max = 1;
+	const char *p;
+
+	for (p = list; *p != '\0'; p++)
+		if (*p == ',')
+			max++;
+	if (max > STREAM_MAX_USERS)
+		return "users lists at most " CppAsString2(STREAM_MAX_USERS) " user ids";
+	*users = calloc(max, sizeof(char *));
+	if (*users == NULL)
+		return "out of memory";
+	for (p = list; *nusers < max; p++)
+	{
+		const char *end = strchr(p, ',');
+		size_t		len = end != NULL ? (size_t) (end - p) : strlen(p);
+		char		segment[EV_USER_ID_MAX * 3 + 2];
+		char		user[EV_USER_ID_MAX + 1];
+		size_t		ulen;
+		const char *err;
+
+		if (len >= sizeof(segment))
+			return "userId must be at most " EV_STR(EV_USER_ID_MAX) " bytes";
+		memcpy(segment, p, len);
+		segment[len] = '\0';
+		if ((err = ev_decode_user_id(segment, user, &ulen)) != NULL)
+			return err;
+		if (((*users)[(*nusers)++] = strdup(user)) == NULL)
+			return "out of memory";
+		if (end == NULL)
+			break;
+		p = end;
+	}
+	return NULL;
+}
+
+/*
+ * http_stream_open answers a stream request: 200 and the stream of Server-Sent
+ * Events (stream.c), or an error.  The client's resume point is its
+ * Last-Event-ID, or ?since=N; GET /stream?users=a,b watches those users
+ * only.
+ */
+enum MHD_Result
+http_stream_open(HttpRequest *req)
+{
+	const char *id = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+												 "Last-Event-ID");
+	const char *list = MHD_lookup_connection_value(req->conn,
+												   MHD_GET_ARGUMENT_KIND,
+												   "users");
+	char	  **users = NULL;
+	int			nusers = 0;
+	uint64		since = 0;
+	const char *error = NULL;
+	struct MHD_Response *response = NULL;
+	enum MHD_Result ret;
+
+	if (id == NULL)
+		id = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+										 "since");
+	if (id != NULL && id[0] != '\0')
+	{
+		char	   *end;
+
+		errno = 0;
+		since = strtoull(id, &end, 10);
+		if (errno != 0 || *end != '\0' || id[0] == '-')
+			error = "Last-Event-ID and since must be a sequence number";
+	}
+	if (error == NULL && req->all_users && list != NULL)
+		error = parse_users(list, &users, &nusers);
+	if (error != NULL)
+		request_set_error(req, MHD_HTTP_BAD_REQUEST, error);
+	else
+	{
+		response = stream_open(req->conn, req->all_users ? NULL : req->user_id,
+							   users, nusers, since, &error);
+		if (response == NULL)
+		{
+			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
+			req->retry_after = true;
+		}
+	}
+	for (int i = 0; i < nusers; i++)
+		free(users[i]);
+	free(users);
+	if (response == NULL)
+		return request_send_reply(req);
+	req->status = MHD_HTTP_OK;
+	ret = MHD_queue_response(req->conn, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
+}

@@ -1,0 +1,610 @@
+/*-------------------------------------------------------------------------
+ *
+ * stream.c
+ *	  Live updates over HTTP: the subscribers of GET /userEvents/:userId/
+ *	  stream and GET /stream, and the Server-Sent Events they are sent.
+ *
+ * The HTTP server opens a subscriber (stream_open) and answers 200 with a
+ * response whose body libmicrohttpd pulls from the subscriber's buffer;
+ * when the buffer is empty the connection is suspended, and it is resumed
+ * when something is appended.  The worker, each pass, tells this module
+ * what the change feed says (stream_note_change, stream_note_gap): the
+ * users some subscriber watches become "dirty"; it looks their states up
+ * (stream_wanted, lookup.c, stream_answer), and each state is appended,
+ * as one message, to the buffers of the subscribers that watch the user
+ * and do not have it yet (by sequence number).
+ *
+ * Memory is bounded per subscriber: a subscriber of one user keeps only
+ * the newest state not yet started; a subscriber of many users whose
+ * buffer exceeds STREAM_BUF_MAX (it does not read) is closed, with a
+ * comment saying why, and resumes with Last-Event-ID.
+ *
+ * What runs inside libmicrohttpd's callbacks (stream_open, the reader,
+ * the free callback) uses malloc and no PostgreSQL calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "event.h"
+#include "feed.h"
+#include "http_conn.h"
+#include "settings.h"
+#include "stream.h"
+
+#include <time.h>
+
+#include "common/hashfn.h"
+#include "lib/ilist.h"
+
+/* bytes a subscriber may have waiting before it is closed */
+#define STREAM_BUF_MAX		(256 * 1024)
+/* an idle stream gets a comment this often, for proxies */
+#define STREAM_PING_MS		15000
+/* user states looked up per pass */
+#define STREAM_BATCH		500
+/* buckets of the user index (a power of two) */
+#define STREAM_BUCKETS		4096
+
+typedef struct Subscriber Subscriber;
+
+/* A user some subscriber watches, or whose state is wanted. */
+typedef struct UserEntry
+{
+	char	   *user_id;
+	uint32		hash;
+	Subscriber **subs;			/* the subscribers watching it by name */
+	int			nsubs;
+	int			cap;
+	uint64		dirty_seq;		/* its state is wanted, as of this; 0: no */
+	struct UserEntry *next;		/* in its bucket */
+} UserEntry;
+
+struct Subscriber
+{
+	struct MHD_Connection *conn;
+	bool		all;			/* GET /stream */
+	UserEntry **users;			/* the users it watches by name */
+	int			nusers;
+	uint64		sent_seq;		/* what the client has */
+	bool		welcomed;		/* its first states were asked for */
+	bool		suspended;
+	bool		closing;		/* send what is left, then end */
+	char	   *buf;			/* bytes to send: buf[off..len) */
+	size_t		off;
+	size_t		len;
+	size_t		cap;
+	int64		last_write_ms;
+	dlist_node	node;			/* in subscribers */
+};
+
+static dlist_head subscribers = DLIST_STATIC_INIT(subscribers);
+static int	nsubscribers = 0;
+static int	nall = 0;			/* subscribers of every user */
+static UserEntry *buckets[STREAM_BUCKETS];
+static int	ndirty = 0;
+static bool resumed_any = false;
+
+/* the lookups handed to the worker (stream_wanted) */
+static RevenueLookup *wanted = NULL;
+static UserEntry **wanted_entries = NULL;
+static int	nwanted = 0;
+
+static int64
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32
+hash_user(const char *user_id)
+{
+	return hash_bytes((const unsigned char *) user_id, strlen(user_id));
+}
+
+/* find_user finds user_id's entry, creating it if create; NULL if none */
+static UserEntry *
+find_user(const char *user_id, bool create)
+{
+	uint32		h = hash_user(user_id);
+	UserEntry **p = &buckets[h % STREAM_BUCKETS];
+	UserEntry  *e;
+
+	for (e = *p; e != NULL; e = e->next)
+		if (e->hash == h && strcmp(e->user_id, user_id) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	e = calloc(1, sizeof(UserEntry));
+	if (e == NULL || (e->user_id = strdup(user_id)) == NULL)
+	{
+		free(e);
+		return NULL;
+	}
+	e->hash = h;
+	e->next = *p;
+	*p = e;
+	return e;
+}
+
+/* drop_user frees an entry that nobody watches and nobody wants */
+static void
+drop_user(UserEntry *e)
+{
+	UserEntry **p = &buckets[e->hash % STREAM_BUCKETS];
+
+	if (e->nsubs > 0 || e->dirty_seq != 0)
+		return;
+	while (*p != e)
+		p = &(*p)->next;
+	*p = e->next;
+	free(e->subs);
+	free(e->user_id);
+	free(e);
+}
+
+static bool
+watch(UserEntry *e, Subscriber *s)
+{
+	if (e->nsubs == e->cap)
+	{
+		int			cap = e->cap == 0 ? 4 : e->cap * 2;
+		Subscriber **subs = realloc(e->subs, sizeof(Subscriber *) * cap);
+
+		if (subs == NULL)
+			return false;
+		e->subs = subs;
+		e->cap = cap;
+	}
+	e->subs[e->nsubs++] = s;
+	return true;
+}
+
+static void
+unwatch(UserEntry *e, Subscriber *s)
+{
+	for (int i = 0; i < e->nsubs; i++)
+		if (e->subs[i] == s)
+		{
+			e->subs[i] = e->subs[--e->nsubs];
+			break;
+		}
+	drop_user(e);
+}
+
+/* mark_dirty asks for user entry e's state as of seq */
+static void
+mark_dirty(UserEntry *e, uint64 seq)
+{
+	if (e->dirty_seq == 0)
+		ndirty++;
+	e->dirty_seq = Max(e->dirty_seq, seq);
+}
+
+/* wake resumes a suspended subscriber: it has something to send */
+static void
+wake(Subscriber *s)
+{
+	if (s->suspended)
+	{
+		s->suspended = false;
+		MHD_resume_connection(s->conn);
+		resumed_any = true;
+	}
+}
+
+/*
+ * send_to appends len bytes to a subscriber's buffer.  replace: the bytes
+ * replace what is waiting and not yet started (a subscriber of one user
+ * only needs the newest state).  A subscriber that has too much waiting is
+ * closed.
+ */
+static void
+send_to(Subscriber *s, const char *data, size_t len, bool replace)
+{
+	if (s->closing)
+		return;
+	if (replace && s->off == 0)
+		s->len = 0;
+	if (s->off > 0 && s->off == s->len)
+		s->off = s->len = 0;
+	if (s->len - s->off + len > STREAM_BUF_MAX)
+	{
+		static const char reason[] = ": closed: the client does not read fast enough; reconnect with Last-Event-ID\n\n";
+
+		s->closing = true;
+		data = reason;
+		len = sizeof(reason) - 1;
+	}
+	if (s->len + len > s->cap)
+	{
+		size_t		cap = Max(s->cap * 2, s->len + len + 1024);
+		char	   *buf = realloc(s->buf, cap);
+
+		if (buf == NULL)
+		{
+			s->closing = true;
+			wake(s);
+			return;
+		}
+		s->buf = buf;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, len);
+	s->len += len;
+	wake(s);
+}
+
+/*
+ * reader is the body of a subscriber's response: what is in its buffer;
+ * with nothing to send, the connection is suspended until there is.
+ */
+static ssize_t
+reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	Subscriber *s = cls;
+	size_t		n;
+
+	if (s->off < s->len)
+	{
+		n = Min(max, s->len - s->off);
+		memcpy(buf, s->buf + s->off, n);
+		s->off += n;
+		if (s->off == s->len)
+			s->off = s->len = 0;
+		s->last_write_ms = now_ms();
+		return (ssize_t) n;
+	}
+	if (s->closing)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	s->suspended = true;
+	MHD_suspend_connection(s->conn);
+	return 0;
+}
+
+/* free_subscriber: its connection is gone */
+static void
+free_subscriber(void *cls)
+{
+	Subscriber *s = cls;
+
+	for (int i = 0; i < s->nusers; i++)
+		unwatch(s->users[i], s);
+	if (s->all && s->nusers == 0)
+		nall--;
+	dlist_delete(&s->node);
+	nsubscribers--;
+	free(s->users);
+	free(s->buf);
+	free(s);
+}
+
+/*
+ * stream_open makes a subscriber of user_id (GET /userEvents/:userId/
+ * stream), or of users[0..nusers) or every user if none (GET /stream),
+ * whose client has what was sent up to sequence number since (0: nothing),
+ * and returns its response (200, Server-Sent Events).  NULL with *error
+ * set if it cannot (503).  Runs inside libmicrohttpd's callbacks.
+ */
+struct MHD_Response *
+stream_open(struct MHD_Connection *conn, const char *user_id,
+			char **users, int nusers, uint64 since, const char **error)
+{
+	Subscriber *s;
+	struct MHD_Response *response;
+	int			n = user_id != NULL ? 1 : nusers;
+
+	if (nsubscribers >= evproc_max_subscribers)
+	{
+		*error = "too many subscribers (evproc.max_subscribers); retry later";
+		return NULL;
+	}
+	*error = "out of memory";
+	s = calloc(1, sizeof(Subscriber));
+	if (s == NULL || (n > 0 && (s->users = calloc(n, sizeof(UserEntry *))) == NULL))
+	{
+		free(s);
+		return NULL;
+	}
+	s->conn = conn;
+	s->all = (user_id == NULL);
+	s->sent_seq = since;
+	s->last_write_ms = now_ms();
+	for (int i = 0; i < n; i++)
+	{
+		UserEntry  *e = find_user(user_id != NULL ? user_id : users[i], true);
+
+		if (e == NULL || !watch(e, s))
+		{
+			if (e != NULL)
+				drop_user(e);
+			for (int k = 0; k < s->nusers; k++)
+				unwatch(s->users[k], s);
+			free(s->users);
+			free(s);
+			return NULL;
+		}
+		s->users[s->nusers++] = e;
+	}
+	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+												 reader, s, free_subscriber);
+	if (response == NULL)
+	{
+		for (int k = 0; k < s->nusers; k++)
+			unwatch(s->users[k], s);
+		free(s->users);
+		free(s);
+		return NULL;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+							"text/event-stream");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
+							"no-cache");
+	MHD_add_response_header(response, "X-Accel-Buffering", "no");
+	/* a stream that ends (too slow a reader, shutdown) ends its connection */
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+	/* a stream is idle between changes: never time it out */
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+	dlist_push_tail(&subscribers, &s->node);
+	nsubscribers++;
+	if (s->all && s->nusers == 0)
+		nall++;
+	*error = NULL;
+	return response;
+}
+
+int
+stream_count(void)
+{
+	return nsubscribers;
+}
+
+/*
+ * stream_close_all ends every stream (shutdown): what is waiting is sent,
+ * then the response ends; none stays suspended.
+ */
+void
+stream_close_all(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &subscribers)
+	{
+		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+
+		s->closing = true;
+		wake(s);
+	}
+}
+
+/*
+ * stream_note_change: the feed says user_id's metrics changed at seq (a
+ * FeedChangeFn); NULL user: many users did (see stream_note_gap).
+ */
+void
+stream_note_change(uint64 seq, const char *user_id, void *arg)
+{
+	UserEntry  *e;
+
+	if (user_id == NULL)
+	{
+		stream_note_gap(seq);
+		return;
+	}
+	e = find_user(user_id, nall > 0);
+	if (e != NULL)
+		mark_dirty(e, seq);
+}
+
+/*
+ * stream_note_gap: the feed cannot say what changed up to seq: every
+ * watched user's state is looked up again, and the subscribers of every
+ * user get a "resync" event.
+ */
+void
+stream_note_gap(uint64 seq)
+{
+	char		msg[96];
+	int			len;
+	dlist_iter	iter;
+
+	for (int b = 0; b < STREAM_BUCKETS; b++)
+		for (UserEntry *e = buckets[b]; e != NULL; e = e->next)
+			if (e->nsubs > 0)
+				mark_dirty(e, seq);
+	len = snprintf(msg, sizeof(msg), "id: " UINT64_FORMAT "\nevent: resync\ndata: {\"seq\": " UINT64_FORMAT "}\n\n",
+				   seq, seq);
+	dlist_foreach(iter, &subscribers)
+	{
+		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+
+		if (s->all && s->nusers == 0 && s->sent_seq < seq)
+		{
+			send_to(s, msg, (size_t) len, false);
+			s->sent_seq = seq;
+		}
+	}
+}
+
+/*
+ * stream_welcome asks for the first states of the new subscribers: of
+ * their users, unless the client has them already (it resumes after a
+ * sequence number, and the feed has no change of the user since); a
+ * subscriber of every user gets a "resync" event if it resumes after a
+ * gap.  Worker only (the feed is in shared memory).
+ */
+void
+stream_welcome(void)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &subscribers)
+	{
+		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+		uint64		seq;
+
+		if (s->welcomed)
+			continue;
+		s->welcomed = true;
+		/* a number above what the client has, that the feed goes on from */
+		seq = feed_seq_at_least(s->sent_seq + 1);
+		for (int i = 0; i < s->nusers; i++)
+			if (s->sent_seq == 0 ||
+				feed_changed_since(s->sent_seq, s->users[i]->user_id))
+				mark_dirty(s->users[i], seq);
+		if (s->all && s->nusers == 0 && s->sent_seq > 0 &&
+			feed_changed_since(s->sent_seq, ""))
+		{
+			char		msg[96];
+			int			len = snprintf(msg, sizeof(msg),
+									   "id: " UINT64_FORMAT "\nevent: resync\ndata: {\"seq\": " UINT64_FORMAT "}\n\n",
+									   seq, seq);
+
+			send_to(s, msg, (size_t) len, false);
+			s->sent_seq = seq;
+		}
+	}
+}
+
+/*
+ * stream_wanted gives the users whose state is wanted (n of them, at most
+ * STREAM_BATCH a pass), for lookup_revenue and then stream_answer.
+ */
+RevenueLookup *
+stream_wanted(int *n)
+{
+	*n = 0;
+	nwanted = 0;
+	if (ndirty == 0)
+		return NULL;
+	if (wanted == NULL)
+	{
+		wanted = malloc(sizeof(RevenueLookup) * STREAM_BATCH);
+		wanted_entries = malloc(sizeof(UserEntry *) * STREAM_BATCH);
+		if (wanted == NULL || wanted_entries == NULL)
+			return NULL;
+	}
+	for (int b = 0; b < STREAM_BUCKETS && nwanted < STREAM_BATCH; b++)
+		for (UserEntry *e = buckets[b]; e != NULL && nwanted < STREAM_BATCH; e = e->next)
+			if (e->dirty_seq != 0)
+			{
+				wanted[nwanted].user_id = e->user_id;
+				wanted[nwanted].revenue = wanted[nwanted].metrics = NULL;
+				wanted_entries[nwanted++] = e;
+			}
+	*n = nwanted;
+	return wanted;
+}
+
+/* deliver sends user entry e's state, of sequence number seq, to its subscribers */
+static void
+deliver(UserEntry *e, const RevenueLookup *item, uint64 seq)
+{
+	char		user[EV_USER_ID_MAX * 6 + 3];
+	char	   *msg;
+	size_t		cap;
+	int			len;
+	dlist_iter	iter;
+
+	ev_json_quote(item->user_id, strlen(item->user_id), user, sizeof(user));
+	cap = strlen(user) + strlen(item->revenue) + strlen(item->metrics) + 128;
+	msg = malloc(cap);
+	if (msg == NULL)
+		return;
+	len = snprintf(msg, cap,
+				   "id: " UINT64_FORMAT "\ndata: {\"userId\": %s, \"revenue\": %s, \"metrics\": %s, \"seq\": " UINT64_FORMAT "}\n\n",
+				   seq, user, item->revenue, item->metrics, seq);
+	for (int i = 0; i < e->nsubs; i++)
+	{
+		Subscriber *s = e->subs[i];
+
+		/* the users of one file share its number */
+		if (s->nusers == 1 ? s->sent_seq < seq : s->sent_seq <= seq)
+		{
+			send_to(s, msg, (size_t) len, s->nusers == 1);
+			s->sent_seq = seq;
+		}
+	}
+	if (nall > 0)
+		dlist_foreach(iter, &subscribers)
+		{
+			Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+
+			if (s->all && s->nusers == 0 && s->sent_seq <= seq)
+			{
+				send_to(s, msg, (size_t) len, false);
+				s->sent_seq = seq;
+			}
+		}
+	free(msg);
+}
+
+/*
+ * stream_answer takes the lookups stream_wanted gave: answered states are
+ * sent (an unknown user's state is not: nothing to say yet); if they could
+ * not be looked up, they stay wanted for a later pass.
+ */
+void
+stream_answer(LookupOutcome outcome)
+{
+	if (outcome != LOOKUP_ANSWERED)
+		return;
+	for (int i = 0; i < nwanted; i++)
+	{
+		UserEntry  *e = wanted_entries[i];
+		uint64		seq = e->dirty_seq;
+
+		if (wanted[i].revenue != NULL && wanted[i].metrics != NULL)
+			deliver(e, &wanted[i], seq);
+		e->dirty_seq = 0;
+		ndirty--;
+		drop_user(e);
+	}
+	nwanted = 0;
+}
+
+/*
+ * stream_upkeep ends the streams whose client went away, pings idle
+ * ones, and says whether any suspended stream
+ * was resumed since the last call (libmicrohttpd must run to send).
+ */
+bool
+stream_upkeep(void)
+{
+	int64		now = now_ms();
+	dlist_iter	iter;
+	bool		any;
+
+	dlist_foreach(iter, &subscribers)
+	{
+		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+
+		/* a client that went away while we waited: end its stream */
+		if (s->suspended && !s->closing && conn_peer_closed(s->conn))
+		{
+			s->closing = true;
+			wake(s);
+			continue;
+		}
+		if (s->off == s->len && now - s->last_write_ms >= STREAM_PING_MS)
+		{
+			send_to(s, ": ping\n\n", 8, false);
+			s->last_write_ms = now;
+		}
+	}
+	any = resumed_any;
+	resumed_any = false;
+	return any;
+}
+
+/* stream_timeout_ms: how long the loop may sleep as far as streams go. */
+long
+stream_timeout_ms(void)
+{
+	if (ndirty > 0 || resumed_any)
+		return 0;
+	return nsubscribers > 0 ? 1000 : -1;
+}
