@@ -384,7 +384,7 @@ $PSQL -c "ALTER SYSTEM SET evproc.max_connections = $((SUBS_MANY + 1000))" \
 for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
 WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
 settle
-before_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$WORKER/status")
+read -r before_kb before_anon_kb < <(awk '/VmRSS/ { r = $2 } /RssAnon/ { a = $2 } END { print r, a }' "/proc/$WORKER/status")
 rss_start
 start=$(date +%s.%N)
 sub_start hold "$SUBS_MANY" '/userEvents/held%d/stream'
@@ -395,7 +395,7 @@ sub_stop
 rss_stop
 read -r _ hopen hclosed _ _ <<<"$SUB_LINE"
 row "SSE subscribers held" "$SUBS_MANY" "-" "-" "-" "$((hrefused + hclosed))" \
-	"$(rss_note), $((before_kb / 1024)) MB before they connected; all connected in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')s, held ${RDUR}s, $hopen open at the end"
+	"$(rss_note), RSS $((before_kb / 1024)) MB (private $((before_anon_kb / 1024)) MB) before they connected; all connected in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')s, held ${RDUR}s, $hopen open at the end"
 
 echo "== one worker, then two (evproc.workers = 2)" >&2
 # measured back to back, so that the ratio is of like conditions
