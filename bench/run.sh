@@ -87,6 +87,7 @@ shared_preload_libraries = 'evproc'
 evproc.port = $HTTP
 evproc.max_connections = 4096
 max_wal_size = '4GB'
+track_commit_timestamp = on
 CONF
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
 PSQL="$PGBIN/psql -X -q -At -h /tmp -p $PGPORT -U postgres -d postgres"
@@ -332,7 +333,11 @@ row "POST evproc + $SUBS idle SSE subscribers, fsync on" 64 "$((sum1 / ROUNDS))"
 # after the commit, and bench/subscribers times from there the first byte
 # of the message on each connection (so the figures slightly
 # underestimate; negative: before evproc_rotate() returned).  Printed: p50
-# and p99 over every subscriber of every change, errors = messages missed or subscribers refused.
+# and p99 over every subscriber of every change, errors = messages missed
+# or subscribers refused.  The notes also time the same arrivals from the
+# commit itself: the commit timestamp of the user's row
+# (track_commit_timestamp, taken just before the commit record is written
+# and flushed).
 echo "== fan-out of one change to $SUBS subscribers of one user ($FAN_REPS changes)" >&2
 settle
 sub_start latency "$SUBS" /userEvents/fanout/stream
@@ -341,14 +346,16 @@ for r in $(seq 1 $FAN_REPS); do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
 		-d '{"userId": "fanout", "name": "add_revenue", "value": 1}' "http://127.0.0.1:$HTTP/liveEvent")
 	[ "$code" = 200 ] || { echo "bench: POST for fanout: HTTP $code" >&2; exit 1; }
-	t=$($PSQL -c "SELECT evproc_rotate(600000)" -c "SELECT extract(epoch FROM clock_timestamp())" | tail -1)
+	t=$($PSQL -c "SELECT evproc_rotate(600000)" -c "SELECT extract(epoch FROM clock_timestamp())
+		|| coalesce(' ' || extract(epoch FROM pg_xact_commit_timestamp(xmin)), '')
+		FROM evproc.user_metrics WHERE user_id = 'fanout' AND metric = 'revenue'" | tail -1)
 	echo "go $t" >&"$SUB_IN"
 	sub_wait "round $r"
 done
 sub_stop
-read -r _ _ fgot fmissed _ fp50 _ fp99 _ fmax _ _ flp50 _ flmax <<<"$SUB_LINE"
+read -r _ _ fgot fmissed _ fp50 _ fp99 _ fmax _ _ flp50 _ flmax _ _ cp50 _ cp99 _ cmax _ _ clp50 _ clmax <<<"$SUB_LINE"
 row "SSE fan-out, one change to $SUBS subscribers" "$SUBS" "-" "${fp50}ms" "${fp99}ms" "$((fmissed + frefused))" \
-	"from the return of evproc_rotate() (just after the commit) to the first byte on each subscriber, $FAN_REPS changes: max ${fmax}ms; last subscriber of a change: p50 ${flp50}ms, max ${flmax}ms"
+	"from the return of evproc_rotate() (just after the commit) to the first byte on each subscriber, $FAN_REPS changes: max ${fmax}ms; last subscriber of a change: p50 ${flp50}ms, max ${flmax}ms; from the commit timestamp: p50 ${cp50:-?}ms, p99 ${cp99:-?}ms, max ${cmax:-?}ms, last subscriber p50 ${clp50:-?}ms, max ${clmax:-?}ms"
 
 echo "== GET /userEvents/:userId over $USERS users" >&2
 settle

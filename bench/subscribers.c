@@ -22,15 +22,17 @@
  *	  - hold mode: on "stop" (or end of stdin, SIGTERM, SIGINT) prints
  *		"held OPEN CLOSED MESSAGES PINGS" (connections still open, closed by
  *		the server, messages and pings received) and exits;
- *	  - latency mode: "go T" (T: the start point, seconds since the epoch
- *		with a fraction; "go" alone or SIGUSR1: now) starts a round.  A
+ *	  - latency mode: "go T [T2]" (T: the start point, seconds since the
+ *		epoch with a fraction; "go" alone or SIGUSR1: now; T2: a second start
+ *		point, whose figures follow "from2") starts a round.  A
  *		round waits until every open connection has received a message whose
  *		id is above the highest id seen before the round (messages that
  *		arrive before the "go" line count: they are timestamped as they come)
  *		or ROUND_TIMEOUT_S (default 10) passed, then prints
- *		"round R GOT N p50 P p99 Q max M" in ms from T (negative: the
- *		message arrived before T).  "stop" prints
- *		"summary ROUNDS GOT MISSED p50 P p99 Q max M last p50 L max X":
+ *		"round R GOT N p50 P p99 Q max M [from2 p50 P p99 Q max M]" in ms
+ *		from T (negative: the message arrived before T).  "stop" prints
+ *		"summary ROUNDS GOT MISSED p50 P p99 Q max M last p50 L max X
+ *		[from2 p50 P p99 Q max M last p50 L max X]":
  *		percentiles over every subscriber of every round, then over the
  *		rounds' last arrivals (a round that some subscriber missed counts
  *		as ROUND_TIMEOUT_S).
@@ -129,12 +131,22 @@ static uint64_t base_id;		/* highest id seen before this round */
 static int	ngot;				/* connections that got this round's message */
 static bool round_active;
 static double round_t0;			/* the start point */
+static double round_t2;			/* a second one, or 0 */
 static double round_deadline;
 static int	round_no;
-static double *all_lat;			/* every subscriber of every round */
-static size_t nall;
-static size_t all_cap;
-static double *last_lat;		/* each round's last arrival */
+
+/* latencies in ms from one start point */
+typedef struct Series
+{
+	double	   *all;			/* every subscriber of every round */
+	size_t		n;
+	size_t		cap;
+	double	   *last;			/* each round's last arrival */
+	int			nlast;
+} Series;
+
+static Series from_go;
+static Series from_t2;
 static int	nmissed;
 
 static volatile sig_atomic_t got_usr1;
@@ -543,14 +555,50 @@ conn_event(Conn *c, uint32_t events)
 
 /* round_start: the start point is t */
 static void
-round_start(double t)
+round_start(double t, double t2)
 {
 	if (!latency_mode || round_active)
 		return;
 	round_active = true;
 	round_no++;
 	round_t0 = t;
+	round_t2 = t2;
 	round_deadline = now_real() + round_timeout;
+}
+
+/*
+ * series_add adds a round's n latencies (ms, sorted) to s, mx being the
+ * round's last arrival, and prints the round's percentiles after label
+ */
+static void
+series_add(Series *s, const double *lat, int n, double mx, const char *label)
+{
+	if (s->n + n > s->cap)
+	{
+		s->cap = (s->n + n) * 2;
+		s->all = realloc(s->all, sizeof(double) * s->cap);
+	}
+	memcpy(s->all + s->n, lat, sizeof(double) * n);
+	s->n += n;
+	s->last = realloc(s->last, sizeof(double) * (s->nlast + 1));
+	s->last[s->nlast++] = mx;
+	printf("%s p50 %.2f p99 %.2f max %.2f", label,
+		   n ? lat[(size_t) (0.5 * n + 0.999999) - 1] : 0,
+		   n ? lat[(size_t) (0.99 * n + 0.999999) - 1] : 0, mx);
+}
+
+/* series_print prints s's percentiles over all, then over the last arrivals */
+static void
+series_print(Series *s, const char *label)
+{
+	double		p50 = pct(s->all, s->n, 50),
+				p99 = pct(s->all, s->n, 99),
+				mx = s->n ? s->all[s->n - 1] : 0,
+				l50 = pct(s->last, s->nlast, 50),
+				lmx = s->nlast ? s->last[s->nlast - 1] : 0;
+
+	printf("%s p50 %.2f p99 %.2f max %.2f last p50 %.2f max %.2f", label,
+		   p50, p99, mx, l50, lmx);
 }
 
 /* round_check ends the round if every open connection has the message */
@@ -559,9 +607,8 @@ round_check(bool force)
 {
 	double	   *lat;
 	int			n = 0;
-	double		mx,
-				p50,
-				p99;
+	double		mx;
+	double		shift = (round_t0 - round_t2) * 1000.0;
 
 	if (!round_active)
 		return;
@@ -580,21 +627,20 @@ round_check(bool force)
 			base_id = c->max_id;
 		c->got_t = 0;
 	}
-	if (nall + n > all_cap)
-	{
-		all_cap = (nall + n) * 2;
-		all_lat = realloc(all_lat, sizeof(double) * all_cap);
-	}
-	memcpy(all_lat + nall, lat, sizeof(double) * n);
-	nall += n;
-	p50 = pct(lat, n, 50);
-	p99 = pct(lat, n, 99);
+	pct(lat, n, 50);			/* sorts */
 	mx = n ? lat[n - 1] : 0;
 	if (n < nopen + nclosed)
 		mx = round_timeout * 1000.0;	/* someone missed it: at least this */
-	last_lat = realloc(last_lat, sizeof(double) * round_no);
-	last_lat[round_no - 1] = mx;
-	printf("round %d %d %d p50 %.2f p99 %.2f max %.2f\n", round_no, n, nconns, p50, p99, mx);
+	printf("round %d %d %d", round_no, n, nconns);
+	series_add(&from_go, lat, n, mx, "");
+	if (round_t2 > 0)
+	{
+		/* the same arrivals from the second start point */
+		for (int i = 0; i < n; i++)
+			lat[i] += shift;
+		series_add(&from_t2, lat, n, mx + shift, " from2");
+	}
+	printf("\n");
 	free(lat);
 	ngot = 0;
 	round_active = false;
@@ -606,20 +652,12 @@ finish(void)
 {
 	if (latency_mode)
 	{
-		double		p50,
-					p99,
-					mx,
-					l50,
-					lmx;
-
 		round_check(true);
-		p50 = pct(all_lat, nall, 50);
-		p99 = pct(all_lat, nall, 99);
-		mx = nall ? all_lat[nall - 1] : 0;
-		l50 = pct(last_lat, round_no, 50);
-		lmx = round_no ? last_lat[round_no - 1] : 0;
-		printf("summary %d %zu %d p50 %.2f p99 %.2f max %.2f last p50 %.2f max %.2f\n",
-			   round_no, nall, nmissed, p50, p99, mx, l50, lmx);
+		printf("summary %d %zu %d", round_no, from_go.n, nmissed);
+		series_print(&from_go, "");
+		if (from_t2.nlast > 0)
+			series_print(&from_t2, " from2");
+		printf("\n");
 	}
 	else
 		printf("held %d %d %ld %ld\n", nopen, nclosed, total_msgs, total_pings);
@@ -633,9 +671,11 @@ stdin_line(char *line)
 {
 	if (strncmp(line, "go", 2) == 0)
 	{
-		double		t = strtod(line + 2, NULL);
+		char	   *end;
+		double		t = strtod(line + 2, &end);
+		double		t2 = strtod(end, NULL);
 
-		round_start(t > 0 ? t : now_real());
+		round_start(t > 0 ? t : now_real(), t2);
 	}
 	else if (strncmp(line, "stop", 4) == 0)
 		finish();
@@ -777,7 +817,7 @@ main(int argc, char **argv)
 			if (got_usr1)
 			{
 				got_usr1 = 0;
-				round_start(now_real());
+				round_start(now_real(), 0);
 			}
 			round_check(false);
 			if (got_term)
