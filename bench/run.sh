@@ -303,21 +303,27 @@ sub_stop() {
 }
 
 # POST with SUBS idle subscribers connected (to users idle0.., which
-# post.lua never names) against the same server without them: rounds take
-# turns as above; every round the subscribers connect anew, and must all
-# still be open at its end.
+# post.lua never names) against the same server without them: they take
+# turns as above, without first in odd rounds, with first in even ones;
+# every round the subscribers connect anew, and must all still be open at
+# its end.
 echo "== POST with and without $SUBS idle subscribers ($ROUNDS rounds of ${RDUR}s each)" >&2
 sum0=0 sum1=0 err=0 p50=0us p99=0us p99_0=0us ratios= closed=0 refused=0
-for _ in $(seq 1 $ROUNDS); do
-	settle
-	read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
-	sub_start hold "$SUBS" '/userEvents/idle%d/stream'
-	refused=$((refused + sub_failed))
-	settle
-	read -r rps1 p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
-	sub_stop
-	read -r _ _ sclosed _ _ <<<"$SUB_LINE"
-	closed=$((closed + sclosed))
+for round in $(seq 1 $ROUNDS); do
+	for with in $([ $((round % 2)) = 1 ] && echo 0 1 || echo 1 0); do
+		if [ "$with" = 0 ]; then
+			settle
+			read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+			continue
+		fi
+		sub_start hold "$SUBS" '/userEvents/idle%d/stream'
+		refused=$((refused + sub_failed))
+		settle
+		read -r rps1 p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+		sub_stop
+		read -r _ _ sclosed _ _ <<<"$SUB_LINE"
+		closed=$((closed + sclosed))
+	done
 	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
 	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
 	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
