@@ -391,6 +391,7 @@ row "evproc-client send $CLIENT_EVENTS events" 4 "-" "-" "-" "-" "$cevs events/s
 # peak RSS over the connecting and holding; errors = subscribers refused or
 # closed by the server.
 echo "== $SUBS_MANY subscribers held" >&2
+settle	# by the old worker: the new one then touches few shared buffers
 $PSQL -c "ALTER SYSTEM SET evproc.max_connections = $((SUBS_MANY + 1000))" \
 	-c "ALTER SYSTEM SET evproc.max_subscribers = $((SUBS_MANY + 1000))" >/dev/null
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
