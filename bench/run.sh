@@ -5,8 +5,9 @@
 # wrk on loopback, and prints one table of figures.
 #
 #   bench/run.sh            a few minutes
-#   bench/run.sh --quick    a smoke run under 20 s: small sizes, 1 s steps,
-#                           one round at 64 connections per fsync setting
+#   bench/run.sh --quick    a smoke run under 25 s: small sizes, 1 s steps,
+#                           one round at 64 connections per fsync setting,
+#                           100 subscribers (1,000 held)
 #   bench/run.sh --long     30 s per load step
 #
 # All load is bounded in time and goes to 127.0.0.1 only: PostgreSQL on
@@ -23,8 +24,12 @@ USERS=100000
 ROUNDS=3
 CONNS="16 64 256"
 QUICK=0
+SUBS=1000			# idle subscribers, and subscribers of the fan-out
+FAN_REPS=10			# changes timed in the fan-out
+SUBS_MANY=10000		# subscribers held at once
 case "${1:-}" in
-	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64; QUICK=1 ;;
+	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64; QUICK=1
+		SUBS=100; FAN_REPS=3; SUBS_MANY=1000 ;;
 	--long) DUR=30 ;;
 	"") ;;
 	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
@@ -48,6 +53,7 @@ command -v wrk >/dev/null || {
 
 cleanup() {
 	[ -n "${REF_PID:-}" ] && kill "$REF_PID" 2>/dev/null || true
+	[ -n "${SUB_PID:-}" ] && kill "$SUB_PID" 2>/dev/null || true
 	[ -f "$BENCH/data/postmaster.pid" ] &&
 		$AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
@@ -59,6 +65,17 @@ mkdir -p "$BENCH"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH"
 cc -O2 -Wall -Werror -o "$BENCH/ref_server" bench/ref_server.c -lmicrohttpd
 cc -O2 -Wall -Werror -o "$BENCH/gen_events" bench/gen_events.c
+cc -O2 -Wall -Werror -o "$BENCH/subscribers" bench/subscribers.c
+
+# the worker (which inherits it from pg_ctl) and bench/subscribers each hold
+# SUBS_MANY sockets at once
+want_files=$((SUBS_MANY + 2048))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_files" ]; then
+	ulimit -n "$want_files" 2>/dev/null || {
+		echo "bench needs an open file limit of $want_files (ulimit -n; the hard limit is $(ulimit -Hn))" >&2
+		exit 1
+	}
+fi
 
 (cd /tmp && $AS_PG $PGBIN/initdb -D "$BENCH/data" -E UTF8 --locale=C.UTF-8 \
 	-U postgres -A trust >/dev/null)
@@ -70,6 +87,7 @@ shared_preload_libraries = 'evproc'
 evproc.port = $HTTP
 evproc.max_connections = 4096
 max_wal_size = '4GB'
+track_commit_timestamp = on
 CONF
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
 PSQL="$PGBIN/psql -X -q -At -h /tmp -p $PGPORT -U postgres -d postgres"
@@ -249,6 +267,102 @@ for fsync in on off; do
 done
 set_fsync on
 
+# sub_start MODE N PATH [OPTION...] starts bench/subscribers (N connections
+# to PATH, "%d" the connection's number) and waits for its "ready" line;
+# it reads commands from the fifo SUB_IN and writes lines to subs.out.
+# sub_wait PREFIX waits (up to 90 s) for its last line starting with PREFIX
+# and sets SUB_LINE (sub_failed: the connections that got no 200); sub_stop sends "stop" and waits for its last line.
+sub_start() {
+	rm -f "$BENCH/subs.in" "$BENCH/subs.out"
+	mkfifo "$BENCH/subs.in"
+	"$BENCH/subscribers" -p $HTTP -m "$1" -n "$2" "${@:4}" "$3" \
+		<"$BENCH/subs.in" >"$BENCH/subs.out" 2>>"$BENCH/subs.err" &
+	SUB_PID=$!
+	exec {SUB_IN}>"$BENCH/subs.in"
+	sub_wait ready
+	read -r _ sub_ok sub_failed <<<"$SUB_LINE"
+	[ "$sub_failed" = 0 ] ||
+		echo "bench: $sub_failed of $2 subscribers to $3 got no 200 (see $BENCH/subs.err)" >&2
+}
+sub_wait() {
+	SUB_LINE=
+	for _ in $(seq 1 1800); do
+		SUB_LINE=$(grep "^$1 " "$BENCH/subs.out" | tail -1 || true)
+		[ -n "$SUB_LINE" ] && return
+		sleep 0.05
+	done
+	echo "bench: no \"$1\" from bench/subscribers within 90 s (see $BENCH/subs.err)" >&2
+	exit 1
+}
+sub_stop() {
+	echo stop >&"$SUB_IN"
+	wait "$SUB_PID" || true
+	SUB_PID=
+	exec {SUB_IN}>&-
+	SUB_LINE=$(tail -1 "$BENCH/subs.out")
+}
+
+# POST with SUBS idle subscribers connected (to users idle0.., which
+# post.lua never names) against the same server without them: they take
+# turns as above, without first in odd rounds, with first in even ones;
+# every round the subscribers connect anew, and must all still be open at
+# its end.
+echo "== POST with and without $SUBS idle subscribers ($ROUNDS rounds of ${RDUR}s each)" >&2
+sum0=0 sum1=0 err=0 p50=0us p99=0us p99_0=0us ratios= closed=0 refused=0
+for round in $(seq 1 $ROUNDS); do
+	for with in $([ $((round % 2)) = 1 ] && echo 0 1 || echo 1 0); do
+		if [ "$with" = 0 ]; then
+			settle
+			read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+			continue
+		fi
+		sub_start hold "$SUBS" '/userEvents/idle%d/stream'
+		refused=$((refused + sub_failed))
+		settle
+		read -r rps1 p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+		sub_stop
+		read -r _ _ sclosed _ _ <<<"$SUB_LINE"
+		closed=$((closed + sclosed))
+	done
+	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
+	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
+	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+done
+ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
+range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+row "POST evproc + $SUBS idle SSE subscribers, fsync on" 64 "$((sum1 / ROUNDS))" "$p50" "$p99" "$err" \
+	"$ratio of no subscribers ($((sum0 / ROUNDS)) req/s, p99 $p99_0); rounds $range; subscribers refused $refused, closed by the server $closed"
+
+# Fan-out: SUBS subscribers of one user (unknown before, so no first
+# state); FAN_REPS times one event for it is POSTed and evproc_rotate()
+# ingests it; psql reads the clock as soon as evproc_rotate() returns, just
+# after the commit, and bench/subscribers times from there the first byte
+# of the message on each connection (so the figures slightly
+# underestimate; negative: before evproc_rotate() returned).  Printed: p50
+# and p99 over every subscriber of every change, errors = messages missed
+# or subscribers refused.  The notes also time the same arrivals from the
+# commit itself: the commit timestamp of the user's row
+# (track_commit_timestamp, taken just before the commit record is written
+# and flushed).
+echo "== fan-out of one change to $SUBS subscribers of one user ($FAN_REPS changes)" >&2
+settle
+sub_start latency "$SUBS" /userEvents/fanout/stream
+frefused=$sub_failed
+for r in $(seq 1 $FAN_REPS); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d '{"userId": "fanout", "name": "add_revenue", "value": 1}' "http://127.0.0.1:$HTTP/liveEvent")
+	[ "$code" = 200 ] || { echo "bench: POST for fanout: HTTP $code" >&2; exit 1; }
+	t=$($PSQL -c "SELECT evproc_rotate(600000)" -c "SELECT extract(epoch FROM clock_timestamp())
+		|| coalesce(' ' || extract(epoch FROM pg_xact_commit_timestamp(xmin)), '')
+		FROM evproc.user_metrics WHERE user_id = 'fanout' AND metric = 'revenue'" | tail -1)
+	echo "go $t" >&"$SUB_IN"
+	sub_wait "round $r"
+done
+sub_stop
+read -r _ _ fgot fmissed _ fp50 _ fp99 _ fmax _ _ flp50 _ flmax _ _ cp50 _ cp99 _ cmax _ _ clp50 _ clmax <<<"$SUB_LINE"
+row "SSE fan-out, one change to $SUBS subscribers" "$SUBS" "-" "${fp50}ms" "${fp99}ms" "$((fmissed + frefused))" \
+	"from the return of evproc_rotate() (just after the commit) to the first byte on each subscriber, $FAN_REPS changes: max ${fmax}ms; last subscriber of a change: p50 ${flp50}ms, max ${flmax}ms; from the commit timestamp: p50 ${cp50:-?}ms, p99 ${cp99:-?}ms, max ${cmax:-?}ms, last subscriber p50 ${clp50:-?}ms, max ${clmax:-?}ms"
+
 echo "== GET /userEvents/:userId over $USERS users" >&2
 settle
 read -r grps gp50 gp99 gerr < <(USERS=$USERS run_wrk "http://127.0.0.1:$HTTP" bench/get.lua 64)
@@ -270,6 +384,32 @@ end=$(date +%s.%N)
 csecs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 cevs=$(awk -v n="$CLIENT_EVENTS" -v s="$csecs" 'BEGIN { printf "%d", n / s }')
 row "evproc-client send $CLIENT_EVENTS events" 4 "-" "-" "-" "-" "$cevs events/s in ${csecs}s; $(grep -m1 -i accepted "$BENCH/client.txt" | tr -s ' ')"
+
+# SUBS_MANY subscribers (of users held0.., unknown: no first state) held
+# at once by a new worker, with the limits raised for this step; the rows
+# after it run with them too (they only allow more).  Printed: the worker's
+# peak RSS over the connecting and holding; errors = subscribers refused or
+# closed by the server.
+echo "== $SUBS_MANY subscribers held" >&2
+settle	# by the old worker: the new one then touches few shared buffers
+$PSQL -c "ALTER SYSTEM SET evproc.max_connections = $((SUBS_MANY + 1000))" \
+	-c "ALTER SYSTEM SET evproc.max_subscribers = $((SUBS_MANY + 1000))" >/dev/null
+(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
+WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
+settle
+read -r before_kb before_anon_kb < <(awk '/VmRSS/ { r = $2 } /RssAnon/ { a = $2 } END { print r, a }' "/proc/$WORKER/status")
+rss_start
+start=$(date +%s.%N)
+sub_start hold "$SUBS_MANY" '/userEvents/held%d/stream'
+end=$(date +%s.%N)
+hrefused=$sub_failed
+sleep "$RDUR"
+sub_stop
+rss_stop
+read -r _ hopen hclosed _ _ <<<"$SUB_LINE"
+row "SSE subscribers held" "$SUBS_MANY" "-" "-" "-" "$((hrefused + hclosed))" \
+	"$(rss_note), RSS $((before_kb / 1024)) MB (private $((before_anon_kb / 1024)) MB) before they connected; all connected in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')s, held ${RDUR}s, $hopen open at the end"
 
 echo "== one worker, then two (evproc.workers = 2)" >&2
 # measured back to back, so that the ratio is of like conditions
