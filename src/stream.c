@@ -442,6 +442,8 @@ stream_open(struct MHD_Connection *conn, const char *user_id,
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
 							"no-cache");
 	MHD_add_response_header(response, "X-Accel-Buffering", "no");
+	/* a browser page of any origin may subscribe with EventSource */
+	MHD_add_response_header(response, "Access-Control-Allow-Origin", "*");
 	/* a stream that ends (too slow a reader, shutdown) ends its connection */
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	/* a stream is idle between changes: never time it out */
