@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "event.h"
 #include "http_conn.h"
 #include "settings.h"
@@ -174,16 +175,6 @@ conn_framing_error(struct MHD_Connection *conn)
 	if (fc.content_length > 0 && fc.transfer_encoding > 0)
 		return "both Content-Length and Transfer-Encoding";
 	return NULL;
-}
-
-/* monotonic_ms: a monotonic clock in milliseconds. */
-static int64
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*

@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "event.h"
 #include "feed.h"
 #include "http_conn.h"
@@ -101,15 +102,6 @@ static bool resumed_any = false;
 static RevenueLookup *wanted = NULL;
 static UserEntry **wanted_entries = NULL;
 static int	nwanted = 0;
-
-static int64
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint32
 hash_user(const char *user_id)
@@ -276,7 +268,7 @@ emit(Subscriber *s, uint64 seq, const char *json, bool replace, bool ping)
 			len = snprintf(head, sizeof(head), "{\"resync\": true, \"seq\": " UINT64_FORMAT "}", seq);
 			wsconn_send_text(s->ws, head, (size_t) len);
 		}
-		s->last_write_ms = now_ms();
+		s->last_write_ms = monotonic_ms();
 		return;
 	}
 	if (s->upgrading)
@@ -322,7 +314,7 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 		s->off += n;
 		if (s->off == s->len)
 			s->off = s->len = 0;
-		s->last_write_ms = now_ms();
+		s->last_write_ms = monotonic_ms();
 		return (ssize_t) n;
 	}
 	if (s->closing)
@@ -386,7 +378,7 @@ subscribe(const char *user_id, char **users, int nusers, uint64 since,
 	}
 	s->all = (user_id == NULL);
 	s->sent_seq = since;
-	s->last_write_ms = s->opened_ms = now_ms();
+	s->last_write_ms = s->opened_ms = monotonic_ms();
 	for (int i = 0; i < n; i++)
 	{
 		UserEntry  *e = find_user(user_id != NULL ? user_id : users[i], true);
@@ -728,7 +720,7 @@ stream_answer(LookupOutcome outcome)
 bool
 stream_upkeep(void)
 {
-	int64		now = now_ms();
+	int64		now = monotonic_ms();
 	dlist_mutable_iter miter;
 	bool		any;
 

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "stream_ws.h"
 #include "ws.h"
 
@@ -58,15 +59,6 @@ struct WsConn
 };
 
 static int	epoll_fd = -1;
-
-static int64
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 static dlist_head conns = DLIST_STATIC_INIT(conns);
 
 bool

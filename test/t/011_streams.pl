@@ -31,44 +31,9 @@ use EvprocTest;
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $node = evproc_node('streams', "evproc.max_subscribers = 6\n");
 my $port = http_port($node);
-my $nsub = 0;
 
-# subscribe($path, @headers) starts curl -N on $path; returns a handle
-# once the 200 headers are in (the subscriber is registered).
-sub subscribe
-{
-	my ($path, @headers) = @_;
-	my $n = ++$nsub;
-	my %s = (out => "$tmp/sub$n.out", hdr => "$tmp/sub$n.hdr");
-	my @cmd = ('curl', '-sN', '-D', $s{hdr}, '-o', $s{out},
-		map({ ('-H', $_) } @headers), "http://127.0.0.1:$port$path");
-	$s{h} = IPC::Run::start(\@cmd, '<', \undef);
-	my $deadline = time + 10;
-	while (time < $deadline)
-	{
-		last if -s $s{hdr} && slurp_file($s{hdr}) =~ /\r\n\r\n/;
-		usleep(20_000);
-	}
-	$s{status} = (-s $s{hdr} && slurp_file($s{hdr}) =~ m{^HTTP/1\.1 (\d+)}) ? $1 : 0;
-	return \%s;
-}
-
-# messages($sub): the data of the messages received so far, as
-# [seq, data] pairs (the "resync" events as [seq, "resync"]).
-sub messages
-{
-	my ($s) = @_;
-	my $text = -e $s->{out} ? slurp_file($s->{out}) : '';
-	my @m;
-	for my $block (split /\n\n/, $text)
-	{
-		my ($id) = $block =~ /^id: (\d+)$/m;
-		my ($data) = $block =~ /^data: (.*)$/m;
-		next unless defined $id;
-		push @m, [ $id, $block =~ /^event: resync$/m ? 'resync' : $data ];
-	}
-	return @m;
-}
+sub subscribe { return sse_subscribe($port, $tmp, @_); }
+sub messages { return sse_messages(@_); }
 
 # wait_messages($sub, $n): waits until $sub has $n messages (10 s)
 sub wait_messages

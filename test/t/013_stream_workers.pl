@@ -32,42 +32,9 @@ use EvprocTest;
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $node = evproc_node('stream_workers', "evproc.workers = 2\n");
 my $port = http_port($node);
-my $nsub = 0;
 
-# subscribe($path) starts curl -N on $path; returns a handle once the 200
-# headers are in (the subscriber is registered).
-sub subscribe
-{
-	my ($path) = @_;
-	my $n = ++$nsub;
-	my %s = (out => "$tmp/sub$n.out", hdr => "$tmp/sub$n.hdr");
-	$s{h} = IPC::Run::start(
-		[ 'curl', '-sN', '-D', $s{hdr}, '-o', $s{out}, "http://127.0.0.1:$port$path" ],
-		'<', \undef);
-	my $deadline = time + 10;
-	while (time < $deadline)
-	{
-		last if -s $s{hdr} && slurp_file($s{hdr}) =~ /\r\n\r\n/;
-		usleep(20_000);
-	}
-	$s{status} = (-s $s{hdr} && slurp_file($s{hdr}) =~ m{^HTTP/1\.1 (\d+)}) ? $1 : 0;
-	return \%s;
-}
-
-# messages($sub): the messages received so far, as [seq, data] pairs
-sub messages
-{
-	my ($s) = @_;
-	my $text = -e $s->{out} ? slurp_file($s->{out}) : '';
-	my @m;
-	for my $block (split /\n\n/, $text)
-	{
-		my ($id) = $block =~ /^id: (\d+)$/m;
-		my ($data) = $block =~ /^data: (.*)$/m;
-		push @m, [ $id, $data ] if defined $id && defined $data;
-	}
-	return @m;
-}
+sub subscribe { return sse_subscribe($port, $tmp, @_); }
+sub messages { return sse_messages(@_); }
 
 # wait_revenue($sub, $user, $revenue): waits (20 s) until the last message
 # of $sub for $user has that revenue; returns all of $sub's messages.
@@ -134,16 +101,18 @@ is(scalar(@pids), 2, 'two evproc workers run');
 # 2. subscribers of one user, until both workers hold some (at least 8)
 my @subs;
 my %held;
+my $refused;
 while (@subs < 64)
 {
 	my $s = subscribe('/userEvents/w1/stream');
+	$refused = $s;
 	last unless $s->{status} == 200;
 	push @subs, $s;
 	%held = established(\@pids);
 	last if @subs >= 8 && !grep { $_ == 0 } values %held;
 }
 ok(@subs >= 8, scalar(@subs) . ' subscribers open (200)')
-  or diag('refused: ' . (-e "$tmp/sub$nsub.hdr" ? slurp_file("$tmp/sub$nsub.hdr") : 'no reply'));
+  or diag('refused: ' . ($refused && -e $refused->{hdr} ? slurp_file($refused->{hdr}) : 'no reply'));
 ok(@pids == 2 && !grep({ !$held{$_} } @pids),
 	'subscribers on both workers: '
 	  . join(', ', map { "$_ holds " . ($held{$_} // 0) } @pids));

@@ -25,6 +25,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(
+	sse_subscribe
+	sse_messages
   evproc_node http_port journal_dir query_until log_match
   http_connect http_request http_send http_read_reply http_post event_json
   raw_connect raw_send raw_reply raw_request read_until_eof revenue_of
@@ -737,6 +739,55 @@ sub reset_conf_offline
 	open(my $fh, '>', $auto_conf) or die "could not write $auto_conf: $!";
 	print $fh $conf;
 	close($fh);
+}
+
+# sse_subscribe($port, $dir, $path, @headers) starts curl -N on $path of
+# the HTTP server on $port, writing into $dir, and returns a handle once
+# the response's headers are in (the subscriber is registered): {h} the
+# IPC::Run harness, {status} the HTTP status (0 if none came in 10 s),
+# {out} the body's file.
+my $sse_count = 0;
+
+sub sse_subscribe
+{
+	my ($port, $dir, $path, @headers) = @_;
+	my $n = ++$sse_count;
+	my %s = (out => "$dir/sse$n.out", hdr => "$dir/sse$n.hdr");
+	my @cmd = ('curl', '-sN', '-D', $s{hdr}, '-o', $s{out},
+		map({ ('-H', $_) } @headers), "http://127.0.0.1:$port$path");
+	$s{h} = IPC::Run::start(\@cmd, '<', \undef);
+	my $deadline = time + 10;
+	while (time < $deadline)
+	{
+		last
+		  if -s $s{hdr}
+		  && PostgreSQL::Test::Utils::slurp_file($s{hdr}) =~ /\r\n\r\n/;
+		usleep(20_000);
+	}
+	$s{status} =
+	  (-s $s{hdr}
+		  && PostgreSQL::Test::Utils::slurp_file($s{hdr}) =~ m{^HTTP/1\.1 (\d+)})
+	  ? $1
+	  : 0;
+	return \%s;
+}
+
+# sse_messages($sub): the messages a subscriber received so far, as
+# [seq, data] pairs; a "resync" event as [seq, 'resync'].
+sub sse_messages
+{
+	my ($s) = @_;
+	my $text =
+	  -e $s->{out} ? PostgreSQL::Test::Utils::slurp_file($s->{out}) : '';
+	my @m;
+	for my $block (split /\n\n/, $text)
+	{
+		my ($id) = $block =~ /^id: (\d+)$/m;
+		my ($data) = $block =~ /^data: (.*)$/m;
+		next unless defined $id && defined $data;
+		push @m, [ $id, $block =~ /^event: resync$/m ? 'resync' : $data ];
+	}
+	return @m;
 }
 
 1;
