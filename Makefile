@@ -21,6 +21,7 @@ OBJS = \
 	src/http_request.o \
 	src/http_conn.o \
 	src/http_stream.o \
+	src/http_events.o \
 	src/stream.o \
 	src/stream_ws.o \
 	src/ws.o \
@@ -28,6 +29,7 @@ OBJS = \
 	src/feed.o \
 	src/auth.o \
 	src/intake.o \
+	src/pressure.o \
 	src/lookup.o \
 	src/ingest.o \
 	src/fold.o \

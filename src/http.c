@@ -31,10 +31,11 @@
 #include "auth.h"
 #include "http.h"
 #include "http_conn.h"
+#include "http_events.h"
 #include "http_request.h"
 #include "intake.h"
+#include "pressure.h"
 #include "http_stream.h"
-#include "types.h"
 #include "settings.h"
 
 #include <limits.h>
@@ -45,6 +46,8 @@
 #define ROUTE_USER_PREFIX	"/userEvents/"
 #define ROUTE_STREAM_SUFFIX "/stream"
 #define ROUTE_STREAM_PATH	"/stream"
+#define ROUTE_HEALTH_PATH	"/health"
+#define ROUTE_READY_PATH	"/ready"
 
 
 static struct MHD_Daemon *daemon_handle = NULL;
@@ -105,9 +108,39 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		request_set_error(req, MHD_HTTP_BAD_REQUEST, framing);
 		return;
 	}
+	if (strcmp(url, ROUTE_HEALTH_PATH) == 0 || strcmp(url, ROUTE_READY_PATH) == 0)
+	{
+		/* no token: load balancers and orchestrators ask these */
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		{
+			req->allow = "GET, HEAD";
+			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+							  "method not allowed; use GET");
+		}
+		else if (url[1] == 'h')
+		{
+			/* we answer, so the loop is alive: that is all it says */
+			static const char ok[] = "{\"status\": \"ok\"}";
+
+			request_set_reply(req, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+		}
+		else
+		{
+			char		body[1024];
+			bool		ready;
+			size_t		len = pressure_ready_json(body, sizeof(body), &ready);
+
+			request_set_reply(req, ready ? MHD_HTTP_OK :
+							  MHD_HTTP_SERVICE_UNAVAILABLE, body, len);
+		}
+		return;
+	}
 	if (strcmp(url, ROUTE_EVENT_PATH) == 0)
 	{
 		const char *clen;
+		const char *refusal;
+		int			retry_after = 0;
 
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		{
@@ -120,6 +153,13 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		{
 			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
 					  "missing or invalid Authorization token");
+			return;
+		}
+		/* back-pressure: refused before the body is read */
+		if ((refusal = pressure_refusal(&retry_after)) != NULL)
+		{
+			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, refusal);
+			req->retry_after = retry_after;
 			return;
 		}
 		clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
@@ -263,100 +303,6 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 }
 
 /*
- * media_type_is: does a Content-Type value name the media type type
- * (case-insensitive), alone or with parameters ("; charset=utf-8")?
- */
-static bool
-media_type_is(const char *value, const char *type)
-{
-	size_t		len = strlen(type);
-
-	if (strncasecmp(value, type, len) != 0)
-		return false;
-	value += len;
-	while (*value == ' ' || *value == '\t')
-		value++;
-	return *value == '\0' || *value == ';';
-}
-
-/* is_ndjson: does the request declare a body of one event per line? */
-static bool
-is_ndjson(struct MHD_Connection *conn)
-{
-	const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-												   MHD_HTTP_HEADER_CONTENT_TYPE);
-
-	return type != NULL &&
-		(media_type_is(type, "application/x-ndjson") ||
-		 media_type_is(type, "application/jsonl"));
-}
-
-static void
-set_bad_batch(HttpRequest *req, const char *message, long index)
-{
-	char		error[EV_ERROR_BUFSZ * 7];
-	char		body[EV_ERROR_BUFSZ * 7 + 32];
-	size_t		len = ev_json_error(message, error, sizeof(error));
-
-	if (index < 0 || len < 2)
-	{
-		request_set_reply(req, MHD_HTTP_BAD_REQUEST, error, len);
-		return;
-	}
-	/* {"error": "...", "index": N} */
-	len = (size_t) snprintf(body, sizeof(body), "%.*s, \"index\": %ld}",
-							(int) len - 1, error, index);
-	request_set_reply(req, MHD_HTTP_BAD_REQUEST, body, len);
-}
-
-/*
- * accept_events validates a POSTed event or batch (all or nothing), gives
- * each event the type its name has (see types.c), and hands the events to
- * intake, with the request as the one to answer
- * (http_answer_post) once they are durable.
- */
-static void
-accept_events(HttpRequest *req)
-{
-	EvEvent    *events;
-	size_t		n;
-	bool		is_batch;
-	long		bad_index;
-	char		err[EV_ERROR_BUFSZ];
-	char		addr[EV_ADDR_BUFSZ];
-
-	if (!ev_parse_batch(parser, req->body, req->len, is_ndjson(req->conn),
-						(size_t) evproc_max_batch_events, &events, &n,
-						&is_batch, &bad_index, err, sizeof(err)))
-	{
-		set_bad_batch(req, err, bad_index);
-		return;
-	}
-	/* each event counts under the type its name has now */
-	for (size_t i = 0; i < n; i++)
-	{
-		if (types_resolve(types_current(), &events[i], err, sizeof(err)) != NULL)
-		{
-			char		msg[EV_ERROR_BUFSZ + 32];
-
-			if (is_batch)
-				snprintf(msg, sizeof(msg), "event %zu: %s", i, err);
-			else
-				snprintf(msg, sizeof(msg), "%s", err);
-			set_bad_batch(req, msg, is_batch ? (long) i : -1);
-			free(events);
-			return;
-		}
-	}
-	conn_client_address(req->conn, addr);
-	if (intake_accept(events, n, addr, req))
-		req->in_queue = true;
-	else
-		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	free(events);
-}
-
-/*
  * handle_request is libmicrohttpd's access handler: the first call has the
  * headers, the next ones the body, and the calls after that, once the
  * whole request is in, want the reply.
@@ -413,11 +359,14 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	{
 		req->queued = true;
 		if (refuse_new)
+		{
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-					  "server is shutting down");
+							  "server is shutting down");
+			req->retry_after = 5;
+		}
 		else if (req->route == ROUTE_EVENT)
 		{
-			accept_events(req);
+			http_events_accept(req, parser);
 			request_free_body(req);		/* parsed: no longer needed */
 		}
 		else if (req->route == ROUTE_STREAM)

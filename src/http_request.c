@@ -83,7 +83,7 @@ request_set_busy(HttpRequest *req)
 {
 	request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 			  "too many request bodies are being received; retry later");
-	req->retry_after = true;
+	req->retry_after = 1;
 }
 
 enum MHD_Result
@@ -108,8 +108,13 @@ request_send_reply(HttpRequest *req)
 	if (req->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 								"Bearer");
-	if (req->retry_after)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (req->retry_after > 0)
+	{
+		char		seconds[16];
+
+		snprintf(seconds, sizeof(seconds), "%d", req->retry_after);
+		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+	}
 	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);
 	return ret;

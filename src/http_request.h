@@ -59,7 +59,7 @@ typedef struct HttpRequest
 	size_t		reply_len;
 	const char *allow;			/* Allow header for 405 */
 	bool		close;			/* send "Connection: close" */
-	bool		retry_after;	/* a 503 to retry: Retry-After: 1 */
+	int			retry_after;	/* a 503 to retry: Retry-After seconds */
 } HttpRequest;
 
 /* Requests waiting for the worker, or for their reply to go out. */

@@ -126,7 +126,7 @@ http_stream_open(HttpRequest *req)
 		if (response == NULL)
 		{
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
-			req->retry_after = true;
+			req->retry_after = 1;
 		}
 	}
 	for (int i = 0; i < nusers; i++)

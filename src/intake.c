@@ -446,6 +446,13 @@ intake_rotate(char *name)
 	return true;
 }
 
+/* intake_failing: did the last group commit fail to make the batch durable? */
+bool
+intake_failing(void)
+{
+	return failing;
+}
+
 /* intake_is_empty: has nothing been journaled since the last rotation? */
 bool
 intake_is_empty(void)

@@ -86,6 +86,35 @@ journal_next_archive(const char *dir, char *name)
 }
 
 /*
+ * journal_backlog adds up the archived files waiting in dir: their number
+ * in *files and their bytes in *bytes.  Returns 0, or -1 on error.
+ */
+int
+journal_backlog(const char *dir, int *files, uint64_t *bytes)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+
+	*files = 0;
+	*bytes = 0;
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+	{
+		struct stat st;
+
+		if (!journal_is_archive_name(de->d_name) ||
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			!S_ISREG(st.st_mode))
+			continue;
+		(*files)++;
+		*bytes += (uint64_t) st.st_size;
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
  * move_into moves an archived file into the subdirectory sub, never over
  * a file there (see jfs_rename_noreplace_at); final_name gets its name there.
  * sync_file: fsync the file before (only a regular file can be).

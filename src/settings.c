@@ -41,6 +41,8 @@ int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
 int			evproc_notify_max_users = 1000;
 int			evproc_max_subscribers = 5000;
+int			evproc_max_backlog = 2 * 1024 * 1024;
+int			evproc_min_free_space = 256 * 1024;
 int			evproc_request_timeout = 10;
 int			evproc_max_body_memory = 64 * 1024 * 1024;
 char	   *evproc_fault_injection = NULL;
@@ -130,6 +132,22 @@ evproc_define_settings(void)
 							&evproc_max_rejected_lines,
 							1000, 0, 1000000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_backlog",
+							"Most bytes of acknowledged events not yet counted before POSTs are refused.",
+							"The archived files waiting and the active journal; past it POST /liveEvent answers 503 with Retry-After.  0 turns it off.",
+							&evproc_max_backlog,
+							2 * 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.min_free_space",
+							"Least free space on the journal's file system for POSTs to be accepted.",
+							"Under it POST /liveEvent answers 503 with Retry-After.  0 turns it off.",
+							&evproc_min_free_space,
+							256 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("evproc.max_subscribers",

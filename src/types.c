@@ -309,6 +309,16 @@ types_reload(void)
 		loaded_generation = generation;
 }
 
+/*
+ * types_from_table: were the types last read from evproc.event_types (the
+ * database was reachable and the tables there)?
+ */
+bool
+types_from_table(void)
+{
+	return from_table;
+}
+
 /* types_current: the worker's copy of the types. */
 const TypeSet *
 types_current(void)

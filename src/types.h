@@ -38,6 +38,7 @@ extern bool types_stale(void);
 extern void types_reload(void);
 extern long types_timeout_ms(void);
 extern TypeSet *types_copy(MemoryContext cxt);
+extern bool types_from_table(void);
 
 /* the worker, also inside libmicrohttpd's callbacks (no PostgreSQL calls) */
 extern const TypeSet *types_current(void);

@@ -34,6 +34,7 @@
 #include "ingest.h"
 #include "intake.h"
 #include "lookup.h"
+#include "pressure.h"
 #include "rotation.h"
 #include "settings.h"
 #include "stream.h"
@@ -261,6 +262,7 @@ compute_timeout(void)
 	timeout = earlier(timeout, db_stats_timeout_ms());
 	timeout = earlier(timeout, types_timeout_ms());
 	timeout = earlier(timeout, stream_timeout_ms());
+	timeout = earlier(timeout, pressure_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
 	return earlier(timeout, Max(t, 0));
 }
@@ -297,6 +299,7 @@ pass(void)
 
 	if (types_stale())
 		types_reload();
+	pressure_update(intake_journal(), intake_failing(), types_from_table());
 	http_run();
 	flush();
 	serve_lookups();
