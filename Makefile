@@ -30,6 +30,7 @@ OBJS = \
 	src/auth.o \
 	src/intake.o \
 	src/pressure.o \
+	src/metrics.o \
 	src/lookup.o \
 	src/ingest.o \
 	src/fold.o \

@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "auth.h"
+#include "clock.h"
 #include "http.h"
 #include "http_conn.h"
 #include "http_events.h"
@@ -47,6 +48,7 @@
 #define ROUTE_STREAM_SUFFIX "/stream"
 #define ROUTE_STREAM_PATH	"/stream"
 #define ROUTE_HEALTH_PATH	"/health"
+#define ROUTE_METRICS_PATH	"/metrics"
 #define ROUTE_READY_PATH	"/ready"
 
 
@@ -89,6 +91,7 @@ decode_target(HttpRequest *req, const char *rest)
 	memcpy(segment, rest, slash - rest);
 	segment[slash - rest] = '\0';
 	req->route = ROUTE_STREAM;
+	req->mroute = MR_STREAM;
 	return ev_decode_user_id(segment, req->user_id, &req->user_id_len);
 }
 
@@ -108,8 +111,36 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		request_set_error(req, MHD_HTTP_BAD_REQUEST, framing);
 		return;
 	}
+	if (strcmp(url, ROUTE_METRICS_PATH) == 0)
+	{
+		char	   *text;
+		size_t		len;
+
+		req->mroute = MR_METRICS;
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		{
+			req->allow = "GET, HEAD";
+			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+							  "method not allowed; use GET");
+		}
+		else if (!authorized(req))
+			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
+							  "missing or invalid Authorization token");
+		else if ((text = metrics_render(&len)) == NULL)
+			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		else
+		{
+			/* the body ends in a newline already; no JSON */
+			request_set_reply(req, MHD_HTTP_OK, text, len - 1);
+			req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+			free(text);
+		}
+		return;
+	}
 	if (strcmp(url, ROUTE_HEALTH_PATH) == 0 || strcmp(url, ROUTE_READY_PATH) == 0)
 	{
+		req->mroute = MR_HEALTH;
 		/* no token: load balancers and orchestrators ask these */
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -142,6 +173,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		const char *refusal;
 		int			retry_after = 0;
 
+		req->mroute = MR_EVENTS;
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		{
 			req->allow = "POST";
@@ -188,6 +220,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 	{
 		const char *err;
 
+		req->mroute = MR_LOOKUP;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		{
@@ -218,6 +251,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 	}
 	else if (strcmp(url, ROUTE_STREAM_PATH) == 0)
 	{
+		req->mroute = MR_STREAM;
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		{
 			req->allow = "GET";
@@ -333,6 +367,8 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (req == NULL)
 			return MHD_NO;
 		req->conn = conn;
+		req->started_us = monotonic_us();
+		req->mroute = MR_OTHER;
 		*req_cls = req;
 		conn_track(conn, &req->track);
 		route_request(req, url, method);
@@ -595,6 +631,8 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 {
 	HttpRequest *req = waiter;
 
+	if (receipt->durable)
+		metrics_accepted(receipt->accepted, receipt->duplicates);
 	if (!receipt->durable)
 		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 						  "could not write the event journal; no event was accepted");
@@ -710,6 +748,13 @@ http_answer_lookups(LookupOutcome outcome, const char *error)
 			request_answer(req);
 	}
 	pending_lookups.n = kept;
+}
+
+/* http_connections: the connections open now */
+int
+http_connections(void)
+{
+	return conn_count();
 }
 
 /* http_send_now runs libmicrohttpd, so that what streams got goes out. */

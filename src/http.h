@@ -21,6 +21,7 @@ extern long http_timeout_ms(void);
 extern void http_run(void);
 extern bool http_resume_all(void);
 extern void http_send_now(void);
+extern int	http_connections(void);
 
 /* answering what the worker did for the requests */
 extern void http_answer_post(void *waiter, const IntakeReceipt *receipt);

@@ -648,6 +648,13 @@ conn_peer_closed(struct MHD_Connection *conn)
 	return t != NULL && t->peer_closed;
 }
 
+/* conn_count: the connections open now */
+int
+conn_count(void)
+{
+	return n_tracks;
+}
+
 /* conn_start makes the epoll set the worker waits on (conn_epoll_fd). */
 bool
 conn_start(void)

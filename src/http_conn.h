@@ -22,6 +22,7 @@ extern bool conn_start(void);
 extern bool conn_watch_daemon(struct MHD_Daemon *daemon);
 extern void conn_stop(void);
 extern int	conn_epoll_fd(void);
+extern int	conn_count(void);
 extern unsigned int conn_limit(void);
 extern void conn_run(struct MHD_Daemon *daemon, int runs);
 extern void conn_upkeep(void);

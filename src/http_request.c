@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "http_request.h"
 
 /* requests whose reply is decided, to resume (request_resume_answered) */
@@ -92,6 +93,8 @@ request_send_reply(HttpRequest *req)
 	struct MHD_Response *response;
 	enum MHD_Result ret;
 
+	metrics_request(req->mroute, req->status,
+					(double) (monotonic_us() - req->started_us) / 1e6);
 	if (req->canned != NULL)
 		return MHD_queue_response(req->conn, req->status, req->canned);
 
@@ -100,6 +103,7 @@ request_send_reply(HttpRequest *req)
 	if (response == NULL)
 		return MHD_NO;
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+							req->content_type != NULL ? req->content_type :
 							"application/json");
 	if (req->allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);

@@ -15,6 +15,7 @@
 
 #include "event.h"
 #include "http_conn.h"
+#include "metrics.h"
 
 typedef enum Route
 {
@@ -60,6 +61,9 @@ typedef struct HttpRequest
 	const char *allow;			/* Allow header for 405 */
 	bool		close;			/* send "Connection: close" */
 	int			retry_after;	/* a 503 to retry: Retry-After seconds */
+	const char *content_type;	/* of the reply; NULL: application/json */
+	MetricRoute mroute;			/* its route, for the metrics */
+	int64		started_us;		/* when its headers were in (monotonic) */
 } HttpRequest;
 
 /* Requests waiting for the worker, or for their reply to go out. */

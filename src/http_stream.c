@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "http_stream.h"
 #include "stream.h"
 #include "ws.h"
@@ -135,6 +136,8 @@ http_stream_open(HttpRequest *req)
 	if (response == NULL)
 		return request_send_reply(req);
 	req->status = upgrade != NULL ? MHD_HTTP_SWITCHING_PROTOCOLS : MHD_HTTP_OK;
+	metrics_request(MR_STREAM, req->status,
+					(double) (monotonic_us() - req->started_us) / 1e6);
 	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);
 	return ret;

@@ -22,8 +22,10 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "idcache.h"
 #include "intake.h"
+#include "metrics.h"
 #include "settings.h"
 
 #include <time.h>
@@ -50,6 +52,7 @@ static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 static Waiter *waiters = NULL;
 static int	nwaiters = 0;
 static int	waiters_cap = 0;
+static time_t unrotated_since = 0;	/* see intake_unrotated_since */
 
 /*
  * set_faults applies the journal fault points of evproc.fault_injection
@@ -319,6 +322,8 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 	size_t		mark = journal_batch_len(&journal);
 	bool		any_id = false;
 
+	if (mark == 0 && journal.durable_len == 0)
+		unrotated_since = time(NULL);	/* the first event since a rotation */
 	for (size_t i = 0; i < n && !any_id; i++)
 		any_id = events[i].event_id_len > 0;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -373,11 +378,17 @@ intake_flush(IntakeAnswerFn answer)
 {
 	bool		durable;
 	uint64		replaced;
+	uint64		bytes;
+	int64		started;
 
 	if (nwaiters == 0)
 		return;
 	replaced = journal.replaced;
+	bytes = journal_batch_len(&journal);
+	started = monotonic_us();
 	durable = (journal_flush(&journal) == 0);
+	if (durable)
+		metrics_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
 	if (journal.replaced != replaced)
 		ereport(WARNING,
 				(errmsg("evproc: the journal \"%s/%s\" was removed or replaced by someone else",
@@ -443,7 +454,18 @@ intake_rotate(char *name)
 	}
 	if (rc > 0)
 		evproc_fault("rotate-after-rename");
+	unrotated_since = 0;
 	return true;
+}
+
+/*
+ * intake_unrotated_since: when the oldest event in the active journal was
+ * accepted (0: none since the last rotation).
+ */
+time_t
+intake_unrotated_since(void)
+{
+	return journal.durable_len > 0 ? unrotated_since : 0;
 }
 
 /* intake_failing: did the last group commit fail to make the batch durable? */

@@ -89,7 +89,8 @@ extern void journal_make_name(Journal *j, time_t now, char *name);
 /* the archive queue (journal_archive.c, as everything below) */
 extern bool journal_is_archive_name(const char *name);
 extern int	journal_next_archive(const char *dir, char *name);
-extern int	journal_backlog(const char *dir, int *files, uint64_t *bytes);
+extern int	journal_backlog(const char *dir, int *files, uint64_t *bytes,
+							time_t *oldest);
 extern int	journal_archive_done(Journal *j, const char *name, char *final_name);
 extern int	journal_set_aside(Journal *j, const char *name, char *final_name);
 extern int	journal_rename_archive(Journal *j, const char *name, char *new_name,

@@ -87,16 +87,18 @@ journal_next_archive(const char *dir, char *name)
 
 /*
  * journal_backlog adds up the archived files waiting in dir: their number
- * in *files and their bytes in *bytes.  Returns 0, or -1 on error.
+ * in *files, their bytes in *bytes, and the oldest modification time in
+ * *oldest (0 if none).  Returns 0, or -1 on error.
  */
 int
-journal_backlog(const char *dir, int *files, uint64_t *bytes)
+journal_backlog(const char *dir, int *files, uint64_t *bytes, time_t *oldest)
 {
 	DIR		   *d = opendir(dir);
 	struct dirent *de;
 
 	*files = 0;
 	*bytes = 0;
+	*oldest = 0;
 	if (d == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL)
@@ -109,6 +111,8 @@ journal_backlog(const char *dir, int *files, uint64_t *bytes)
 			continue;
 		(*files)++;
 		*bytes += (uint64_t) st.st_size;
+		if (*oldest == 0 || st.st_mtime < *oldest)
+			*oldest = st.st_mtime;
 	}
 	closedir(d);
 	return 0;

@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 /* how often the backlog and the free space are measured */
 #define PRESSURE_EVERY_MS	1000
@@ -42,6 +43,7 @@ static bool schema = true;		/* the tables are there (as last seen) */
 static double drain_rate = 0;	/* bytes/s the backlog went down by, smoothed */
 static uint64 last_backlog = 0;
 static int64 last_ms = 0;
+static double lag = 0;			/* age of the oldest event not yet counted */
 
 /*
  * pressure_update measures, at most once every PRESSURE_EVERY_MS, what the
@@ -49,10 +51,12 @@ static int64 last_ms = 0;
  * schema_ready: the extension's tables were there when last looked at.
  */
 void
-pressure_update(Journal *journal, bool journal_failing, bool schema_ready)
+pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
+				time_t unrotated_since)
 {
 	int64		now = monotonic_ms();
 	uint64		archived;
+	time_t		oldest;
 	struct statvfs vfs;
 
 	failing = journal_failing;
@@ -60,8 +64,11 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready)
 	if (now < next_ms)
 		return;
 	next_ms = now + PRESSURE_EVERY_MS;
-	if (journal_backlog(journal->dir, &backlog_files, &archived) != 0)
-		archived = 0;
+	if (journal_backlog(journal->dir, &backlog_files, &archived, &oldest) != 0)
+		archived = oldest = 0;
+	if (unrotated_since != 0 && (oldest == 0 || unrotated_since < oldest))
+		oldest = unrotated_since;
+	lag = oldest == 0 ? 0 : Max(0, (double) (time(NULL) - oldest));
 	backlog = archived + (uint64) journal->durable_len;
 	disk_known = statvfs(journal->dir, &vfs) == 0;
 	if (disk_known)
@@ -76,6 +83,15 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready)
 	last_backlog = backlog;
 	last_ms = now;
 	measured = true;
+}
+
+/* pressure_backlog: what the last measurement found */
+void
+pressure_backlog(uint64 *bytes, int *files, double *lag_seconds)
+{
+	*bytes = backlog;
+	*files = backlog_files;
+	*lag_seconds = lag;
 }
 
 /* pressure_timeout_ms: how long the loop may sleep as far as we go. */

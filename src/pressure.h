@@ -15,7 +15,8 @@
 
 /* the worker, once a pass */
 extern void pressure_update(Journal *journal, bool journal_failing,
-							bool schema_ready);
+							bool schema_ready, time_t unrotated_since);
+extern void pressure_backlog(uint64 *bytes, int *files, double *lag_seconds);
 extern long pressure_timeout_ms(void);
 
 /* the HTTP server, inside libmicrohttpd's callbacks (no PostgreSQL calls) */

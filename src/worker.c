@@ -34,6 +34,7 @@
 #include "ingest.h"
 #include "intake.h"
 #include "lookup.h"
+#include "metrics.h"
 #include "pressure.h"
 #include "rotation.h"
 #include "settings.h"
@@ -238,6 +239,18 @@ prune_when_due(void)
 	}
 }
 
+/* report_gauges gives the metrics the worker's gauges */
+static void
+report_gauges(void)
+{
+	MetricGauges g;
+
+	pressure_backlog(&g.backlog_bytes, &g.backlog_files, &g.ingest_lag_seconds);
+	g.connections = http_connections();
+	g.subscribers = stream_count();
+	metrics_gauges(&g);
+}
+
 /* earlier: the smaller of two timeouts in ms, -1 meaning none */
 static long
 earlier(long a, long b)
@@ -299,7 +312,9 @@ pass(void)
 
 	if (types_stale())
 		types_reload();
-	pressure_update(intake_journal(), intake_failing(), types_from_table());
+	pressure_update(intake_journal(), intake_failing(), types_from_table(),
+					intake_unrotated_since());
+	report_gauges();
 	http_run();
 	flush();
 	serve_lookups();
@@ -350,6 +365,7 @@ evproc_worker_main(Datum main_arg)
 						evproc_database)));
 
 	rotation_attach(worker_index);
+	metrics_set_worker(worker_index, evproc_workers);
 	/* what this worker's subscribers may have missed if it died: resync */
 	feed_pos = feed_cursor();
 	feed_publish_gap();
