@@ -72,6 +72,35 @@ authorized(HttpRequest *req)
 }
 
 /*
+ * admit checks a request's method against allow ("POST", "GET" or "GET,
+ * HEAD") and, if token, its Authorization.  False, with the error reply
+ * decided (405 with Allow, or 401), if it is refused.
+ */
+static bool
+admit(HttpRequest *req, const char *method, const char *allow, bool token)
+{
+	bool		post = strcmp(allow, MHD_HTTP_METHOD_POST) == 0;
+
+	if (strcmp(method, post ? MHD_HTTP_METHOD_POST : MHD_HTTP_METHOD_GET) != 0 &&
+		!(strstr(allow, MHD_HTTP_METHOD_HEAD) != NULL &&
+		  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0))
+	{
+		req->allow = allow;
+		request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
+						  post ? "method not allowed; use POST" :
+						  "method not allowed; use GET");
+		return false;
+	}
+	if (token && !authorized(req))
+	{
+		request_set_error(req, MHD_HTTP_UNAUTHORIZED,
+						  "missing or invalid Authorization token");
+		return false;
+	}
+	return true;
+}
+
+/*
  * decode_target reads what follows /userEvents/: a userId, and for
  * /userEvents/:userId/stream the route of its stream.  Returns NULL, or
  * the problem.
@@ -117,17 +146,9 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		size_t		len;
 
 		req->mroute = MR_METRICS;
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		{
-			req->allow = "GET, HEAD";
-			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-							  "method not allowed; use GET");
-		}
-		else if (!authorized(req))
-			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
-							  "missing or invalid Authorization token");
-		else if ((text = metrics_render(&len)) == NULL)
+		if (!admit(req, method, "GET, HEAD", true))
+			return;
+		if ((text = metrics_render(&len)) == NULL)
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 		else
 		{
@@ -142,14 +163,9 @@ route_request(HttpRequest *req, const char *url, const char *method)
 	{
 		req->mroute = MR_HEALTH;
 		/* no token: load balancers and orchestrators ask these */
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		{
-			req->allow = "GET, HEAD";
-			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-							  "method not allowed; use GET");
-		}
-		else if (url[1] == 'h')
+		if (!admit(req, method, "GET, HEAD", false))
+			return;
+		if (url[1] == 'h')
 		{
 			/* we answer, so the loop is alive: that is all it says */
 			static const char ok[] = "{\"status\": \"ok\"}";
@@ -174,19 +190,8 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		int			retry_after = 0;
 
 		req->mroute = MR_EVENTS;
-		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-		{
-			req->allow = "POST";
-			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-					  "method not allowed; use POST");
+		if (!admit(req, method, "POST", true))
 			return;
-		}
-		if (!authorized(req))
-		{
-			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
-					  "missing or invalid Authorization token");
-			return;
-		}
 		/* back-pressure: refused before the body is read */
 		if ((refusal = pressure_refusal(&retry_after)) != NULL)
 		{
@@ -221,50 +226,22 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		const char *err;
 
 		req->mroute = MR_LOOKUP;
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-			strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		{
-			req->allow = "GET, HEAD";
-			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-					  "method not allowed; use GET");
+		if (!admit(req, method, "GET, HEAD", true))
 			return;
-		}
-		if (!authorized(req))
-		{
-			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
-					  "missing or invalid Authorization token");
-			return;
-		}
 		err = decode_target(req, url + strlen(ROUTE_USER_PREFIX));
 		if (err != NULL)
 		{
 			request_set_error(req, MHD_HTTP_BAD_REQUEST, err);
 			return;
 		}
-		if (req->route == ROUTE_STREAM &&
-			strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-		{
-			req->allow = "GET";
-			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-							  "method not allowed; use GET");
-		}
+		if (req->route == ROUTE_STREAM)
+			(void) admit(req, method, "GET", false);
 	}
 	else if (strcmp(url, ROUTE_STREAM_PATH) == 0)
 	{
 		req->mroute = MR_STREAM;
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-		{
-			req->allow = "GET";
-			request_set_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-							  "method not allowed; use GET");
+		if (!admit(req, method, "GET", true))
 			return;
-		}
-		if (!authorized(req))
-		{
-			request_set_error(req, MHD_HTTP_UNAUTHORIZED,
-							  "missing or invalid Authorization token");
-			return;
-		}
 		req->route = ROUTE_STREAM;
 		req->all_users = true;
 	}

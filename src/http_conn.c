@@ -60,6 +60,7 @@ static dlist_head request_clock = DLIST_STATIC_INIT(request_clock);
 /* connections whose peer closed before their request was in */
 static dlist_head eof_watch = DLIST_STATIC_INIT(eof_watch);
 static int	n_tracks = 0;
+static uint64 peers_closed = 0;	/* peers seen closing, ever */
 static int	tracks_peak = 0;
 static long n_cut_timeout = 0;	/* cut for evproc.request_timeout, unlogged */
 static int64 next_cut_report = 0;
@@ -450,6 +451,7 @@ drain_watch(bool after_run)
 			if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			{
 				t->peer_closed = true;
+				peers_closed++;
 				if (!t->busy)
 					eof_add(t);
 			}
@@ -646,6 +648,17 @@ conn_peer_closed(struct MHD_Connection *conn)
 	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	t = info != NULL ? info->socket_context : NULL;
 	return t != NULL && t->peer_closed;
+}
+
+/*
+ * conn_peers_closed: how many peers have been seen closing their side, a
+ * number that grows: a change tells a caller that watches some connections
+ * (conn_peer_closed) to look at them.
+ */
+uint64
+conn_peers_closed(void)
+{
+	return peers_closed;
 }
 
 /* conn_count: the connections open now */

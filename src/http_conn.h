@@ -40,6 +40,7 @@ extern void conn_busy(ConnTrack *t);
 extern void conn_untrack(ConnTrack **slot);
 extern const char *conn_framing_error(struct MHD_Connection *conn);
 extern bool conn_peer_closed(struct MHD_Connection *conn);
+extern uint64 conn_peers_closed(void);
 extern void conn_client_address(struct MHD_Connection *conn, char *out);
 extern bool conn_reserve_body(size_t *held, size_t n);
 extern void conn_release_body(size_t *held);

@@ -51,6 +51,8 @@
 #define STREAM_PING_MS		15000
 /* a WebSocket upgrade not done after this long is given up */
 #define STREAM_UPGRADE_MS	10000
+/* the subscribers' upkeep (gone clients, pings) runs this often at most */
+#define STREAM_SCAN_MS		200
 /* user states looked up per pass */
 #define STREAM_BATCH		500
 /* buckets of the user index (a power of two) */
@@ -89,11 +91,17 @@ struct Subscriber
 	size_t		cap;
 	int64		last_write_ms;
 	dlist_node	node;			/* in subscribers */
+	dlist_node	all_node;		/* in everyone, if it watches every user */
 };
 
 static dlist_head subscribers = DLIST_STATIC_INIT(subscribers);
 static int	nsubscribers = 0;
-static int	nall = 0;			/* subscribers of every user */
+/* the subscribers of every user (GET /stream without users) */
+static dlist_head everyone = DLIST_STATIC_INIT(everyone);
+static int	nall = 0;
+static int	nnew = 0;			/* subscribers not yet welcomed */
+static int64 next_scan_ms = 0;	/* see stream_upkeep */
+static uint64 closed_seen = 0;
 static UserEntry *buckets[STREAM_BUCKETS];
 static int	ndirty = 0;
 static bool resumed_any = false;
@@ -333,7 +341,12 @@ free_subscriber(void *cls)
 	for (int i = 0; i < s->nusers; i++)
 		unwatch(s->users[i], s);
 	if (s->all && s->nusers == 0)
+	{
+		dlist_delete(&s->all_node);
 		nall--;
+	}
+	if (!s->welcomed)
+		nnew--;
 	dlist_delete(&s->node);
 	nsubscribers--;
 	free(s->users);
@@ -402,8 +415,12 @@ list(Subscriber *s)
 {
 	dlist_push_tail(&subscribers, &s->node);
 	nsubscribers++;
+	nnew++;
 	if (s->all && s->nusers == 0)
+	{
+		dlist_push_tail(&everyone, &s->all_node);
 		nall++;
+	}
 }
 
 /*
@@ -569,11 +586,11 @@ stream_note_gap(uint64 seq)
 		for (UserEntry *e = buckets[b]; e != NULL; e = e->next)
 			if (e->nsubs > 0)
 				mark_dirty(e, seq);
-	dlist_foreach(iter, &subscribers)
+	dlist_foreach(iter, &everyone)
 	{
-		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+		Subscriber *s = dlist_container(Subscriber, all_node, iter.cur);
 
-		if (s->all && s->nusers == 0 && s->sent_seq < seq)
+		if (s->sent_seq < seq)
 		{
 			emit(s, seq, NULL, false, false);
 			s->sent_seq = seq;
@@ -593,6 +610,8 @@ stream_welcome(void)
 {
 	dlist_iter	iter;
 
+	if (nnew == 0)
+		return;
 	dlist_foreach(iter, &subscribers)
 	{
 		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
@@ -601,6 +620,7 @@ stream_welcome(void)
 		if (s->welcomed)
 			continue;
 		s->welcomed = true;
+		nnew--;
 		/* a number above what the client has, that the feed goes on from */
 		seq = feed_seq_at_least(s->sent_seq + 1);
 		for (int i = 0; i < s->nusers; i++)
@@ -674,17 +694,16 @@ deliver(UserEntry *e, const RevenueLookup *item, uint64 seq)
 			s->sent_seq = seq;
 		}
 	}
-	if (nall > 0)
-		dlist_foreach(iter, &subscribers)
-		{
-			Subscriber *s = dlist_container(Subscriber, node, iter.cur);
+	dlist_foreach(iter, &everyone)
+	{
+		Subscriber *s = dlist_container(Subscriber, all_node, iter.cur);
 
-			if (s->all && s->nusers == 0 && s->sent_seq <= seq)
-			{
-				emit(s, seq, json, false, false);
-				s->sent_seq = seq;
-			}
+		if (s->sent_seq <= seq)
+		{
+			emit(s, seq, json, false, false);
+			s->sent_seq = seq;
 		}
+	}
 	free(json);
 }
 
@@ -713,18 +732,14 @@ stream_answer(LookupOutcome outcome)
 }
 
 /*
- * stream_upkeep ends the streams whose client went away, pings idle
- * ones, and says whether any suspended stream
- * was resumed since the last call (libmicrohttpd must run to send).
+ * scan ends the streams whose client went away (or whose upgrade never
+ * completed) and pings the idle ones.
  */
-bool
-stream_upkeep(void)
+static void
+scan(int64 now)
 {
-	int64		now = monotonic_ms();
 	dlist_mutable_iter miter;
-	bool		any;
 
-	wsconn_run();
 	dlist_foreach_modify(miter, &subscribers)
 	{
 		Subscriber *s = dlist_container(Subscriber, node, miter.cur);
@@ -747,6 +762,27 @@ stream_upkeep(void)
 			emit(s, 0, NULL, false, true);
 			s->last_write_ms = now;
 		}
+	}
+}
+
+/*
+ * stream_upkeep ends the streams whose client went away, pings idle
+ * ones, and says whether any suspended stream
+ * was resumed since the last call (libmicrohttpd must run to send).
+ */
+bool
+stream_upkeep(void)
+{
+	int64		now = monotonic_ms();
+	bool		any;
+
+	wsconn_run();
+	/* at once if a peer was seen closing, else a few times a second */
+	if (now >= next_scan_ms || conn_peers_closed() != closed_seen)
+	{
+		closed_seen = conn_peers_closed();
+		next_scan_ms = now + STREAM_SCAN_MS;
+		scan(now);
 	}
 	any = resumed_any;
 	resumed_any = false;
