@@ -31,6 +31,7 @@ OBJS = \
 	src/intake.o \
 	src/pressure.o \
 	src/metrics.o \
+	src/status.o \
 	src/lookup.o \
 	src/ingest.o \
 	src/fold.o \
@@ -46,8 +47,8 @@ OBJS = \
 	src/journal.o \
 	src/journal_archive.o \
 	src/journal_fs.o
-DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql \
-	evproc--1.0--1.1.sql evproc--1.1--1.2.sql
+DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
+	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -ljson-c
@@ -55,7 +56,7 @@ SHLIB_LINK = -lmicrohttpd -ljson-c
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
 # The worker connects to the "postgres" database, so the tests use it.
-REGRESS = api database http ingest badinput batch types upgrade
+REGRESS = api database http ingest badinput batch types monitor upgrade
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 	--temp-config=test/regress.conf --use-existing
 

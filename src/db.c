@@ -41,6 +41,31 @@ const char *const db_tables[DB_NTABLES] = {
 static bool in_work = false;
 static TimestampTz stats_due = 0;	/* statistics to send then; 0: none */
 
+/* what pg_stat_activity shows between units of work */
+static BackendState standing_state = STATE_IDLE;
+static char standing_text[1024] = "";
+
+static void
+report_standing(void)
+{
+	pgstat_report_activity(standing_state,
+						   standing_text[0] != '\0' ? standing_text : NULL);
+}
+
+/*
+ * db_standing_activity sets what pg_stat_activity shows between units of
+ * work (a unit shows its own activity, see db_begin): "active" if running,
+ * else "idle", with text as the query.
+ */
+void
+db_standing_activity(bool running, const char *text)
+{
+	standing_state = running ? STATE_RUNNING : STATE_IDLE;
+	strlcpy(standing_text, text, sizeof(standing_text));
+	if (!in_work)
+		report_standing();
+}
+
 /*
  * db_begin starts a unit of database work: a transaction, an SPI
  * connection and a snapshot; activity is what pg_stat_activity shows.
@@ -72,7 +97,7 @@ db_commit(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	in_work = false;
-	pgstat_report_activity(STATE_IDLE, NULL);
+	report_standing();
 	stats_due = GetCurrentTimestamp();
 	db_report_stats();
 }
@@ -115,7 +140,7 @@ db_abort(void)
 		return;
 	AbortCurrentTransaction();
 	in_work = false;
-	pgstat_report_activity(STATE_IDLE, NULL);
+	report_standing();
 }
 
 /* db_in_work: is a unit of work open (possibly since an earlier pass)? */
@@ -149,7 +174,7 @@ db_try(DbWork work, void *arg)
 		/* also a transaction that db_begin had started when it threw */
 		AbortCurrentTransaction();
 		in_work = false;
-		pgstat_report_activity(STATE_IDLE, NULL);
+		report_standing();
 		MemoryContextSwitchTo(cxt);
 	}
 	PG_END_TRY();

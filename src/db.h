@@ -22,6 +22,7 @@ extern const char *const db_tables[DB_NTABLES];
 typedef void (*DbWork) (void *arg);
 
 extern void db_begin(const char *activity);
+extern void db_standing_activity(bool running, const char *text);
 extern void db_commit(void);
 extern void db_abort(void);
 extern bool db_in_work(void);

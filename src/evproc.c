@@ -13,6 +13,7 @@
 #include "feed.h"
 #include "rotation.h"
 #include "settings.h"
+#include "status.h"
 #include "types.h"
 
 #include "fmgr.h"
@@ -36,6 +37,7 @@ evproc_shmem_request(void)
 	RequestAddinShmemSpace(rotation_shmem_size());
 	RequestAddinShmemSpace(types_shmem_size());
 	RequestAddinShmemSpace(feed_shmem_size());
+	RequestAddinShmemSpace(status_shmem_size());
 	feed_shmem_request();
 }
 
@@ -48,6 +50,7 @@ evproc_shmem_startup(void)
 	rotation_shmem_init();
 	types_shmem_init();
 	feed_shmem_init();
+	status_shmem_init();
 }
 
 void

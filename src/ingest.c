@@ -160,6 +160,21 @@ ingest_wake(void)
 	state.next_scan = 0;
 }
 
+/* ingest_progress: what ingest is doing */
+void
+ingest_progress(IngestProgress *progress)
+{
+	bool		backing_off = !state.active &&
+		state.retry_at > GetCurrentTimestamp();
+
+	progress->active = state.active;
+	progress->waiting_lock = state.active && state.phase == PHASE_READ &&
+		state.apply_at != 0;
+	progress->file = state.active || backing_off ? state.name : "";
+	progress->error = backing_off ? state.last_error : "";
+	progress->retry_at = backing_off ? state.retry_at : 0;
+}
+
 /* ingest_timeout_ms: how long the loop may sleep as far as ingest goes. */
 long
 ingest_timeout_ms(void)
@@ -538,10 +553,12 @@ begin_apply(Journal *journal)
 {
 	Recorded	recorded;
 	char		new_name[JOURNAL_NAME_MAX];
+	char		activity[JOURNAL_NAME_MAX + 32];
 
 	if (GetCurrentTimestamp() < state.apply_at)
 		return;
-	db_begin("evproc: ingesting an archived file");
+	snprintf(activity, sizeof(activity), "evproc: ingesting \"%s\"", state.name);
+	db_begin(activity);
 	db_check_schema();
 	/* before preparing plans, which would wait for the locks too */
 	if (!db_try_lock(db_tables, DB_NTABLES, RowExclusiveLock))

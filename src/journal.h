@@ -91,6 +91,20 @@ extern bool journal_is_archive_name(const char *name);
 extern int	journal_next_archive(const char *dir, char *name);
 extern int	journal_backlog(const char *dir, int *files, uint64_t *bytes,
 							time_t *oldest);
+
+/* the files of a journal directory */
+typedef enum JournalFileKind
+{
+	JF_LIVE,					/* events.jsonl */
+	JF_ARCHIVED,				/* waiting to be ingested */
+	JF_SET_ASIDE				/* in failed/ */
+} JournalFileKind;
+
+typedef void (*JournalListFn) (void *arg, const char *name,
+							   JournalFileKind kind, uint64_t size,
+							   time_t mtime);
+extern int	journal_list(const char *dir, bool set_aside, JournalListFn fn,
+						 void *arg);
 extern int	journal_archive_done(Journal *j, const char *name, char *final_name);
 extern int	journal_set_aside(Journal *j, const char *name, char *final_name);
 extern int	journal_rename_archive(Journal *j, const char *name, char *new_name,

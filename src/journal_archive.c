@@ -85,6 +85,100 @@ journal_next_archive(const char *dir, char *name)
 	return found ? 1 : 0;
 }
 
+/* kind_in_dir: what a name in the journal directory is, -1 nothing of ours */
+static int
+kind_in_dir(const char *name)
+{
+	if (strcmp(name, JOURNAL_FILE) == 0)
+		return JF_LIVE;
+	return journal_is_archive_name(name) ? JF_ARCHIVED : -1;
+}
+
+/* kind_in_failed: what a name in failed/ is */
+static int
+kind_in_failed(const char *name)
+{
+	return name[0] != '.' ? JF_SET_ASIDE : -1;
+}
+
+/*
+ * list_dir calls fn for each regular file of directory fd (closed here)
+ * that kind_of gives a kind.
+ */
+static int
+list_dir(int fd, int (*kind_of) (const char *name), JournalListFn fn,
+		 void *arg)
+{
+	DIR		   *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL)
+	{
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		int			kind = kind_of(de->d_name);
+		struct stat st;
+
+		if (kind < 0 ||
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			!S_ISREG(st.st_mode))
+			continue;
+		fn(arg, de->d_name, (JournalFileKind) kind, (uint64_t) st.st_size,
+		   st.st_mtime);
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * journal_list calls fn for each file of the journal directory dir: the
+ * live journal (JF_LIVE), the archived files waiting (JF_ARCHIVED) and, if
+ * set_aside, the files set aside in failed/ (JF_SET_ASIDE).  Returns 0, or
+ * -1 if dir cannot be read.
+ */
+int
+journal_list(const char *dir, bool set_aside, JournalListFn fn, void *arg)
+{
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int			sub;
+
+	if (fd < 0)
+		return -1;
+	sub = set_aside ? openat(fd, JOURNAL_FAILED, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (list_dir(fd, kind_in_dir, fn, arg) != 0)
+	{
+		if (sub >= 0)
+			close(sub);
+		return -1;
+	}
+	return sub >= 0 ? list_dir(sub, kind_in_failed, fn, arg) : 0;
+}
+
+typedef struct Backlog
+{
+	int		   *files;
+	uint64_t   *bytes;
+	time_t	   *oldest;
+} Backlog;
+
+static void
+add_to_backlog(void *arg, const char *name, JournalFileKind kind,
+			   uint64_t size, time_t mtime)
+{
+	Backlog    *b = arg;
+
+	(void) name;
+	if (kind != JF_ARCHIVED)
+		return;
+	(*b->files)++;
+	*b->bytes += size;
+	if (*b->oldest == 0 || mtime < *b->oldest)
+		*b->oldest = mtime;
+}
+
 /*
  * journal_backlog adds up the archived files waiting in dir: their number
  * in *files, their bytes in *bytes, and the oldest modification time in
@@ -93,29 +187,12 @@ journal_next_archive(const char *dir, char *name)
 int
 journal_backlog(const char *dir, int *files, uint64_t *bytes, time_t *oldest)
 {
-	DIR		   *d = opendir(dir);
-	struct dirent *de;
+	Backlog		b = {files, bytes, oldest};
 
 	*files = 0;
 	*bytes = 0;
 	*oldest = 0;
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-	{
-		struct stat st;
-
-		if (!journal_is_archive_name(de->d_name) ||
-			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			!S_ISREG(st.st_mode))
-			continue;
-		(*files)++;
-		*bytes += (uint64_t) st.st_size;
-		if (*oldest == 0 || st.st_mtime < *oldest)
-			*oldest = st.st_mtime;
-	}
-	closedir(d);
-	return 0;
+	return journal_list(dir, false, add_to_backlog, &b);
 }
 
 /*

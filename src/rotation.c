@@ -167,6 +167,18 @@ rotation_complete(const char *error)
 	pending = 0;
 }
 
+/* rotation_worker_pid: the pid of worker worker_index, 0 if not running */
+pid_t
+rotation_worker_pid(int worker_index)
+{
+	pid_t		pid;
+
+	SpinLockAcquire(&shared->mutex);
+	pid = shared->workers[worker_index].pid;
+	SpinLockRelease(&shared->mutex);
+	return pid;
+}
+
 /*
  * rotation_wake_workers sets the latch of every running worker, so that
  * it looks at the shared memory at once (rotation_request, and a change of

@@ -20,6 +20,7 @@ extern void rotation_shmem_init(void);
 /* a backend: evproc_rotate() */
 extern char *rotation_request(int timeout_ms);
 extern void rotation_wake_workers(void);
+extern pid_t rotation_worker_pid(int worker_index);
 
 /* a worker */
 extern void rotation_attach(int worker_index);

@@ -16,7 +16,9 @@
  *		 the POSTs are answered; the lookups are served in one unit of
  *		 work (lookup.c) and answered; the replies go out;
  *	  5. timed work: rotation when due or requested (rotation.c), a
- *		 bounded step of ingest (ingest.c), and clean-ups when idle.
+ *		 bounded step of ingest (ingest.c) unless evproc_pause_ingest()
+ *		 paused it, and clean-ups when idle; what the worker is doing is
+ *		 published (status.c: evproc.stats, pg_stat_activity).
  *
  * The modules never call back into this file: what one hands to another
  * passes through here (the POSTs' answers, the lookups and their values,
@@ -38,6 +40,7 @@
 #include "pressure.h"
 #include "rotation.h"
 #include "settings.h"
+#include "status.h"
 #include "stream.h"
 #include "types.h"
 #include "worker.h"
@@ -183,6 +186,7 @@ reload_settings(void)
 	{
 		ingest_abandon();		/* its transaction must not be open */
 		(void) intake_move(new_dir, fold_last_recorded_name());
+		status_set_dir(intake_dir());
 	}
 	pfree(new_dir);
 	next_rotation = Min(next_rotation,
@@ -270,7 +274,8 @@ compute_timeout(void)
 
 	if (intake_pending() > 0)
 		return 0;
-	timeout = earlier(timeout, ingest_timeout_ms());
+	if (!status_ingest_paused())
+		timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
 	timeout = earlier(timeout, db_stats_timeout_ms());
 	timeout = earlier(timeout, types_timeout_ms());
@@ -303,13 +308,50 @@ shut_down(void)
 	ereport(LOG, (errmsg("evproc: worker shut down")));
 }
 
+/*
+ * serve_ingest does a bounded step of ingest, and answers evproc_rotate()
+ * once ingest has drained or failed.  While ingest is paused it rolls back
+ * the file in progress, if any, and does nothing more.  Returns true if
+ * ingest is idle (nothing to do, not paused).
+ */
+static bool
+serve_ingest(void)
+{
+	char		errbuf[256];
+	IngestResult ingest;
+	IngestProgress p;
+
+	if (status_ingest_paused())
+	{
+		ingest_progress(&p);
+		if (p.active)
+			ingest_abandon();
+		if (rotation_pending())
+			rotation_complete("ingest is paused by evproc_pause_ingest(): the journal was rotated, and is counted after evproc_resume_ingest()");
+		status_report(WA_PAUSED, "", "", 0);
+		return false;
+	}
+	ingest = ingest_step(intake_journal(), rotation_pending(),
+						 errbuf, sizeof(errbuf));
+	if (rotation_pending())
+	{
+		if (ingest == INGEST_IDLE)
+			rotation_complete("");
+		else if (ingest == INGEST_FAILED)
+			rotation_complete(errbuf);
+	}
+	ingest_progress(&p);
+	status_report(p.waiting_lock ? WA_WAITING_LOCK :
+				  p.active ? WA_INGESTING :
+				  p.retry_at != 0 ? WA_BACKING_OFF : WA_SERVING,
+				  p.file, p.error, p.retry_at);
+	return ingest == INGEST_IDLE;
+}
+
 /* one pass of the loop, after the wait */
 static void
 pass(void)
 {
-	char		errbuf[256];
-	IngestResult ingest;
-
 	if (types_stale())
 		types_reload();
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
@@ -322,16 +364,7 @@ pass(void)
 	serve_streams();
 
 	serve_rotation();
-	ingest = ingest_step(intake_journal(), rotation_pending(),
-						 errbuf, sizeof(errbuf));
-	if (rotation_pending())
-	{
-		if (ingest == INGEST_IDLE)
-			rotation_complete("");
-		else if (ingest == INGEST_FAILED)
-			rotation_complete(errbuf);
-	}
-	if (ingest == INGEST_IDLE)
+	if (serve_ingest())
 		prune_when_due();
 	db_report_stats();
 }
@@ -365,12 +398,12 @@ evproc_worker_main(Datum main_arg)
 						evproc_database)));
 
 	rotation_attach(worker_index);
-	metrics_set_worker(worker_index, evproc_workers);
 	/* what this worker's subscribers may have missed if it died: resync */
 	feed_pos = feed_cursor();
 	feed_publish_gap();
 	dir = resolve_directory();
 	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
+	status_attach(worker_index, intake_dir());
 	ingest_init();
 	auth_load();
 	if (!stream_start() || !http_start())

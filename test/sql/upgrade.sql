@@ -1,14 +1,15 @@
 --
--- The three ways to version 1.2 give the same objects and the same
--- comments: CREATE EXTENSION at 1.2; CREATE EXTENSION at 1.0 followed by
--- ALTER EXTENSION UPDATE (through 1.1); CREATE EXTENSION at 1.1 followed
--- by ALTER EXTENSION UPDATE.  The revenue of 1.0 and 1.1 (a table) moves
+-- The four ways to version 1.3 give the same objects and the same
+-- comments: CREATE EXTENSION at 1.3; CREATE EXTENSION at 1.0 followed by
+-- ALTER EXTENSION UPDATE (through 1.1 and 1.2); CREATE EXTENSION at 1.1
+-- followed by ALTER EXTENSION UPDATE (through 1.2); CREATE EXTENSION at
+-- 1.2 followed by ALTER EXTENSION UPDATE.  The revenue of 1.0 and 1.1 (a table) moves
 -- into evproc.user_metrics, and evproc.user_revenue, now a view, and
 -- evproc_user_revenue() read it as before.  All happens in the worker's
 -- database, the only one the extension can be created in (see
 -- database.sql): the journal is drained first so that the worker has
 -- nothing to ingest while its tables are missing or old, and the test ends
--- with the extension at 1.2, the default version.
+-- with the extension at 1.3, the default version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
 -- strictness, security, settings, body), tables and views (privileges),
@@ -86,8 +87,26 @@ FROM evproc.user_revenue ORDER BY user_id;
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 SELECT evproc_user_revenue('old-4');
 SELECT relkind FROM pg_class WHERE oid = 'evproc.user_revenue'::regclass;
+ALTER EXTENSION evproc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'evproc';
 \o results/upgrade_upgraded11.txt
 :shape;
 :comments;
 \o
 \! diff results/upgrade_fresh.txt results/upgrade_upgraded11.txt && echo same
+
+-- from 1.2: the monitoring views and the pause of ingest (1.3) are added;
+-- the metrics stay
+DROP EXTENSION evproc;
+CREATE EXTENSION evproc VERSION '1.2';
+INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES ('old-5', 'revenue', 5.5);
+SELECT count(*) AS stats_before FROM pg_class WHERE oid = to_regclass('evproc.stats');
+ALTER EXTENSION evproc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'evproc';
+SELECT evproc_user_revenue('old-5');
+SELECT count(*) AS workers FROM evproc.stats;
+\o results/upgrade_upgraded12.txt
+:shape;
+:comments;
+\o
+\! diff results/upgrade_fresh.txt results/upgrade_upgraded12.txt && echo same

@@ -1296,6 +1296,76 @@ count_read(void *arg, const char *data __attribute__((unused)), size_t len)
  * can stop at its time limit; jreader_rewind reads the same descriptor
  * again; on_read sees every byte of the first pass.
  */
+/* what journal_list reported, as "kind:name:size" lines in name order */
+typedef struct Listed
+{
+	char		lines[16][JOURNAL_NAME_MAX + 32];
+	int			n;
+} Listed;
+
+static void
+note_listed(void *arg, const char *name, JournalFileKind kind, uint64_t size,
+			time_t mtime)
+{
+	Listed	   *l = arg;
+	static const char *const kinds[] = {"live", "archived", "set aside"};
+
+	if (l->n < 16)
+		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s:%s:%llu",
+				 kinds[kind], name, (unsigned long long) size);
+	CHECK(mtime > 0);
+}
+
+static int
+cmp_lines(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void
+test_list(void)
+{
+	Journal		j;
+	Listed		l = {{{0}}, 0};
+	int			files;
+	uint64_t	bytes;
+	time_t		oldest;
+
+	CHECK_INT_EQ(journal_open(&j, tpath("list"), true), 0);
+	CHECK_INT_EQ(journal_append(&j, "abc\n", 4), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	write_file(tpath("list/events-1.jsonl"), "x\ny\n", 4);
+	write_file(tpath("list/events-2.jsonl"), "z\n", 2);
+	write_file(tpath("list/other.txt"), "no\n", 3);
+	CHECK_INT_EQ(mkdir(tpath("list/events-dir.jsonl"), 0700), 0);
+	CHECK_INT_EQ(mkdir(tpath("list/" JOURNAL_FAILED), 0700), 0);
+	write_file(tpath("list/" JOURNAL_FAILED "/events-0.jsonl"), "bad", 3);
+
+	CHECK_INT_EQ(journal_list(tpath("list"), true, note_listed, &l), 0);
+	qsort(l.lines, l.n, sizeof(l.lines[0]), cmp_lines);
+	CHECK_INT_EQ(l.n, 4);
+	CHECK_STR_EQ(l.lines[0], "archived:events-1.jsonl:4");
+	CHECK_STR_EQ(l.lines[1], "archived:events-2.jsonl:2");
+	CHECK_STR_EQ(l.lines[2], "live:events.jsonl:4");
+	CHECK_STR_EQ(l.lines[3], "set aside:events-0.jsonl:3");
+
+	/* without set_aside, failed/ is not read */
+	l.n = 0;
+	CHECK_INT_EQ(journal_list(tpath("list"), false, note_listed, &l), 0);
+	CHECK_INT_EQ(l.n, 3);
+
+	/* the backlog: the archived files only */
+	CHECK_INT_EQ(journal_backlog(tpath("list"), &files, &bytes, &oldest), 0);
+	CHECK_INT_EQ(files, 2);
+	CHECK_INT_EQ((int) bytes, 6);
+	CHECK(oldest > 0);
+
+	/* a directory that is not there */
+	CHECK_INT_EQ(journal_list(tpath("list-none"), true, note_listed, &l), -1);
+	CHECK_INT_EQ(journal_backlog(tpath("list-none"), &files, &bytes, &oldest), -1);
+	journal_close(&j);
+}
+
 static void
 test_reader_skip_rewind(void)
 {
@@ -1362,6 +1432,7 @@ main(void)
 	test_open_continues();
 	test_archive_queue();
 	test_archive_files();
+	test_list();
 	test_reader_small();
 	test_reader_skip_rewind();
 	test_reader_large();

@@ -1,0 +1,115 @@
+/* evproc--1.2--1.3.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION evproc UPDATE TO '1.3'" to load this file. \quit
+
+-- Monitoring (1.3): what each worker is doing and has counted, the files
+-- it knows, and a pause of ingest for maintenance.  The figures live in
+-- shared memory: they survive a worker's restart and start again at a
+-- server's.  Readable by pg_monitor, as PostgreSQL's own statistics.
+CREATE FUNCTION evproc.worker_stats(
+    OUT worker integer, OUT pid integer, OUT state text, OUT file text,
+    OUT started timestamptz, OUT ingest_paused boolean,
+    OUT http_requests bigint, OUT events_accepted bigint,
+    OUT events_duplicate bigint, OUT journal_bytes bigint,
+    OUT journal_fsyncs bigint, OUT journal_fsync_seconds double precision,
+    OUT ingested_events bigint, OUT rejected_lines bigint,
+    OUT ingest_errors bigint, OUT backlog_files integer,
+    OUT backlog_bytes bigint, OUT ingest_lag_seconds double precision,
+    OUT connections integer, OUT subscribers integer,
+    OUT last_error text, OUT next_retry timestamptz,
+    OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'evproc_worker_stats'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION evproc.worker_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evproc.worker_stats() TO pg_monitor;
+COMMENT ON FUNCTION evproc.worker_stats() IS
+    'One row per worker of evproc.workers: what evproc.stats shows';
+
+CREATE VIEW evproc.stats AS SELECT * FROM evproc.worker_stats();
+REVOKE ALL ON evproc.stats FROM PUBLIC;
+GRANT SELECT ON evproc.stats TO pg_monitor;
+COMMENT ON VIEW evproc.stats IS
+    'One row per worker: what it is doing, and the counters and gauges of GET /metrics (counters since stats_reset, the server''s start)';
+COMMENT ON COLUMN evproc.stats.worker IS 'The worker''s number (0 to evproc.workers - 1)';
+COMMENT ON COLUMN evproc.stats.pid IS 'The worker''s process id; NULL while it is not running';
+COMMENT ON COLUMN evproc.stats.state IS 'starting, serving, ingesting, waiting for lock, backing off (after an error) or paused';
+COMMENT ON COLUMN evproc.stats.file IS 'The file being ingested, or the one that failed last while backing off';
+COMMENT ON COLUMN evproc.stats.started IS 'When the worker last started; NULL if it never has';
+COMMENT ON COLUMN evproc.stats.ingest_paused IS 'Whether evproc_pause_ingest() has paused ingest';
+COMMENT ON COLUMN evproc.stats.http_requests IS 'HTTP requests answered';
+COMMENT ON COLUMN evproc.stats.events_accepted IS 'Events acknowledged (200), duplicates included';
+COMMENT ON COLUMN evproc.stats.events_duplicate IS 'Acknowledged events whose eventId was seen recently';
+COMMENT ON COLUMN evproc.stats.journal_bytes IS 'Bytes made durable in the journal';
+COMMENT ON COLUMN evproc.stats.journal_fsyncs IS 'Group commits (write and fdatasync) of the journal';
+COMMENT ON COLUMN evproc.stats.journal_fsync_seconds IS 'Time spent in group commits, in seconds';
+COMMENT ON COLUMN evproc.stats.ingested_events IS 'Valid events of the files ingested';
+COMMENT ON COLUMN evproc.stats.rejected_lines IS 'Lines of ingested files that were not valid events';
+COMMENT ON COLUMN evproc.stats.ingest_errors IS 'Failed attempts to ingest a file (each retried after a back-off)';
+COMMENT ON COLUMN evproc.stats.backlog_files IS 'Archived files waiting to be ingested';
+COMMENT ON COLUMN evproc.stats.backlog_bytes IS 'Bytes acknowledged and not yet counted: files waiting and the active journal';
+COMMENT ON COLUMN evproc.stats.ingest_lag_seconds IS 'Age of the oldest acknowledged event not yet counted, in seconds';
+COMMENT ON COLUMN evproc.stats.connections IS 'Open HTTP connections';
+COMMENT ON COLUMN evproc.stats.subscribers IS 'Open live-update streams';
+COMMENT ON COLUMN evproc.stats.last_error IS 'Why the file failed, while backing off';
+COMMENT ON COLUMN evproc.stats.next_retry IS 'When the failed file is tried again, while backing off';
+COMMENT ON COLUMN evproc.stats.stats_reset IS 'Since when the counters count (the server''s start)';
+
+CREATE FUNCTION evproc.journal_files_on_disk(
+    OUT worker integer, OUT filename text, OUT state text, OUT size bigint,
+    OUT modified timestamptz, OUT last_error text, OUT next_retry timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'evproc_journal_files_on_disk'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION evproc.journal_files_on_disk() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evproc.journal_files_on_disk() TO pg_monitor;
+COMMENT ON FUNCTION evproc.journal_files_on_disk() IS
+    'The files in the workers'' journal directories: what evproc.journal_files shows of them';
+
+CREATE VIEW evproc.journal_files AS
+SELECT f.worker, f.filename, f.state, f.size, f.modified,
+       pg_catalog.now() - f.modified AS age,
+       NULL::bigint AS events, NULL::bigint AS rejected,
+       f.last_error, f.next_retry
+FROM evproc.journal_files_on_disk() AS f
+UNION ALL
+SELECT NULL, p.filename, 'processed', p.size, p.processed_at,
+       pg_catalog.now() - p.processed_at, p.events, p.rejected, NULL, NULL
+FROM evproc.processed_files AS p
+WHERE p.processed_at > pg_catalog.now() - interval '1 day';
+REVOKE ALL ON evproc.journal_files FROM PUBLIC;
+GRANT SELECT ON evproc.journal_files TO pg_monitor;
+COMMENT ON VIEW evproc.journal_files IS
+    'Every file the workers know: the active journal, archived files waiting, the one being ingested, one failing (with its error and next retry), files set aside in failed/, and the files processed in the last day';
+COMMENT ON COLUMN evproc.journal_files.worker IS 'The worker whose directory holds the file; NULL for processed files';
+COMMENT ON COLUMN evproc.journal_files.filename IS 'The file''s name (in failed/ for set aside files)';
+COMMENT ON COLUMN evproc.journal_files.state IS 'active (the journal POSTs go to), waiting, ingesting, retrying (after an error), set aside or processed';
+COMMENT ON COLUMN evproc.journal_files.size IS 'Size in bytes';
+COMMENT ON COLUMN evproc.journal_files.modified IS 'Last written (processed files: when they were ingested)';
+COMMENT ON COLUMN evproc.journal_files.age IS 'now() - modified';
+COMMENT ON COLUMN evproc.journal_files.events IS 'Events counted (processed files)';
+COMMENT ON COLUMN evproc.journal_files.rejected IS 'Lines rejected (processed files)';
+COMMENT ON COLUMN evproc.journal_files.last_error IS 'Why ingest failed (retrying files)';
+COMMENT ON COLUMN evproc.journal_files.next_retry IS 'When ingest is tried again (retrying files)';
+
+-- evproc_pause_ingest() stops ingest for maintenance: POSTs are still
+-- journaled and acknowledged, files wait.  It returns once every running
+-- worker has rolled back the file it was in (up to timeout_ms; then a
+-- WARNING).  A pause lasts until evproc_resume_ingest() or the server's
+-- restart; a worker's restart keeps it.
+CREATE FUNCTION evproc_pause_ingest(timeout_ms integer DEFAULT 10000)
+RETURNS void
+AS 'MODULE_PATHNAME', 'evproc_pause_ingest'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION evproc_pause_ingest(integer) FROM PUBLIC;
+COMMENT ON FUNCTION evproc_pause_ingest(integer) IS
+    'Pause ingest (POSTs are still journaled and acknowledged) until evproc_resume_ingest() or the server''s restart; waits up to timeout_ms for the workers to stop';
+
+CREATE FUNCTION evproc_resume_ingest()
+RETURNS void
+AS 'MODULE_PATHNAME', 'evproc_resume_ingest'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION evproc_resume_ingest() FROM PUBLIC;
+COMMENT ON FUNCTION evproc_resume_ingest() IS
+    'Resume ingest paused by evproc_pause_ingest()';
