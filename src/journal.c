@@ -355,7 +355,8 @@ journal_probe(Journal *j, size_t bytes)
 		return -1;
 	while (bytes > 0)
 	{
-		ssize_t		n = write(fd, zeros, bytes < sizeof(zeros) ? bytes : sizeof(zeros));
+		ssize_t		n = write(fd, zeros,
+							  bytes < sizeof(zeros) ? bytes : sizeof(zeros));
 
 		if (n < 0 && errno == EINTR)
 			continue;
