@@ -35,6 +35,10 @@
 
 /* eventIds remembered between group commits (see idcache.h) */
 #define RECENT_IDS_CAPACITY		65536
+/* a failing journal with no POST waiting is tried this often (see probe) */
+#define PROBE_EVERY_MS			1000
+/* ... with this many bytes written to its file system */
+#define PROBE_BYTES				8192
 
 /* A client waiting for the batch, with what it sent. */
 typedef struct Waiter
@@ -53,6 +57,7 @@ static Waiter *waiters = NULL;
 static int	nwaiters = 0;
 static int	waiters_cap = 0;
 static time_t unrotated_since = 0;	/* see intake_unrotated_since */
+static int64 next_probe_ms = 0;
 
 /*
  * set_faults applies the journal fault points of evproc.fault_injection
@@ -368,10 +373,48 @@ oom:
 	return false;
 }
 
+/* warn_replaced: journal_flush found the journal removed or replaced */
+static void
+warn_replaced(void)
+{
+	ereport(WARNING,
+			(errmsg("evproc: the journal \"%s/%s\" was removed or replaced by someone else",
+					journal.dir, JOURNAL_FILE),
+			 errdetail("Events acknowledged into the removed file are lost unless it is recovered; new events go to a new journal.")));
+}
+
+/*
+ * probe tries a failing journal (journal_probe) once every PROBE_EVERY_MS
+ * while no POST is waiting, so that it is found writable again (space
+ * freed, disk back) without a client having to try: GET /ready says so,
+ * and a load balancer that stopped sending POSTs to a worker that was not
+ * ready would otherwise never send the one that finds out.
+ */
+static void
+probe(void)
+{
+	int64		now = monotonic_ms();
+	uint64		replaced;
+	bool		ok;
+
+	if (now < next_probe_ms)
+		return;
+	next_probe_ms = now + PROBE_EVERY_MS;
+	replaced = journal.replaced;
+	ok = journal_probe(&journal, PROBE_BYTES) == 0;
+	if (journal.replaced != replaced)
+		warn_replaced();
+	if (!ok)
+		return;
+	ereport(LOG,
+			(errmsg("evproc: writing the journal succeeds again")));
+	failing = false;
+}
+
 /*
  * intake_flush group-commits the batch and answers every waiter with its
  * receipt.  The batch's eventIds become remembered ids, or are forgotten
- * with it.
+ * with it.  With nothing to commit, a failing journal is probed.
  */
 void
 intake_flush(IntakeAnswerFn answer)
@@ -382,7 +425,11 @@ intake_flush(IntakeAnswerFn answer)
 	int64		started;
 
 	if (nwaiters == 0)
+	{
+		if (failing)
+			probe();
 		return;
+	}
 	replaced = journal.replaced;
 	bytes = journal_batch_len(&journal);
 	started = monotonic_us();
@@ -390,10 +437,7 @@ intake_flush(IntakeAnswerFn answer)
 	if (durable)
 		metrics_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
 	if (journal.replaced != replaced)
-		ereport(WARNING,
-				(errmsg("evproc: the journal \"%s/%s\" was removed or replaced by someone else",
-						journal.dir, JOURNAL_FILE),
-				 errdetail("Events acknowledged into the removed file are lost unless it is recovered; new events go to a new journal.")));
+		warn_replaced();
 	if (!durable && !failing)
 		ereport(LOG,
 				(errcode_for_file_access(),

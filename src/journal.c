@@ -326,6 +326,61 @@ fail_nowrite:
 	return -1;
 }
 
+/*
+ * journal_probe tells, with no batch pending, whether a flush could succeed
+ * now: the journal can be opened (an empty flush, which also makes a
+ * removed directory again) and the file system takes bytes more, written
+ * and synced like a batch into a scratch file (.probe<tag>) that is
+ * removed again.  The journal itself is not touched, so a crash during the
+ * probe leaves nothing to ingest.  Returns 0, or -1 with errno set.
+ */
+int
+journal_probe(Journal *j, size_t bytes)
+{
+	static const char zeros[4096];
+	char		name[sizeof(j->tag) + 8];
+	int			fd;
+	int			save;
+
+	if (j->len != 0)
+	{
+		errno = EBUSY;
+		return -1;
+	}
+	if (journal_flush(j) != 0)
+		return -1;
+	snprintf(name, sizeof(name), ".probe%s", j->tag);
+	fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (bytes > 0)
+	{
+		ssize_t		n = write(fd, zeros,
+							  bytes < sizeof(zeros) ? bytes : sizeof(zeros));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+		{
+			if (n == 0)
+				errno = EIO;
+			goto fail;
+		}
+		bytes -= (size_t) n;
+	}
+	if (j->fsync && fdatasync(fd) != 0)
+		goto fail;
+	close(fd);
+	return unlinkat(j->dirfd, name, 0);
+
+fail:
+	save = errno;
+	close(fd);
+	(void) unlinkat(j->dirfd, name, 0);
+	errno = save;
+	return -1;
+}
+
 /* journal_is_empty: nothing acknowledged since the last rotation? */
 bool
 journal_is_empty(const Journal *j)

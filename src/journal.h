@@ -68,6 +68,7 @@ extern int	journal_open_tagged(Journal *j, const char *dir, bool fsync,
 extern void journal_close(Journal *j);
 extern int	journal_append(Journal *j, const char *line, size_t len);
 extern int	journal_flush(Journal *j);
+extern int	journal_probe(Journal *j, size_t bytes);
 
 /* the batch's length, and taking back what was appended after it */
 static inline size_t

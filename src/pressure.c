@@ -9,7 +9,9 @@
  *	  the rate at which ingest has been reducing the backlog, and accepted
  *	  again by itself once back under the limits.  Nothing acknowledged is
  *	  touched: the limits only stop more from coming in.  GET /ready says
- *	  the same, with each failing check named.
+ *	  the same, with each failing check named; it also fails while the
+ *	  journal cannot be written, the tables are missing, or ingest waits
+ *	  for a table that another session holds locked.
  *
  * The HTTP side only reads what the worker measured: no PostgreSQL calls,
  * no system calls.
@@ -40,6 +42,7 @@ static uint64 free_bytes = 0;
 static bool disk_known = false;
 static bool failing = false;	/* the journal cannot be written */
 static bool schema = true;		/* the tables are there (as last seen) */
+static bool locked = false;		/* ingest waits for a table's lock */
 static double drain_rate = 0;	/* bytes/s the backlog went down by, smoothed */
 static uint64 last_backlog = 0;
 static int64 last_ms = 0;
@@ -48,11 +51,12 @@ static double lag = 0;			/* age of the oldest event not yet counted */
 /*
  * pressure_update measures, at most once every PRESSURE_EVERY_MS, what the
  * limits are about.  journal_failing: the last flush failed;
- * schema_ready: the extension's tables were there when last looked at.
+ * schema_ready: the extension's tables were there when last looked at;
+ * ingest_locked: a file waits for a table another session holds locked.
  */
 void
 pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
-				time_t unrotated_since)
+				time_t unrotated_since, bool ingest_locked)
 {
 	int64		now = monotonic_ms();
 	uint64		archived;
@@ -61,6 +65,7 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 
 	failing = journal_failing;
 	schema = schema_ready;
+	locked = ingest_locked;
 	if (now < next_ms)
 		return;
 	next_ms = now + PRESSURE_EVERY_MS;
@@ -156,7 +161,7 @@ pressure_ready_json(char *out, size_t outlen, bool *ready)
 	bool		disk_ok = !under_free_space();
 	int			n;
 
-	*ready = measured && backlog_ok && disk_ok && !failing && schema;
+	*ready = measured && backlog_ok && disk_ok && !failing && schema && !locked;
 	n = snprintf(out, outlen,
 				 "{\"status\": \"%s\", \"checks\": {"
 				 "\"journal\": \"%s\", \"disk\": \"%s\", \"database\": \"%s\", \"backlog\": \"%s\"}, "
@@ -164,7 +169,8 @@ pressure_ready_json(char *out, size_t outlen, bool *ready)
 				 *ready ? "ready" : "not ready",
 				 failing ? "failing: the journal cannot be written" : "ok",
 				 disk_ok ? "ok" : "failing: less free space than evproc.min_free_space",
-				 schema ? "ok" : "failing: the extension's tables are missing or older than the library",
+				 !schema ? "failing: the extension's tables are missing or older than the library" :
+				 locked ? "failing: a table of evproc is locked by another session; ingest waits" : "ok",
 				 backlog_ok ? "ok" : "failing: more than evproc.max_backlog not yet counted",
 				 backlog, backlog_files, free_bytes);
 	return n < 0 ? 0 : Min((size_t) n, outlen - 1);

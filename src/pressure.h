@@ -15,7 +15,8 @@
 
 /* the worker, once a pass */
 extern void pressure_update(Journal *journal, bool journal_failing,
-							bool schema_ready, time_t unrotated_since);
+							bool schema_ready, time_t unrotated_since,
+							bool ingest_locked);
 extern void pressure_backlog(uint64 *bytes, int *files, double *lag_seconds);
 extern long pressure_timeout_ms(void);
 

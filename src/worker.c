@@ -355,7 +355,7 @@ pass(void)
 	if (types_stale())
 		types_reload();
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
-					intake_unrotated_since());
+					intake_unrotated_since(), ingest_waiting_for_lock());
 	report_gauges();
 	http_run();
 	flush();

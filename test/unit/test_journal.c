@@ -432,6 +432,52 @@ test_flush_failures(void)
 }
 
 /*
+ * journal_probe: with the file system short of space (RLIMIT_FSIZE) or a
+ * fault injected it fails; otherwise it succeeds, leaving the journal as
+ * it was and no scratch file behind.
+ */
+static void
+test_probe(void)
+{
+	Journal		j;
+	struct rlimit old;
+	struct rlimit lim;
+	void		(*oldsig) (int) = signal(SIGXFSZ, SIG_IGN);
+
+	CHECK_INT_EQ(journal_open(&j, tpath("probe"), true), 0);
+	CHECK_INT_EQ(append_flush(&j, "a\n"), 0);
+
+	CHECK_INT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 4096;
+	CHECK_INT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	errno = 0;
+	CHECK_INT_EQ(journal_probe(&j, 8192), -1);
+	CHECK_INT_EQ(errno, EFBIG);
+	CHECK_INT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, oldsig);
+	CHECK(!exists(tpath("probe/.probe")));
+
+	j.inject_errno = ENOSPC;
+	errno = 0;
+	CHECK_INT_EQ(journal_probe(&j, 8192), -1);
+	CHECK_INT_EQ(errno, ENOSPC);
+	j.inject_errno = 0;
+
+	CHECK_INT_EQ(journal_probe(&j, 8192), 0);
+	CHECK(!exists(tpath("probe/.probe")));
+	CHECK_FILE(tpath("probe/events.jsonl"), "a\n");
+	CHECK_INT_EQ(j.durable_len, 2);
+
+	/* not with a batch pending */
+	CHECK_INT_EQ(journal_append(&j, "b\n", 2), 0);
+	CHECK_INT_EQ(journal_probe(&j, 8192), -1);
+	CHECK_INT_EQ(append_flush(&j, ""), 0);
+	CHECK_FILE(tpath("probe/events.jsonl"), "a\nb\n");
+	journal_close(&j);
+}
+
+/*
  * journal_rotate
  */
 static void
@@ -1423,6 +1469,7 @@ main(void)
 	test_append_flush(false);
 	test_append_flush(true);
 	test_flush_failures();
+	test_probe();
 	test_rotate(false);
 	test_rotate(true);
 	test_leftover(false);
