@@ -617,16 +617,6 @@ begin_apply(Journal *journal)
 }
 
 /*
- * ingest_waiting_for_lock: does a file wait for a table of evproc that
- * another session holds locked (begin_apply tries again shortly)?
- */
-bool
-ingest_waiting_for_lock(void)
-{
-	return state.active && state.phase == PHASE_READ && state.apply_at != 0;
-}
-
-/*
  * file_step does the next bounded piece of work on the current file.  After
  * reading it, one transaction applies it over several calls (a chunk of
  * rows each), so HTTP keeps being served; revenue lookups meanwhile see

@@ -35,7 +35,6 @@ extern void ingest_init(void);
 extern IngestResult ingest_step(Journal *journal, bool scan_now,
 								char *errbuf, size_t errlen);
 extern long ingest_timeout_ms(void);
-extern bool ingest_waiting_for_lock(void);
 extern void ingest_abandon(void);
 extern void ingest_wake(void);
 extern void ingest_progress(IngestProgress *progress);

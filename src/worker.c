@@ -352,10 +352,13 @@ serve_ingest(void)
 static void
 pass(void)
 {
+	IngestProgress progress;
+
 	if (types_stale())
 		types_reload();
+	ingest_progress(&progress);
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
-					intake_unrotated_since(), ingest_waiting_for_lock());
+					intake_unrotated_since(), progress.waiting_lock);
 	report_gauges();
 	http_run();
 	flush();
