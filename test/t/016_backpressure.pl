@@ -3,8 +3,10 @@
 # 503 with Retry-After once the events not yet counted exceed the limit,
 # GET /ready says why, and once ingest catches up the POSTs are accepted
 # again by themselves; every event acknowledged is counted, none refused
-# is.  Under evproc.min_free_space the same, for the disk.  GET /health
-# answers without a token.
+# is.  The same with ingest paused by evproc_pause_ingest(), a pause and
+# counters that survive the worker's restart.  Under
+# evproc.min_free_space the same, for the disk.  GET /health answers
+# without a token.
 
 use strict;
 use warnings;
@@ -30,6 +32,13 @@ sub get
 	my @r = http_request($conn, 'GET', $path, undef, 5);
 	close($conn->{sock});
 	return @r;
+}
+
+sub get_auth
+{
+	my ($path) = @_;
+	my %r = raw_request($port, 'GET', $path, undef, 'Authorization: sesame');
+	return ($r{status} // 0, $r{body} // '');
 }
 
 sub post
@@ -98,6 +107,64 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM evproc.user_revenue WHERE user_id LIKE 'bp%'"),
 	scalar(@accepted), 'and the refused one is not');
+
+# ingest paused for maintenance: the same back-pressure, and the pause
+# survives the worker's restart, as do its counters
+$node->safe_psql('postgres', 'SELECT evproc_pause_ingest()');
+is($node->safe_psql('postgres', 'SELECT state FROM evproc.stats'), 'paused',
+	'evproc_pause_ingest(): the worker says it is paused');
+my (@paused_ok, $paused_refused, $paused_hdrs);
+for my $i (1 .. 200)
+{
+	my ($s, $b, $h) = post("pz$i");
+	if ($s == 200) { push @paused_ok, "pz$i"; }
+	elsif ($s == 503) { ($paused_refused, $paused_hdrs) = ($b, $h); last; }
+	usleep(20_000);
+}
+ok(defined $paused_refused, 'paused: past evproc.max_backlog, 503 (after '
+	  . scalar(@paused_ok) . ' accepted)');
+like($paused_hdrs // '', qr/^Retry-After: \d+\r?$/mi, '... with Retry-After');
+ok($node->safe_psql('postgres',
+		"SELECT count(*) FROM evproc.journal_files WHERE state = 'waiting'") > 0,
+	'... the files wait (evproc.journal_files)');
+my ($pid, $accepted_before) = split /\|/, $node->safe_psql('postgres',
+	'SELECT pid, events_accepted FROM evproc.stats');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+my $after = '';
+for (1 .. 300)
+{
+	$after = $node->safe_psql('postgres',
+		"SELECT pid <> $pid AND state = 'paused', events_accepted FROM evproc.stats WHERE pid IS NOT NULL");
+	last if $after =~ /^t\|/;
+	usleep(100_000);
+}
+like($after, qr/^t\|/, 'a restarted worker stays paused');
+my ($restarted, $accepted_after) = split /\|/, $after;
+ok(defined $accepted_after && $accepted_after >= $accepted_before,
+	"... and its counters went on ($accepted_before, then "
+	  . ($accepted_after // 'none') . ')');
+my ($m_status, $metrics) = get_auth('/metrics');
+like($metrics, qr/^evproc_events_accepted_total (\d+)$/m, '/metrics after the restart');
+my ($scraped) = $metrics =~ /^evproc_events_accepted_total (\d+)$/m;
+ok(($scraped // 0) >= $accepted_before,
+	"... counts what the worker accepted before it ($scraped >= $accepted_before)");
+$node->safe_psql('postgres', 'SELECT evproc_resume_ingest()');
+$ok = 0;
+for (1 .. 100)
+{
+	my ($s) = post('pz-after');
+	if ($s == 200) { $ok = 1; last; }
+	usleep(100_000);
+}
+ok($ok, 'resumed: POSTs are accepted again');
+$node->safe_psql('postgres', 'SELECT evproc_rotate()');
+$list = join(',', map { "'$_'" } @paused_ok);
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM evproc.user_revenue WHERE user_id IN ($list) AND revenue = 1"),
+	scalar(@paused_ok), 'every event acknowledged while paused is counted once');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM evproc.user_revenue WHERE user_id LIKE 'pz%' AND user_id <> 'pz-after'"),
+	scalar(@paused_ok), 'and the refused one is not');
 
 # the disk: more free space asked for than there is
 $node->append_conf('postgresql.conf', "evproc.min_free_space = '2000000MB'\n");
