@@ -146,6 +146,21 @@ is($node->safe_psql('postgres',
 		"SELECT revenue FROM evproc.user_revenue WHERE user_id = 'w1'"),
 	$total, "w1's revenue is the total, $total");
 
+# the counters of both workers: evproc.stats has a row per worker, and a
+# scrape of /metrics, whichever worker answers it, shows both
+is($node->safe_psql('postgres',
+		"SELECT string_agg(worker || ':' || (pid IS NOT NULL) || ':' || (events_accepted > 0), ',' ORDER BY worker) FROM evproc.stats"),
+	'0:true:true,1:true:true', 'evproc.stats: both workers, both accepted events');
+my $stats_sum = $node->safe_psql('postgres', 'SELECT sum(events_accepted) FROM evproc.stats');
+for my $n (1 .. 4)
+{
+	my %r = raw_request($port, 'GET', '/metrics');
+	my %acc = ($r{body} // '') =~ /^evproc_events_accepted_total\{worker="(\d)"\} (\d+)$/mg;
+	is(join(',', sort keys %acc), '0,1', "scrape $n shows both workers' series");
+	is(($acc{0} // 0) + ($acc{1} // 0), $stats_sum,
+		"... which add up to evproc.stats ($stats_sum)");
+}
+
 # 4. every subscriber gets the final state, in increasing seq
 sub check_all
 {
