@@ -22,6 +22,8 @@ OBJS = \
 	src/http_conn.o \
 	src/http_stream.o \
 	src/http_events.o \
+	src/http_top.o \
+	src/dashboard.o \
 	src/stream.o \
 	src/stream_ws.o \
 	src/ws.o \
@@ -71,7 +73,7 @@ installcheck: export LANG = C.UTF-8
 installcheck: export LC_CTYPE = C.UTF-8
 installcheck: export LC_COLLATE = C.UTF-8
 
-EXTRA_CLEAN = tmp_regress test/unit/test_event test/unit/test_validate \
+EXTRA_CLEAN = tmp_regress src/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws
@@ -89,6 +91,11 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 
 CONTRIB_TESTDB = postgres
+
+# GET /dashboard's page, a C string made from src/dashboard.html
+src/dashboard_html.h: src/dashboard.html scripts/html2c.sh
+	sh scripts/html2c.sh src/dashboard.html > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+src/dashboard.o: src/dashboard_html.h
 
 # evproc-client, the command-line client
 include client/client.mk

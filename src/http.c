@@ -12,6 +12,8 @@
  *								once intake has made them durable (group
  *								commit)
  *	  GET  /userEvents/:userId	revenue lookup, answered in a batch per pass
+ *	  GET  /topUsers			top list, with them (http_top.c)
+ *	  GET  /dashboard			the operator's page (dashboard.c)
  *
  * Requests that need the journal or the database wait for the worker,
  * which does that work after MHD_run returns and then has them answered
@@ -30,6 +32,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "dashboard.h"
 #include "http.h"
 #include "http_conn.h"
 #include "http_events.h"
@@ -50,6 +53,8 @@
 #define ROUTE_HEALTH_PATH	"/health"
 #define ROUTE_METRICS_PATH	"/metrics"
 #define ROUTE_READY_PATH	"/ready"
+#define ROUTE_TOP_PATH		"/topUsers"
+#define ROUTE_DASHBOARD_PATH "/dashboard"
 
 
 static struct MHD_Daemon *daemon_handle = NULL;
@@ -237,6 +242,18 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		if (req->route == ROUTE_STREAM)
 			(void) admit(req, method, "GET", false);
 	}
+	else if (strcmp(url, ROUTE_TOP_PATH) == 0)
+	{
+		req->mroute = MR_LOOKUP;
+		if (admit(req, method, "GET, HEAD", true))
+			http_top_parse(req);
+	}
+	else if (strcmp(url, ROUTE_DASHBOARD_PATH) == 0)
+	{
+		/* no token: the same bytes for all; what it shows asks for one */
+		if (admit(req, method, "GET, HEAD", false))
+			dashboard_reply(req);
+	}
 	else if (strcmp(url, ROUTE_STREAM_PATH) == 0)
 	{
 		req->mroute = MR_STREAM;
@@ -384,6 +401,8 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		else if (req->route == ROUTE_STREAM)
 			return http_stream_open(req);
+		else if (req->route == ROUTE_TOP)
+			http_top_queue(req);
 		else if (req->route == ROUTE_USER)
 		{
 			if (request_queue_push(&pending_lookups, req))
@@ -562,6 +581,8 @@ http_stop(void)
 	memset(&pending_lookups, 0, sizeof(pending_lookups));
 	lookups = NULL;
 	lookups_cap = 0;
+	http_top_stop();
+	dashboard_stop();
 	conn_stop();
 }
 
@@ -741,11 +762,11 @@ http_send_now(void)
 	conn_run(daemon_handle, 2);
 }
 
-/* http_lookups_waiting: how many lookups wait for the worker. */
+/* http_lookups_waiting: how many lookups and top lists wait for the worker. */
 int
 http_lookups_waiting(void)
 {
-	return pending_lookups.n;
+	return pending_lookups.n + http_tops_waiting();
 }
 
 /*

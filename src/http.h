@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "http_top.h"
 #include "intake.h"
 #include "lookup.h"
 

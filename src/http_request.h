@@ -22,7 +22,8 @@ typedef enum Route
 	ROUTE_NONE,					/* an error reply is already decided */
 	ROUTE_EVENT,
 	ROUTE_USER,
-	ROUTE_STREAM				/* a user's stream (user_id), or every user's */
+	ROUTE_STREAM,				/* a user's stream (user_id), or every user's */
+	ROUTE_TOP					/* GET /topUsers (metric, limit) */
 } Route;
 
 /*
@@ -52,6 +53,8 @@ typedef struct HttpRequest
 	char		user_id[EV_USER_ID_MAX + 1];
 	size_t		user_id_len;
 	bool		all_users;		/* GET /stream */
+	char		metric[EV_NAME_MAX + 1];	/* GET /topUsers */
+	int			limit;
 
 	/* the reply, once decided */
 	unsigned int status;		/* 0 while undecided */

@@ -131,12 +131,18 @@ serve_lookups(void)
 {
 	int			n;
 	RevenueLookup *items = http_lookups(&n);
+	int			ntops;
+	TopLookup  *tops = http_tops(&ntops);
 	const char *error = NULL;
 	LookupOutcome outcome;
 
-	outcome = lookup_revenue(items, n, fold_uncommitted, &error);
+	/* both in one unit of work */
+	outcome = lookup_serve(items, n, tops, ntops, fold_uncommitted,
+						   fold_users, &error);
 	if (n > 0)
 		http_answer_lookups(outcome, error);
+	if (ntops > 0)
+		http_answer_tops(outcome, error);
 }
 
 /*
