@@ -39,6 +39,7 @@
 #include "rotation.h"
 #include "settings.h"
 #include "stream.h"
+#include "tls.h"
 #include "types.h"
 #include "worker.h"
 
@@ -177,6 +178,7 @@ reload_settings(void)
 	ProcessConfigFile(PGC_SIGHUP);
 	intake_apply_settings();
 	auth_load();
+	tls_reload();
 
 	new_dir = resolve_directory();
 	if (strcmp(new_dir, intake_dir()) != 0)
