@@ -344,10 +344,24 @@ ok(log_match($node, qr/HTTPS certificate reloaded: "CN=evproc-test-three", seria
 	'once fixed, the reload takes the new certificate');
 is(peer_cert(), 'evproc-test-three 03', '... which new connections get');
 
-# 5. At start: a key file others may read, and the worker does not start
+# 5. At start: a key file others may read, and the worker does not start.
+# The worker that stops has a wss:// client and SSE streams open.
+my $held = '';
+{
+	local $ENV{WS_CA} = "$tmp/three.crt";
+	$h = IPC::Run::start(
+		[ 'python3', $client, $port, '/userEvents/u1/stream', 'read', 3 ],
+		'<', \undef, '>', \$held);
+}
+usleep(500_000);
 chmod 0644, "$data/server.key";
 $offset = -s $node->logfile;
 restart_worker();
+$h->finish;
+like($held, qr/^HTTP\/1.1 101 .*^1 \{"userId": "u1"/ms,
+	'a wss:// client was connected when the worker stopped');
+ok(!log_match($node, qr/terminated by signal/, $offset, 0),
+	'... which stopped cleanly');
 ok(log_match($node, qr/private key file "server.key" has group or world access/, $offset),
 	'at start, a key file others may read is refused');
 ok(log_match($node, qr/could not load the HTTPS certificate and key; the HTTP server does not start/, $offset),
