@@ -30,6 +30,7 @@ OBJS = \
 	src/ws_handshake.o \
 	src/feed.o \
 	src/auth.o \
+	src/tls.o \
 	src/intake.o \
 	src/pressure.o \
 	src/metrics.o \
@@ -53,7 +54,7 @@ DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
-SHLIB_LINK = -lmicrohttpd -ljson-c
+SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c
 
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.

@@ -12,7 +12,8 @@
 #
 # All load is bounded in time and goes to 127.0.0.1 only: PostgreSQL on
 # port 5498 (socket in /tmp), evproc on 18800, the reference server on
-# 18801.  Installs wrk with apt-get if it is missing (as root).
+# 18801.  Installs wrk with apt-get if it is missing (as root); the HTTPS
+# step makes its certificate with openssl.
 #
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -451,6 +452,49 @@ rss_stop
 read -r _ hopen hclosed _ _ <<<"$SUB_LINE"
 row "SSE subscribers held" "$SUBS_MANY" "-" "-" "-" "$((hrefused + hclosed))" \
 	"$(rss_note), RSS $((before_kb / 1024)) MB (private $((before_anon_kb / 1024)) MB) before they connected; evproc.max_header_size 8kB; all connected in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')s, held ${RDUR}s, $hopen open at the end"
+
+# Durable POST over HTTPS (keep-alive, 64 connections) against plain HTTP:
+# they take turns ROUNDS times, plain first; turning TLS on or off takes a
+# restart (a pg_ctl restart here).  The certificate is self-signed, RSA
+# 2048; wrk does not check it.
+echo "== POST over HTTPS and over plain HTTP ($ROUNDS rounds of ${RDUR}s each)" >&2
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$BENCH/data/server.key" \
+	-out "$BENCH/data/server.crt" 2>/dev/null
+chmod 600 "$BENCH/data/server.key"
+[ -n "$AS_PG" ] && chown postgres: "$BENCH/data/server.key" "$BENCH/data/server.crt"
+# set_tls on|off: restarts with HTTPS on or off; sets SCHEME
+set_tls() {
+	if [ "$1" = on ]; then
+		$PSQL -c "ALTER SYSTEM SET evproc.tls_cert_file = 'server.crt'" \
+			-c "ALTER SYSTEM SET evproc.tls_key_file = 'server.key'" >/dev/null
+		SCHEME=https
+	else
+		$PSQL -c "ALTER SYSTEM RESET evproc.tls_cert_file" \
+			-c "ALTER SYSTEM RESET evproc.tls_key_file" >/dev/null
+		SCHEME=http
+	fi
+	(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
+	for _ in $(seq 1 100); do curl -sk -o /dev/null "$SCHEME://127.0.0.1:$HTTP/health" && break; sleep 0.1; done
+}
+sum0=0 sum1=0 err=0 p50=0us p99=0us p99_0=0us ratios=
+for _ in $(seq 1 $ROUNDS); do
+	settle
+	read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+	set_tls on
+	settle
+	read -r rps1 p50r p99r errr < <(run_wrk "https://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+	[ -n "${tls_used:-}" ] || tls_used=$(openssl s_client -connect "127.0.0.1:$HTTP" </dev/null 2>/dev/null |
+		sed -n 's/^New, \(.*\), Cipher is \(.*\)/\1 \2/p')
+	set_tls off
+	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
+	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
+	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+done
+ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
+range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+row "POST evproc over HTTPS (keep-alive), fsync on" 64 "$((sum1 / ROUNDS))" "$p50" "$p99" "$err" \
+	"$ratio of plain HTTP in the same run ($((sum0 / ROUNDS)) req/s, p99 $p99_0); rounds $range; ${tls_used:-?}"
 
 echo "== one worker, then two (evproc.workers = 2)" >&2
 # measured back to back, so that the ratio is of like conditions

@@ -11,7 +11,7 @@ PACKAGES="
 	postgresql-15 postgresql-server-dev-15
 	libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev
 	libipc-run-perl valgrind clang libclang-rt-14-dev
-	iproute2 util-linux python3 prometheus chromium
+	iproute2 util-linux python3 prometheus chromium openssl
 "
 
 if [ "${1:-}" = --list ]; then

@@ -24,7 +24,8 @@
  *
  * A request's state and reply are http_request.c's, its connection's
  * upkeep (framing, deadlines, body memory, peers that closed) is
- * http_conn.c's, and the token check is auth.c's.
+ * http_conn.c's, and the token check is auth.c's.  With a certificate
+ * set, the daemon speaks TLS only, and tls.c owns the certificate.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +42,7 @@
 #include "pressure.h"
 #include "http_stream.h"
 #include "settings.h"
+#include "tls.h"
 
 #include <limits.h>
 #include <arpa/inet.h>
@@ -512,6 +514,8 @@ http_start(void)
 	}
 	(void) addrlen;
 
+	if (tls_start())
+		flags |= MHD_USE_TLS;	/* HTTPS only: see tls.c */
 	if (!conn_start())
 		return false;
 
@@ -532,6 +536,7 @@ http_start(void)
 									 conn_notify, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK,
 									 unescape_nothing, NULL,
+									 MHD_OPTION_ARRAY, tls_mhd_options(),
 
 	/*
 	 * Several workers share the port with SO_REUSEPORT.  Last, because
@@ -576,6 +581,7 @@ http_stop(void)
 	accepted_one = NULL;
 	ev_parser_free(parser);
 	parser = NULL;
+	tls_stop();
 	free(pending_lookups.items);
 	free(lookups);
 	memset(&pending_lookups, 0, sizeof(pending_lookups));

@@ -29,6 +29,8 @@ int			evproc_rotation_interval = 60;
 bool		evproc_fsync = true;
 char	   *evproc_auth_token = NULL;
 char	   *evproc_auth_token_file = NULL;
+char	   *evproc_tls_cert_file = NULL;
+char	   *evproc_tls_key_file = NULL;
 int			evproc_max_header_size = 32 * 1024;
 int			evproc_max_body_size = 1024 * 1024;
 int			evproc_max_batch_events = 10000;
@@ -187,6 +189,22 @@ evproc_define_settings(void)
 							   "File holding the token HTTP clients must send.",
 							   "Takes precedence over evproc.auth_token; keeps the token out of the configuration and the server log.",
 							   &evproc_auth_token_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.tls_cert_file",
+							   "Certificate file (PEM) of the HTTP server; with evproc.tls_key_file, the port speaks HTTPS only.",
+							   "The server certificate first, then any intermediate ones.  A relative path is taken from the data directory.  Re-read on reload; turning HTTPS on or off takes a restart of the worker.",
+							   &evproc_tls_cert_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.tls_key_file",
+							   "Private key file (PEM, unencrypted) of the HTTP server's certificate.",
+							   "Refused if group or others may read it (0600, or 0640 if owned by root), as for ssl_key_file.  A relative path is taken from the data directory.",
+							   &evproc_tls_key_file,
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);

@@ -19,6 +19,8 @@ extern int	evproc_rotation_interval;
 extern bool evproc_fsync;
 extern char *evproc_auth_token;
 extern char *evproc_auth_token_file;
+extern char *evproc_tls_cert_file;
+extern char *evproc_tls_key_file;
 extern int	evproc_max_header_size;
 extern int	evproc_max_body_size;
 extern int	evproc_max_batch_events;

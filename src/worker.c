@@ -42,6 +42,7 @@
 #include "settings.h"
 #include "status.h"
 #include "stream.h"
+#include "tls.h"
 #include "types.h"
 #include "worker.h"
 
@@ -186,6 +187,7 @@ reload_settings(void)
 	ProcessConfigFile(PGC_SIGHUP);
 	intake_apply_settings();
 	auth_load();
+	tls_reload();
 
 	new_dir = resolve_directory();
 	if (strcmp(new_dir, intake_dir()) != 0)

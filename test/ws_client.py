@@ -9,11 +9,18 @@ frame received within SECONDS: "<opcode> <payload>" (text as is, a
 close frame's code as 4 hex digits).  MODE: read (send nothing), ping,
 close (a close frame, 1000), unmasked (a text frame without a mask),
 text (a masked text frame), big (a masked 100 kB text frame),
-badclose (a close frame with code 1005, which may not be sent).
+badclose (a close frame with code 1005, which may not be sent),
+pingtime (five pings, one at a time: prints "rtt <ms>", the slowest pong).
+
+With WS_CA set to a CA certificate file (PEM), it connects over TLS
+(wss://), checking the server's certificate against that CA.
 """
-import socket, base64, os, struct, sys, time
+import socket, base64, os, ssl, struct, sys, time
 def connect(port, path, version='13'):
     s = socket.create_connection(('127.0.0.1', port))
+    if os.environ.get('WS_CA'):
+        ctx = ssl.create_default_context(cafile=os.environ['WS_CA'])
+        s = ctx.wrap_socket(s, server_hostname='127.0.0.1')
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: %s\r\n\r\n" % (path, key, version)).encode())
     buf = b''
@@ -33,7 +40,7 @@ def frame(op, payload, mask=True):
         k = os.urandom(4); b += k
         payload = bytes(c ^ k[i % 4] for i, c in enumerate(payload))
     return b + payload
-def read_frames(s, rest, timeout):
+def read_frames(s, rest, timeout, until=None):
     s.settimeout(timeout); buf = rest; out = []
     end = time.time() + timeout
     while time.time() < end:
@@ -47,13 +54,16 @@ def read_frames(s, rest, timeout):
                 n = struct.unpack('>Q', buf[2:10])[0]; i = 10
             if len(buf) < i + n: break
             out.append((op, buf[i:i+n])); buf = buf[i+n:]
-            if op == 8: return out
+            if op == 8 or op == until: return out
         try:
             d = s.recv(65536)
         except socket.timeout:
             break
         except ConnectionResetError:
             out.append(('reset', b''))
+            break
+        except ssl.SSLError:
+            out.append(('eof', b''))
             break
         if not d: out.append(('eof', b'')); break
         buf += d
@@ -80,5 +90,17 @@ if __name__ == '__main__':
             pass
     elif mode == 'badclose':
         s.sendall(frame(8, struct.pack('>H', 1005)))
+    elif mode == 'pingtime':
+        read_frames(s, rest, 0.3)   # the first state, if any
+        slowest = 0
+        for i in range(5):
+            t = time.time()
+            s.sendall(frame(9, b'p%d' % i))
+            got = [p for op, p in read_frames(s, b'', 3, until=10) if op == 10]
+            if got != [b'p%d' % i]:
+                print('no pong'); sys.exit(0)
+            slowest = max(slowest, time.time() - t)
+        print('rtt %d' % (slowest * 1000))
+        sys.exit(0)
     for op, p in read_frames(s, rest, float(sys.argv[4]) if len(sys.argv) > 4 else 3):
         print(op, p[:2].hex() if op == 8 else p.decode(errors='replace'))
