@@ -147,7 +147,8 @@ show(WorkerActivity activity, const char *file, const char *error,
 					 evproc_port);
 			break;
 		case WA_INGESTING:
-			snprintf(text, sizeof(text), "evproc: ingesting \"%s\"", file);
+			/* the file's transaction, once open, shows "ingesting" */
+			snprintf(text, sizeof(text), "evproc: reading \"%s\"", file);
 			break;
 		case WA_WAITING_LOCK:
 			snprintf(text, sizeof(text),

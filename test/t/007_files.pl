@@ -260,7 +260,7 @@ sub write_file
 	my $during = 0;		# answered while the file's transaction was open
 	my $in_ingest = sub {
 		return $node->safe_psql('postgres',
-			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query = 'evproc: ingesting an archived file' AND state = 'active'"
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query LIKE 'evproc: ingesting %' AND state = 'active'"
 		) eq '1';
 	};
 	my $rotate = $node->background_psql('postgres');

@@ -124,9 +124,16 @@ for my $i (1 .. 200)
 ok(defined $paused_refused, 'paused: past evproc.max_backlog, 503 (after '
 	  . scalar(@paused_ok) . ' accepted)');
 like($paused_hdrs // '', qr/^Retry-After: \d+\r?$/mi, '... with Retry-After');
-ok($node->safe_psql('postgres',
-		"SELECT count(*) FROM evproc.journal_files WHERE state = 'waiting'") > 0,
-	'... the files wait (evproc.journal_files)');
+# the journal rotates every second, and the rotated files wait
+my $waiting = 0;
+for (1 .. 50)
+{
+	$waiting = $node->safe_psql('postgres',
+		"SELECT count(*) FROM evproc.journal_files WHERE state = 'waiting'");
+	last if $waiting > 0;
+	usleep(100_000);
+}
+ok($waiting > 0, "... the files wait (evproc.journal_files: $waiting)");
 my ($pid, $accepted_before) = split /\|/, $node->safe_psql('postgres',
 	'SELECT pid, events_accepted FROM evproc.stats');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");

@@ -154,7 +154,7 @@ is($r{status}, 200, 'HEAD /topUsers: 200');
 
 	my $in_ingest = sub {
 		return $node->safe_psql('postgres',
-			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query = 'evproc: ingesting an archived file' AND state = 'active'"
+			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query LIKE 'evproc: ingesting %' AND state = 'active'"
 		) eq '1';
 	};
 	my $rotate = $node->background_psql('postgres');

@@ -210,6 +210,12 @@ is($status, 200, 'GET over HTTPS: 200');
 like($body, qr/"revenue": 5\b/, '... with the revenue');
 ($status, $body) = curl_https('one', 'GET', '/health');
 is($status, 200, 'a plain GET (/health) over HTTPS: 200');
+($status, $body) = curl_https('one', 'GET', '/dashboard');
+is($status, 200, 'the dashboard over HTTPS: 200');
+like($body, qr/<html/i, '... the page');
+($status, $body) = curl_https('one', 'GET', '/topUsers?limit=1');
+is($status, 200, '/topUsers over HTTPS: 200');
+like($body, qr/"userId": "u1"/, '... with the top user');
 
 my %r = raw_request($port, 'GET', '/userEvents/u1');
 ok(!defined $r{status}, 'plain HTTP on the HTTPS port gets no HTTP reply');
