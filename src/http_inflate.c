@@ -10,7 +10,7 @@
  * itself holds only zlib's state.  It stops at the limit: past limit bytes
  * out (a decompression bomb) or limit bytes in (a gzip header or empty
  * blocks give no output: without this they could be sent for ever), it
- * says INFLATE_TOO_LARGE and has produced at most limit bytes.
+ * says INFLATE_TOO_LARGE and has produced limit bytes at most.
  *
  * gzip: RFC 1952; concatenated members are one body, as gzip(1) and most
  * HTTP libraries read them (RFC 1952 2.2: a gzip file is a series of
@@ -212,23 +212,26 @@ run(BodyInflater *bi, const unsigned char *data, size_t n, size_t *used,
 		size_t		room = bi->limit - bi->out < sizeof(out) ?
 			bi->limit - bi->out + 1 : sizeof(out);
 		size_t		got;
+		size_t		fits;
 		int			rc;
 
 		zs->next_out = out;
 		zs->avail_out = (uInt) room;
 		rc = inflate(zs, Z_NO_FLUSH);
 		got = room - zs->avail_out;
-		if (got > bi->limit - bi->out)
-		{
-			r = fail(bi, INFLATE_TOO_LARGE,
-					 "the inflated %s body is over the limit", NAME(bi));
-			break;
-		}
-		bi->out += got;
-		if (got > 0 && !sink(arg, (const char *) out, got))
+		/* past the limit, what fits still goes out (whatever the splits) */
+		fits = got <= bi->limit - bi->out ? got : bi->limit - bi->out;
+		bi->out += fits;
+		if (fits > 0 && !sink(arg, (const char *) out, fits))
 		{
 			bi->failed = true;
 			r = INFLATE_STOPPED;
+			break;
+		}
+		if (fits < got)
+		{
+			r = fail(bi, INFLATE_TOO_LARGE,
+					 "the inflated %s body is over the limit", NAME(bi));
 			break;
 		}
 		if (rc == Z_STREAM_END)
@@ -273,12 +276,13 @@ body_inflater_feed(BodyInflater *bi, const char *data, size_t len,
 				   InflateSink sink, void *arg)
 {
 	const unsigned char *p = (const unsigned char *) data;
+	bool		over = len > bi->limit - bi->in;
 
 	if (bi->failed)
 		return INFLATE_BAD;
-	if (len > bi->limit - bi->in)
-		return fail(bi, INFLATE_TOO_LARGE, "the %s body is over the limit",
-					NAME(bi));
+	/* what fits the limit is inflated first, so that splits do not matter */
+	if (over)
+		len = bi->limit - bi->in;
 	bi->in += len;
 	while (len > 0)
 	{
@@ -312,6 +316,9 @@ body_inflater_feed(BodyInflater *bi, const char *data, size_t len,
 		p += used;
 		len -= used;
 	}
+	if (over)
+		return fail(bi, INFLATE_TOO_LARGE, "the %s body is over the limit",
+					NAME(bi));
 	return INFLATE_OK;
 }
 

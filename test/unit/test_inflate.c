@@ -373,7 +373,7 @@ test_limits(void)
 	sink_reset(&s);
 	CHECK_INT_EQ(inflate_whole(CODING_GZIP, 99999, z, zlen, &s, err,
 							   sizeof(err)), INFLATE_TOO_LARGE);
-	CHECK_INT_EQ(s.len, 99999 / 16384 * 16384);
+	CHECK_INT_EQ(s.len, 99999);
 	sink_reset(&s);
 	free(z);
 
