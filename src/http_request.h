@@ -44,7 +44,8 @@ typedef struct HttpRequest
 
 	/* request body (POST) */
 	char	   *body;
-	size_t		len;			/* bytes received (kept or dropped) */
+	size_t		len;			/* bytes received, inflated if compressed
+								 * (kept or dropped) */
 	size_t		cap;
 	size_t		held;			/* bytes counted as body memory */
 	bool		fixed;			/* held is the announced Content-Length */
