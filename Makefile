@@ -24,6 +24,7 @@ OBJS = \
 	src/http_events.o \
 	src/http_top.o \
 	src/dashboard.o \
+	src/http_inflate.o \
 	src/stream.o \
 	src/stream_ws.o \
 	src/ws.o \
@@ -54,7 +55,7 @@ DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
-SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c
+SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz
 
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
@@ -76,8 +77,9 @@ installcheck: export LC_COLLATE = C.UTF-8
 
 EXTRA_CLEAN = tmp_regress src/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
-	test/unit/test_idcache test/unit/test_ws \
-	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws
+	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
+	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
+	test/fuzz/fuzz_inflate test/fuzz/work_inflate
 
 ifdef WERROR
 PG_CFLAGS += -Werror
@@ -105,7 +107,7 @@ include client/client.mk
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
-	test/unit/test_ws
+	test/unit/test_ws test/unit/test_inflate
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
@@ -131,6 +133,10 @@ test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c 
 WS_SRCS = src/ws.c src/ws_handshake.c
 test/unit/test_ws: test/unit/test_ws.c test/unit/unit.h $(WS_SRCS) src/ws.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ws.c $(WS_SRCS)
+
+# the streaming inflater of compressed request bodies
+test/unit/test_inflate: test/unit/test_inflate.c test/unit/unit.h src/http_inflate.c src/http_inflate.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_inflate.c src/http_inflate.c -lz
 
 .PHONY: unitcheck valgrindcheck check-all
 unitcheck: $(UNIT_TESTS)
@@ -179,6 +185,18 @@ fuzz-ws: test/fuzz/fuzz_ws
 	mkdir -p test/fuzz/work_ws
 	test/fuzz/fuzz_ws -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		test/fuzz/work_ws test/fuzz/corpus_ws
+
+# libFuzzer target for the streaming inflater: split independence, limits.
+test/fuzz/fuzz_inflate: test/fuzz/fuzz_inflate.c src/http_inflate.c src/http_inflate.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Isrc \
+		-o $@ test/fuzz/fuzz_inflate.c src/http_inflate.c -lz
+
+.PHONY: fuzz-inflate
+fuzz-inflate: test/fuzz/fuzz_inflate
+	mkdir -p test/fuzz/work_inflate
+	test/fuzz/fuzz_inflate -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		test/fuzz/work_inflate test/fuzz/corpus_inflate
 
 # The benchmark (not a test): prints a table of figures.  BENCH_ARGS=--quick
 # for a smoke run, --long for longer load steps.

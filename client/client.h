@@ -35,6 +35,7 @@ typedef struct ClientConfig
 	int			concurrency;	/* requests in flight */
 	size_t		max_batch_bytes;	/* body size that closes a batch */
 	bool		progress;		/* report progress on stderr */
+	bool		compress;		/* send: gzip the request bodies */
 } ClientConfig;
 
 /* set by SIGINT/SIGTERM */

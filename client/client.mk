@@ -10,7 +10,7 @@
 #   make client-watchcheck   "watch" against a fake SSE server (Python)
 
 CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror
-CLIENT_LIBS = -lcurl -ljson-c -lm
+CLIENT_LIBS = -lcurl -ljson-c -lm -lz
 
 # the parts without a network, covered by test/unit/test_client.c
 CLIENT_CORE_SRCS = \
@@ -18,6 +18,7 @@ CLIENT_CORE_SRCS = \
 	client/console.c \
 	client/eventid.c \
 	client/generate.c \
+	client/gzip.c \
 	client/jsonl.c \
 	client/reply.c \
 	client/sse.c \

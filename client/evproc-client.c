@@ -67,9 +67,11 @@ static const char usage_text[] =
 "        refused for one bad event (400) is sent again without it.\n"
 "        Connection errors, timeouts, 429 and 5xx replies are retried with\n"
 "        exponential back-off and full jitter (100 ms base, 10 s cap); other\n"
-"        4xx replies are not.  Prints a summary on standard output: events\n"
-"        read, sent, accepted, duplicates (accepted, but already known to\n"
-"        the server), rejected (with the first reasons), failed.\n"
+"        4xx replies are not.  Bodies are compressed with gzip\n"
+"        (Content-Encoding: gzip) unless --no-compress.  Prints a summary\n"
+"        on standard output: events read, sent, accepted, duplicates\n"
+"        (accepted, but already known to the server), rejected (with the\n"
+"        first reasons), failed.\n"
 "        Note: ids are assigned per run; sending the same file again in a new\n"
 "        run counts its events again unless the file carries eventIds (see\n"
 "        assign-ids).\n"
@@ -136,6 +138,8 @@ static const char usage_text[] =
 "    --progress         report progress on stderr every second even if\n"
 "                       stderr is not a terminal\n"
 "    --no-progress      never report progress\n"
+"    --no-compress      send: send bodies as they are, not gzip-compressed\n"
+"                       (for a server that does not take Content-Encoding)\n"
 "    --users U          generate: number of distinct users (default 5)\n"
 "    --users U1,U2,...  watch --all: only these users (each percent-encoded)\n"
 "    --seed S           generate: seed, 0..2^64-1 (default 1)\n"
@@ -184,6 +188,7 @@ enum
 	OPT_TYPES,
 	OPT_ALL,
 	OPT_SINCE,
+	OPT_NO_COMPRESS,
 	OPT_VERSION
 };
 
@@ -193,7 +198,7 @@ enum
 #define SEND_OPTS	(SEEN(OPT_TIMEOUT) | SEEN(OPT_MAX_RETRIES) | \
 					 SEEN(OPT_BATCH_SIZE) | SEEN(OPT_MAX_BATCH_BYTES) | \
 					 SEEN(OPT_CONCURRENCY) | SEEN(OPT_PROGRESS) | \
-					 SEEN(OPT_NO_PROGRESS))
+					 SEEN(OPT_NO_PROGRESS) | SEEN(OPT_NO_COMPRESS))
 #define REVENUE_OPTS (SEEN(OPT_TIMEOUT) | SEEN(OPT_MAX_RETRIES))
 #define GENERATE_OPTS (SEEN(OPT_USERS) | SEEN(OPT_SEED) | SEEN(OPT_TYPES))
 #define WATCH_OPTS	(SEEN(OPT_TIMEOUT) | SEEN(OPT_MAX_RETRIES) | \
@@ -209,6 +214,7 @@ static const struct option long_options[] = {
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
 	{"progress", no_argument, NULL, OPT_PROGRESS},
 	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	{"no-compress", no_argument, NULL, OPT_NO_COMPRESS},
 	{"users", required_argument, NULL, OPT_USERS},
 	{"seed", required_argument, NULL, OPT_SEED},
 	{"types", required_argument, NULL, OPT_TYPES},
@@ -457,6 +463,7 @@ main(int argc, char **argv)
 	cfg.batch_size = DEFAULT_BATCH_SIZE;
 	cfg.concurrency = DEFAULT_CONCURRENCY;
 	cfg.max_batch_bytes = DEFAULT_MAX_BATCH_BYTES;
+	cfg.compress = true;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1)
@@ -501,6 +508,9 @@ main(int argc, char **argv)
 				break;
 			case OPT_NO_PROGRESS:
 				progress_off = true;
+				break;
+			case OPT_NO_COMPRESS:
+				cfg.compress = false;
 				break;
 			case OPT_USERS:
 				/* a number for generate, a list for watch: see below */
@@ -623,7 +633,7 @@ main(int argc, char **argv)
 	else if (strcmp(command, "send") == 0)
 	{
 		if (seen & ~(SEND_OPTS | SEEN(OPT_URL) | SEEN(OPT_TOKEN)))
-			usage_error("send takes only --url, --token, --timeout, --max-retries, --batch-size, --max-batch-bytes, --concurrency, --progress and --no-progress");
+			usage_error("send takes only --url, --token, --timeout, --max-retries, --batch-size, --max-batch-bytes, --concurrency, --progress, --no-progress and --no-compress");
 		if (nargs > 1)
 			usage_error("send takes at most one argument: the input file");
 		code = cmd_send(&cfg, nargs == 1 ? argv[optind] : NULL);

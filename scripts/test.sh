@@ -32,6 +32,8 @@ echo "== fuzzing the event parser for ${EVPROC_FUZZ_SECONDS:-30}s"
 $MAKE fuzz FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
 echo "== fuzzing the WebSocket frame decoder for ${EVPROC_FUZZ_SECONDS:-30}s"
 $MAKE fuzz-ws FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
+echo "== fuzzing the inflater of compressed bodies for ${EVPROC_FUZZ_SECONDS:-30}s"
+$MAKE fuzz-inflate FUZZ_SECONDS="${EVPROC_FUZZ_SECONDS:-30}" 2>&1 | grep -E '^(Done|stat::number_of_executed_units)'
 
 echo "== scripts/setup.sh on a cluster of its own (test/setup_check.sh)"
 if [ "$(id -u)" = 0 ]; then

@@ -206,6 +206,9 @@ route_request(HttpRequest *req, const char *url, const char *method)
 			req->retry_after = retry_after;
 			return;
 		}
+		/* Content-Encoding: gzip or deflate gets an inflater, others 415 */
+		if (!http_events_coding(req))
+			return;
 		clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 										   MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen != NULL)
@@ -218,13 +221,17 @@ route_request(HttpRequest *req, const char *url, const char *method)
 						  "request body is larger than evproc.max_body_size");
 				return;
 			}
-			/* the announced size is counted from now on */
-			if (!conn_reserve_body(&req->held, (size_t) size))
+			/*
+			 * the announced size is counted from now on (a compressed
+			 * body's, once inflated, is not known yet)
+			 */
+			if (req->inflate == NULL &&
+				!conn_reserve_body(&req->held, (size_t) size))
 			{
 				request_set_busy(req);
 				return;
 			}
-			req->fixed = true;
+			req->fixed = req->inflate == NULL;
 		}
 		req->route = ROUTE_EVENT;
 	}
@@ -269,14 +276,14 @@ route_request(HttpRequest *req, const char *url, const char *method)
 }
 
 /*
- * receive_body collects upload data, up to evproc.max_body_size, in a
- * buffer counted in body_memory: of the announced size (reserved when the
- * request was routed), or growing for a chunked body.  Once the reply is
- * decided during the upload (a chunked body past evproc.max_body_size,
- * 413, or past evproc.max_body_memory, 503), the rest is read and dropped
- * so that the reply can be sent when it ends (libmicrohttpd cannot reply
- * in the middle of an upload); past four times the size limit we stop
- * reading and close the connection.  Returns false to close it.
+ * receive_body takes upload data: appended to the body as it is
+ * (request_append_body), or inflated into it (http_events_inflate).  Once
+ * the reply is decided during the upload (a body past
+ * evproc.max_body_size, 413, or past evproc.max_body_memory, 503, or a
+ * compressed body that is not valid, 400), the rest is read and dropped so
+ * that the reply can be sent when it ends (libmicrohttpd cannot reply in
+ * the middle of an upload); past four times the size limit we stop reading
+ * and close the connection.  Returns false to close it.
  */
 static bool
 receive_body(HttpRequest *req, const char *data, size_t size)
@@ -286,49 +293,10 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 		req->len += size;
 		return req->len <= 4 * (size_t) evproc_max_body_size;
 	}
-	if (req->len + size > (size_t) evproc_max_body_size)
-	{
-		request_free_body(req);
-		req->len += size;
-		request_set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
-				  "request body is larger than evproc.max_body_size");
-		return true;
-	}
-	if (req->len + size > req->cap)
-	{
-		size_t		newcap;
-		char	   *body;
-
-		if (req->fixed && req->len + size <= req->held)
-			newcap = req->held;
-		else
-		{
-			newcap = req->cap ? req->cap : 1024;
-			while (newcap < req->len + size)
-				newcap *= 2;
-			if (newcap > (size_t) evproc_max_body_size)
-				newcap = (size_t) evproc_max_body_size;
-			if (newcap > req->held && !conn_reserve_body(&req->held, newcap - req->held))
-			{
-				request_free_body(req);
-				req->len += size;
-				request_set_busy(req);
-				return true;
-			}
-		}
-		body = realloc(req->body, newcap);
-		if (body == NULL)
-		{
-			request_free_body(req);
-			req->len += size;
-			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-			return true;
-		}
-		req->body = body;
-		req->cap = newcap;
-	}
-	memcpy(req->body + req->len, data, size);
-	req->len += size;
+	if (req->inflate != NULL)
+		http_events_inflate(req, data, size);
+	else
+		request_append_body(req, data, size);
 	return true;
 }
 

@@ -3,7 +3,9 @@
  * http_events.c
  *	  The body of POST /liveEvent: an event, a JSON array or NDJSON of
  *	  them, parsed and validated all or nothing, each given its type, and
- *	  handed to intake with the request as the one to answer.
+ *	  handed to intake with the request as the one to answer.  A body
+ *	  with Content-Encoding gzip or deflate is inflated as it comes in
+ *	  (http_inflate.c), within evproc.max_body_size once inflated.
  *
  * Runs inside libmicrohttpd's callbacks: malloc, no PostgreSQL calls.
  *
@@ -13,6 +15,7 @@
 
 #include "http_conn.h"
 #include "http_events.h"
+#include "http_inflate.h"
 #include "intake.h"
 #include "settings.h"
 #include "types.h"
@@ -44,6 +47,119 @@ is_ndjson(struct MHD_Connection *conn)
 	return type != NULL &&
 		(media_type_is(type, "application/x-ndjson") ||
 		 media_type_is(type, "application/jsonl"));
+}
+
+/* the Content-Encoding headers of a request: how many, and the first */
+typedef struct CodingHeaders
+{
+	int			count;
+	const char *value;
+} CodingHeaders;
+
+static enum MHD_Result
+find_coding(void *cls, enum MHD_ValueKind kind, const char *key,
+			const char *value)
+{
+	CodingHeaders *ch = cls;
+
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING) == 0 &&
+		ch->count++ == 0)
+		ch->value = value;
+	return MHD_YES;
+}
+
+/*
+ * http_events_coding reads the Content-Encoding of a POST: none or
+ * "identity" leave the body as it comes; gzip and deflate get it an
+ * inflater, its memory counted as body memory; anything else (br, a list
+ * of codings, two headers) is refused: 415 with Accept-Encoding, as RFC
+ * 9110 15.5.16 says.  Returns false if the reply is decided.
+ */
+bool
+http_events_coding(HttpRequest *req)
+{
+	CodingHeaders ch = {0};
+	BodyCoding	coding;
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, find_coding, &ch);
+	if (ch.count == 0)
+		return true;
+	coding = ch.count > 1 ? CODING_UNSUPPORTED : body_coding_parse(ch.value);
+	if (coding == CODING_IDENTITY)
+		return true;
+	if (coding == CODING_UNSUPPORTED)
+	{
+		char		msg[160];
+
+		snprintf(msg, sizeof(msg),
+				 "Content-Encoding \"%.64s\" is not supported; use gzip, deflate or none",
+				 ch.count > 1 ? "(more than one header)" : ch.value);
+		request_set_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, msg);
+		req->accept_encoding = "gzip, deflate";
+		return false;
+	}
+	if (!conn_reserve_body(&req->inflate_held, INFLATER_MEMORY))
+	{
+		request_set_busy(req);
+		return false;
+	}
+	req->inflate = body_inflater_create(coding, (size_t) evproc_max_body_size);
+	if (req->inflate == NULL)
+	{
+		request_free_inflater(req);
+		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * refuse_inflated decides the reply to a compressed body the inflater
+ * refused (r), frees the body and the inflater: 413 past
+ * evproc.max_body_size, 400 if not valid, 503 out of memory; for
+ * INFLATE_STOPPED the reply is decided already.
+ */
+static void
+refuse_inflated(HttpRequest *req, InflateResult r)
+{
+	char		msg[256];
+
+	snprintf(msg, sizeof(msg), "%s", body_inflater_error(req->inflate));
+	request_free_body(req);
+	request_free_inflater(req);
+	if (r == INFLATE_TOO_LARGE)
+	{
+		strlcat(msg, " (evproc.max_body_size)", sizeof(msg));
+		request_set_error(req, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+	}
+	else if (r == INFLATE_BAD)
+		request_set_error(req, MHD_HTTP_BAD_REQUEST, msg);
+	else if (r == INFLATE_NO_MEMORY)
+		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+}
+
+/* inflated is the inflater's sink: the body grows (or its reply is decided) */
+static bool
+inflated(void *arg, const char *data, size_t len)
+{
+	HttpRequest *req = arg;
+
+	request_append_body(req, data, len);
+	return req->status == 0;
+}
+
+/*
+ * http_events_inflate inflates the next piece of a compressed body into
+ * the body; if it is refused, the reply is decided.
+ */
+void
+http_events_inflate(HttpRequest *req, const char *data, size_t size)
+{
+	InflateResult r = body_inflater_feed(req->inflate, data, size, inflated,
+										 req);
+
+	if (r != INFLATE_OK)
+		refuse_inflated(req, r);
 }
 
 static void
@@ -79,7 +195,18 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 	long		bad_index;
 	char		err[EV_ERROR_BUFSZ];
 	char		addr[EV_ADDR_BUFSZ];
+	InflateResult r;
 
+	/* a compressed body must have ended where its data ends */
+	if (req->inflate != NULL)
+	{
+		if ((r = body_inflater_finish(req->inflate)) != INFLATE_OK)
+		{
+			refuse_inflated(req, r);
+			return;
+		}
+		request_free_inflater(req);
+	}
 	if (!ev_parse_batch(parser, req->body, req->len, is_ndjson(req->conn),
 						(size_t) evproc_max_batch_events, &events, &n,
 						&is_batch, &bad_index, err, sizeof(err)))

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * http_events.h
- *	  The body of POST /liveEvent.
+ *	  The body of POST /liveEvent, compressed or not.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +11,9 @@
 #include "event.h"
 #include "http_request.h"
 
+extern bool http_events_coding(HttpRequest *req);
+extern void http_events_inflate(HttpRequest *req, const char *data,
+								size_t size);
 extern void http_events_accept(HttpRequest *req, EvParser *parser);
 
 #endif							/* EVPROC_HTTP_EVENTS_H */

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "http_request.h"
+#include "settings.h"
 
 /* requests whose reply is decided, to resume (request_resume_answered) */
 static RequestQueue to_resume;
@@ -68,6 +69,62 @@ request_set_error(HttpRequest *req, unsigned int status, const char *message)
 	request_set_reply(req, status, body, len);
 }
 
+/*
+ * request_append_body adds upload data (or what it inflated to) to the
+ * body, up to evproc.max_body_size, in a buffer counted in body memory: of
+ * the announced size (reserved when the request was routed), or growing
+ * (a chunked or compressed body).  Past evproc.max_body_size (413), past
+ * evproc.max_body_memory (503) or out of memory (503), the body is freed
+ * and the reply decided; len keeps counting what came.
+ */
+void
+request_append_body(HttpRequest *req, const char *data, size_t size)
+{
+	if (req->len + size > (size_t) evproc_max_body_size)
+	{
+		request_free_body(req);
+		req->len += size;
+		request_set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "request body is larger than evproc.max_body_size");
+		return;
+	}
+	if (req->len + size > req->cap)
+	{
+		size_t		newcap;
+		char	   *body;
+
+		if (req->fixed && req->len + size <= req->held)
+			newcap = req->held;
+		else
+		{
+			newcap = req->cap ? req->cap : 1024;
+			while (newcap < req->len + size)
+				newcap *= 2;
+			if (newcap > (size_t) evproc_max_body_size)
+				newcap = (size_t) evproc_max_body_size;
+			if (newcap > req->held && !conn_reserve_body(&req->held, newcap - req->held))
+			{
+				request_free_body(req);
+				req->len += size;
+				request_set_busy(req);
+				return;
+			}
+		}
+		body = realloc(req->body, newcap);
+		if (body == NULL)
+		{
+			request_free_body(req);
+			req->len += size;
+			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+			return;
+		}
+		req->body = body;
+		req->cap = newcap;
+	}
+	memcpy(req->body + req->len, data, size);
+	req->len += size;
+}
+
 /* request_free_body frees req's body buffer and its count; len stays. */
 void
 request_free_body(HttpRequest *req)
@@ -76,6 +133,15 @@ request_free_body(HttpRequest *req)
 	req->body = NULL;
 	req->cap = 0;
 	conn_release_body(&req->held);
+}
+
+/* request_free_inflater frees req's inflater, if any, and its count. */
+void
+request_free_inflater(HttpRequest *req)
+{
+	body_inflater_free(req->inflate);
+	req->inflate = NULL;
+	conn_release_body(&req->inflate_held);
 }
 
 /* request_set_busy answers 503 with Retry-After: body memory is taken up. */
@@ -107,6 +173,9 @@ request_send_reply(HttpRequest *req)
 							"application/json");
 	if (req->allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
+	if (req->accept_encoding != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ACCEPT_ENCODING,
+								req->accept_encoding);
 	if (req->close)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (req->status == MHD_HTTP_UNAUTHORIZED)
@@ -128,6 +197,7 @@ void
 request_free(HttpRequest *req)
 {
 	request_free_body(req);
+	request_free_inflater(req);
 	free(req->reply);
 	free(req);
 }

@@ -15,6 +15,7 @@
 
 #include "event.h"
 #include "http_conn.h"
+#include "http_inflate.h"
 #include "metrics.h"
 
 typedef enum Route
@@ -44,10 +45,13 @@ typedef struct HttpRequest
 
 	/* request body (POST) */
 	char	   *body;
-	size_t		len;			/* bytes received (kept or dropped) */
+	size_t		len;			/* bytes received, inflated if compressed
+								 * (kept or dropped) */
 	size_t		cap;
 	size_t		held;			/* bytes counted as body memory */
 	bool		fixed;			/* held is the announced Content-Length */
+	BodyInflater *inflate;		/* a compressed body's inflater, or NULL */
+	size_t		inflate_held;	/* its memory, counted as body memory */
 
 	/* GET target */
 	char		user_id[EV_USER_ID_MAX + 1];
@@ -62,6 +66,7 @@ typedef struct HttpRequest
 	char	   *reply;
 	size_t		reply_len;
 	const char *allow;			/* Allow header for 405 */
+	const char *accept_encoding;	/* Accept-Encoding header for 415 */
 	bool		close;			/* send "Connection: close" */
 	int			retry_after;	/* a 503 to retry: Retry-After seconds */
 	const char *content_type;	/* of the reply; NULL: application/json */
@@ -84,7 +89,10 @@ extern void request_set_error(HttpRequest *req, unsigned int status,
 							  const char *message);
 extern void request_set_busy(HttpRequest *req);
 extern enum MHD_Result request_send_reply(HttpRequest *req);
+extern void request_append_body(HttpRequest *req, const char *data,
+								size_t size);
 extern void request_free_body(HttpRequest *req);
+extern void request_free_inflater(HttpRequest *req);
 extern void request_free(HttpRequest *req);
 extern void request_answer(HttpRequest *req);
 extern bool request_resume_answered(void);

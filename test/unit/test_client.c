@@ -5,7 +5,8 @@
  *	  reading and event preparation (jsonl.c), eventId UUIDs (eventid.c),
  *	  back-off with jitter and the retry decision (backoff.c), summary
  *	  counting (summary.c), URL encoding (urlenc.c), server replies
- *	  (reply.c, the metrics of GET /userEvents too) and generated events, of several types too (generate.c).
+ *	  (reply.c, the metrics of GET /userEvents too) and generated events, of several types too (generate.c),
+ *	  gzip-compressed request bodies (gzip.c).
  *
  * No server needed: build and run with "make client-unitcheck".  The last
  * line of output is "N passed, N failed"; the exit status is non-zero if
@@ -20,10 +21,12 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <zlib.h>
 
 #include "backoff.h"
 #include "eventid.h"
 #include "generate.h"
+#include "gzip.h"
 #include "jsonl.h"
 #include "prng.h"
 #include "reply.h"
@@ -1195,6 +1198,71 @@ test_generate_types(void)
 	gen_types_free(&t);
 }
 
+/* gunzip: data inflated by zlib as one gzip member, or NULL */
+static char *
+gunzip(const char *data, size_t len, size_t *outlen)
+{
+	z_stream	zs;
+	size_t		cap = 1 << 20;
+	char	   *out = malloc(cap);
+	int			rc;
+
+	memset(&zs, 0, sizeof(zs));
+	if (out == NULL || inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+		abort();
+	zs.next_in = (unsigned char *) data;
+	zs.avail_in = (uInt) len;
+	zs.next_out = (unsigned char *) out;
+	zs.avail_out = (uInt) cap;
+	rc = inflate(&zs, Z_FINISH);
+	*outlen = zs.total_out;
+	/* the member must end exactly where the data does */
+	if (rc != Z_STREAM_END || zs.avail_in != 0)
+	{
+		free(out);
+		out = NULL;
+	}
+	inflateEnd(&zs);
+	return out;
+}
+
+/* gzip_body: a gzip member that inflates to the body, and is smaller */
+static void
+test_gzip(void)
+{
+	StrBuf		body;
+	StrBuf		gz;
+	char	   *back;
+	size_t		len;
+
+	sb_init(&body);
+	sb_init(&gz);
+	for (int i = 0; i < 1000; i++)
+		sb_printf(&body, "{\"userId\":\"user%d\",\"name\":\"add_revenue\",\"value\":%d,"
+				  "\"eventId\":\"00000000-0000-4000-8000-%012d\"}\n", i % 5, i % 100, i);
+	CHECK(gzip_body(body.data, body.len, &gz));
+	CHECK(gz.len > 18 && (unsigned char) gz.data[0] == 0x1f &&
+		  (unsigned char) gz.data[1] == 0x8b);
+	CHECK_MSG(gz.len < body.len / 4, "%zu bytes compressed to %zu", body.len,
+			  gz.len);
+	back = gunzip(gz.data, gz.len, &len);
+	CHECK(back != NULL);
+	if (back != NULL)
+		CHECK_MEM_EQ(back, len, body.data, body.len);
+	free(back);
+	/* again into the same buffer, and an empty body */
+	CHECK(gzip_body("x\n", 2, &gz));
+	back = gunzip(gz.data, gz.len, &len);
+	CHECK(back != NULL && len == 2 && memcmp(back, "x\n", 2) == 0);
+	free(back);
+	CHECK(gzip_body("", 0, &gz));
+	back = gunzip(gz.data, gz.len, &len);
+	CHECK(back != NULL && len == 0);
+	free(back);
+	sb_free(&body);
+	sb_free(&gz);
+}
+
 int
 main(void)
 {
@@ -1208,5 +1276,6 @@ main(void)
 	test_metrics();
 	test_generate();
 	test_generate_types();
+	test_gzip();
 	return unit_summary();
 }
