@@ -303,6 +303,19 @@ sub_stop() {
 	SUB_LINE=$(tail -1 "$BENCH/subs.out")
 }
 
+# An A/B comparison over rounds: ab_add adds a round's figures (rps0 and
+# p99r0 without, rps1 p50r p99r errr with) to the sums; ab_ratio sets ratio
+# (of the sums) and range (of the rounds' ratios).
+ab_add() {
+	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
+	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
+	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+}
+ab_ratio() {
+	ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
+	range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+}
+
 # POST with SUBS idle subscribers connected (to users idle0.., which
 # post.lua never names) against the same server without them: they take
 # turns as above, without first in odd rounds, with first in even ones;
@@ -325,12 +338,9 @@ for round in $(seq 1 $ROUNDS); do
 		read -r _ _ sclosed _ _ <<<"$SUB_LINE"
 		closed=$((closed + sclosed))
 	done
-	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
-	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
-	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+	ab_add
 done
-ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
-range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+ab_ratio
 row "POST evproc + $SUBS idle SSE subscribers, fsync on" 64 "$((sum1 / ROUNDS))" "$p50" "$p99" "$err" \
 	"$ratio of no subscribers ($((sum0 / ROUNDS)) req/s, p99 $p99_0); rounds $range; subscribers refused $refused, closed by the server $closed"
 
@@ -487,12 +497,9 @@ for _ in $(seq 1 $ROUNDS); do
 	[ -n "${tls_used:-}" ] || tls_used=$(openssl s_client -connect "127.0.0.1:$HTTP" </dev/null 2>/dev/null |
 		sed -n 's/^New, \(.*\), Cipher is \(.*\)/\1 \2/p')
 	set_tls off
-	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
-	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
-	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+	ab_add
 done
-ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
-range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+ab_ratio
 row "POST evproc over HTTPS (keep-alive), fsync on" 64 "$((sum1 / ROUNDS))" "$p50" "$p99" "$err" \
 	"$ratio of plain HTTP in the same run ($((sum0 / ROUNDS)) req/s, p99 $p99_0); rounds $range; ${tls_used:-?}"
 

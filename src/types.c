@@ -66,6 +66,8 @@ static const EvType predefined[] = {
 
 /* how often the copy is reloaded even if no trigger said it changed */
 #define TYPES_RELOAD_MS		10000
+/* ... and while the table is missing */
+#define TYPES_MISSING_RELOAD_MS	1000
 
 PG_FUNCTION_INFO_V1(evproc_event_types_changed);
 
@@ -290,6 +292,17 @@ types_reload(void)
 		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
 		if (current.types != NULL)
 			return;
+	}
+	if (result == LOAD_MISSING)
+	{
+		/*
+		 * Look again soon: the extension may be being created.  A trigger's
+		 * wake-up comes at commit, before the new catalog entries are
+		 * announced to other backends, so a reload right after it can still
+		 * miss the new tables.
+		 */
+		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  TYPES_MISSING_RELOAD_MS);
 	}
 	if (result != LOAD_DONE)
 	{

@@ -258,17 +258,12 @@ sub write_file
 	my %seen_new;	# aab: 404 before the commit, 1 after
 	my $early = 0;
 	my $during = 0;		# answered while the file's transaction was open
-	my $in_ingest = sub {
-		return $node->safe_psql('postgres',
-			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query LIKE 'evproc: ingesting %' AND state = 'active'"
-		) eq '1';
-	};
 	my $rotate = $node->background_psql('postgres');
 	$rotate->query_until(qr/started/, "\\echo started\nSELECT evproc_rotate();\n");
 	my $t_end = time + 30;
 	while (time < $t_end)
 	{
-		my $open_before = $in_ingest->();
+		my $open_before = ingest_transaction_open($node);
 		my ($status, $body) = http_request($conn, 'GET', '/userEvents/aab');
 		my ($new) = ($body // '') =~ /"revenue": (\d+)/;
 		$seen_new{ $new // $status // 'x' }++;
@@ -276,7 +271,7 @@ sub write_file
 		my ($rev) = ($body // '') =~ /"revenue": (\d+)/;
 		$rev //= 'x';
 		$seen{$rev}++;
-		$during++ if $open_before && $rev eq '1' && $in_ingest->();
+		$during++ if $open_before && $rev eq '1' && ingest_transaction_open($node);
 		next unless $rev eq '2';
 		$early++
 		  unless $node->safe_psql('postgres',

@@ -152,11 +152,6 @@ is($r{status}, 200, 'HEAD /topUsers: 200');
 	print $fh $data;
 	close($fh);
 
-	my $in_ingest = sub {
-		return $node->safe_psql('postgres',
-			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query LIKE 'evproc: ingesting %' AND state = 'active'"
-		) eq '1';
-	};
 	my $rotate = $node->background_psql('postgres');
 	$rotate->query_until(qr/started/, "\\echo started\nSELECT evproc_rotate();\n");
 	my %seen;
@@ -164,12 +159,12 @@ is($r{status}, 200, 'HEAD /topUsers: 200');
 	my $t_end = time + 60;
 	while (time < $t_end)
 	{
-		my $open_before = $in_ingest->();
+		my $open_before = ingest_transaction_open($node);
 		($status, $body) = get('/topUsers?limit=5');
 		$seen{ $body eq $before ? 'before' : 'other' }++;
 		if ($body eq $before)
 		{
-			$during++ if $open_before && $in_ingest->();
+			$during++ if $open_before && ingest_transaction_open($node);
 			next;
 		}
 		# anything else only once the file is recorded

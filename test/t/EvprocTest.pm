@@ -33,7 +33,7 @@ our @EXPORT = qw(
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
-  worker_pid count_processed archive_state check_archives check_books check_counted_once set_conf
+  worker_pid ingest_transaction_open count_processed archive_state check_archives check_books check_counted_once set_conf
   set_fault reset_conf_offline
 );
 
@@ -590,6 +590,16 @@ sub worker_pid
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'");
+}
+
+# ingest_transaction_open($node): is the worker's transaction of a file
+# open (pg_stat_activity says "evproc: ingesting ..." and active)?
+sub ingest_transaction_open
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'evproc' AND query LIKE 'evproc: ingesting %' AND state = 'active'"
+	) eq '1';
 }
 
 # count_processed($node) counts the files in the journal's processed/.
