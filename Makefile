@@ -23,6 +23,8 @@ OBJS = \
 	src/http_stream.o \
 	src/http_events.o \
 	src/http_top.o \
+	src/http_ratelimit.o \
+	src/ratelimit.o \
 	src/dashboard.o \
 	src/stream.o \
 	src/stream_ws.o \
