@@ -214,20 +214,18 @@ RateDecision
 ratelimit_take(RateLimiter *rl, const char *key, double rate, uint32_t n,
 			   int64_t now_us, RateCharge *charge)
 {
-	uint64_t	h = hash_key(rl, key);
+	uint64_t	h;
 	uint32_t	slot;
-	int64_t		found = find(rl, h, now_us, &slot);
+	int64_t		found;
 	RateBucket *b;
 	RateDecision d;
 
 	if (charge != NULL)
 		memset(charge, 0, sizeof(*charge));
 	if (!(rate > 0))
-	{
-		memset(&d, 0, sizeof(d));
-		d.allowed = true;		/* no limit */
-		return d;
-	}
+		return (RateDecision) {.allowed = true};	/* no limit */
+	h = hash_key(rl, key);
+	found = find(rl, h, now_us, &slot);
 	if (found >= 0)
 		slot = (uint32_t) found;
 	b = &rl->slots[slot];
