@@ -23,6 +23,8 @@ OBJS = \
 	src/http_stream.o \
 	src/http_events.o \
 	src/http_top.o \
+	src/http_ratelimit.o \
+	src/ratelimit.o \
 	src/dashboard.o \
 	src/http_inflate.o \
 	src/stream.o \
@@ -78,6 +80,7 @@ installcheck: export LC_COLLATE = C.UTF-8
 EXTRA_CLEAN = tmp_regress src/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
+	test/unit/test_ratelimit \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
 	test/fuzz/fuzz_inflate test/fuzz/work_inflate
 
@@ -107,7 +110,7 @@ include client/client.mk
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
-	test/unit/test_ws test/unit/test_inflate
+	test/unit/test_ws test/unit/test_inflate test/unit/test_ratelimit
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
@@ -128,6 +131,9 @@ test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS
 
 test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c
+
+test/unit/test_ratelimit: test/unit/test_ratelimit.c test/unit/unit.h src/ratelimit.c src/ratelimit.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ratelimit.c src/ratelimit.c -lm
 
 # the WebSocket codec (not in OBJS yet: nothing in the server uses it)
 WS_SRCS = src/ws.c src/ws_handshake.c

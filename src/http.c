@@ -37,6 +37,7 @@
 #include "http.h"
 #include "http_conn.h"
 #include "http_events.h"
+#include "http_ratelimit.h"
 #include "http_request.h"
 #include "intake.h"
 #include "pressure.h"
@@ -206,6 +207,9 @@ route_request(HttpRequest *req, const char *url, const char *method)
 			req->retry_after = retry_after;
 			return;
 		}
+		/* over its rate limit: refused before the body is read too */
+		if (!http_ratelimit_client_open(req))
+			return;
 		/* Content-Encoding: gzip or deflate gets an inflater, others 415 */
 		if (!http_events_coding(req))
 			return;
@@ -556,6 +560,7 @@ http_stop(void)
 	lookups = NULL;
 	lookups_cap = 0;
 	http_top_stop();
+	http_ratelimit_stop();
 	dashboard_stop();
 	conn_stop();
 }
@@ -609,7 +614,7 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 						  "could not write the event journal; no event was accepted");
 	else if (receipt->accepted == 1 && receipt->duplicates < 0 &&
-			 accepted_one != NULL)
+			 accepted_one != NULL && !req->rate_headers)
 	{
 		req->canned = accepted_one;
 		req->status = MHD_HTTP_OK;

@@ -16,6 +16,7 @@
 #include "http_conn.h"
 #include "http_events.h"
 #include "http_inflate.h"
+#include "http_ratelimit.h"
 #include "intake.h"
 #include "settings.h"
 #include "types.h"
@@ -229,6 +230,12 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 			free(events);
 			return;
 		}
+	}
+	/* over a rate limit: refused whole, before anything is journaled */
+	if (!http_ratelimit_client_take(req, (uint32) n))
+	{
+		free(events);
+		return;
 	}
 	conn_client_address(req->conn, addr);
 	if (intake_accept(events, n, addr, req))

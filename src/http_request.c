@@ -153,6 +153,24 @@ request_set_busy(HttpRequest *req)
 	req->retry_after = 1;
 }
 
+/*
+ * add_rate_headers: RateLimit-Limit, -Remaining and -Reset (the IETF
+ * httpapi RateLimit header fields draft, as separate fields) of the limit
+ * closest to being reached.
+ */
+static void
+add_rate_headers(struct MHD_Response *response, const HttpRequest *req)
+{
+	char		value[16];
+
+	snprintf(value, sizeof(value), "%u", req->rate_limit);
+	MHD_add_response_header(response, "RateLimit-Limit", value);
+	snprintf(value, sizeof(value), "%u", req->rate_remaining);
+	MHD_add_response_header(response, "RateLimit-Remaining", value);
+	snprintf(value, sizeof(value), "%u", req->rate_reset);
+	MHD_add_response_header(response, "RateLimit-Reset", value);
+}
+
 enum MHD_Result
 request_send_reply(HttpRequest *req)
 {
@@ -188,6 +206,8 @@ request_send_reply(HttpRequest *req)
 		snprintf(seconds, sizeof(seconds), "%d", req->retry_after);
 		MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
 	}
+	if (req->rate_headers)
+		add_rate_headers(response, req);
 	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);
 	return ret;

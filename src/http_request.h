@@ -17,6 +17,7 @@
 #include "http_conn.h"
 #include "http_inflate.h"
 #include "metrics.h"
+#include "ratelimit.h"
 
 typedef enum Route
 {
@@ -26,6 +27,14 @@ typedef enum Route
 	ROUTE_STREAM,				/* a user's stream (user_id), or every user's */
 	ROUTE_TOP					/* GET /topUsers (metric, limit) */
 } Route;
+
+/* the rate limits a request may be under (http_ratelimit.c) */
+typedef enum RateKind
+{
+	RATE_CLIENT,				/* evproc.rate_limit_per_client */
+	RATE_TOKEN,					/* its token's rate_limit */
+	RATE_NKINDS
+} RateKind;
 
 /*
  * Per-request state; lives from the first callback to request_completed,
@@ -72,6 +81,13 @@ typedef struct HttpRequest
 	const char *content_type;	/* of the reply; NULL: application/json */
 	MetricRoute mroute;			/* its route, for the metrics */
 	int64		started_us;		/* when its headers were in (monotonic) */
+
+	/* rate limits (http_ratelimit.c) */
+	RateCharge	rate_taken[RATE_NKINDS];	/* events taken, by RateKind */
+	bool		rate_headers;	/* a limit applies: send RateLimit-* */
+	uint32		rate_limit;		/* their values */
+	uint32		rate_remaining;
+	uint32		rate_reset;
 } HttpRequest;
 
 /* Requests waiting for the worker, or for their reply to go out. */

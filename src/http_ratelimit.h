@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_ratelimit.h
+ *	  Rate limits of POST /liveEvent, in events per second: per client
+ *	  address (evproc.rate_limit_per_client) and per token.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_HTTP_RATELIMIT_H
+#define EVPROC_HTTP_RATELIMIT_H
+
+#include "postgres.h"
+
+#include "http_request.h"
+
+/* before the body is read: refused if not even one event would fit now */
+extern bool http_ratelimit_open(HttpRequest *req, RateKind kind,
+								const char *key, double rate);
+/* once the body is parsed: take n events, or refuse the request whole */
+extern bool http_ratelimit_take(HttpRequest *req, RateKind kind,
+								const char *key, double rate, uint32 n);
+
+/* the same for evproc.rate_limit_per_client, keyed on req's peer */
+extern bool http_ratelimit_client_open(HttpRequest *req);
+extern bool http_ratelimit_client_take(HttpRequest *req, uint32 n);
+
+extern void http_ratelimit_stop(void);
+
+#endif							/* EVPROC_HTTP_RATELIMIT_H */
