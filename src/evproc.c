@@ -14,6 +14,7 @@
 #include "rotation.h"
 #include "settings.h"
 #include "status.h"
+#include "tokens.h"
 #include "types.h"
 
 #include "fmgr.h"
@@ -36,6 +37,7 @@ evproc_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rotation_shmem_size());
 	RequestAddinShmemSpace(types_shmem_size());
+	RequestAddinShmemSpace(tokens_shmem_size());
 	RequestAddinShmemSpace(feed_shmem_size());
 	RequestAddinShmemSpace(status_shmem_size());
 	feed_shmem_request();
@@ -49,6 +51,7 @@ evproc_shmem_startup(void)
 
 	rotation_shmem_init();
 	types_shmem_init();
+	tokens_shmem_init();
 	feed_shmem_init();
 	status_shmem_init();
 }
