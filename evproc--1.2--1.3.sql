@@ -170,15 +170,16 @@ CREATE TRIGGER tokens_changed
 COMMENT ON TRIGGER tokens_changed ON evproc.tokens IS
     'Tells the running workers to reload the tokens';
 
--- evproc.random_token() is a new token: "evp_" and 256 random bits
--- (pg_strong_random) in base64url.
-CREATE FUNCTION evproc.random_token()
-RETURNS text
-AS 'MODULE_PATHNAME', 'evproc_random_token'
+-- evproc.new_token() is a new token, "evp_" and 256 random bits
+-- (pg_strong_random) in base64url, and its SHA-256: hashed in C, so that
+-- the token is never a value in a statement (auto_explain would log it).
+CREATE FUNCTION evproc.new_token(OUT token text, OUT hash bytea)
+RETURNS record
+AS 'MODULE_PATHNAME', 'evproc_new_token'
 LANGUAGE C VOLATILE STRICT;
-REVOKE ALL ON FUNCTION evproc.random_token() FROM PUBLIC;
-COMMENT ON FUNCTION evproc.random_token() IS
-    'A new random token: evp_ and 256 random bits in base64url (used by evproc_create_token)';
+REVOKE ALL ON FUNCTION evproc.new_token() FROM PUBLIC;
+COMMENT ON FUNCTION evproc.new_token() IS
+    'A new random token (evp_ and 256 random bits in base64url) and its SHA-256, for evproc_create_token';
 
 -- evproc_create_token(name, scopes, rate_limit, expires) creates a token
 -- and returns it: the only time it is seen, as only its hash is kept.
@@ -194,7 +195,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    token text;
+    tok text;
+    tok_hash bytea;
 BEGIN
     IF $1 IS NULL OR $1 !~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$' THEN
         RAISE EXCEPTION 'invalid token name %: a name is 1 to 63 ASCII letters, digits, "_", "-" or ".", starting with a letter',
@@ -222,13 +224,14 @@ BEGIN
         USING ERRCODE = 'unique_violation',
               HINT = 'Choose another name, or delete the old token''s row from evproc.tokens.';
     END IF;
-    token := evproc.random_token();
+    -- the token is never a value in a statement: only its hash is
+    SELECT n.token, n.hash INTO tok, tok_hash FROM evproc.new_token() AS n;
     INSERT INTO evproc.tokens (name, hash, scopes, rate_limit, expires)
-    VALUES ($1, sha256(convert_to(token, 'UTF8')),
+    VALUES ($1, tok_hash,
             ARRAY(SELECT s FROM unnest(ARRAY['write', 'read']) AS s
                   WHERE s = ANY ($2)),
             $3, $4);
-    RETURN token;
+    RETURN tok;
 END
 $$;
 REVOKE ALL ON FUNCTION evproc_create_token(text, text[], integer, timestamptz) FROM PUBLIC;

@@ -3,8 +3,8 @@
  * tokens.c
  *	  The tokens of evproc.tokens: the worker's copy, which auth.c checks
  *	  requests against; the signal that the table changed; the writes of
- *	  last_used; and evproc.random_token(), the token that
- *	  evproc_create_token() hands out once.
+ *	  last_used; and evproc.new_token(), the token that
+ *	  evproc_create_token() hands out once, and its hash.
  *
  * The same mechanism as the event types' (types.c): a statement trigger
  * on evproc.tokens (evproc.tokens_changed) has the committing backend
@@ -41,6 +41,7 @@
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -75,7 +76,7 @@ static bool callback_registered = false;
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
 PG_FUNCTION_INFO_V1(evproc_tokens_changed);
-PG_FUNCTION_INFO_V1(evproc_random_token);
+PG_FUNCTION_INFO_V1(evproc_new_token);
 
 Size
 tokens_shmem_size(void)
@@ -144,28 +145,42 @@ evproc_tokens_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * evproc_random_token returns a new token: "evp_" and 256 random bits
- * (pg_strong_random) in base64url, 47 characters that need no escaping in
- * a header or a URL.  The prefix makes a leaked token recognisable (secret
- * scanners).
+ * evproc_new_token returns a new token and its SHA-256: "evp_" and 256
+ * random bits (pg_strong_random) in base64url, 47 characters that need no
+ * escaping in a header or a URL.  The prefix makes a leaked token
+ * recognisable (secret scanners).  The hash is made here, not in SQL, so
+ * that the token is never a value in a statement that could be logged
+ * (auto_explain shows the parameters of nested statements in their plans).
  */
 Datum
-evproc_random_token(PG_FUNCTION_ARGS)
+evproc_new_token(PG_FUNCTION_ARGS)
 {
 	uint8		bytes[TOKEN_RANDOM_BYTES];
 	char		token[4 + (TOKEN_RANDOM_BYTES + 2) / 3 * 4 + 1];
-	text	   *result;
+	uint8		hash[TOKEN_HASH_LEN];
+	bytea	   *hash_datum = palloc(VARHDRSZ + TOKEN_HASH_LEN);
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	tuple;
 
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "evproc.new_token() must return a record");
 	if (!pg_strong_random(bytes, sizeof(bytes)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a random token")));
 	memcpy(token, "evp_", 4);
 	token_b64url(bytes, sizeof(bytes), token + 4);
-	result = cstring_to_text(token);
+	token_sha256(token, strlen(token), hash);
+	SET_VARSIZE(hash_datum, VARHDRSZ + TOKEN_HASH_LEN);
+	memcpy(VARDATA(hash_datum), hash, TOKEN_HASH_LEN);
+	values[0] = PointerGetDatum(cstring_to_text(token));
+	values[1] = PointerGetDatum(hash_datum);
+	tuple = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
 	explicit_bzero(bytes, sizeof(bytes));
 	explicit_bzero(token, sizeof(token));
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 
 /* to_unix_us: a timestamptz as Unix time in microseconds */

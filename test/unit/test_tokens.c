@@ -70,7 +70,7 @@ test_b64url(void)
 	CHECK_STR_EQ(out, "Zm9vYmFy");
 	token_b64url(tricky, 3, out);
 	CHECK_STR_EQ(out, "-_-_");
-	/* 32 bytes: 43 characters, as evproc.random_token() makes */
+	/* 32 bytes: 43 characters, as evproc.new_token() makes */
 	{
 		uint8_t		b[32] = {0};
 
