@@ -16,6 +16,7 @@ OBJS = \
 	src/settings.o \
 	src/worker.o \
 	src/rotation.o \
+	src/changes.o \
 	src/types.o \
 	src/http.o \
 	src/http_request.o \
@@ -33,6 +34,8 @@ OBJS = \
 	src/ws_handshake.o \
 	src/feed.o \
 	src/auth.o \
+	src/tokens.o \
+	src/token_table.o \
 	src/tls.o \
 	src/intake.o \
 	src/pressure.o \
@@ -62,7 +65,7 @@ SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz
 # pg_regress: SQL in test/sql, expected output in expected/ (test/expected
 # is a link to it), against a temporary instance with evproc preloaded.
 # The worker connects to the "postgres" database, so the tests use it.
-REGRESS = api database http ingest badinput batch types monitor upgrade
+REGRESS = api database http ingest badinput batch types monitor tokens upgrade
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
 	--temp-config=test/regress.conf --use-existing
 
@@ -80,7 +83,7 @@ installcheck: export LC_COLLATE = C.UTF-8
 EXTRA_CLEAN = tmp_regress src/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
-	test/unit/test_ratelimit \
+	test/unit/test_ratelimit test/unit/test_tokens \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
 	test/fuzz/fuzz_inflate test/fuzz/work_inflate
 
@@ -110,7 +113,8 @@ include client/client.mk
 UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
-	test/unit/test_ws test/unit/test_inflate test/unit/test_ratelimit
+	test/unit/test_ws test/unit/test_inflate test/unit/test_ratelimit \
+	test/unit/test_tokens
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
@@ -134,6 +138,9 @@ test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c 
 
 test/unit/test_ratelimit: test/unit/test_ratelimit.c test/unit/unit.h src/ratelimit.c src/ratelimit.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ratelimit.c src/ratelimit.c -lm
+
+test/unit/test_tokens: test/unit/test_tokens.c test/unit/unit.h src/token_table.c src/token_table.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokens.c src/token_table.c -lgnutls
 
 # the WebSocket codec (not in OBJS yet: nothing in the server uses it)
 WS_SRCS = src/ws.c src/ws_handshake.c

@@ -1,9 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * auth.c
- *	  Who may send requests: the token in force (evproc.auth_token or
- *	  evproc.auth_token_file) and the check of a request's Authorization
- *	  header against it.
+ *	  Who may send requests: the token of evproc.auth_token or
+ *	  evproc.auth_token_file, the worker's table of the tokens of
+ *	  evproc.tokens (token_table.c, loaded by tokens.c), and the check of
+ *	  a request's Authorization header against them.
+ *
+ * Only hashes are compared: the header's token is hashed (SHA-256) and
+ * compared in constant time with the setting's token's hash and with the
+ * table's.  The setting's token has every scope.  While there is no token
+ * at all (the setting empty and evproc.tokens without a row, revoked and
+ * expired ones included), the server is open; with evproc.public_reads,
+ * lookups are.
  *
  * auth_check runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
  *
@@ -14,44 +22,159 @@
 #include "auth.h"
 #include "settings.h"
 
-static char auth_token[1024];	/* the token in force; "" for none */
-static bool auth_refuse_all = false;	/* no usable token: refuse all */
+#include <microhttpd.h>
 
-/*
- * auth_check checks an Authorization header (NULL if none) against the
- * token in force, accepting "<token>" and "Bearer <token>".  The
- * comparison takes the same time wherever the first difference is.
- */
-bool
-auth_check(const char *given)
+static char auth_token[1024];	/* the setting's token, while loading */
+static uint8_t setting_hash[TOKEN_HASH_LEN];	/* its hash */
+static bool setting_set = false;	/* there is a setting's token */
+static bool auth_refuse_all = false;	/* a setting without a usable token */
+static TokenTable *tokens = NULL;	/* NULL until evproc.tokens is read */
+static uint64 epoch = 0;		/* how many times tokens was set */
+
+/* auth_epoch: the epoch of the token table (AuthGrant.token's validity) */
+uint64
+auth_epoch(void)
 {
-	const char *token = auth_token;
-	size_t		tlen;
-	size_t		glen;
-	unsigned char diff;
-
-	if (auth_refuse_all)
-		return false;
-	if (token[0] == '\0')
-		return true;
-	if (given == NULL)
-		return false;
-	if (strncasecmp(given, "Bearer ", 7) == 0)
-		given += 7;
-	tlen = strlen(token);
-	glen = strlen(given);
-	diff = (unsigned char) (tlen != glen);
-	for (size_t i = 0; i < glen; i++)
-		diff |= (unsigned char) given[i] ^ (unsigned char) token[i % tlen];
-	return diff == 0;
+	return epoch;
 }
 
 /*
- * auth_load sets the token in force: the first line of
- * evproc.auth_token_file if that is set, else evproc.auth_token.  If the
- * file cannot be read, every request is refused (401) rather than let in,
- * and the problem is logged (never the token).  Called at start and on
- * SIGHUP.
+ * auth_set_tokens makes table the tokens of evproc.tokens in force (an
+ * empty one if the table is not there).  The caller owns it, and frees the
+ * one before after this call.
+ */
+void
+auth_set_tokens(TokenTable *table)
+{
+	tokens = table;
+	epoch++;
+}
+
+/* grant sets the grant's outcome for the entry index of the table */
+static void
+set_result(AuthGrant *grant, AuthResult result, AuthBy by, int index)
+{
+	grant->result = result;
+	grant->by = by;
+	grant->token = -1;
+	grant->epoch = epoch;
+	grant->rate_limit = 0;
+	grant->name[0] = '\0';
+	if (index >= 0)
+	{
+		const TokenEntry *e = &tokens->entries[index];
+
+		grant->token = index;
+		grant->rate_limit = e->rate_limit;
+		memcpy(grant->name, e->name, sizeof(grant->name));
+	}
+}
+
+/*
+ * auth_check decides whether a request that needs need may go on, given
+ * its Authorization header (NULL if none), "<token>" or "Bearer <token>",
+ * and says who it is in *grant.
+ */
+void
+auth_check(const char *given, AuthNeed need, AuthGrant *grant)
+{
+	bool		public_read = need == AUTH_LOOKUP && evproc_public_reads;
+	int			scope = need == AUTH_WRITE ? TOKEN_SCOPE_WRITE : TOKEN_SCOPE_READ;
+	uint8_t		hash[TOKEN_HASH_LEN];
+	int			index = -1;
+	AuthResult	result;
+
+	if (need == AUTH_PUBLIC ||
+		(!setting_set && !auth_refuse_all && tokens != NULL && tokens->n == 0))
+	{
+		set_result(grant, AUTH_OK, AUTH_BY_NONE, -1);
+		return;
+	}
+	if (given != NULL && strncasecmp(given, "Bearer ", 7) == 0)
+		given += 7;
+	if (given == NULL || given[0] == '\0')
+	{
+		set_result(grant, public_read ? AUTH_OK : AUTH_MISSING,
+				   AUTH_BY_NONE, -1);
+		return;
+	}
+	token_sha256(given, strlen(given), hash);
+	if (setting_set && token_hash_equal(hash, setting_hash))
+	{
+		set_result(grant, AUTH_OK, AUTH_BY_SETTING, -1);
+		return;
+	}
+	switch (token_table_check(tokens, hash, scope, token_now_us(), &index))
+	{
+		case TOKEN_OK:
+			result = AUTH_OK;
+			break;
+		case TOKEN_EXPIRED:
+			result = AUTH_EXPIRED;
+			break;
+		case TOKEN_REVOKED:
+			result = AUTH_REVOKED;
+			break;
+		case TOKEN_NO_SCOPE:
+			result = AUTH_NO_SCOPE;
+			break;
+		default:
+			/* unknown; or, before the table is read, undecided */
+			result = tokens == NULL ? AUTH_UNAVAILABLE : AUTH_UNKNOWN;
+			break;
+	}
+	if (result != AUTH_OK && public_read)
+		set_result(grant, AUTH_OK, AUTH_BY_NONE, -1);
+	else
+		set_result(grant, result, index >= 0 ? AUTH_BY_TABLE : AUTH_BY_NONE,
+				   index);
+}
+
+/* auth_status: the HTTP status of a refusal */
+unsigned int
+auth_status(AuthResult result)
+{
+	switch (result)
+	{
+		case AUTH_OK:
+			return MHD_HTTP_OK;
+		case AUTH_NO_SCOPE:
+			return MHD_HTTP_FORBIDDEN;
+		case AUTH_UNAVAILABLE:
+			return MHD_HTTP_SERVICE_UNAVAILABLE;
+		default:
+			return MHD_HTTP_UNAUTHORIZED;
+	}
+}
+
+/* auth_message: what a refusal's JSON error says */
+const char *
+auth_message(AuthResult result, AuthNeed need)
+{
+	switch (result)
+	{
+		case AUTH_EXPIRED:
+			return "the token has expired";
+		case AUTH_REVOKED:
+			return "the token has been revoked";
+		case AUTH_NO_SCOPE:
+			return need == AUTH_WRITE ?
+				"the token does not have the write scope this request needs" :
+				"the token does not have the read scope this request needs";
+		case AUTH_UNAVAILABLE:
+			return "the tokens are not loaded yet; retry shortly";
+		default:
+			return "missing or invalid Authorization token";
+	}
+}
+
+/*
+ * auth_load sets the setting's token: the first line of
+ * evproc.auth_token_file if that is set, else evproc.auth_token; only its
+ * hash is kept.  If the file cannot be read, no setting's token matches
+ * and the server is not open (only the tokens of evproc.tokens let
+ * requests in), and the problem is logged (never the token).  Called at
+ * start and on SIGHUP.
  */
 void
 auth_load(void)
@@ -79,7 +202,7 @@ auth_load(void)
 		if (len == 0)
 		{
 			ereport(LOG,
-					(errmsg("evproc: could not read a token from evproc.auth_token_file \"%s\"; refusing all requests",
+					(errmsg("evproc: could not read a token from evproc.auth_token_file \"%s\"; refusing all requests but those with a token of evproc.tokens",
 							path)));
 			/* not a sentinel token: libmicrohttpd passes any byte through */
 			auth_refuse_all = true;
@@ -88,10 +211,13 @@ auth_load(void)
 	else if (token != NULL && strlen(token) >= sizeof(auth_token))
 	{
 		ereport(LOG,
-				(errmsg("evproc: evproc.auth_token is longer than %zu bytes; refusing all requests",
+				(errmsg("evproc: evproc.auth_token is longer than %zu bytes; refusing all requests but those with a token of evproc.tokens",
 						sizeof(auth_token) - 1)));
 		auth_refuse_all = true;
 	}
 	else if (token != NULL)
 		strcpy(auth_token, token);
+	setting_set = !auth_refuse_all && auth_token[0] != '\0';
+	token_sha256(auth_token, strlen(auth_token), setting_hash);
+	explicit_bzero(auth_token, sizeof(auth_token));
 }

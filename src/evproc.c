@@ -10,10 +10,12 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "changes.h"
 #include "feed.h"
 #include "rotation.h"
 #include "settings.h"
 #include "status.h"
+#include "tokens.h"
 #include "types.h"
 
 #include "fmgr.h"
@@ -35,7 +37,7 @@ evproc_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(rotation_shmem_size());
-	RequestAddinShmemSpace(types_shmem_size());
+	RequestAddinShmemSpace(changes_shmem_size());
 	RequestAddinShmemSpace(feed_shmem_size());
 	RequestAddinShmemSpace(status_shmem_size());
 	feed_shmem_request();
@@ -48,7 +50,7 @@ evproc_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	rotation_shmem_init();
-	types_shmem_init();
+	changes_shmem_init();
 	feed_shmem_init();
 	status_shmem_init();
 }

@@ -71,21 +71,15 @@ static bool refuse_new = false;	/* shutting down: suspend nothing more */
 #define ACCEPTED_ONE	"{\"accepted\": 1}\n"
 static struct MHD_Response *accepted_one = NULL;
 
-/* authorized: does req carry a token that lets it in? */
-static bool
-authorized(HttpRequest *req)
-{
-	return auth_check(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-												  MHD_HTTP_HEADER_AUTHORIZATION));
-}
-
 /*
  * admit checks a request's method against allow ("POST", "GET" or "GET,
- * HEAD") and, if token, its Authorization.  False, with the error reply
- * decided (405 with Allow, or 401), if it is refused.
+ * HEAD") and its Authorization against what the route needs (auth.c; the
+ * outcome is kept in req->auth).  False, with the error reply decided
+ * (405 with Allow, 401, 403, or 503 before the tokens are read), if it is
+ * refused.
  */
 static bool
-admit(HttpRequest *req, const char *method, const char *allow, bool token)
+admit(HttpRequest *req, const char *method, const char *allow, AuthNeed need)
 {
 	bool		post = strcmp(allow, MHD_HTTP_METHOD_POST) == 0;
 
@@ -99,10 +93,16 @@ admit(HttpRequest *req, const char *method, const char *allow, bool token)
 						  "method not allowed; use GET");
 		return false;
 	}
-	if (token && !authorized(req))
+	if (need == AUTH_PUBLIC)
+		return true;			/* req->auth stays as it was */
+	auth_check(MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+										   MHD_HTTP_HEADER_AUTHORIZATION),
+			   need, &req->auth);
+	if (req->auth.result != AUTH_OK)
 	{
-		request_set_error(req, MHD_HTTP_UNAUTHORIZED,
-						  "missing or invalid Authorization token");
+		request_set_error(req, auth_status(req->auth.result),
+						  auth_message(req->auth.result, need));
+		req->retry_after = req->auth.result == AUTH_UNAVAILABLE ? 1 : 0;
 		return false;
 	}
 	return true;
@@ -154,7 +154,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		size_t		len;
 
 		req->mroute = MR_METRICS;
-		if (!admit(req, method, "GET, HEAD", true))
+		if (!admit(req, method, "GET, HEAD", AUTH_READ))
 			return;
 		if ((text = metrics_render(&len)) == NULL)
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -171,7 +171,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 	{
 		req->mroute = MR_HEALTH;
 		/* no token: load balancers and orchestrators ask these */
-		if (!admit(req, method, "GET, HEAD", false))
+		if (!admit(req, method, "GET, HEAD", AUTH_PUBLIC))
 			return;
 		if (url[1] == 'h')
 		{
@@ -198,7 +198,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		int			retry_after = 0;
 
 		req->mroute = MR_EVENTS;
-		if (!admit(req, method, "POST", true))
+		if (!admit(req, method, "POST", AUTH_WRITE))
 			return;
 		/* back-pressure: refused before the body is read */
 		if ((refusal = pressure_refusal(&retry_after)) != NULL)
@@ -208,7 +208,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 			return;
 		}
 		/* over its rate limit: refused before the body is read too */
-		if (!http_ratelimit_client_open(req))
+		if (!http_ratelimit_request_open(req))
 			return;
 		/* Content-Encoding: gzip or deflate gets an inflater, others 415 */
 		if (!http_events_coding(req))
@@ -244,7 +244,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		const char *err;
 
 		req->mroute = MR_LOOKUP;
-		if (!admit(req, method, "GET, HEAD", true))
+		if (!admit(req, method, "GET, HEAD", AUTH_LOOKUP))
 			return;
 		err = decode_target(req, url + strlen(ROUTE_USER_PREFIX));
 		if (err != NULL)
@@ -253,24 +253,24 @@ route_request(HttpRequest *req, const char *url, const char *method)
 			return;
 		}
 		if (req->route == ROUTE_STREAM)
-			(void) admit(req, method, "GET", false);
+			(void) admit(req, method, "GET", AUTH_PUBLIC);
 	}
 	else if (strcmp(url, ROUTE_TOP_PATH) == 0)
 	{
 		req->mroute = MR_LOOKUP;
-		if (admit(req, method, "GET, HEAD", true))
+		if (admit(req, method, "GET, HEAD", AUTH_LOOKUP))
 			http_top_parse(req);
 	}
 	else if (strcmp(url, ROUTE_DASHBOARD_PATH) == 0)
 	{
 		/* no token: the same bytes for all; what it shows asks for one */
-		if (admit(req, method, "GET, HEAD", false))
+		if (admit(req, method, "GET, HEAD", AUTH_PUBLIC))
 			dashboard_reply(req);
 	}
 	else if (strcmp(url, ROUTE_STREAM_PATH) == 0)
 	{
 		req->mroute = MR_STREAM;
-		if (!admit(req, method, "GET", true))
+		if (!admit(req, method, "GET", AUTH_READ))
 			return;
 		req->route = ROUTE_STREAM;
 		req->all_users = true;

@@ -232,7 +232,7 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 		}
 	}
 	/* over a rate limit: refused whole, before anything is journaled */
-	if (!http_ratelimit_client_take(req, (uint32) n))
+	if (!http_ratelimit_request_take(req, (uint32) n))
 	{
 		free(events);
 		return;

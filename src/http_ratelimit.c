@@ -195,28 +195,45 @@ client_key(HttpRequest *req, char *out, size_t outlen)
 	return false;
 }
 
-/* http_ratelimit_client_open: http_ratelimit_open for req's client */
-bool
-http_ratelimit_client_open(HttpRequest *req)
+/* token_key: the key of req's token's bucket, NULL if it has no limit */
+static const char *
+token_key(HttpRequest *req)
 {
-	char		key[INET6_ADDRSTRLEN + 4];
-
-	if (evproc_rate_limit_per_client <= 0 || !client_key(req, key, sizeof(key)))
-		return true;
-	return http_ratelimit_open(req, RATE_CLIENT, key,
-							   evproc_rate_limit_per_client);
+	return req->auth.rate_limit > 0 && req->auth.name[0] != '\0' ?
+		req->auth.name : NULL;
 }
 
-/* http_ratelimit_client_take: http_ratelimit_take for req's client */
+/*
+ * http_ratelimit_request_open: http_ratelimit_open for the limits that
+ * apply to req: its client's (evproc.rate_limit_per_client) and its
+ * token's (evproc.tokens.rate_limit).
+ */
 bool
-http_ratelimit_client_take(HttpRequest *req, uint32 n)
+http_ratelimit_request_open(HttpRequest *req)
 {
 	char		key[INET6_ADDRSTRLEN + 4];
 
-	if (evproc_rate_limit_per_client <= 0 || !client_key(req, key, sizeof(key)))
-		return true;
-	return http_ratelimit_take(req, RATE_CLIENT, key,
-							   evproc_rate_limit_per_client, n);
+	if (evproc_rate_limit_per_client > 0 && client_key(req, key, sizeof(key)) &&
+		!http_ratelimit_open(req, RATE_CLIENT, key, evproc_rate_limit_per_client))
+		return false;
+	return http_ratelimit_open(req, RATE_TOKEN, token_key(req),
+							   req->auth.rate_limit);
+}
+
+/*
+ * http_ratelimit_request_take: http_ratelimit_take of n events for both
+ * limits; if the second refuses, the first one's charge is given back.
+ */
+bool
+http_ratelimit_request_take(HttpRequest *req, uint32 n)
+{
+	char		key[INET6_ADDRSTRLEN + 4];
+
+	if (evproc_rate_limit_per_client > 0 && client_key(req, key, sizeof(key)) &&
+		!http_ratelimit_take(req, RATE_CLIENT, key, evproc_rate_limit_per_client, n))
+		return false;
+	return http_ratelimit_take(req, RATE_TOKEN, token_key(req),
+							   req->auth.rate_limit, n);
 }
 
 /* http_ratelimit_stop frees the buckets (the HTTP server stops) */

@@ -20,9 +20,9 @@ extern bool http_ratelimit_open(HttpRequest *req, RateKind kind,
 extern bool http_ratelimit_take(HttpRequest *req, RateKind kind,
 								const char *key, double rate, uint32 n);
 
-/* the same for evproc.rate_limit_per_client, keyed on req's peer */
-extern bool http_ratelimit_client_open(HttpRequest *req);
-extern bool http_ratelimit_client_take(HttpRequest *req, uint32 n);
+/* both for the limits of req: its client's address and its token */
+extern bool http_ratelimit_request_open(HttpRequest *req);
+extern bool http_ratelimit_request_take(HttpRequest *req, uint32 n);
 
 extern void http_ratelimit_stop(void);
 

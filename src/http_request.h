@@ -13,6 +13,7 @@
 
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "event.h"
 #include "http_conn.h"
 #include "http_inflate.h"
@@ -80,6 +81,7 @@ typedef struct HttpRequest
 	int			retry_after;	/* a 503 to retry: Retry-After seconds */
 	const char *content_type;	/* of the reply; NULL: application/json */
 	MetricRoute mroute;			/* its route, for the metrics */
+	AuthGrant	auth;			/* who sent it (auth.c), once admitted */
 	int64		started_us;		/* when its headers were in (monotonic) */
 
 	/* rate limits (http_ratelimit.c) */

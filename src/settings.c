@@ -29,6 +29,7 @@ int			evproc_rotation_interval = 60;
 bool		evproc_fsync = true;
 char	   *evproc_auth_token = NULL;
 char	   *evproc_auth_token_file = NULL;
+bool		evproc_public_reads = false;
 char	   *evproc_tls_cert_file = NULL;
 char	   *evproc_tls_key_file = NULL;
 int			evproc_max_header_size = 32 * 1024;
@@ -201,6 +202,14 @@ evproc_define_settings(void)
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("evproc.public_reads",
+							 "Lets GET lookups in without a token.",
+							 "GET /userEvents/:userId, GET /userEvents/:userId/stream and GET /topUsers need no token when on; GET /stream and GET /metrics still need one with the read scope, POST /liveEvent one with the write scope.",
+							 &evproc_public_reads,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("evproc.tls_cert_file",
 							   "Certificate file (PEM) of the HTTP server; with evproc.tls_key_file, the port speaks HTTPS only.",

@@ -2,14 +2,12 @@
  *
  * types.c
  *	  Event types: the worker's copy of evproc.event_types, which the HTTP
- *	  server and ingest resolve event names with, and the signal that the
- *	  table changed.
+ *	  server and ingest resolve event names with, and the table's trigger.
  *
- * A statement trigger on evproc.event_types (evproc_event_types_changed)
- * arranges for the committing backend to bump a generation counter in
- * shared memory and set the workers' latches, at commit, when the change
- * is visible.  Each pass of a worker's loop compares the counter with the
- * generation of its copy and reloads the table, in a unit of work of its
+ * The statement trigger on evproc.event_types (evproc_event_types_changed)
+ * has the workers told at commit (changes.c).  Each pass of a worker's
+ * loop compares the table's generation with that of its copy and reloads
+ * the table, in a unit of work of its
  * own (or a subtransaction of an open ingest transaction), so a
  * definition takes effect within a pass of its commit.  The copy is also
  * reloaded every TYPES_RELOAD_MS, which catches what no trigger sees
@@ -24,8 +22,8 @@
  */
 #include "postgres.h"
 
+#include "changes.h"
 #include "db.h"
-#include "rotation.h"
 #include "settings.h"
 #include "types.h"
 
@@ -33,29 +31,14 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
-#include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-
-typedef struct TypesShared
-{
-	pg_atomic_uint64 generation;	/* bumped by each committed change */
-} TypesShared;
-
-static TypesShared *shared = NULL;
 
 /* the worker's copy */
 static TypeSet current = {NULL, 0};
 static bool from_table = false; /* else the predefined types */
 static uint64 loaded_generation = 0;
 static TimestampTz next_reload = 0;
-
-/* a backend: a change to evproc.event_types in the open transaction */
-static bool change_pending = false;
-static bool callback_registered = false;
 
 static const EvType predefined[] = {
 	{EV_NAME_ADD_REVENUE, EV_METRIC_REVENUE, sizeof(EV_METRIC_REVENUE) - 1,
@@ -71,52 +54,6 @@ static const EvType predefined[] = {
 
 PG_FUNCTION_INFO_V1(evproc_event_types_changed);
 
-Size
-types_shmem_size(void)
-{
-	return MAXALIGN(sizeof(TypesShared));
-}
-
-/* types_shmem_init attaches to the shared memory, creating it once. */
-void
-types_shmem_init(void)
-{
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("evproc types", sizeof(TypesShared), &found);
-	if (!found)
-		pg_atomic_init_u64(&shared->generation, 0);
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * at_commit tells the workers, once the transaction that changed
- * evproc.event_types has committed (and its change is visible).
- */
-static void
-at_commit(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (change_pending && shared != NULL)
-			{
-				pg_atomic_fetch_add_u64(&shared->generation, 1);
-				rotation_wake_workers();
-			}
-			change_pending = false;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			change_pending = false;
-			break;
-		default:
-			break;
-	}
-}
-
 /*
  * evproc_event_types_changed is the statement trigger of
  * evproc.event_types: the workers are told when the transaction commits.
@@ -124,16 +61,7 @@ at_commit(XactEvent event, void *arg)
 Datum
 evproc_event_types_changed(PG_FUNCTION_ARGS)
 {
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("evproc.event_types_changed() must be called as a trigger")));
-	if (!callback_registered)
-	{
-		RegisterXactCallback(at_commit, NULL);
-		callback_registered = true;
-	}
-	change_pending = true;
+	changes_note(fcinfo, WATCH_EVENT_TYPES);
 	return PointerGetDatum(NULL);
 }
 
@@ -246,7 +174,7 @@ bool
 types_stale(void)
 {
 	return current.types == NULL ||
-		pg_atomic_read_u64(&shared->generation) != loaded_generation ||
+		changes_generation(WATCH_EVENT_TYPES) != loaded_generation ||
 		GetCurrentTimestamp() >= next_reload;
 }
 
@@ -269,7 +197,7 @@ types_timeout_ms(void)
 void
 types_reload(void)
 {
-	uint64		generation = pg_atomic_read_u64(&shared->generation);
+	uint64		generation = changes_generation(WATCH_EVENT_TYPES);
 	LoadResult	result = LOAD_BUSY;
 	ErrorData  *edata;
 
@@ -295,12 +223,7 @@ types_reload(void)
 	}
 	if (result == LOAD_MISSING)
 	{
-		/*
-		 * Look again soon: the extension may be being created.  A trigger's
-		 * wake-up comes at commit, before the new catalog entries are
-		 * announced to other backends, so a reload right after it can still
-		 * miss the new tables.
-		 */
+		/* look again soon: the extension may be being created (changes.c) */
 		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												  TYPES_MISSING_RELOAD_MS);
 	}

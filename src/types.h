@@ -29,10 +29,6 @@ typedef struct TypeSet
 	int			n;
 } TypeSet;
 
-/* postmaster: shared memory */
-extern Size types_shmem_size(void);
-extern void types_shmem_init(void);
-
 /* the worker */
 extern bool types_stale(void);
 extern void types_reload(void);

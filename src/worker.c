@@ -10,7 +10,8 @@
  *	  1. wait, at most until HTTP, lookups, rotation or ingest next need
  *		 attention;
  *	  2. handle SIGTERM (clean shutdown) and SIGHUP (reload settings);
- *	  3. the event types are reloaded if they changed (types.c); http_run:
+ *	  3. the event types and the tokens are reloaded if they changed
+ *		 (types.c, tokens.c); http_run:
  *		 valid events are handed to intake, lookups queued;
  *	  4. intake_flush: one write and one fdatasync for the whole batch, then
  *		 the POSTs are answered; the lookups are served in one unit of
@@ -43,6 +44,7 @@
 #include "status.h"
 #include "stream.h"
 #include "tls.h"
+#include "tokens.h"
 #include "types.h"
 #include "worker.h"
 
@@ -287,6 +289,7 @@ compute_timeout(void)
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
 	timeout = earlier(timeout, db_stats_timeout_ms());
 	timeout = earlier(timeout, types_timeout_ms());
+	timeout = earlier(timeout, tokens_timeout_ms());
 	timeout = earlier(timeout, stream_timeout_ms());
 	timeout = earlier(timeout, pressure_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
@@ -364,6 +367,7 @@ pass(void)
 
 	if (types_stale())
 		types_reload();
+	tokens_upkeep();
 	ingest_progress(&progress);
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
 					intake_unrotated_since(), progress.waiting_lock);

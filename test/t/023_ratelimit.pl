@@ -326,5 +326,44 @@ for my $i (1 .. 10)
 is_deeply(\%off_status, { 200 => 10 }, '... 400 events at once: all accepted, no 429');
 is($off_headers, 0, '... and no RateLimit headers');
 
+# --- a token's rate_limit ---------------------------------------------------
+
+# a token with 20 events per second: its batches are limited by it, the
+# client's limit being off; another token without a limit is not
+my $limited = $node->safe_psql('postgres',
+	"SELECT evproc_create_token('rl-limited', '{write,read}', 20)");
+my $free = $node->safe_psql('postgres',
+	"SELECT evproc_create_token('rl-free', '{write,read}')");
+sub post_as
+{
+	my ($token, $body) = @_;
+	my %r = raw_request($port, 'POST', '/liveEvent', $body,
+		"Authorization: Bearer $token");
+	$r{status} //= 0;
+	return \%r;
+}
+# the worker reads the new tokens within a second
+my $known = 0;
+for (1 .. 50)
+{
+	$r = post_as($limited, event_json('tok-probe', 'add_revenue', 1));
+	if ($r->{status} == 200) { $known = 1; last; }
+	usleep(100_000);
+}
+ok($known, 'the limited token is accepted');
+wait_full();
+my @tok_status = map { post_as($limited, batch_body("tok-$_-", 10))->{status} } 1 .. 3;
+is("@tok_status", '200 200 429', "a token's rate_limit of 20: two batches of 10, then 429");
+$r = post_as($limited, batch_body('tok-x-', 10));
+like($r->{body} // '', qr/token/, '... the error names the token\'s limit');
+ok(defined header($r->{head}, 'Retry-After'), '... with Retry-After');
+is(header($r->{head}, 'RateLimit-Limit'), '20', '... and RateLimit-Limit 20');
+is(post_as($limited, batch_body('tok-big-', 21))->{status}, 413,
+	'a batch larger than the token\'s burst: 413');
+my @free_status = map { post_as($free, batch_body("free-$_-", 10))->{status} } 1 .. 5;
+is("@free_status", '200 200 200 200 200', 'a token without rate_limit is not limited');
+$node->safe_psql('postgres', 'SELECT evproc_rotate()');
+is(revenue_sum('tok-%'), '21 111', 'accepted = counted: the probe and the two batches');
+
 $node->stop;
 done_testing();
