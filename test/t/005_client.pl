@@ -51,17 +51,7 @@ my $kill_after = 5_000;    # events journaled when the client is stopped
 my $client_timeout = 2;    # seconds, for a request of the crash test
 my $twice_events = 30_000;
 
-# the client: in the PATH, else the one built in the tree
-my $client;
-for my $dir (File::Spec->path)
-{
-	if (-x "$dir/evproc-client" && !-d _)
-	{
-		$client = "$dir/evproc-client";
-		last;
-	}
-}
-$client //= "$FindBin::RealBin/../../client/evproc-client";
+my $client = evproc_client_path();
 plan skip_all => "no evproc-client (run make install)" unless -x $client;
 note "client: $client";
 

@@ -29,16 +29,7 @@ use Time::HiRes qw(time usleep);
 
 use EvprocTest;
 
-my $client;
-for my $dir (File::Spec->path)
-{
-	if (-x "$dir/evproc-client" && !-d _)
-	{
-		$client = "$dir/evproc-client";
-		last;
-	}
-}
-$client //= "$FindBin::RealBin/../../client/evproc-client";
+my $client = evproc_client_path();
 plan skip_all => "no evproc-client (run make install)" unless -x $client;
 note "client: $client";
 

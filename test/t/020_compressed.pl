@@ -231,16 +231,7 @@ ok(!journaled('bomb-1'), 'the bomb journaled nothing');
 ok(!journaled('bad-'), 'the refused bodies journaled nothing');
 
 # --- (f) evproc-client send --------------------------------------------------
-my $client;
-for my $dir (File::Spec->path)
-{
-	if (-x "$dir/evproc-client" && !-d _)
-	{
-		$client = "$dir/evproc-client";
-		last;
-	}
-}
-$client //= "$FindBin::RealBin/../../client/evproc-client";
+my $client = evproc_client_path();
 
 SKIP:
 {

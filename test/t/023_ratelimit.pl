@@ -257,16 +257,7 @@ is(revenue_sum('six-%'), '50 275', 'the refused batch of 10 journaled nothing');
 
 # --- evproc-client retries 429 honouring Retry-After -----------------------
 
-my $client;
-for my $dir (File::Spec->path)
-{
-	if (-x "$dir/evproc-client" && !-d _)
-	{
-		$client = "$dir/evproc-client";
-		last;
-	}
-}
-$client //= "$FindBin::RealBin/../../client/evproc-client";
+my $client = evproc_client_path();
 SKIP:
 {
 	skip 'no evproc-client (run make install)', 4 unless -x $client;

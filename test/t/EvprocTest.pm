@@ -14,6 +14,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Spec;
+use FindBin;
 use IO::Select;
 use IO::Socket::INET;
 use IPC::Run ();
@@ -33,7 +35,7 @@ our @EXPORT = qw(
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
-  worker_pid ingest_transaction_open count_processed archive_state check_archives check_books check_counted_once set_conf
+  worker_pid ingest_transaction_open evproc_client_path count_processed archive_state check_archives check_books check_counted_once set_conf
   set_fault reset_conf_offline
 );
 
@@ -590,6 +592,17 @@ sub worker_pid
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'");
+}
+
+# evproc_client_path(): the evproc-client to test: the one in the PATH,
+# else the one built in the tree (which may not exist: check -x).
+sub evproc_client_path
+{
+	for my $dir (File::Spec->path)
+	{
+		return "$dir/evproc-client" if -x "$dir/evproc-client" && !-d _;
+	}
+	return "$FindBin::RealBin/../../client/evproc-client";
 }
 
 # ingest_transaction_open($node): is the worker's transaction of a file
