@@ -349,6 +349,7 @@ $r = post_as($limited, batch_body('tok-x-', 10));
 like($r->{body} // '', qr/token/, '... the error names the token\'s limit');
 ok(defined header($r->{head}, 'Retry-After'), '... with Retry-After');
 is(header($r->{head}, 'RateLimit-Limit'), '20', '... and RateLimit-Limit 20');
+wait_full();
 is(post_as($limited, batch_body('tok-big-', 21))->{status}, 413,
 	'a batch larger than the token\'s burst: 413');
 my @free_status = map { post_as($free, batch_body("free-$_-", 10))->{status} } 1 .. 5;
