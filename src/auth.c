@@ -30,12 +30,52 @@ static bool setting_set = false;	/* there is a setting's token */
 static bool auth_refuse_all = false;	/* a setting without a usable token */
 static TokenTable *tokens = NULL;	/* NULL until evproc.tokens is read */
 static uint64 epoch = 0;		/* how many times tokens was set */
+static uint64 credentials = 0;	/* see auth_credentials */
+static int64 next_expiry_us = 0;	/* when a token expires next; 0: none */
+static bool public_reads_seen = false;	/* evproc.public_reads, as loaded */
 
 /* auth_epoch: the epoch of the token table (AuthGrant.token's validity) */
 uint64
 auth_epoch(void)
 {
 	return epoch;
+}
+
+/*
+ * same_tokens: do a and b let in the same tokens for the same things (in
+ * any order: a reload reads the rows in any order)?
+ */
+static bool
+same_tokens(const TokenTable *a, const TokenTable *b)
+{
+	if (a == NULL || b == NULL || a->n != b->n || a->open != b->open)
+		return a == b;
+	for (int i = 0; i < b->n; i++)
+	{
+		const TokenEntry *y = &b->entries[i];
+		const TokenEntry *x = token_table_find(a, y->hash);
+
+		if (x == NULL || x->scopes != y->scopes ||
+			x->expires_us != y->expires_us || x->revoked != y->revoked)
+			return false;
+	}
+	return true;
+}
+
+/* earliest_expiry: when the next token of the table expires; 0: none */
+static int64
+earliest_expiry(int64 now)
+{
+	int64		next = 0;
+
+	for (int i = 0; tokens != NULL && i < tokens->n; i++)
+	{
+		int64		e = tokens->entries[i].expires_us;
+
+		if (e > now && !tokens->entries[i].revoked && (next == 0 || e < next))
+			next = e;
+	}
+	return next;
 }
 
 /*
@@ -46,8 +86,41 @@ auth_epoch(void)
 void
 auth_set_tokens(TokenTable *table)
 {
+	if (!same_tokens(tokens, table))
+		credentials++;
 	tokens = table;
 	epoch++;
+	next_expiry_us = earliest_expiry(token_now_us());
+}
+
+/* auth_timeout_ms: how long the loop may sleep before a token expires */
+long
+auth_timeout_ms(void)
+{
+	int64		now = token_now_us();
+
+	if (next_expiry_us == 0)
+		return -1;
+	return next_expiry_us <= now ? 0 : (long) ((next_expiry_us - now) / 1000 + 1);
+}
+
+/*
+ * auth_credentials: a count that moves whenever who may do what changes:
+ * a token created, revoked, changed or expired, the setting's token or
+ * evproc.public_reads changed.  The worker closes the open streams when it
+ * does, so that their clients are checked again (stream_close_all).
+ */
+uint64
+auth_credentials(void)
+{
+	int64		now;
+
+	if (next_expiry_us != 0 && (now = token_now_us()) >= next_expiry_us)
+	{
+		credentials++;
+		next_expiry_us = earliest_expiry(now);
+	}
+	return credentials;
 }
 
 /* grant sets the grant's outcome for the entry index of the table */
@@ -85,7 +158,7 @@ auth_check(const char *given, AuthNeed need, AuthGrant *grant)
 	AuthResult	result;
 
 	if (need == AUTH_PUBLIC ||
-		(!setting_set && !auth_refuse_all && tokens != NULL && tokens->n == 0))
+		(!setting_set && !auth_refuse_all && tokens != NULL && tokens->open))
 	{
 		set_result(grant, AUTH_OK, AUTH_BY_NONE, -1);
 		return;
@@ -181,7 +254,11 @@ auth_load(void)
 {
 	const char *path = evproc_auth_token_file;
 	const char *token = evproc_auth_token;
+	bool		was_set = setting_set;
+	bool		was_refusing = auth_refuse_all;
+	uint8_t		was_hash[TOKEN_HASH_LEN];
 
+	memcpy(was_hash, setting_hash, TOKEN_HASH_LEN);
 	explicit_bzero(auth_token, sizeof(auth_token));
 	auth_refuse_all = false;
 	if (path != NULL && path[0] != '\0')
@@ -220,4 +297,9 @@ auth_load(void)
 	setting_set = !auth_refuse_all && auth_token[0] != '\0';
 	token_sha256(auth_token, strlen(auth_token), setting_hash);
 	explicit_bzero(auth_token, sizeof(auth_token));
+	if (was_set != setting_set || was_refusing != auth_refuse_all ||
+		public_reads_seen != evproc_public_reads ||
+		memcmp(was_hash, setting_hash, TOKEN_HASH_LEN) != 0)
+		credentials++;
+	public_reads_seen = evproc_public_reads;
 }

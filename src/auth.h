@@ -65,6 +65,8 @@ typedef struct AuthGrant
 /* the worker: settings (start, SIGHUP), and the table (tokens.c) */
 extern void auth_load(void);
 extern void auth_set_tokens(TokenTable *table);
+extern uint64 auth_credentials(void);
+extern long auth_timeout_ms(void);
 
 /* inside libmicrohttpd's callbacks too: no PostgreSQL calls */
 extern void auth_check(const char *authorization, AuthNeed need,

@@ -82,6 +82,8 @@ at_commit(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared change is seen by the periodic reload */
 			memset(pending, 0, sizeof(pending));
 			break;
 		default:

@@ -83,6 +83,23 @@ db_begin(const char *activity)
 }
 
 /*
+ * db_select_latest runs a read-only query on the latest committed state,
+ * whatever the unit of work's snapshot: a copy reloaded inside a file's
+ * long ingest transaction (event types, tokens) must see a change
+ * committed since that transaction began.  Returns SPI_execute's result.
+ */
+int
+db_select_latest(const char *sql)
+{
+	int			rc;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	rc = SPI_execute(sql, true, 0);
+	PopActiveSnapshot();
+	return rc;
+}
+
+/*
  * db_commit commits the unit of work, and sends the statistics it
  * gathered (tables written, tuples changed) to the cumulative statistics
  * system, as worker_spi does: a background worker has no idle moment at

@@ -24,6 +24,7 @@ typedef void (*DbWork) (void *arg);
 extern void db_begin(const char *activity);
 extern void db_standing_activity(bool running, const char *text);
 extern void db_commit(void);
+extern int	db_select_latest(const char *sql);
 extern void db_abort(void);
 extern bool db_in_work(void);
 extern void db_report_stats(void);

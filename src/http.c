@@ -611,8 +611,11 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 	if (receipt->durable)
 		metrics_accepted(receipt->accepted, receipt->duplicates);
 	if (!receipt->durable)
+	{
+		http_ratelimit_refund(req);
 		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
 						  "could not write the event journal; no event was accepted");
+	}
 	else if (receipt->accepted == 1 && receipt->duplicates < 0 &&
 			 accepted_one != NULL && !req->rate_headers)
 	{

@@ -241,6 +241,9 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 	if (intake_accept(events, n, addr, req))
 		req->in_queue = true;
 	else
+	{
+		http_ratelimit_refund(req);
 		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	}
 	free(events);
 }

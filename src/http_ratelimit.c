@@ -82,6 +82,21 @@ note_headers(HttpRequest *req, const RateDecision *d, bool force)
 	}
 }
 
+/*
+ * http_ratelimit_refund gives back what the limits took for req: it was
+ * refused after all (another limit, or the journal could not be written).
+ */
+void
+http_ratelimit_refund(HttpRequest *req)
+{
+	for (int k = 0; k < RATE_NKINDS; k++)
+	{
+		if (tables[k] != NULL)
+			ratelimit_give_back(tables[k], &req->rate_taken[k]);
+		memset(&req->rate_taken[k], 0, sizeof(RateCharge));
+	}
+}
+
 /* refuse decides the reply to a request over a limit of kind */
 static void
 refuse(HttpRequest *req, RateKind kind, const RateDecision *d, uint32 n)
@@ -90,12 +105,7 @@ refuse(HttpRequest *req, RateKind kind, const RateDecision *d, uint32 n)
 
 	note_headers(req, d, true);
 	/* what another limit took for this request is not used after all */
-	for (int k = 0; k < RATE_NKINDS; k++)
-	{
-		if (tables[k] != NULL)
-			ratelimit_give_back(tables[k], &req->rate_taken[k]);
-		memset(&req->rate_taken[k], 0, sizeof(RateCharge));
-	}
+	http_ratelimit_refund(req);
 	if (d->never)
 	{
 		snprintf(msg, sizeof(msg),

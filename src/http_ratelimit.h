@@ -24,6 +24,7 @@ extern bool http_ratelimit_take(HttpRequest *req, RateKind kind,
 extern bool http_ratelimit_request_open(HttpRequest *req);
 extern bool http_ratelimit_request_take(HttpRequest *req, uint32 n);
 
+extern void http_ratelimit_refund(HttpRequest *req);
 extern void http_ratelimit_stop(void);
 
 #endif							/* EVPROC_HTTP_RATELIMIT_H */

@@ -44,12 +44,14 @@ typedef struct WorkerStatus
 	char		error[256];
 	TimestampTz retry_at;
 	char		dir[MAXPGPATH];
+	uint64		paused_ack;		/* the last pause it has stopped ingest for */
 } WorkerStatus;
 
 typedef struct StatusShared
 {
-	slock_t		mutex;			/* for paused */
+	slock_t		mutex;			/* for paused and pause_seq */
 	bool		paused;
+	uint64		pause_seq;		/* counts evproc_pause_ingest() calls */
 	TimestampTz stats_reset;	/* when the counters started: server start */
 	WorkerStatus workers[EVPROC_MAX_WORKERS];
 	Metrics		metrics[EVPROC_MAX_WORKERS];	/* each written by its worker */
@@ -98,6 +100,13 @@ loaded(void)
 				 errhint("Add evproc to shared_preload_libraries and restart the server.")));
 }
 
+/* detach: the worker exits; its gauges say nothing any more */
+static void
+detach(int code, Datum arg)
+{
+	memset(&shared->metrics[DatumGetInt32(arg)].gauges, 0, sizeof(MetricGauges));
+}
+
 /*
  * status_attach makes worker_index's slot this worker's, with dir its
  * journal directory, and its metrics the ones metrics.c counts into.
@@ -107,6 +116,7 @@ status_attach(int worker_index, const char *dir)
 {
 	Assert(worker_index >= 0 && worker_index < EVPROC_MAX_WORKERS);
 	mine = &shared->workers[worker_index];
+	on_shmem_exit(detach, Int32GetDatum(worker_index));
 	metrics_attach(shared->metrics, Min(evproc_workers, EVPROC_MAX_WORKERS),
 				   worker_index);
 	SpinLockAcquire(&mine->mutex);
@@ -177,6 +187,17 @@ void
 status_report(WorkerActivity activity, const char *file, const char *error,
 			  TimestampTz retry_at)
 {
+	if (activity == WA_PAUSED)
+	{
+		uint64		seq;
+
+		SpinLockAcquire(&shared->mutex);
+		seq = shared->pause_seq;
+		SpinLockRelease(&shared->mutex);
+		SpinLockAcquire(&mine->mutex);
+		mine->paused_ack = seq;
+		SpinLockRelease(&mine->mutex);
+	}
 	if (activity == mine->activity && retry_at == mine->retry_at &&
 		strcmp(file, mine->file) == 0 && strcmp(error, mine->error) == 0)
 		return;
@@ -224,6 +245,7 @@ status_read(int worker_index, WorkerStatusCopy *copy)
 	strlcpy(copy->error, slot->error, sizeof(copy->error));
 	copy->retry_at = slot->retry_at;
 	strlcpy(copy->dir, slot->dir, sizeof(copy->dir));
+	copy->paused_ack = slot->paused_ack;
 	SpinLockRelease(&slot->mutex);
 	memcpy(&copy->metrics, &shared->metrics[worker_index], sizeof(Metrics));
 	copy->pid = rotation_worker_pid(worker_index);
@@ -270,10 +292,12 @@ status_pause(bool pause, int wait_ms)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   wait_ms);
+	uint64		seq;
 
 	loaded();
 	SpinLockAcquire(&shared->mutex);
 	shared->paused = pause;
+	seq = pause ? ++shared->pause_seq : shared->pause_seq;
 	SpinLockRelease(&shared->mutex);
 	rotation_wake_workers();
 	if (!pause)
@@ -287,7 +311,7 @@ status_pause(bool pause, int wait_ms)
 			WorkerStatusCopy copy;
 
 			status_read(i, &copy);
-			if (copy.pid != 0 && copy.activity != WA_PAUSED)
+			if (copy.pid != 0 && copy.paused_ack < seq)
 				busy = i;
 		}
 		if (busy < 0)

@@ -37,6 +37,7 @@ typedef struct WorkerStatusCopy
 	char		error[256];		/* the last failure ("" none) */
 	TimestampTz retry_at;		/* backing off until then */
 	char		dir[MAXPGPATH]; /* the journal directory ("" not known) */
+	uint64		paused_ack;		/* the last pause it stopped ingest for */
 	Metrics		metrics;
 } WorkerStatusCopy;
 

@@ -36,14 +36,10 @@
 #include "ws.h"
 
 #include <time.h>
-
 #include "common/hashfn.h"
 #include "lib/ilist.h"
 
-/*
- * the response buffer of a stream: its messages are small, and every
- * subscriber has one (16 kB each made 10,000 subscribers cost 160 MB)
- */
+/* a stream's response buffer: small (16 kB made 10,000 streams 160 MB) */
 #define STREAM_BLOCK		1024
 /* bytes a subscriber may have waiting before it is closed */
 #define STREAM_BUF_MAX		(256 * 1024)
@@ -533,21 +529,25 @@ stream_count(void)
 }
 
 /*
- * stream_close_all ends every stream (shutdown): what is waiting is sent,
- * then the response ends; none stays suspended.  WebSocket streams get a
- * close frame (1001).
+ * stream_close_all ends every stream: what is waiting is sent, then the
+ * response ends; none stays suspended.  At shutdown WebSocket connections
+ * end at once (1001); when who may read changed (a token revoked, expired
+ * or changed) they get a close (1008).  Clients reconnect, are checked
+ * again, and resume where they were (Last-Event-ID, ?since=).
  */
 void
-stream_close_all(void)
+stream_close_all(bool shutdown)
 {
 	dlist_iter	iter;
 
-	wsconn_close_all();
-
+	if (shutdown)
+		wsconn_close_all();
 	dlist_foreach(iter, &subscribers)
 	{
 		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
 
+		if (!shutdown && s->ws != NULL)
+			wsconn_close(s->ws, 1008, "the tokens changed; reconnect with ?since=");
 		s->closing = true;
 		wake(s);
 	}

@@ -25,7 +25,7 @@ extern struct MHD_Response *stream_open_ws(const char *key,
 										   char **users, int nusers,
 										   uint64 since, const char **error);
 extern int	stream_count(void);
-extern void stream_close_all(void);
+extern void stream_close_all(bool shutdown);
 
 /* the worker */
 extern bool stream_start(void);

@@ -62,6 +62,7 @@ token_table_new(const TokenEntry *entries, int n)
 	if (n > 0)
 		memcpy(t->entries, entries, sizeof(TokenEntry) * n);
 	t->n = n;
+	t->open = n == 0;
 	t->mask = nslots - 1;
 	t->write_due_us = INT64_MAX;
 	for (int i = 0; i < n; i++)

@@ -43,6 +43,7 @@ typedef struct TokenTable
 {
 	TokenEntry *entries;
 	int			n;
+	bool		open;			/* no row at all: no token is needed */
 	int32_t    *slots;			/* entry index + 1; 0: empty */
 	uint32_t	mask;			/* number of slots - 1 (a power of 2) */
 	int64_t		write_due_us;	/* when a use should be written; INT64_MAX:

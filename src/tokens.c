@@ -48,6 +48,7 @@
 /* the worker's copy, also auth.c's (NULL until read once) */
 static TokenTable *current = NULL;
 static bool from_table = false; /* else the table is missing */
+static bool kept_stale = false; /* table gone: the copy kept (logged) */
 static uint64 loaded_generation = 0;
 static TimestampTz next_reload = 0;
 
@@ -126,7 +127,7 @@ to_unix_us(TimestampTz ts)
  * of the uses of the tokens it had (by hash), and hands it to auth.c.
  */
 static bool
-set_table(TokenEntry *rows, int n, bool table)
+set_table(TokenEntry *rows, int n, bool table, bool any_rows)
 {
 	TokenTable *t;
 
@@ -142,6 +143,8 @@ set_table(TokenEntry *rows, int n, bool table)
 	}
 	if ((t = token_table_new(rows, n)) == NULL)
 		return false;
+	/* rows that are not valid tokens keep the server closed too */
+	t->open = !any_rows;
 	for (int i = 0; i < n; i++)
 	{
 		TokenEntry *e = &t->entries[i];
@@ -165,11 +168,10 @@ load(void)
 	int			n = 0;
 	int			rc;
 
-	rc = SPI_execute("SELECT name, hash,"
-					 " ('write' = ANY (scopes))::int + 2 * ('read' = ANY (scopes))::int,"
-					 " coalesce(rate_limit, 0), expires, revoked IS NOT NULL,"
-					 " last_used FROM evproc.tokens",
-					 true, 0);
+	rc = db_select_latest("SELECT name, hash,"
+						  " ('write' = ANY (scopes))::int + 2 * ('read' = ANY (scopes))::int,"
+						  " coalesce(rate_limit, 0), expires, revoked IS NOT NULL,"
+						  " last_used FROM evproc.tokens");
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	rows = palloc0(sizeof(TokenEntry) * Max(SPI_processed, 1));
@@ -211,7 +213,8 @@ load(void)
 			0 : to_unix_us(DatumGetTimestampTz(v[6]));
 		n++;
 	}
-	if (!set_table(rows, n, true))
+	kept_stale = false;
+	if (!set_table(rows, n, true, SPI_processed > 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
@@ -295,10 +298,20 @@ reload(void)
 		/* look again soon: the extension may be being created (changes.c) */
 		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												  TOKENS_MISSING_RELOAD_MS);
-		if (from_table)
-			ereport(LOG,
-					(errmsg("evproc: evproc.tokens cannot be read any more; only evproc.auth_token and evproc.auth_token_file apply")));
-		if (!set_table(NULL, 0, false))
+		if (from_table && !current->open)
+		{
+			/*
+			 * Never open the server because the table went away (DROP
+			 * EXTENSION, a restore, a rename): the tokens read before stay.
+			 */
+			if (!kept_stale)
+				ereport(LOG,
+						(errmsg("evproc: evproc.tokens cannot be read any more; the tokens read before stay in force until the worker restarts")));
+			kept_stale = true;
+			loaded_generation = generation;
+			return;
+		}
+		if (!set_table(NULL, 0, false, false))
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory")));

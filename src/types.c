@@ -96,8 +96,7 @@ load(void)
 	int			n = 0;
 	int			rc;
 
-	rc = SPI_execute("SELECT name, metric, effect FROM evproc.event_types",
-					 true, 0);
+	rc = db_select_latest("SELECT name, metric, effect FROM evproc.event_types");
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	rows = palloc(sizeof(EvType) * Max(SPI_processed, 1));

@@ -71,6 +71,7 @@ static TimestampTz next_rotation = 0;
 static TimestampTz next_prune = 0;
 static TimestampTz next_prune_files = 0;
 static uint64 feed_pos = 0;		/* what of the change feed we have read */
+static uint64 credentials_seen = 0; /* auth_credentials() the streams had */
 
 /*
  * resolve_directory gives this worker's journal directory, palloc'd:
@@ -290,6 +291,7 @@ compute_timeout(void)
 	timeout = earlier(timeout, db_stats_timeout_ms());
 	timeout = earlier(timeout, types_timeout_ms());
 	timeout = earlier(timeout, tokens_timeout_ms());
+	timeout = earlier(timeout, auth_timeout_ms());
 	timeout = earlier(timeout, stream_timeout_ms());
 	timeout = earlier(timeout, pressure_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
@@ -308,7 +310,7 @@ shut_down(void)
 	 * be left suspended for http_stop.
 	 */
 	http_refuse_new();
-	stream_close_all();
+	stream_close_all(true);
 	http_send_now();
 	http_resume_all();
 	for (int i = 0; i < 10 && http_resume_all(); i++)
@@ -359,6 +361,24 @@ serve_ingest(void)
 	return ingest == INGEST_IDLE;
 }
 
+/*
+ * recheck_streams closes the open streams once who may read changed (a
+ * token created, revoked, changed or expired, the setting's token or
+ * evproc.public_reads changed): their clients reconnect, are checked
+ * again, and resume where they were.
+ */
+static void
+recheck_streams(void)
+{
+	uint64		credentials = auth_credentials();
+
+	if (credentials != credentials_seen)
+	{
+		credentials_seen = credentials;
+		stream_close_all(false);
+	}
+}
+
 /* one pass of the loop, after the wait */
 static void
 pass(void)
@@ -368,6 +388,7 @@ pass(void)
 	if (types_stale())
 		types_reload();
 	tokens_upkeep();
+	recheck_streams();
 	ingest_progress(&progress);
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
 					intake_unrotated_since(), progress.waiting_lock);

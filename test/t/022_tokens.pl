@@ -210,5 +210,47 @@ cmp_ok($files, '>', 100, 'the data directory was read');
 is_deeply([ sort keys %found ], [ $node->data_dir . '/postgresql.conf' ],
 	'no token in the files of the data directory (the setting\'s in postgresql.conf)');
 
+# a stream let in by a token ends once the token is revoked (the client
+# reconnects and is refused), and once the table loses it: a DROP
+# EXTENSION does not open the server
+my $tmp = PostgreSQL::Test::Utils::tempdir();
+my $tok_stream = $node->safe_psql('postgres',
+	"SELECT evproc_create_token('tap-stream', '{read}')");
+ok(until_status(200, 5, sub { req('GET', '/userEvents/nobody-here', $tok_stream) eq '404' ? 200 : 0 }),
+	'the stream token is known');
+my $sub = sse_subscribe($port, $tmp, '/stream', "Authorization: Bearer $tok_stream");
+is($sub->{status}, 200, 'a stream opened with the token');
+ok(until_status('1', 5, sub { $node->safe_psql('postgres', 'SELECT subscribers FROM evproc.stats') }),
+	'... the worker holds it');
+$node->safe_psql('postgres', "SELECT evproc_revoke_token('tap-stream')");
+my $ended = 0;
+for (1 .. 100)
+{
+	if ($node->safe_psql('postgres', 'SELECT subscribers FROM evproc.stats') eq '0')
+	{
+		$ended = 1;
+		last;
+	}
+	usleep(50_000);
+}
+ok($ended, 'revoking the token ends its open stream within 5 s');
+$sub->{h}->kill_kill;
+is(req('GET', '/stream', $tok_stream), 401, '... and it cannot reconnect');
+
+my $tok_keep = $node->safe_psql('postgres',
+	"SELECT evproc_create_token('tap-keep', '{write}')");
+ok(until_status(200, 5, sub { post($tok_keep) }), 'a write token works');
+# without the setting's token: only the table's tokens close the server
+$node->append_conf('postgresql.conf', "evproc.auth_token = ''\n");
+$node->reload;
+usleep(1_000_000);
+is(post(undef), 401, 'without the setting, the table\'s tokens keep the server closed');
+$node->safe_psql('postgres', 'DROP EXTENSION evproc');
+usleep(2_500_000);
+is(post(undef), 401, 'after DROP EXTENSION, no token still gets 401 (not open)');
+is(post($tok_keep), 200, '... the tokens read before stay in force');
+ok(log_match($node, qr/evproc\.tokens cannot be read any more; the tokens read before stay in force/),
+	'... which the log says');
+
 $node->stop;
 done_testing();
