@@ -49,6 +49,7 @@
 static TokenTable *current = NULL;
 static bool from_table = false; /* else the table is missing */
 static bool kept_stale = false; /* table gone: the copy kept (logged) */
+static int	error_backoff_ms = 0;	/* after failed reads, doubling */
 static uint64 loaded_generation = 0;
 static TimestampTz next_reload = 0;
 
@@ -281,15 +282,23 @@ reload(void)
 		db_try(load_in_unit, &result);
 	if (edata != NULL)
 	{
-		ereport(LOG,
-				(errmsg("evproc: could not read evproc.tokens: %s",
-						edata->message),
-				 errdetail("The tokens read before stay in force; it is read again shortly.")));
+		/* an error that stays (a column altered) is logged once a while */
+		error_backoff_ms = Min(Max(error_backoff_ms * 2, 100), TOKENS_RELOAD_MS);
+		if (error_backoff_ms >= TOKENS_RELOAD_MS || error_backoff_ms == 100)
+			ereport(LOG,
+					(errmsg("evproc: could not read evproc.tokens: %s",
+							edata->message),
+					 errdetail("The tokens read before stay in force; it is read again in %d ms.",
+							   error_backoff_ms)));
 		FreeErrorData(edata);
-		result = LOAD_BUSY;
+		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  error_backoff_ms);
+		return;
 	}
+	error_backoff_ms = 0;
 	if (result == LOAD_BUSY)
 	{
+		/* the table is locked: try again soon */
 		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
 		return;
 	}
