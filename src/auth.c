@@ -29,17 +29,9 @@ static uint8_t setting_hash[TOKEN_HASH_LEN];	/* its hash */
 static bool setting_set = false;	/* there is a setting's token */
 static bool auth_refuse_all = false;	/* a setting without a usable token */
 static TokenTable *tokens = NULL;	/* NULL until evproc.tokens is read */
-static uint64 epoch = 0;		/* how many times tokens was set */
 static uint64 credentials = 0;	/* see auth_credentials */
 static int64 next_expiry_us = 0;	/* when a token expires next; 0: none */
 static bool public_reads_seen = false;	/* evproc.public_reads, as loaded */
-
-/* auth_epoch: the epoch of the token table (AuthGrant.token's validity) */
-uint64
-auth_epoch(void)
-{
-	return epoch;
-}
 
 /*
  * same_tokens: do a and b let in the same tokens for the same things (in
@@ -89,7 +81,6 @@ auth_set_tokens(TokenTable *table)
 	if (!same_tokens(tokens, table))
 		credentials++;
 	tokens = table;
-	epoch++;
 	next_expiry_us = earliest_expiry(token_now_us());
 }
 
@@ -129,15 +120,12 @@ set_result(AuthGrant *grant, AuthResult result, AuthBy by, int index)
 {
 	grant->result = result;
 	grant->by = by;
-	grant->token = -1;
-	grant->epoch = epoch;
 	grant->rate_limit = 0;
 	grant->name[0] = '\0';
 	if (index >= 0)
 	{
 		const TokenEntry *e = &tokens->entries[index];
 
-		grant->token = index;
 		grant->rate_limit = e->rate_limit;
 		memcpy(grant->name, e->name, sizeof(grant->name));
 	}

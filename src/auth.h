@@ -47,17 +47,14 @@ typedef enum AuthBy
  * What auth_check says of a request (http.c keeps it in HttpRequest.auth;
  * a request of a public route keeps it zeroed: AUTH_OK, AUTH_BY_NONE).
  * For a token of evproc.tokens (by == AUTH_BY_TABLE; also with
- * AUTH_EXPIRED, AUTH_REVOKED and AUTH_NO_SCOPE), token is its index in the
- * worker's table of epoch (auth_epoch(): the index is valid while that is
- * the epoch), name its name and rate_limit its rate_limit; else token is
- * -1, name "" and rate_limit 0.
+ * AUTH_EXPIRED, AUTH_REVOKED and AUTH_NO_SCOPE), name is its name and
+ * rate_limit its rate_limit (the rate limiter's key and limit); else name
+ * is "" and rate_limit 0.
  */
 typedef struct AuthGrant
 {
 	AuthResult	result;
 	AuthBy		by;
-	int			token;
-	uint64		epoch;
 	int32		rate_limit;		/* events per second; 0: no limit */
 	char		name[TOKEN_NAME_MAX + 1];
 } AuthGrant;
@@ -71,7 +68,6 @@ extern long auth_timeout_ms(void);
 /* inside libmicrohttpd's callbacks too: no PostgreSQL calls */
 extern void auth_check(const char *authorization, AuthNeed need,
 					   AuthGrant *grant);
-extern uint64 auth_epoch(void);
 extern unsigned int auth_status(AuthResult result);
 extern const char *auth_message(AuthResult result, AuthNeed need);
 

@@ -9,12 +9,9 @@
  * The same mechanism as the event types' (types.c): a statement trigger
  * on evproc.tokens (evproc.tokens_changed) has the workers told at commit
  * (changes.c); each pass of a worker's loop compares the table's
- * generation with its copy's and reloads the table in a unit of work of
- * its own (or a subtransaction of an open ingest transaction).  So a new,
- * changed or revoked token takes effect within a pass of its commit,
- * without a reload of the configuration.  The copy is also reloaded every
- * TOKENS_RELOAD_MS, which catches what no trigger sees (DROP and CREATE
- * EXTENSION, a restore with triggers disabled).  Until the table has been
+ * generation with its copy's and reads the table again (changes.c).  So a
+ * new, changed or revoked token takes effect within a pass of its commit,
+ * without a reload of the configuration.  Until the table has been
  * read once, requests that need a token of the table get 503; without the
  * table (the extension missing or older than 1.3), there are no table
  * tokens.
@@ -49,14 +46,7 @@
 static TokenTable *current = NULL;
 static bool from_table = false; /* else the table is missing */
 static bool kept_stale = false; /* table gone: the copy kept (logged) */
-static int	error_backoff_ms = 0;	/* after failed reads, doubling */
-static uint64 loaded_generation = 0;
-static TimestampTz next_reload = 0;
 
-/* how often the copy is reloaded even if no trigger said it changed */
-#define TOKENS_RELOAD_MS	10000
-/* ... and while the table is missing */
-#define TOKENS_MISSING_RELOAD_MS	1000
 /* random bytes of a token: 256 bits */
 #define TOKEN_RANDOM_BYTES	32
 /* Unix time - PostgreSQL time, in microseconds */
@@ -223,110 +213,35 @@ load(void)
 			(errmsg_internal("evproc: %d tokens read from evproc.tokens", n)));
 }
 
-/* How a reload went. */
-typedef enum LoadResult
-{
-	LOAD_DONE,					/* the copy is the table */
-	LOAD_MISSING,				/* no table: no table tokens */
-	LOAD_BUSY					/* the table is locked: keep the copy */
-} LoadResult;
-
-/* load_if_there loads the table if it exists and is not locked. */
-static void
-load_if_there(LoadResult *result)
-{
-	static const char *const tokens[] = {"tokens"};
-
-	if (!db_has_table("tokens"))
-		*result = LOAD_MISSING;
-	else if (!db_try_lock(tokens, 1, AccessShareLock))
-		*result = LOAD_BUSY;
-	else
-	{
-		load();
-		*result = LOAD_DONE;
-	}
-}
-
-static void
-load_in_unit(void *arg)
-{
-	db_begin("evproc: reading evproc.tokens");
-	load_if_there(arg);
-	db_commit();
-}
-
-static void
-load_in_sub(void *arg)
-{
-	load_if_there(arg);
-}
+static TableCopy copy = {WATCH_TOKENS, "tokens", load};
 
 /*
- * reload reloads the copy from evproc.tokens: in the open unit of work if
- * there is one, else in a unit of its own.  If the table is missing, there
- * are no table tokens until it is there (logged if it was there); if it is
- * locked, or reading it fails, the copy stays (none yet: requests that
- * need a table token get 503) and the table is read again shortly.
+ * reload reloads the copy from evproc.tokens (see changes_read).  If the
+ * table is missing, there are no table tokens until it is there, unless
+ * tokens were read from it before; if it is locked, or reading it fails,
+ * the copy stays (none yet: requests that need a table token get 503).
  */
 static void
 reload(void)
 {
-	uint64		generation = changes_generation(WATCH_TOKENS);
-	LoadResult	result = LOAD_BUSY;
-	ErrorData  *edata;
-
-	next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											  TOKENS_RELOAD_MS);
-	edata = db_in_work() ? db_try_sub(load_in_sub, &result) :
-		db_try(load_in_unit, &result);
-	if (edata != NULL)
+	if (changes_read(&copy) != TABLE_MISSING)
+		return;
+	if (from_table && !current->open)
 	{
-		/* an error that stays (a column altered) is logged once a while */
-		error_backoff_ms = Min(Max(error_backoff_ms * 2, 100), TOKENS_RELOAD_MS);
-		if (error_backoff_ms >= TOKENS_RELOAD_MS || error_backoff_ms == 100)
+		/*
+		 * Never open the server because the table went away (DROP
+		 * EXTENSION, a restore, a rename): the tokens read before stay.
+		 */
+		if (!kept_stale)
 			ereport(LOG,
-					(errmsg("evproc: could not read evproc.tokens: %s",
-							edata->message),
-					 errdetail("The tokens read before stay in force; it is read again in %d ms.",
-							   error_backoff_ms)));
-		FreeErrorData(edata);
-		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  error_backoff_ms);
+					(errmsg("evproc: evproc.tokens cannot be read any more; the tokens read before stay in force until the worker restarts")));
+		kept_stale = true;
 		return;
 	}
-	error_backoff_ms = 0;
-	if (result == LOAD_BUSY)
-	{
-		/* the table is locked: try again soon */
-		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
-		return;
-	}
-	if (result == LOAD_MISSING)
-	{
-		/* look again soon: the extension may be being created (changes.c) */
-		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  TOKENS_MISSING_RELOAD_MS);
-		if (from_table && !current->open)
-		{
-			/*
-			 * Never open the server because the table went away (DROP
-			 * EXTENSION, a restore, a rename): the tokens read before stay.
-			 */
-			if (!kept_stale)
-				ereport(LOG,
-						(errmsg("evproc: evproc.tokens cannot be read any more; the tokens read before stay in force until the worker restarts")));
-			kept_stale = true;
-			loaded_generation = generation;
-			return;
-		}
-		if (!set_table(NULL, 0, false, false))
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
-	}
-	/* a change committed while we read is read again next pass */
-	loaded_generation = generation;
+	if (!set_table(NULL, 0, false, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 }
 
 /* The uses to write: n hashes (bytea) and times (timestamptz). */
@@ -438,8 +353,7 @@ tokens_upkeep(void)
 {
 	int64		now_us;
 
-	if (changes_generation(WATCH_TOKENS) != loaded_generation ||
-		GetCurrentTimestamp() >= next_reload)
+	if (changes_stale(&copy))
 		reload();
 	now_us = token_now_us();
 	if (current != NULL && now_us >= current->write_due_us)
@@ -450,9 +364,7 @@ tokens_upkeep(void)
 long
 tokens_timeout_ms(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	long		timeout = next_reload <= now ? 0 :
-		(long) ((next_reload - now + 999) / 1000);
+	long		timeout = changes_timeout_ms(&copy);
 
 	if (current != NULL && current->write_due_us != INT64_MAX)
 	{

@@ -6,12 +6,9 @@
  *
  * The statement trigger on evproc.event_types (evproc_event_types_changed)
  * has the workers told at commit (changes.c).  Each pass of a worker's
- * loop compares the table's generation with that of its copy and reloads
- * the table, in a unit of work of its
- * own (or a subtransaction of an open ingest transaction), so a
- * definition takes effect within a pass of its commit.  The copy is also
- * reloaded every TYPES_RELOAD_MS, which catches what no trigger sees
- * (DROP EXTENSION and CREATE EXTENSION).  While the table cannot be read
+ * loop compares the table's generation with that of its copy and reads
+ * the table again (changes.c), so a definition takes effect within a pass
+ * of its commit.  While the table cannot be read
  * (the extension is missing or older than the library), the two
  * predefined types are used, so that existing clients keep working.
  *
@@ -37,8 +34,6 @@
 /* the worker's copy */
 static TypeSet current = {NULL, 0};
 static bool from_table = false; /* else the predefined types */
-static uint64 loaded_generation = 0;
-static TimestampTz next_reload = 0;
 
 static const EvType predefined[] = {
 	{EV_NAME_ADD_REVENUE, EV_METRIC_REVENUE, sizeof(EV_METRIC_REVENUE) - 1,
@@ -46,11 +41,6 @@ static const EvType predefined[] = {
 	{EV_NAME_SUBTRACT_REVENUE, EV_METRIC_REVENUE, sizeof(EV_METRIC_REVENUE) - 1,
 	EV_EFFECT_SUBTRACT},
 };
-
-/* how often the copy is reloaded even if no trigger said it changed */
-#define TYPES_RELOAD_MS		10000
-/* ... and while the table is missing */
-#define TYPES_MISSING_RELOAD_MS	1000
 
 PG_FUNCTION_INFO_V1(evproc_event_types_changed);
 
@@ -129,119 +119,45 @@ load(void)
 				 errmsg("out of memory")));
 }
 
-/* How a reload went. */
-typedef enum LoadResult
-{
-	LOAD_DONE,					/* the copy is the table */
-	LOAD_MISSING,				/* no table: the predefined types apply */
-	LOAD_BUSY					/* the table is locked: keep the copy */
-} LoadResult;
-
-/* load_if_there loads the table if it exists and is not locked. */
-static void
-load_if_there(LoadResult *result)
-{
-	static const char *const event_types[] = {"event_types"};
-
-	if (!db_has_table("event_types"))
-		*result = LOAD_MISSING;
-	else if (!db_try_lock(event_types, 1, AccessShareLock))
-		*result = LOAD_BUSY;
-	else
-	{
-		load();
-		*result = LOAD_DONE;
-	}
-}
-
-static void
-load_in_unit(void *arg)
-{
-	db_begin("evproc: reading evproc.event_types");
-	load_if_there(arg);
-	db_commit();
-}
-
-static void
-load_in_sub(void *arg)
-{
-	load_if_there(arg);
-}
+static TableCopy copy = {WATCH_EVENT_TYPES, "event_types", load};
 
 /* types_stale: should types_reload run now? */
 bool
 types_stale(void)
 {
-	return current.types == NULL ||
-		changes_generation(WATCH_EVENT_TYPES) != loaded_generation ||
-		GetCurrentTimestamp() >= next_reload;
+	return current.types == NULL || changes_stale(&copy);
 }
 
 /* types_timeout_ms: how long the loop may sleep as far as types go. */
 long
 types_timeout_ms(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
-
-	return next_reload <= now ? 0 : (long) ((next_reload - now + 999) / 1000);
+	return changes_timeout_ms(&copy);
 }
 
 /*
- * types_reload reloads the copy from evproc.event_types: in the open unit
- * of work (a file's ingest transaction) if there is one, else in a unit of
- * its own.  If the table is missing, the predefined types are used until
- * it is there (logged once); if it is locked, or reading it fails, the copy
- * stays and the table is read again shortly.
+ * types_reload reloads the copy from evproc.event_types (see
+ * changes_read).  If the table is missing, the predefined types are used
+ * until it is there (logged once); if it is locked, or reading it fails,
+ * the copy stays (the predefined types if there is none yet).
  */
 void
 types_reload(void)
 {
-	uint64		generation = changes_generation(WATCH_EVENT_TYPES);
-	LoadResult	result = LOAD_BUSY;
-	ErrorData  *edata;
+	TableRead	result = changes_read(&copy);
 
-	next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											  TYPES_RELOAD_MS);
-	edata = db_in_work() ? db_try_sub(load_in_sub, &result) :
-		db_try(load_in_unit, &result);
-	if (edata != NULL)
-	{
+	if (result == TABLE_READ || (result == TABLE_UNREAD && current.types != NULL))
+		return;
+	if (from_table || current.types == NULL)
 		ereport(LOG,
-				(errmsg("evproc: could not read evproc.event_types: %s",
-						edata->message),
-				 errdetail("The event types read before stay in force; it is read again shortly.")));
-		FreeErrorData(edata);
-		result = LOAD_BUSY;
-	}
-	if (result == LOAD_BUSY)
-	{
-		/* try again soon; keep what we have, else the predefined types */
-		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
-		if (current.types != NULL)
-			return;
-	}
-	if (result == LOAD_MISSING)
-	{
-		/* look again soon: the extension may be being created (changes.c) */
-		next_reload = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  TYPES_MISSING_RELOAD_MS);
-	}
-	if (result != LOAD_DONE)
-	{
-		if (from_table || current.types == NULL)
-			ereport(LOG,
-					(errmsg("evproc: evproc.event_types cannot be read in database \"%s\"; only the predefined event types are accepted",
-							evproc_database),
-					 errhint("Run CREATE EXTENSION evproc, or ALTER EXTENSION evproc UPDATE, in that database.")));
-		if (!set_types(predefined, lengthof(predefined), false) &&
-			current.types == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
-	}
-	/* a change committed while we read is read again next pass */
-	if (result != LOAD_BUSY)
-		loaded_generation = generation;
+				(errmsg("evproc: evproc.event_types cannot be read in database \"%s\"; only the predefined event types are accepted",
+						evproc_database),
+				 errhint("Run CREATE EXTENSION evproc, or ALTER EXTENSION evproc UPDATE, in that database.")));
+	if (!set_types(predefined, lengthof(predefined), false) &&
+		current.types == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 }
 
 /*

@@ -72,6 +72,9 @@ static TimestampTz next_prune = 0;
 static TimestampTz next_prune_files = 0;
 static uint64 feed_pos = 0;		/* what of the change feed we have read */
 static uint64 credentials_seen = 0; /* auth_credentials() the streams had */
+/* what ingest was doing at the end of the last pass, and whether paused */
+static IngestProgress progress;
+static bool paused = false;
 
 /*
  * resolve_directory gives this worker's journal directory, palloc'd:
@@ -196,6 +199,7 @@ reload_settings(void)
 	if (strcmp(new_dir, intake_dir()) != 0)
 	{
 		ingest_abandon();		/* its transaction must not be open */
+		ingest_progress(&progress);
 		(void) intake_move(new_dir, fold_last_recorded_name());
 		status_set_dir(intake_dir());
 	}
@@ -285,7 +289,7 @@ compute_timeout(void)
 
 	if (intake_pending() > 0)
 		return 0;
-	if (!status_ingest_paused())
+	if (!paused)
 		timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
 	timeout = earlier(timeout, db_stats_timeout_ms());
@@ -332,13 +336,16 @@ serve_ingest(void)
 {
 	char		errbuf[256];
 	IngestResult ingest;
-	IngestProgress p;
+	IngestProgress *p = &progress;
 
-	if (status_ingest_paused())
+	paused = status_ingest_paused();
+	if (paused)
 	{
-		ingest_progress(&p);
-		if (p.active)
+		if (p->active)
+		{
 			ingest_abandon();
+			ingest_progress(p);
+		}
 		if (rotation_pending())
 			rotation_complete("ingest is paused by evproc_pause_ingest(): the journal was rotated, and is counted after evproc_resume_ingest()");
 		status_report(WA_PAUSED, "", "", 0);
@@ -353,11 +360,11 @@ serve_ingest(void)
 		else if (ingest == INGEST_FAILED)
 			rotation_complete(errbuf);
 	}
-	ingest_progress(&p);
-	status_report(p.waiting_lock ? WA_WAITING_LOCK :
-				  p.active ? WA_INGESTING :
-				  p.retry_at != 0 ? WA_BACKING_OFF : WA_SERVING,
-				  p.file, p.error, p.retry_at);
+	ingest_progress(p);
+	status_report(p->waiting_lock ? WA_WAITING_LOCK :
+				  p->active ? WA_INGESTING :
+				  p->retry_at != 0 ? WA_BACKING_OFF : WA_SERVING,
+				  p->file, p->error, p->retry_at);
 	return ingest == INGEST_IDLE;
 }
 
@@ -383,13 +390,10 @@ recheck_streams(void)
 static void
 pass(void)
 {
-	IngestProgress progress;
-
 	if (types_stale())
 		types_reload();
 	tokens_upkeep();
 	recheck_streams();
-	ingest_progress(&progress);
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
 					intake_unrotated_since(), progress.waiting_lock);
 	report_gauges();

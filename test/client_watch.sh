@@ -17,23 +17,8 @@
 
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-client=${EVPROC_CLIENT:-$here/../client/evproc-client}
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "not ok - $1"; }
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-check() {
-	local desc=$1
-	shift
-	if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
+# shellcheck source=test/checks.sh
+. "$(dirname "$0")/checks.sh"
 
 if [ ! -x "$client" ]; then
 	echo "client_watch.sh: no client at $client (run make first)" >&2

@@ -82,12 +82,6 @@ sub revenues
 	};
 }
 
-# rotate() asks the worker to rotate and ingest everything.
-sub rotate
-{
-	return $node->safe_psql('postgres', 'SELECT evproc_rotate()');
-}
-
 # rotate_expecting_crash($point, $what) calls evproc_rotate(), which must
 # fail because the worker kills itself at $point: with an error, or with
 # the session terminated by crash recovery; the log must show the fault.
@@ -175,7 +169,7 @@ my $moved = log_match($node,
 ok(defined $moved, "after-commit: restarted worker only moved the file");
 $moved //= 'none';
 set_fault($node, '');
-rotate();
+rotate($node);
 ok(-f "$dir/processed/$moved" && !-e "$dir/$moved",
 	"after-commit: $moved is in processed/");
 is(file_events($moved), $filled ? '1:1' : '1:3',
@@ -231,7 +225,7 @@ sub crash_then_count
 	my ($offset, $filled) = rotate_expecting_crash($point, $point);
 	my $crashed_file = restart_without_fault($point);
 	post_events("$point: after", [ "$prefix-after", 'add_revenue', 1 ]);
-	rotate();
+	rotate($node);
 	unlike(
 		slurp_file($node->logfile, $offset),
 		qr/was already ingested/,
@@ -272,7 +266,7 @@ set_fault($node, 'rotate-after-rename');
   rotate_expecting_crash('rotate-after-rename', 'after-rename');
 wait_for_recovery('after-rename');
 set_fault($node, '');
-rotate();
+rotate($node);
 my @new = grep { !$before{$_} } recorded_files();
 is(scalar(@new), 1 + $filled,
 	'after-rename: the renamed journal was ingested, once');
@@ -296,7 +290,7 @@ close($fh);
 $node->start;
 ok(wait_for_http($port, 60), 'torn: worker answers HTTP after restart');
 post_events('torn', [ 'd-3', 'add_revenue', 4 ]);
-rotate();
+rotate($node);
 is( $node->safe_psql(
 		'postgres',
 		"SELECT count(*) FROM evproc.rejected_lines "
@@ -329,7 +323,7 @@ open($fh, '>', "$dir/drop.tmp") or die "could not write: $!";
 print $fh join("\n", @lines);    # no newline after the last line
 close($fh);
 rename("$dir/drop.tmp", "$dir/$drop") or die "could not rename: $!";
-rotate();
+rotate($node);
 ok(-f "$dir/processed/$drop" && !-e "$dir/$drop",
 	"drop: $drop is in processed/");
 is( $node->safe_psql(

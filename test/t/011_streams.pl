@@ -52,23 +52,13 @@ sub wait_messages
 
 sub stop { my ($s) = @_; $s->{h}->kill_kill; }
 
-sub post
-{
-	my ($user, $value) = @_;
-	my ($status) = http_post($port, '/liveEvent',
-		qq({"userId":"$user","name":"add_revenue","value":$value}));
-	return $status;
-}
-
-sub rotate { $node->safe_psql('postgres', 'SELECT evproc_rotate()'); }
-
 # 1. an unknown user: nothing until its first change, only after commit
 my $a = subscribe('/userEvents/a1/stream');
 is($a->{status}, 200, 'a stream of an unknown user opens');
-is(post('a1', 5), 200, 'event for a1 acknowledged');
+is(add_revenue($port, 'a1', 5), 200, 'event for a1 acknowledged');
 usleep(300_000);
 is(scalar messages($a), 0, 'nothing is sent before the file is ingested');
-rotate();
+rotate($node);
 my @m = wait_messages($a, 1);
 is($m[0][1] // '', '{"userId": "a1", "revenue": 5, "metrics": {"revenue": 5}, "seq": ' . ($m[0][0] // '') . '}',
 	'after the commit: the state GET gives, with seq');
@@ -78,8 +68,8 @@ my $seq1 = $m[0][0];
 my $b = subscribe('/userEvents/a1/stream');
 @m = wait_messages($b, 1);
 like($m[0][1] // '', qr/^\{"userId": "a1", "revenue": 5, /, 'a known user: its state first');
-is(post('a1', 1), 200, 'a second event');
-rotate();
+is(add_revenue($port, 'a1', 1), 200, 'a second event');
+rotate($node);
 @m = wait_messages($a, 2);
 like($m[1][1] // '', qr/"revenue": 6,/, 'the change follows');
 cmp_ok($m[1][0], '>', $seq1, 'in increasing seq');
@@ -97,9 +87,9 @@ stop($_) for $b, $c, $d;
 # 4. GET /stream: every user; ?users= only those
 my $all = subscribe('/stream');
 my $some = subscribe('/stream?users=b2,b3');
-is(post('b1', 1), 200, 'b1');
-is(post('b2', 2), 200, 'b2');
-rotate();
+is(add_revenue($port, 'b1', 1), 200, 'b1');
+is(add_revenue($port, 'b2', 2), 200, 'b2');
+rotate($node);
 @m = wait_messages($all, 2);
 is_deeply([ sort map { $_->[1] =~ /"userId": "(\w+)"/ } @m ], [ 'b1', 'b2' ],
 	'/stream: every user');
@@ -138,7 +128,7 @@ for my $f (0 .. 7)
 	close($fh);
 	rename("$dir/big.tmp", "$dir/events-big-$f.jsonl") or die $!;
 }
-rotate();
+rotate($node);
 @m = wait_messages($fast, 1);
 like($m[0][1] // '', qr/"userId": "big-1", "revenue": 1,/,
 	'the other subscriber gets its change');
@@ -165,17 +155,17 @@ stop($fast);
 # 7. kill -9: the client resumes with its Last-Event-ID; the current state,
 # with every acknowledged event, and a larger seq
 my $k = subscribe('/userEvents/k1/stream');
-is(post('k1', 1), 200, 'k1 first event');
-rotate();
+is(add_revenue($port, 'k1', 1), 200, 'k1 first event');
+rotate($node);
 @m = wait_messages($k, 1);
 my $kseq = $m[0][0];
-is(post('k1', 2), 200, 'k1 second event, acknowledged before the kill');
+is(add_revenue($port, 'k1', 2), 200, 'k1 second event, acknowledged before the kill');
 ok(kill9_and_wait($node, 60), 'postmaster killed');
 stop($k);
 $node->start;
 ok(wait_for_http($port, 60), 'serving again');
 my $k2 = subscribe('/userEvents/k1/stream', "Last-Event-ID: $kseq");
-rotate();
+rotate($node);
 @m = wait_messages($k2, 1);
 like($m[-1][1] // '', qr/"revenue": 3,/, 'resumed: the state with every acknowledged event');
 cmp_ok($m[-1][0], '>', $kseq, '... and a larger seq');

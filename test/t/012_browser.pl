@@ -49,19 +49,9 @@ my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $node = evproc_node('browser');
 my $port = http_port($node);
 
-sub post
-{
-	my ($user, $value) = @_;
-	my ($status) = http_post($port, '/liveEvent',
-		event_json($user, 'add_revenue', $value));
-	return $status;
-}
-
-sub rotate { $node->safe_psql('postgres', 'SELECT evproc_rotate()'); }
-
 # the user is known before the page subscribes: its state comes first
-is(post('br1', 5), 200, 'first event acknowledged');
-rotate();
+is(add_revenue($port, 'br1', 5), 200, 'first event acknowledged');
+rotate($node);
 
 my $page = "$tmp/page.html";
 open(my $fh, '>', $page) or die "could not write $page: $!";
@@ -117,8 +107,8 @@ ok((-e $err ? slurp_file($err) : "") =~ /"evproc-message \d+"/,
   or diag('chromium stderr: ' . (-e $err ? slurp_file($err) : ''));
 
 # the change, counted while the page listens
-is(post('br1', 2), 200, 'second event acknowledged');
-rotate();
+is(add_revenue($port, 'br1', 2), 200, 'second event acknowledged');
+rotate($node);
 
 # Chromium prints the DOM once the page has closed its stream
 eval { $h->finish; };

@@ -83,16 +83,6 @@ sub established
 	return %count;
 }
 
-sub post
-{
-	my ($user, $value) = @_;
-	my ($status) = http_post($port, '/liveEvent',
-		event_json($user, 'add_revenue', $value));
-	return $status;
-}
-
-sub rotate { $node->safe_psql('postgres', 'SELECT evproc_rotate()'); }
-
 # 1. two workers
 my @pids = split /\n/, $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc' ORDER BY pid");
@@ -124,12 +114,12 @@ my $total = 0;
 my @bad;
 for my $v (1 .. 40)
 {
-	my $status = post('w1', $v) // 'none';
+	my $status = add_revenue($port, 'w1', $v) // 'none';
 	push @bad, "$v: $status" unless $status eq '200';
 	$total += $v;
 }
 is_deeply(\@bad, [], '40 events acknowledged');
-rotate();
+rotate($node);
 
 # both workers journaled some: worker 0 in evproc/, worker 1 in evproc/worker1/
 my $dir = journal_dir($node);
@@ -190,12 +180,12 @@ my @all = map { subscribe('/stream?users=w1') } 1 .. 4;
 usleep(200_000);
 for my $v (1 .. 20)
 {
-	my $status = post('w1', 1) // 'none';
+	my $status = add_revenue($port, 'w1', 1) // 'none';
 	push @bad, "round 2 $v: $status" unless $status eq '200';
 	$total += 1;
 }
 is_deeply(\@bad, [], '20 more events acknowledged');
-rotate();
+rotate($node);
 check_all('round 2', 'w1', $total, @subs, @all);
 
 $_->{h}->kill_kill for @subs, @all;

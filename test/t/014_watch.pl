@@ -38,16 +38,6 @@ my $node = evproc_node('watch');
 my $port = http_port($node);
 my ($out, $err) = ("$tmp/watch.out", "$tmp/watch.err");
 
-sub post
-{
-	my ($user, $value) = @_;
-	my ($status) = http_post($port, '/liveEvent',
-		event_json($user, 'add_revenue', $value));
-	return $status;
-}
-
-sub rotate { $node->safe_psql('postgres', 'SELECT evproc_rotate()'); }
-
 # wait_lines($n, $timeout): waits until watch has printed $n lines;
 # returns the lines printed.
 sub wait_lines
@@ -73,8 +63,8 @@ sub get_state
 	return $body;
 }
 
-is(post('wu1', 3), 200, 'first event acknowledged');
-rotate();
+is(add_revenue($port, 'wu1', 3), 200, 'first event acknowledged');
+rotate($node);
 
 my $h = IPC::Run::start(
 	[ $client, '--url', "http://127.0.0.1:$port", 'watch', 'wu1' ],
@@ -85,8 +75,8 @@ my @l = wait_lines(1, 20);
 like($l[0] // '', qr/^\{"userId": "wu1", "revenue": 3, .*"seq": \d+\}$/,
 	'watch prints the current state first')
   or diag('stderr: ' . slurp_file($err));
-is(post('wu1', 4), 200, 'second event acknowledged');
-rotate();
+is(add_revenue($port, 'wu1', 4), 200, 'second event acknowledged');
+rotate($node);
 @l = wait_lines(2, 20);
 like($l[1] // '', qr/^\{"userId": "wu1", "revenue": 7, .*"seq": \d+\}$/,
 	'then the change, as its own line');
@@ -95,12 +85,12 @@ is($state, get_state(), 'the line is the state GET gives, plus seq');
 cmp_ok(seq_of($l[1] // ''), '>', seq_of($l[0] // ''), 'in increasing seq');
 
 # 2. kill -9 with an acknowledged event not yet ingested; restart
-is(post('wu1', 5), 200, 'third event acknowledged, not yet ingested');
+is(add_revenue($port, 'wu1', 5), 200, 'third event acknowledged, not yet ingested');
 ok(kill9_and_wait($node, 60), 'postmaster killed');
 usleep(500_000);    # watch sees the connection fail and retries, refused
 $node->start;
 ok(wait_for_http($port, 60), 'serving again');
-rotate();
+rotate($node);
 
 # watch reconnects by itself (its back-off is at most 10 s)
 @l = wait_lines(3, 40);

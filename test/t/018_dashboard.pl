@@ -65,8 +65,6 @@ sub post_events
 	return $r{status} // 0;
 }
 
-sub rotate { $node->safe_psql('postgres', 'SELECT evproc_rotate()'); }
-
 # the top list as SQL gives it, as /topUsers writes it
 sub sql_top
 {
@@ -92,7 +90,7 @@ my @events = (
 	map { [ "u$_", 'add_revenue', $_ ] } 1 .. 12);
 my $posted = scalar @events;
 is(post_events(@events), 200, "$posted events posted");
-rotate();
+rotate($node);
 
 my ($status, $body) = get('/topUsers');
 is($status, 200, '/topUsers answers');
@@ -146,7 +144,7 @@ is($r{status}, 200, 'HEAD /topUsers: 200');
 		  qq({"userId": "$user", "name": "add_revenue", "value": $value, "eventId": "during-$i"}\n);
 	}
 	is(post_events([ 'aaa', 'add_revenue', 3 ]), 200, 'during: aaa known before');
-	rotate();
+	rotate($node);
 	my $before = sql_top(5) . "\n";
 	open(my $fh, '>', "$dir/events-during.jsonl") or die $!;
 	print $fh $data;
@@ -347,7 +345,7 @@ SKIP:
 	is(post_events([ 'live-top', 'add_revenue', '999999999999999999.5' ], [ 'u1', 'add_revenue', 1 ]),
 		200, 'browser: two more events posted');
 	$posted += 2;
-	rotate();
+	rotate($node);
 	ok($wait_for->(q{(function () { var tr = document.querySelector('#top-users tr.top-user');
 		return tr && tr.getAttribute('data-user') === 'live-top'
 			&& tr.getAttribute('data-value') === '999999999999999999.5'; })()}, 30),

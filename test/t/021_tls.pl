@@ -148,8 +148,6 @@ sub ws
 	return split /\n/, $out;
 }
 
-sub rotate { $node->safe_psql('postgres', 'SELECT evproc_rotate()'); }
-
 sub reload
 {
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
@@ -202,7 +200,7 @@ is(peer_cert(), 'evproc-test-one 01', 'a connection gets the certificate');
 
 # 2. Everything over HTTPS
 is(post('one', 'u1', 5), 200, 'POST over HTTPS: 200');
-rotate();
+rotate($node);
 is(revenue_of($node, 'u1')->{u1}, 5, '... counted once');
 my $body;
 ($status, $body) = curl_https('one', 'GET', '/userEvents/u1');
@@ -222,14 +220,14 @@ ok(!defined $r{status}, 'plain HTTP on the HTTPS port gets no HTTP reply');
 ($status) = http_post($port, '/liveEvent',
 	'{"userId":"u1","name":"add_revenue","value":1}');
 ok(!defined $status || $status != 200, '... nor does a plain POST');
-rotate();
+rotate($node);
 is(revenue_of($node, 'u1')->{u1}, 5, '... which counts nothing');
 
 # SSE over HTTPS: the state, then a change
 my $s1 = sse('one', '/userEvents/u1/stream');
 ok(sse_wait($s1, qr/"revenue": 5,/), 'an SSE stream over HTTPS sends the state');
 is(post('one', 'u1', 2), 200, 'a second event');
-rotate();
+rotate($node);
 ok(sse_wait($s1, qr/"revenue": 7,/), '... and the change');
 
 # WebSocket over wss://: the state, a change, ping, close
@@ -246,7 +244,7 @@ my $h;
 }
 usleep(800_000);
 is(post('one', 'u1', 3), 200, 'a third event');
-rotate();
+rotate($node);
 $h->finish;
 like((grep { /^1 / } split /\n/, $live)[-1] // '', qr/"revenue": 10,/,
 	'... the change follows over wss://');
@@ -278,7 +276,7 @@ is($out[-1], '8 03eb', 'a message on a wss:// stream: 1003');
 # 3. Renewal: new connections get the new certificate; the worker, its
 # journal and the streams open go on
 is(post('one', 'r1', 1), 200, 'r1 acknowledged');
-rotate();
+rotate($node);
 my $s2 = sse('one', '/userEvents/r1/stream');
 ok(sse_wait($s2, qr/"userId": "r1", "revenue": 1,/),
 	'a stream open before the renewal');
@@ -301,7 +299,7 @@ my @after = stat(journal_dir($node) . '/events.jsonl');
 is("$after[1] $after[7]", "$journal[1] $journal[7]",
 	'its journal is the same file, untouched');
 is(post('two', 'r1', 1), 200, 'an event after the renewal');
-rotate();
+rotate($node);
 is(revenue_of($node, 'r1')->{r1}, 3, 'every event counted once');
 ok(sse_wait($s2, qr/"userId": "r1", "revenue": 3,/),
 	'the stream opened before the renewal goes on');

@@ -35,7 +35,8 @@ our @EXPORT = qw(
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
-  worker_pid ingest_transaction_open evproc_client_path count_processed archive_state check_archives check_books check_counted_once set_conf
+  worker_pid ingest_transaction_open evproc_client_path add_revenue rotate
+  count_processed archive_state check_archives check_books check_counted_once set_conf
   set_fault reset_conf_offline
 );
 
@@ -603,6 +604,23 @@ sub evproc_client_path
 		return "$dir/evproc-client" if -x "$dir/evproc-client" && !-d _;
 	}
 	return "$FindBin::RealBin/../../client/evproc-client";
+}
+
+# add_revenue($port, $user, $value): POSTs one add_revenue event; its
+# status
+sub add_revenue
+{
+	my ($port, $user, $value) = @_;
+	my ($status) = http_post($port, '/liveEvent',
+		event_json($user, 'add_revenue', $value));
+	return $status;
+}
+
+# rotate($node): rotates the journal and ingests what is waiting
+sub rotate
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', 'SELECT evproc_rotate()');
 }
 
 # ingest_transaction_open($node): is the worker's transaction of a file
