@@ -237,9 +237,7 @@ header_start(WsDecoder *d)
 	{
 		if (!d->fin)
 			return fail(d, WS_CLOSE_PROTOCOL, "control frame is fragmented");
-		if (len7 > WS_CONTROL_MAX)
-			return fail(d, WS_CLOSE_PROTOCOL,
-						"control frame payload is over 125 bytes");
+		/* an extended length is checked once read (header_length) */
 	}
 	else if (op == WS_OP_CONTINUATION && d->msg_opcode == 0)
 		return fail(d, WS_CLOSE_PROTOCOL,
@@ -258,7 +256,10 @@ header_start(WsDecoder *d)
 
 /*
  * header_length reads an extended (16 or 64-bit) length, checked as soon
- * as its last byte is in, before the mask key.
+ * as its last byte is in, before the mask key.  Data frames may use a
+ * longer form than needed; a control frame, whose payload is at most 125
+ * bytes (§5.5), must use the 7-bit form (§5.2: the shortest), and the
+ * error says which rule it breaks, its size or its length encoding.
  */
 static bool
 header_length(WsDecoder *d)
@@ -271,6 +272,13 @@ header_length(WsDecoder *d)
 	if (ext == 8 && (d->hdr[2] & 0x80))
 		return fail(d, WS_CLOSE_PROTOCOL,
 					"64-bit payload length has its high bit set");
+	if (is_control(d->opcode))
+		return fail(d, WS_CLOSE_PROTOCOL,
+					d->frame_len > WS_CONTROL_MAX ?
+					"control frame payload is over 125 bytes" :
+					ext == 2 ?
+					"control frame length in the 16-bit form: a control frame's length must be in the 7-bit form" :
+					"control frame length in the 64-bit form: a control frame's length must be in the 7-bit form");
 	return check_data_size(d);
 }
 

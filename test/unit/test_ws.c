@@ -424,8 +424,19 @@ test_errors(void)
 	EXPECT(1000, &b, "error 1002 control frame payload is over 125 bytes\n");
 	frame(&b, FIN | 0x8, big, 127);
 	EXPECT(1000, &b, "error 1002 control frame payload is over 125 bytes\n");
-	/* even a 16-bit form of a small length is over 125 for a control frame */
+	/*
+	 * a control frame's length in an extended form: the error names the
+	 * length encoding if the length is not over 125, the size if it is
+	 */
 	frame_as(&b, FIN | 0x9, "a", 1, 2);
+	EXPECT(1000, &b, "error 1002 control frame length in the 16-bit form: a control frame's length must be in the 7-bit form\n");
+	frame_as(&b, FIN | 0x9, big, 125, 8);
+	EXPECT(1000, &b, "error 1002 control frame length in the 64-bit form: a control frame's length must be in the 7-bit form\n");
+	frame_as(&b, FIN | 0x8, big, 0, 8);
+	EXPECT(1000, &b, "error 1002 control frame length in the 64-bit form: a control frame's length must be in the 7-bit form\n");
+	frame_as(&b, FIN | 0xA, big, 126, 8);
+	EXPECT(1000, &b, "error 1002 control frame payload is over 125 bytes\n");
+	frame_as(&b, FIN | 0x9, big, 200, 2);
 	EXPECT(1000, &b, "error 1002 control frame payload is over 125 bytes\n");
 	frame(&b, FIN | 0x9, big, 125);
 	{
