@@ -768,15 +768,17 @@ scan(int64 now)
 /*
  * stream_upkeep ends the streams whose client went away, pings idle
  * ones, and says whether any suspended stream
- * was resumed since the last call (libmicrohttpd must run to send).
+ * was resumed since the last call (libmicrohttpd must run to send), or a
+ * WebSocket connection ended (libmicrohttpd must run to close it).
  */
 bool
 stream_upkeep(void)
 {
 	int64		now = monotonic_ms();
 	bool		any;
+	bool		ended;
 
-	wsconn_run();
+	ended = wsconn_run();
 	/* at once if a peer was seen closing, else a few times a second */
 	if (now >= next_scan_ms || conn_peers_closed() != closed_seen)
 	{
@@ -784,7 +786,7 @@ stream_upkeep(void)
 		next_scan_ms = now + STREAM_SCAN_MS;
 		scan(now);
 	}
-	any = resumed_any;
+	any = resumed_any || ended;
 	resumed_any = false;
 	return any;
 }

@@ -200,6 +200,9 @@ flush(WsConn *c)
 		 * Closing the socket now, with bytes of the client unread, would
 		 * send a reset that may destroy our close frame before the client
 		 * reads it: end our side, and read until the client closes too.
+		 * (Over TLS our socket is one end of libmicrohttpd's socketpair,
+		 * and the half-close does not reach the client: there, the
+		 * client's close frame, or WS_DRAIN_MS, ends the connection.)
 		 */
 		(void) shutdown(c->fd, SHUT_WR);
 		c->draining = true;
@@ -400,13 +403,17 @@ end(WsConn *c)
  * could keep going (the others are served in the next pass, which comes
  * at once since the epoll descriptor is still readable).  Then it ends
  * the connections that are done, and those whose close took too long.
+ * Returns whether it ended any: libmicrohttpd must then run (twice, over
+ * TLS: once to see our side closed, once to close the client's
+ * connection), as nothing wakes the loop for it.
  */
-void
+bool
 wsconn_run(void)
 {
 	struct epoll_event events[WS_EVENTS];
 	int			n;
 	int64		now;
+	bool		ended = false;
 	dlist_mutable_iter iter;
 
 	n = epoll_wait(epoll_fd, events, lengthof(events), 0);
@@ -427,8 +434,12 @@ wsconn_run(void)
 		if (c->closing && now >= c->deadline)
 			kill_conn(c);
 		if (c->dead)
+		{
 			end(c);
+			ended = true;
+		}
 	}
+	return ended;
 }
 
 /* wsconn_close_all ends every connection at once (shutdown) */

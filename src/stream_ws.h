@@ -27,7 +27,7 @@ extern void wsconn_send_text(WsConn *c, const char *text, size_t len);
 extern void wsconn_ping(WsConn *c);
 extern void wsconn_close(WsConn *c, int code, const char *reason);
 extern size_t wsconn_pending(const WsConn *c);
-extern void wsconn_run(void);
+extern bool wsconn_run(void);
 extern void wsconn_close_all(void);
 
 #endif							/* EVPROC_STREAM_WS_H */

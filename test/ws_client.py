@@ -15,10 +15,12 @@ Modes for the limits (test/t/024_ws_limits.pl):
   many:N      opens N connections, prints "open N", waits (at most SECONDS)
               until the server closes them all, then closes them all at
               once and prints "closed K" (K got a close frame);
-  closewait   reads until the server's close frame, answers it with a
-              close frame (as a client library does), then waits for the
-              end of the connection: "close <code hex> eof <ms>" or
-              "close <code hex> no eof";
+  closewait   reads until the server's close frame, answers it 0.3 s
+              later with a close frame (as a client library does), then
+              waits for the end of the connection: "close <code hex> eof
+              <ms>" (from its answer) or "close <code hex> no eof";
+  closemute   the same without answering the close frame (eof <ms> from
+              the close frame);
   pingflood   sends 125-byte pings for SECONDS without reading anything
               (a small receive buffer): "dropped after <s> s, <MB> MB sent"
               if the server ends the connection, else "open after ...";
@@ -127,17 +129,21 @@ def many(port, path, n, seconds, headers):
     for c in conns:
         c[0].close()
     print('closed %d' % got); sys.stdout.flush()
-def closewait(s, rest, seconds):
+def closewait(s, rest, seconds, answer=True):
     frames = read_frames(s, rest, seconds, until=8)
     close = [p for op, p in frames if op == 8]
     if not close:
         print('no close'); return
     code = close[0][:2].hex()
     t = time.time()
-    try:
-        s.sendall(frame(8, close[0][:2]))
-    except OSError:
-        pass
+    if answer:
+        # the answer comes a little later, as over a slower link
+        time.sleep(0.3)
+        t = time.time()
+        try:
+            s.sendall(frame(8, close[0][:2]))
+        except OSError:
+            pass
     s.settimeout(seconds)
     try:
         while True:
@@ -237,6 +243,8 @@ if __name__ == '__main__':
         sys.exit(0)
     elif mode == 'closewait':
         closewait(s, rest, seconds); sys.exit(0)
+    elif mode == 'closemute':
+        closewait(s, rest, seconds, False); sys.exit(0)
     elif mode == 'pingflood':
         pingflood(s, seconds); sys.exit(0)
     elif mode == 'pingread':

@@ -5,7 +5,8 @@
 #	  each pass of the loop, and POSTs and /health are answered meanwhile;
 #	- over wss://, once the close handshake is over (the server's close
 #	  frame, the client's answer) the TLS connection ends at once, as a
-#	  client library that waits for it expects;
+#	  client library that waits for it expects; without an answer, it ends
+#	  after the server's wait for it;
 #	- 120 subscribers whose streams are closed together (a token created:
 #	  1008) and that close together: /health answers, and the worker stops
 #	  on pg_ctl stop -m fast (it used to spin forever on the closed sockets).
@@ -211,6 +212,18 @@ ok(restart_worker(1), 'the worker speaks HTTPS');
 	my ($ms) = $$out =~ /eof (\d+)/;
 	cmp_ok($ms // 99999, '<', 1000,
 		'... within a second of the client answering the close frame');
+
+	# a client that does not answer: the connection ends after the server's
+	# wait for the answer (2 s)
+	($h, $out) = client('closemute', 15, "Authorization: Bearer $token");
+	usleep(1_500_000);
+	$node->safe_psql('postgres', "SELECT evproc_create_token('ws-limits-mute')");
+	$h->finish;
+	note("client: $$out");
+	like($$out, qr/^close 03f0 eof \d+$/m,
+		'wss://, a client that does not answer the close: the connection ends');
+	($ms) = $$out =~ /eof (\d+)/;
+	cmp_ok($ms // 99999, '<', 6000, '... within 6 s');
 
 	# 4. 120 subscribers closed together, over plain HTTP
 	$node->safe_psql('postgres', 'ALTER SYSTEM RESET evproc.tls_cert_file');
