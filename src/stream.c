@@ -767,18 +767,16 @@ scan(int64 now)
 
 /*
  * stream_upkeep ends the streams whose client went away, pings idle
- * ones, and says whether any suspended stream
- * was resumed since the last call (libmicrohttpd must run to send), or a
- * WebSocket connection ended (libmicrohttpd must run to close it).
+ * ones, and says whether libmicrohttpd must run: a suspended stream was
+ * resumed since the last call, or a WebSocket connection ended (to close).
  */
 bool
 stream_upkeep(void)
 {
 	int64		now = monotonic_ms();
+	bool		ended = wsconn_run();
 	bool		any;
-	bool		ended;
 
-	ended = wsconn_run();
 	/* at once if a peer was seen closing, else a few times a second */
 	if (now >= next_scan_ms || conn_peers_closed() != closed_seen)
 	{

@@ -47,7 +47,7 @@
 #define WS_MAX_MESSAGE		4096
 /* how long we wait for the client to close after our close frame is out */
 #define WS_DRAIN_MS			2000
-/* how long our close frame may take to get out (a client that does not read) */
+/* how long a close may take in all (a client that does not read, or answer) */
 #define WS_CLOSE_MS			5000
 /* the bytes one connection may have waiting to be sent, control frames too */
 #define WS_OUT_MAX			(1024 * 1024)
@@ -103,8 +103,8 @@ watch(WsConn *c)
 }
 
 /*
- * kill_conn marks a connection done and takes it out of the epoll set at once:
- * a socket that stayed in it would be reported ready (its end of file)
+ * kill_conn marks a connection done and takes it out of the epoll set at
+ * once: a socket left in it would be reported ready (its end of file)
  * again and again until the connection is ended.
  */
 static void

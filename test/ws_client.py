@@ -200,7 +200,10 @@ def pingread(s, rest, seconds):
             s.sendall(blob)
         except (OSError, ssl.SSLError):
             break
-    s.shutdown(socket.SHUT_WR)
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
     th.join(5)
     print('pongs %d %s' % (got['pongs'], got['close']))
 if __name__ == '__main__':

@@ -77,7 +77,7 @@ sub client
 	my $out = '';
 	my $h = IPC::Run::start(
 		[ 'python3', $client, $port, $path, $mode, $seconds, @headers ],
-		'<', \undef, '>', \$out, '2>', \my $err);
+		'<', \undef, '>', \$out, '2>', \*STDERR);
 	return ($h, \$out);
 }
 
