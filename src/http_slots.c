@@ -284,13 +284,6 @@ slots_release_stream(SlotHold *h)
 	h->peer = NULL;
 }
 
-/* slots_streams: the streams open now */
-int
-slots_streams(void)
-{
-	return n_streams;
-}
-
 /*
  * slots_report logs, at most once per call (the caller paces it), how many
  * connections were answered 503 for being beyond the limit since the last

@@ -33,7 +33,6 @@ extern void slots_closed(SlotHold *h);
 extern unsigned int slots_admit_stream(SlotHold *h, const char *client,
 									   const char **error, int *retry_after);
 extern void slots_release_stream(SlotHold *h);
-extern int	slots_streams(void);
 
 /* the worker's upkeep */
 extern void slots_report(void);
