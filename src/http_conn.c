@@ -632,11 +632,8 @@ conn_upkeep(void)
 		n_cut_timeout = 0;
 		next_cut_report = now + LOG_WINDOW_MS;
 	}
-	if (now >= next_slots_report)
-	{
-		slots_report();
+	if (now >= next_slots_report && slots_report())
 		next_slots_report = now + LOG_WINDOW_MS;
-	}
 }
 
 /*

@@ -285,17 +285,18 @@ slots_release_stream(SlotHold *h)
 }
 
 /*
- * slots_report logs, at most once per call (the caller paces it), how many
- * connections were answered 503 for being beyond the limit since the last
- * report.
+ * slots_report logs how many connections were answered 503 for being
+ * beyond the limit since the last report; false if there were none (the
+ * caller paces the reports).
  */
-void
+bool
 slots_report(void)
 {
 	if (n_refused == 0)
-		return;
+		return false;
 	ereport(LOG,
 			(errmsg("evproc: answered %ld HTTP connections with 503: all %d connection slots were taken (evproc.max_connections)",
 					n_refused, served)));
 	n_refused = 0;
+	return true;
 }

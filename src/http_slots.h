@@ -35,6 +35,6 @@ extern unsigned int slots_admit_stream(SlotHold *h, const char *client,
 extern void slots_release_stream(SlotHold *h);
 
 /* the worker's upkeep */
-extern void slots_report(void);
+extern bool slots_report(void);
 
 #endif							/* EVPROC_HTTP_SLOTS_H */
