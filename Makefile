@@ -21,6 +21,7 @@ OBJS = \
 	src/http.o \
 	src/http_request.o \
 	src/http_conn.o \
+	src/http_slots.o \
 	src/http_stream.o \
 	src/http_events.o \
 	src/http_top.o \

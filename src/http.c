@@ -339,7 +339,16 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req->mroute = MR_OTHER;
 		*req_cls = req;
 		conn_track(conn, &req->track);
-		route_request(req, url, method);
+		if (conn_overflow(req->track))
+		{
+			/* beyond the connection limit (http_slots.c): refused at once */
+			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+							  "all connection slots are taken (evproc.max_connections); retry later");
+			req->retry_after = 1;
+			req->close = true;
+		}
+		else
+			route_request(req, url, method);
 		/* reject early: no need to read the body of a refused request */
 		if (req->status != 0)
 		{
@@ -497,7 +506,7 @@ http_start(void)
 									 MHD_OPTION_EXTERNAL_LOGGER, conn_log, NULL,
 									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
 									 MHD_OPTION_CONNECTION_LIMIT,
-									 conn_limit(),
+									 slots_start((flags & MHD_USE_TLS) != 0),
 									 MHD_OPTION_CONNECTION_TIMEOUT,
 									 (unsigned int) evproc_connection_timeout,
 									 MHD_OPTION_CONNECTION_MEMORY_LIMIT,

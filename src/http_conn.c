@@ -2,8 +2,9 @@
  *
  * http_conn.c
  *	  HTTP connections, beyond what libmicrohttpd does for them: framing
- *	  checks, tracking (peers that closed, request deadlines), the memory
- *	  of request bodies, the open file limit and the rate-limited log.
+ *	  checks, tracking (peers that closed, request deadlines, the slot
+ *	  each holds: http_slots.c), the memory of request bodies and the
+ *	  rate-limited log.
  *
  * Everything here runs in the worker's loop or inside libmicrohttpd's
  * callbacks, with malloc and without PostgreSQL calls, except the logging
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "event.h"
 #include "http_conn.h"
+#include "http_slots.h"
 #include "settings.h"
 
 #include <arpa/inet.h>
@@ -26,7 +28,6 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@ struct ConnTrack
 	bool		busy;			/* the request is in: answering it */
 	bool		idle;			/* kept alive, no byte of a next request yet */
 	bool		peer_closed;	/* the peer shut down its sending side */
+	SlotHold	hold;			/* what it holds of the slots */
 	int64		started_ms;		/* the current request's clock (monotonic) */
 	dlist_node	clock_node;		/* in request_clock, or NULLs */
 	dlist_node	eof_node;		/* in eof_watch, or NULLs */
@@ -64,6 +66,7 @@ static uint64 peers_closed = 0;	/* peers seen closing, ever */
 static int	tracks_peak = 0;
 static long n_cut_timeout = 0;	/* cut for evproc.request_timeout, unlogged */
 static int64 next_cut_report = 0;
+static int64 next_slots_report = 0;
 
 /* bytes of request bodies held (see conn_reserve_body) and their high mark */
 static size_t body_memory = 0;
@@ -72,12 +75,6 @@ static size_t body_peak = 0;
 /* A burst worth giving memory back after (see give_back_memory). */
 #define TRIM_AFTER_BYTES	(8 * 1024 * 1024)
 #define TRIM_AFTER_CONNECTIONS	256
-
-/*
- * Open files kept out of evproc.max_connections' reach for the journal,
- * ingest, the database's files and libmicrohttpd's own descriptors.
- */
-#define FD_RESERVE			128
 
 /* libmicrohttpd's messages: at most LOG_BURST lines per LOG_WINDOW_MS */
 #define LOG_BURST			20
@@ -104,6 +101,43 @@ conn_client_address(struct MHD_Connection *conn, char *out)
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr,
 				  out, EV_ADDR_BUFSZ);
+}
+
+/*
+ * conn_client_key writes the key that stands for conn's client in the
+ * per-client limits: its address, an IPv6 one by its /64 prefix (what one
+ * host usually has to pick addresses from), an IPv4-mapped one as IPv4;
+ * false if its address is not known.
+ */
+bool
+conn_client_key(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *info;
+	const struct sockaddr *sa;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (info == NULL || (sa = info->client_addr) == NULL)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr,
+						 out, outlen) != NULL;
+	if (sa->sa_family == AF_INET6)
+	{
+		struct in6_addr a = ((const struct sockaddr_in6 *) sa)->sin6_addr;
+		size_t		len;
+
+		if (IN6_IS_ADDR_V4MAPPED(&a))
+			return inet_ntop(AF_INET, &a.s6_addr[12], out, outlen) != NULL;
+		memset(&a.s6_addr[8], 0, 8);
+		if (inet_ntop(AF_INET6, &a, out, outlen) == NULL)
+			return false;
+		len = strlen(out);
+		if (len + 4 > outlen)
+			return false;
+		memcpy(out + len, "/64", 4);
+		return true;
+	}
+	return false;
 }
 
 /* What check_header has seen of one request's header fields. */
@@ -350,6 +384,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 			return;
 		}
 		clock_start(t, monotonic_ms());
+		slots_opened(&t->hold);
 		*socket_context = t;
 		if (++n_tracks > tracks_peak)
 			tracks_peak = n_tracks;
@@ -362,6 +397,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 		eof_remove(t);
 		if (t->slot != NULL)
 			*t->slot = NULL;
+		slots_closed(&t->hold);
 		free(t);
 		*socket_context = NULL;
 		n_tracks--;
@@ -596,42 +632,8 @@ conn_upkeep(void)
 		n_cut_timeout = 0;
 		next_cut_report = now + LOG_WINDOW_MS;
 	}
-}
-
-/*
- * conn_limit raises the soft limit on open files to the hard one, and
- * returns how many connections that leaves room for: evproc.max_connections
- * at most, and FD_RESERVE descriptors kept for everything else.
- */
-unsigned int
-conn_limit(void)
-{
-	struct rlimit rl;
-	rlim_t		soft;
-	rlim_t		room;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return (unsigned int) evproc_max_connections;
-	soft = rl.rlim_cur;
-	if (rl.rlim_cur != rl.rlim_max)
-	{
-		struct rlimit raised = rl;
-
-		raised.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
-			soft = rl.rlim_max;
-	}
-	if (soft == RLIM_INFINITY)
-		return (unsigned int) evproc_max_connections;
-	room = soft > 2 * FD_RESERVE ? soft - FD_RESERVE : Max(soft / 2, 1);
-	if (room >= (rlim_t) evproc_max_connections)
-		return (unsigned int) evproc_max_connections;
-	ereport(LOG,
-			(errmsg("evproc: serving at most %u HTTP connections, not evproc.max_connections = %d: the open file limit is %llu, of which %d are kept for the journal, ingest and the database",
-					(unsigned int) room, evproc_max_connections,
-					(unsigned long long) soft, FD_RESERVE),
-			 errhint("Raise the open file limit of the server (LimitNOFILE= in its systemd unit, or ulimit -n) or lower evproc.max_connections.")));
-	return (unsigned int) room;
+	if (now >= next_slots_report && slots_report())
+		next_slots_report = now + LOG_WINDOW_MS;
 }
 
 /*
@@ -659,6 +661,23 @@ uint64
 conn_peers_closed(void)
 {
 	return peers_closed;
+}
+
+/*
+ * conn_hold: what the connection of tracking t holds of the slots
+ * (http_slots.c); NULL if it is not tracked (out of memory).
+ */
+SlotHold *
+conn_hold(ConnTrack *t)
+{
+	return t != NULL ? &t->hold : NULL;
+}
+
+/* conn_overflow: was t's connection accepted beyond the limit? */
+bool
+conn_overflow(ConnTrack *t)
+{
+	return t != NULL && t->hold.overflow;
 }
 
 /* conn_count: the connections open now */

@@ -2,8 +2,9 @@
  *
  * http_conn.h
  *	  HTTP connections, beyond what libmicrohttpd does for them: framing
- *	  checks, tracking (peers that closed, request deadlines), the memory
- *	  of request bodies, the open file limit and the rate-limited log.
+ *	  checks, tracking (peers that closed, request deadlines, the slot
+ *	  each holds: http_slots.c), the memory of request bodies and the
+ *	  rate-limited log.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +16,8 @@
 #include <microhttpd.h>
 #include <stdarg.h>
 
+#include "http_slots.h"
+
 typedef struct ConnTrack ConnTrack;
 
 /* the server's life */
@@ -23,7 +26,6 @@ extern bool conn_watch_daemon(struct MHD_Daemon *daemon);
 extern void conn_stop(void);
 extern int	conn_epoll_fd(void);
 extern int	conn_count(void);
-extern unsigned int conn_limit(void);
 extern void conn_run(struct MHD_Daemon *daemon, int runs);
 extern void conn_upkeep(void);
 extern long conn_wait_ms(void);
@@ -42,6 +44,10 @@ extern const char *conn_framing_error(struct MHD_Connection *conn);
 extern bool conn_peer_closed(struct MHD_Connection *conn);
 extern uint64 conn_peers_closed(void);
 extern void conn_client_address(struct MHD_Connection *conn, char *out);
+extern bool conn_client_key(struct MHD_Connection *conn, char *out,
+							size_t outlen);
+extern SlotHold *conn_hold(ConnTrack *t);
+extern bool conn_overflow(ConnTrack *t);
 extern bool conn_reserve_body(size_t *held, size_t n);
 extern void conn_release_body(size_t *held);
 

@@ -34,7 +34,6 @@
 #include "ratelimit.h"
 #include "settings.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/random.h>
 
@@ -169,42 +168,6 @@ http_ratelimit_take(HttpRequest *req, RateKind kind, const char *key,
 	return true;
 }
 
-/*
- * client_key writes the key of req's client (see the file's comment);
- * false if its address is not known.
- */
-static bool
-client_key(HttpRequest *req, char *out, size_t outlen)
-{
-	const union MHD_ConnectionInfo *info;
-	const struct sockaddr *sa;
-
-	info = MHD_get_connection_info(req->conn,
-								   MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (info == NULL || (sa = info->client_addr) == NULL)
-		return false;
-	if (sa->sa_family == AF_INET)
-		return inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr,
-						 out, outlen) != NULL;
-	if (sa->sa_family == AF_INET6)
-	{
-		struct in6_addr a = ((const struct sockaddr_in6 *) sa)->sin6_addr;
-		size_t		len;
-
-		if (IN6_IS_ADDR_V4MAPPED(&a))
-			return inet_ntop(AF_INET, &a.s6_addr[12], out, outlen) != NULL;
-		memset(&a.s6_addr[8], 0, 8);
-		if (inet_ntop(AF_INET6, &a, out, outlen) == NULL)
-			return false;
-		len = strlen(out);
-		if (len + 4 > outlen)
-			return false;
-		memcpy(out + len, "/64", 4);
-		return true;
-	}
-	return false;
-}
-
 /* token_key: the key of req's token's bucket, NULL if it has no limit */
 static const char *
 token_key(HttpRequest *req)
@@ -223,7 +186,8 @@ http_ratelimit_request_open(HttpRequest *req)
 {
 	char		key[INET6_ADDRSTRLEN + 4];
 
-	if (evproc_rate_limit_per_client > 0 && client_key(req, key, sizeof(key)) &&
+	if (evproc_rate_limit_per_client > 0 &&
+		conn_client_key(req->conn, key, sizeof(key)) &&
 		!http_ratelimit_open(req, RATE_CLIENT, key, evproc_rate_limit_per_client))
 		return false;
 	return http_ratelimit_open(req, RATE_TOKEN, token_key(req),
@@ -239,7 +203,8 @@ http_ratelimit_request_take(HttpRequest *req, uint32 n)
 {
 	char		key[INET6_ADDRSTRLEN + 4];
 
-	if (evproc_rate_limit_per_client > 0 && client_key(req, key, sizeof(key)) &&
+	if (evproc_rate_limit_per_client > 0 &&
+		conn_client_key(req->conn, key, sizeof(key)) &&
 		!http_ratelimit_take(req, RATE_CLIENT, key, evproc_rate_limit_per_client, n))
 		return false;
 	return http_ratelimit_take(req, RATE_TOKEN, token_key(req),

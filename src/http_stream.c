@@ -17,6 +17,7 @@
 #include "ws.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 
 /* the most users GET /stream?users= may name */
@@ -72,6 +73,31 @@ parse_users(const char *list, char ***users, int *nusers)
 }
 
 /*
+ * admit_stream: may req's connection become a stream (http_slots.c: the
+ * streams' share of the connections, the streams of its client)?  If not,
+ * the refusal (429 or 503, with Retry-After) is decided, and the
+ * connection closes after it: a refused client holds no slot.
+ */
+static bool
+admit_stream(HttpRequest *req)
+{
+	char		client[INET6_ADDRSTRLEN + 4];
+	const char *error;
+	unsigned int status;
+
+	status = slots_admit_stream(conn_hold(req->track),
+								conn_client_key(req->conn, client,
+												sizeof(client)) ?
+								client : NULL,
+								&error, &req->retry_after);
+	if (status == 0)
+		return true;
+	request_set_error(req, status, error);
+	req->close = true;
+	return false;
+}
+
+/*
  * http_stream_open answers a stream request: 200 and the stream of Server-Sent
  * Events, or, for a WebSocket upgrade (RFC 6455, checked by ws.c), 101 and
  * the stream over the switched connection (stream.c); or an error.  The client's resume point is its
@@ -115,7 +141,7 @@ http_stream_open(HttpRequest *req)
 									   header(req, "Sec-WebSocket-Version"),
 									   header(req, "Sec-WebSocket-Key"))) != NULL)
 		request_set_error(req, MHD_HTTP_BAD_REQUEST, error);
-	else
+	else if (admit_stream(req))
 	{
 		if (upgrade != NULL)
 			response = stream_open_ws(header(req, "Sec-WebSocket-Key"),
@@ -126,6 +152,7 @@ http_stream_open(HttpRequest *req)
 								   users, nusers, since, &error);
 		if (response == NULL)
 		{
+			slots_release_stream(conn_hold(req->track));
 			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
 			req->retry_after = 1;
 		}

@@ -44,6 +44,8 @@ int			evproc_processed_retention = 24 * 3600;
 int			evproc_max_rejected_lines = 1000;
 int			evproc_notify_max_users = 1000;
 int			evproc_max_subscribers = 5000;
+int			evproc_reserved_connections = 128;
+int			evproc_max_streams_per_client = 64;
 int			evproc_max_backlog = 2 * 1024 * 1024;
 int			evproc_min_free_space = 256 * 1024;
 int			evproc_request_timeout = 10;
@@ -170,6 +172,14 @@ evproc_define_settings(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("evproc.max_streams_per_client",
+							"Most live-update streams one client address holds open on a worker.",
+							"Server-Sent Events and WebSocket alike; beyond it a new stream gets 429 with Retry-After.  An IPv6 client is its /64 prefix.  0 turns it off (behind a reverse proxy every client is the proxy).",
+							&evproc_max_streams_per_client,
+							64, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("evproc.notify_max_users",
 							"Most users of one ingested file notified one by one on channel evproc_updates.",
 							"A file that changes more users sends one summary notification naming the file instead; 0 sends only that.",
@@ -269,9 +279,17 @@ evproc_define_settings(void)
 
 	DefineCustomIntVariable("evproc.max_connections",
 							"Largest number of concurrent HTTP connections.",
-							"At most the open file limit less 128, which the worker raises to the hard limit at start.",
+							"At most the open file limit less 128, which the worker raises to the hard limit at start.  A few connections beyond it are accepted only to be answered 503 with Retry-After.",
 							&evproc_max_connections,
 							1024, 1, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.reserved_connections",
+							"HTTP connections of evproc.max_connections that live-update streams may never hold.",
+							"Kept for requests (POST, GET, /health): streams beyond evproc.max_connections less this get 503 with Retry-After.",
+							&evproc_reserved_connections,
+							128, 0, 65536,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 

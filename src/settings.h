@@ -34,6 +34,8 @@ extern int	evproc_processed_retention;
 extern int	evproc_max_rejected_lines;
 extern int	evproc_notify_max_users;
 extern int	evproc_max_subscribers;
+extern int	evproc_reserved_connections;
+extern int	evproc_max_streams_per_client;
 extern int	evproc_max_backlog;
 extern int	evproc_min_free_space;
 extern int	evproc_request_timeout;

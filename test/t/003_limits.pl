@@ -3,9 +3,10 @@
 #	(a) a slow sender (half a request line, then nothing) is disconnected
 #		after evproc.connection_timeout, and the worker keeps answering;
 #	(b) with evproc.max_connections = 8, of 20 connections opened at once
-#		at most 8 are served; libmicrohttpd stops accepting at the limit, so
-#		the others wait unanswered in the kernel's listen backlog (or are
-#		closed); once they are all closed, requests are served again;
+#		at most 8 are served; the next ones (the overflow band, 4) get 503
+#		at once, and libmicrohttpd stops accepting past the band, so the
+#		rest wait in the kernel's listen backlog; once they are all closed,
+#		requests are served again;
 #	(c) request headers over evproc.max_header_size get 431;
 #	(d) a body over evproc.max_body_size gets a JSON 413, whether its size
 #		is announced by Content-Length or only known at the end of a
@@ -152,7 +153,7 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	my $start = time;
 	raw_send($_, "GET /userEvents/conn-limit HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 	  for @socks;
-	my (%replied, %closed);
+	my (%replied, %closed, %busy);
 	my $sel = IO::Select->new(@socks);
 	my %buf;
 	while ((my $left = $start + 1 - time) > 0 && $sel->count)
@@ -172,6 +173,12 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 				$replied{ fileno($sock) } = 1;
 				$sel->remove($sock);
 			}
+			elsif ($buf{ fileno($sock) } =~
+				m{^HTTP/1\.1 503 .*\r\nRetry-After: 1\r\n.*\r\n\r\n.*\}}s)
+			{
+				$busy{ fileno($sock) } = 1;
+				$sel->remove($sock);
+			}
 		}
 	}
 	my $served = keys %replied;
@@ -185,6 +192,8 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	cmp_ok($served, '<=', 8, 'limit: at most max_connections are served');
 	cmp_ok($unserved, '>=', @socks - 8,
 		'limit: the others are closed or left waiting, not served');
+	cmp_ok(scalar(keys %busy), '>=', 1,
+		'limit: beyond it, connections get 503 with Retry-After at once');
 
 	close($_) for @socks;
 	ok(wait_for_http($port, 10),

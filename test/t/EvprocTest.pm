@@ -237,15 +237,17 @@ sub http_read_reply
 	return ($status, $reply);
 }
 
-# raw_connect($port) opens a plain TCP connection to 127.0.0.1:$port, for
-# requests written byte by byte (or not in full).  Returns the socket, or
-# undef.
+# raw_connect($port, $from) opens a plain TCP connection to
+# 127.0.0.1:$port, for requests written byte by byte (or not in full);
+# from local address $from if given (another client: 127.0.0.2, ...).
+# Returns the socket, or undef.
 sub raw_connect
 {
-	my ($port) = @_;
+	my ($port, $from) = @_;
 	my $sock = IO::Socket::INET->new(
 		PeerAddr => '127.0.0.1',
 		PeerPort => $port,
+		(defined $from ? (LocalAddr => $from) : ()),
 		Proto => 'tcp',
 		Timeout => 5);
 	binmode($sock) if $sock;
