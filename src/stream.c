@@ -8,11 +8,11 @@
  * response whose body libmicrohttpd pulls from the subscriber's buffer;
  * when the buffer is empty the connection is suspended, and it is resumed
  * when something is appended.  The worker, each pass, tells this module
- * what the change feed says (stream_note_change, stream_note_gap): the
- * users some subscriber watches are wanted (stream_index.c); it looks
- * their states up (stream_wanted, lookup.c, stream_answer), and each
- * state is appended, as one message, to the buffers of the subscribers
- * that watch the user and do not have it yet (by sequence number).  A new
+ * what the change feed says (stream_note_change): the users some
+ * subscriber watches are wanted (stream_index.c); it looks their states
+ * up (stream_wanted, lookup.c, stream_answer), and each state is
+ * appended, as one message, to the buffers of the subscribers that watch
+ * the user and do not have it yet (by sequence number).  A new
  * subscriber's first states are looked up for it alone (stream_welcome).
  *
  * Memory is bounded per subscriber: a subscriber of one user keeps only
@@ -52,6 +52,7 @@
 #define STREAM_SCAN_MS		200
 /* user states looked up per pass */
 #define STREAM_BATCH		500
+
 typedef struct Subscriber Subscriber;
 
 struct Subscriber
@@ -64,7 +65,7 @@ struct Subscriber
 	UserEntry **users;			/* the users it watches by name */
 	int			nusers;
 	uint64		since;			/* the client's resume point (0: none) */
-	uint64		sent_seq;		/* of every user: what the client has */
+	uint64		sent_seq;		/* GET /stream: the seq the client has */
 	bool		welcomed;		/* its first states were asked for */
 	bool		suspended;
 	bool		closing;		/* send what is left, then end */
@@ -524,7 +525,8 @@ stream_welcome(void)
 		ResumeKind	kind;
 		uint64		from;
 
-		if (s->welcomed)
+		/* a WebSocket not yet upgraded could not be sent its states */
+		if (s->welcomed || s->upgrading)
 			continue;
 		kind = resume_kind(s->since, read_seq, feed_last_seq());
 		if (kind == RESUME_WAIT)
@@ -533,10 +535,13 @@ stream_welcome(void)
 		nnew--;
 		from = kind == RESUME_FROM ? s->since : 0;
 		for (int i = 0; i < s->nusers; i++)
-			index_first(s->users[i], s, from,
-						from == 0 ||
-						feed_changed_since(from, read_seq, s->users[i]->user_id) ?
-						read_seq : 0);
+		{
+			UserEntry  *e = s->users[i];
+			bool		changed = from == 0 ||
+				feed_changed_since(from, read_seq, e->user_id);
+
+			index_first(e, s, from, changed ? read_seq : 0);
+		}
 		s->sent_seq = from;
 		if (s->all && s->nusers == 0 &&
 			(kind == RESUME_UNKNOWN ||
@@ -627,12 +632,12 @@ deliver(UserEntry *e, const RevenueLookup *item)
 		if (json != NULL)
 			emit(s, seq, json, s->nusers == 1, false);
 	}
-	if (e->changed_seq != 0)
-		dlist_foreach(iter, &everyone)
+	dlist_foreach(iter, &everyone)
 	{
 		Subscriber *s = dlist_container(Subscriber, all_node, iter.cur);
 
-		if (s->welcomed && s->sent_seq <= e->changed_seq)
+		if (e->changed_seq != 0 && s->welcomed &&
+			s->sent_seq <= e->changed_seq)
 		{
 			if (json_seq != e->changed_seq)
 			{
