@@ -555,7 +555,7 @@ stream_welcome(void)
 
 /*
  * stream_wanted gives the users whose state is wanted (n of them, at most
- * STREAM_BATCH a pass, the oldest first), for lookup_revenue and then
+ * STREAM_BATCH a pass, in seq order), for lookup_revenue and then
  * stream_answer.
  */
 RevenueLookup *

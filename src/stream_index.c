@@ -15,8 +15,10 @@
  * watcher only with a larger seq, so nothing is sent twice, also when a
  * file's users share one seq.
  *
- * Wanted users wait in a queue, oldest first, so that when more are
- * wanted than one pass looks up, the older changes go out first.
+ * Wanted users wait in a queue in seq order, so that each subscriber is
+ * sent its states in seq order, also when more are wanted than one pass
+ * looks up: a client that resumes from the seq of the last message it got
+ * has every change up to it.
  *
  *-------------------------------------------------------------------------
  */
@@ -141,6 +143,22 @@ index_unwatch(UserEntry *e, void *sub)
 	drop(e);
 }
 
+/* unqueue takes e out of the wanted queue */
+static void
+unqueue(UserEntry *e)
+{
+	if (e->wprev != NULL)
+		e->wprev->wnext = e->wnext;
+	else
+		wanted_head = e->wnext;
+	if (e->wnext != NULL)
+		e->wnext->wprev = e->wprev;
+	else
+		wanted_tail = e->wprev;
+	e->wanted = false;
+	nwanted--;
+}
+
 /* want puts e in the wanted queue, if it is not there */
 static void
 want(UserEntry *e)
@@ -158,12 +176,19 @@ want(UserEntry *e)
 	nwanted++;
 }
 
-/* index_changed: the feed says e changed at seq; every watcher wants it */
+/*
+ * index_changed: the feed says e changed at seq; every watcher wants it.
+ * The queue stays in seq order (the feed's are read in order, and first
+ * states are labelled with the newest read): e goes to its end.
+ */
 void
 index_changed(UserEntry *e, uint64_t seq)
 {
-	if (seq > e->changed_seq)
-		e->changed_seq = seq;
+	if (seq <= e->changed_seq)
+		return;
+	e->changed_seq = seq;
+	if (e->wanted)
+		unqueue(e);
 	want(e);
 }
 
@@ -245,18 +270,7 @@ index_answered(UserEntry *e)
 	e->nfirst = 0;
 	e->changed_seq = 0;
 	if (e->wanted)
-	{
-		if (e->wprev != NULL)
-			e->wprev->wnext = e->wnext;
-		else
-			wanted_head = e->wnext;
-		if (e->wnext != NULL)
-			e->wnext->wprev = e->wprev;
-		else
-			wanted_tail = e->wprev;
-		e->wanted = false;
-		nwanted--;
-	}
+		unqueue(e);
 	drop(e);
 }
 

@@ -139,7 +139,7 @@ test_first_states_alone(void)
 	CHECK(index_find("u2", false) == NULL);
 }
 
-/* the wanted queue: oldest first; one that leaves is not sent to */
+/* the wanted queue: in seq order; one that leaves is not sent to */
 static void
 test_wanted_queue(void)
 {
@@ -151,11 +151,13 @@ test_wanted_queue(void)
 	index_changed(e2, 10);
 	index_changed(e1, 11);
 	index_changed(e3, 12);
-	index_changed(e2, 13);
+	index_changed(e1, 11);		/* again: stays */
+	CHECK(index_wanted_head() == e2 && e2->wnext == e1 && e1->wnext == e3);
+	index_changed(e2, 13);		/* changed again: to the end, in seq order */
 	CHECK_INT_EQ(index_nwanted(), 3);
-	CHECK(index_wanted_head() == e2);
-	CHECK(index_wanted_head()->wnext == e1);
-	CHECK(e1->wnext == e3 && e3->wnext == NULL);
+	CHECK(index_wanted_head() == e1);
+	CHECK(e1->wnext == e3 && e3->wnext == e2 && e2->wnext == NULL);
+	CHECK(e2->wprev == e3 && e1->wprev == NULL);
 	CHECK(e2->changed_seq == 13);
 	index_unwatch(e1, &a);
 	answer_all();
