@@ -31,6 +31,7 @@ OBJS = \
 	src/http_inflate.o \
 	src/stream.o \
 	src/stream_ws.o \
+	src/stream_index.o \
 	src/ws.o \
 	src/ws_handshake.o \
 	src/feed.o \
@@ -84,7 +85,7 @@ installcheck: export LC_COLLATE = C.UTF-8
 EXTRA_CLEAN = tmp_regress src/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
-	test/unit/test_ratelimit test/unit/test_tokens \
+	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
 	test/fuzz/fuzz_inflate test/fuzz/work_inflate
 
@@ -115,7 +116,7 @@ UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
 	test/unit/test_ws test/unit/test_inflate test/unit/test_ratelimit \
-	test/unit/test_tokens
+	test/unit/test_tokens test/unit/test_stream_index
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
@@ -142,6 +143,9 @@ test/unit/test_ratelimit: test/unit/test_ratelimit.c test/unit/unit.h src/rateli
 
 test/unit/test_tokens: test/unit/test_tokens.c test/unit/unit.h src/token_table.c src/token_table.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokens.c src/token_table.c -lgnutls
+
+test/unit/test_stream_index: test/unit/test_stream_index.c test/unit/unit.h src/stream_index.c src/stream_index.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_stream_index.c src/stream_index.c
 
 # the WebSocket codec (not in OBJS yet: nothing in the server uses it)
 WS_SRCS = src/ws.c src/ws_handshake.c

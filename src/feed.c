@@ -19,7 +19,9 @@
  * appended, so they follow the order of the records; and after a restart
  * (the shared memory is new) they start above the WAL position of any
  * commit published before.  A record is appended only after its commit, so
- * a reader never hears of a change that a crash could take back.
+ * a reader never hears of a change that a crash could take back.  Only
+ * publications move the numbers: what a client sends (a resume point) is
+ * only ever compared with them.
  *
  *-------------------------------------------------------------------------
  */
@@ -193,22 +195,6 @@ feed_cursor(void)
 	return head;
 }
 
-/*
- * feed_seq_at_least makes the feed's numbers go on from at least min (a
- * number given to a client outside the feed) and returns the newest.
- */
-uint64
-feed_seq_at_least(uint64 min)
-{
-	uint64		seq;
-
-	LWLockAcquire(feed->lock, LW_EXCLUSIVE);
-	feed->last_seq = Max(feed->last_seq, min);
-	seq = feed->last_seq;
-	LWLockRelease(feed->lock);
-	return seq;
-}
-
 /* feed_last_seq: the newest sequence number published. */
 uint64
 feed_last_seq(void)
@@ -224,8 +210,9 @@ feed_last_seq(void)
 /*
  * feed_read calls fn for each change published since *cursor, in order,
  * and moves the cursor past them; fn must be quick (the lock is held).  If
- * some were overwritten, it moves the cursor to the head and returns
- * FEED_GAP without calling fn.
+ * some were overwritten, it moves the cursor to the head, calls fn once
+ * with the newest number and no user ("many users"), and returns
+ * FEED_GAP.
  */
 FeedRead
 feed_read(uint64 *cursor, FeedChangeFn fn, void *arg)
@@ -237,6 +224,7 @@ feed_read(uint64 *cursor, FeedChangeFn fn, void *arg)
 	if (*cursor < feed->tail || *cursor > feed->head)
 	{
 		*cursor = feed->head;
+		fn(feed->last_seq, NULL, arg);
 		LWLockRelease(feed->lock);
 		return FEED_GAP;
 	}
@@ -261,19 +249,21 @@ feed_read(uint64 *cursor, FeedChangeFn fn, void *arg)
 }
 
 /*
- * feed_changed_since: may user_id's state have changed after sequence
- * number since?  True if a change of that user (or of many users) with a
- * larger number is in the feed, and, not knowing, if the feed does not
- * reach back that far: since is from before this start-up, or records
- * after it were dropped.
+ * feed_changed_since: may user_id's state (NULL: any user's) have changed
+ * after sequence number since, up to until?  True if a change of that user
+ * (or of many users) numbered in (since, until] is in the feed, and, not
+ * knowing, if the feed does not reach back that far: since is from before
+ * this start-up, or records after it were dropped.
  */
 bool
-feed_changed_since(uint64 since, const char *user_id)
+feed_changed_since(uint64 since, uint64 until, const char *user_id)
 {
-	size_t		len = strlen(user_id);
+	size_t		len = user_id != NULL ? strlen(user_id) : 0;
 	bool		changed;
 	uint64		pos;
 
+	if (since >= until)
+		return false;
 	LWLockAcquire(feed->lock, LW_SHARED);
 	changed = feed->first_seq == 0 ? since > 0 :
 		(since < feed->first_seq || since < feed->dropped_seq);
@@ -282,9 +272,11 @@ feed_changed_since(uint64 since, const char *user_id)
 		FeedRecord	rec;
 
 		ring_read(pos, &rec, sizeof(rec));
+		if (rec.seq > until)
+			break;
 		if (rec.seq > since)
 		{
-			if (rec.len == 0)
+			if (rec.len == 0 || user_id == NULL)
 				changed = true;
 			else if (rec.len == len)
 			{

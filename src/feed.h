@@ -35,8 +35,8 @@ typedef void (*FeedChangeFn) (uint64 seq, const char *user_id, void *arg);
 extern void feed_publish_gap(void);
 extern uint64 feed_cursor(void);
 extern uint64 feed_last_seq(void);
-extern uint64 feed_seq_at_least(uint64 min);
 extern FeedRead feed_read(uint64 *cursor, FeedChangeFn fn, void *arg);
-extern bool feed_changed_since(uint64 since, const char *user_id);
+extern bool feed_changed_since(uint64 since, uint64 until,
+							   const char *user_id);
 
 #endif							/* EVPROC_FEED_H */

@@ -127,9 +127,10 @@ http_stream_open(HttpRequest *req)
 	{
 		char	   *end;
 
+		/* digits only: strtoull alone takes " -1" (as 2^64 - 1) and "+1" */
 		errno = 0;
 		since = strtoull(id, &end, 10);
-		if (errno != 0 || *end != '\0' || id[0] == '-')
+		if (errno != 0 || *end != '\0' || strspn(id, "0123456789") != strlen(id))
 			error = "Last-Event-ID and since must be a sequence number";
 	}
 	if (error == NULL && req->all_users && list != NULL)

@@ -8,11 +8,12 @@
  * response whose body libmicrohttpd pulls from the subscriber's buffer;
  * when the buffer is empty the connection is suspended, and it is resumed
  * when something is appended.  The worker, each pass, tells this module
- * what the change feed says (stream_note_change, stream_note_gap): the
- * users some subscriber watches become "dirty"; it looks their states up
- * (stream_wanted, lookup.c, stream_answer), and each state is appended,
- * as one message, to the buffers of the subscribers that watch the user
- * and do not have it yet (by sequence number).
+ * what the change feed says (stream_note_change): the users some
+ * subscriber watches are wanted (stream_index.c); it looks their states
+ * up (stream_wanted, lookup.c, stream_answer), and each state is
+ * appended, as one message, to the buffers of the subscribers that watch
+ * the user and do not have it yet (by sequence number).  A new
+ * subscriber's first states are looked up for it alone (stream_welcome).
  *
  * Memory is bounded per subscriber: a subscriber of one user keeps only
  * the newest state not yet started; a subscriber of many users whose
@@ -32,11 +33,11 @@
 #include "http_conn.h"
 #include "settings.h"
 #include "stream.h"
+#include "stream_index.h"
 #include "stream_ws.h"
 #include "ws.h"
 
 #include <time.h>
-#include "common/hashfn.h"
 #include "lib/ilist.h"
 
 /* a stream's response buffer: small (16 kB made 10,000 streams 160 MB) */
@@ -51,22 +52,8 @@
 #define STREAM_SCAN_MS		200
 /* user states looked up per pass */
 #define STREAM_BATCH		500
-/* buckets of the user index (a power of two) */
-#define STREAM_BUCKETS		4096
 
 typedef struct Subscriber Subscriber;
-
-/* A user some subscriber watches, or whose state is wanted. */
-typedef struct UserEntry
-{
-	char	   *user_id;
-	uint32		hash;
-	Subscriber **subs;			/* the subscribers watching it by name */
-	int			nsubs;
-	int			cap;
-	uint64		dirty_seq;		/* its state is wanted, as of this; 0: no */
-	struct UserEntry *next;		/* in its bucket */
-} UserEntry;
 
 struct Subscriber
 {
@@ -77,7 +64,8 @@ struct Subscriber
 	bool		all;			/* GET /stream */
 	UserEntry **users;			/* the users it watches by name */
 	int			nusers;
-	uint64		sent_seq;		/* what the client has */
+	uint64		since;			/* the client's resume point (0: none) */
+	uint64		sent_seq;		/* GET /stream: the seq the client has */
 	bool		welcomed;		/* its first states were asked for */
 	bool		suspended;
 	bool		closing;		/* send what is left, then end */
@@ -98,99 +86,14 @@ static int	nall = 0;
 static int	nnew = 0;			/* subscribers not yet welcomed */
 static int64 next_scan_ms = 0;	/* see stream_upkeep */
 static uint64 closed_seen = 0;
-static UserEntry *buckets[STREAM_BUCKETS];
-static int	ndirty = 0;
 static bool resumed_any = false;
+/* the newest seq read from the feed: what this worker's states are as of */
+static uint64 read_seq = 0;
 
 /* the lookups handed to the worker (stream_wanted) */
 static RevenueLookup *wanted = NULL;
 static UserEntry **wanted_entries = NULL;
 static int	nwanted = 0;
-
-static uint32
-hash_user(const char *user_id)
-{
-	return hash_bytes((const unsigned char *) user_id, strlen(user_id));
-}
-
-/* find_user finds user_id's entry, creating it if create; NULL if none */
-static UserEntry *
-find_user(const char *user_id, bool create)
-{
-	uint32		h = hash_user(user_id);
-	UserEntry **p = &buckets[h % STREAM_BUCKETS];
-	UserEntry  *e;
-
-	for (e = *p; e != NULL; e = e->next)
-		if (e->hash == h && strcmp(e->user_id, user_id) == 0)
-			return e;
-	if (!create)
-		return NULL;
-	e = calloc(1, sizeof(UserEntry));
-	if (e == NULL || (e->user_id = strdup(user_id)) == NULL)
-	{
-		free(e);
-		return NULL;
-	}
-	e->hash = h;
-	e->next = *p;
-	*p = e;
-	return e;
-}
-
-/* drop_user frees an entry that nobody watches and nobody wants */
-static void
-drop_user(UserEntry *e)
-{
-	UserEntry **p = &buckets[e->hash % STREAM_BUCKETS];
-
-	if (e->nsubs > 0 || e->dirty_seq != 0)
-		return;
-	while (*p != e)
-		p = &(*p)->next;
-	*p = e->next;
-	free(e->subs);
-	free(e->user_id);
-	free(e);
-}
-
-static bool
-watch(UserEntry *e, Subscriber *s)
-{
-	if (e->nsubs == e->cap)
-	{
-		int			cap = e->cap == 0 ? 4 : e->cap * 2;
-		Subscriber **subs = realloc(e->subs, sizeof(Subscriber *) * cap);
-
-		if (subs == NULL)
-			return false;
-		e->subs = subs;
-		e->cap = cap;
-	}
-	e->subs[e->nsubs++] = s;
-	return true;
-}
-
-static void
-unwatch(UserEntry *e, Subscriber *s)
-{
-	for (int i = 0; i < e->nsubs; i++)
-		if (e->subs[i] == s)
-		{
-			e->subs[i] = e->subs[--e->nsubs];
-			break;
-		}
-	drop_user(e);
-}
-
-/* mark_dirty asks for user entry e's state as of seq */
-static void
-mark_dirty(UserEntry *e, uint64 seq)
-{
-	if (e->dirty_seq == 0)
-		ndirty++;
-	e->dirty_seq = Max(e->dirty_seq, seq);
-}
 
 /* wake resumes a suspended subscriber: it has something to send */
 static void
@@ -335,7 +238,7 @@ free_subscriber(void *cls)
 	Subscriber *s = cls;
 
 	for (int i = 0; i < s->nusers; i++)
-		unwatch(s->users[i], s);
+		index_unwatch(s->users[i], s);
 	if (s->all && s->nusers == 0)
 	{
 		dlist_delete(&s->all_node);
@@ -355,7 +258,7 @@ static void
 forget(Subscriber *s)
 {
 	for (int k = 0; k < s->nusers; k++)
-		unwatch(s->users[k], s);
+		index_unwatch(s->users[k], s);
 	free(s->users);
 	free(s);
 }
@@ -386,20 +289,22 @@ subscribe(const char *user_id, char **users, int nusers, uint64 since,
 		return NULL;
 	}
 	s->all = (user_id == NULL);
-	s->sent_seq = since;
+	s->since = since;
 	s->last_write_ms = s->opened_ms = monotonic_ms();
 	for (int i = 0; i < n; i++)
 	{
-		UserEntry  *e = find_user(user_id != NULL ? user_id : users[i], true);
+		UserEntry  *e = index_watch(user_id != NULL ? user_id : users[i], s);
 
-		if (e == NULL || !watch(e, s))
+		if (e == NULL)
 		{
-			if (e != NULL)
-				drop_user(e);
 			forget(s);
 			return NULL;
 		}
-		s->users[s->nusers++] = e;
+		for (int k = 0; k < s->nusers && e != NULL; k++)
+			if (s->users[k] == e)
+				e = NULL;		/* named twice: watched once */
+		if (e != NULL)
+			s->users[s->nusers++] = e;
 	}
 	*error = NULL;
 	return s;
@@ -554,43 +459,21 @@ stream_close_all(bool shutdown)
 }
 
 /*
- * stream_note_change: the feed says user_id's metrics changed at seq (a
- * FeedChangeFn); NULL user: many users did (see stream_note_gap).
+ * note_gap: the feed cannot say what changed up to seq: every watched
+ * user's state is looked up again, and the subscribers of every user get
+ * a "resync" event.
  */
-void
-stream_note_change(uint64 seq, const char *user_id, void *arg)
-{
-	UserEntry  *e;
-
-	if (user_id == NULL)
-	{
-		stream_note_gap(seq);
-		return;
-	}
-	e = find_user(user_id, nall > 0);
-	if (e != NULL)
-		mark_dirty(e, seq);
-}
-
-/*
- * stream_note_gap: the feed cannot say what changed up to seq: every
- * watched user's state is looked up again, and the subscribers of every
- * user get a "resync" event.
- */
-void
-stream_note_gap(uint64 seq)
+static void
+note_gap(uint64 seq)
 {
 	dlist_iter	iter;
 
-	for (int b = 0; b < STREAM_BUCKETS; b++)
-		for (UserEntry *e = buckets[b]; e != NULL; e = e->next)
-			if (e->nsubs > 0)
-				mark_dirty(e, seq);
+	index_changed_all(seq);
 	dlist_foreach(iter, &everyone)
 	{
 		Subscriber *s = dlist_container(Subscriber, all_node, iter.cur);
 
-		if (s->sent_seq < seq)
+		if (s->welcomed && s->sent_seq < seq)
 		{
 			emit(s, seq, NULL, false, false);
 			s->sent_seq = seq;
@@ -599,11 +482,35 @@ stream_note_gap(uint64 seq)
 }
 
 /*
- * stream_welcome asks for the first states of the new subscribers: of
- * their users, unless the client has them already (it resumes after a
- * sequence number, and the feed has no change of the user since); a
- * subscriber of every user gets a "resync" event if it resumes after a
- * gap.  Worker only (the feed is in shared memory).
+ * stream_note_change: the feed says user_id's metrics changed at seq (a
+ * FeedChangeFn); NULL user: many users did, or the feed cannot say.
+ */
+void
+stream_note_change(uint64 seq, const char *user_id, void *arg)
+{
+	UserEntry  *e;
+
+	read_seq = Max(read_seq, seq);
+	if (user_id == NULL)
+	{
+		note_gap(seq);
+		return;
+	}
+	e = index_find(user_id, nall > 0);
+	if (e != NULL)
+		index_changed(e, seq);
+}
+
+/*
+ * stream_welcome asks for the first states of the new subscribers, for
+ * each of them alone, labelled with the newest seq this worker has read
+ * (their states are looked up after it, so they hold every change up to
+ * it).  A client's resume point (stream_index.c: resume_kind) is only
+ * compared with the feed's numbers, never moves them: without one, or
+ * with one the server never reached, the client gets every user's current
+ * state; with a known one, the states of the users that changed since (a
+ * subscriber of every user: one "resync" event if anything did).  Worker
+ * only (the feed is in shared memory).
  */
 void
 stream_welcome(void)
@@ -615,37 +522,48 @@ stream_welcome(void)
 	dlist_foreach(iter, &subscribers)
 	{
 		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
-		uint64		seq;
+		ResumeKind	kind;
+		uint64		from;
 
-		if (s->welcomed)
+		/* a WebSocket not yet upgraded could not be sent its states */
+		if (s->welcomed || s->upgrading)
+			continue;
+		kind = resume_kind(s->since, read_seq, feed_last_seq());
+		if (kind == RESUME_WAIT)
 			continue;
 		s->welcomed = true;
 		nnew--;
-		/* a number above what the client has, that the feed goes on from */
-		seq = feed_seq_at_least(s->sent_seq + 1);
+		from = kind == RESUME_FROM ? s->since : 0;
 		for (int i = 0; i < s->nusers; i++)
-			if (s->sent_seq == 0 ||
-				feed_changed_since(s->sent_seq, s->users[i]->user_id))
-				mark_dirty(s->users[i], seq);
-		if (s->all && s->nusers == 0 && s->sent_seq > 0 &&
-			feed_changed_since(s->sent_seq, ""))
 		{
-			emit(s, seq, NULL, false, false);
-			s->sent_seq = seq;
+			UserEntry  *e = s->users[i];
+			bool		changed = from == 0 ||
+				feed_changed_since(from, read_seq, e->user_id);
+
+			index_first(e, s, from, changed ? read_seq : 0);
+		}
+		s->sent_seq = from;
+		if (s->all && s->nusers == 0 &&
+			(kind == RESUME_UNKNOWN ||
+			 (from > 0 && feed_changed_since(from, read_seq, NULL))))
+		{
+			emit(s, read_seq, NULL, false, false);
+			s->sent_seq = read_seq;
 		}
 	}
 }
 
 /*
  * stream_wanted gives the users whose state is wanted (n of them, at most
- * STREAM_BATCH a pass), for lookup_revenue and then stream_answer.
+ * STREAM_BATCH a pass, in seq order), for lookup_revenue and then
+ * stream_answer.
  */
 RevenueLookup *
 stream_wanted(int *n)
 {
 	*n = 0;
 	nwanted = 0;
-	if (ndirty == 0)
+	if (index_nwanted() == 0)
 		return NULL;
 	if (wanted == NULL)
 	{
@@ -654,54 +572,82 @@ stream_wanted(int *n)
 		if (wanted == NULL || wanted_entries == NULL)
 			return NULL;
 	}
-	for (int b = 0; b < STREAM_BUCKETS && nwanted < STREAM_BATCH; b++)
-		for (UserEntry *e = buckets[b]; e != NULL && nwanted < STREAM_BATCH; e = e->next)
-			if (e->dirty_seq != 0)
-			{
-				wanted[nwanted].user_id = e->user_id;
-				wanted[nwanted].revenue = wanted[nwanted].metrics = NULL;
-				wanted_entries[nwanted++] = e;
-			}
+	for (UserEntry *e = index_wanted_head(); e != NULL && nwanted < STREAM_BATCH;
+		 e = e->wnext)
+	{
+		wanted[nwanted].user_id = e->user_id;
+		wanted[nwanted].revenue = wanted[nwanted].metrics = NULL;
+		wanted_entries[nwanted++] = e;
+	}
 	*n = nwanted;
 	return wanted;
 }
 
-/* deliver sends user entry e's state, of sequence number seq, to its subscribers */
-static void
-deliver(UserEntry *e, const RevenueLookup *item, uint64 seq)
+/* state_json: a user's state as sent, with seq (malloc'd; NULL if none) */
+static char *
+state_json(const RevenueLookup *item, uint64 seq)
 {
 	char		user[EV_USER_ID_MAX * 6 + 3];
 	char	   *json;
 	size_t		cap;
-	dlist_iter	iter;
 
 	ev_json_quote(item->user_id, strlen(item->user_id), user, sizeof(user));
 	cap = strlen(user) + strlen(item->revenue) + strlen(item->metrics) + 96;
 	json = malloc(cap);
-	if (json == NULL)
-		return;
-	snprintf(json, cap,
-			 "{\"userId\": %s, \"revenue\": %s, \"metrics\": %s, \"seq\": " UINT64_FORMAT "}",
-			 user, item->revenue, item->metrics, seq);
-	for (int i = 0; i < e->nsubs; i++)
-	{
-		Subscriber *s = e->subs[i];
+	if (json != NULL)
+		snprintf(json, cap,
+				 "{\"userId\": %s, \"revenue\": %s, \"metrics\": %s, \"seq\": " UINT64_FORMAT "}",
+				 user, item->revenue, item->metrics, seq);
+	return json;
+}
 
-		/* the users of one file share its number */
-		if (s->nusers == 1 ? s->sent_seq < seq : s->sent_seq <= seq)
+/*
+ * deliver sends user entry e's state to whom it is for: each watcher, with
+ * the seq index_label gives (a new subscriber's first state goes to it
+ * alone; nothing goes twice), and, if the feed said it changed, the
+ * subscribers of every user that do not have that seq yet (the users of
+ * one file share its number).  Subscribers not yet welcomed get nothing:
+ * what they have is not known yet.
+ */
+static void
+deliver(UserEntry *e, const RevenueLookup *item)
+{
+	char	   *json = NULL;
+	uint64		json_seq = 0;
+	dlist_iter	iter;
+
+	for (int i = 0; i < e->nwatches; i++)
+	{
+		Subscriber *s = e->watches[i].sub;
+		uint64		seq;
+
+		if (!s->welcomed || (seq = index_label(e, &e->watches[i])) == 0)
+			continue;
+		if (json_seq != seq)
 		{
-			emit(s, seq, json, s->nusers == 1, false);
-			s->sent_seq = seq;
+			free(json);
+			json = state_json(item, seq);
+			json_seq = seq;
 		}
+		if (json != NULL)
+			emit(s, seq, json, s->nusers == 1, false);
 	}
 	dlist_foreach(iter, &everyone)
 	{
 		Subscriber *s = dlist_container(Subscriber, all_node, iter.cur);
 
-		if (s->sent_seq <= seq)
+		if (e->changed_seq != 0 && s->welcomed &&
+			s->sent_seq <= e->changed_seq)
 		{
-			emit(s, seq, json, false, false);
-			s->sent_seq = seq;
+			if (json_seq != e->changed_seq)
+			{
+				free(json);
+				json = state_json(item, e->changed_seq);
+				json_seq = e->changed_seq;
+			}
+			if (json != NULL)
+				emit(s, json_seq, json, false, false);
+			s->sent_seq = e->changed_seq;
 		}
 	}
 	free(json);
@@ -720,13 +666,10 @@ stream_answer(LookupOutcome outcome)
 	for (int i = 0; i < nwanted; i++)
 	{
 		UserEntry  *e = wanted_entries[i];
-		uint64		seq = e->dirty_seq;
 
 		if (wanted[i].revenue != NULL && wanted[i].metrics != NULL)
-			deliver(e, &wanted[i], seq);
-		e->dirty_seq = 0;
-		ndirty--;
-		drop_user(e);
+			deliver(e, &wanted[i]);
+		index_answered(e);
 	}
 	nwanted = 0;
 }
@@ -793,7 +736,7 @@ stream_upkeep(void)
 long
 stream_timeout_ms(void)
 {
-	if (ndirty > 0 || resumed_any)
+	if (index_nwanted() > 0 || resumed_any)
 		return 0;
 	return nsubscribers > 0 ? 1000 : -1;
 }

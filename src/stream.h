@@ -31,7 +31,6 @@ extern void stream_close_all(bool shutdown);
 extern bool stream_start(void);
 extern int	stream_epoll_fd(void);
 extern void stream_note_change(uint64 seq, const char *user_id, void *arg);
-extern void stream_note_gap(uint64 seq);
 extern void stream_welcome(void);
 extern RevenueLookup *stream_wanted(int *n);
 extern void stream_answer(LookupOutcome outcome);

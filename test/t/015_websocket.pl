@@ -63,9 +63,14 @@ $h->finish;
 my @frames = grep { /^1 / } split /\n/, $live;
 like($frames[-1] // '', qr/"revenue": 7,/, 'the change follows, over WebSocket');
 
-# ?since=: nothing the client has is sent again; an older one gets the state
-@out = ws("/userEvents/w1/stream?since=" . ($seq + 1000000000000), 'read', 1);
-is(scalar(grep { /^1 / } @out), 0, '?since= of a newer seq: nothing sent');
+# ?since=: nothing the client has is sent again; an older one gets the
+# state, and so does one the server never reached (it is unknown)
+my ($seq7) = ($frames[-1] // '') =~ /"seq": (\d+)/;
+@out = ws("/userEvents/w1/stream?since=" . ($seq7 + 1000000000000), 'read', 1);
+like((grep { /^1 / } @out)[0] // '', qr/"revenue": 7,.*"seq": $seq7\}$/,
+	'?since= beyond the server: the current state, with the server\'s seq');
+@out = ws("/userEvents/w1/stream?since=$seq7", 'read', 1);
+is(scalar(grep { /^1 / } @out), 0, '?since= of the last seq: nothing sent');
 @out = ws("/userEvents/w1/stream?since=$seq", 'read', 1);
 like((grep { /^1 / } @out)[0] // '', qr/"revenue": 7,/, '?since= of an older seq: the current state');
 
