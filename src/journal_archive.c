@@ -220,8 +220,9 @@ kind_in_failed(const char *name)
 
 /*
  * list_dir calls fn for each regular file of directory fd (closed here)
- * that kind_of gives a kind, and for each entry named like an archive that
- * is something else (JF_NOT_REGULAR, size 0).
+ * that kind_of gives a kind; an archived or set aside entry that is
+ * something else is listed too, with size 0 (an archived one as
+ * JF_NOT_REGULAR).
  */
 static int
 list_dir(int fd, int (*kind_of) (const char *name), JournalListFn fn,
@@ -248,6 +249,8 @@ list_dir(int fd, int (*kind_of) (const char *name), JournalListFn fn,
 			/* in the queue all the same, until set aside; never read */
 			if (kind == JF_ARCHIVED)
 				fn(arg, de->d_name, JF_NOT_REGULAR, 0, st.st_mtime);
+			else if (kind == JF_SET_ASIDE)
+				fn(arg, de->d_name, JF_SET_ASIDE, 0, st.st_mtime);
 			continue;
 		}
 		fn(arg, de->d_name, (JournalFileKind) kind, (uint64_t) st.st_size,

@@ -1410,16 +1410,18 @@ test_list(void)
 	CHECK_INT_EQ(mkdir(tpath("list/events-dir.jsonl"), 0700), 0);
 	CHECK_INT_EQ(mkdir(tpath("list/" JOURNAL_FAILED), 0700), 0);
 	write_file(tpath("list/" JOURNAL_FAILED "/events-0.jsonl"), "bad", 3);
+	CHECK_INT_EQ(mkfifo(tpath("list/" JOURNAL_FAILED "/events-f.jsonl"), 0600), 0);
 
 	CHECK_INT_EQ(journal_list(tpath("list"), true, note_listed, &l), 0);
 	qsort(l.lines, l.n, sizeof(l.lines[0]), cmp_lines);
-	CHECK_INT_EQ(l.n, 5);
+	CHECK_INT_EQ(l.n, 6);
 	CHECK_STR_EQ(l.lines[0], "archived:events-1.jsonl:4");
 	CHECK_STR_EQ(l.lines[1], "archived:events-2.jsonl:2");
 	CHECK_STR_EQ(l.lines[2], "live:events.jsonl:4");
 	/* named like an archive, not a file: listed, never read */
 	CHECK_STR_EQ(l.lines[3], "not regular:events-dir.jsonl:0");
 	CHECK_STR_EQ(l.lines[4], "set aside:events-0.jsonl:3");
+	CHECK_STR_EQ(l.lines[5], "set aside:events-f.jsonl:0");
 
 	/* without set_aside, failed/ is not read */
 	l.n = 0;
