@@ -127,6 +127,9 @@ is( $node->safe_psql('postgres',
 
 # --- an entry that cannot be moved holds back nothing ---
 
+# (the back-pressure out of the way, whatever the result above)
+set_conf($node, 'evproc.max_backlog', '0');
+
 SKIP:
 {
 	skip 'running as root: a directory without write permission can be moved', 9
@@ -153,7 +156,7 @@ SKIP:
 		'evproc.journal_files shows it as retrying, with why and when');
 	# other files go on, and the entry is logged only once
 	is(add_revenue($port, 'stuck-later', 1), 200, 'another event is acknowledged');
-	rotate($node);
+	$node->psql('postgres', 'SELECT evproc_rotate()');
 	is($node->safe_psql('postgres',
 			"SELECT revenue FROM evproc.user_revenue WHERE user_id = 'stuck-later'"),
 		'1', 'and counted');
