@@ -547,9 +547,11 @@ begin_apply(Journal *journal)
 		case RECORDED_OTHER:
 			if (journal_rename_archive(journal, state.name, new_name,
 									   time(NULL)) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not rename file \"%s\": %m", state.path)));
+			{
+				ingest_skip(journal, state.name,
+							"its name was used by another file; could not rename it");
+				break;
+			}
 			ereport(WARNING,
 					(errmsg("evproc: file \"%s\" has the name of a file ingested before, but other contents; it is counted as \"%s\"",
 							state.name, new_name),

@@ -31,30 +31,30 @@ printable_name(const char *name)
 }
 
 /*
- * skip_file has ingest pass over the entry name, which could not be
- * moved to sub/ (errno says why), and go on with the others: no entry may
- * hold back the rest of the directory.  It is tried again every
- * INGEST_SKIP_RETRY_S seconds, shown in evproc.journal_files meanwhile,
- * and logged once (until it moves or is replaced).  what: why it was to
- * be moved.
+ * ingest_skip has ingest pass over the entry name, which could not be
+ * moved or renamed (errno says why; what says what failed), and go on
+ * with the others: no entry may hold back the rest of the directory.  It
+ * is tried again every INGEST_SKIP_RETRY_S seconds, shown in
+ * evproc.journal_files meanwhile, and logged once (until it moves or is
+ * changed).  An entry that is gone is simply forgotten.
  */
-static void
-skip_file(Journal *journal, const char *name, const char *sub,
-		  const char *what)
+void
+ingest_skip(Journal *journal, const char *name, const char *what)
 {
 	int			save = errno;
 	char		why[160];
 	int			rc;
 
-	snprintf(why, sizeof(why), "%s; could not move it to %s/: %s",
-			 what, sub, strerror(save));
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(save));
 	rc = journal_skip(journal, name, why, time(NULL) + INGEST_SKIP_RETRY_S);
+	if (rc < 0 && errno == ENOENT)
+		return;
 	errno = save;
 	if (rc < 0)
 		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not move file \"%s\" to %s/: %s",
-						printable_name(name), sub, why)));
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("evproc: could not skip \"%s\": %s",
+						printable_name(name), why)));
 	if (rc > 0)
 		ereport(WARNING,
 				(errcode_for_file_access(),
@@ -68,7 +68,7 @@ skip_file(Journal *journal, const char *name, const char *sub,
 /*
  * ingest_move_done moves the file name, counted, to processed/, durably
  * and never over another file; with evproc.processed_retention = 0 it is
- * removed there.  If it cannot be moved it is skipped (see skip_file).
+ * removed there.  If it cannot be moved it is skipped (see ingest_skip).
  */
 void
 ingest_move_done(Journal *journal, const char *name)
@@ -77,7 +77,8 @@ ingest_move_done(Journal *journal, const char *name)
 
 	if (journal_archive_done(journal, name, final_name) != 0)
 	{
-		skip_file(journal, name, JOURNAL_PROCESSED, "it was counted");
+		ingest_skip(journal, name,
+					"it was counted; could not move it to " JOURNAL_PROCESSED "/");
 		return;
 	}
 	if (strcmp(final_name, name) != 0)
@@ -92,7 +93,7 @@ ingest_move_done(Journal *journal, const char *name)
 /*
  * ingest_set_aside moves the entry name, which cannot be ingested as it is
  * (why), into failed/ and says so, loudly: it may hold acknowledged
- * events.  If it cannot be moved it is skipped (see skip_file).
+ * events.  If it cannot be moved it is skipped (see ingest_skip).
  */
 void
 ingest_set_aside(Journal *journal, const char *name, const char *why)
@@ -103,8 +104,10 @@ ingest_set_aside(Journal *journal, const char *name, const char *why)
 	{
 		char		what[128];
 
-		snprintf(what, sizeof(what), "it cannot be ingested (%s)", why);
-		skip_file(journal, name, JOURNAL_FAILED, what);
+		snprintf(what, sizeof(what),
+				 "it cannot be ingested (%s); could not move it to %s/",
+				 why, JOURNAL_FAILED);
+		ingest_skip(journal, name, what);
 		return;
 	}
 	ereport(WARNING,

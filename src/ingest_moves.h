@@ -16,6 +16,7 @@
 /* files removed from processed/ per pass */
 #define INGEST_PRUNE_BATCH		1000
 
+extern void ingest_skip(Journal *journal, const char *name, const char *what);
 extern void ingest_move_done(Journal *journal, const char *name);
 extern void ingest_set_aside(Journal *journal, const char *name,
 							 const char *why);
