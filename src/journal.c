@@ -162,7 +162,6 @@ open_journal_file(Journal *j)
 {
 	struct stat st;
 	bool		created;
-
 	mode_t		found;
 
 	/* never blocking on something else put there, a FIFO say */

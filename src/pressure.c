@@ -8,8 +8,8 @@
  *	  rotated since and the live journal with the batch being committed, so
  *	  that however many clients send at once, the backlog never passes
  *	  evproc.max_backlog by more than the batch that crosses it (each
- *	  request is checked again once its body is in, see
- *	  http_events.c).  Past evproc.max_backlog or under evproc.min_free_space,
+ *	  request is checked again once its body is in, see http_events.c).
+ *	  Past evproc.max_backlog or under evproc.min_free_space,
  *	  POST /liveEvent is refused with 503 and a Retry-After computed from
  *	  the rate at which ingest has been reducing the backlog, and accepted
  *	  again by itself once back under the limits.  Nothing acknowledged is
