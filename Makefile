@@ -45,6 +45,7 @@ OBJS = \
 	src/status.o \
 	src/lookup.o \
 	src/ingest.o \
+	src/ingest_moves.o \
 	src/fold.o \
 	src/db.o \
 	src/sql_api.o \
@@ -57,7 +58,8 @@ OBJS = \
 	src/idcache.o \
 	src/journal.o \
 	src/journal_archive.o \
-	src/journal_fs.o
+	src/journal_fs.o \
+	src/safe_open.o
 DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
@@ -130,9 +132,9 @@ test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EV
 test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/validate.c src/validate.h src/evlimits.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/validate.c
 
-JOURNAL_SRCS = src/journal.c src/journal_archive.c src/journal_fs.c
+JOURNAL_SRCS = src/journal.c src/journal_archive.c src/journal_fs.c src/safe_open.c
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
-		src/journal.h src/journal_fs.h
+		src/journal.h src/journal_fs.h src/safe_open.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c $(JOURNAL_SRCS)
 
 test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h

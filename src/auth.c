@@ -20,7 +20,10 @@
 #include "postgres.h"
 
 #include "auth.h"
+#include "safe_open.h"
 #include "settings.h"
+
+#include <fcntl.h>
 
 #include <microhttpd.h>
 
@@ -32,6 +35,7 @@ static TokenTable *tokens = NULL;	/* NULL until evproc.tokens is read */
 static uint64 credentials = 0;	/* see auth_credentials */
 static int64 next_expiry_us = 0;	/* when a token expires next; 0: none */
 static bool public_reads_seen = false;	/* evproc.public_reads, as loaded */
+static bool loaded_once = false;	/* auth_load has run */
 
 /*
  * same_tokens: do a and b let in the same tokens for the same things (in
@@ -234,8 +238,10 @@ auth_message(AuthResult result, AuthNeed need)
  * evproc.auth_token_file if that is set, else evproc.auth_token; only its
  * hash is kept.  If the file cannot be read, no setting's token matches
  * and the server is not open (only the tokens of evproc.tokens let
- * requests in), and the problem is logged (never the token).  Called at
- * start and on SIGHUP.
+ * requests in), and the problem is logged (never the token).  A path that
+ * is not a regular file (a FIFO would block the worker in open) is not
+ * read at all: the token in force stays (at start, there is none: all is
+ * refused).  Called at start and on SIGHUP.
  */
 void
 auth_load(void)
@@ -245,13 +251,41 @@ auth_load(void)
 	bool		was_set = setting_set;
 	bool		was_refusing = auth_refuse_all;
 	uint8_t		was_hash[TOKEN_HASH_LEN];
+	bool		first = !loaded_once;
+	FILE	   *f = NULL;
 
+	loaded_once = true;
+	if (path != NULL && path[0] != '\0')
+	{
+		mode_t		found;
+		int			fd = safe_open_at(AT_FDCWD, path, O_RDONLY, 0, &found);
+
+		if (fd == SAFE_OPEN_NOT_REGULAR)
+		{
+			ereport(LOG,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("evproc: evproc.auth_token_file \"%s\" is %s, not a regular file; %s",
+							path, safe_open_kind(found),
+							first ? "refusing all requests but those with a token of evproc.tokens" :
+							"the token in force stays")));
+			if (first)
+			{
+				auth_refuse_all = true;
+				setting_set = false;
+			}
+			if (first || public_reads_seen != evproc_public_reads)
+				credentials++;
+			public_reads_seen = evproc_public_reads;
+			return;
+		}
+		if (fd >= 0 && (f = fdopen(fd, "r")) == NULL)
+			close(fd);
+	}
 	memcpy(was_hash, setting_hash, TOKEN_HASH_LEN);
 	explicit_bzero(auth_token, sizeof(auth_token));
 	auth_refuse_all = false;
 	if (path != NULL && path[0] != '\0')
 	{
-		FILE	   *f = fopen(path, "r");
 		size_t		len = 0;
 
 		if (f != NULL && fgets(auth_token, sizeof(auth_token), f) != NULL)

@@ -18,6 +18,7 @@
 #include "http_inflate.h"
 #include "http_ratelimit.h"
 #include "intake.h"
+#include "pressure.h"
 #include "settings.h"
 #include "types.h"
 
@@ -197,6 +198,8 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 	char		err[EV_ERROR_BUFSZ];
 	char		addr[EV_ADDR_BUFSZ];
 	InflateResult r;
+	const char *refusal;
+	int			retry_after = 0;
 
 	/* a compressed body must have ended where its data ends */
 	if (req->inflate != NULL)
@@ -230,6 +233,18 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 			free(events);
 			return;
 		}
+	}
+	/*
+	 * back-pressure again, now that the body is in: what other requests
+	 * journaled since this one was let in counts, so that the backlog
+	 * never passes evproc.max_backlog by more than one batch
+	 */
+	if ((refusal = pressure_refusal(&retry_after)) != NULL)
+	{
+		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, refusal);
+		req->retry_after = retry_after;
+		free(events);
+		return;
 	}
 	/* over a rate limit: refused whole, before anything is journaled */
 	if (!http_ratelimit_request_take(req, (uint32) n))

@@ -20,8 +20,10 @@
  * different file that happens to reuse a name: it is renamed to a new name
  * of our own and counted under it, never skipped.  A file that can never be
  * read as it is (not a regular file, no permission, a name that is not
- * UTF-8) is set aside in failed/ and the others go on.  Any other error
- * leaves the file where it is and is retried after a back-off.
+ * UTF-8) is set aside in failed/ and the others go on; an entry that
+ * cannot be moved (to failed/, or to processed/ once counted) is skipped
+ * and tried again later (ingest_moves.c).  Any other error leaves the file
+ * where it is and is retried after a back-off.
  *
  * Nothing here waits for a lock held by someone else: the tables are
  * locked conditionally before a file's transaction starts to write, and
@@ -36,6 +38,7 @@
 #include "feed.h"
 #include "fold.h"
 #include "ingest.h"
+#include "ingest_moves.h"
 #include "metrics.h"
 #include "types.h"
 #include "settings.h"
@@ -64,8 +67,6 @@
 #define INGEST_SCAN_MS			1000
 /* retry of a file's transaction when a table is locked by someone else */
 #define INGEST_LOCKED_RETRY_MS	100
-/* files removed from processed/ per pass */
-#define INGEST_PRUNE_BATCH		1000
 
 typedef enum IngestPhase
 {
@@ -351,62 +352,6 @@ dedupe_step(void)
 }
 
 /*
- * printable_name is a file name fit for the log and the database: itself
- * if it is valid UTF-8, else escaped (see fold_printable).
- */
-static char *
-printable_name(const char *name)
-{
-	return fold_printable(name, strlen(name));
-}
-
-/*
- * move_file moves the current file to processed/, durably and never over
- * another file; with evproc.processed_retention = 0 it is removed there.
- */
-static void
-move_file(Journal *journal)
-{
-	char		final_name[JOURNAL_NAME_MAX];
-
-	if (journal_archive_done(journal, state.name, final_name) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not move file \"%s\" to %s/: %m",
-						state.path, JOURNAL_PROCESSED)));
-	if (strcmp(final_name, state.name) != 0)
-		ereport(LOG,
-				(errmsg("evproc: %s/%s exists already; file \"%s\" is kept there as \"%s\"",
-						JOURNAL_PROCESSED, state.name, state.name, final_name)));
-	if (evproc_processed_retention == 0)
-		(void) journal_prune_processed(journal, time(NULL), 0,
-									   INGEST_PRUNE_BATCH);
-}
-
-/*
- * set_aside moves a file that cannot be ingested as it is into failed/ and
- * says why, loudly: it may hold acknowledged events.
- */
-static void
-set_aside(Journal *journal, const char *why)
-{
-	char		final_name[JOURNAL_NAME_MAX];
-
-	if (journal_set_aside(journal, state.name, final_name) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not move file \"%s\" to %s/: %m",
-						printable_name(state.name), JOURNAL_FAILED)));
-	ereport(WARNING,
-			(errmsg("evproc: file \"%s\" in \"%s\" cannot be ingested: %s",
-					printable_name(state.name), journal->dir, why),
-			 errdetail("It was moved to %s/%s.", JOURNAL_FAILED,
-					   printable_name(final_name)),
-			 errhint("Fix it and move it back into \"%s\" under a name of the form events-*.jsonl to have it ingested.",
-					 journal->dir)));
-}
-
-/*
  * commit_file records the file's name with its counts and fingerprint and
  * commits the transaction that applied it; then the file is moved.  A
  * crash between the two leaves a recorded file behind, which the next try
@@ -444,7 +389,7 @@ commit_file(Journal *journal)
 				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
 						state.name, counts.rejected)));
 	ingest_abandon();
-	move_file(journal);
+	ingest_move_done(journal, state.name);
 }
 
 /* hash_block feeds the fingerprint with a block read from the file. */
@@ -465,7 +410,7 @@ hash_block(void *arg, const char *data, size_t len)
 static bool
 start_file(Journal *journal)
 {
-	int			rc = journal_next_archive(journal->dir, state.name);
+	int			rc = journal_next_archive(journal, time(NULL), state.name);
 	int			fd;
 	const char *why = NULL;
 	ResourceOwner oldowner;
@@ -482,7 +427,7 @@ start_file(Journal *journal)
 	/* never store a name that pg_dump could not restore */
 	if (!ev_utf8_valid(state.name, strlen(state.name)))
 	{
-		set_aside(journal, "its name is not valid UTF-8");
+		ingest_set_aside(journal, state.name, "its name is not valid UTF-8");
 		return true;
 	}
 	switch (journal_open_archive(journal, state.name, &fd, &why))
@@ -492,7 +437,7 @@ start_file(Journal *journal)
 		case ARCHIVE_VANISHED:
 			return true;
 		case ARCHIVE_UNUSABLE:
-			set_aside(journal, why);
+			ingest_set_aside(journal, state.name, why);
 			return true;
 		case ARCHIVE_ERROR:
 			ereport(ERROR,
@@ -597,14 +542,16 @@ begin_apply(Journal *journal)
 							recorded == RECORDED_LEGACY ?
 							" (recorded without a fingerprint)" : "",
 							JOURNAL_PROCESSED)));
-			move_file(journal);
+			ingest_move_done(journal, state.name);
 			break;
 		case RECORDED_OTHER:
 			if (journal_rename_archive(journal, state.name, new_name,
 									   time(NULL)) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not rename file \"%s\": %m", state.path)));
+			{
+				ingest_skip(journal, state.name,
+							"its name was used by another file; could not rename it");
+				break;
+			}
 			ereport(WARNING,
 					(errmsg("evproc: file \"%s\" has the name of a file ingested before, but other contents; it is counted as \"%s\"",
 							state.name, new_name),

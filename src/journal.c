@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "journal_fs.h"
+#include "safe_open.h"
 
 #ifdef POSTGRES_H
 #error "journal.c is backend-free: it must not include PostgreSQL backend headers"
@@ -128,6 +129,7 @@ journal_close(Journal *j)
 		close(j->dirfd);
 	free(j->buf);
 	free(j->dir);
+	free(j->skip);
 	memset(j, 0, sizeof(Journal));
 	j->fd = -1;
 	j->dirfd = -1;
@@ -160,14 +162,23 @@ open_journal_file(Journal *j)
 {
 	struct stat st;
 	bool		created;
+	mode_t		found;
 
-	j->fd = openat(j->dirfd, JOURNAL_FILE, O_WRONLY | O_APPEND | O_CLOEXEC);
-	created = (j->fd < 0 && errno == ENOENT);
+	/* never blocking on something else put there, a FIFO say */
+	j->fd = safe_open_at(j->dirfd, JOURNAL_FILE, O_WRONLY | O_APPEND, 0,
+						 &found);
+	created = (j->fd == -1 && errno == ENOENT);
 	if (created)
-		j->fd = openat(j->dirfd, JOURNAL_FILE,
-					   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		j->fd = safe_open_at(j->dirfd, JOURNAL_FILE,
+							 O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0600,
+							 &found);
+	if (j->fd == SAFE_OPEN_NOT_REGULAR)
+		errno = EINVAL;			/* not a file we can append to */
 	if (j->fd < 0)
+	{
+		j->fd = -1;
 		return -1;
+	}
 	if (fstat(j->fd, &st) != 0)
 		goto fail;
 	j->durable_len = st.st_size;
@@ -341,6 +352,7 @@ journal_probe(Journal *j, size_t bytes)
 	char		name[sizeof(j->tag) + 8];
 	int			fd;
 	int			save;
+	mode_t		found;
 
 	if (j->len != 0)
 	{
@@ -350,7 +362,10 @@ journal_probe(Journal *j, size_t bytes)
 	if (journal_flush(j) != 0)
 		return -1;
 	snprintf(name, sizeof(name), ".probe%s", j->tag);
-	fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = safe_open_at(j->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+					  0600, &found);
+	if (fd == SAFE_OPEN_NOT_REGULAR)
+		errno = EINVAL;
 	if (fd < 0)
 		return -1;
 	while (bytes > 0)
@@ -527,6 +542,7 @@ int
 journal_rotate(Journal *j, time_t now, char *name)
 {
 	char		wanted[JOURNAL_NAME_MAX];
+	uint64_t	len;
 
 	if (j->fd >= 0)
 	{
@@ -537,6 +553,7 @@ journal_rotate(Journal *j, time_t now, char *name)
 			return -1;
 		close(j->fd);
 		j->fd = -1;
+		len = (uint64_t) j->durable_len;
 		j->durable_len = 0;
 	}
 	else
@@ -548,6 +565,7 @@ journal_rotate(Journal *j, time_t now, char *name)
 			return errno == ENOENT ? 0 : -1;
 		if (st.st_size == 0)
 			return 0;
+		len = (uint64_t) st.st_size;
 	}
 
 	/* a name never repeats, but a file of that name must not be replaced */
@@ -555,5 +573,6 @@ journal_rotate(Journal *j, time_t now, char *name)
 	if (jfs_rename_noreplace_at(j->dirfd, JOURNAL_FILE, j->dirfd, wanted,
 								j->fsync, j->fsync, name) != 0)
 		return -1;
+	j->rotated_bytes += len;
 	return 1;
 }

@@ -49,6 +49,7 @@ typedef struct Journal
 	bool		fsync;			/* fdatasync on flush? */
 	int			inject_errno;	/* tests: fail each flush after its write */
 	uint64_t	replaced;		/* times events.jsonl vanished under us */
+	uint64_t	rotated_bytes;	/* bytes journal_rotate archived, in all */
 
 	char	   *buf;			/* the batch being group-committed */
 	size_t		len;
@@ -59,7 +60,25 @@ typedef struct Journal
 								 * "-<random>" and ".w<N>" in the worker */
 	char		last_stamp[JOURNAL_STAMP_LEN + 1];
 	uint64_t	last_seq;
+
+	/* archived entries ingest passes over for now (see journal_skip) */
+	struct JournalSkip *skip;
+	int			nskip;
+	int			skip_cap;
 } Journal;
+
+/* an entry of the journal directory that could not be moved */
+typedef struct JournalSkip
+{
+	char		name[JOURNAL_NAME_MAX];
+	dev_t		dev;			/* the entry skipped: another one put under */
+	ino_t		ino;			/* its name is not, nor this one once */
+	mode_t		mode;			/* changed (chmod, say) */
+	struct timespec ctime;
+	time_t		retry_at;		/* when to try it again */
+	char		why[160];		/* what failed, for the log and the views */
+	bool		seen;			/* still there at the last scan */
+} JournalSkip;
 
 /* the live journal (journal.c) */
 extern int	journal_open(Journal *j, const char *dir, bool fsync);
@@ -89,8 +108,11 @@ extern void journal_make_name(Journal *j, time_t now, char *name);
 
 /* the archive queue (journal_archive.c, as everything below) */
 extern bool journal_is_archive_name(const char *name);
-extern int	journal_next_archive(const char *dir, char *name);
-extern int	journal_backlog(const char *dir, int *files, uint64_t *bytes,
+extern int	journal_next_archive(Journal *j, time_t now, char *name);
+extern int	journal_skip(Journal *j, const char *name, const char *why,
+						 time_t retry_at);
+extern const JournalSkip *journal_skipped(const Journal *j, const char *name);
+extern int	journal_backlog(const Journal *j, int *files, uint64_t *bytes,
 							time_t *oldest);
 
 /* the files of a journal directory */
@@ -98,7 +120,9 @@ typedef enum JournalFileKind
 {
 	JF_LIVE,					/* events.jsonl */
 	JF_ARCHIVED,				/* waiting to be ingested */
-	JF_SET_ASIDE				/* in failed/ */
+	JF_SET_ASIDE,				/* in failed/ */
+	JF_NOT_REGULAR				/* named like an archive, but a directory,
+								 * a FIFO, ...: to be set aside */
 } JournalFileKind;
 
 typedef void (*JournalListFn) (void *arg, const char *name,

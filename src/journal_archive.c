@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "journal_fs.h"
+#include "safe_open.h"
 
 #ifdef POSTGRES_H
 #error "journal_archive.c is backend-free: it must not include PostgreSQL backend headers"
@@ -48,30 +49,101 @@ journal_is_archive_name(const char *name)
 }
 
 /*
+ * find_skip: the entry of the skip list for name, or NULL.
+ */
+static JournalSkip *
+find_skip(const Journal *j, const char *name)
+{
+	for (int i = 0; i < j->nskip; i++)
+		if (strcmp(j->skip[i].name, name) == 0)
+			return &j->skip[i];
+	return NULL;
+}
+
+/* journal_skipped: the entry name if ingest passes over it, else NULL */
+const JournalSkip *
+journal_skipped(const Journal *j, const char *name)
+{
+	return find_skip(j, name);
+}
+
+/* same_entry: is st (still) the entry that s skipped, unchanged? */
+static bool
+same_entry(const JournalSkip *s, const struct stat *st)
+{
+	return st->st_dev == s->dev && st->st_ino == s->ino &&
+		st->st_mode == s->mode && st->st_ctim.tv_sec == s->ctime.tv_sec &&
+		st->st_ctim.tv_nsec == s->ctime.tv_nsec;
+}
+
+/*
+ * passed_over tells whether the entry name of directory dfd is one that
+ * journal_skip put aside and whose retry time has not come: only the very
+ * entry skipped (its inode), not another one put in under its name.  It
+ * marks the skip list's entry as still there.  An entry replaced or
+ * changed (its inode, type, permissions, ctime) is looked at afresh: the
+ * operator may have fixed it.
+ */
+static bool
+passed_over(Journal *j, int dfd, const char *name, time_t now)
+{
+	JournalSkip *s = find_skip(j, name);
+	struct stat st;
+
+	if (s == NULL ||
+		fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		!same_entry(s, &st))
+		return false;
+	s->seen = true;
+	return now < s->retry_at;
+}
+
+/*
+ * forget_unseen drops from the skip list the entries that the last scan
+ * did not find (removed or replaced by the operator): a new entry under
+ * the same name is looked at afresh.
+ */
+static void
+forget_unseen(Journal *j)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < j->nskip; i++)
+		if (j->skip[i].seen)
+			j->skip[kept++] = j->skip[i];
+	j->nskip = kept;
+}
+
+/*
  * journal_next_archive finds the archived file that sorts first (the
- * oldest, for the names we make).  Returns 1 and its name, 0 if there is
- * none, -1 on error.
+ * oldest, for the names we make), passing over the entries skipped (see
+ * journal_skip) until their retry time at now.  Returns 1 and its name, 0
+ * if there is none, -1 on error.
  */
 int
-journal_next_archive(const char *dir, char *name)
+journal_next_archive(Journal *j, time_t now, char *name)
 {
-	DIR		   *d = opendir(dir);
+	DIR		   *d = opendir(j->dir);
 	struct dirent *de;
 	bool		found = false;
 
 	if (d == NULL)
 		return -1;
+	for (int i = 0; i < j->nskip; i++)
+		j->skip[i].seen = false;
 	errno = 0;
 	while ((de = readdir(d)) != NULL)
 	{
 		/* any type: journal_open_archive sorts out what cannot be read */
-		if (!journal_is_archive_name(de->d_name))
+		if (!journal_is_archive_name(de->d_name) ||
+			passed_over(j, dirfd(d), de->d_name, now))
 			continue;
 		if (!found || strcmp(de->d_name, name) < 0)
 		{
 			strcpy(name, de->d_name);
 			found = true;
 		}
+		errno = 0;
 	}
 	if (errno != 0)
 	{
@@ -82,7 +154,52 @@ journal_next_archive(const char *dir, char *name)
 		return -1;
 	}
 	closedir(d);
+	forget_unseen(j);
 	return found ? 1 : 0;
+}
+
+/*
+ * journal_skip has ingest pass over the archived entry name until
+ * retry_at: it could not be moved where it belongs (into failed/ as
+ * unusable, into processed/ once counted), and must not hold back the
+ * files after it.  why (what failed) is kept for the views.  Only this
+ * entry is skipped: one that replaces it under its name is not.  Returns
+ * 1 if it was not skipped before (the caller logs it, once), 0 if it was
+ * (its retry time is moved on), -1 with errno set if it is not there.
+ */
+int
+journal_skip(Journal *j, const char *name, const char *why, time_t retry_at)
+{
+	JournalSkip *s = find_skip(j, name);
+	struct stat st;
+	bool		known;
+
+	if (fstatat(j->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	known = s != NULL && same_entry(s, &st);
+	if (s == NULL)
+	{
+		if (j->nskip == j->skip_cap)
+		{
+			int			cap = j->skip_cap == 0 ? 8 : j->skip_cap * 2;
+			JournalSkip *grown = realloc(j->skip, cap * sizeof(JournalSkip));
+
+			if (grown == NULL)
+				return -1;
+			j->skip = grown;
+			j->skip_cap = cap;
+		}
+		s = &j->skip[j->nskip++];
+		snprintf(s->name, sizeof(s->name), "%s", name);
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->mode = st.st_mode;
+	s->ctime = st.st_ctim;
+	s->retry_at = retry_at;
+	s->seen = true;
+	snprintf(s->why, sizeof(s->why), "%s", why);
+	return known ? 0 : 1;
 }
 
 /* kind_in_dir: what a name in the journal directory is, -1 nothing of ours */
@@ -103,7 +220,9 @@ kind_in_failed(const char *name)
 
 /*
  * list_dir calls fn for each regular file of directory fd (closed here)
- * that kind_of gives a kind.
+ * that kind_of gives a kind; an archived or set aside entry that is
+ * something else is listed too, with size 0 (an archived one as
+ * JF_NOT_REGULAR).
  */
 static int
 list_dir(int fd, int (*kind_of) (const char *name), JournalListFn fn,
@@ -123,9 +242,17 @@ list_dir(int fd, int (*kind_of) (const char *name), JournalListFn fn,
 		struct stat st;
 
 		if (kind < 0 ||
-			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-			!S_ISREG(st.st_mode))
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
+		if (!S_ISREG(st.st_mode))
+		{
+			/* in the queue all the same, until set aside; never read */
+			if (kind == JF_ARCHIVED)
+				fn(arg, de->d_name, JF_NOT_REGULAR, 0, st.st_mtime);
+			else if (kind == JF_SET_ASIDE)
+				fn(arg, de->d_name, JF_SET_ASIDE, 0, st.st_mtime);
+			continue;
+		}
 		fn(arg, de->d_name, (JournalFileKind) kind, (uint64_t) st.st_size,
 		   st.st_mtime);
 	}
@@ -137,7 +264,8 @@ list_dir(int fd, int (*kind_of) (const char *name), JournalListFn fn,
  * journal_list calls fn for each file of the journal directory dir: the
  * live journal (JF_LIVE), the archived files waiting (JF_ARCHIVED) and, if
  * set_aside, the files set aside in failed/ (JF_SET_ASIDE).  Returns 0, or
- * -1 if dir cannot be read.
+ * -1 if dir cannot be read.  Entries of dir named like an archive that are
+ * not regular files are JF_NOT_REGULAR.
  */
 int
 journal_list(const char *dir, bool set_aside, JournalListFn fn, void *arg)
@@ -159,6 +287,7 @@ journal_list(const char *dir, bool set_aside, JournalListFn fn, void *arg)
 
 typedef struct Backlog
 {
+	const Journal *j;
 	int		   *files;
 	uint64_t   *bytes;
 	time_t	   *oldest;
@@ -170,8 +299,8 @@ add_to_backlog(void *arg, const char *name, JournalFileKind kind,
 {
 	Backlog    *b = arg;
 
-	(void) name;
-	if (kind != JF_ARCHIVED)
+	/* what ingest passes over is not going to be counted */
+	if (kind != JF_ARCHIVED || find_skip(b->j, name) != NULL)
 		return;
 	(*b->files)++;
 	*b->bytes += size;
@@ -180,19 +309,20 @@ add_to_backlog(void *arg, const char *name, JournalFileKind kind,
 }
 
 /*
- * journal_backlog adds up the archived files waiting in dir: their number
- * in *files, their bytes in *bytes, and the oldest modification time in
- * *oldest (0 if none).  Returns 0, or -1 on error.
+ * journal_backlog adds up the archived files waiting in j's directory (not
+ * those ingest skips: see journal_skip): their number in *files, their
+ * bytes in *bytes, and the oldest modification time in *oldest (0 if
+ * none).  Returns 0, or -1 on error.
  */
 int
-journal_backlog(const char *dir, int *files, uint64_t *bytes, time_t *oldest)
+journal_backlog(const Journal *j, int *files, uint64_t *bytes, time_t *oldest)
 {
-	Backlog		b = {files, bytes, oldest};
+	Backlog		b = {j, files, bytes, oldest};
 
 	*files = 0;
 	*bytes = 0;
 	*oldest = 0;
-	return journal_list(dir, false, add_to_backlog, &b);
+	return journal_list(j->dir, false, add_to_backlog, &b);
 }
 
 /*
@@ -306,48 +436,30 @@ journal_prune_processed(Journal *j, time_t now, long max_age, int limit)
 ArchiveOpen
 journal_open_archive(Journal *j, const char *name, int *fd, const char **why)
 {
-	struct stat st;
-	int			save;
+	mode_t		found;
 
-	*fd = openat(j->dirfd, name,
-				 O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	*fd = safe_open_at(j->dirfd, name, O_RDONLY | O_NOFOLLOW, 0, &found);
+	if (*fd == SAFE_OPEN_NOT_REGULAR)
+	{
+		*fd = -1;
+		*why = S_ISDIR(found) ? "it is a directory" :
+			S_ISLNK(found) ? "it is a symbolic link" :
+			"it is not a regular file";
+		return ARCHIVE_UNUSABLE;
+	}
 	if (*fd < 0)
 	{
 		switch (errno)
 		{
 			case ENOENT:
 				return ARCHIVE_VANISHED;
-			case ELOOP:
-				*why = "it is a symbolic link";
-				return ARCHIVE_UNUSABLE;
 			case EACCES:
 			case EPERM:
 				*why = "permission denied";
 				return ARCHIVE_UNUSABLE;
-			case ENXIO:
-			case EISDIR:
-			case ENODEV:
-				*why = "it is not a regular file";
-				return ARCHIVE_UNUSABLE;
 			default:
 				return ARCHIVE_ERROR;	/* EMFILE, ENOMEM, EIO, ... */
 		}
-	}
-	if (fstat(*fd, &st) != 0)
-	{
-		save = errno;
-		close(*fd);
-		*fd = -1;
-		errno = save;
-		return ARCHIVE_ERROR;
-	}
-	if (!S_ISREG(st.st_mode))
-	{
-		close(*fd);
-		*fd = -1;
-		*why = S_ISDIR(st.st_mode) ? "it is a directory" :
-			"it is not a regular file";
-		return ARCHIVE_UNUSABLE;
 	}
 	return ARCHIVE_OPENED;
 }

@@ -110,11 +110,16 @@ fsync_and_close(int fd)
 	return rc;
 }
 
-/* fsync_file_at fsyncs the file name in directory dirfd. */
+/*
+ * fsync_file_at fsyncs the file name in directory dirfd; never blocking in
+ * the open, should a FIFO have been put there.
+ */
 static int
 fsync_file_at(int dirfd, const char *name)
 {
-	return fsync_and_close(openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+	return fsync_and_close(openat(dirfd, name,
+								  O_RDONLY | O_NONBLOCK | O_NOFOLLOW |
+								  O_NOCTTY | O_CLOEXEC));
 }
 
 /* jfs_fsync_dir_path fsyncs a directory given by path. */

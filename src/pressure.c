@@ -2,9 +2,14 @@
  *
  * pressure.c
  *	  Back-pressure and readiness.  Once a second the worker measures the
- *	  backlog (bytes acknowledged and not yet counted: the archived files
- *	  waiting and the active journal) and the free space of the journal's
- *	  file system; past evproc.max_backlog or under evproc.min_free_space,
+ *	  archived files waiting and the free space of the journal's file
+ *	  system.  The backlog (bytes acknowledged and not yet counted) is that
+ *	  measurement plus what was journaled since, to the byte: the files
+ *	  rotated since and the live journal with the batch being committed, so
+ *	  that however many clients send at once, the backlog never passes
+ *	  evproc.max_backlog by more than the batch that crosses it (each
+ *	  request is checked again once its body is in, see http_events.c).
+ *	  Past evproc.max_backlog or under evproc.min_free_space,
  *	  POST /liveEvent is refused with 503 and a Retry-After computed from
  *	  the rate at which ingest has been reducing the backlog, and accepted
  *	  again by itself once back under the limits.  Nothing acknowledged is
@@ -36,6 +41,9 @@
 
 static int64 next_ms = 0;
 static bool measured = false;
+static const Journal *live = NULL;	/* the live journal, read as it grows */
+static uint64 archived = 0;		/* the archived files waiting, measured */
+static uint64 rotated_mark = 0; /* live->rotated_bytes when measured */
 static uint64 backlog = 0;		/* bytes acknowledged, not yet counted */
 static int	backlog_files = 0;
 static uint64 free_bytes = 0;
@@ -49,6 +57,23 @@ static int64 last_ms = 0;
 static double lag = 0;			/* age of the oldest event not yet counted */
 
 /*
+ * backlog_now: the bytes acknowledged and not yet counted, as of now: the
+ * archived files as last measured, the files rotated since, and the live
+ * journal, durable or in the batch being committed.  Reads only memory.
+ */
+static uint64
+backlog_now(void)
+{
+	uint64		b = archived;
+
+	if (live == NULL)
+		return b;
+	if (live->rotated_bytes > rotated_mark)
+		b += live->rotated_bytes - rotated_mark;
+	return b + (uint64) live->durable_len + (uint64) live->len;
+}
+
+/*
  * pressure_update measures, at most once every PRESSURE_EVERY_MS, what the
  * limits are about.  journal_failing: the last flush failed;
  * schema_ready: the extension's tables were there when last looked at;
@@ -59,22 +84,23 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 				time_t unrotated_since, bool ingest_locked)
 {
 	int64		now = monotonic_ms();
-	uint64		archived;
 	time_t		oldest;
 	struct statvfs vfs;
 
 	failing = journal_failing;
 	schema = schema_ready;
 	locked = ingest_locked;
+	live = journal;
 	if (now < next_ms)
 		return;
 	next_ms = now + PRESSURE_EVERY_MS;
-	if (journal_backlog(journal->dir, &backlog_files, &archived, &oldest) != 0)
+	if (journal_backlog(journal, &backlog_files, &archived, &oldest) != 0)
 		archived = oldest = 0;
+	rotated_mark = journal->rotated_bytes;
 	if (unrotated_since != 0 && (oldest == 0 || unrotated_since < oldest))
 		oldest = unrotated_since;
 	lag = oldest == 0 ? 0 : Max(0, (double) (time(NULL) - oldest));
-	backlog = archived + (uint64) journal->durable_len;
+	backlog = backlog_now();
 	disk_known = statvfs(journal->dir, &vfs) == 0;
 	if (disk_known)
 		free_bytes = (uint64) vfs.f_bavail * vfs.f_frsize;
@@ -112,7 +138,20 @@ static bool
 over_backlog(void)
 {
 	return evproc_max_backlog > 0 &&
-		backlog > (uint64) evproc_max_backlog * 1024;
+		backlog_now() > (uint64) evproc_max_backlog * 1024;
+}
+
+/*
+ * pressure_rotation_helps: is the backlog over evproc.max_backlog with
+ * events in the live journal?  Called while ingest is idle (nothing
+ * archived waits for it), the live journal is then what keeps POSTs
+ * refused: rotated, ingest takes it, and the backlog drains by itself
+ * rather than at the next evproc.rotation_interval.
+ */
+bool
+pressure_rotation_helps(void)
+{
+	return measured && live != NULL && live->durable_len > 0 && over_backlog();
 }
 
 static bool
@@ -137,7 +176,8 @@ pressure_refusal(int *retry_after)
 	if (over_backlog())
 	{
 		if (drain_rate > 0)
-			seconds = (double) (backlog - (uint64) evproc_max_backlog * 1024) /
+			seconds = (double) (backlog_now() -
+								(uint64) evproc_max_backlog * 1024) /
 				drain_rate;
 		*retry_after = (int) Min(Max(seconds + 0.999, RETRY_MIN), RETRY_MAX);
 		return "ingest is behind: the events not yet counted exceed evproc.max_backlog; retry later";
@@ -172,6 +212,6 @@ pressure_ready_json(char *out, size_t outlen, bool *ready)
 				 !schema ? "failing: the extension's tables are missing or older than the library" :
 				 locked ? "failing: a table of evproc is locked by another session; ingest waits" : "ok",
 				 backlog_ok ? "ok" : "failing: more than evproc.max_backlog not yet counted",
-				 backlog, backlog_files, free_bytes);
+				 backlog_now(), backlog_files, free_bytes);
 	return n < 0 ? 0 : Min((size_t) n, outlen - 1);
 }

@@ -19,6 +19,7 @@ extern void pressure_update(Journal *journal, bool journal_failing,
 							bool ingest_locked);
 extern void pressure_backlog(uint64 *bytes, int *files, double *lag_seconds);
 extern long pressure_timeout_ms(void);
+extern bool pressure_rotation_helps(void);
 
 /* the HTTP server, inside libmicrohttpd's callbacks (no PostgreSQL calls) */
 extern const char *pressure_refusal(int *retry_after);

@@ -158,11 +158,25 @@ add_file(void *arg, const char *name, JournalFileKind kind, uint64 size,
 	const char *state = "waiting";
 	Datum		values[FILES_COLS];
 	bool		nulls[FILES_COLS] = {0};
+	const char *error = "";
+	TimestampTz retry_at = 0;
 
+	for (int i = 0; kind != JF_LIVE && kind != JF_SET_ASIDE && st->pid != 0 &&
+		 i < st->nskipped; i++)
+	{
+		/* one ingest passes over: it could not be moved */
+		if (strcmp(name, st->skipped[i].name) == 0)
+		{
+			error = st->skipped[i].why;
+			retry_at = st->skipped[i].retry_at;
+		}
+	}
 	if (kind == JF_LIVE)
 		state = "active";
 	else if (kind == JF_SET_ASIDE)
 		state = "set aside";
+	else if (retry_at != 0)
+		state = "retrying";
 	else if (current && st->activity == WA_BACKING_OFF)
 		state = "retrying";
 	else if (current && (st->activity == WA_INGESTING ||
@@ -174,10 +188,13 @@ add_file(void *arg, const char *name, JournalFileKind kind, uint64 size,
 	values[2] = CStringGetTextDatum(state);
 	values[3] = Int64GetDatum((int64) size);
 	values[4] = TimestampTzGetDatum(time_t_to_timestamptz(mtime));
-	values[5] = text_or_null(strcmp(state, "retrying") == 0 ? st->error : "",
-							 &nulls[5]);
-	values[6] = time_or_null(strcmp(state, "retrying") == 0 ? st->retry_at : 0,
-							 &nulls[6]);
+	if (retry_at == 0 && strcmp(state, "retrying") == 0)
+	{
+		error = st->error;
+		retry_at = st->retry_at;
+	}
+	values[5] = text_or_null(error, &nulls[5]);
+	values[6] = time_or_null(retry_at, &nulls[6]);
 	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc,
 						 values, nulls);
 }

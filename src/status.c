@@ -45,6 +45,8 @@ typedef struct WorkerStatus
 	TimestampTz retry_at;
 	char		dir[MAXPGPATH];
 	uint64		paused_ack;		/* the last pause it has stopped ingest for */
+	int			nskipped;
+	StatusSkipped skipped[STATUS_MAX_SKIPPED];
 } WorkerStatus;
 
 typedef struct StatusShared
@@ -59,6 +61,9 @@ typedef struct StatusShared
 
 static StatusShared *shared = NULL;
 static WorkerStatus *mine = NULL;
+
+/* entries skipped as last published (see status_set_skipped) */
+static int	skipped_shown = 0;
 
 /* what pg_stat_activity was last told */
 static WorkerActivity shown = WA_STARTING;
@@ -125,6 +130,7 @@ status_attach(int worker_index, const char *dir)
 	mine->file[0] = '\0';
 	mine->error[0] = '\0';
 	mine->retry_at = 0;
+	mine->nskipped = 0;
 	SpinLockRelease(&mine->mutex);
 	status_set_dir(dir);
 }
@@ -229,6 +235,32 @@ status_ingest_paused(void)
 	return paused;
 }
 
+/*
+ * status_set_skipped publishes the entries of the journal's directory that
+ * ingest skips (journal_skip), the first STATUS_MAX_SKIPPED of them, for
+ * evproc.journal_files.  Cheap when there are none, as usually.
+ */
+void
+status_set_skipped(const Journal *journal)
+{
+	int			n = Min(journal->nskip, STATUS_MAX_SKIPPED);
+
+	if (n == 0 && skipped_shown == 0)
+		return;
+	SpinLockAcquire(&mine->mutex);
+	for (int i = 0; i < n; i++)
+	{
+		StatusSkipped *s = &mine->skipped[i];
+
+		strlcpy(s->name, journal->skip[i].name, sizeof(s->name));
+		strlcpy(s->why, journal->skip[i].why, sizeof(s->why));
+		s->retry_at = time_t_to_timestamptz(journal->skip[i].retry_at);
+	}
+	mine->nskipped = n;
+	SpinLockRelease(&mine->mutex);
+	skipped_shown = n;
+}
+
 /* status_read copies worker worker_index's status */
 void
 status_read(int worker_index, WorkerStatusCopy *copy)
@@ -246,6 +278,9 @@ status_read(int worker_index, WorkerStatusCopy *copy)
 	copy->retry_at = slot->retry_at;
 	strlcpy(copy->dir, slot->dir, sizeof(copy->dir));
 	copy->paused_ack = slot->paused_ack;
+	copy->nskipped = slot->nskipped;
+	memcpy(copy->skipped, slot->skipped,
+		   slot->nskipped * sizeof(StatusSkipped));
 	SpinLockRelease(&slot->mutex);
 	memcpy(&copy->metrics, &shared->metrics[worker_index], sizeof(Metrics));
 	copy->pid = rotation_worker_pid(worker_index);

@@ -27,6 +27,16 @@ typedef enum WorkerActivity
 	WA_PAUSED					/* evproc_pause_ingest() */
 } WorkerActivity;
 
+/* the archived entries a worker skips (shown in evproc.journal_files) */
+#define STATUS_MAX_SKIPPED	8
+
+typedef struct StatusSkipped
+{
+	char		name[JOURNAL_NAME_MAX];
+	char		why[160];
+	TimestampTz retry_at;
+} StatusSkipped;
+
 /* a copy of one worker's status, for the SQL views */
 typedef struct WorkerStatusCopy
 {
@@ -38,6 +48,8 @@ typedef struct WorkerStatusCopy
 	TimestampTz retry_at;		/* backing off until then */
 	char		dir[MAXPGPATH]; /* the journal directory ("" not known) */
 	uint64		paused_ack;		/* the last pause it stopped ingest for */
+	int			nskipped;
+	StatusSkipped skipped[STATUS_MAX_SKIPPED];	/* see journal_skip */
 	Metrics		metrics;
 } WorkerStatusCopy;
 
@@ -51,6 +63,7 @@ extern void status_set_dir(const char *dir);
 extern void status_report(WorkerActivity activity, const char *file,
 						  const char *error, TimestampTz retry_at);
 extern bool status_ingest_paused(void);
+extern void status_set_skipped(const Journal *journal);
 
 /* backends */
 extern void status_read(int worker_index, WorkerStatusCopy *copy);

@@ -41,6 +41,7 @@
  */
 #include "postgres.h"
 
+#include "safe_open.h"
 #include "settings.h"
 #include "tls.h"
 
@@ -142,17 +143,28 @@ key_file_ok(int fd, const char *path)
 
 /*
  * read_file reads a whole file (of what: "certificate" or "private key",
- * for the messages), checking it as a key file if secret.  Returns it
- * malloc'd, or NULL with the reason logged.
+ * for the messages), checking it as a key file if secret.  Only a regular
+ * file is read, and opening it never blocks (see safe_open_at): a FIFO
+ * named by the setting must not stop the worker.  Returns it malloc'd, or
+ * NULL with the reason logged.
  */
 static char *
 read_file(const char *path, const char *what, bool secret, size_t *len)
 {
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	mode_t		found;
+	int			fd = safe_open_at(AT_FDCWD, path, O_RDONLY, 0, &found);
 	struct stat st;
 	char	   *buf = NULL;
 	size_t		got = 0;
 
+	if (fd == SAFE_OPEN_NOT_REGULAR)
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("evproc: %s file \"%s\" is %s, not a regular file",
+						what, path, safe_open_kind(found))));
+		return NULL;
+	}
 	if (fd < 0)
 	{
 		ereport(LOG,

@@ -18,7 +18,9 @@
  *		 work (lookup.c) and answered; the replies go out;
  *	  5. timed work: rotation when due or requested (rotation.c), a
  *		 bounded step of ingest (ingest.c) unless evproc_pause_ingest()
- *		 paused it, and clean-ups when idle; what the worker is doing is
+ *		 paused it, and when idle a rotation if the live journal alone
+ *		 keeps the backlog over evproc.max_backlog (pressure.c), and
+ *		 clean-ups; what the worker is doing is
  *		 published (status.c: evproc.stats, pg_stat_activity).
  *
  * The modules never call back into this file: what one hands to another
@@ -361,6 +363,7 @@ serve_ingest(void)
 			rotation_complete(errbuf);
 	}
 	ingest_progress(p);
+	status_set_skipped(intake_journal());
 	status_report(p->waiting_lock ? WA_WAITING_LOCK :
 				  p->active ? WA_INGESTING :
 				  p->retry_at != 0 ? WA_BACKING_OFF : WA_SERVING,
@@ -405,7 +408,12 @@ pass(void)
 
 	serve_rotation();
 	if (serve_ingest())
+	{
+		/* only the live journal keeps POSTs refused: let ingest have it */
+		if (pressure_rotation_helps())
+			rotate_and_wake();
 		prune_when_due();
+	}
 	db_report_stats();
 }
 

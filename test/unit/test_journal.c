@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "safe_open.h"
 #include "unit.h"
 
 /* 2026-11-22 05:00:00 UTC */
@@ -127,6 +128,28 @@ exists(const char *path)
 	struct stat st;
 
 	return lstat(path, &st) == 0;
+}
+
+/* journal_next_archive on a directory, with no entry skipped */
+static int
+next_in(const char *dir, char *name)
+{
+	Journal		j;
+
+	memset(&j, 0, sizeof(j));
+	j.dir = (char *) dir;
+	return journal_next_archive(&j, time(NULL), name);
+}
+
+/* journal_backlog on a directory, with no entry skipped */
+static int
+backlog_in(const char *dir, int *files, uint64_t *bytes, time_t *oldest)
+{
+	Journal		j;
+
+	memset(&j, 0, sizeof(j));
+	j.dir = (char *) dir;
+	return journal_backlog(&j, files, bytes, oldest);
 }
 
 static int
@@ -636,7 +659,7 @@ test_names(void)
 		strcpy(prev, name);
 	}
 	/* the queue gives them back in creation order */
-	CHECK_INT_EQ(journal_next_archive(tpath("names-rotate"), name), 1);
+	CHECK_INT_EQ(next_in(tpath("names-rotate"), name), 1);
 	CHECK_STR_EQ(name, "events-20261122T050140Z-0000000001.jsonl");
 	journal_close(&j);
 }
@@ -852,7 +875,7 @@ test_archive_queue(void)
 	/* journal_next_archive */
 	CHECK_INT_EQ(mkdir(tpath("queue"), 0700), 0);
 	CHECK_INT_EQ(mkdir(tpath("queue/processed"), 0700), 0);
-	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+	CHECK_INT_EQ(next_in(tpath("queue"), name), 0);
 	write_file(tpath("queue/events.jsonl"), "live\n", 5);
 	write_file(tpath("queue/events-.jsonl"), "", 0);
 	write_file(tpath("queue/other.txt"), "", 0);
@@ -861,21 +884,21 @@ test_archive_queue(void)
 	write_file(tpath("queue/processed/events-0.jsonl"), "", 0);
 	/* any type is returned: journal_open_archive sorts them out */
 	CHECK_INT_EQ(mkdir(tpath("queue/events-00.jsonl"), 0700), 0);	/* a directory */
-	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_INT_EQ(next_in(tpath("queue"), name), 1);
 	CHECK_STR_EQ(name, "events-00.jsonl");
 	CHECK_INT_EQ(rmdir(tpath("queue/events-00.jsonl")), 0);
-	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+	CHECK_INT_EQ(next_in(tpath("queue"), name), 0);
 	write_file(tpath("queue/events-b.jsonl"), "b\n", 2);
 	write_file(tpath("queue/events-a.jsonl"), "a\n", 2);
 	write_file(tpath("queue/events-" T0_STAMP "-0000000002.jsonl"), "", 0);
 	write_file(tpath("queue/events-" T0_STAMP "-0000000001.jsonl"), "", 0);
-	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_INT_EQ(next_in(tpath("queue"), name), 1);
 	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000001.jsonl");
 	CHECK_INT_EQ(unlink(tpath("queue/events-" T0_STAMP "-0000000001.jsonl")), 0);
-	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_INT_EQ(next_in(tpath("queue"), name), 1);
 	CHECK_STR_EQ(name, "events-" T0_STAMP "-0000000002.jsonl");
 	CHECK_INT_EQ(unlink(tpath("queue/events-" T0_STAMP "-0000000002.jsonl")), 0);
-	CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+	CHECK_INT_EQ(next_in(tpath("queue"), name), 1);
 	CHECK_STR_EQ(name, "events-a.jsonl");
 
 	/* journal_archive_done moves it into processed/ */
@@ -886,13 +909,13 @@ test_archive_queue(void)
 		CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 		CHECK(!exists(tpath("queue/events-a.jsonl")));
 		CHECK_FILE(tpath("queue/processed/events-a.jsonl"), "a\n");
-		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+		CHECK_INT_EQ(next_in(tpath("queue"), name), 1);
 		CHECK_STR_EQ(name, "events-b.jsonl");
 		j.fsync = true;
 		CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 		CHECK(!exists(tpath("queue/events-b.jsonl")));
 		CHECK_FILE(tpath("queue/processed/events-b.jsonl"), "b\n");
-		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+		CHECK_INT_EQ(next_in(tpath("queue"), name), 0);
 		CHECK_FILE(tpath("queue/events.jsonl"), "live\n");
 
 		errno = 0;
@@ -905,16 +928,16 @@ test_archive_queue(void)
 
 		/* a rotated file goes the same way */
 		CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);	/* the leftover */
-		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 1);
+		CHECK_INT_EQ(next_in(tpath("queue"), name), 1);
 		CHECK_SHAPE(name);
 		CHECK_INT_EQ(journal_archive_done(&j, name, NULL), 0);
 		CHECK_FILE(tpath("queue/processed/%s", name), "live\n");
-		CHECK_INT_EQ(journal_next_archive(tpath("queue"), name), 0);
+		CHECK_INT_EQ(next_in(tpath("queue"), name), 0);
 		journal_close(&j);
 	}
 
 	errno = 0;
-	CHECK_INT_EQ(journal_next_archive(tpath("nosuch"), name), -1);
+	CHECK_INT_EQ(next_in(tpath("nosuch"), name), -1);
 	CHECK_INT_EQ(errno, ENOENT);
 }
 
@@ -1297,7 +1320,7 @@ test_archive_files(void)
 	CHECK_INT_EQ(journal_set_aside(&j, "events-link.jsonl", final_name), 0);
 	CHECK_INT_EQ(journal_set_aside(&j, "events-dir.jsonl", final_name), 0);
 	CHECK(exists(tpath("files/failed/events-dir.jsonl")));
-	CHECK_INT_EQ(journal_next_archive(tpath("files"), name), 1);
+	CHECK_INT_EQ(next_in(tpath("files"), name), 1);
 	CHECK_STR_EQ(name, "events-a.jsonl");
 
 	/* processed/ never replaces a file either */
@@ -1354,7 +1377,8 @@ note_listed(void *arg, const char *name, JournalFileKind kind, uint64_t size,
 			time_t mtime)
 {
 	Listed	   *l = arg;
-	static const char *const kinds[] = {"live", "archived", "set aside"};
+	static const char *const kinds[] = {"live", "archived", "set aside",
+	"not regular"};
 
 	if (l->n < 16)
 		snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s:%s:%llu",
@@ -1386,29 +1410,179 @@ test_list(void)
 	CHECK_INT_EQ(mkdir(tpath("list/events-dir.jsonl"), 0700), 0);
 	CHECK_INT_EQ(mkdir(tpath("list/" JOURNAL_FAILED), 0700), 0);
 	write_file(tpath("list/" JOURNAL_FAILED "/events-0.jsonl"), "bad", 3);
+	CHECK_INT_EQ(mkfifo(tpath("list/" JOURNAL_FAILED "/events-f.jsonl"), 0600), 0);
 
 	CHECK_INT_EQ(journal_list(tpath("list"), true, note_listed, &l), 0);
 	qsort(l.lines, l.n, sizeof(l.lines[0]), cmp_lines);
-	CHECK_INT_EQ(l.n, 4);
+	CHECK_INT_EQ(l.n, 6);
 	CHECK_STR_EQ(l.lines[0], "archived:events-1.jsonl:4");
 	CHECK_STR_EQ(l.lines[1], "archived:events-2.jsonl:2");
 	CHECK_STR_EQ(l.lines[2], "live:events.jsonl:4");
-	CHECK_STR_EQ(l.lines[3], "set aside:events-0.jsonl:3");
+	/* named like an archive, not a file: listed, never read */
+	CHECK_STR_EQ(l.lines[3], "not regular:events-dir.jsonl:0");
+	CHECK_STR_EQ(l.lines[4], "set aside:events-0.jsonl:3");
+	CHECK_STR_EQ(l.lines[5], "set aside:events-f.jsonl:0");
 
 	/* without set_aside, failed/ is not read */
 	l.n = 0;
 	CHECK_INT_EQ(journal_list(tpath("list"), false, note_listed, &l), 0);
-	CHECK_INT_EQ(l.n, 3);
+	CHECK_INT_EQ(l.n, 4);
 
 	/* the backlog: the archived files only */
-	CHECK_INT_EQ(journal_backlog(tpath("list"), &files, &bytes, &oldest), 0);
+	CHECK_INT_EQ(backlog_in(tpath("list"), &files, &bytes, &oldest), 0);
 	CHECK_INT_EQ(files, 2);
 	CHECK_INT_EQ((int) bytes, 6);
 	CHECK(oldest > 0);
 
+	/* ... and not those ingest skips */
+	CHECK_INT_EQ(journal_skip(&j, "events-1.jsonl", "test", T0), 1);
+	CHECK_INT_EQ(journal_backlog(&j, &files, &bytes, &oldest), 0);
+	CHECK_INT_EQ(files, 1);
+	CHECK_INT_EQ((int) bytes, 2);
+
 	/* a directory that is not there */
 	CHECK_INT_EQ(journal_list(tpath("list-none"), true, note_listed, &l), -1);
-	CHECK_INT_EQ(journal_backlog(tpath("list-none"), &files, &bytes, &oldest), -1);
+	CHECK_INT_EQ(backlog_in(tpath("list-none"), &files, &bytes, &oldest), -1);
+	journal_close(&j);
+}
+
+/*
+ * Entries ingest passes over because they could not be moved:
+ * journal_skip, journal_skipped and journal_next_archive's skipping, until
+ * the retry time, and only for the very entry skipped.
+ */
+static void
+test_skip(void)
+{
+	Journal		j;
+	char		name[JOURNAL_NAME_MAX];
+	const JournalSkip *s;
+	time_t		now = time(NULL);
+
+	CHECK_INT_EQ(journal_open(&j, tpath("skip"), false), 0);
+	CHECK_INT_EQ(mkdir(tpath("skip/events-0.jsonl"), 0500), 0);
+	write_file(tpath("skip/events-1.jsonl"), "a\n", 2);
+	write_file(tpath("skip/events-2.jsonl"), "b\n", 2);
+	CHECK_INT_EQ(journal_next_archive(&j, now, name), 1);
+	CHECK_STR_EQ(name, "events-0.jsonl");
+
+	/* skipped: the next one comes first, until the retry time */
+	CHECK_INT_EQ(journal_skip(&j, "events-0.jsonl", "cannot move", now + 60), 1);
+	CHECK_INT_EQ(journal_next_archive(&j, now, name), 1);
+	CHECK_STR_EQ(name, "events-1.jsonl");
+	s = journal_skipped(&j, "events-0.jsonl");
+	CHECK(s != NULL);
+	CHECK_STR_EQ(s->why, "cannot move");
+	CHECK(journal_skipped(&j, "events-1.jsonl") == NULL);
+	CHECK_INT_EQ(journal_next_archive(&j, now + 60, name), 1);
+	CHECK_STR_EQ(name, "events-0.jsonl");
+	/* skipped again: not new (logged once), a new retry time */
+	CHECK_INT_EQ(journal_skip(&j, "events-0.jsonl", "still", now + 120), 0);
+	CHECK_INT_EQ(journal_next_archive(&j, now + 60, name), 1);
+	CHECK_STR_EQ(name, "events-1.jsonl");
+
+	/* several skipped: all passed over; none left */
+	CHECK_INT_EQ(journal_skip(&j, "events-1.jsonl", "x", now + 60), 1);
+	CHECK_INT_EQ(journal_skip(&j, "events-2.jsonl", "y", now + 60), 1);
+	CHECK_INT_EQ(journal_next_archive(&j, now, name), 0);
+	CHECK_INT_EQ(j.nskip, 3);
+
+	/* replaced under its name: looked at afresh, and forgotten */
+	CHECK_INT_EQ(rmdir(tpath("skip/events-0.jsonl")), 0);
+	write_file(tpath("skip/events-0.jsonl"), "new\n", 4);
+	CHECK_INT_EQ(journal_next_archive(&j, now, name), 1);
+	CHECK_STR_EQ(name, "events-0.jsonl");
+	CHECK(journal_skipped(&j, "events-0.jsonl") == NULL);
+	/* removed: forgotten */
+	CHECK_INT_EQ(unlink(tpath("skip/events-1.jsonl")), 0);
+	CHECK_INT_EQ(journal_next_archive(&j, now, name), 1);
+	CHECK(journal_skipped(&j, "events-1.jsonl") == NULL);
+	CHECK_INT_EQ(j.nskip, 1);
+
+	/* not there: nothing to skip */
+	errno = 0;
+	CHECK_INT_EQ(journal_skip(&j, "events-9.jsonl", "z", now), -1);
+	CHECK_INT_EQ(errno, ENOENT);
+	journal_close(&j);
+}
+
+/*
+ * safe_open_at: never blocks, and only ever returns a regular file; the
+ * journal does not block on a FIFO put in place of events.jsonl either.
+ */
+static void
+test_safe_open(void)
+{
+	Journal		j;
+	mode_t		found;
+	int			fd;
+
+	CHECK_INT_EQ(mkdir(tpath("safe"), 0700), 0);
+	write_file(tpath("safe/file"), "x\n", 2);
+	CHECK_INT_EQ(mkfifo(tpath("safe/fifo"), 0600), 0);
+	CHECK_INT_EQ(mkdir(tpath("safe/dir"), 0700), 0);
+	CHECK_INT_EQ(symlink(tpath("safe/file"), tpath("safe/link")), 0);
+
+	fd = safe_open_at(AT_FDCWD, tpath("safe/file"), O_RDONLY, 0, &found);
+	CHECK(fd >= 0);
+	CHECK_INT_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+	close(fd);
+	/* a FIFO, for reading and for writing (no reader): refused at once */
+	CHECK_INT_EQ(safe_open_at(AT_FDCWD, tpath("safe/fifo"), O_RDONLY, 0,
+							  &found), SAFE_OPEN_NOT_REGULAR);
+	CHECK(S_ISFIFO(found));
+	CHECK_STR_EQ(safe_open_kind(found), "a FIFO");
+	CHECK_INT_EQ(safe_open_at(AT_FDCWD, tpath("safe/fifo"),
+							  O_WRONLY | O_APPEND, 0, &found),
+				 SAFE_OPEN_NOT_REGULAR);
+	CHECK(S_ISFIFO(found));
+	CHECK_INT_EQ(safe_open_at(AT_FDCWD, tpath("safe/dir"), O_RDONLY, 0,
+							  &found), SAFE_OPEN_NOT_REGULAR);
+	CHECK_STR_EQ(safe_open_kind(found), "a directory");
+	CHECK_INT_EQ(safe_open_at(AT_FDCWD, tpath("safe/dir"), O_WRONLY, 0,
+							  &found), SAFE_OPEN_NOT_REGULAR);
+	CHECK_INT_EQ(safe_open_at(AT_FDCWD, tpath("safe/link"),
+							  O_RDONLY | O_NOFOLLOW, 0, &found),
+				 SAFE_OPEN_NOT_REGULAR);
+	CHECK_STR_EQ(safe_open_kind(found), "a symbolic link");
+	fd = safe_open_at(AT_FDCWD, tpath("safe/link"), O_RDONLY, 0, &found);
+	CHECK(fd >= 0);
+	close(fd);
+	errno = 0;
+	CHECK_INT_EQ(safe_open_at(AT_FDCWD, tpath("safe/none"), O_RDONLY, 0,
+							  &found), -1);
+	CHECK_INT_EQ(errno, ENOENT);
+
+	/* events.jsonl a FIFO: the flush fails, it does not block */
+	CHECK_INT_EQ(journal_open(&j, tpath("safe-journal"), false), 0);
+	CHECK_INT_EQ(mkfifo(tpath("safe-journal/events.jsonl"), 0600), 0);
+	CHECK_INT_EQ(journal_append(&j, "e\n", 2), 0);
+	CHECK_INT_EQ(journal_flush(&j), -1);
+	CHECK_INT_EQ(unlink(tpath("safe-journal/events.jsonl")), 0);
+	CHECK_INT_EQ(journal_append(&j, "e\n", 2), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	journal_close(&j);
+}
+
+/* journal_rotate counts the bytes it archives (for the backlog) */
+static void
+test_rotated_bytes(void)
+{
+	Journal		j;
+	char		name[JOURNAL_NAME_MAX];
+
+	CHECK_INT_EQ(journal_open(&j, tpath("rotated"), false), 0);
+	CHECK_INT_EQ((int) j.rotated_bytes, 0);
+	CHECK_INT_EQ(journal_append(&j, "abc\n", 4), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_INT_EQ((int) j.rotated_bytes, 4);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 0);
+	CHECK_INT_EQ(journal_append(&j, "de\n", 3), 0);
+	CHECK_INT_EQ(journal_flush(&j), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_INT_EQ((int) j.rotated_bytes, 7);
 	journal_close(&j);
 }
 
@@ -1480,6 +1654,9 @@ main(void)
 	test_archive_queue();
 	test_archive_files();
 	test_list();
+	test_skip();
+	test_safe_open();
+	test_rotated_bytes();
 	test_reader_small();
 	test_reader_skip_rewind();
 	test_reader_large();
