@@ -50,6 +50,8 @@ typedef struct Journal
 	int			inject_errno;	/* tests: fail each flush after its write */
 	uint64_t	replaced;		/* times events.jsonl vanished under us */
 	uint64_t	rotated_bytes;	/* bytes journal_rotate archived, in all */
+	uint64_t	archives_moved; /* archived files moved out (counted or set
+								 * aside), in all */
 
 	char	   *buf;			/* the batch being group-committed */
 	size_t		len;

@@ -342,6 +342,8 @@ move_into(Journal *j, const char *name, const char *sub, bool sync_file,
 		return -1;
 	rc = jfs_rename_noreplace_at(j->dirfd, name, subfd, name, sync_file,
 								 j->fsync, final_name);
+	if (rc == 0)
+		j->archives_moved++;
 	save = errno;
 	close(subfd);
 	errno = save;

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * pressure.c
- *	  Back-pressure and readiness.  Once a second the worker measures the
- *	  archived files waiting and the free space of the journal's file
- *	  system.  The backlog (bytes acknowledged and not yet counted) is that
+ *	  Back-pressure and readiness.  Once a second, and whenever ingest has
+ *	  moved a file out, the worker measures the archived files waiting and
+ *	  the free space of the journal's file system.  The backlog (bytes acknowledged and not yet counted) is that
  *	  measurement plus what was journaled since, to the byte: the files
  *	  rotated since and the live journal with the batch being committed, so
  *	  that however many clients send at once, the backlog never passes
@@ -44,6 +44,7 @@ static bool measured = false;
 static const Journal *live = NULL;	/* the live journal, read as it grows */
 static uint64 archived = 0;		/* the archived files waiting, measured */
 static uint64 rotated_mark = 0; /* live->rotated_bytes when measured */
+static uint64 moved_mark = 0;	/* live->archives_moved when measured */
 static uint64 backlog = 0;		/* bytes acknowledged, not yet counted */
 static int	backlog_files = 0;
 static uint64 free_bytes = 0;
@@ -91,12 +92,19 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 	schema = schema_ready;
 	locked = ingest_locked;
 	live = journal;
-	if (now < next_ms)
+
+	/*
+	 * A file counted (or set aside) leaves the backlog at once: measured
+	 * again then, not up to a second later, so that the refusals end as
+	 * soon as ingest has made room.
+	 */
+	if (now < next_ms && journal->archives_moved == moved_mark)
 		return;
 	next_ms = now + PRESSURE_EVERY_MS;
 	if (journal_backlog(journal, &backlog_files, &archived, &oldest) != 0)
 		archived = oldest = 0;
 	rotated_mark = journal->rotated_bytes;
+	moved_mark = journal->archives_moved;
 	if (unrotated_since != 0 && (oldest == 0 || unrotated_since < oldest))
 		oldest = unrotated_since;
 	lag = oldest == 0 ? 0 : Max(0, (double) (time(NULL) - oldest));
