@@ -19,6 +19,7 @@
 #include "event.h"
 #include "http_conn.h"
 #include "settings.h"
+#include "tls_probe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,6 +52,7 @@ struct ConnTrack
 	int64		started_ms;		/* the current request's clock (monotonic) */
 	dlist_node	clock_node;		/* in request_clock, or NULLs */
 	dlist_node	eof_node;		/* in eof_watch, or NULLs */
+	TlsProbe	probe;			/* over TLS: its first read (tls_probe.c) */
 };
 
 static int	watch_fd = -1;		/* our epoll: MHD's epoll fd + each socket */
@@ -350,6 +352,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 			return;
 		}
 		clock_start(t, monotonic_ms());
+		tls_probe_start(conn, &t->probe, t->fd);
 		*socket_context = t;
 		if (++n_tracks > tracks_peak)
 			tracks_peak = n_tracks;
