@@ -209,6 +209,8 @@ conn_log(void *cls, const char *fmt, va_list ap)
 	size_t		len;
 	int64		now = monotonic_ms();
 
+	if (tls_probe_quiet(fmt))
+		return;
 	if (now - log_window_start >= LOG_WINDOW_MS)
 	{
 		log_flush_suppressed(now);

@@ -44,6 +44,12 @@
 
 #include <gnutls/gnutls.h>
 
+/*
+ * Plain requests answered whose failed handshake libmicrohttpd has not
+ * logged yet (see tls_probe_quiet).
+ */
+static int	answered_unlogged = 0;
+
 /* what is read of a plain request: for its Host and target */
 #define PROBE_KEEP			2048
 /* at most this much more is read (and dropped) before the reply */
@@ -159,6 +165,7 @@ probe_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 
 			memcpy(head, data, have);
 			answer_plain(probe->fd, head, have);
+			answered_unlogged++;
 			errno = ECONNRESET;
 			return -1;
 		}
@@ -180,6 +187,24 @@ probe_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 	pfd.events = POLLIN;
 	pfd.revents = 0;
 	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int) ms);
+}
+
+/*
+ * tls_probe_quiet: is fmt, a message of libmicrohttpd's, the one it logs
+ * for a failed handshake, after a plain request was answered?  That
+ * handshake was ended on purpose, and the client told why: not worth a
+ * misleading line ("received handshake message out of context").
+ * libmicrohttpd logs it at once, so each answer goes with the next such
+ * message.
+ */
+bool
+tls_probe_quiet(const char *fmt)
+{
+	if (answered_unlogged == 0 ||
+		strstr(fmt, "handshake message out of context") == NULL)
+		return false;
+	answered_unlogged--;
+	return true;
 }
 
 /*

@@ -21,5 +21,6 @@ typedef struct TlsProbe
 
 extern void tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe,
 							int fd);
+extern bool tls_probe_quiet(const char *fmt);
 
 #endif							/* EVPROC_TLS_PROBE_H */

@@ -132,6 +132,7 @@ like($r{head}, qr/^Access-Control-Allow-Methods: POST\r?$/mi,
 like($r{head}, qr/^Access-Control-Allow-Headers: .*Authorization.*Content-Type.*Content-Encoding/mi,
 	'... Access-Control-Allow-Headers');
 like($r{head}, qr/^Vary: Origin\r?$/mi, '... and Vary: Origin');
+unlike($r{head}, qr/^Content-(Length|Type)/mi, '... and no body');
 %r = request('POST', '/liveEvent', sprintf($event, 'x3'),
 	'Content-Type: text/plain', "Origin: $app", 'Sec-Fetch-Site: cross-site');
 is($r{status}, 200, 'its POST: 200');
@@ -310,6 +311,7 @@ $node->safe_psql('postgres',
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_key_file = 'server.key'");
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+my $offset;
 my $pid = worker_pid($node);
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 
@@ -335,6 +337,7 @@ my ($status, $body) = curl(@https);
 is($status, 200, 'HTTPS: /health answers');
 
 my $took;
+$offset = -s $node->logfile;
 ($status, $body, $took) = curl("http://127.0.0.1:$port/health");
 is($status, 400, 'plain HTTP on the HTTPS port: 400');
 like($body, qr{"error": "plain HTTP sent to the HTTPS port; use https://127\.0\.0\.1:$port/health"},
@@ -350,5 +353,7 @@ is($status, 200, 'HTTPS still works');
 	"$data/server.crt", '-d', sprintf($event, 'p2'));
 is($status, 200, '... POST too');
 is(counted('p2'), 1, '... counted');
+unlike(slurp_file($node->logfile, $offset), qr/handshake message out of context/,
+	'the handshakes ended for plain requests are not logged as errors');
 
 done_testing();
