@@ -154,15 +154,15 @@ cors_admit(HttpRequest *req, const char *method, const char *allow)
 	const char *origin = header(req, HEADER_ORIGIN);
 	bool		ours = same_origin(req, origin);
 	bool		allowed = !ours && origin != NULL && origin_allowed(origin);
+	bool		foreign = !ours && !allowed;
 
 	if (allowed)
 		req->cors_origin = origin;
-	req->foreign = !ours && !allowed;
 	if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
 	{
 		req->preflight = origin != NULL &&
 			header(req, HEADER_REQUEST_METHOD) != NULL;
-		if (req->preflight && req->foreign)
+		if (req->preflight && foreign)
 		{
 			set_refused(req, origin);
 			return false;
@@ -177,7 +177,7 @@ cors_admit(HttpRequest *req, const char *method, const char *allow)
 		request_set_reply(req, MHD_HTTP_NO_CONTENT, "", 0);
 		return false;
 	}
-	if (req->foreign &&
+	if (foreign &&
 		((strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 		  strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) ||
 		 header(req, MHD_HTTP_HEADER_AUTHORIZATION) != NULL))

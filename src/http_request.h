@@ -82,7 +82,6 @@ typedef struct HttpRequest
 								 * is read and dropped, then it is sent */
 	const char *cors_origin;	/* an allowed cross-origin request's Origin,
 								 * to echo (http_cors.c); else NULL */
-	bool		foreign;		/* from another origin, not allowed */
 	bool		preflight;		/* a CORS preflight (OPTIONS) */
 	int			retry_after;	/* a 503 to retry: Retry-After seconds */
 	const char *content_type;	/* of the reply; NULL: application/json */

@@ -96,9 +96,10 @@ check_allowed_origins(char **newval, void **extra, GucSource source)
 		authority = strstr(p, "://");
 		if (!(len == 1 && p[0] == '*'))
 		{
-			bool		ok = authority != NULL && authority > p &&
-			(size_t) (authority - p) + 3 < len;
+			bool		ok;
 
+			ok = authority != NULL && authority > p &&
+				(size_t) (authority - p) + 3 < len;
 			for (i = 0; ok && i < len; i++)
 				ok = p[i] != '/' || (p + i >= authority && p + i < authority + 3);
 			for (i = 0; ok && i < len; i++)
