@@ -25,6 +25,8 @@ OBJS = \
 	src/http_stream.o \
 	src/http_events.o \
 	src/http_top.o \
+	src/http_cors.o \
+	src/tls_probe.o \
 	src/http_ratelimit.o \
 	src/ratelimit.o \
 	src/dashboard.o \

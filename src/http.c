@@ -36,6 +36,7 @@
 #include "dashboard.h"
 #include "http.h"
 #include "http_conn.h"
+#include "http_cors.h"
 #include "http_events.h"
 #include "http_ratelimit.h"
 #include "http_request.h"
@@ -72,17 +73,20 @@ static bool refuse_new = false;	/* shutting down: suspend nothing more */
 static struct MHD_Response *accepted_one = NULL;
 
 /*
- * admit checks a request's method against allow ("POST", "GET" or "GET,
- * HEAD") and its Authorization against what the route needs (auth.c; the
- * outcome is kept in req->auth).  False, with the error reply decided
- * (405 with Allow, 401, 403, or 503 before the tokens are read), if it is
- * refused.
+ * admit checks where a request comes from (a browser page of another
+ * origin: http_cors.c, which also answers OPTIONS), its method against
+ * allow ("POST", "GET" or "GET, HEAD") and its Authorization against what
+ * the route needs (auth.c; the outcome is kept in req->auth).  False, with
+ * the reply decided (OPTIONS answered; 403 for another origin, 405 with
+ * Allow, 401, 403, or 503 before the tokens are read), if it is refused.
  */
 static bool
 admit(HttpRequest *req, const char *method, const char *allow, AuthNeed need)
 {
 	bool		post = strcmp(allow, MHD_HTTP_METHOD_POST) == 0;
 
+	if (!cors_admit(req, method, allow))
+		return false;
 	if (strcmp(method, post ? MHD_HTTP_METHOD_POST : MHD_HTTP_METHOD_GET) != 0 &&
 		!(strstr(allow, MHD_HTTP_METHOD_HEAD) != NULL &&
 		  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0))
@@ -275,6 +279,9 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		req->route = ROUTE_STREAM;
 		req->all_users = true;
 	}
+	else if (!cors_method_known(method))
+		request_set_error(req, MHD_HTTP_NOT_IMPLEMENTED,
+						  "method not implemented; evproc serves GET, HEAD, POST and OPTIONS");
 	else
 		request_set_error(req, MHD_HTTP_NOT_FOUND, "not found");
 }
@@ -294,8 +301,10 @@ receive_body(HttpRequest *req, const char *data, size_t size)
 {
 	if (req->status != 0)
 	{
+		/* a body drained (request_can_drain) may be over the size limit */
 		req->len += size;
-		return req->len <= 4 * (size_t) evproc_max_body_size;
+		return req->draining ||
+			req->len <= 4 * (size_t) evproc_max_body_size;
 	}
 	if (req->inflate != NULL)
 		http_events_inflate(req, data, size);
@@ -349,8 +358,14 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		}
 		else
 			route_request(req, url, method);
-		/* reject early: no need to read the body of a refused request */
-		if (req->status != 0)
+
+		/*
+		 * A reply decided now (a refusal, /health) is sent once the
+		 * request is in, a small body read and dropped, so that the
+		 * connection stays open; else at once, and libmicrohttpd closes
+		 * the connection after it (see request_can_drain).
+		 */
+		if (req->status != 0 && !(req->draining = request_can_drain(req)))
 		{
 			conn_busy(req->track);
 			return request_send_reply(req);
@@ -626,7 +641,8 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 						  "could not write the event journal; no event was accepted");
 	}
 	else if (receipt->accepted == 1 && receipt->duplicates < 0 &&
-			 accepted_one != NULL && !req->rate_headers)
+			 accepted_one != NULL && !req->rate_headers &&
+			 req->cors_origin == NULL)
 	{
 		req->canned = accepted_one;
 		req->status = MHD_HTTP_OK;

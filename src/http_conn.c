@@ -21,6 +21,7 @@
 #include "http_conn.h"
 #include "http_slots.h"
 #include "settings.h"
+#include "tls_probe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +54,7 @@ struct ConnTrack
 	int64		started_ms;		/* the current request's clock (monotonic) */
 	dlist_node	clock_node;		/* in request_clock, or NULLs */
 	dlist_node	eof_node;		/* in eof_watch, or NULLs */
+	TlsProbe	probe;			/* over TLS: its first read (tls_probe.c) */
 };
 
 static int	watch_fd = -1;		/* our epoll: MHD's epoll fd + each socket */
@@ -241,6 +243,8 @@ conn_log(void *cls, const char *fmt, va_list ap)
 	size_t		len;
 	int64		now = monotonic_ms();
 
+	if (tls_probe_quiet(fmt))
+		return;
 	if (now - log_window_start >= LOG_WINDOW_MS)
 	{
 		log_flush_suppressed(now);
@@ -385,6 +389,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 		}
 		clock_start(t, monotonic_ms());
 		slots_opened(&t->hold);
+		tls_probe_start(conn, &t->probe, t->fd);
 		*socket_context = t;
 		if (++n_tracks > tracks_peak)
 			tracks_peak = n_tracks;

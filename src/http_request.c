@@ -16,6 +16,8 @@
 #include "http_request.h"
 #include "settings.h"
 
+#include <errno.h>
+
 /* requests whose reply is decided, to resume (request_resume_answered) */
 static RequestQueue to_resume;
 
@@ -154,6 +156,72 @@ request_set_busy(HttpRequest *req)
 }
 
 /*
+ * A body worth reading and dropping rather than closing the connection
+ * over, when the reply is decided before it is read (request_can_drain).
+ */
+#define DRAIN_MAX_BYTES		(64 * 1024)
+
+/*
+ * request_can_drain: can a request whose reply is decided as soon as its
+ * headers are in (an error, or /health) keep its connection?  libmicrohttpd
+ * closes the connection after a reply queued in the first callback, since
+ * the body is not read then (it sets "discard_request"); so, instead, the
+ * reply waits for the end of the request, and what body there is, is read
+ * and dropped (receive_body).  That is worth it for a body announced with
+ * a Content-Length of at most DRAIN_MAX_BYTES; not for a larger or chunked
+ * one (of a size not known), nor when the client waits for "100 Continue"
+ * before sending it (an early reply saves the upload), nor after a
+ * framing error (the rest of the connection cannot be trusted).
+ */
+bool
+request_can_drain(HttpRequest *req)
+{
+	const char *clen;
+	char	   *end;
+	unsigned long long size;
+
+	if (req->close ||
+		MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+									MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
+		MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+									MHD_HTTP_HEADER_EXPECT) != NULL)
+		return false;
+	clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+									   MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (clen == NULL)
+		return true;
+	errno = 0;
+	size = strtoull(clen, &end, 10);
+	return errno == 0 && end != clen && *end == '\0' &&
+		size <= DRAIN_MAX_BYTES;
+}
+
+/*
+ * add_cors_headers: the headers of a reply to an allowed cross-origin
+ * request (http_cors.c decided it is one): its origin, and for a
+ * preflight what the route takes; for others the headers of ours that its
+ * script may read besides the CORS-safelisted ones.
+ */
+static void
+add_cors_headers(struct MHD_Response *response, const HttpRequest *req)
+{
+	MHD_add_response_header(response, "Access-Control-Allow-Origin",
+							req->cors_origin);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_VARY, "Origin");
+	if (req->preflight)
+	{
+		MHD_add_response_header(response, "Access-Control-Allow-Methods",
+								req->allow != NULL ? req->allow : "GET");
+		MHD_add_response_header(response, "Access-Control-Allow-Headers",
+								"Authorization, Content-Type, Content-Encoding, Last-Event-ID");
+		MHD_add_response_header(response, "Access-Control-Max-Age", "600");
+	}
+	else
+		MHD_add_response_header(response, "Access-Control-Expose-Headers",
+								"Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
+}
+
+/*
  * add_rate_headers: RateLimit-Limit, -Remaining and -Reset (the IETF
  * httpapi RateLimit header fields draft, as separate fields) of the limit
  * closest to being reached.
@@ -186,9 +254,10 @@ request_send_reply(HttpRequest *req)
 											   MHD_RESPMEM_MUST_COPY);
 	if (response == NULL)
 		return MHD_NO;
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
-							req->content_type != NULL ? req->content_type :
-							"application/json");
+	if (req->status != MHD_HTTP_NO_CONTENT)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+								req->content_type != NULL ? req->content_type :
+								"application/json");
 	if (req->allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, req->allow);
 	if (req->accept_encoding != NULL)
@@ -208,6 +277,8 @@ request_send_reply(HttpRequest *req)
 	}
 	if (req->rate_headers)
 		add_rate_headers(response, req);
+	if (req->cors_origin != NULL)
+		add_cors_headers(response, req);
 	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);
 	return ret;

@@ -78,6 +78,11 @@ typedef struct HttpRequest
 	const char *allow;			/* Allow header for 405 */
 	const char *accept_encoding;	/* Accept-Encoding header for 415 */
 	bool		close;			/* send "Connection: close" */
+	bool		draining;		/* reply decided before the body: the body
+								 * is read and dropped, then it is sent */
+	const char *cors_origin;	/* an allowed cross-origin request's Origin,
+								 * to echo (http_cors.c); else NULL */
+	bool		preflight;		/* a CORS preflight (OPTIONS) */
 	int			retry_after;	/* a 503 to retry: Retry-After seconds */
 	const char *content_type;	/* of the reply; NULL: application/json */
 	MetricRoute mroute;			/* its route, for the metrics */
@@ -106,6 +111,7 @@ extern void request_set_reply(HttpRequest *req, unsigned int status,
 extern void request_set_error(HttpRequest *req, unsigned int status,
 							  const char *message);
 extern void request_set_busy(HttpRequest *req);
+extern bool request_can_drain(HttpRequest *req);
 extern enum MHD_Result request_send_reply(HttpRequest *req);
 extern void request_append_body(HttpRequest *req, const char *data,
 								size_t size);

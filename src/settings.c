@@ -30,6 +30,7 @@ bool		evproc_fsync = true;
 char	   *evproc_auth_token = NULL;
 char	   *evproc_auth_token_file = NULL;
 bool		evproc_public_reads = false;
+char	   *evproc_allowed_origins = NULL;
 char	   *evproc_tls_cert_file = NULL;
 char	   *evproc_tls_key_file = NULL;
 int			evproc_max_header_size = 32 * 1024;
@@ -71,6 +72,51 @@ check_listen_address(char **newval, void **extra, GucSource source)
 		return true;
 	GUC_check_errdetail("evproc.listen_address must be an IPv4 address, an IPv6 address or \"*\" (all IPv4 addresses).");
 	return false;
+}
+
+/*
+ * check_allowed_origins accepts "*" and comma-separated origins as
+ * browsers send them in Origin: scheme://host[:port], without a path.
+ */
+static bool
+check_allowed_origins(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+
+	while (*p != '\0')
+	{
+		const char *end = strchr(p, ',');
+		const char *authority;
+		size_t		len;
+		size_t		i;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		len = end != NULL ? (size_t) (end - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		authority = strstr(p, "://");
+		if (!(len == 1 && p[0] == '*'))
+		{
+			bool		ok;
+
+			ok = authority != NULL && authority > p &&
+				(size_t) (authority - p) + 3 < len;
+			for (i = 0; ok && i < len; i++)
+				ok = p[i] != '/' || (p + i >= authority && p + i < authority + 3);
+			for (i = 0; ok && i < len; i++)
+				ok = p[i] > ' ' && p[i] != '?' && p[i] != '#' && p[i] != '"';
+			if (!ok)
+			{
+				GUC_check_errdetail("evproc.allowed_origins is \"*\" or a comma-separated list of origins such as \"https://app.example.com\" or \"http://localhost:3000\" (scheme://host[:port], no path).");
+				return false;
+			}
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return true;
 }
 
 void
@@ -220,6 +266,14 @@ evproc_define_settings(void)
 							 false,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.allowed_origins",
+							   "Origins of browser pages that may send writes and tokens to evproc.",
+							   "A comma-separated list such as \"https://app.example.com, http://localhost:3000\", or \"*\" for any.  Writes and requests with a token from other origins (Origin, Sec-Fetch-Site) get 403; clients that are not browsers send no Origin and are not affected.",
+							   &evproc_allowed_origins,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_allowed_origins, NULL, NULL);
 
 	DefineCustomStringVariable("evproc.tls_cert_file",
 							   "Certificate file (PEM) of the HTTP server; with evproc.tls_key_file, the port speaks HTTPS only.",

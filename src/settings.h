@@ -20,6 +20,7 @@ extern bool evproc_fsync;
 extern char *evproc_auth_token;
 extern char *evproc_auth_token_file;
 extern bool evproc_public_reads;
+extern char *evproc_allowed_origins;
 extern char *evproc_tls_cert_file;
 extern char *evproc_tls_key_file;
 extern int	evproc_max_header_size;

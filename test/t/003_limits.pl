@@ -228,14 +228,15 @@ like($pid, qr/^\d+$/, "the worker runs (pid $pid)");
 	my $event = event_json('body-big', 'add_revenue', 1);
 	my $padded = $event . (' ' x (2000 - length($event)));
 
-	# Content-Length: refused as soon as the headers are in, before the
-	# body is sent
+	# Content-Length too large to read and drop (over 64 kB): refused as
+	# soon as the headers are in, before the body is sent (a small one is
+	# read first, and the connection kept: 029_http_edges.pl)
 	my $sock = raw_connect($port);
 	raw_send($sock,
 		    "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-		  . "Content-Length: 2000\r\n\r\n");
+		  . "Content-Length: 200000\r\n\r\n");
 	my %r = raw_reply($sock, 10);
-	is($r{status}, 413, 'body: Content-Length 2000 gets 413 before the body');
+	is($r{status}, 413, 'body: Content-Length 200000 gets 413 before the body');
 	like($r{body}, qr/^\{"error": ".*max_body_size.*"\}$/,
 		'body: the 413 is a JSON error');
 	close($sock);

@@ -3,7 +3,7 @@
 #	- a reload that turns HTTPS on only logs that it takes a restart of the
 #	  worker; after pg_terminate_backend the port speaks TLS only;
 #	- POST (counted once), GET, an SSE stream and a WebSocket (wss://) over
-#	  HTTPS; plain HTTP on the port gets no reply;
+#	  HTTPS; plain HTTP on the port gets a 400 saying to use https://;
 #	- a renewed certificate is picked up on reload: new connections get it,
 #	  while the worker, its journal and a stream opened before go on;
 #	- a bad certificate, a key that does not match, a key file that group
@@ -216,7 +216,8 @@ is($status, 200, '/topUsers over HTTPS: 200');
 like($body, qr/"userId": "u1"/, '... with the top user');
 
 my %r = raw_request($port, 'GET', '/userEvents/u1');
-ok(!defined $r{status}, 'plain HTTP on the HTTPS port gets no HTTP reply');
+is($r{status}, 400, 'plain HTTP on the HTTPS port gets 400');
+like($r{body}, qr/use https:/, '... saying to use https://');
 ($status) = http_post($port, '/liveEvent',
 	'{"userId":"u1","name":"add_revenue","value":1}');
 ok(!defined $status || $status != 200, '... nor does a plain POST');
