@@ -56,8 +56,8 @@ OBJS = \
 	src/journal.o \
 	src/journal_archive.o \
 	src/journal_fs.o
-DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
-	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql
+DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql evproc--1.4.sql \
+	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz

@@ -277,6 +277,11 @@ route_request(HttpRequest *req, const char *url, const char *method)
 	}
 	else
 		request_set_error(req, MHD_HTTP_NOT_FOUND, "not found");
+	/* a valid read counts against the client's read limit */
+	if (req->status == 0 && (req->route == ROUTE_USER ||
+							 req->route == ROUTE_TOP ||
+							 req->route == ROUTE_STREAM))
+		(void) http_ratelimit_read(req);
 }
 
 /*
