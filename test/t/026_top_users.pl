@@ -127,6 +127,8 @@ usleep(200_000);
 my @post;
 for my $i (1 .. 20)
 {
+	# at random moments, not in step with the loop's calls
+	usleep(int(rand(50_000)));
 	my $t0 = time;
 	my $s = add_revenue($port, "post-$i", 1);
 	push @post, (time - $t0) * 1000;
