@@ -89,6 +89,9 @@ evproc.port = $HTTP
 evproc.max_connections = 4096
 max_wal_size = '4GB'
 track_commit_timestamp = on
+# the load below comes from one address: it measures what the server
+# can do, not the limit of reads per client
+evproc.read_rate_limit_per_client = 0
 CONF
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
 PSQL="$PGBIN/psql -X -q -At -h /tmp -p $PGPORT -U postgres -d postgres"
@@ -378,6 +381,38 @@ echo "== GET /userEvents/:userId over $USERS users" >&2
 settle
 read -r grps gp50 gp99 gerr < <(USERS=$USERS run_wrk "http://127.0.0.1:$HTTP" bench/get.lua 64)
 row "GET evproc" 64 "$grps" "$gp50" "$gp99" "$gerr" "-"
+
+# GET /topUsers with TOP_USERS more users of revenue (top0.., values
+# spread over a million, put in with SQL): one call at a time over one
+# connection (per-call latency), limit 10 (the default) and 100 (the
+# most); then POST (64 connections) alone and while 8 clients loop on
+# /topUsers?limit=100, back to back.  Printed: the worker's peak RSS over
+# the POSTs with the readers.
+TOP_USERS=$([ "$QUICK" = 1 ] && echo 100000 || echo 1000000)
+echo "== GET /topUsers over $TOP_USERS users" >&2
+$PSQL -c "INSERT INTO evproc.user_metrics (user_id, metric, value)
+	SELECT 'top' || i, 'revenue', (i::bigint * 7919) % 1000003 FROM generate_series(0, $TOP_USERS - 1) AS i" \
+	-c "VACUUM ANALYZE evproc.user_metrics" >/dev/null
+settle
+for limit in 10 100; do
+	wrk -t1 -c1 -d"$DUR"s --latency "http://127.0.0.1:$HTTP/topUsers?limit=$limit" >"$BENCH/wrk-top.txt" 2>&1
+	read -r trps tp50 tp99 terr < <(wrk_stats <"$BENCH/wrk-top.txt")
+	row "GET /topUsers?limit=$limit, $TOP_USERS users, one call at a time" 1 "$trps" "$tp50" "$tp99" "$terr" \
+		"calls/s over one connection"
+done
+settle
+read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
+settle
+rss_start
+wrk -t1 -c8 -d$((DUR + 2))s --latency "http://127.0.0.1:$HTTP/topUsers?limit=100" >"$BENCH/wrk-top8.txt" 2>&1 &
+TOP_PID=$!
+sleep 1
+read -r rps1 p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
+wait $TOP_PID || true
+rss_stop
+read -r t8rps t8p50 t8p99 t8err < <(wrk_stats <"$BENCH/wrk-top8.txt")
+row "POST evproc while 8 clients loop on /topUsers, fsync on" 64 "$rps1" "$p50r" "$p99r" "$errr" \
+	"$(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of POST alone just before ($rps0 req/s, p99 $p99r0); /topUsers?limit=100: $t8rps calls/s, p50 $t8p50, p99 $t8p99, $t8err errors; $(rss_note)"
 
 # One GET /metrics scrape (the issue: under 5 ms with 10 route/code pairs
 # and 4 histograms).  The counters hold what the steps above did, and one

@@ -258,6 +258,28 @@ db_execute(SPIPlanPtr plan, Datum *args, bool read_only, long tcount,
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
+/*
+ * db_execute_committed runs a read-only plan on the latest committed
+ * state without the open transaction's own writes: inside a file's long
+ * ingest transaction, the rows as they were before it (and as others have
+ * committed since), never a file half counted.  A snapshot's command id
+ * hides what its transaction wrote from that command on, and keeps what
+ * it replaced visible; the first command's id hides all of it.
+ */
+void
+db_execute_committed(SPIPlanPtr plan, Datum *args, long tcount, int expect)
+{
+	int			rc;
+
+	PushCopiedSnapshot(GetLatestSnapshot());
+	GetActiveSnapshot()->curcid = FirstCommandId;
+	/* read-only: SPI runs the plan on the active snapshot, unchanged */
+	rc = SPI_execute_plan(plan, args, NULL, true, tcount);
+	PopActiveSnapshot();
+	if (rc != expect)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
 /* db_array makes a one-dimensional array of n elements of type elemtype. */
 Datum
 db_array(Datum *elems, int n, Oid elemtype)

@@ -35,6 +35,8 @@ extern ErrorData *db_try_sub(DbWork work, void *arg);
 extern SPIPlanPtr db_prepare(const char *sql, int nargs, Oid *argtypes);
 extern void db_execute(SPIPlanPtr plan, Datum *args, bool read_only,
 					   long tcount, int expect);
+extern void db_execute_committed(SPIPlanPtr plan, Datum *args, long tcount,
+								 int expect);
 extern Datum db_array(Datum *elems, int n, Oid elemtype);
 extern Datum db_numeric(const char *literal);
 

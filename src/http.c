@@ -7,13 +7,7 @@
  *	  handed over (to intake, or to the worker's lookups) with the request
  *	  as the one to answer.
  *
- * Routes:
- *	  POST /liveEvent			validate, hand the events to intake, reply
- *								once intake has made them durable (group
- *								commit)
- *	  GET  /userEvents/:userId	revenue lookup, answered in a batch per pass
- *	  GET  /topUsers			top list, with them (http_top.c)
- *	  GET  /dashboard			the operator's page (dashboard.c)
+ * The routes, their methods and the scope each needs are route_request's.
  *
  * Requests that need the journal or the database wait for the worker,
  * which does that work after MHD_run returns and then has them answered
@@ -284,6 +278,11 @@ route_request(HttpRequest *req, const char *url, const char *method)
 						  "method not implemented; evproc serves GET, HEAD, POST and OPTIONS");
 	else
 		request_set_error(req, MHD_HTTP_NOT_FOUND, "not found");
+	/* a valid read counts against the client's read limit */
+	if (req->status == 0 && (req->route == ROUTE_USER ||
+							 req->route == ROUTE_TOP ||
+							 req->route == ROUTE_STREAM))
+		(void) http_ratelimit_read(req);
 }
 
 /*

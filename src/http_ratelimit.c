@@ -3,7 +3,10 @@
  * http_ratelimit.c
  *	  Rate limits of POST /liveEvent, in events per second with a burst of
  *	  one second's worth (ratelimit.c's token buckets): per client address
- *	  (evproc.rate_limit_per_client) and per token (its rate_limit).
+ *	  (evproc.rate_limit_per_client) and per token (its rate_limit).  And
+ *	  the limit of reads per client address, in requests per second
+ *	  (evproc.read_rate_limit_per_client, http_ratelimit_read), buckets of
+ *	  their own.
  *
  * A request is looked at twice.  Before its body is read
  * (http_ratelimit_open), it is refused if not even one event would fit
@@ -43,11 +46,19 @@
 
 /* the buckets, by RateKind; NULL until needed */
 static RateLimiter *tables[RATE_NKINDS];
-static const uint32 table_slots[RATE_NKINDS] = {CLIENT_SLOTS, TOKEN_SLOTS};
+static const uint32 table_slots[RATE_NKINDS] = {
+	CLIENT_SLOTS, TOKEN_SLOTS, CLIENT_SLOTS
+};
 
 static const char *const limit_names[RATE_NKINDS] = {
 	"from one client address (evproc.rate_limit_per_client)",
-	"with this token (its rate_limit)"
+	"with this token (its rate_limit)",
+	"from one client address (evproc.read_rate_limit_per_client)"
+};
+
+/* what each limit counts */
+static const char *const limit_units[RATE_NKINDS] = {
+	"events", "events", "requests"
 };
 
 /* table: kind's buckets, made on first use; NULL if out of memory */
@@ -114,8 +125,8 @@ refuse(HttpRequest *req, RateKind kind, const RateDecision *d, uint32 n)
 		return;
 	}
 	snprintf(msg, sizeof(msg),
-			 "rate limit exceeded: at most %u events per second %s; retry after %u s",
-			 d->limit, limit_names[kind], d->retry_after);
+			 "rate limit exceeded: at most %u %s per second %s; retry after %u s",
+			 d->limit, limit_units[kind], limit_names[kind], d->retry_after);
 	request_set_error(req, MHD_HTTP_TOO_MANY_REQUESTS, msg);
 	req->retry_after = (int) Max(d->retry_after, 1);
 }
@@ -209,6 +220,23 @@ http_ratelimit_request_take(HttpRequest *req, uint32 n)
 		return false;
 	return http_ratelimit_take(req, RATE_TOKEN, token_key(req),
 							   req->auth.rate_limit, n);
+}
+
+/*
+ * http_ratelimit_read takes one request from the read limit of req's
+ * client (evproc.read_rate_limit_per_client): false, with 429 and
+ * Retry-After decided, if it is over it.
+ */
+bool
+http_ratelimit_read(HttpRequest *req)
+{
+	char		key[INET6_ADDRSTRLEN + 4];
+
+	if (evproc_read_rate_limit_per_client <= 0 ||
+		!conn_client_key(req->conn, key, sizeof(key)))
+		return true;
+	return http_ratelimit_take(req, RATE_READ, key,
+							   evproc_read_rate_limit_per_client, 1);
 }
 
 /* http_ratelimit_stop frees the buckets (the HTTP server stops) */

@@ -2,7 +2,9 @@
  *
  * http_ratelimit.h
  *	  Rate limits of POST /liveEvent, in events per second: per client
- *	  address (evproc.rate_limit_per_client) and per token.
+ *	  address (evproc.rate_limit_per_client) and per token; of reads, in
+ *	  requests per second per client address
+ *	  (evproc.read_rate_limit_per_client).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +25,9 @@ extern bool http_ratelimit_take(HttpRequest *req, RateKind kind,
 /* both for the limits of req: its client's address and its token */
 extern bool http_ratelimit_request_open(HttpRequest *req);
 extern bool http_ratelimit_request_take(HttpRequest *req, uint32 n);
+
+/* a read (GET /userEvents/:id, /topUsers, a stream's opening) */
+extern bool http_ratelimit_read(HttpRequest *req);
 
 extern void http_ratelimit_refund(HttpRequest *req);
 extern void http_ratelimit_stop(void);

@@ -34,6 +34,7 @@ typedef enum RateKind
 {
 	RATE_CLIENT,				/* evproc.rate_limit_per_client */
 	RATE_TOKEN,					/* its token's rate_limit */
+	RATE_READ,					/* evproc.read_rate_limit_per_client */
 	RATE_NKINDS
 } RateKind;
 

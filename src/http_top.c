@@ -21,7 +21,6 @@
 #include <stdlib.h>
 
 #define TOP_DEFAULT_LIMIT	10
-#define TOP_MAX_LIMIT		100
 
 static RequestQueue pending_tops;	/* GET /topUsers waiting for the worker */
 static TopLookup *tops = NULL;	/* their arguments, for the worker */

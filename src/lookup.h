@@ -31,6 +31,9 @@ typedef enum LookupOutcome
 	LOOKUP_FAILED				/* no answer: *error says why */
 } LookupOutcome;
 
+/* the longest top list */
+#define TOP_MAX_LIMIT		100
+
 /*
  * One top list (GET /topUsers): the users with the largest values of a
  * metric, largest first, ties by userId (bytewise).
@@ -38,7 +41,7 @@ typedef enum LookupOutcome
 typedef struct TopLookup
 {
 	const char *metric;			/* in: a valid metric name */
-	int			limit;			/* in: how many users, 1 to 100 */
+	int			limit;			/* in: how many users, 1 to TOP_MAX_LIMIT */
 	char	   *users;			/* out: a JSON array of {"userId": "...",
 								 * "value": "..."} (palloc'd in the
 								 * caller's context), the values exact
@@ -58,19 +61,12 @@ typedef struct MetricDelta
  */
 typedef int (*UncommittedFn) (const char *user_id, MetricDelta **deltas);
 
-/*
- * The users whose rows an open ingest transaction changes (some of them
- * perhaps not yet): their number, the ids in *users (allocated in cxt).
- */
-typedef int (*ChangedUsersFn) (MemoryContext cxt, const char ***users);
-
 extern LookupOutcome lookup_revenue(RevenueLookup *items, int n,
 									UncommittedFn uncommitted,
 									const char **error);
 extern LookupOutcome lookup_serve(RevenueLookup *items, int n,
 								  TopLookup *tops, int ntops,
 								  UncommittedFn uncommitted,
-								  ChangedUsersFn changed,
 								  const char **error);
 extern long lookup_timeout_ms(int nwaiting);
 

@@ -52,6 +52,7 @@ int			evproc_min_free_space = 256 * 1024;
 int			evproc_request_timeout = 10;
 int			evproc_max_body_memory = 64 * 1024 * 1024;
 int			evproc_rate_limit_per_client = 0;
+int			evproc_read_rate_limit_per_client = 1000;
 char	   *evproc_fault_injection = NULL;
 
 /*
@@ -207,6 +208,14 @@ evproc_define_settings(void)
 							"With a burst of one second's worth; a batch counts as its events, and past the limit is refused whole with 429 and Retry-After (413 if it is larger than the burst).  An IPv6 client is its /64 prefix.  Each worker counts on its own.  0 turns it off.",
 							&evproc_rate_limit_per_client,
 							0, 0, 10000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.read_rate_limit_per_client",
+							"Most reads per second (GET /userEvents/:id, /topUsers, streams opened) the server answers one client address.",
+							"With a burst of one second's worth; past the limit 429 with Retry-After.  An IPv6 client is its /64 prefix.  Each worker counts on its own.  0 turns it off.",
+							&evproc_read_rate_limit_per_client,
+							1000, 0, 10000000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

@@ -42,6 +42,7 @@ extern int	evproc_min_free_space;
 extern int	evproc_request_timeout;
 extern int	evproc_max_body_memory;
 extern int	evproc_rate_limit_per_client;
+extern int	evproc_read_rate_limit_per_client;
 extern char *evproc_fault_injection;
 
 extern void evproc_define_settings(void);

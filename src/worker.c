@@ -146,8 +146,7 @@ serve_lookups(void)
 	LookupOutcome outcome;
 
 	/* both in one unit of work */
-	outcome = lookup_serve(items, n, tops, ntops, fold_uncommitted,
-						   fold_users, &error);
+	outcome = lookup_serve(items, n, tops, ntops, fold_uncommitted, &error);
 	if (n > 0)
 		http_answer_lookups(outcome, error);
 	if (ntops > 0)

@@ -3,7 +3,7 @@
 # or refused whole; over the limit, 429 with Retry-After, the RateLimit-*
 # headers and a JSON error, and nothing journaled; a batch larger than the
 # burst gets 413; a client over its limit is refused before its body is
-# read; GETs are not limited; a burst from parallel clients is counted
+# read; GETs are not counted against it; a burst from parallel clients is counted
 # exactly (accepted = counted); evproc-client retries the 429s until every
 # event is in, each counted once; /metrics counts them as code="429"; with
 # the limit off, no 429 and no RateLimit headers.
@@ -143,13 +143,15 @@ is(header($r->{head}, 'RateLimit-Remaining'), '0', '... leaving 0');
 	like(header($rr{head}, 'Retry-After') // '', qr/^[1-9]/, '... with Retry-After');
 }
 
-# GETs are not limited
+# GETs are not counted against it (they have a limit of their own,
+# evproc.read_rate_limit_per_client, 1000 by default: see 026_top_users.pl)
 {
 	my %rr = raw_request($port, 'GET', '/userEvents/one-1');
 	# 404 as long as nothing is ingested: what matters is that it is no 429
 	like($rr{status} // '', qr/^(200|404)$/,
 		'a GET while the bucket is empty: not limited');
-	is(header($rr{head}, 'RateLimit-Limit'), undef, '... no RateLimit headers');
+	is(header($rr{head}, 'RateLimit-Limit'),
+		'1000', '... its RateLimit headers are the read limit\'s');
 }
 
 # --- a batch larger than the burst ----------------------------------------
