@@ -91,24 +91,17 @@ same_origin(HttpRequest *req, const char *origin)
 static bool
 origin_allowed(const char *origin)
 {
-	const char *p = evproc_allowed_origins;
+	const char *cursor = evproc_allowed_origins;
+	const char *p;
+	size_t		len;
 	size_t		olen = strlen(origin);
 
-	while (p != NULL && *p != '\0')
+	while ((p = settings_list_next(&cursor, &len)) != NULL)
 	{
-		const char *end = strchr(p, ',');
-		size_t		len;
-
-		while (*p == ' ' || *p == '\t')
-			p++;
-		len = end != NULL ? (size_t) (end - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
 		if ((len == 1 && p[0] == '*') ||
 			(len == olen && strncasecmp(p, origin, len) == 0 &&
 			 strcmp(origin, "null") != 0))
 			return true;
-		p = end != NULL ? end + 1 : NULL;
 	}
 	return false;
 }

@@ -82,21 +82,15 @@ check_listen_address(char **newval, void **extra, GucSource source)
 static bool
 check_allowed_origins(char **newval, void **extra, GucSource source)
 {
-	const char *p = *newval;
+	const char *cursor = *newval;
+	const char *p;
+	size_t		len;
 
-	while (*p != '\0')
+	while ((p = settings_list_next(&cursor, &len)) != NULL)
 	{
-		const char *end = strchr(p, ',');
-		const char *authority;
-		size_t		len;
+		const char *authority = strstr(p, "://");
 		size_t		i;
 
-		while (*p == ' ' || *p == '\t')
-			p++;
-		len = end != NULL ? (size_t) (end - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		authority = strstr(p, "://");
 		if (!(len == 1 && p[0] == '*'))
 		{
 			bool		ok;
@@ -113,11 +107,31 @@ check_allowed_origins(char **newval, void **extra, GucSource source)
 				return false;
 			}
 		}
-		if (end == NULL)
-			break;
-		p = end + 1;
 	}
 	return true;
+}
+
+/*
+ * settings_list_next gives the next item of a comma-separated list setting
+ * (its start, and in *len its length without the blanks around it) and
+ * moves *cursor past it; NULL once the list is over.
+ */
+const char *
+settings_list_next(const char **cursor, size_t *len)
+{
+	const char *p = *cursor;
+	const char *end;
+
+	if (p == NULL || *p == '\0')
+		return NULL;
+	end = strchr(p, ',');
+	while (*p == ' ' || *p == '\t')
+		p++;
+	*len = end != NULL ? (size_t) (end - p) : strlen(p);
+	while (*len > 0 && (p[*len - 1] == ' ' || p[*len - 1] == '\t'))
+		(*len)--;
+	*cursor = end != NULL ? end + 1 : NULL;
+	return p;
 }
 
 void

@@ -46,6 +46,7 @@ extern int	evproc_read_rate_limit_per_client;
 extern char *evproc_fault_injection;
 
 extern void evproc_define_settings(void);
+extern const char *settings_list_next(const char **cursor, size_t *len);
 extern void evproc_fault(const char *point);
 
 #endif							/* EVPROC_SETTINGS_H */

@@ -61,17 +61,10 @@ def read_frames(s, rest, timeout, until=None):
     s.settimeout(timeout); buf = rest; out = []
     end = time.time() + timeout
     while time.time() < end:
-        while len(buf) >= 2:
-            op = buf[0] & 0x0f; n = buf[1] & 0x7f; i = 2
-            if n == 126:
-                if len(buf) < 4: break
-                n = struct.unpack('>H', buf[2:4])[0]; i = 4
-            elif n == 127:
-                if len(buf) < 10: break
-                n = struct.unpack('>Q', buf[2:10])[0]; i = 10
-            if len(buf) < i + n: break
-            out.append((op, buf[i:i+n])); buf = buf[i+n:]
-            if op == 8 or op == until: return out
+        frames, buf = split_frames(buf)
+        for f in frames:
+            out.append(f)
+            if f[0] == 8 or f[0] == until: return out
         try:
             d = s.recv(65536)
         except socket.timeout:

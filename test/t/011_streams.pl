@@ -35,20 +35,6 @@ my $port = http_port($node);
 sub subscribe { return sse_subscribe($port, $tmp, @_); }
 sub messages { return sse_messages(@_); }
 
-# wait_messages($sub, $n): waits until $sub has $n messages (10 s)
-sub wait_messages
-{
-	my ($s, $n) = @_;
-	my $deadline = time + 10;
-	my @m;
-	while (time < $deadline)
-	{
-		@m = messages($s);
-		return @m if @m >= $n;
-		usleep(20_000);
-	}
-	return @m;
-}
 
 sub stop { my ($s) = @_; $s->{h}->kill_kill; }
 
@@ -59,18 +45,18 @@ is(add_revenue($port, 'a1', 5), 200, 'event for a1 acknowledged');
 usleep(300_000);
 is(scalar messages($a), 0, 'nothing is sent before the file is ingested');
 rotate($node);
-my @m = wait_messages($a, 1);
+my @m = sse_wait_messages($a, 1);
 is($m[0][1] // '', '{"userId": "a1", "revenue": 5, "metrics": {"revenue": 5}, "seq": ' . ($m[0][0] // '') . '}',
 	'after the commit: the state GET gives, with seq');
 my $seq1 = $m[0][0];
 
 # 2. a known user: its state first; then changes in increasing seq
 my $b = subscribe('/userEvents/a1/stream');
-@m = wait_messages($b, 1);
+@m = sse_wait_messages($b, 1);
 like($m[0][1] // '', qr/^\{"userId": "a1", "revenue": 5, /, 'a known user: its state first');
 is(add_revenue($port, 'a1', 1), 200, 'a second event');
 rotate($node);
-@m = wait_messages($a, 2);
+@m = sse_wait_messages($a, 2);
 like($m[1][1] // '', qr/"revenue": 6,/, 'the change follows');
 cmp_ok($m[1][0], '>', $seq1, 'in increasing seq');
 my $seq2 = $m[1][0];
@@ -80,7 +66,7 @@ my $c = subscribe('/userEvents/a1/stream', "Last-Event-ID: $seq2");
 usleep(500_000);
 is(scalar messages($c), 0, 'Last-Event-ID of the newest change: nothing sent');
 my $d = subscribe('/userEvents/a1/stream', "Last-Event-ID: $seq1");
-@m = wait_messages($d, 1);
+@m = sse_wait_messages($d, 1);
 like($m[0][1] // '', qr/"revenue": 6,/, 'an older Last-Event-ID: the current state');
 stop($_) for $b, $c, $d;
 
@@ -90,10 +76,10 @@ my $some = subscribe('/stream?users=b2,b3');
 is(add_revenue($port, 'b1', 1), 200, 'b1');
 is(add_revenue($port, 'b2', 2), 200, 'b2');
 rotate($node);
-@m = wait_messages($all, 2);
+@m = sse_wait_messages($all, 2);
 is_deeply([ sort map { $_->[1] =~ /"userId": "(\w+)"/ } @m ], [ 'b1', 'b2' ],
 	'/stream: every user');
-@m = wait_messages($some, 1);
+@m = sse_wait_messages($some, 1);
 usleep(300_000);
 @m = messages($some);
 is_deeply([ map { $_->[1] =~ /"userId": "(\w+)"/ } @m ], ['b2'],
@@ -129,7 +115,7 @@ for my $f (0 .. 7)
 	rename("$dir/big.tmp", "$dir/events-big-$f.jsonl") or die $!;
 }
 rotate($node);
-@m = wait_messages($fast, 1);
+@m = sse_wait_messages($fast, 1);
 like($m[0][1] // '', qr/"userId": "big-1", "revenue": 1,/,
 	'the other subscriber gets its change');
 # the states of 72,000 users go out over many passes: let them, before
@@ -157,7 +143,7 @@ stop($fast);
 my $k = subscribe('/userEvents/k1/stream');
 is(add_revenue($port, 'k1', 1), 200, 'k1 first event');
 rotate($node);
-@m = wait_messages($k, 1);
+@m = sse_wait_messages($k, 1);
 my $kseq = $m[0][0];
 is(add_revenue($port, 'k1', 2), 200, 'k1 second event, acknowledged before the kill');
 ok(kill9_and_wait($node, 60), 'postmaster killed');
@@ -166,7 +152,7 @@ $node->start;
 ok(wait_for_http($port, 60), 'serving again');
 my $k2 = subscribe('/userEvents/k1/stream', "Last-Event-ID: $kseq");
 rotate($node);
-@m = wait_messages($k2, 1);
+@m = sse_wait_messages($k2, 1);
 like($m[-1][1] // '', qr/"revenue": 3,/, 'resumed: the state with every acknowledged event');
 cmp_ok($m[-1][0], '>', $kseq, '... and a larger seq');
 stop($k2);

@@ -35,14 +35,7 @@ use Time::HiRes qw(time usleep);
 
 use EvprocTest;
 
-my $chromium;
-for my $dir (File::Spec->path)
-{
-	for my $name ('chromium', 'chromium-browser')
-	{
-		$chromium //= "$dir/$name" if -x "$dir/$name" && !-d _;
-	}
-}
+my $chromium = chromium_path();
 plan skip_all => 'no chromium (scripts/deps.sh installs it)' unless $chromium;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir();

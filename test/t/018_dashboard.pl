@@ -215,14 +215,7 @@ is($r{status}, 200, 'HEAD /dashboard: 200');
 is($r{status}, 405, 'POST /dashboard: 405');
 
 # --- (d) the page in Chromium ---
-my $chromium;
-for my $d (File::Spec->path)
-{
-	for my $name ('chromium', 'chromium-browser')
-	{
-		$chromium //= "$d/$name" if -x "$d/$name" && !-d _;
-	}
-}
+my $chromium = chromium_path();
 SKIP:
 {
 	skip 'no chromium (scripts/deps.sh installs it)', 1 unless $chromium;

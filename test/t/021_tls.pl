@@ -30,27 +30,9 @@ use EvprocTest;
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $client = "$FindBin::RealBin/../ws_client.py";
 
-# make_cert($name, $serial): a self-signed certificate for 127.0.0.1,
-# $tmp/$name.crt, and its key, $tmp/$name.key (0600)
-sub make_cert
-{
-	my ($name, $serial) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run(
-		[
-			'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-			'-days', '2', '-set_serial', $serial,
-			'-subj', "/CN=evproc-test-$name",
-			'-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-			'-keyout', "$tmp/$name.key", '-out', "$tmp/$name.crt"
-		],
-		'<', \undef, '>', \$out, '2>', \$err)
-	  or die "openssl req: $err";
-	chmod 0600, "$tmp/$name.key";
-}
-make_cert('one', 1);
-make_cert('two', 2);
-make_cert('three', 3);
+make_cert($tmp, 'one', 1);
+make_cert($tmp, 'two', 2);
+make_cert($tmp, 'three', 3);
 
 my $node = evproc_node('tls');
 my $port = http_port($node);

@@ -157,16 +157,7 @@ my $wpid = worker_pid($node);
 
 # 3. Over wss://: once the client answers the server's close frame, the
 # TLS connection ends at once (the client does not wait for its timeout).
-my ($cerr) = ('');
-IPC::Run::run(
-	[
-		'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-		'-days', '2', '-subj', '/CN=evproc-ws-limits',
-		'-addext', 'subjectAltName=IP:127.0.0.1',
-		'-keyout', "$tmp/ws.key", '-out', "$tmp/ws.crt"
-	],
-	'<', \undef, '>', \my $cout, '2>', \$cerr) or die "openssl: $cerr";
-chmod 0600, "$tmp/ws.key";
+make_cert($tmp, 'ws');
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_cert_file = '$tmp/ws.crt'");
 $node->safe_psql('postgres',

@@ -174,23 +174,7 @@ SKIP:
 
 # --- FIFOs named as the token file and the certificate file ---
 
-# make_cert($name): a self-signed certificate for 127.0.0.1 and its key
-sub make_cert
-{
-	my ($name) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run(
-		[
-			'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-			'-days', '2', '-subj', "/CN=evproc-test-$name",
-			'-addext', 'subjectAltName=IP:127.0.0.1',
-			'-keyout', "$tmp/$name.key", '-out', "$tmp/$name.crt"
-		],
-		'<', \undef, '>', \$out, '2>', \$err)
-	  or die "openssl req: $err";
-	chmod 0600, "$tmp/$name.key";
-}
-make_cert('fifo');
+make_cert($tmp, 'fifo');
 open(my $tfh, '>', "$tmp/token") or die;
 print $tfh "sesame\n";
 close($tfh);

@@ -36,20 +36,6 @@ my $max = '18446744073709551615';
 sub subscribe { return sse_subscribe($port, $tmp, @_); }
 sub stop { my ($s) = @_; $s->{h}->kill_kill; }
 
-# wait_messages($sub, $n): waits until $sub has $n messages (10 s)
-sub wait_messages
-{
-	my ($s, $n) = @_;
-	my $deadline = time + 10;
-	my @m;
-	while (time < $deadline)
-	{
-		@m = sse_messages($s);
-		return @m if @m >= $n;
-		usleep(20_000);
-	}
-	return @m;
-}
 
 # ws_start($path, $seconds): a WebSocket subscriber reading for $seconds
 sub ws_start
@@ -112,19 +98,19 @@ rotate($node);
 my $open = subscribe('/userEvents/s1/stream');
 my $openall = subscribe('/stream');
 my $openws = ws_start('/userEvents/s1/stream', 20);
-my @m = wait_messages($open, 1);
+my @m = sse_wait_messages($open, 1);
 like($m[0][1] // '', qr/"revenue": 5,/, 'an open stream gets the current state');
 my $seq0 = $m[0][0] // 0;
 usleep(500_000);
 
 # 2. resume points the server never reached: the current state, now's seq
 my $big = subscribe('/userEvents/s1/stream', "Last-Event-ID: $huge");
-@m = wait_messages($big, 1);
+@m = sse_wait_messages($big, 1);
 like($m[0][1] // '', qr/"revenue": 5,/, "Last-Event-ID $huge: the current state");
 is($m[0][0] // '', $seq0, '... with the server\'s seq, not one above the client\'s');
 stop($big);
 $big = subscribe('/userEvents/s1/stream', "Last-Event-ID: $max");
-@m = wait_messages($big, 1);
+@m = sse_wait_messages($big, 1);
 is($m[0][0] // '', $seq0, "Last-Event-ID $max: the current state with the server's seq");
 stop($big);
 @m = ws_once("/userEvents/s1/stream?since=$huge", 1);
@@ -134,14 +120,14 @@ is($m[0][0] // '', $seq0, '... the current state with the server\'s seq');
 is(join(' ', map { user_of($_) . '@' . $_->[0] } @m), "s1\@$seq0",
 	"/stream?users=...&since=$huge: the current states");
 $big = subscribe('/stream', "Last-Event-ID: $huge");
-@m = wait_messages($big, 1);
+@m = sse_wait_messages($big, 1);
 is_deeply($m[0] // [], [ $seq0, 'resync' ],
 	"/stream with Last-Event-ID $huge: a resync at the server's seq");
 stop($big);
 
 # a later subscriber: the current state, still with the server's seq
 my $later = subscribe('/userEvents/s1/stream');
-@m = wait_messages($later, 1);
+@m = sse_wait_messages($later, 1);
 is($m[0][0] // '', $seq0, 'a later subscriber: the current state, with the same seq');
 stop($later);
 usleep(300_000);
@@ -149,18 +135,18 @@ usleep(300_000);
 # 3. the streams already open keep getting changes, in increasing seq
 is(add_revenue($port, 's1', 2), 200, 'a change after the huge resume points');
 rotate($node);
-@m = wait_messages($open, 2);
+@m = sse_wait_messages($open, 2);
 is(scalar(@m), 2, 'the open SSE stream got the change, and only it');
 is(revenue($m[-1]), 7, '... the new state');
 cmp_ok($m[-1][0], '>', $seq0, '... with a larger seq');
 cmp_ok($m[-1][0], '<', $huge, '... not beyond the huge one');
 my $seq1 = $m[-1][0];
-@m = wait_messages($openall, 1);
+@m = sse_wait_messages($openall, 1);
 is(join(' ', map { user_of($_) . '@' . $_->[0] } @m), "s1\@$seq1",
 	'the open /stream got the change, and only it');
 is(add_revenue($port, 's1', 1), 200, 'another change');
 rotate($node);
-@m = wait_messages($open, 3);
+@m = sse_wait_messages($open, 3);
 is(revenue($m[-1]), 8, 'the open stream gets the next change too');
 ok(increasing(@m), '... seq only grows') or diag(explain(\@m));
 my $seq2 = $m[-1][0];
@@ -175,13 +161,13 @@ usleep(700_000);
 is(scalar(sse_messages($r)), 0, 'resuming with the last seq: nothing');
 is(add_revenue($port, 's1', 1), 200, 'a change');
 rotate($node);
-@m = wait_messages($r, 1);
+@m = sse_wait_messages($r, 1);
 is(revenue($m[0]), 9, '... until the next change');
 cmp_ok($m[0][0] // 0, '>', $seq2, '... with a larger seq');
 my $seq3 = $m[0][0];
 stop($r);
 $r = subscribe('/userEvents/s1/stream', "Last-Event-ID: $seq1");
-@m = wait_messages($r, 1);
+@m = sse_wait_messages($r, 1);
 is_deeply($m[0] // [], [ $seq3, $m[0][1] ], 'resuming with an older seq: the current state');
 is(revenue($m[0]), 9, '... the newest');
 stop($r);
@@ -203,7 +189,7 @@ rotate($node);
 my $multi = subscribe('/stream?users=m1,m2');
 my $all = subscribe('/stream');
 my $multiws = ws_start('/stream?users=m1,m2', 10);
-@m = wait_messages($multi, 2);
+@m = sse_wait_messages($multi, 2);
 is(scalar(@m), 2, 'a subscriber of m1 and m2 gets both states');
 my @others;
 for my $i (1 .. 3)
@@ -217,7 +203,7 @@ for my $i (1 .. 3)
 usleep(1_000_000);
 is(add_revenue($port, 'm1', 10), 200, 'a change of m1');
 rotate($node);
-@m = wait_messages($multi, 3);
+@m = sse_wait_messages($multi, 3);
 usleep(500_000);
 @m = sse_messages($multi);
 my %n = copies(@m);

@@ -219,14 +219,7 @@ close($sock);
 
 # 4. A browser: a page of another origin (served by python3 http.server)
 # posts with fetch() and text/plain, as a form would
-my $chromium;
-for my $dir (File::Spec->path)
-{
-	for my $name ('chromium', 'chromium-browser')
-	{
-		$chromium //= "$dir/$name" if -x "$dir/$name" && !-d _;
-	}
-}
+my $chromium = chromium_path();
 SKIP:
 {
 	skip 'no chromium (scripts/deps.sh installs it)', 4 unless $chromium;
@@ -295,17 +288,7 @@ EOF
 
 # 5. Plain HTTP on the HTTPS port
 my $data = $node->data_dir;
-($ret, $out, $err) = ('', '', '');
-IPC::Run::run(
-	[
-		'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-		'-days', '2', '-subj', '/CN=evproc-edges',
-		'-addext', 'subjectAltName=IP:127.0.0.1',
-		'-keyout', "$data/server.key", '-out', "$data/server.crt"
-	],
-	'<', \undef, '>', \$out, '2>', \$err)
-  or die "openssl req: $err";
-chmod 0600, "$data/server.key";
+make_cert($data, 'server');
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_cert_file = 'server.crt'");
 $node->safe_psql('postgres',

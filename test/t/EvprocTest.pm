@@ -28,7 +28,7 @@ use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(
 	sse_subscribe
-	sse_messages
+	sse_messages sse_wait_messages make_cert chromium_path
   evproc_node http_port journal_dir query_until log_match
   http_connect http_request http_send http_read_reply http_post event_json
   raw_connect raw_send raw_reply raw_request read_until_eof revenue_of
@@ -831,6 +831,59 @@ sub sse_messages
 		push @m, [ $id, $block =~ /^event: resync$/m ? 'resync' : $data ];
 	}
 	return @m;
+}
+
+# sse_wait_messages($sub, $n): waits until $sub has $n messages (10 s);
+# the messages it has then
+sub sse_wait_messages
+{
+	my ($s, $n) = @_;
+	my $deadline = time + 10;
+	my @m;
+	while (time < $deadline)
+	{
+		@m = sse_messages($s);
+		return @m if @m >= $n;
+		usleep(20_000);
+	}
+	return @m;
+}
+
+# make_cert($dir, $name, $serial): a self-signed certificate for 127.0.0.1
+# and localhost, $dir/$name.crt, and its key, $dir/$name.key (0600)
+sub make_cert
+{
+	my ($dir, $name, $serial) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[
+			'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+			'-days', '2', '-set_serial', $serial // 1,
+			'-subj', "/CN=evproc-test-$name",
+			'-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+			'-keyout', "$dir/$name.key", '-out', "$dir/$name.crt"
+		],
+		'<', \undef, '>', \$out, '2>', \$err)
+	  or die "openssl req: $err";
+	chmod 0600, "$dir/$name.key";
+	return;
+}
+
+# chromium_path: Chromium's path, or undef if it is not installed (the
+# browser tests are then skipped, saying why); under CI=true a missing
+# Chromium fails instead, so that a skipped check never passes there
+sub chromium_path
+{
+	for my $dir (File::Spec->path)
+	{
+		for my $name ('chromium', 'chromium-browser')
+		{
+			return "$dir/$name" if -x "$dir/$name" && !-d _;
+		}
+	}
+	die "no chromium under CI=true (scripts/deps.sh installs it)\n"
+	  if ($ENV{CI} // '') eq 'true';
+	return undef;
 }
 
 1;
