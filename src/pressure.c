@@ -3,12 +3,13 @@
  * pressure.c
  *	  Back-pressure and readiness.  Once a second, and whenever ingest has
  *	  moved a file out, the worker measures the archived files waiting and
- *	  the free space of the journal's file system.  The backlog (bytes acknowledged and not yet counted) is that
- *	  measurement plus what was journaled since, to the byte: the files
- *	  rotated since and the live journal with the batch being committed, so
- *	  that however many clients send at once, the backlog never passes
- *	  evproc.max_backlog by more than the batch that crosses it (each
- *	  request is checked again once its body is in, see http_events.c).
+ *	  the free space of the journal's file system.  The backlog (bytes
+ *	  acknowledged and not yet counted) is that measurement plus what was
+ *	  journaled since, to the byte: the files rotated since and the live
+ *	  journal with the batch being committed.  However many clients send at
+ *	  once, the backlog never passes evproc.max_backlog by more than the
+ *	  events accepted in the pass that crosses it (each request is checked
+ *	  again once its body is in, see http_events.c).
  *	  Past evproc.max_backlog or under evproc.min_free_space,
  *	  POST /liveEvent is refused with 503 and a Retry-After computed from
  *	  the rate at which ingest has been reducing the backlog, and accepted

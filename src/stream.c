@@ -524,6 +524,7 @@ stream_welcome(void)
 		Subscriber *s = dlist_container(Subscriber, node, iter.cur);
 		ResumeKind	kind;
 		uint64		from;
+		uint64		have;
 
 		/* a WebSocket not yet upgraded could not be sent its states */
 		if (s->welcomed || s->upgrading)
@@ -534,13 +535,21 @@ stream_welcome(void)
 		s->welcomed = true;
 		nnew--;
 		from = kind == RESUME_FROM ? s->since : 0;
+
+		/*
+		 * A file's users share its seq: a client of several users cut off
+		 * in the middle of one seq's states has some of them, and says
+		 * only that seq.  It gets that seq's states again: one sent twice
+		 * is harmless (a state, not a delta), one lost is not.
+		 */
+		have = from > 0 && s->nusers > 1 ? from - 1 : from;
 		for (int i = 0; i < s->nusers; i++)
 		{
 			UserEntry  *e = s->users[i];
-			bool		changed = from == 0 ||
-				feed_changed_since(from, read_seq, e->user_id);
+			bool		changed = have == 0 ||
+				feed_changed_since(have, read_seq, e->user_id);
 
-			index_first(e, s, from, changed ? read_seq : 0);
+			index_first(e, s, have, changed ? read_seq : 0);
 		}
 		s->sent_seq = from;
 		if (s->all && s->nusers == 0 &&

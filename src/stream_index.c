@@ -18,7 +18,8 @@
  * Wanted users wait in a queue in seq order, so that each subscriber is
  * sent its states in seq order, also when more are wanted than one pass
  * looks up: a client that resumes from the seq of the last message it got
- * has every change up to it.
+ * has every change before it (and of it, but for a client of several
+ * users: see stream_welcome).
  *
  *-------------------------------------------------------------------------
  */

@@ -26,8 +26,9 @@
  * MHD_add_connection would have meant owning the listening socket, its
  * SO_REUSEPORT with several workers, and the connection limit): only the
  * first read of each TLS connection is looked at, then it is a plain recv.
- * The state lives in the connection's tracking (http_conn.c), which
- * libmicrohttpd frees after the TLS session.
+ * The state lives in the connection's tracking (http_conn.c), freed when
+ * libmicrohttpd says the connection is closed; nothing reads through the
+ * TLS session after that.
  *
  * Runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
  *

@@ -171,6 +171,22 @@ $r = subscribe('/userEvents/s1/stream', "Last-Event-ID: $seq1");
 is_deeply($m[0] // [], [ $seq3, $m[0][1] ], 'resuming with an older seq: the current state');
 is(revenue($m[0]), 9, '... the newest');
 stop($r);
+# a file's users share its seq: a client of several users that resumes
+# from it may have been cut off in the middle of them, and gets them all
+is(add_revenue($port, 'r1', 1), 200, 'two users in one file: r1');
+is(add_revenue($port, 'r2', 2), 200, '... and r2');
+rotate($node);
+my $both = subscribe('/stream?users=r1,r2');
+@m = sse_wait_messages($both, 2);
+is(scalar(@m), 2, 'a subscriber of both gets both states');
+is($m[0][0], $m[1][0], '... with the same seq');
+my $seqr = $m[0][0];
+stop($both);
+$r = subscribe('/stream?users=r1,r2', "Last-Event-ID: $seqr");
+@m = sse_wait_messages($r, 2);
+is(join(' ', sort map { user_of($_) . '=' . revenue($_) } @m), 'r1=1 r2=2',
+	'resuming from that seq: both states again, none lost');
+stop($r);
 @m = ws_once("/userEvents/s1/stream?since=$seq3", 1);
 is(scalar(@m), 0, 'WebSocket, ?since= the last seq: nothing');
 @m = ws_once("/userEvents/s1/stream?since=0", 1);
