@@ -13,55 +13,55 @@ EXTENSION = evproc
 MODULE_big = evproc
 OBJS = \
 	src/evproc.o \
-	src/settings.o \
+	src/shared/settings.o \
 	src/worker.o \
-	src/rotation.o \
-	src/changes.o \
-	src/types.o \
-	src/http.o \
-	src/http_request.o \
-	src/http_conn.o \
-	src/http_slots.o \
-	src/http_stream.o \
-	src/http_events.o \
-	src/http_top.o \
-	src/http_cors.o \
-	src/tls_probe.o \
-	src/http_ratelimit.o \
-	src/ratelimit.o \
-	src/dashboard.o \
-	src/http_inflate.o \
-	src/stream.o \
-	src/stream_ws.o \
-	src/stream_index.o \
-	src/ws.o \
-	src/ws_handshake.o \
-	src/feed.o \
-	src/auth.o \
-	src/tokens.o \
-	src/token_table.o \
-	src/tls.o \
-	src/intake.o \
-	src/pressure.o \
-	src/metrics.o \
-	src/status.o \
-	src/lookup.o \
-	src/ingest.o \
-	src/ingest_moves.o \
-	src/fold.o \
-	src/db.o \
+	src/shared/rotation.o \
+	src/shared/changes.o \
+	src/shared/types.o \
+	src/http/http.o \
+	src/http/http_request.o \
+	src/http/http_conn.o \
+	src/http/http_slots.o \
+	src/http/http_stream.o \
+	src/http/http_events.o \
+	src/http/http_top.o \
+	src/http/http_cors.o \
+	src/http/tls_probe.o \
+	src/http/http_ratelimit.o \
+	src/core/ratelimit.o \
+	src/http/dashboard.o \
+	src/core/http_inflate.o \
+	src/http/stream.o \
+	src/http/stream_ws.o \
+	src/core/stream_index.o \
+	src/core/ws.o \
+	src/core/ws_handshake.o \
+	src/shared/feed.o \
+	src/shared/auth.o \
+	src/shared/tokens.o \
+	src/core/token_table.o \
+	src/shared/tls.o \
+	src/ingest/intake.o \
+	src/shared/pressure.o \
+	src/core/metrics.o \
+	src/shared/status.o \
+	src/ingest/lookup.o \
+	src/ingest/ingest.o \
+	src/ingest/ingest_moves.o \
+	src/ingest/fold.o \
+	src/shared/db.o \
 	src/sql_api.o \
-	src/event.o \
-	src/event_fast.o \
-	src/event_type.o \
-	src/decimal.o \
-	src/validate.o \
-	src/format.o \
-	src/idcache.o \
-	src/journal.o \
-	src/journal_archive.o \
-	src/journal_fs.o \
-	src/safe_open.o
+	src/core/event.o \
+	src/core/event_fast.o \
+	src/core/event_type.o \
+	src/core/decimal.o \
+	src/core/validate.o \
+	src/core/format.o \
+	src/core/idcache.o \
+	src/journal/journal.o \
+	src/journal/journal_archive.o \
+	src/journal/journal_fs.o \
+	src/journal/safe_open.o
 # CREATE EXTENSION at 1.4 runs evproc--1.3.sql, then evproc--1.3--1.4.sql
 DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql
@@ -87,12 +87,15 @@ installcheck: export LANG = C.UTF-8
 installcheck: export LC_CTYPE = C.UTF-8
 installcheck: export LC_COLLATE = C.UTF-8
 
-EXTRA_CLEAN = tmp_regress src/dashboard_html.h test/unit/test_event test/unit/test_validate \
+EXTRA_CLEAN = tmp_regress src/http/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
 	test/fuzz/fuzz_inflate test/fuzz/work_inflate
+
+# the sources include their headers as "folder/x.h", from src/
+PG_CPPFLAGS = -Isrc
 
 ifdef WERROR
 PG_CFLAGS += -Werror
@@ -103,15 +106,16 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object is rebuilt when a header of src/ changes (PGXS tracks no
-# header dependencies unless PostgreSQL was configured with them)
-$(OBJS): $(wildcard src/*.h)
+# header dependencies unless PostgreSQL was configured with them); the
+# generated page is a dependency of dashboard.o alone
+$(OBJS): $(filter-out src/http/dashboard_html.h,$(wildcard src/*.h src/*/*.h))
 
 CONTRIB_TESTDB = postgres
 
-# GET /dashboard's page, a C string made from src/dashboard.html
-src/dashboard_html.h: src/dashboard.html scripts/html2c.sh
-	sh scripts/html2c.sh src/dashboard.html > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
-src/dashboard.o: src/dashboard_html.h
+# GET /dashboard's page, a C string made from src/http/dashboard.html
+src/http/dashboard_html.h: src/http/dashboard.html scripts/html2c.sh
+	sh scripts/html2c.sh src/http/dashboard.html > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+src/http/dashboard.o: src/http/dashboard_html.h
 
 # evproc-client, the command-line client
 include client/client.mk
@@ -124,42 +128,43 @@ UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal
 	test/unit/test_tokens test/unit/test_stream_index
 
 # the event modules, all backend-free, and their headers
-EVENT_SRCS = src/event.c src/event_fast.c src/event_type.c src/decimal.c \
-	src/validate.c src/format.c
-EVENT_HDRS = src/event.h src/event_int.h src/decimal.h src/validate.h \
-	src/evlimits.h
+EVENT_SRCS = src/core/event.c src/core/event_fast.c src/core/event_type.c \
+	src/core/decimal.c src/core/validate.c src/core/format.c
+EVENT_HDRS = src/core/event.h src/core/event_int.h src/core/decimal.h \
+	src/core/validate.h src/core/evlimits.h
 
 test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EVENT_HDRS)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c $(EVENT_SRCS) -ljson-c
 
-test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/validate.c src/validate.h src/evlimits.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/validate.c
+test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/core/validate.c src/core/validate.h src/core/evlimits.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/core/validate.c
 
-JOURNAL_SRCS = src/journal.c src/journal_archive.c src/journal_fs.c src/safe_open.c
+JOURNAL_SRCS = src/journal/journal.c src/journal/journal_archive.c \
+	src/journal/journal_fs.c src/journal/safe_open.c
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
-		src/journal.h src/journal_fs.h src/safe_open.h
+		src/journal/journal.h src/journal/journal_fs.h src/journal/safe_open.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c $(JOURNAL_SRCS)
 
-test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/idcache.c src/idcache.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/idcache.c
+test/unit/test_idcache: test/unit/test_idcache.c test/unit/unit.h src/core/idcache.c src/core/idcache.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_idcache.c src/core/idcache.c
 
-test/unit/test_ratelimit: test/unit/test_ratelimit.c test/unit/unit.h src/ratelimit.c src/ratelimit.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ratelimit.c src/ratelimit.c -lm
+test/unit/test_ratelimit: test/unit/test_ratelimit.c test/unit/unit.h src/core/ratelimit.c src/core/ratelimit.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ratelimit.c src/core/ratelimit.c -lm
 
-test/unit/test_tokens: test/unit/test_tokens.c test/unit/unit.h src/token_table.c src/token_table.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokens.c src/token_table.c -lgnutls
+test/unit/test_tokens: test/unit/test_tokens.c test/unit/unit.h src/core/token_table.c src/core/token_table.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokens.c src/core/token_table.c -lgnutls
 
-test/unit/test_stream_index: test/unit/test_stream_index.c test/unit/unit.h src/stream_index.c src/stream_index.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_stream_index.c src/stream_index.c
+test/unit/test_stream_index: test/unit/test_stream_index.c test/unit/unit.h src/core/stream_index.c src/core/stream_index.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_stream_index.c src/core/stream_index.c
 
-# the WebSocket codec (not in OBJS yet: nothing in the server uses it)
-WS_SRCS = src/ws.c src/ws_handshake.c
-test/unit/test_ws: test/unit/test_ws.c test/unit/unit.h $(WS_SRCS) src/ws.h
+# the WebSocket codec (frames and the handshake), used by stream_ws.c
+WS_SRCS = src/core/ws.c src/core/ws_handshake.c
+test/unit/test_ws: test/unit/test_ws.c test/unit/unit.h $(WS_SRCS) src/core/ws.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ws.c $(WS_SRCS)
 
 # the streaming inflater of compressed request bodies
-test/unit/test_inflate: test/unit/test_inflate.c test/unit/unit.h src/http_inflate.c src/http_inflate.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_inflate.c src/http_inflate.c -lz
+test/unit/test_inflate: test/unit/test_inflate.c test/unit/unit.h src/core/http_inflate.c src/core/http_inflate.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_inflate.c src/core/http_inflate.c -lz
 
 .PHONY: unitcheck valgrindcheck check-all
 unitcheck: $(UNIT_TESTS)
@@ -180,7 +185,7 @@ check-all: unitcheck structurecheck installcheck
 structurecheck: $(OBJS)
 	@python3 scripts/modcycles.py --selftest
 	@python3 scripts/modcycles.py $(OBJS) && echo "no dependency cycle among $(words $(OBJS)) object files"
-	@long=$$(wc -l src/*.c src/*.h | awk '$$2 != "total" && $$1 > 800'); \
+	@long=$$(find src -name '*.[ch]' -exec wc -l {} + | awk '$$2 != "total" && $$1 > 800'); \
 	if [ -n "$$long" ]; then echo "src/ files over 800 lines:"; echo "$$long"; exit 1; fi; \
 	echo "no src/ file over 800 lines"
 
@@ -198,7 +203,7 @@ fuzz: test/fuzz/fuzz_event
 		test/fuzz/work test/fuzz/corpus
 
 # libFuzzer target for the WebSocket frame decoder: split independence.
-test/fuzz/fuzz_ws: test/fuzz/fuzz_ws.c $(WS_SRCS) src/ws.h
+test/fuzz/fuzz_ws: test/fuzz/fuzz_ws.c $(WS_SRCS) src/core/ws.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Isrc \
 		-o $@ test/fuzz/fuzz_ws.c $(WS_SRCS)
@@ -210,10 +215,10 @@ fuzz-ws: test/fuzz/fuzz_ws
 		test/fuzz/work_ws test/fuzz/corpus_ws
 
 # libFuzzer target for the streaming inflater: split independence, limits.
-test/fuzz/fuzz_inflate: test/fuzz/fuzz_inflate.c src/http_inflate.c src/http_inflate.h
+test/fuzz/fuzz_inflate: test/fuzz/fuzz_inflate.c src/core/http_inflate.c src/core/http_inflate.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Isrc \
-		-o $@ test/fuzz/fuzz_inflate.c src/http_inflate.c -lz
+		-o $@ test/fuzz/fuzz_inflate.c src/core/http_inflate.c -lz
 
 .PHONY: fuzz-inflate
 fuzz-inflate: test/fuzz/fuzz_inflate

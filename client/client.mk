@@ -34,7 +34,7 @@ CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 	client/watch.c
 
 # with the protocol's limits, shared with the server
-CLIENT_HDRS = $(wildcard client/*.h) src/evlimits.h
+CLIENT_HDRS = $(wildcard client/*.h) src/core/evlimits.h
 
 client/evproc-client: $(CLIENT_SRCS) $(CLIENT_HDRS) client/client.mk
 	$(CC) $(CLIENT_CFLAGS) -o $@ $(CLIENT_SRCS) $(CLIENT_LIBS)

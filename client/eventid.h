@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../src/evlimits.h"
+#include "../src/core/evlimits.h"
 
 /* a UUID in text form: 36 characters and a NUL */
 #define EVENTID_UUID_LEN	36

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../src/evlimits.h"
+#include "../src/core/evlimits.h"
 
 /* the longest event type name, in bytes (until evlimits.h defines it) */
 #ifndef EV_NAME_MAX

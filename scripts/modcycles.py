@@ -2,7 +2,7 @@
 """modcycles.py: the calls between src/ object files, from nm, and any
 cycle among them.  Exit status 1 if there is a cycle.
 
-    python3 scripts/modcycles.py [--graph] src/*.o
+    python3 scripts/modcycles.py [--graph] src/*.o src/*/*.o
     python3 scripts/modcycles.py --selftest    (it does find a cycle)
 """
 import os

@@ -10,13 +10,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "changes.h"
-#include "feed.h"
-#include "rotation.h"
-#include "settings.h"
-#include "status.h"
-#include "tokens.h"
-#include "types.h"
+#include "shared/changes.h"
+#include "shared/feed.h"
+#include "shared/rotation.h"
+#include "shared/settings.h"
+#include "shared/status.h"
+#include "shared/tokens.h"
+#include "shared/types.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"

@@ -12,9 +12,9 @@
  */
 #include "postgres.h"
 
-#include "rotation.h"
-#include "settings.h"
-#include "status.h"
+#include "shared/rotation.h"
+#include "shared/settings.h"
+#include "shared/status.h"
 
 #include "fmgr.h"
 #include "funcapi.h"

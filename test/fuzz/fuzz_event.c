@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "core/event.h"
 
 static EvParser *parser;		/* with the fast paths */
 static EvParser *full_parser;	/* json-c only */

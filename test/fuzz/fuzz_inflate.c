@@ -26,7 +26,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "http_inflate.h"
+#include "core/http_inflate.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws.h"
+#include "core/ws.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,8 +8,8 @@
  *	  without metric and effect, as older versions wrote them.
  *
  *	  cc -O2 -Isrc -o /tmp/bench_line test/unit/bench_line.c \
- *		src/event.c src/event_fast.c src/event_type.c src/decimal.c \
- *		src/validate.c src/format.c -ljson-c
+ *		src/core/event.c src/core/event_fast.c src/core/event_type.c \
+ *		src/core/decimal.c src/core/validate.c src/core/format.c -ljson-c
  *	  /tmp/bench_line [N] [untyped]
  *
  *-------------------------------------------------------------------------
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "event.h"
+#include "core/event.h"
 
 #define NLINES 100000
 

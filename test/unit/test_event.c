@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_event.c
- *	  Unit tests of src/event.c: event parsing and validation
+ *	  Unit tests of src/core/event.c: event parsing and validation
  *	  (ev_parse_event, with and without its fast paths), exact decimals (ev_decimal_parse,
  *	  ev_decimal_format), JSON output (ev_json_quote, ev_json_error,
  *	  ev_format_journal_line, ev_format_timestamp) and the input checks
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "core/event.h"
 #include "unit.h"
 
 /* value in units: EV_SCALE-scaled integer */

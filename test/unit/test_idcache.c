@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "idcache.h"
+#include "core/idcache.h"
 #include "unit.h"
 
 static void

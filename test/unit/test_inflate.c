@@ -13,7 +13,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "http_inflate.h"
+#include "core/http_inflate.h"
 #include "unit.h"
 
 /* what the sink got */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * test_journal.c
- *	  Unit tests of the journal (src/journal.c, journal_archive.c and
+ *	  Unit tests of the journal (src/journal/journal.c, journal_archive.c and
  *	  journal_fs.c): opening the journal directory, group-committed
  *	  appends and their failure path (the file is cut back to its durable
  *	  length), rotation and archive names that never repeat,
@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "safe_open.h"
+#include "journal/journal.h"
+#include "journal/safe_open.h"
 #include "unit.h"
 
 /* 2026-11-22 05:00:00 UTC */

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ratelimit.h"
+#include "core/ratelimit.h"
 #include "unit.h"
 
 #define SEC		1000000LL		/* microseconds */

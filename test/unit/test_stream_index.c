@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stream_index.h"
+#include "core/stream_index.h"
 #include "unit.h"
 
 /* a subscriber: the messages it got, as "user@seq" */

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "token_table.h"
+#include "core/token_table.h"
 #include "unit.h"
 
 static void

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "validate.h"
+#include "core/validate.h"
 #include "unit.h"
 
 #define USER_EMPTY		"userId must not be empty"

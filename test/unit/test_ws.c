@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws.h"
+#include "core/ws.h"
 #include "unit.h"
 
 #define FIN		0x80

@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ *
+ * tls_probe.c
+ *	  Plain HTTP sent to the HTTPS port ("curl http://" for "https://"):
+ *	  answered with a 400 that says to use https://, as nginx's 497 does,
+ *	  instead of a connection closed without a word.
+ *
+ * libmicrohttpd hands each accepted socket to GnuTLS, which reads the
+ * handshake itself; "GET / HTTP/1.1" is no TLS record, and the connection
+ * was simply closed (curl: "Empty reply from server").  A TLS connection
+ * begins with a record whose first byte is its content type (22, a
+ * handshake; an SSLv2-style hello has the high bit set), never a letter,
+ * while an HTTP request begins with its method: upper-case letters.
+ *
+ * So each TLS session's reads go through probe_pull (GnuTLS's pull
+ * function, set when libmicrohttpd announces the connection, before any
+ * byte is read): it reads as GnuTLS would (recv), and looks at the first
+ * byte of the first read.  A letter: what else has arrived of the request
+ * is read (so that closing the socket does not reset it and lose the
+ * reply), the 400 is written in plain text, the socket shut down for
+ * writing, and the read fails, which ends the handshake: libmicrohttpd
+ * closes the connection.  Anything else is left to GnuTLS.
+ *
+ * This needs no socket of our own and no change to how connections are
+ * accepted (accepting them ourselves and passing them with
+ * MHD_add_connection would have meant owning the listening socket, its
+ * SO_REUSEPORT with several workers, and the connection limit): only the
+ * first read of each TLS connection is looked at, then it is a plain recv.
+ * The state lives in the connection's tracking (http_conn.c), freed when
+ * libmicrohttpd says the connection is closed; nothing reads through the
+ * TLS session after that.
+ *
+ * Runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "core/event.h"
+#include "http/tls_probe.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <gnutls/gnutls.h>
+
+/*
+ * Plain requests answered whose failed handshake libmicrohttpd has not
+ * logged yet (see tls_probe_quiet).
+ */
+static int	answered_unlogged = 0;
+
+/* what is read of a plain request: for its Host and target */
+#define PROBE_KEEP			2048
+/* at most this much more is read (and dropped) before the reply */
+#define PROBE_DRAIN_MAX		(64 * 1024)
+
+/*
+ * copy_field copies the value at p (up to CR, LF, or a space if stop_at_space)
+ * into out if it is made of characters that need no JSON escaping and fits;
+ * else leaves out empty.
+ */
+static void
+copy_field(const char *p, bool stop_at_space, char *out, size_t outlen)
+{
+	size_t		n = 0;
+
+	out[0] = '\0';
+	while (p[n] != '\0' && p[n] != '\r' && p[n] != '\n' &&
+		   !(stop_at_space && p[n] == ' '))
+	{
+		unsigned char c = (unsigned char) p[n];
+
+		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || n + 1 >= outlen)
+			return;
+		n++;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/*
+ * answer_plain reads what has arrived of the plain HTTP request (up to
+ * PROBE_DRAIN_MAX), of which head holds the first have bytes, and writes a
+ * 400 saying to use https://, with the URL when the request's Host and
+ * target are plain.
+ */
+static void
+answer_plain(int fd, char *head, size_t have)
+{
+	char		drop[4096];
+	size_t		total = have;
+	ssize_t		n;
+	char		host[256];
+	char		target[512];
+	char		message[EV_ERROR_BUFSZ];
+	char		body[EV_ERROR_BUFSZ * 2];
+	char		reply[EV_ERROR_BUFSZ * 3];
+	const char *p;
+	size_t		blen;
+	int			len;
+
+	while (total < PROBE_DRAIN_MAX &&
+		   (n = recv(fd, have < PROBE_KEEP - 1 ? head + have : drop,
+					 have < PROBE_KEEP - 1 ? PROBE_KEEP - 1 - have : sizeof(drop),
+					 MSG_DONTWAIT)) > 0)
+	{
+		if (have < PROBE_KEEP - 1)
+			have += (size_t) n;
+		total += (size_t) n;
+	}
+	head[have] = '\0';
+
+	host[0] = target[0] = '\0';
+	if ((p = strchr(head, ' ')) != NULL)
+		copy_field(p + 1, true, target, sizeof(target));
+	for (p = head; (p = strchr(p, '\n')) != NULL; p++)
+		if (strncasecmp(p + 1, "Host:", 5) == 0)
+		{
+			p += 6;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			copy_field(p, false, host, sizeof(host));
+			break;
+		}
+	if (host[0] != '\0' && target[0] == '/')
+		snprintf(message, sizeof(message),
+				 "plain HTTP sent to the HTTPS port; use https://%.100s%.120s",
+				 host, target);
+	else
+		snprintf(message, sizeof(message),
+				 "plain HTTP sent to the HTTPS port; use https://");
+	blen = ev_json_error(message, body, sizeof(body) - 1);
+	body[blen++] = '\n';
+	len = snprintf(reply, sizeof(reply),
+				   "HTTP/1.1 400 Bad Request\r\n"
+				   "Content-Type: application/json\r\n"
+				   "Content-Length: %zu\r\n"
+				   "Connection: close\r\n"
+				   "\r\n%.*s", blen, (int) blen, body);
+	if (len > 0 && (size_t) len < sizeof(reply))
+		(void) send(fd, reply, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void) shutdown(fd, SHUT_WR);
+}
+
+/*
+ * probe_pull is GnuTLS's pull function for a session (ptr is its
+ * TlsProbe): recv, and on the first bytes the check described above.
+ */
+static ssize_t
+probe_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+	TlsProbe   *probe = ptr;
+	ssize_t		n = recv(probe->fd, data, size, 0);
+
+	if (n > 0 && !probe->seen)
+	{
+		unsigned char first = *(unsigned char *) data;
+
+		probe->seen = true;
+		if (first >= 'A' && first <= 'Z')
+		{
+			char		head[PROBE_KEEP];
+			size_t		have = Min((size_t) n, (size_t) PROBE_KEEP - 1);
+
+			memcpy(head, data, have);
+			answer_plain(probe->fd, head, have);
+			answered_unlogged++;
+			errno = ECONNRESET;
+			return -1;
+		}
+	}
+	return n;
+}
+
+/*
+ * probe_pull_timeout is GnuTLS's pull timeout function for the session:
+ * waits up to ms for bytes to read, as GnuTLS's own does.
+ */
+static int
+probe_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+	TlsProbe   *probe = ptr;
+	struct pollfd pfd;
+
+	pfd.fd = probe->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int) ms);
+}
+
+/*
+ * tls_probe_quiet: is fmt, a message of libmicrohttpd's, the one it logs
+ * for a failed handshake, after a plain request was answered?  That
+ * handshake was ended on purpose, and the client told why: not worth a
+ * misleading line ("received handshake message out of context").
+ * libmicrohttpd logs it at once, so each answer goes with the next such
+ * message.
+ */
+bool
+tls_probe_quiet(const char *fmt)
+{
+	if (answered_unlogged == 0 ||
+		strstr(fmt, "handshake message out of context") == NULL)
+		return false;
+	answered_unlogged--;
+	return true;
+}
+
+/*
+ * tls_probe_start makes conn's TLS session, if it has one, read through
+ * probe_pull; fd is its socket.  probe must live as long as the session.
+ */
+void
+tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe, int fd)
+{
+	const union MHD_ConnectionInfo *info;
+	gnutls_session_t session;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (info == NULL || info->tls_session == NULL)
+		return;
+	session = (gnutls_session_t) info->tls_session;
+	probe->fd = fd;
+	probe->seen = false;
+	/* GnuTLS writes to the socket as before: only reads go through us */
+	gnutls_transport_set_ptr2(session, probe,
+							  (gnutls_transport_ptr_t) (intptr_t) fd);
+	gnutls_transport_set_pull_function(session, probe_pull);
+	gnutls_transport_set_pull_timeout_function(session, probe_pull_timeout);
+}

@@ -1,0 +1,780 @@
+/*-------------------------------------------------------------------------
+ *
+ * fold.c
+ *	  What one archived file adds to the database, exactly once: its events
+ *	  folded into per-user sums, its eventIds checked against
+ *	  evproc.seen_events, its rejected lines, and its row in
+ *	  evproc.processed_files.
+ *
+ * While ingest.c reads a file, the events are summed per user in memory
+ * with exact 128-bit decimals, and the lines that are not events are kept
+ * (the first evproc.max_rejected_lines of them; all are counted).  Then,
+ * in the file's one transaction, ingest.c has the eventIds checked chunk
+ * by chunk, the sums upserted chunk by chunk in user id order (one
+ * set-based statement per chunk; concurrent ingests cannot deadlock), the
+ * rejected lines stored, and the file recorded, each step bounded so the
+ * event loop keeps serving.  One file is folded at a time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "shared/db.h"
+#include "ingest/fold.h"
+#include "ingest/lookup.h"
+#include "shared/settings.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+/* rows per statement of the file's transaction */
+#define FOLD_CHUNK_ROWS			2500
+/* bytes of a rejected line kept in evproc.rejected_lines */
+#define FOLD_REJECT_KEEP		4096
+
+/* the keys of the sums are stored in blocks of this size */
+#define FOLD_ARENA_BLOCK		(256 * 1024)
+/* the most distinct metrics one file may change */
+#define FOLD_MAX_METRICS		1000
+
+/*
+ * A key of the sums: a user id and a metric, each NUL-terminated, one
+ * after the other ("user\0metric\0"); a buffer of KEY_BUFSZ holds any.
+ */
+#define KEY_BUFSZ	(EV_USER_ID_MAX + 1 + EV_NAME_MAX + 1)
+
+static inline size_t
+key_len(const char *key)
+{
+	size_t		u = strlen(key);
+
+	return u + 1 + strlen(key + u + 1);
+}
+
+static inline const char *
+key_metric(const char *key)
+{
+	return key + strlen(key) + 1;
+}
+
+static inline bool
+key_equal(const char *a, const char *b)
+{
+	size_t		len = key_len(a);
+
+	return len == key_len(b) && memcmp(a, b, len) == 0;
+}
+
+/* make_key writes user_id's and metric's key into buf (KEY_BUFSZ bytes) */
+static inline void
+make_key(char *buf, const char *user_id, const char *metric)
+{
+	size_t		u = strlen(user_id);
+
+	memcpy(buf, user_id, u + 1);
+	strcpy(buf + u + 1, metric);
+}
+
+/*
+ * A user's sum of one metric, in a simplehash table keyed by user and
+ * metric.  The sum is PG's int128, which (unlike a bare __int128) is only
+ * 8-byte aligned, as palloc'd memory is.
+ */
+typedef struct UserTotal
+{
+	char	   *key;			/* user id, then metric (see make_key) */
+	uint32		hash;
+	char		status;
+	int			order;			/* its row in sorted; -1 before fold_sort */
+	int128		total;
+} UserTotal;
+
+#define SH_PREFIX			usertotals
+#define SH_ELEMENT_TYPE		UserTotal
+#define SH_KEY_TYPE			char *
+#define SH_KEY				key
+#define SH_HASH_KEY(tb, k)	hash_bytes((const unsigned char *) (k), key_len(k))
+#define SH_EQUAL(tb, a, b)	key_equal(a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)	((a)->hash)
+#define SH_SCOPE			static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct RejectedLine
+{
+	int64		lineno;
+	char	   *text;
+	const char *reason;
+} RejectedLine;
+
+/* the file being folded */
+static struct
+{
+	char	   *name;			/* NULL: no file */
+	MemoryContext cxt;			/* everything about it */
+	usertotals_hash *totals;
+	List	   *rejected;		/* of RejectedLine */
+	FoldCounts	counts;
+	char	   *arena;			/* where the next key goes (see store_key) */
+	size_t		arena_left;
+	const char **metrics;		/* the distinct metrics the file changes */
+	int			nmetrics;
+	UserTotal **sorted;
+	int			nsorted;
+	int			next_row;		/* rows before it are upserted */
+	ListCell   *next_rejected;
+} fold;
+
+static SPIPlanPtr plan_recorded = NULL;
+static SPIPlanPtr plan_upsert = NULL;
+static SPIPlanPtr plan_reject = NULL;
+static SPIPlanPtr plan_record = NULL;
+static SPIPlanPtr plan_seen = NULL;
+static SPIPlanPtr plan_notify_users = NULL;
+static SPIPlanPtr plan_notify_file = NULL;
+
+/* the channel the ingest transactions notify (see fold_notify) */
+#define FOLD_CHANNEL			"evproc_updates"
+/* a notification's payload is at most this long (PostgreSQL: < 8000) */
+#define FOLD_PAYLOAD_MAX		7900
+
+/* fold_begin starts folding the file name. */
+void
+fold_begin(const char *name)
+{
+	fold_end();
+	fold.cxt = AllocSetContextCreate(TopMemoryContext, "evproc fold",
+									 ALLOCSET_DEFAULT_SIZES);
+	fold.name = MemoryContextStrdup(fold.cxt, name);
+	fold.totals = usertotals_create(fold.cxt, 1024, NULL);
+	fold.rejected = NIL;
+	memset(&fold.counts, 0, sizeof(fold.counts));
+	fold.metrics = MemoryContextAlloc(fold.cxt,
+									  sizeof(char *) * FOLD_MAX_METRICS);
+	fold.nmetrics = 0;
+	fold.arena = NULL;
+	fold.arena_left = 0;
+	fold.sorted = NULL;
+	fold.nsorted = 0;
+	fold.next_row = 0;
+	fold.next_rejected = NULL;
+}
+
+/* fold_end forgets the file, whether it was recorded or not. */
+void
+fold_end(void)
+{
+	if (fold.cxt != NULL)
+		MemoryContextDelete(fold.cxt);
+	memset(&fold, 0, sizeof(fold));
+}
+
+/* fold_note_events counts n valid events of the file. */
+void
+fold_note_events(int64 n)
+{
+	fold.counts.events += n;
+}
+
+/*
+ * store_key copies a key (len bytes) into the file's memory, densely: a
+ * file can have hundreds of thousands of them, and a chunk of their own
+ * would cost them twice the memory.
+ */
+static char *
+store_key(const char *key, size_t len)
+{
+	char	   *p;
+
+	if (fold.arena_left < len)
+	{
+		size_t		size = Max(len, FOLD_ARENA_BLOCK);
+
+		fold.arena = MemoryContextAlloc(fold.cxt, size);
+		fold.arena_left = size;
+	}
+	p = fold.arena;
+	memcpy(p, key, len);
+	fold.arena += len;
+	fold.arena_left -= len;
+	return p;
+}
+
+/* note_metric adds metric to the file's metrics, if it is new. */
+static void
+note_metric(const char *metric)
+{
+	for (int i = 0; i < fold.nmetrics; i++)
+		if (strcmp(fold.metrics[i], metric) == 0)
+			return;
+	if (fold.nmetrics == FOLD_MAX_METRICS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("file \"%s\" changes more than %d metrics",
+						fold.name, FOLD_MAX_METRICS)));
+	fold.metrics[fold.nmetrics++] = MemoryContextStrdup(fold.cxt, metric);
+}
+
+/* fold_add adds one event's amount to its user's sum of metric. */
+void
+fold_add(const char *user_id, const char *metric, ev_int128 delta)
+{
+	char		key[KEY_BUFSZ];
+	bool		found;
+	UserTotal  *entry;
+	ev_int128	total;
+
+	make_key(key, user_id, metric);
+	entry = usertotals_insert(fold.totals, key, &found);
+	if (!found)
+	{
+		entry->key = store_key(key, key_len(key) + 1);
+		entry->order = -1;
+		entry->total = 0;
+		note_metric(metric);
+	}
+	total = entry->total;
+	if (__builtin_add_overflow(total, delta, &total))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("metric \"%s\" of user \"%s\" in file \"%s\" is out of range",
+						metric, user_id, fold.name)));
+	entry->total = total;
+}
+
+/*
+ * fold_printable makes text storable as text and fit for the log: at most
+ * FOLD_REJECT_KEEP bytes, and if it is not valid UTF-8 or holds NULs,
+ * every byte outside printable ASCII written as \xNN.  palloc'd.
+ */
+char *
+fold_printable(const char *text, size_t len)
+{
+	StringInfoData buf;
+
+	if (len > FOLD_REJECT_KEEP)
+		len = FOLD_REJECT_KEEP;
+	initStringInfo(&buf);
+	if (ev_utf8_valid(text, len) && memchr(text, '\0', len) == NULL)
+		appendBinaryStringInfo(&buf, text, (int) len);
+	else
+	{
+		for (size_t i = 0; i < len; i++)
+		{
+			unsigned char c = (unsigned char) text[i];
+
+			if (c >= 0x20 && c < 0x7f)
+				appendStringInfoChar(&buf, (char) c);
+			else
+				appendStringInfo(&buf, "\\x%02x", c);
+		}
+	}
+	return buf.data;
+}
+
+/*
+ * fold_reject keeps a rejected line for evproc.rejected_lines: the first
+ * evproc.max_rejected_lines of a file, so that memory stays bounded
+ * whatever the file; the rest are only counted.
+ */
+void
+fold_reject(int64 lineno, const char *line, size_t len, const char *reason)
+{
+	if (fold.counts.rejected++ < evproc_max_rejected_lines)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(fold.cxt);
+		RejectedLine *r = palloc(sizeof(RejectedLine));
+
+		r->lineno = lineno;
+		r->text = fold_printable(line, len);
+		r->reason = pstrdup(reason);
+		fold.rejected = lappend(fold.rejected, r);
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
+ * fold_prepare prepares the statements of a file's transaction that are
+ * not yet prepared.  Each on its own: an error (a lock timeout on a
+ * table) can stop us after some of them, and the next try must prepare
+ * the rest.
+ */
+void
+fold_prepare(void)
+{
+	Oid			text1[1] = {TEXTOID};
+	Oid			upsert[3] = {TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID};
+	Oid			reject[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Oid			record[6] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
+	Oid			seen[1] = {TEXTARRAYOID};
+
+	if (plan_recorded == NULL)
+		plan_recorded = db_prepare(
+								   "SELECT size, sha256 FROM evproc.processed_files WHERE filename = $1",
+								   1, text1);
+	if (plan_upsert == NULL)
+		plan_upsert = db_prepare(
+								 "INSERT INTO evproc.user_metrics AS r (user_id, metric, value) "
+								 "SELECT u, m, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+								 "pg_catalog.unnest($3)) AS t(u, m, d) "
+								 "ON CONFLICT (user_id, metric) DO UPDATE "
+								 "SET value = r.value OPERATOR(pg_catalog.+) excluded.value, "
+								 "updated_at = pg_catalog.now()",
+								 3, upsert);
+	if (plan_reject == NULL)
+		plan_reject = db_prepare(
+								 "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
+								 "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								 "pg_catalog.unnest($4)) AS t(n, l, r)",
+								 4, reject);
+	if (plan_record == NULL)
+		plan_record = db_prepare(
+								 "INSERT INTO evproc.processed_files "
+								 "(filename, events, rejected, duplicates, size, sha256) "
+								 "VALUES ($1, $2, $3, $4, $5, $6)",
+								 6, record);
+	if (plan_notify_users == NULL)
+	{
+		Oid			users[1] = {TEXTARRAYOID};
+
+		/*
+		 * The user's state, as GET /userEvents/:userId gives it; a state too
+		 * long for a payload is sent without its metrics.
+		 */
+		plan_notify_users = db_prepare(
+									   "SELECT pg_catalog.pg_notify('" FOLD_CHANNEL "', CASE "
+									   "WHEN pg_catalog.octet_length(p) OPERATOR(pg_catalog.<=) " CppAsString2(FOLD_PAYLOAD_MAX) " THEN p "
+									   "ELSE pg_catalog.format('{\"userId\": %s, \"revenue\": %s}', u, r) END) "
+									   "FROM (SELECT pg_catalog.to_json(user_id)::pg_catalog.text AS u, "
+									   "COALESCE(pg_catalog.max(value) FILTER (WHERE metric OPERATOR(pg_catalog.=) '" EV_METRIC_REVENUE "'), 0)::pg_catalog.text AS r, "
+									   "pg_catalog.format('{\"userId\": %s, \"revenue\": %s, \"metrics\": %s}', "
+									   "pg_catalog.to_json(user_id)::pg_catalog.text, "
+									   "COALESCE(pg_catalog.max(value) FILTER (WHERE metric OPERATOR(pg_catalog.=) '" EV_METRIC_REVENUE "'), 0), "
+									   "pg_catalog.jsonb_object_agg(metric, value)) AS p "
+									   "FROM evproc.user_metrics WHERE user_id OPERATOR(pg_catalog.=) ANY ($1) "
+									   "GROUP BY user_id) AS s",
+									   1, users);
+	}
+	if (plan_notify_file == NULL)
+	{
+		Oid			file[2] = {TEXTOID, INT4OID};
+
+		plan_notify_file = db_prepare(
+									  "SELECT pg_catalog.pg_notify('" FOLD_CHANNEL "', "
+									  "pg_catalog.format('{\"file\": %s, \"users\": %s}', "
+									  "pg_catalog.to_json($1)::pg_catalog.text, $2))",
+									  2, file);
+	}
+	if (plan_seen == NULL)
+		plan_seen = db_prepare(
+							   "INSERT INTO evproc.seen_events (event_id) "
+							   "SELECT pg_catalog.unnest($1) "
+							   "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+							   1, seen);
+}
+
+/*
+ * fold_recorded_as looks name up in evproc.processed_files and compares
+ * what is recorded with the file's fingerprint (size and SHA-256).
+ */
+Recorded
+fold_recorded_as(const char *name, int64 size, const uint8 *digest)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	bool		size_null;
+	bool		hash_null;
+	Datum		rec_size;
+	Datum		rec_hash;
+
+	db_execute(plan_recorded, &arg, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return RECORDED_NOT;
+	rec_size = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							 &size_null);
+	rec_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+							 &hash_null);
+	if (size_null || hash_null)
+		return RECORDED_LEGACY;
+	if (DatumGetInt64(rec_size) == size &&
+		VARSIZE_ANY_EXHDR(DatumGetPointer(rec_hash)) == PG_SHA256_DIGEST_LENGTH &&
+		memcmp(VARDATA_ANY(DatumGetPointer(rec_hash)), digest,
+			   PG_SHA256_DIGEST_LENGTH) == 0)
+		return RECORDED_SAME;
+	return RECORDED_OTHER;
+}
+
+static int
+compare_id_events(const void *a, const void *b)
+{
+	const IdEvent *ea = a;
+	const IdEvent *eb = b;
+	int			c = strcmp(ea->event_id, eb->event_id);
+
+	return c != 0 ? c : (ea->seq < eb->seq ? -1 : ea->seq > eb->seq);
+}
+
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * fold_count_new_ids takes a chunk of events with eventIds: it records the
+ * ids in evproc.seen_events and adds to the sums only the events whose id
+ * was not there yet (and only the first of a repeated id in the chunk).
+ */
+void
+fold_count_new_ids(IdEvent *chunk, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	char	  **fresh;
+	int			nids = 0;
+	int			nfresh;
+	Datum		arg;
+
+	qsort(chunk, n, sizeof(IdEvent), compare_id_events);
+	for (int i = 0; i < n; i++)
+		if (i == 0 || strcmp(chunk[i].event_id, chunk[i - 1].event_id) != 0)
+			ids[nids++] = CStringGetTextDatum(chunk[i].event_id);
+	arg = db_array(ids, nids, TEXTOID);
+	db_execute(plan_seen, &arg, false, 0, SPI_OK_INSERT_RETURNING);
+
+	nfresh = (int) SPI_processed;
+	fresh = palloc(sizeof(char *) * Max(nfresh, 1));
+	for (int i = 0; i < nfresh; i++)
+		fresh[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	qsort(fresh, nfresh, sizeof(char *), compare_strings);
+
+	/* merge: both sorted by id */
+	for (int i = 0, j = 0; i < n; i++)
+	{
+		if (i > 0 && strcmp(chunk[i].event_id, chunk[i - 1].event_id) == 0)
+		{
+			fold.counts.duplicates++;
+			continue;
+		}
+		while (j < nfresh && strcmp(fresh[j], chunk[i].event_id) < 0)
+			j++;
+		if (j < nfresh && strcmp(fresh[j], chunk[i].event_id) == 0)
+			fold_add(chunk[i].user_id, chunk[i].metric, chunk[i].delta);
+		else
+			fold.counts.duplicates++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* by user id, then metric */
+static int
+compare_totals(const void *a, const void *b)
+{
+	const char *ka = (*(UserTotal *const *) a)->key;
+	const char *kb = (*(UserTotal *const *) b)->key;
+	int			c = strcmp(ka, kb);
+
+	return c != 0 ? c : strcmp(key_metric(ka), key_metric(kb));
+}
+
+/*
+ * fold_sort lists the sums in (user id, metric) order, for the upserts:
+ * going in one order, concurrent ingests cannot deadlock.  The eventIds
+ * must all have been counted.
+ */
+void
+fold_sort(void)
+{
+	usertotals_iterator it;
+	UserTotal  *entry;
+	int			k = 0;
+
+	fold.nsorted = fold.totals->members;
+	fold.sorted = MemoryContextAlloc(fold.cxt,
+									 sizeof(UserTotal *) * Max(fold.nsorted, 1));
+	usertotals_start_iterate(fold.totals, &it);
+	while ((entry = usertotals_iterate(fold.totals, &it)) != NULL)
+		fold.sorted[k++] = entry;
+	qsort(fold.sorted, fold.nsorted, sizeof(UserTotal *), compare_totals);
+	for (k = 0; k < fold.nsorted; k++)
+		fold.sorted[k]->order = k;
+	fold.next_row = 0;
+	fold.next_rejected = list_head(fold.rejected);
+}
+
+/*
+ * fold_upsert_step upserts the next chunk of per-user sums.  Returns true
+ * when all sums are applied.
+ */
+bool
+fold_upsert_step(void)
+{
+	int			start = fold.next_row;
+	int			m = Min(FOLD_CHUNK_ROWS, fold.nsorted - start);
+	Datum	   *users;
+	Datum	   *metrics;
+	Datum	   *sums;
+	Datum		args[3];
+
+	if (m <= 0)
+		return true;
+	users = palloc(sizeof(Datum) * m);
+	metrics = palloc(sizeof(Datum) * m);
+	sums = palloc(sizeof(Datum) * m);
+	for (int i = 0; i < m; i++)
+	{
+		const char *key = fold.sorted[start + i]->key;
+		char		num[EV_DECIMAL_BUFSZ];
+
+		ev_decimal_format(fold.sorted[start + i]->total, num);
+		users[i] = CStringGetTextDatum(key);
+		metrics[i] = CStringGetTextDatum(key_metric(key));
+		sums[i] = db_numeric(num);
+	}
+	args[0] = db_array(users, m, TEXTOID);
+	args[1] = db_array(metrics, m, TEXTOID);
+	args[2] = db_array(sums, m, NUMERICOID);
+	db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
+	fold.next_row += m;
+	if (fold.next_row < fold.nsorted)
+		evproc_fault("ingest-mid-transaction");
+	return fold.next_row >= fold.nsorted;
+}
+
+/* fold_rejected_step stores the next chunk of rejected lines. */
+bool
+fold_rejected_step(void)
+{
+	Datum	   *linenos;
+	Datum	   *texts;
+	Datum	   *reasons;
+	Datum		args[4];
+	int			m = 0;
+	ListCell   *lc = fold.next_rejected;
+
+	if (lc == NULL)
+		return true;
+	linenos = palloc(sizeof(Datum) * FOLD_CHUNK_ROWS);
+	texts = palloc(sizeof(Datum) * FOLD_CHUNK_ROWS);
+	reasons = palloc(sizeof(Datum) * FOLD_CHUNK_ROWS);
+	for (; lc != NULL && m < FOLD_CHUNK_ROWS;
+		 lc = lnext(fold.rejected, lc), m++)
+	{
+		RejectedLine *r = lfirst(lc);
+
+		linenos[m] = Int64GetDatum(r->lineno);
+		texts[m] = CStringGetTextDatum(r->text);
+		reasons[m] = CStringGetTextDatum(r->reason);
+	}
+	args[0] = CStringGetTextDatum(fold.name);
+	args[1] = db_array(linenos, m, INT8OID);
+	args[2] = db_array(texts, m, TEXTOID);
+	args[3] = db_array(reasons, m, TEXTOID);
+	db_execute(plan_reject, args, false, 0, SPI_OK_INSERT);
+	fold.next_rejected = lc;
+	return lc == NULL;
+}
+
+/*
+ * fold_notify notifies channel evproc_updates of the users whose metrics
+ * the file changed, in the file's transaction, so that listeners hear of
+ * them when (and only if) it commits: one notification per user with the
+ * user's new state, up to evproc.notify_max_users users; a file that
+ * changes more sends one notification naming the file and the number of
+ * users instead, so that the cost stays bounded.  Call after the upserts.
+ */
+void
+fold_notify(void)
+{
+	int			nusers = 0;
+	Datum	   *users;
+	Datum		arg;
+	int			n = 0;
+
+	/* the distinct users, in order: fold.sorted is by user, then metric */
+	for (int i = 0; i < fold.nsorted; i++)
+		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+			nusers++;
+	if (nusers == 0)
+		return;
+	if (nusers > evproc_notify_max_users)
+	{
+		Datum		args[2];
+
+		args[0] = CStringGetTextDatum(fold.name);
+		args[1] = Int32GetDatum(nusers);
+		db_execute(plan_notify_file, args, false, 0, SPI_OK_SELECT);
+		return;
+	}
+	users = palloc(sizeof(Datum) * nusers);
+	for (int i = 0; i < fold.nsorted; i++)
+		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+			users[n++] = CStringGetTextDatum(fold.sorted[i]->key);
+	arg = db_array(users, n, TEXTOID);
+	db_execute(plan_notify_users, &arg, false, 0, SPI_OK_SELECT);
+}
+
+/*
+ * fold_users gives the distinct users whose metrics the file changes, in
+ * *users (allocated in cxt, which must outlive the file's transaction;
+ * the ids stay valid until fold_end), and their number.
+ */
+int
+fold_users(MemoryContext cxt, const char ***users)
+{
+	int			n = 0;
+
+	*users = MemoryContextAlloc(cxt, sizeof(char *) * Max(fold.nsorted, 1));
+	for (int i = 0; i < fold.nsorted; i++)
+		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+			(*users)[n++] = fold.sorted[i]->key;
+	return n;
+}
+
+/*
+ * fold_record records the file's name with its counts and fingerprint in
+ * evproc.processed_files, the last statement of its transaction, and
+ * gives the counts.
+ */
+void
+fold_record(int64 size, const uint8 *digest, FoldCounts *counts)
+{
+	Datum		args[6];
+
+	args[0] = CStringGetTextDatum(fold.name);
+	args[1] = Int64GetDatum(fold.counts.events);
+	args[2] = Int64GetDatum(fold.counts.rejected);
+	args[3] = Int64GetDatum(fold.counts.duplicates);
+	args[4] = Int64GetDatum(size);
+	args[5] = PointerGetDatum(cstring_to_text_with_len((const char *) digest,
+													   PG_SHA256_DIGEST_LENGTH));
+	db_execute(plan_record, args, false, 0, SPI_OK_INSERT);
+	*counts = fold.counts;
+	counts->rows = fold.nsorted;
+}
+
+/*
+ * fold_uncommitted tells what the file's open transaction has already
+ * added to user_id's rows of evproc.user_metrics (the rows are upserted in
+ * sorted order, so: the sums whose row comes before next_row).  It gives
+ * them in *deltas (palloc'd) and returns how many: a lookup inside the
+ * transaction takes them off again, so that it answers the committed
+ * values, never a file half counted.  An UncommittedFn.
+ */
+int
+fold_uncommitted(const char *user_id, MetricDelta **deltas)
+{
+	int			n = 0;
+
+	*deltas = NULL;
+	if (fold.totals == NULL || fold.next_row == 0)
+		return 0;
+	for (int i = 0; i < fold.nmetrics; i++)
+	{
+		char		key[KEY_BUFSZ];
+		UserTotal  *entry;
+
+		make_key(key, user_id, fold.metrics[i]);
+		entry = usertotals_lookup(fold.totals, key);
+		if (entry == NULL || entry->order < 0 || entry->order >= fold.next_row)
+			continue;
+		if (*deltas == NULL)
+			*deltas = palloc(sizeof(MetricDelta) * fold.nmetrics);
+		(*deltas)[n].metric = fold.metrics[i];
+		ev_decimal_format(entry->total, (*deltas)[n].delta);
+		n++;
+	}
+	return n;
+}
+
+static void
+prune_seen(void *arg)
+{
+	db_begin("evproc: pruning seen eventIds");
+	if (db_has_table("seen_events"))
+	{
+		Oid			argtypes[1] = {FLOAT8OID};
+		Datum		secs = Float8GetDatum((double) evproc_dedupe_retention);
+		int			rc;
+
+		/* OPERATOR() operators all bind alike: parenthesize */
+		rc = SPI_execute_with_args("DELETE FROM evproc.seen_events "
+								   "WHERE seen_at OPERATOR(pg_catalog.<) "
+								   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+								   "pg_catalog.make_interval(secs => $1))",
+								   1, argtypes, &secs, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+			ereport(DEBUG1,
+					(errmsg("evproc: forgot " UINT64_FORMAT " eventIds older than evproc.dedupe_retention",
+							SPI_processed)));
+	}
+	db_commit();
+}
+
+/*
+ * fold_prune_seen forgets eventIds older than evproc.dedupe_retention.
+ * Errors are logged and the prune is simply tried again next time.
+ */
+void
+fold_prune_seen(void)
+{
+	ErrorData  *edata = db_try(prune_seen, NULL);
+
+	if (edata != NULL)
+	{
+		ereport(LOG,
+				(errmsg("evproc: could not prune evproc.seen_events: %s",
+						edata->message)));
+		FreeErrorData(edata);
+	}
+}
+
+/*
+ * fold_last_recorded_name gives a name with the newest stamp and the
+ * largest sequence number among the names recorded in
+ * evproc.processed_files, palloc'd in TopMemoryContext, or NULL if there
+ * is none (or the tables are missing): the journal's new names must sort
+ * after it even when those files are gone from processed/.  Errors are
+ * raised: at worker start, nothing can go on without it.
+ */
+char *
+fold_last_recorded_name(void)
+{
+	char	   *result = NULL;
+
+	db_begin("evproc: reading recorded file names");
+	if (db_has_table("processed_files"))
+	{
+		/* names the workers make: events-<stamp>-<seq>[-<hex>][.w<N>].jsonl */
+		int			rc = SPI_execute("SELECT pg_catalog.max(pg_catalog.substr(filename, 8, 16)), "
+									 "pg_catalog.max(pg_catalog.substring(filename, "
+									 "'^events-[0-9]{8}T[0-9]{6}Z-([0-9]{1,18})(?:-[0-9a-f]+)?(?:\\.w[0-9]+)?\\.jsonl$')"
+									 "::pg_catalog.int8) "
+									 "FROM evproc.processed_files "
+									 "WHERE filename OPERATOR(pg_catalog.~) "
+									 "'^events-[0-9]{8}T[0-9]{6}Z-[0-9]{1,18}(?:-[0-9a-f]+)?(?:\\.w[0-9]+)?\\.jsonl$'",
+									 true, 1);
+
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			char	   *stamp = SPI_getvalue(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1);
+			char	   *seq = SPI_getvalue(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2);
+
+			if (stamp != NULL && seq != NULL)
+				result = MemoryContextStrdup(TopMemoryContext,
+											 psprintf("events-%s-%s.jsonl",
+													  stamp, seq));
+		}
+	}
+	db_commit();
+	return result;
+}

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * fold.h
+ *	  What one archived file adds to the database: its events folded into
+ *	  per-user sums, its eventIds checked, its rejected lines, and its row
+ *	  in evproc.processed_files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_FOLD_H
+#define EVPROC_FOLD_H
+
+#include "postgres.h"
+
+#include "common/sha2.h"
+
+#include "core/event.h"
+#include "ingest/lookup.h"
+
+/* An event with an eventId, waiting to be checked against seen_events. */
+typedef struct IdEvent
+{
+	char	   *event_id;
+	char	   *user_id;
+	char	   *metric;
+	ev_int128	delta;
+	int64		seq;			/* order in the file: the first one wins */
+} IdEvent;
+
+/* How a file's name was recorded before, if it was. */
+typedef enum Recorded
+{
+	RECORDED_NOT,				/* a new name */
+	RECORDED_SAME,				/* with this file's fingerprint: counted */
+	RECORDED_LEGACY,			/* before fingerprints (1.0): counted */
+	RECORDED_OTHER				/* with another fingerprint: another file */
+} Recorded;
+
+/* What a file's fold came to, for the log and processed_files. */
+typedef struct FoldCounts
+{
+	int64		events;			/* valid events, counted or not */
+	int64		duplicates;		/* eventIds seen before: not counted */
+	int64		rejected;		/* lines that are not events */
+	int			rows;			/* (user, metric) rows changed */
+} FoldCounts;
+
+/* reading the file, before its transaction */
+extern void fold_begin(const char *name);
+extern void fold_add(const char *user_id, const char *metric,
+					 ev_int128 delta);
+extern void fold_reject(int64 lineno, const char *line, size_t len,
+						const char *reason);
+extern void fold_note_events(int64 n);
+extern void fold_end(void);
+
+/* in the file's transaction */
+extern void fold_prepare(void);
+extern Recorded fold_recorded_as(const char *name, int64 size,
+								 const uint8 *digest);
+extern void fold_count_new_ids(IdEvent *chunk, int n);
+extern void fold_sort(void);
+extern bool fold_upsert_step(void);
+extern bool fold_rejected_step(void);
+extern void fold_notify(void);
+extern int	fold_users(MemoryContext cxt, const char ***users);
+extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
+extern int	fold_uncommitted(const char *user_id, MetricDelta **deltas);
+
+/* outside a file */
+extern char *fold_printable(const char *text, size_t len);
+extern void fold_prune_seen(void);
+extern char *fold_last_recorded_name(void);
+
+#endif							/* EVPROC_FOLD_H */

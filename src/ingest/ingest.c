@@ -1,0 +1,718 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  The archived journal files, one at a time, from the directory to
+ *	  processed/: reading, fingerprinting, the file's transaction, and
+ *	  what happens to a file that cannot be counted.
+ *
+ * Files are taken oldest (first by name) first.  A file is streamed in
+ * slices, a bounded number of lines per call of ingest_step, so that the
+ * event loop keeps serving HTTP while a large file is read; fold.c sums
+ * its events per user and keeps its rejected lines.
+ *
+ * At the end of the file, one transaction applies everything (fold.c's
+ * steps: eventIds, sums, rejected lines, and the row in
+ * evproc.processed_files with the file's name and fingerprint, its size
+ * and SHA-256 computed as it is read).  Only after that commit is the file
+ * moved to processed/.  A file whose name is recorded with the same
+ * fingerprint was counted before (we crashed between commit and move) and
+ * is only moved; one whose name is recorded with another fingerprint is a
+ * different file that happens to reuse a name: it is renamed to a new name
+ * of our own and counted under it, never skipped.  A file that can never be
+ * read as it is (not a regular file, no permission, a name that is not
+ * UTF-8) is set aside in failed/ and the others go on; an entry that
+ * cannot be moved (to failed/, or to processed/ once counted) is skipped
+ * and tried again later (ingest_moves.c).  Any other error leaves the file
+ * where it is and is retried after a back-off.
+ *
+ * Nothing here waits for a lock held by someone else: the tables are
+ * locked conditionally before a file's transaction starts to write, and
+ * if that fails the transaction is retried a little later (the file is not
+ * read again).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "shared/db.h"
+#include "shared/feed.h"
+#include "ingest/fold.h"
+#include "ingest/ingest.h"
+#include "ingest/ingest_moves.h"
+#include "core/metrics.h"
+#include "shared/types.h"
+#include "shared/settings.h"
+
+#include "access/xlog.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "storage/lockdefs.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include <sys/stat.h>
+
+/* work per call of ingest_step: this many lines, or this much time */
+#define INGEST_SLICE_LINES		100000
+#define INGEST_SLICE_MS			5
+/* eventIds checked per statement: one statement per loop pass */
+#define INGEST_CHUNK_ROWS		2500
+/* longest line we read; longer ones are rejected */
+#define INGEST_MAX_LINE			(64 * 1024)
+/* back-off after a failure, doubling up to the maximum */
+#define INGEST_BACKOFF_MIN_MS	1000
+#define INGEST_BACKOFF_MAX_MS	60000
+/* how often to look for dropped files when idle */
+#define INGEST_SCAN_MS			1000
+/* retry of a file's transaction when a table is locked by someone else */
+#define INGEST_LOCKED_RETRY_MS	100
+
+typedef enum IngestPhase
+{
+	PHASE_NONE,
+	PHASE_READING,				/* summing the file, slice by slice */
+	PHASE_READ,					/* read; its transaction is to start */
+	PHASE_APPLYING,				/* the file's transaction is open: */
+	PHASE_DEDUPE,				/* ... checking eventIds, chunk by chunk */
+	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
+	PHASE_REJECTED				/* ... storing rejected lines, then commit */
+} IngestPhase;
+
+typedef struct IngestState
+{
+	bool		active;			/* a file is in progress */
+	IngestPhase phase;
+	char		name[JOURNAL_NAME_MAX];
+	char		path[MAXPGPATH];
+	JournalReader reader;		/* open from start_file to the end */
+	pg_cryptohash_ctx *sha256;	/* fingerprint of what was read */
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	int64		size;			/* bytes read in the first pass */
+	MemoryContext step_cxt;		/* reset at each step */
+	TypeSet    *types;			/* the event types when the file began */
+	int64		id_events;		/* events that carry an eventId */
+
+	/* applying */
+	TimestampTz apply_at;		/* PHASE_READ: when to try again */
+	bool		rewound;		/* the eventId pass has started */
+	int64		dedupe_seq;
+
+	TimestampTz next_scan;
+	TimestampTz retry_at;
+	int			backoff_ms;
+	char		last_error[256];
+} IngestState;
+
+static IngestState state;
+
+static EvParser *line_parser = NULL;
+
+/* owns the SHA-256 contexts, which live across transactions */
+static ResourceOwner ingest_owner = NULL;
+
+void
+ingest_init(void)
+{
+	memset(&state, 0, sizeof(state));
+	state.reader.fd = -1;
+	ingest_owner = ResourceOwnerCreate(NULL, "evproc ingest");
+	state.step_cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest step",
+										   ALLOCSET_DEFAULT_SIZES);
+	line_parser = ev_parser_create();
+	if (line_parser == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+}
+
+/*
+ * ingest_abandon drops the file in progress, rolling back its transaction if
+ * one is open; the file stays in place for a later try.
+ */
+void
+ingest_abandon(void)
+{
+	db_abort();
+	if (state.reader.fd >= 0 && state.reader.buf != NULL)
+		jreader_close(&state.reader);
+	if (state.sha256 != NULL)
+		pg_cryptohash_free(state.sha256);
+	state.sha256 = NULL;
+	state.rewound = false;
+	if (state.types != NULL)
+	{
+		pfree(state.types->types);
+		pfree(state.types);
+		state.types = NULL;
+	}
+	fold_end();
+	state.phase = PHASE_NONE;
+	state.active = false;
+}
+
+/*
+ * ingest_wake asks to look for archived files at once (a rotation made
+ * one), but unlike scan_now of ingest_step not during a back-off.
+ */
+void
+ingest_wake(void)
+{
+	state.next_scan = 0;
+}
+
+/* ingest_progress: what ingest is doing */
+void
+ingest_progress(IngestProgress *progress)
+{
+	bool		backing_off = !state.active &&
+		state.retry_at > GetCurrentTimestamp();
+
+	progress->active = state.active;
+	progress->waiting_lock = state.active && state.phase == PHASE_READ &&
+		state.apply_at != 0;
+	progress->file = state.active || backing_off ? state.name : "";
+	progress->error = backing_off ? state.last_error : "";
+	progress->retry_at = backing_off ? state.retry_at : 0;
+}
+
+/* ingest_timeout_ms: how long the loop may sleep as far as ingest goes. */
+long
+ingest_timeout_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next;
+
+	if (state.active && state.phase == PHASE_READ)
+		next = state.apply_at;
+	else if (state.active)
+		return 0;
+	else
+		next = Max(state.next_scan, state.retry_at);
+	if (next <= now)
+		return 0;
+	return (long) ((next - now + 999) / 1000);
+}
+
+static bool
+is_blank(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * parse_line reads one line of the file as an event with its type: the
+ * one recorded in the line when the journal accepted it (whatever the
+ * type's definition is now), else, for lines without one (journals of
+ * version 1.1 and before, files dropped in by hand), the definition of
+ * its name when the file's ingest began.  Returns false, with the reason
+ * in errbuf, for a line that is not such an event.
+ */
+static bool
+parse_line(const char *line, size_t len, EvEvent *ev, char *errbuf,
+		   size_t errlen)
+{
+	if (!ev_parse_line(line_parser, line, len, ev, errbuf, errlen))
+		return false;
+	return ev->typed || types_resolve(state.types, ev, errbuf, errlen) == NULL;
+}
+
+/*
+ * read_slice reads a slice of the current file (INGEST_SLICE_LINES lines or
+ * INGEST_SLICE_MS, whichever ends first) into the per-user sums, so that
+ * HTTP requests wait at most about that long.  Returns true at the end of
+ * the file.
+ */
+static bool
+read_slice(void)
+{
+	bool		done = false;
+	int64		events = 0;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   INGEST_SLICE_MS);
+
+	for (int i = 0; i < INGEST_SLICE_LINES; i++)
+	{
+		const char *line;
+		size_t		len;
+		EvEvent		ev;
+		char		err[EV_ERROR_BUFSZ];
+		JournalLine kind;
+
+		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+			break;
+		kind = jreader_next(&state.reader, &line, &len);
+		if (kind == JL_MORE)
+		{
+			/* a block of a too-long line: it may be gigabytes */
+			if (GetCurrentTimestamp() >= deadline)
+				break;
+			continue;
+		}
+		if (kind == JL_EOF)
+		{
+			done = true;
+			break;
+		}
+		if (kind == JL_ERROR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", state.path)));
+		if (kind == JL_TOO_LONG)
+		{
+			fold_reject((int64) state.reader.lineno, line, len,
+						"line is too long");
+			continue;
+		}
+		if (is_blank(line, len))
+			continue;
+		if (!parse_line(line, len, &ev, err, sizeof(err)))
+		{
+			fold_reject((int64) state.reader.lineno, line, len, err);
+			continue;
+		}
+
+		events++;
+		if (ev.event_id_len > 0)
+		{
+			/* counted in the transaction, once its eventId is known new */
+			state.id_events++;
+			continue;
+		}
+		fold_add(ev.user_id, ev.metric, ev_event_delta(&ev));
+	}
+	fold_note_events(events);
+	return done;
+}
+
+/*
+ * dedupe_step reads the file a second time, inside the ingest transaction,
+ * for the events that carry an eventId: one chunk of them per call, so
+ * memory stays bounded and the loop keeps serving.  Returns true when the
+ * file is done.
+ */
+static bool
+dedupe_step(void)
+{
+	IdEvent    *chunk = palloc(sizeof(IdEvent) * INGEST_CHUNK_ROWS);
+	int			n = 0;
+	bool		done = false;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   INGEST_SLICE_MS);
+
+	/* the same descriptor as the first pass: the file cannot be swapped */
+	if (!state.rewound)
+	{
+		if (jreader_rewind(&state.reader) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", state.path)));
+		state.rewound = true;
+	}
+	/* a chunk of ids, within the bounds of a slice (see read_slice) */
+	for (int i = 0; n < INGEST_CHUNK_ROWS && i < INGEST_SLICE_LINES; i++)
+	{
+		const char *line;
+		size_t		len;
+		EvEvent		ev;
+		char		err[EV_ERROR_BUFSZ];
+		JournalLine kind;
+
+		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+			break;
+		kind = jreader_next(&state.reader, &line, &len);
+		if (kind == JL_MORE && GetCurrentTimestamp() >= deadline)
+			break;
+		if (kind == JL_ERROR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", state.path)));
+		if (kind == JL_EOF)
+		{
+			done = true;
+			break;
+		}
+		if (kind != JL_LINE || is_blank(line, len) ||
+			!parse_line(line, len, &ev, err, sizeof(err)) ||
+			ev.event_id_len == 0)
+			continue;
+		chunk[n].event_id = pstrdup(ev.event_id);
+		chunk[n].user_id = pstrdup(ev.user_id);
+		chunk[n].metric = pstrdup(ev.metric);
+		chunk[n].delta = ev_event_delta(&ev);
+		chunk[n].seq = state.dedupe_seq++;
+		n++;
+	}
+	if (n > 0)
+		fold_count_new_ids(chunk, n);
+	return done;
+}
+
+/*
+ * commit_file records the file's name with its counts and fingerprint and
+ * commits the transaction that applied it; then the file is moved.  A
+ * crash between the two leaves a recorded file behind, which the next try
+ * recognises by its fingerprint and only moves.
+ */
+static void
+commit_file(Journal *journal)
+{
+	FoldCounts	counts;
+	const char **users;
+	int			nusers;
+
+	evproc_fault("ingest-before-commit");
+	fold_notify();
+	fold_record(state.size, state.digest, &counts);
+	/* not in SPI's memory: it goes with the commit */
+	nusers = fold_users(state.step_cxt, &users);
+	db_commit();
+	state.phase = PHASE_NONE;
+	/* only now, durable and visible: the subscribers of every worker */
+	feed_publish(XactLastCommitEnd, (const char *const *) users, nusers);
+
+	metrics_ingested(counts.events, counts.rejected);
+	evproc_fault("ingest-after-commit");
+	ereport(DEBUG1,
+			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d metric rows, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
+					state.name, counts.events, counts.rows,
+					counts.rejected, counts.duplicates)));
+	if (counts.rejected > evproc_max_rejected_lines)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; the first %d are in evproc.rejected_lines",
+						state.name, counts.rejected, evproc_max_rejected_lines)));
+	else if (counts.rejected > 0)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
+						state.name, counts.rejected)));
+	ingest_abandon();
+	ingest_move_done(journal, state.name);
+}
+
+/* hash_block feeds the fingerprint with a block read from the file. */
+static void
+hash_block(void *arg, const char *data, size_t len)
+{
+	if (pg_cryptohash_update(state.sha256, (const uint8 *) data, len) < 0)
+		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
+			 state.path, pg_cryptohash_error(state.sha256));
+}
+
+/*
+ * start_file opens the next archived file, if any.  Returns false if there
+ * is none.  Files that cannot be opened as regular files are set aside
+ * (or, if they vanished, forgotten) and true is returned: the caller looks
+ * for the next one at once.
+ */
+static bool
+start_file(Journal *journal)
+{
+	int			rc = journal_next_archive(journal, time(NULL), state.name);
+	int			fd;
+	const char *why = NULL;
+	ResourceOwner oldowner;
+
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read directory \"%s\": %m", journal->dir)));
+	if (rc == 0)
+		return false;
+	snprintf(state.path, sizeof(state.path), "%s/%s", journal->dir, state.name);
+	evproc_fault("ingest-before-start");
+
+	/* never store a name that pg_dump could not restore */
+	if (!ev_utf8_valid(state.name, strlen(state.name)))
+	{
+		ingest_set_aside(journal, state.name, "its name is not valid UTF-8");
+		return true;
+	}
+	switch (journal_open_archive(journal, state.name, &fd, &why))
+	{
+		case ARCHIVE_OPENED:
+			break;
+		case ARCHIVE_VANISHED:
+			return true;
+		case ARCHIVE_UNUSABLE:
+			ingest_set_aside(journal, state.name, why);
+			return true;
+		case ARCHIVE_ERROR:
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\": %m", state.path)));
+	}
+	if (jreader_open_fd(&state.reader, fd, INGEST_MAX_LINE) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", state.path)));
+
+	/* from here on, ingest_abandon cleans up */
+	state.active = true;
+	state.phase = PHASE_READING;
+	oldowner = CurrentResourceOwner;
+	CurrentResourceOwner = ingest_owner;
+	state.sha256 = pg_cryptohash_create(PG_SHA256);
+	CurrentResourceOwner = oldowner;
+	if (state.sha256 == NULL || pg_cryptohash_init(state.sha256) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not start a SHA-256 computation")));
+	state.reader.on_read = hash_block;
+	state.types = types_copy(TopMemoryContext);
+	fold_begin(state.name);
+	state.id_events = 0;
+	state.dedupe_seq = 0;
+	state.apply_at = 0;
+	return true;
+}
+
+/*
+ * finish_reading ends the first pass: the fingerprint is final and the
+ * file waits for its transaction.
+ */
+static void
+finish_reading(void)
+{
+	if (pg_cryptohash_final(state.sha256, state.digest,
+							sizeof(state.digest)) < 0)
+		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
+			 state.path, pg_cryptohash_error(state.sha256));
+	pg_cryptohash_free(state.sha256);
+	state.sha256 = NULL;
+	state.size = (int64) state.reader.offset;
+	state.phase = PHASE_READ;
+	state.apply_at = 0;
+}
+
+/*
+ * begin_apply starts the file's transaction, unless a table is locked by
+ * someone else (then it is tried again shortly).  A file whose name was
+ * recorded before is not applied: it is moved if it is the same file, or
+ * renamed to be counted under a name of its own if it is not.
+ */
+static void
+begin_apply(Journal *journal)
+{
+	Recorded	recorded;
+	char		new_name[JOURNAL_NAME_MAX];
+	char		activity[JOURNAL_NAME_MAX + 32];
+
+	if (GetCurrentTimestamp() < state.apply_at)
+		return;
+	snprintf(activity, sizeof(activity), "evproc: ingesting \"%s\"", state.name);
+	db_begin(activity);
+	db_check_schema();
+	/* before preparing plans, which would wait for the locks too */
+	if (!db_try_lock(db_tables, DB_NTABLES, RowExclusiveLock))
+	{
+		db_commit();
+		if (state.apply_at == 0)
+			ereport(LOG,
+					(errmsg("evproc: file \"%s\" waits for a lock on the tables of evproc held by another session",
+							state.name),
+					 errdetail("It is ingested as soon as the lock is released; HTTP is served meanwhile.")));
+		state.apply_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 INGEST_LOCKED_RETRY_MS);
+		return;
+	}
+	fold_prepare();
+	state.phase = PHASE_APPLYING;
+	recorded = fold_recorded_as(state.name, state.size, state.digest);
+	if (recorded == RECORDED_NOT)
+	{
+		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
+		if (state.phase == PHASE_TOTALS)
+			fold_sort();
+		return;
+	}
+
+	db_commit();
+	state.phase = PHASE_NONE;
+	ingest_abandon();
+	switch (recorded)
+	{
+		case RECORDED_SAME:
+		case RECORDED_LEGACY:
+			ereport(LOG,
+					(errmsg("evproc: file \"%s\" was already ingested%s; moving it to %s/",
+							state.name,
+							recorded == RECORDED_LEGACY ?
+							" (recorded without a fingerprint)" : "",
+							JOURNAL_PROCESSED)));
+			ingest_move_done(journal, state.name);
+			break;
+		case RECORDED_OTHER:
+			if (journal_rename_archive(journal, state.name, new_name,
+									   time(NULL)) != 0)
+			{
+				ingest_skip(journal, state.name,
+							"its name was used by another file; could not rename it");
+				break;
+			}
+			ereport(WARNING,
+					(errmsg("evproc: file \"%s\" has the name of a file ingested before, but other contents; it is counted as \"%s\"",
+							state.name, new_name),
+					 errdetail("Size " INT64_FORMAT " bytes.  A file name is never counted twice, and a file is never skipped for its name alone.",
+							   state.size)));
+			break;
+		case RECORDED_NOT:
+			break;
+	}
+}
+
+/*
+ * file_step does the next bounded piece of work on the current file.  After
+ * reading it, one transaction applies it over several calls (a chunk of
+ * rows each), so HTTP keeps being served; revenue lookups meanwhile see
+ * the committed values (see fold_uncommitted).
+ */
+static void
+file_step(Journal *journal)
+{
+	MemoryContext oldcxt;
+
+	MemoryContextReset(state.step_cxt);
+	oldcxt = MemoryContextSwitchTo(state.step_cxt);
+	switch (state.phase)
+	{
+		case PHASE_READING:
+			if (read_slice())
+				finish_reading();
+			break;
+		case PHASE_READ:
+			begin_apply(journal);
+			break;
+		case PHASE_DEDUPE:
+			if (dedupe_step())
+			{
+				fold_sort();
+				state.phase = PHASE_TOTALS;
+			}
+			break;
+		case PHASE_TOTALS:
+			if (fold_upsert_step())
+				state.phase = PHASE_REJECTED;
+			break;
+		case PHASE_REJECTED:
+			if (fold_rejected_step())
+				commit_file(journal);
+			break;
+		default:
+			elog(ERROR, "evproc: unexpected ingest phase %d", (int) state.phase);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * ingest_prune_processed removes from processed/ the files older than
+ * evproc.processed_retention (-1 keeps them), a bounded number per call.
+ */
+void
+ingest_prune_processed(Journal *journal)
+{
+	int			n;
+
+	if (evproc_processed_retention < 0)
+		return;
+	n = journal_prune_processed(journal, time(NULL),
+								evproc_processed_retention, INGEST_PRUNE_BATCH);
+	if (n < 0)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not prune \"%s/%s\": %m",
+						journal->dir, JOURNAL_PROCESSED)));
+	else if (n > 0)
+		ereport(DEBUG1,
+				(errmsg("evproc: removed %d files older than evproc.processed_retention from \"%s/%s\"",
+						n, journal->dir, JOURNAL_PROCESSED)));
+}
+
+/* One call of ingest_step, for step(), run by db_try. */
+typedef struct StepCall
+{
+	Journal    *journal;
+	IngestResult result;
+} StepCall;
+
+static void
+step(void *arg)
+{
+	StepCall   *call = arg;
+
+	if (!state.active)
+	{
+		if (!start_file(call->journal))
+			call->result = INGEST_IDLE;
+	}
+	else
+		file_step(call->journal);
+
+	/*
+	 * Stop backing off only once a file is finished or moved, or none is
+	 * waiting: opening a file succeeds even when applying it keeps failing
+	 * (a locked table), and must not reset the back-off.  The retry time
+	 * goes too, or ingest_timeout_ms would still wait for it.
+	 */
+	if (!state.active)
+	{
+		state.backoff_ms = 0;
+		state.retry_at = 0;
+	}
+	/* a file was finished or moved: look for the next one at once */
+	if (call->result == INGEST_BUSY && !state.active)
+		state.next_scan = 0;
+}
+
+/*
+ * ingest_step does a bounded amount of ingest work: opens the next file,
+ * reads a slice of it, or applies a chunk of it.  scan_now asks to look
+ * for files at once, even during a back-off, rather than at the next
+ * periodic scan.  On failure the error is logged, its message copied into
+ * errbuf, and the next try is delayed.
+ */
+IngestResult
+ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	StepCall	call;
+	ErrorData  *edata;
+
+	if (!state.active)
+	{
+		if (!scan_now && now < state.retry_at)
+		{
+			strlcpy(errbuf, state.last_error, errlen);
+			return INGEST_FAILED;
+		}
+		if (!scan_now && now < state.next_scan)
+			return INGEST_IDLE;
+		state.next_scan = TimestampTzPlusMilliseconds(now, INGEST_SCAN_MS);
+	}
+
+	call.journal = journal;
+	call.result = INGEST_BUSY;
+	edata = db_try(step, &call);
+	if (edata == NULL)
+		return call.result;
+
+	ingest_abandon();
+	metrics_ingest_error();
+	state.backoff_ms = state.backoff_ms == 0 ? INGEST_BACKOFF_MIN_MS :
+		Min(state.backoff_ms * 2, INGEST_BACKOFF_MAX_MS);
+	state.retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												 state.backoff_ms);
+	ereport(LOG,
+			(errcode(edata->sqlerrcode),
+			 errmsg("evproc: could not ingest \"%s\": %s",
+					state.name, edata->message),
+			 edata->hint ? errhint("%s", edata->hint) : 0,
+			 errdetail("Will retry in %d ms.", state.backoff_ms)));
+	snprintf(state.last_error, sizeof(state.last_error),
+			 "could not ingest \"%s\": %s", state.name, edata->message);
+	strlcpy(errbuf, state.last_error, errlen);
+	FreeErrorData(edata);
+	return INGEST_FAILED;
+}

@@ -1,0 +1,120 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest_moves.c
+ *	  Where an archived entry of the journal directory goes once ingest is
+ *	  done with it: processed/ once counted, failed/ if it can never be
+ *	  counted as it is, and if it cannot be moved there, nowhere for now:
+ *	  it is skipped (journal_skip), so that no entry holds back the others,
+ *	  and tried again a minute later.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "ingest/fold.h"
+#include "ingest/ingest_moves.h"
+#include "shared/settings.h"
+
+#include <time.h>
+
+/* an entry that could not be moved is tried again this often (seconds) */
+#define INGEST_SKIP_RETRY_S		60
+
+/*
+ * printable_name is a file name fit for the log and the database: itself
+ * if it is valid UTF-8, else escaped (see fold_printable).
+ */
+static char *
+printable_name(const char *name)
+{
+	return fold_printable(name, strlen(name));
+}
+
+/*
+ * ingest_skip has ingest pass over the entry name, which could not be
+ * moved or renamed (errno says why; what says what failed), and go on
+ * with the others: no entry may hold back the rest of the directory.  It
+ * is tried again every INGEST_SKIP_RETRY_S seconds, shown in
+ * evproc.journal_files meanwhile, and logged once (until it moves or is
+ * changed).  An entry that is gone is simply forgotten.
+ */
+void
+ingest_skip(Journal *journal, const char *name, const char *what)
+{
+	int			save = errno;
+	char		why[160];
+	int			rc;
+
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(save));
+	rc = journal_skip(journal, name, why, time(NULL) + INGEST_SKIP_RETRY_S);
+	if (rc < 0 && errno == ENOENT)
+		return;
+	errno = save;
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("evproc: could not skip \"%s\": %s",
+						printable_name(name), why)));
+	if (rc > 0)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("evproc: \"%s\" in \"%s\" is skipped: %s",
+						printable_name(name), journal->dir, why),
+				 errdetail("The other files are ingested meanwhile; it is tried again every %d seconds.",
+						   INGEST_SKIP_RETRY_S),
+				 errhint("Give the server's user the permission to move it, or move it away.")));
+}
+
+/*
+ * ingest_move_done moves the file name, counted, to processed/, durably
+ * and never over another file; with evproc.processed_retention = 0 it is
+ * removed there.  If it cannot be moved it is skipped (see ingest_skip).
+ */
+void
+ingest_move_done(Journal *journal, const char *name)
+{
+	char		final_name[JOURNAL_NAME_MAX];
+
+	if (journal_archive_done(journal, name, final_name) != 0)
+	{
+		ingest_skip(journal, name,
+					"it was counted; could not move it to " JOURNAL_PROCESSED "/");
+		return;
+	}
+	if (strcmp(final_name, name) != 0)
+		ereport(LOG,
+				(errmsg("evproc: %s/%s exists already; file \"%s\" is kept there as \"%s\"",
+						JOURNAL_PROCESSED, name, name, final_name)));
+	if (evproc_processed_retention == 0)
+		(void) journal_prune_processed(journal, time(NULL), 0,
+									   INGEST_PRUNE_BATCH);
+}
+
+/*
+ * ingest_set_aside moves the entry name, which cannot be ingested as it is
+ * (why), into failed/ and says so, loudly: it may hold acknowledged
+ * events.  If it cannot be moved it is skipped (see ingest_skip).
+ */
+void
+ingest_set_aside(Journal *journal, const char *name, const char *why)
+{
+	char		final_name[JOURNAL_NAME_MAX];
+
+	if (journal_set_aside(journal, name, final_name) != 0)
+	{
+		char		what[128];
+
+		snprintf(what, sizeof(what),
+				 "it cannot be ingested (%s); could not move it to %s/",
+				 why, JOURNAL_FAILED);
+		ingest_skip(journal, name, what);
+		return;
+	}
+	ereport(WARNING,
+			(errmsg("evproc: file \"%s\" in \"%s\" cannot be ingested: %s",
+					printable_name(name), journal->dir, why),
+			 errdetail("It was moved to %s/%s.", JOURNAL_FAILED,
+					   printable_name(final_name)),
+			 errhint("Fix it and move it back into \"%s\" under a name of the form events-*.jsonl to have it ingested.",
+					 journal->dir)));
+}

@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest_moves.h
+ *	  Moving an archived entry out of the queue once ingest is done with it
+ *	  (processed/, failed/), or skipping it if it cannot be moved.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_INGEST_MOVES_H
+#define EVPROC_INGEST_MOVES_H
+
+#include "postgres.h"
+
+#include "journal/journal.h"
+
+/* files removed from processed/ per pass */
+#define INGEST_PRUNE_BATCH		1000
+
+extern void ingest_skip(Journal *journal, const char *name, const char *what);
+extern void ingest_move_done(Journal *journal, const char *name);
+extern void ingest_set_aside(Journal *journal, const char *name,
+							 const char *why);
+
+#endif							/* EVPROC_INGEST_MOVES_H */

@@ -1,0 +1,527 @@
+/*-------------------------------------------------------------------------
+ *
+ * intake.c
+ *	  The group commit, from accepted events to durable ones: the journal
+ *	  they are written to, the memory of recent eventIds, and the clients
+ *	  waiting for their events to be durable.
+ *
+ * The HTTP layer hands over each request's valid events with a waiter (its
+ * request) through intake_accept; their journal lines join the batch of
+ * this pass of the event loop.  The worker then calls intake_flush: one
+ * write and one fdatasync for the whole batch, and only then is every
+ * waiter answered (through the function the worker passes), 200 if the
+ * batch is durable, 503 if it is not (then none of it was kept).  An
+ * eventId already journaled recently, or earlier in the same batch, is a
+ * duplicate: acknowledged, counted in the receipt, not journaled again.
+ *
+ * intake_accept runs inside libmicrohttpd's callbacks, so it uses malloc
+ * and never calls into PostgreSQL; everything else runs in the worker's
+ * loop and reports with ereport.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "core/clock.h"
+#include "core/idcache.h"
+#include "ingest/intake.h"
+#include "core/metrics.h"
+#include "shared/settings.h"
+
+#include <time.h>
+
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+
+/* eventIds remembered between group commits (see idcache.h) */
+#define RECENT_IDS_CAPACITY		65536
+/* a failing journal with no POST waiting is tried this often (see probe) */
+#define PROBE_EVERY_MS			1000
+/* ... with this many bytes written to its file system */
+#define PROBE_BYTES				8192
+
+/* A client waiting for the batch, with what it sent. */
+typedef struct Waiter
+{
+	void	   *waiter;
+	long		accepted;
+	long		duplicates;
+} Waiter;
+
+static Journal journal;
+static bool opened = false;
+static int	my_worker = 0;
+static bool failing = false;	/* the last flush failed */
+static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
+static Waiter *waiters = NULL;
+static int	nwaiters = 0;
+static int	waiters_cap = 0;
+static time_t unrotated_since = 0;	/* see intake_unrotated_since */
+static int64 next_probe_ms = 0;
+
+/*
+ * set_faults applies the journal fault points of evproc.fault_injection
+ * (tests only): every flush then fails after its write, as on a full or
+ * failing disk.
+ */
+static void
+set_faults(Journal *j)
+{
+	j->inject_errno =
+		strcmp(evproc_fault_injection, "journal-enospc") == 0 ? ENOSPC :
+		strcmp(evproc_fault_injection, "journal-eio") == 0 ? EIO : 0;
+}
+
+/*
+ * open_in opens a journal in dir and rotates any journal left there by a
+ * previous run before anything is appended: it may end in a torn line.
+ * Each opening draws a random part for the names it makes, so that names
+ * never repeat, not even across a copied data directory; last_recorded
+ * (the newest name recorded in the database, or NULL) makes new names
+ * sort after the recorded ones even when their files are gone.  On
+ * failure it reports at elevel and returns false.
+ */
+static bool
+open_in(Journal *j, const char *dir, const char *last_recorded, int elevel)
+{
+	char		name[JOURNAL_NAME_MAX];
+	char		tag[32];
+	uint64		nonce;
+	char	   *mkdir_path = pstrdup(dir);
+
+	if (!pg_strong_random(&nonce, sizeof(nonce)))
+		nonce = (uint64) GetCurrentTimestamp() ^ ((uint64) MyProcPid << 32);
+	snprintf(tag, sizeof(tag), "-%016llx", (unsigned long long) nonce);
+	if (my_worker > 0)
+		snprintf(tag + strlen(tag), sizeof(tag) - strlen(tag), ".w%d",
+				 my_worker);
+	/* pg_mkdir_p writes into its argument */
+	if (pg_mkdir_p(mkdir_path, 0700) != 0 && errno != EEXIST)
+	{
+		pfree(mkdir_path);
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not create directory \"%s\": %m", dir)));
+		return false;
+	}
+	pfree(mkdir_path);
+	if (journal_open_tagged(j, dir, evproc_fsync, tag) != 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not open journal directory \"%s\": %m",
+						dir)));
+		return false;
+	}
+	if (last_recorded != NULL)
+		journal_note_name(j, last_recorded);
+	if (journal_rotate(j, time(NULL), name) < 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not rotate the journal left in \"%s\": %m",
+						dir)));
+		journal_close(j);
+		return false;
+	}
+	set_faults(j);
+	return true;
+}
+
+/*
+ * intake_open opens the journal in dir for worker worker_index (see
+ * open_in), and the memory of recent eventIds.
+ */
+bool
+intake_open(const char *dir, int worker_index, const char *last_recorded,
+			int elevel)
+{
+	uint64		seed;
+
+	my_worker = worker_index;
+	if (!open_in(&journal, dir, last_recorded, elevel))
+		return false;
+	if (!pg_strong_random(&seed, sizeof(seed)))
+		seed = 0;				/* still correct, only predictable */
+	if (!idcache_init(&recent_ids, RECENT_IDS_CAPACITY, seed))
+	{
+		journal_close(&journal);
+		ereport(elevel,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+		return false;
+	}
+	opened = true;
+	return true;
+}
+
+/*
+ * intake_move moves the journal to directory dir (evproc.directory
+ * changed).  The new directory is opened first: if it cannot be used,
+ * the old one stays in use and false is returned.  Otherwise what the old
+ * journal holds is archived there, and new events go to dir.  Call with
+ * nothing pending (after intake_flush).
+ */
+bool
+intake_move(const char *dir, const char *last_recorded)
+{
+	Journal		new_journal;
+	char		name[JOURNAL_NAME_MAX];
+	char	   *old_dir;
+
+	Assert(nwaiters == 0);
+	if (!open_in(&new_journal, dir, last_recorded, LOG))
+	{
+		ereport(LOG,
+				(errmsg("evproc: evproc.directory \"%s\" cannot be used; the journal stays in \"%s\"",
+						dir, journal.dir)));
+		return false;
+	}
+	(void) intake_rotate(name);
+	old_dir = pstrdup(journal.dir);
+	journal_close(&journal);
+	journal = new_journal;
+	ereport(LOG,
+			(errmsg("evproc: journal directory changed from \"%s\" to \"%s\"",
+					old_dir, journal.dir),
+			 errdetail("Files still in the old directory are no longer ingested; move any events-*.jsonl files from it into the new one.")));
+	pfree(old_dir);
+	return true;
+}
+
+/* intake_apply_settings applies evproc.fsync and the fault points. */
+void
+intake_apply_settings(void)
+{
+	journal.fsync = evproc_fsync;
+	set_faults(&journal);
+}
+
+void
+intake_close(void)
+{
+	if (!opened)
+		return;
+	journal_close(&journal);
+	idcache_free(&recent_ids);
+	free(waiters);
+	waiters = NULL;
+	nwaiters = waiters_cap = 0;
+	opened = false;
+}
+
+/* intake_dir: the directory of the journal in use. */
+const char *
+intake_dir(void)
+{
+	return journal.dir;
+}
+
+/*
+ * intake_journal: the journal, for the work on its directory's archived
+ * files (ingest); never for appending.
+ */
+Journal *
+intake_journal(void)
+{
+	return &journal;
+}
+
+/* intake_pending: how many clients wait for the next intake_flush. */
+int
+intake_pending(void)
+{
+	return nwaiters;
+}
+
+static int
+compare_event_ids(const void *a, const void *b)
+{
+	const EvEvent *ea = *(const EvEvent *const *) a;
+	const EvEvent *eb = *(const EvEvent *const *) b;
+	int			c = strcmp(ea->event_id, eb->event_id);
+
+	/* among equal ids, the earliest event comes first and is kept */
+	return c != 0 ? c : (ea < eb ? -1 : ea > eb);
+}
+
+/*
+ * mark_duplicates finds events that repeat an eventId of an earlier event
+ * of the same request, or one journaled recently or pending in this
+ * batch: they are acknowledged but not journaled again.  Returns how many
+ * there are (skip[i] set for each), or -1 out of memory.
+ */
+static long
+mark_duplicates(const EvEvent *events, size_t n, bool *skip, time_t now)
+{
+	const EvEvent **with_id = malloc(n * sizeof(EvEvent *));
+	size_t		m = 0;
+	long		dups = 0;
+
+	if (with_id == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+	{
+		skip[i] = false;
+		if (events[i].event_id_len > 0)
+			with_id[m++] = &events[i];
+	}
+	qsort(with_id, m, sizeof(EvEvent *), compare_event_ids);
+	for (size_t i = 1; i < m; i++)
+	{
+		if (strcmp(with_id[i]->event_id, with_id[i - 1]->event_id) == 0)
+		{
+			skip[with_id[i] - events] = true;
+			dups++;
+		}
+	}
+	free(with_id);
+	for (size_t i = 0; i < n; i++)
+	{
+		if (!skip[i] && events[i].event_id_len > 0 &&
+			idcache_contains(&recent_ids, events[i].event_id, now,
+							 evproc_dedupe_retention))
+		{
+			skip[i] = true;
+			dups++;
+		}
+	}
+	return dups;
+}
+
+static bool
+push_waiter(void *waiter, long accepted, long duplicates)
+{
+	if (nwaiters == waiters_cap)
+	{
+		int			newcap = waiters_cap == 0 ? 64 : waiters_cap * 2;
+		Waiter	   *grown = realloc(waiters, newcap * sizeof(Waiter));
+
+		if (grown == NULL)
+			return false;
+		waiters = grown;
+		waiters_cap = newcap;
+	}
+	waiters[nwaiters].waiter = waiter;
+	waiters[nwaiters].accepted = accepted;
+	waiters[nwaiters].duplicates = duplicates;
+	nwaiters++;
+	return true;
+}
+
+/*
+ * intake_accept appends the journal lines of a client's valid events to
+ * the batch (all or nothing), received from client_addr now; waiter is
+ * answered by intake_flush.  Returns false, with nothing added, if out of
+ * memory.  Runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
+ */
+bool
+intake_accept(const EvEvent *events, size_t n, const char *client_addr,
+			  void *waiter)
+{
+	long		dups = 0;
+	bool	   *skip = NULL;
+	char		line[EV_LINE_MAX];
+	char		stamp[EV_TIMESTAMP_BUFSZ];
+	struct timespec now;
+	size_t		mark = journal_batch_len(&journal);
+	bool		any_id = false;
+
+	if (mark == 0 && journal.durable_len == 0)
+		unrotated_since = time(NULL);	/* the first event since a rotation */
+	for (size_t i = 0; i < n && !any_id; i++)
+		any_id = events[i].event_id_len > 0;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (any_id)
+	{
+		skip = malloc(n * sizeof(bool));
+		dups = skip ? mark_duplicates(events, n, skip, now.tv_sec) : -1;
+		if (dups < 0)
+			goto oom;
+	}
+
+	ev_format_timestamp(&now, stamp);
+	for (size_t i = 0; i < n; i++)
+	{
+		size_t		len;
+
+		if (skip != NULL && skip[i])
+			continue;
+		len = ev_format_journal_line(&events[i], stamp, client_addr,
+									 line, sizeof(line));
+		if (len == 0 || journal_append(&journal, line, len) != 0)
+			goto oom;
+	}
+	if (!push_waiter(waiter, (long) n, any_id ? dups : -1))
+		goto oom;
+
+	/*
+	 * Only now that nothing can fail: the ids are pending until the batch is
+	 * durable (intake_flush), so that a later request of this pass sees
+	 * them.
+	 */
+	for (size_t i = 0; skip != NULL && i < n; i++)
+		if (!skip[i] && events[i].event_id_len > 0)
+			idcache_add_pending(&recent_ids, events[i].event_id);
+	free(skip);
+	return true;
+
+oom:
+	/* take back what this request added to the batch */
+	journal_batch_undo(&journal, mark);
+	free(skip);
+	return false;
+}
+
+/* warn_replaced: journal_flush found the journal removed or replaced */
+static void
+warn_replaced(void)
+{
+	ereport(WARNING,
+			(errmsg("evproc: the journal \"%s/%s\" was removed or replaced by someone else",
+					journal.dir, JOURNAL_FILE),
+			 errdetail("Events acknowledged into the removed file are lost unless it is recovered; new events go to a new journal.")));
+}
+
+/*
+ * probe tries a failing journal (journal_probe) once every PROBE_EVERY_MS
+ * while no POST is waiting, so that it is found writable again (space
+ * freed, disk back) without a client having to try: GET /ready says so,
+ * and a load balancer that stopped sending POSTs to a worker that was not
+ * ready would otherwise never send the one that finds out.
+ */
+static void
+probe(void)
+{
+	int64		now = monotonic_ms();
+	uint64		replaced;
+	bool		ok;
+
+	if (now < next_probe_ms)
+		return;
+	next_probe_ms = now + PROBE_EVERY_MS;
+	replaced = journal.replaced;
+	ok = journal_probe(&journal, PROBE_BYTES) == 0;
+	if (journal.replaced != replaced)
+		warn_replaced();
+	if (!ok)
+		return;
+	ereport(LOG,
+			(errmsg("evproc: writing the journal succeeds again")));
+	failing = false;
+}
+
+/*
+ * intake_flush group-commits the batch and answers every waiter with its
+ * receipt.  The batch's eventIds become remembered ids, or are forgotten
+ * with it.  With nothing to commit, a failing journal is probed.
+ */
+void
+intake_flush(IntakeAnswerFn answer)
+{
+	bool		durable;
+	uint64		replaced;
+	uint64		bytes;
+	int64		started;
+
+	if (nwaiters == 0)
+	{
+		if (failing)
+			probe();
+		return;
+	}
+	replaced = journal.replaced;
+	bytes = journal_batch_len(&journal);
+	started = monotonic_us();
+	durable = (journal_flush(&journal) == 0);
+	if (durable)
+		metrics_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
+	if (journal.replaced != replaced)
+		warn_replaced();
+	if (!durable && !failing)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not write the journal in \"%s\": %m",
+						journal.dir),
+				 errdetail("Events are refused with 503 until writing succeeds again.")));
+	else if (durable && failing)
+		ereport(LOG,
+				(errmsg("evproc: writing the journal succeeds again")));
+	failing = !durable;
+
+	if (durable)
+		idcache_commit(&recent_ids, time(NULL), evproc_dedupe_retention);
+	else
+		idcache_abort(&recent_ids);
+	for (int i = 0; i < nwaiters; i++)
+	{
+		IntakeReceipt receipt;
+
+		receipt.durable = durable;
+		receipt.accepted = waiters[i].accepted;
+		receipt.duplicates = waiters[i].duplicates;
+		answer(waiters[i].waiter, &receipt);
+	}
+	nwaiters = 0;
+}
+
+/*
+ * intake_rotation_due: has the journal reached evproc.rotation_size?  A
+ * journal file never grows unbounded, whatever the interval.
+ */
+bool
+intake_rotation_due(void)
+{
+	return evproc_rotation_size > 0 &&
+		journal.durable_len >= (off_t) evproc_rotation_size * 1024;
+}
+
+/*
+ * intake_rotate archives a non-empty journal under a new name, given in
+ * name ("" if the journal was empty); returns false on failure.
+ */
+bool
+intake_rotate(char *name)
+{
+	int			rc;
+
+	name[0] = '\0';
+	rc = journal_rotate(&journal, time(NULL), name);
+	if (rc < 0)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not rotate the journal in \"%s\": %m",
+						journal.dir)));
+		name[0] = '\0';
+		return false;
+	}
+	if (rc > 0)
+		evproc_fault("rotate-after-rename");
+	unrotated_since = 0;
+	return true;
+}
+
+/*
+ * intake_unrotated_since: when the oldest event in the active journal was
+ * accepted (0: none since the last rotation).
+ */
+time_t
+intake_unrotated_since(void)
+{
+	return journal.durable_len > 0 ? unrotated_since : 0;
+}
+
+/* intake_failing: did the last group commit fail to make the batch durable? */
+bool
+intake_failing(void)
+{
+	return failing;
+}
+
+/* intake_is_empty: has nothing been journaled since the last rotation? */
+bool
+intake_is_empty(void)
+{
+	return journal_is_empty(&journal);
+}

@@ -1,0 +1,419 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.c
+ *	  Revenue lookups for GET /userEvents/:userId (user ids in, their
+ *	  revenue out) and top lists for GET /topUsers (a metric in, the users
+ *	  with its largest values out).
+ *
+ * The worker hands over all lookups that arrived in one pass of the event
+ * loop, after MHD_run has returned (never inside a libmicrohttpd
+ * callback); they are answered with one prepared plan.  Any error is
+ * caught and becomes LOOKUP_FAILED; the worker keeps serving.
+ *
+ * Lookups never wait: not for a lock (the table is locked conditionally;
+ * if VACUUM FULL or ALTER TABLE holds it, the lookups wait in the worker
+ * and are tried again in a later pass, up to LOOKUP_MAX_WAIT_MS), and not
+ * for a file's ingest transaction that spans several passes.  During that
+ * transaction they run inside it, in a subtransaction, and take off the
+ * sums it has already added (the UncommittedFn the caller passes), so
+ * that they answer the committed value.  A top list reads the rows with a
+ * snapshot that does not see what the transaction wrote
+ * (db_execute_committed): it ranks the committed values, never a file
+ * half counted.
+ *
+ * A top list reads the first entries of the index user_metrics_top
+ * (metric, value DESC, user_id COLLATE "C", version 1.4): as many rows as
+ * it lists, about as cheap as a user's lookup, whatever the number of
+ * users.  The top lists of one pass that ask for the same metric are all
+ * answered by one read of the longest of them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "shared/db.h"
+#include "core/event.h"
+#include "ingest/lookup.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "storage/lockdefs.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+/* how long lookups wait for a table locked by someone else, then fail */
+#define LOOKUP_MAX_WAIT_MS		5000
+/* how often they try again meanwhile */
+#define LOOKUP_RETRY_MS			50
+
+static TimestampTz blocked_since = 0;	/* 0: not blocked */
+static TimestampTz lookup_retry_at = 0;
+
+/* One call's lookups, for the functions run by db_try. */
+typedef struct LookupBatch
+{
+	RevenueLookup *items;
+	int			n;
+	TopLookup  *tops;
+	int			ntops;
+	UncommittedFn uncommitted;	/* NULL outside an ingest transaction */
+	MemoryContext cxt;			/* where the answers go */
+	LookupOutcome outcome;
+	const char *error;
+} LookupBatch;
+
+/*
+ * plan_rows gives a user's metrics.  plan_minus does too, with the sums an
+ * open ingest transaction has already added to some of the rows ($2 and
+ * $3) taken off again; a row the transaction inserted (xmax 0; an upsert
+ * that updated leaves its lock's xid there) was not there before: NULL.
+ */
+static SPIPlanPtr plan_rows = NULL;
+static SPIPlanPtr plan_minus = NULL;
+
+/*
+ * plan_top gives the top list of metric $1, the longest one allowed (the
+ * caller stops at the length it wants): ties by userId in bytes, whatever
+ * the database's collation, the order of the index user_metrics_top.  A
+ * constant LIMIT, so that the plan the cache keeps is that index's scan.
+ */
+static SPIPlanPtr plan_top = NULL;
+
+static void
+prepare_plans(void)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, NUMERICARRAYOID};
+
+	if (plan_rows == NULL)
+		plan_rows = db_prepare("SELECT metric, value::pg_catalog.text "
+							   "FROM evproc.user_metrics WHERE user_id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes);
+	if (plan_minus == NULL)
+		plan_minus = db_prepare("SELECT m.metric, (CASE WHEN d.delta IS NULL THEN m.value "
+								"WHEN m.xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
+								"ELSE m.value OPERATOR(pg_catalog.-) d.delta END)::pg_catalog.text "
+								"FROM evproc.user_metrics AS m "
+								"LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(metric, delta) "
+								"ON d.metric OPERATOR(pg_catalog.=) m.metric "
+								"WHERE m.user_id OPERATOR(pg_catalog.=) $1",
+								3, argtypes);
+	if (plan_top == NULL)
+		plan_top = db_prepare("SELECT m.user_id, m.value::pg_catalog.text "
+							  "FROM evproc.user_metrics AS m "
+							  "WHERE m.metric OPERATOR(pg_catalog.=) $1 "
+							  "ORDER BY m.value DESC, m.user_id COLLATE pg_catalog.\"C\" "
+							  "LIMIT " CppAsString2(TOP_MAX_LIMIT),
+							  1, argtypes);
+}
+
+/* One metric of a user, as read. */
+typedef struct MetricValue
+{
+	const char *metric;
+	const char *value;			/* a numeric literal */
+} MetricValue;
+
+/* in the order of jsonb's keys: shorter first, then by bytes */
+static int
+compare_metrics(const void *a, const void *b)
+{
+	const char *ma = ((const MetricValue *) a)->metric;
+	const char *mb = ((const MetricValue *) b)->metric;
+	size_t		la = strlen(ma);
+	size_t		lb = strlen(mb);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(ma, mb);
+}
+
+/*
+ * answer_item sets a lookup's answer from the rows SPI returned: the
+ * revenue (0 if the user has other metrics only) and a JSON object of all
+ * the metrics, or NULLs if there is none.
+ */
+static void
+answer_item(LookupBatch *b, RevenueLookup *item)
+{
+	MetricValue *rows = palloc(sizeof(MetricValue) * Max(SPI_processed, 1));
+	int			n = 0;
+	const char *revenue = "0";
+	StringInfoData json;
+
+	item->revenue = NULL;
+	item->metrics = NULL;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *metric = SPI_getvalue(SPI_tuptable->vals[r],
+										  SPI_tuptable->tupdesc, 1);
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[r],
+										 SPI_tuptable->tupdesc, 2);
+
+		if (metric == NULL || value == NULL)
+			continue;			/* a row the open ingest inserted */
+		rows[n].metric = metric;
+		rows[n].value = value;
+		if (strcmp(metric, EV_METRIC_REVENUE) == 0)
+			revenue = value;
+		n++;
+	}
+	if (n == 0)
+		return;
+	qsort(rows, n, sizeof(MetricValue), compare_metrics);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	for (int k = 0; k < n; k++)
+	{
+		char		key[EV_NAME_MAX * 6 + 3];
+
+		ev_json_quote(rows[k].metric, strlen(rows[k].metric), key, sizeof(key));
+		appendStringInfo(&json, "%s%s: %s", k > 0 ? ", " : "", key,
+						 rows[k].value);
+	}
+	appendStringInfoChar(&json, '}');
+	item->revenue = MemoryContextStrdup(b->cxt, revenue);
+	item->metrics = MemoryContextStrdup(b->cxt, json.data);
+}
+
+/*
+ * answer_top sets a top list's answer from the first of the rows SPI
+ * returned (as many as it asks for): a JSON array of the users and their
+ * values, as strings (exact, whatever the reader's numbers are).
+ */
+static void
+answer_top(LookupBatch *b, TopLookup *top)
+{
+	StringInfoData json;
+	uint64		n = Min(SPI_processed, (uint64) top->limit);
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '[');
+	for (uint64 r = 0; r < n; r++)
+	{
+		char	   *user = SPI_getvalue(SPI_tuptable->vals[r],
+										SPI_tuptable->tupdesc, 1);
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[r],
+										 SPI_tuptable->tupdesc, 2);
+		char		quoted[EV_USER_ID_MAX * 6 + 3];
+
+		ev_json_quote(user, strlen(user), quoted, sizeof(quoted));
+		appendStringInfo(&json, "%s{\"userId\": %s, \"value\": \"%s\"}",
+						 r > 0 ? ", " : "", quoted, value);
+	}
+	appendStringInfoChar(&json, ']');
+	top->users = MemoryContextStrdup(b->cxt, json.data);
+}
+
+/*
+ * lookup_tops answers every top list of the batch: one read of the index
+ * per metric, as long as the longest list of that metric, on the committed
+ * values (inside an ingest transaction too, see db_execute_committed).
+ */
+static void
+lookup_tops(LookupBatch *b)
+{
+	for (int i = 0; i < b->ntops; i++)
+	{
+		TopLookup  *top = &b->tops[i];
+		int			longest = top->limit;
+		Datum		arg;
+
+		if (top->users != NULL)
+			continue;			/* answered with an earlier one's metric */
+		for (int j = i + 1; j < b->ntops; j++)
+			if (strcmp(b->tops[j].metric, top->metric) == 0)
+				longest = Max(longest, b->tops[j].limit);
+		arg = CStringGetTextDatum(top->metric);
+		db_execute_committed(plan_top, &arg, longest, SPI_OK_SELECT);
+		for (int j = i; j < b->ntops; j++)
+			if (b->tops[j].users == NULL &&
+				strcmp(b->tops[j].metric, top->metric) == 0)
+				answer_top(b, &b->tops[j]);
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+
+/*
+ * lookup_all answers every lookup of the batch.  Inside an ingest
+ * transaction, the sums it has already added are taken off again.
+ */
+static void
+lookup_all(LookupBatch *b)
+{
+	bool		in_ingest = (b->uncommitted != NULL);
+
+	prepare_plans();
+	for (int i = 0; i < b->n; i++)
+	{
+		RevenueLookup *item = &b->items[i];
+		MetricDelta *deltas = NULL;
+		int			ndeltas = 0;
+		Datum		args[3];
+
+		if (in_ingest)
+			ndeltas = b->uncommitted(item->user_id, &deltas);
+		args[0] = CStringGetTextDatum(item->user_id);
+		if (ndeltas == 0)
+			/* read-write mode inside ingest: a new snapshot, of its own rows */
+			db_execute(plan_rows, args, !in_ingest, 0, SPI_OK_SELECT);
+		else
+		{
+			Datum	   *metrics = palloc(sizeof(Datum) * ndeltas);
+			Datum	   *sums = palloc(sizeof(Datum) * ndeltas);
+
+			for (int k = 0; k < ndeltas; k++)
+			{
+				metrics[k] = CStringGetTextDatum(deltas[k].metric);
+				sums[k] = db_numeric(deltas[k].delta);
+			}
+			args[1] = db_array(metrics, ndeltas, TEXTOID);
+			args[2] = db_array(sums, ndeltas, NUMERICOID);
+			db_execute(plan_minus, args, false, 0, SPI_OK_SELECT);
+		}
+		answer_item(b, item);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	lookup_tops(b);
+}
+
+/*
+ * lookups_blocked notes that the table is locked by someone else: the
+ * lookups are tried again in a later pass, and fail once they have
+ * waited LOOKUP_MAX_WAIT_MS.
+ */
+static void
+lookups_blocked(LookupBatch *b)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (blocked_since == 0)
+		blocked_since = now;
+	lookup_retry_at = TimestampTzPlusMilliseconds(now, LOOKUP_RETRY_MS);
+	b->outcome = LOOKUP_WAITING;
+	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
+	{
+		b->outcome = LOOKUP_FAILED;
+		b->error = "evproc.user_metrics is locked; try again";
+		blocked_since = 0;
+		lookup_retry_at = 0;
+	}
+}
+
+/*
+ * serve_or_wait answers the lookups if evproc.user_revenue is free, else
+ * leaves them for a later pass (see lookups_blocked).
+ */
+static void
+serve_or_wait(void *arg)
+{
+	LookupBatch *b = arg;
+	static const char *const user_metrics[] = {"user_metrics"};
+
+	if (db_try_lock(user_metrics, 1, AccessShareLock))
+	{
+		lookup_all(b);
+		b->outcome = LOOKUP_ANSWERED;
+		blocked_since = 0;
+	}
+	else
+		lookups_blocked(b);
+}
+
+/* serve_alone answers the lookups in a unit of work of their own. */
+static void
+serve_alone(void *arg)
+{
+	LookupBatch *b = arg;
+
+	db_begin("evproc: revenue lookup");
+	if (!db_schema_ready())
+	{
+		b->outcome = LOOKUP_FAILED;
+		b->error = "the tables of the evproc extension are missing in evproc.database, or older than its library";
+	}
+	else
+		serve_or_wait(b);
+	db_commit();
+}
+
+/*
+ * lookup_revenue looks up the revenue of n users.  If a unit of work is
+ * open (a file's ingest transaction), the lookups run inside it, in a
+ * subtransaction, and uncommitted tells what that transaction has already
+ * added.  LOOKUP_WAITING asks to call again after lookup_timeout_ms.
+ */
+LookupOutcome
+lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
+			   const char **error)
+{
+	return lookup_serve(items, n, NULL, 0, uncommitted, error);
+}
+
+/*
+ * lookup_serve answers n revenue lookups and ntops top lists together, in
+ * one unit of work (or subtransaction), as lookup_revenue does.
+ */
+LookupOutcome
+lookup_serve(RevenueLookup *items, int n, TopLookup *tops, int ntops,
+			 UncommittedFn uncommitted, const char **error)
+{
+	LookupBatch b;
+	ErrorData  *edata;
+
+	*error = NULL;
+	if (n + ntops == 0)
+	{
+		blocked_since = 0;
+		return LOOKUP_ANSWERED;
+	}
+	if (GetCurrentTimestamp() < lookup_retry_at)
+		return LOOKUP_WAITING;
+
+	for (int i = 0; i < n; i++)
+		items[i].revenue = items[i].metrics = NULL;
+	for (int i = 0; i < ntops; i++)
+		tops[i].users = NULL;
+	b.items = items;
+	b.n = n;
+	b.tops = tops;
+	b.ntops = ntops;
+	b.cxt = CurrentMemoryContext;
+	b.outcome = LOOKUP_FAILED;
+	b.error = NULL;
+	b.uncommitted = NULL;
+	if (db_in_work())
+	{
+		b.uncommitted = uncommitted;
+		edata = db_try_sub(serve_or_wait, &b);
+	}
+	else
+		edata = db_try(serve_alone, &b);
+	if (edata != NULL)
+	{
+		ereport(LOG,
+				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
+		FreeErrorData(edata);
+		b.outcome = LOOKUP_FAILED;
+		b.error = "revenue lookup failed; try again";
+	}
+	*error = b.error;
+	return b.outcome;
+}
+
+/*
+ * lookup_timeout_ms: how long the loop may sleep as far as lookups go,
+ * with nwaiting lookups waiting: 0 if there are some to serve, until the
+ * next try if the table is locked, -1 (no limit) if none wait.
+ */
+long
+lookup_timeout_ms(int nwaiting)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (nwaiting == 0)
+		return -1;
+	if (lookup_retry_at <= now)
+		return 0;
+	return (long) ((lookup_retry_at - now + 999) / 1000);
+}

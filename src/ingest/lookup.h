@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.h
+ *	  Revenue lookups: user ids in, their revenue out.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_LOOKUP_H
+#define EVPROC_LOOKUP_H
+
+#include "postgres.h"
+
+#include "core/decimal.h"
+
+/* One user's lookup. */
+typedef struct RevenueLookup
+{
+	const char *user_id;		/* in */
+	char	   *revenue;		/* out: a numeric literal (palloc'd in the
+								 * caller's context), NULL if unknown; 0 for
+								 * a user known by other metrics only */
+	char	   *metrics;		/* out: a JSON object of all the user's
+								 * metrics, e.g. {"revenue": 70}; NULL if
+								 * unknown */
+} RevenueLookup;
+
+typedef enum LookupOutcome
+{
+	LOOKUP_ANSWERED,			/* every item has its answer */
+	LOOKUP_WAITING,				/* the table is locked: ask again later */
+	LOOKUP_FAILED				/* no answer: *error says why */
+} LookupOutcome;
+
+/* the longest top list */
+#define TOP_MAX_LIMIT		100
+
+/*
+ * One top list (GET /topUsers): the users with the largest values of a
+ * metric, largest first, ties by userId (bytewise).
+ */
+typedef struct TopLookup
+{
+	const char *metric;			/* in: a valid metric name */
+	int			limit;			/* in: how many users, 1 to TOP_MAX_LIMIT */
+	char	   *users;			/* out: a JSON array of {"userId": "...",
+								 * "value": "..."} (palloc'd in the
+								 * caller's context), the values exact
+								 * decimal strings */
+} TopLookup;
+
+/* What an open ingest transaction has added to one of a user's metrics. */
+typedef struct MetricDelta
+{
+	const char *metric;
+	char		delta[EV_DECIMAL_BUFSZ];	/* a numeric literal */
+} MetricDelta;
+
+/*
+ * The sums an open ingest transaction has already added to user_id's rows:
+ * their number, and the sums in *deltas (palloc'd; NULL if none).
+ */
+typedef int (*UncommittedFn) (const char *user_id, MetricDelta **deltas);
+
+extern LookupOutcome lookup_revenue(RevenueLookup *items, int n,
+									UncommittedFn uncommitted,
+									const char **error);
+extern LookupOutcome lookup_serve(RevenueLookup *items, int n,
+								  TopLookup *tops, int ntops,
+								  UncommittedFn uncommitted,
+								  const char **error);
+extern long lookup_timeout_ms(int nwaiting);
+
+#endif							/* EVPROC_LOOKUP_H */

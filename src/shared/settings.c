@@ -1,0 +1,425 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *	  The evproc.* configuration parameters.  Their names, defaults and
+ *	  contexts are part of the public interface (see README).
+ *
+ * Parameters that shape the listening socket and the database connection
+ * need a restart; the rest are re-read by the worker on SIGHUP.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "shared/rotation.h"
+#include "shared/settings.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+char	   *evproc_listen_address = NULL;
+int			evproc_port = 8000;
+char	   *evproc_database = NULL;
+char	   *evproc_directory = NULL;
+int			evproc_rotation_interval = 60;
+bool		evproc_fsync = true;
+char	   *evproc_auth_token = NULL;
+char	   *evproc_auth_token_file = NULL;
+bool		evproc_public_reads = false;
+char	   *evproc_allowed_origins = NULL;
+char	   *evproc_tls_cert_file = NULL;
+char	   *evproc_tls_key_file = NULL;
+int			evproc_max_header_size = 32 * 1024;
+int			evproc_max_body_size = 1024 * 1024;
+int			evproc_max_batch_events = 10000;
+int			evproc_dedupe_retention = 7 * 24 * 3600;
+int			evproc_max_connections = 1024;
+int			evproc_workers = 1;
+int			evproc_connection_timeout = 30;
+int			evproc_rotation_size = 1024 * 1024;	/* kB */
+int			evproc_processed_retention = 24 * 3600;
+int			evproc_max_rejected_lines = 1000;
+int			evproc_notify_max_users = 1000;
+int			evproc_max_subscribers = 5000;
+int			evproc_reserved_connections = 128;
+int			evproc_max_streams_per_client = 64;
+int			evproc_max_backlog = 2 * 1024 * 1024;
+int			evproc_min_free_space = 256 * 1024;
+int			evproc_request_timeout = 10;
+int			evproc_max_body_memory = 64 * 1024 * 1024;
+int			evproc_rate_limit_per_client = 0;
+int			evproc_read_rate_limit_per_client = 1000;
+char	   *evproc_fault_injection = NULL;
+
+/*
+ * check_listen_address accepts "*", an IPv4 or an IPv6 address, nothing
+ * else: not a host name, not a list, and not "" (for PostgreSQL's own
+ * listen_addresses that means no TCP at all; evproc would have listened on
+ * every address).
+ */
+static bool
+check_listen_address(char **newval, void **extra, GucSource source)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(*newval, "*") == 0 ||
+		inet_pton(AF_INET, *newval, &a4) == 1 ||
+		inet_pton(AF_INET6, *newval, &a6) == 1)
+		return true;
+	GUC_check_errdetail("evproc.listen_address must be an IPv4 address, an IPv6 address or \"*\" (all IPv4 addresses).");
+	return false;
+}
+
+/*
+ * check_allowed_origins accepts "*" and comma-separated origins as
+ * browsers send them in Origin: scheme://host[:port], without a path.
+ */
+static bool
+check_allowed_origins(char **newval, void **extra, GucSource source)
+{
+	const char *cursor = *newval;
+	const char *p;
+	size_t		len;
+
+	while ((p = settings_list_next(&cursor, &len)) != NULL)
+	{
+		const char *authority = strstr(p, "://");
+		size_t		i;
+
+		if (!(len == 1 && p[0] == '*'))
+		{
+			bool		ok;
+
+			ok = authority != NULL && authority > p &&
+				(size_t) (authority - p) + 3 < len;
+			for (i = 0; ok && i < len; i++)
+				ok = p[i] != '/' || (p + i >= authority && p + i < authority + 3);
+			for (i = 0; ok && i < len; i++)
+				ok = p[i] > ' ' && p[i] != '?' && p[i] != '#' && p[i] != '"';
+			if (!ok)
+			{
+				GUC_check_errdetail("evproc.allowed_origins is \"*\" or a comma-separated list of origins such as \"https://app.example.com\" or \"http://localhost:3000\" (scheme://host[:port], no path).");
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/*
+ * settings_list_next gives the next item of a comma-separated list setting
+ * (its start, and in *len its length without the blanks around it) and
+ * moves *cursor past it; NULL once the list is over.
+ */
+const char *
+settings_list_next(const char **cursor, size_t *len)
+{
+	const char *p = *cursor;
+	const char *end;
+
+	if (p == NULL || *p == '\0')
+		return NULL;
+	end = strchr(p, ',');
+	while (*p == ' ' || *p == '\t')
+		p++;
+	*len = end != NULL ? (size_t) (end - p) : strlen(p);
+	while (*len > 0 && (p[*len - 1] == ' ' || p[*len - 1] == '\t'))
+		(*len)--;
+	*cursor = end != NULL ? end + 1 : NULL;
+	return p;
+}
+
+void
+evproc_define_settings(void)
+{
+	DefineCustomStringVariable("evproc.listen_address",
+							   "Address the evproc HTTP server listens on.",
+							   "An IPv4 or IPv6 address; \"*\" means all IPv4 addresses.",
+							   &evproc_listen_address,
+							   "127.0.0.1",
+							   PGC_POSTMASTER, 0,
+							   check_listen_address, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.port",
+							"TCP port of the evproc HTTP server.",
+							NULL,
+							&evproc_port,
+							8000, 1, 65535,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.database",
+							   "Database the evproc worker connects to.",
+							   "The evproc extension must be created in this database.",
+							   &evproc_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.directory",
+							   "Directory of the event journal.",
+							   "A relative path is taken from the data directory.",
+							   &evproc_directory,
+							   "evproc",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.rotation_interval",
+							"Time between rotations of a non-empty journal.",
+							NULL,
+							&evproc_rotation_interval,
+							60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.rotation_size",
+							"Size at which the journal is rotated before its interval is up.",
+							"0 rotates by time only.",
+							&evproc_rotation_size,
+							1024 * 1024, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.processed_retention",
+							"How long ingested files are kept in the processed/ directory.",
+							"0 removes them once ingested; -1 keeps them forever.",
+							&evproc_processed_retention,
+							24 * 3600, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_rejected_lines",
+							"Most rejected lines of one file kept in evproc.rejected_lines.",
+							"Further rejected lines are only counted in evproc.processed_files.",
+							&evproc_max_rejected_lines,
+							1000, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_backlog",
+							"Most bytes of acknowledged events not yet counted before POSTs are refused.",
+							"The archived files waiting and the active journal; past it POST /liveEvent answers 503 with Retry-After.  0 turns it off.",
+							&evproc_max_backlog,
+							2 * 1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.min_free_space",
+							"Least free space on the journal's file system for POSTs to be accepted.",
+							"Under it POST /liveEvent answers 503 with Retry-After.  0 turns it off.",
+							&evproc_min_free_space,
+							256 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.rate_limit_per_client",
+							"Most events per second POST /liveEvent accepts from one client address.",
+							"With a burst of one second's worth; a batch counts as its events, and past the limit is refused whole with 429 and Retry-After (413 if it is larger than the burst).  An IPv6 client is its /64 prefix.  Each worker counts on its own.  0 turns it off.",
+							&evproc_rate_limit_per_client,
+							0, 0, 10000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.read_rate_limit_per_client",
+							"Most reads per second (GET /userEvents/:id, /topUsers, streams opened) the server answers one client address.",
+							"With a burst of one second's worth; past the limit 429 with Retry-After.  An IPv6 client is its /64 prefix.  Each worker counts on its own.  0 turns it off.",
+							&evproc_read_rate_limit_per_client,
+							1000, 0, 10000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_subscribers",
+							"Most live-update streams (GET .../stream) a worker serves at once.",
+							"Beyond it a new stream gets 503 with Retry-After.  Streams count toward evproc.max_connections too.",
+							&evproc_max_subscribers,
+							5000, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_streams_per_client",
+							"Most live-update streams one client address holds open on a worker.",
+							"Server-Sent Events and WebSocket alike; beyond it a new stream gets 429 with Retry-After.  An IPv6 client is its /64 prefix.  0 turns it off (behind a reverse proxy every client is the proxy).",
+							&evproc_max_streams_per_client,
+							64, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.notify_max_users",
+							"Most users of one ingested file notified one by one on channel evproc_updates.",
+							"A file that changes more users sends one summary notification naming the file instead; 0 sends only that.",
+							&evproc_notify_max_users,
+							1000, 0, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("evproc.fsync",
+							 "Make each journal write durable before acknowledging it.",
+							 "When off, an operating system crash can lose acknowledged events.",
+							 &evproc_fsync,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.auth_token",
+							   "Token HTTP clients must send in the Authorization header.",
+							   "Empty means no authentication.",
+							   &evproc_auth_token,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.auth_token_file",
+							   "File holding the token HTTP clients must send.",
+							   "Takes precedence over evproc.auth_token; keeps the token out of the configuration and the server log.",
+							   &evproc_auth_token_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("evproc.public_reads",
+							 "Lets GET lookups in without a token.",
+							 "GET /userEvents/:userId, GET /userEvents/:userId/stream and GET /topUsers need no token when on; GET /stream and GET /metrics still need one with the read scope, POST /liveEvent one with the write scope.",
+							 &evproc_public_reads,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.allowed_origins",
+							   "Origins of browser pages that may send writes and tokens to evproc.",
+							   "A comma-separated list such as \"https://app.example.com, http://localhost:3000\", or \"*\" for any.  Writes and requests with a token from other origins (Origin, Sec-Fetch-Site) get 403; clients that are not browsers send no Origin and are not affected.",
+							   &evproc_allowed_origins,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_allowed_origins, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.tls_cert_file",
+							   "Certificate file (PEM) of the HTTP server; with evproc.tls_key_file, the port speaks HTTPS only.",
+							   "The server certificate first, then any intermediate ones.  A relative path is taken from the data directory.  Re-read on reload; turning HTTPS on or off takes a restart of the worker.",
+							   &evproc_tls_cert_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.tls_key_file",
+							   "Private key file (PEM, unencrypted) of the HTTP server's certificate.",
+							   "Refused if group or others may read it (0600, or 0640 if owned by root), as for ssl_key_file.  A relative path is taken from the data directory.",
+							   &evproc_tls_key_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_header_size",
+							"Memory for the request line and headers of one HTTP connection.",
+							"Larger requests are answered with 431.",
+							&evproc_max_header_size,
+							32 * 1024, 4 * 1024, 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_body_size",
+							"Largest accepted HTTP request body.",
+							NULL,
+							&evproc_max_body_size,
+							1024 * 1024, 64, 64 * 1024 * 1024,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_batch_events",
+							"Largest number of events in one POST.",
+							NULL,
+							&evproc_max_batch_events,
+							10000, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.dedupe_retention",
+							"How long eventIds are remembered to drop repeated events.",
+							"An event repeated after this long is counted again.",
+							&evproc_dedupe_retention,
+							7 * 24 * 3600, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.workers",
+							"Number of evproc workers sharing the HTTP port.",
+							"Each has its own journal (worker N > 0 in the subdirectory workerN) and its own exactly-once ingest.",
+							&evproc_workers,
+							1, 1, EVPROC_MAX_WORKERS,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_connections",
+							"Largest number of concurrent HTTP connections.",
+							"At most the open file limit less 128, which the worker raises to the hard limit at start.  A few connections beyond it are accepted only to be answered 503 with Retry-After.",
+							&evproc_max_connections,
+							1024, 1, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.reserved_connections",
+							"HTTP connections of evproc.max_connections that live-update streams may never hold.",
+							"Kept for requests (POST, GET, /health): streams beyond evproc.max_connections less this get 503 with Retry-After.",
+							&evproc_reserved_connections,
+							128, 0, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.connection_timeout",
+							"Idle time after which an HTTP connection is closed.",
+							NULL,
+							&evproc_connection_timeout,
+							30, 1, 3600,
+							PGC_POSTMASTER, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.request_timeout",
+							"Time within which an HTTP request must arrive in full.",
+							"The request line, headers and body; counted from the connection's start or, on a kept-alive connection, from the request's first byte.  0 turns the limit off.",
+							&evproc_request_timeout,
+							10, 0, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("evproc.max_body_memory",
+							"Memory for the request bodies being received, all connections together.",
+							"A POST that would pass it is answered with 503 and Retry-After.",
+							&evproc_max_body_memory,
+							64 * 1024 * 1024, 64 * 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("evproc.fault_injection",
+							   "Test only: crash the worker at the named point.",
+							   "Used by the crash tests; see README.",
+							   &evproc_fault_injection,
+							   "",
+							   PGC_SUSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("evproc");
+}
+
+/*
+ * evproc_fault crashes the worker (SIGKILL, like a power cut of just this
+ * process: the postmaster then runs crash recovery) if evproc.fault_injection
+ * names this point.  The crash tests use it to stop at exact places.
+ */
+void
+evproc_fault(const char *point)
+{
+	if (evproc_fault_injection != NULL &&
+		strcmp(evproc_fault_injection, point) == 0)
+	{
+		ereport(LOG,
+				(errmsg("evproc: fault injection at \"%s\"", point)));
+		kill(getpid(), SIGKILL);
+		pg_usleep(10L * 1000000L);	/* not reached */
+	}
+}
