@@ -4,7 +4,8 @@
 #   make unitcheck            unit tests of the backend-free code (no server)
 #   make installcheck         pg_regress (temporary instance) and TAP tests;
 #                             run as a non-root user (initdb refuses root)
-#   make structurecheck       no cycle among src/ objects (nm), no file > 800 lines
+#   make structurecheck       execution contexts, no upward arrow or cycle (nm),
+#                             no src/ file > 800 lines, a README per folder
 #   make check-all            unitcheck + structurecheck + installcheck
 #
 # Build with warnings as errors: make WERROR=1
@@ -178,16 +179,14 @@ valgrindcheck: $(UNIT_TESTS)
 
 check-all: unitcheck structurecheck installcheck
 
-# The structure: no dependency cycle among the object files of src/ (from
-# nm: modules never call back into their callers) and no src/ file over
-# 800 lines.
+# The structure (scripts/modcycles.py, from nm): the folders' execution
+# contexts (backend-free journal/ and core/, http/ without palloc, SPI,
+# transactions or locks), no arrow upward, no cycle, no src/ file over 800
+# lines, a README.md per folder.  Its self-test runs first.
 .PHONY: structurecheck
 structurecheck: $(OBJS)
 	@python3 scripts/modcycles.py --selftest
-	@python3 scripts/modcycles.py $(OBJS) && echo "no dependency cycle among $(words $(OBJS)) object files"
-	@long=$$(find src -name '*.[ch]' -exec wc -l {} + | awk '$$2 != "total" && $$1 > 800'); \
-	if [ -n "$$long" ]; then echo "src/ files over 800 lines:"; echo "$$long"; exit 1; fi; \
-	echo "no src/ file over 800 lines"
+	@python3 scripts/modcycles.py --postgres "$$($(PG_CONFIG) --bindir)/postgres" $(OBJS)
 
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60
