@@ -62,8 +62,10 @@ OBJS = \
 	src/journal_archive.o \
 	src/journal_fs.o \
 	src/safe_open.o
-# CREATE EXTENSION at 1.4 runs evproc--1.3.sql, then evproc--1.3--1.4.sql
-DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
+# One install script, evproc--1.0.sql, and the update chain: CREATE
+# EXTENSION at 1.4 runs evproc--1.0.sql, then each update script in turn,
+# the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
+DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
