@@ -63,8 +63,10 @@ OBJS = \
 	src/journal/journal_archive.o \
 	src/journal/journal_fs.o \
 	src/journal/safe_open.o
-# CREATE EXTENSION at 1.4 runs evproc--1.3.sql, then evproc--1.3--1.4.sql
-DATA = evproc--1.0.sql evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql \
+# One install script, evproc--1.0.sql, and the update chain: CREATE
+# EXTENSION at 1.4 runs evproc--1.0.sql, then each update script in turn,
+# the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
+DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
@@ -105,6 +107,15 @@ endif
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The full install scripts of 1.1 to 1.3, which earlier releases installed:
+# a copy left behind would be run instead of the chain (CREATE EXTENSION
+# takes the shortest path), so install and uninstall remove them.
+OLD_SCRIPTS = evproc--1.1.sql evproc--1.2.sql evproc--1.3.sql
+.PHONY: remove-old-scripts
+install uninstall: remove-old-scripts
+remove-old-scripts:
+	rm -f $(addprefix '$(DESTDIR)$(datadir)/extension/',$(OLD_SCRIPTS))
 
 # every object is rebuilt when a header of src/ changes (PGXS tracks no
 # header dependencies unless PostgreSQL was configured with them); the

@@ -72,7 +72,7 @@ SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
 -- the functions only
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer, p.proconfig
 FROM pg_proc p WHERE p.proname IN ('evproc_define_event_type', 'evproc_drop_event_type')
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 CREATE ROLE evproc_nobody;
 CREATE ROLE evproc_typist;
 GRANT EXECUTE ON FUNCTION evproc_define_event_type(text, text, text) TO evproc_typist;

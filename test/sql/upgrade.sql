@@ -1,11 +1,15 @@
 --
--- The five ways to version 1.4 give the same objects and the same
--- comments: CREATE EXTENSION at 1.4; CREATE EXTENSION at 1.0 followed by
--- ALTER EXTENSION UPDATE (through 1.1, 1.2 and 1.3); CREATE EXTENSION at
--- 1.1 followed by ALTER EXTENSION UPDATE (through 1.2 and 1.3); CREATE
--- EXTENSION at 1.2 followed by ALTER EXTENSION UPDATE (through 1.3);
--- CREATE EXTENSION at 1.3 followed by ALTER EXTENSION UPDATE.  The revenue of 1.0 and 1.1 (a table) moves
--- into evproc.user_metrics, and evproc.user_revenue, now a view, and
+-- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
+-- 1.1--1.2, 1.2--1.3, 1.3--1.4): CREATE EXTENSION at 1.4 runs 1.0 and
+-- then the chain, the scripts ALTER EXTENSION UPDATE runs, so that the
+-- two paths cannot drift.  The test checks that no other full install
+-- script is installed (one left over from an older build would be taken
+-- instead of the chain), prints the objects and comments of a fresh 1.4
+-- (a change to a released script shows here), and proves that an
+-- extension created at 1.0, 1.1, 1.2 or 1.3, with data, then updated by
+-- ALTER EXTENSION UPDATE, keeps its data and ends with the same objects
+-- and comments as the fresh one.  The revenue of 1.0 and 1.1 (a table)
+-- moves into evproc.user_metrics, and evproc.user_revenue, now a view, and
 -- evproc_user_revenue() read it as before.  All happens in the worker's
 -- database, the only one the extension can be created in (see
 -- database.sql): the journal is drained first so that the worker has
@@ -22,6 +26,13 @@
 \set comments 'SELECT * FROM ( SELECT pg_describe_object(d.classid, d.objid, 0) || '': '' || coalesce(obj_description(d.objid, d.classid::regclass::text), ''(none)'') AS comment FROM pg_depend d WHERE d.refclassid = ''pg_extension''::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') AND d.deptype = ''e'' UNION ALL SELECT pg_describe_object(''pg_class''::regclass, a.attrelid, a.attnum) || '': '' || coalesce(col_description(a.attrelid, a.attnum), ''(none)'') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind IN (''r'', ''p'', ''v'', ''m'') AND a.attnum > 0 AND NOT a.attisdropped UNION ALL SELECT pg_describe_object(''pg_trigger''::regclass, t.oid, 0) || '': '' || coalesce(obj_description(t.oid, ''pg_trigger''), ''(none)'') FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ''evproc''::regnamespace AND NOT t.tgisinternal ) s ORDER BY 1'
 -- evproc_rotate returns once every archived file is ingested
 SELECT count(*) AS drained FROM (SELECT evproc_rotate()) s;
+-- the full install scripts installed: evproc--1.0.sql only; the rest is
+-- the chain, which reaches 1.4 from every version
+SELECT f AS install_script FROM pg_ls_dir((SELECT setting FROM pg_config
+    WHERE name = 'SHAREDIR') || '/extension') AS f
+WHERE f ~ '^evproc--[0-9.]+\.sql$' ORDER BY f;
+SELECT source, path FROM pg_extension_update_paths('evproc')
+WHERE target = '1.4' ORDER BY source;
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
@@ -39,6 +50,11 @@ SET enable_sort = off;
 EXPLAIN (COSTS OFF) SELECT m.user_id, m.value::text FROM evproc.user_metrics AS m
 WHERE m.metric = 'revenue' ORDER BY m.value DESC, m.user_id COLLATE "C" LIMIT 100;
 RESET enable_sort;
+-- the objects and comments of 1.4, which every path below must give
+\pset format unaligned
+:shape;
+:comments;
+\pset format aligned
 \o results/upgrade_fresh.txt
 :shape;
 :comments;
@@ -83,8 +99,8 @@ INSERT INTO evproc.user_revenue (user_id, revenue, updated_at) VALUES
 \! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-4", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
 \! test/http -d '{"userId": "old-4", "name": "refund", "value": 1}' http://127.0.0.1:18701/liveEvent
 -- version 1.1's revenue is a table that pg_dump dumps
-SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension
-WHERE extname = 'evproc' ORDER BY 1::text;
+SELECT t::regclass AS dumped FROM pg_extension, unnest(extconfig) AS t
+WHERE extname = 'evproc' ORDER BY t::regclass::text;
 ALTER EXTENSION evproc UPDATE TO '1.2';
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
 SELECT user_id, metric, value, updated_at AT TIME ZONE 'UTC' AS updated_at
