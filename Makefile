@@ -25,6 +25,7 @@ OBJS = \
 	src/http/http_slots.o \
 	src/http/http_stream.o \
 	src/http/http_events.o \
+	src/http/http_lookup.o \
 	src/http/http_top.o \
 	src/http/http_cors.o \
 	src/http/tls_probe.o \

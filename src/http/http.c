@@ -7,7 +7,7 @@
  *	  handed over (to intake, or to the worker's lookups) with the request
  *	  as the one to answer.
  *
- * The routes, their methods and the scope each needs are route_request's.
+ * The routes, their methods and the scope each needs: the table routes[].
  *
  * Requests that need the journal or the database wait for the worker,
  * which does that work after MHD_run returns and then has them answered
@@ -32,6 +32,7 @@
 #include "http/http_conn.h"
 #include "http/http_cors.h"
 #include "http/http_events.h"
+#include "http/http_lookup.h"
 #include "http/http_ratelimit.h"
 #include "http/http_request.h"
 #include "ingest/intake.h"
@@ -44,27 +45,35 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#define ROUTE_EVENT_PATH	"/liveEvent"
-#define ROUTE_USER_PREFIX	"/userEvents/"
-#define ROUTE_STREAM_SUFFIX "/stream"
-#define ROUTE_STREAM_PATH	"/stream"
-#define ROUTE_HEALTH_PATH	"/health"
-#define ROUTE_METRICS_PATH	"/metrics"
-#define ROUTE_READY_PATH	"/ready"
-#define ROUTE_TOP_PATH		"/topUsers"
-#define ROUTE_DASHBOARD_PATH "/dashboard"
-
-
 static struct MHD_Daemon *daemon_handle = NULL;
 static EvParser *parser = NULL;
-static RequestQueue pending_lookups;	/* GETs waiting for the worker */
-static RevenueLookup *lookups = NULL;	/* their user ids, for the worker */
-static int	lookups_cap = 0;
 static bool refuse_new = false;	/* shutting down: suspend nothing more */
 
 /* the reply to nearly every POST (one event, no eventId): built once */
 #define ACCEPTED_ONE	"{\"accepted\": 1}\n"
 static struct MHD_Response *accepted_one = NULL;
+
+/*
+ * A route's handlers: setup runs on the request's first callback, once it is
+ * admitted, and sets the request up or decides its reply; run, once the
+ * whole request is in and no reply is decided, hands it over (NULL: the
+ * reply is always decided by setup).
+ */
+typedef struct HttpRoute HttpRoute;
+typedef void (*RouteSetup) (HttpRequest *req, const HttpRoute *route,
+							const char *url, const char *method);
+typedef enum MHD_Result (*RouteRun) (HttpRequest *req);
+
+struct HttpRoute
+{
+	const char *path;			/* exact, or with :userId (see route_match) */
+	const char *allow;			/* "POST", "GET" or "GET, HEAD": the Allow */
+	AuthNeed	need;			/* the scope it needs (auth.c) */
+	bool		read_limit;		/* counted against the client's read limit */
+	MetricRoute label;			/* its Prometheus label (metrics.c) */
+	RouteSetup	setup;
+	RouteRun	run;
+};
 
 /*
  * admit checks where a request comes from (a browser page of another
@@ -106,33 +115,262 @@ admit(HttpRequest *req, const char *method, const char *allow, AuthNeed need)
 	return true;
 }
 
-/*
- * decode_target reads what follows /userEvents/: a userId, and for
- * /userEvents/:userId/stream the route of its stream.  Returns NULL, or
- * the problem.
- */
-static const char *
-decode_target(HttpRequest *req, const char *rest)
+/* setup of GET /metrics: the text exposition, now */
+static void
+setup_metrics(HttpRequest *req, const HttpRoute *route, const char *url,
+			  const char *method)
 {
-	const char *slash = strchr(rest, '/');
-	char		segment[EV_USER_ID_MAX * 3 + 2];
+	char	   *text;
+	size_t		len;
 
-	req->route = ROUTE_USER;
-	if (slash == NULL || strcmp(slash, ROUTE_STREAM_SUFFIX) != 0)
-		return ev_decode_user_id(rest, req->user_id, &req->user_id_len);
+	if (!admit(req, method, route->allow, route->need))
+		return;
+	if ((text = metrics_render(&len)) == NULL)
+		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	else
+	{
+		/* the body ends in a newline already; no JSON */
+		request_set_reply(req, MHD_HTTP_OK, text, len - 1);
+		req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		free(text);
+	}
+}
+
+/* setup of GET /health: we answer, so the loop is alive; that is all */
+static void
+setup_health(HttpRequest *req, const HttpRoute *route, const char *url,
+			 const char *method)
+{
+	static const char ok[] = "{\"status\": \"ok\"}";
+
+	if (admit(req, method, route->allow, route->need))
+		request_set_reply(req, MHD_HTTP_OK, ok, sizeof(ok) - 1);
+}
+
+/* setup of GET /ready: 200 or 503, and why (pressure.c) */
+static void
+setup_ready(HttpRequest *req, const HttpRoute *route, const char *url,
+			const char *method)
+{
+	char		body[1024];
+	bool		ready;
+	size_t		len;
+
+	if (!admit(req, method, route->allow, route->need))
+		return;
+	len = pressure_ready_json(body, sizeof(body), &ready);
+	request_set_reply(req, ready ? MHD_HTTP_OK :
+					  MHD_HTTP_SERVICE_UNAVAILABLE, body, len);
+}
+
+/*
+ * setup of POST /liveEvent: back-pressure, the rate limit, the
+ * Content-Encoding and the announced size, all before the body is read.
+ */
+static void
+setup_event(HttpRequest *req, const HttpRoute *route, const char *url,
+			const char *method)
+{
+	const char *clen;
+	const char *refusal;
+	int			retry_after = 0;
+
+	if (!admit(req, method, route->allow, route->need))
+		return;
+	if ((refusal = pressure_refusal(&retry_after)) != NULL)
+	{
+		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, refusal);
+		req->retry_after = retry_after;
+		return;
+	}
+	if (!http_ratelimit_request_open(req))
+		return;
+	/* Content-Encoding: gzip or deflate gets an inflater, others 415 */
+	if (!http_events_coding(req))
+		return;
+	clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+									   MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (clen != NULL)
+	{
+		unsigned long long size = strtoull(clen, NULL, 10);
+
+		if (size > (unsigned long long) evproc_max_body_size)
+		{
+			request_set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
+							  "request body is larger than evproc.max_body_size");
+			return;
+		}
+		/*
+		 * the announced size is counted from now on (a compressed body's,
+		 * once inflated, is not known yet)
+		 */
+		if (req->inflate == NULL &&
+			!conn_reserve_body(&req->held, (size_t) size))
+		{
+			request_set_busy(req);
+			return;
+		}
+		req->fixed = req->inflate == NULL;
+	}
+}
+
+/* run of POST /liveEvent: the events parsed, handed to intake */
+static enum MHD_Result
+run_event(HttpRequest *req)
+{
+	http_events_accept(req, parser);
+	request_free_body(req);		/* parsed: no longer needed */
+	return req->status == 0 ? MHD_YES : request_send_reply(req);
+}
+
+/*
+ * setup of GET /userEvents/:userId: the userId decoded (a 400 if it is not
+ * one).
+ */
+static void
+setup_user(HttpRequest *req, const HttpRoute *route, const char *url,
+		   const char *method)
+{
+	const char *err;
+
+	if (!admit(req, method, route->allow, route->need))
+		return;
+	err = ev_decode_user_id(url + strlen("/userEvents/"), req->user_id,
+							&req->user_id_len);
+	if (err != NULL)
+		request_set_error(req, MHD_HTTP_BAD_REQUEST, err);
+}
+
+/* run of GET /userEvents/:userId: queued for the worker's lookups */
+static enum MHD_Result
+run_user(HttpRequest *req)
+{
+	http_lookup_queue(req);
+	return req->status == 0 ? MHD_YES : request_send_reply(req);
+}
+
+/*
+ * setup of GET /userEvents/:userId/stream.  It is admitted as a lookup of
+ * that user first (the same scope; a 405 says "GET, HEAD", and until the
+ * userId is decoded it is counted under the lookups' label), then as a
+ * stream, which HEAD is not.
+ */
+static void
+setup_user_stream(HttpRequest *req, const HttpRoute *route, const char *url,
+				  const char *method)
+{
+	const char *rest = url + strlen("/userEvents/");
+	char		segment[EV_USER_ID_MAX * 3 + 2];
+	size_t		n = strlen(rest) - strlen("/stream");
+	const char *err;
+
+	req->mroute = MR_LOOKUP;
+	if (!admit(req, method, "GET, HEAD", route->need))
+		return;
 	/* longer than any encoded id: let the decoder say so */
-	if ((size_t) (slash - rest) >= sizeof(segment))
-		return ev_decode_user_id(rest, req->user_id, &req->user_id_len);
-	memcpy(segment, rest, slash - rest);
-	segment[slash - rest] = '\0';
-	req->route = ROUTE_STREAM;
-	req->mroute = MR_STREAM;
-	return ev_decode_user_id(segment, req->user_id, &req->user_id_len);
+	if (n >= sizeof(segment))
+		err = ev_decode_user_id(rest, req->user_id, &req->user_id_len);
+	else
+	{
+		memcpy(segment, rest, n);
+		segment[n] = '\0';
+		req->mroute = route->label;
+		err = ev_decode_user_id(segment, req->user_id, &req->user_id_len);
+	}
+	if (err != NULL)
+		request_set_error(req, MHD_HTTP_BAD_REQUEST, err);
+	else
+		(void) admit(req, method, route->allow, AUTH_PUBLIC);
+}
+
+/* setup of GET /stream: every user's stream (or those of ?users=) */
+static void
+setup_stream(HttpRequest *req, const HttpRoute *route, const char *url,
+			 const char *method)
+{
+	if (admit(req, method, route->allow, route->need))
+		req->all_users = true;
+}
+
+/* setup of GET /topUsers: its arguments (http_top.c) */
+static void
+setup_top(HttpRequest *req, const HttpRoute *route, const char *url,
+		  const char *method)
+{
+	if (admit(req, method, route->allow, route->need))
+		http_top_parse(req);
+}
+
+/* run of GET /topUsers: queued for the worker (http_top.c) */
+static enum MHD_Result
+run_top(HttpRequest *req)
+{
+	http_top_queue(req);
+	return req->status == 0 ? MHD_YES : request_send_reply(req);
+}
+
+/* setup of GET /dashboard: the same bytes for all (what it shows asks) */
+static void
+setup_dashboard(HttpRequest *req, const HttpRoute *route, const char *url,
+				const char *method)
+{
+	if (admit(req, method, route->allow, route->need))
+		dashboard_reply(req);
+}
+
+/*
+ * The routes, one row each: its path, the methods it allows (as its Allow
+ * header says them), the scope its token needs (AUTH_PUBLIC: none), whether
+ * a valid request is counted against the client's read rate limit, its
+ * Prometheus label (several routes share one: the labels are metrics.h's
+ * MetricRoute), and its handlers.  The first row whose path matches is the
+ * route, so /userEvents/:userId/stream comes before /userEvents/:userId.
+ * Adding a route is one row here plus its setup (and run, if the request
+ * waits for something) above.
+ */
+static const HttpRoute routes[] = {
+	{"/metrics", "GET, HEAD", AUTH_READ, false, MR_METRICS, setup_metrics, NULL},
+	{"/health", "GET, HEAD", AUTH_PUBLIC, false, MR_HEALTH, setup_health, NULL},
+	{"/ready", "GET, HEAD", AUTH_PUBLIC, false, MR_HEALTH, setup_ready, NULL},
+	{"/liveEvent", "POST", AUTH_WRITE, false, MR_EVENTS, setup_event, run_event},
+	{"/userEvents/:userId/stream", "GET", AUTH_LOOKUP, true, MR_STREAM,
+	setup_user_stream, http_stream_open},
+	{"/userEvents/:userId", "GET, HEAD", AUTH_LOOKUP, true, MR_LOOKUP,
+	setup_user, run_user},
+	{"/topUsers", "GET, HEAD", AUTH_LOOKUP, true, MR_LOOKUP, setup_top, run_top},
+	{"/dashboard", "GET, HEAD", AUTH_PUBLIC, false, MR_OTHER, setup_dashboard, NULL},
+	{"/stream", "GET", AUTH_READ, true, MR_STREAM, setup_stream, http_stream_open},
+};
+
+/*
+ * route_match says whether url is route's path.  A path with :userId
+ * matches any url that starts as it does: the userId is what follows, up to
+ * the rest of the path (the part before the first "/" after that prefix:
+ * "/userEvents/a/b" is a userId that the decoder refuses, a 400).
+ */
+static bool
+route_match(const HttpRoute *route, const char *url)
+{
+	const char *param = strstr(route->path, ":userId");
+	size_t		prefix;
+	const char *slash;
+
+	if (param == NULL)
+		return strcmp(url, route->path) == 0;
+	prefix = param - route->path;
+	if (strncmp(url, route->path, prefix) != 0)
+		return false;
+	param += strlen(":userId");
+	if (*param == '\0')
+		return true;
+	slash = strchr(url + prefix, '/');
+	return slash != NULL && strcmp(slash, param) == 0;
 }
 
 /*
  * route_request runs on a request's first callback, once its headers are
- * in: it picks the route or decides an error reply.
+ * in: it finds the route (req->route) and sets the request up, or decides
+ * an error reply.
  */
 static void
 route_request(HttpRequest *req, const char *url, const char *method)
@@ -146,143 +384,23 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		request_set_error(req, MHD_HTTP_BAD_REQUEST, framing);
 		return;
 	}
-	if (strcmp(url, ROUTE_METRICS_PATH) == 0)
+	for (int i = 0; i < lengthof(routes); i++)
 	{
-		char	   *text;
-		size_t		len;
-
-		req->mroute = MR_METRICS;
-		if (!admit(req, method, "GET, HEAD", AUTH_READ))
-			return;
-		if ((text = metrics_render(&len)) == NULL)
-			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-		else
-		{
-			/* the body ends in a newline already; no JSON */
-			request_set_reply(req, MHD_HTTP_OK, text, len - 1);
-			req->content_type = "text/plain; version=0.0.4; charset=utf-8";
-			free(text);
-		}
+		if (!route_match(&routes[i], url))
+			continue;
+		req->route = &routes[i];
+		req->mroute = routes[i].label;
+		routes[i].setup(req, &routes[i], url, method);
+		/* a valid read counts against the client's read limit */
+		if (req->status == 0 && routes[i].read_limit)
+			(void) http_ratelimit_read(req);
 		return;
 	}
-	if (strcmp(url, ROUTE_HEALTH_PATH) == 0 || strcmp(url, ROUTE_READY_PATH) == 0)
-	{
-		req->mroute = MR_HEALTH;
-		/* no token: load balancers and orchestrators ask these */
-		if (!admit(req, method, "GET, HEAD", AUTH_PUBLIC))
-			return;
-		if (url[1] == 'h')
-		{
-			/* we answer, so the loop is alive: that is all it says */
-			static const char ok[] = "{\"status\": \"ok\"}";
-
-			request_set_reply(req, MHD_HTTP_OK, ok, sizeof(ok) - 1);
-		}
-		else
-		{
-			char		body[1024];
-			bool		ready;
-			size_t		len = pressure_ready_json(body, sizeof(body), &ready);
-
-			request_set_reply(req, ready ? MHD_HTTP_OK :
-							  MHD_HTTP_SERVICE_UNAVAILABLE, body, len);
-		}
-		return;
-	}
-	if (strcmp(url, ROUTE_EVENT_PATH) == 0)
-	{
-		const char *clen;
-		const char *refusal;
-		int			retry_after = 0;
-
-		req->mroute = MR_EVENTS;
-		if (!admit(req, method, "POST", AUTH_WRITE))
-			return;
-		/* back-pressure: refused before the body is read */
-		if ((refusal = pressure_refusal(&retry_after)) != NULL)
-		{
-			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, refusal);
-			req->retry_after = retry_after;
-			return;
-		}
-		/* over its rate limit: refused before the body is read too */
-		if (!http_ratelimit_request_open(req))
-			return;
-		/* Content-Encoding: gzip or deflate gets an inflater, others 415 */
-		if (!http_events_coding(req))
-			return;
-		clen = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-										   MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (clen != NULL)
-		{
-			unsigned long long size = strtoull(clen, NULL, 10);
-
-			if (size > (unsigned long long) evproc_max_body_size)
-			{
-				request_set_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
-						  "request body is larger than evproc.max_body_size");
-				return;
-			}
-			/*
-			 * the announced size is counted from now on (a compressed
-			 * body's, once inflated, is not known yet)
-			 */
-			if (req->inflate == NULL &&
-				!conn_reserve_body(&req->held, (size_t) size))
-			{
-				request_set_busy(req);
-				return;
-			}
-			req->fixed = req->inflate == NULL;
-		}
-		req->route = ROUTE_EVENT;
-	}
-	else if (strncmp(url, ROUTE_USER_PREFIX, strlen(ROUTE_USER_PREFIX)) == 0)
-	{
-		const char *err;
-
-		req->mroute = MR_LOOKUP;
-		if (!admit(req, method, "GET, HEAD", AUTH_LOOKUP))
-			return;
-		err = decode_target(req, url + strlen(ROUTE_USER_PREFIX));
-		if (err != NULL)
-		{
-			request_set_error(req, MHD_HTTP_BAD_REQUEST, err);
-			return;
-		}
-		if (req->route == ROUTE_STREAM)
-			(void) admit(req, method, "GET", AUTH_PUBLIC);
-	}
-	else if (strcmp(url, ROUTE_TOP_PATH) == 0)
-	{
-		req->mroute = MR_LOOKUP;
-		if (admit(req, method, "GET, HEAD", AUTH_LOOKUP))
-			http_top_parse(req);
-	}
-	else if (strcmp(url, ROUTE_DASHBOARD_PATH) == 0)
-	{
-		/* no token: the same bytes for all; what it shows asks for one */
-		if (admit(req, method, "GET, HEAD", AUTH_PUBLIC))
-			dashboard_reply(req);
-	}
-	else if (strcmp(url, ROUTE_STREAM_PATH) == 0)
-	{
-		req->mroute = MR_STREAM;
-		if (!admit(req, method, "GET", AUTH_READ))
-			return;
-		req->route = ROUTE_STREAM;
-		req->all_users = true;
-	}
-	else if (!cors_method_known(method))
+	if (!cors_method_known(method))
 		request_set_error(req, MHD_HTTP_NOT_IMPLEMENTED,
 						  "method not implemented; evproc serves GET, HEAD, POST and OPTIONS");
 	else
 		request_set_error(req, MHD_HTTP_NOT_FOUND, "not found");
-	/* a valid read counts against the client's read limit */
-	if (req->status == 0 && (req->route == ROUTE_USER ||
-							 req->route == ROUTE_TOP ||
-							 req->route == ROUTE_STREAM))
-		(void) http_ratelimit_read(req);
 }
 
 /*
@@ -391,22 +509,8 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 							  "server is shutting down");
 			req->retry_after = 5;
 		}
-		else if (req->route == ROUTE_EVENT)
-		{
-			http_events_accept(req, parser);
-			request_free_body(req);		/* parsed: no longer needed */
-		}
-		else if (req->route == ROUTE_STREAM)
-			return http_stream_open(req);
-		else if (req->route == ROUTE_TOP)
-			http_top_queue(req);
-		else if (req->route == ROUTE_USER)
-		{
-			if (request_queue_push(&pending_lookups, req))
-				req->in_queue = true;
-			else
-				request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-		}
+		else if (req->route != NULL && req->route->run != NULL)
+			return req->route->run(req);	/* not suspended: see above */
 		if (req->status == 0)
 			return MHD_YES;		/* not suspended: see above */
 	}
@@ -577,11 +681,7 @@ http_stop(void)
 	ev_parser_free(parser);
 	parser = NULL;
 	tls_stop();
-	free(pending_lookups.items);
-	free(lookups);
-	memset(&pending_lookups, 0, sizeof(pending_lookups));
-	lookups = NULL;
-	lookups_cap = 0;
+	http_lookup_stop();
 	http_top_stop();
 	http_ratelimit_stop();
 	dashboard_stop();
@@ -663,97 +763,6 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 	request_answer(req);
 }
 
-/*
- * http_lookups gives the lookups waiting for the worker (n of them), their
- * user ids filled in, for http_answer_lookups.  NULL if none, or out of
- * memory (then they are answered 503).
- */
-RevenueLookup *
-http_lookups(int *n)
-{
-	*n = 0;
-	if (pending_lookups.n == 0)
-		return NULL;
-	if (pending_lookups.n > lookups_cap)
-	{
-		RevenueLookup *grown = realloc(lookups, pending_lookups.cap *
-									   sizeof(RevenueLookup));
-
-		if (grown == NULL)
-		{
-			http_answer_lookups(LOOKUP_FAILED, "out of memory");
-			return NULL;
-		}
-		lookups = grown;
-		lookups_cap = pending_lookups.cap;
-	}
-	for (int i = 0; i < pending_lookups.n; i++)
-	{
-		lookups[i].user_id = pending_lookups.items[i]->user_id;
-		lookups[i].revenue = NULL;
-		lookups[i].metrics = NULL;
-	}
-	*n = pending_lookups.n;
-	return lookups;
-}
-
-/*
- * set_revenue answers a lookup: 200 with the user's revenue and metrics,
- * or 404.
- */
-static void
-set_revenue(HttpRequest *req, const char *revenue, const char *metrics)
-{
-	char		user[EV_USER_ID_MAX * 6 + 3];
-	char	   *body;
-	size_t		len;
-
-	if (revenue == NULL)
-	{
-		request_set_error(req, MHD_HTTP_NOT_FOUND, "user not found");
-		return;
-	}
-	ev_json_quote(req->user_id, req->user_id_len, user, sizeof(user));
-	len = strlen(user) + strlen(revenue) + strlen(metrics) + 48;
-	body = malloc(len);
-	if (body == NULL)
-	{
-		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-		return;
-	}
-	len = (size_t) snprintf(body, len,
-							"{\"userId\": %s, \"revenue\": %s, \"metrics\": %s}",
-							user, revenue, metrics);
-	request_set_reply(req, MHD_HTTP_OK, body, len);
-	free(body);
-}
-
-/*
- * http_answer_lookups answers the lookups http_lookups gave: with their
- * values (LOOKUP_ANSWERED), 503 with error (LOOKUP_FAILED), or not yet
- * (LOOKUP_WAITING: they stay queued).  Orphaned ones are dropped.
- */
-void
-http_answer_lookups(LookupOutcome outcome, const char *error)
-{
-	int			kept = 0;
-
-	for (int i = 0; i < pending_lookups.n; i++)
-	{
-		HttpRequest *req = pending_lookups.items[i];
-
-		if (outcome == LOOKUP_ANSWERED && !req->orphaned)
-			set_revenue(req, lookups[i].revenue, lookups[i].metrics);
-		else if (outcome == LOOKUP_FAILED && !req->orphaned)
-			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
-		if (req->status == 0 && !req->orphaned)
-			pending_lookups.items[kept++] = req;	/* still waiting */
-		else
-			request_answer(req);
-	}
-	pending_lookups.n = kept;
-}
-
 /* http_connections: the connections open now */
 int
 http_connections(void)
@@ -766,13 +775,6 @@ void
 http_send_now(void)
 {
 	conn_run(daemon_handle, 2);
-}
-
-/* http_lookups_waiting: how many lookups and top lists wait for the worker. */
-int
-http_lookups_waiting(void)
-{
-	return pending_lookups.n + http_tops_waiting();
 }
 
 /*

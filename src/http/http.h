@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "http/http_lookup.h"
 #include "http/http_top.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
@@ -26,8 +27,5 @@ extern int	http_connections(void);
 
 /* answering what the worker did for the requests */
 extern void http_answer_post(void *waiter, const IntakeReceipt *receipt);
-extern RevenueLookup *http_lookups(int *n);
-extern int	http_lookups_waiting(void);
-extern void http_answer_lookups(LookupOutcome outcome, const char *error);
 
 #endif							/* EVPROC_HTTP_H */

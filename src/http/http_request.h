@@ -20,14 +20,8 @@
 #include "core/metrics.h"
 #include "core/ratelimit.h"
 
-typedef enum Route
-{
-	ROUTE_NONE,					/* an error reply is already decided */
-	ROUTE_EVENT,
-	ROUTE_USER,
-	ROUTE_STREAM,				/* a user's stream (user_id), or every user's */
-	ROUTE_TOP					/* GET /topUsers (metric, limit) */
-} Route;
+/* a route: a row of http.c's table (its path, methods, scope, handlers) */
+struct HttpRoute;
 
 /* the rate limits a request may be under (http_ratelimit.c) */
 typedef enum RateKind
@@ -45,7 +39,7 @@ typedef enum RateKind
  */
 typedef struct HttpRequest
 {
-	Route		route;
+	const struct HttpRoute *route;	/* its row of http.c's routes, or NULL */
 	struct MHD_Connection *conn;	/* NULL once orphaned */
 	ConnTrack  *track;		/* its connection's tracking, or NULL */
 	bool		suspended;

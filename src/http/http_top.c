@@ -35,8 +35,7 @@ argument(HttpRequest *req, const char *name)
 
 /*
  * http_top_parse reads the arguments of GET /topUsers: limit (1 to 100,
- * default 10) and metric (default revenue).  Sets the route, or decides a
- * 400.
+ * default 10) and metric (default revenue), or decides a 400.
  */
 void
 http_top_parse(HttpRequest *req)
@@ -70,7 +69,6 @@ http_top_parse(HttpRequest *req)
 		return;
 	}
 	strcpy(req->metric, metric);	/* checked: at most EV_NAME_MAX bytes */
-	req->route = ROUTE_TOP;
 }
 
 /* http_top_queue hands a top list to the worker (or decides a 503). */
