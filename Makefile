@@ -5,7 +5,8 @@
 #   make installcheck         pg_regress (temporary instance) and TAP tests;
 #                             run as a non-root user (initdb refuses root)
 #   make structurecheck       execution contexts, no upward arrow or cycle (nm),
-#                             no src/ file > 800 lines, a README per folder
+#                             no src/ file > 800 lines, a README per folder;
+#                             README's settings table matches settings.c's rows
 #   make check-all            unitcheck + structurecheck + installcheck
 #
 # Build with warnings as errors: make WERROR=1
@@ -194,11 +195,15 @@ check-all: unitcheck structurecheck installcheck
 # The structure (scripts/modcycles.py, from nm): the folders' execution
 # contexts (backend-free journal/ and core/, http/ without palloc, SPI,
 # transactions or locks), no arrow upward, no cycle, no src/ file over 800
-# lines, a README.md per folder.  Its self-test runs first.
+# lines, a README.md per folder.  Its self-test runs first.  Then
+# scripts/settings_table.py (after its self-test): README's settings table
+# names the rows of src/shared/settings.c, with their defaults and contexts.
 .PHONY: structurecheck
 structurecheck: $(OBJS)
 	@python3 scripts/modcycles.py --selftest
 	@python3 scripts/modcycles.py --postgres "$$($(PG_CONFIG) --bindir)/postgres" $(OBJS)
+	@python3 scripts/settings_table.py --selftest
+	@python3 scripts/settings_table.py src/shared/settings.c README.md
 
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60

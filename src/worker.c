@@ -180,6 +180,16 @@ serve_streams(void)
 }
 
 /*
+ * The reload groups (settings.h) applied on every SIGHUP, changed or not:
+ * auth_load and tls_reload re-read files whose content can change under the
+ * same path (a new token, a renewed certificate), and a move of the journal
+ * that failed is tried again.  Only RELOAD_INTAKE waits for a change of its
+ * settings: intake_apply_settings copies them into the journal, which
+ * intake_open and intake_move do as well.
+ */
+#define RELOAD_EVERY_SIGHUP (RELOAD_AUTH | RELOAD_TLS | RELOAD_DIRECTORY)
+
+/*
  * reload_settings applies a SIGHUP.  Events taken in since the last flush
  * are flushed (and answered) first, under the settings they were accepted
  * with: switching the journal directory must not drop them.
@@ -187,24 +197,31 @@ serve_streams(void)
 static void
 reload_settings(void)
 {
-	char	   *new_dir;
+	int			groups;
 
 	flush();
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
-	intake_apply_settings();
-	auth_load();
-	tls_reload();
-
-	new_dir = resolve_directory();
-	if (strcmp(new_dir, intake_dir()) != 0)
+	groups = settings_changed_groups() | RELOAD_EVERY_SIGHUP;
+	if (groups & RELOAD_INTAKE)
+		intake_apply_settings();
+	if (groups & RELOAD_AUTH)
+		auth_load();
+	if (groups & RELOAD_TLS)
+		tls_reload();
+	if (groups & RELOAD_DIRECTORY)
 	{
-		ingest_abandon();		/* its transaction must not be open */
-		ingest_progress(&progress);
-		(void) intake_move(new_dir, fold_last_recorded_name());
-		status_set_dir(intake_dir());
+		char	   *new_dir = resolve_directory();
+
+		if (strcmp(new_dir, intake_dir()) != 0)
+		{
+			ingest_abandon();	/* its transaction must not be open */
+			ingest_progress(&progress);
+			(void) intake_move(new_dir, fold_last_recorded_name());
+			status_set_dir(intake_dir());
+		}
+		pfree(new_dir);
 	}
-	pfree(new_dir);
 	next_rotation = Min(next_rotation,
 						TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													evproc_rotation_interval * 1000L));
@@ -453,6 +470,7 @@ evproc_worker_main(Datum main_arg)
 	status_attach(worker_index, intake_dir());
 	ingest_init();
 	auth_load();
+	(void) settings_changed_groups();	/* what the first SIGHUP compares with */
 	if (!stream_start() || !http_start())
 		ereport(ERROR,
 				(errmsg("evproc: could not start the HTTP server on %s:%d",

@@ -45,7 +45,23 @@ extern int	evproc_rate_limit_per_client;
 extern int	evproc_read_rate_limit_per_client;
 extern char *evproc_fault_injection;
 
+/*
+ * Reload groups: which module applies a setting that changed on SIGHUP
+ * (the last column of settings.c's table).  The worker maps each group to
+ * its module's function; settings.c only names them.  Bits: a SIGHUP
+ * can change several groups.
+ */
+typedef enum ReloadGroup
+{
+	RELOAD_NONE = 0,			/* read where used, or not reloadable */
+	RELOAD_INTAKE = 1 << 0,		/* intake_apply_settings */
+	RELOAD_AUTH = 1 << 1,		/* auth_load */
+	RELOAD_TLS = 1 << 2,		/* tls_reload */
+	RELOAD_DIRECTORY = 1 << 3,	/* the journal moves (worker.c) */
+} ReloadGroup;
+
 extern void evproc_define_settings(void);
+extern int	settings_changed_groups(void);
 extern const char *settings_list_next(const char **cursor, size_t *len);
 extern void evproc_fault(const char *point);
 
