@@ -5,8 +5,9 @@
  *	  calls the modules in turn.  It owns the loop's schedule (when to
  *	  rotate, prune, sleep) and the worker's lifecycle, nothing else.
  *
- * One persistent WaitEventSet holds the process latch, postmaster death and
- * the HTTP server's epoll descriptor.  Each pass:
+ * One persistent WaitEventSet holds the process latch, postmaster death,
+ * the HTTP server's epoll descriptor and the WebSocket connections' one
+ * (stream_epoll_fd).  Each pass:
  *	  1. wait, at most until HTTP, lookups, rotation or ingest next need
  *		 attention;
  *	  2. handle SIGTERM (clean shutdown) and SIGHUP (reload settings);
@@ -31,20 +32,20 @@
  */
 #include "postgres.h"
 
-#include "shared/auth.h"
-#include "shared/db.h"
-#include "shared/feed.h"
-#include "ingest/fold.h"
+#include "core/metrics.h"
 #include "http/http.h"
+#include "http/stream.h"
+#include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
-#include "core/metrics.h"
+#include "shared/auth.h"
+#include "shared/db.h"
+#include "shared/feed.h"
 #include "shared/pressure.h"
 #include "shared/rotation.h"
 #include "shared/settings.h"
 #include "shared/status.h"
-#include "http/stream.h"
 #include "shared/tls.h"
 #include "shared/tokens.h"
 #include "shared/types.h"

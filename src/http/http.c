@@ -25,7 +25,6 @@
  */
 #include "postgres.h"
 
-#include "shared/auth.h"
 #include "core/clock.h"
 #include "http/dashboard.h"
 #include "http/http.h"
@@ -35,9 +34,10 @@
 #include "http/http_lookup.h"
 #include "http/http_ratelimit.h"
 #include "http/http_request.h"
-#include "ingest/intake.h"
-#include "shared/pressure.h"
 #include "http/http_stream.h"
+#include "ingest/intake.h"
+#include "shared/auth.h"
+#include "shared/pressure.h"
 #include "shared/settings.h"
 #include "shared/tls.h"
 

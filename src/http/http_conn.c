@@ -20,8 +20,8 @@
 #include "core/event.h"
 #include "http/http_conn.h"
 #include "http/http_slots.h"
-#include "shared/settings.h"
 #include "http/tls_probe.h"
+#include "shared/settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -13,9 +13,9 @@
  */
 #include "postgres.h"
 
+#include "core/http_inflate.h"
 #include "http/http_conn.h"
 #include "http/http_events.h"
-#include "core/http_inflate.h"
 #include "http/http_ratelimit.h"
 #include "ingest/intake.h"
 #include "shared/pressure.h"

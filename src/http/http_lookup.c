@@ -11,10 +11,10 @@
  */
 #include "postgres.h"
 
+#include "core/validate.h"
 #include "http/http_lookup.h"
 #include "http/http_request.h"
 #include "http/http_top.h"
-#include "core/validate.h"
 
 #include <stdlib.h>
 

@@ -33,8 +33,8 @@
 #include "postgres.h"
 
 #include "core/clock.h"
-#include "http/http_ratelimit.h"
 #include "core/ratelimit.h"
+#include "http/http_ratelimit.h"
 #include "shared/settings.h"
 
 #include <netinet/in.h>

@@ -13,12 +13,12 @@
 
 #include <microhttpd.h>
 
-#include "shared/auth.h"
 #include "core/event.h"
-#include "http/http_conn.h"
 #include "core/http_inflate.h"
 #include "core/metrics.h"
 #include "core/ratelimit.h"
+#include "http/http_conn.h"
+#include "shared/auth.h"
 
 /* a route: a row of http.c's table (its path, methods, scope, handlers) */
 struct HttpRoute;

@@ -12,9 +12,9 @@
 #include "postgres.h"
 
 #include "core/clock.h"
+#include "core/ws.h"
 #include "http/http_stream.h"
 #include "http/stream.h"
-#include "core/ws.h"
 
 #include <errno.h>
 #include <netinet/in.h>

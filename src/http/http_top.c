@@ -13,9 +13,9 @@
  */
 #include "postgres.h"
 
+#include "core/validate.h"
 #include "http/http_request.h"
 #include "http/http_top.h"
-#include "core/validate.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,7 +2,8 @@
  *
  * stream.c
  *	  Live updates over HTTP: the subscribers of GET /userEvents/:userId/
- *	  stream and GET /stream, and the Server-Sent Events they are sent.
+ *	  stream and GET /stream, and what they are sent: Server-Sent Events,
+ *	  or WebSocket messages once a subscriber upgraded (stream_ws.c).
  *
  * The HTTP server opens a subscriber (stream_open) and answers 200 with a
  * response whose body libmicrohttpd pulls from the subscriber's buffer;
@@ -29,13 +30,13 @@
 
 #include "core/clock.h"
 #include "core/event.h"
-#include "shared/feed.h"
-#include "http/http_conn.h"
-#include "shared/settings.h"
-#include "http/stream.h"
 #include "core/stream_index.h"
-#include "http/stream_ws.h"
 #include "core/ws.h"
+#include "http/http_conn.h"
+#include "http/stream.h"
+#include "http/stream_ws.h"
+#include "shared/feed.h"
+#include "shared/settings.h"
 
 #include <time.h>
 #include "lib/ilist.h"

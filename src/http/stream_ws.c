@@ -31,8 +31,8 @@
 #include "postgres.h"
 
 #include "core/clock.h"
-#include "http/stream_ws.h"
 #include "core/ws.h"
+#include "http/stream_ws.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,9 +19,9 @@
  */
 #include "postgres.h"
 
-#include "shared/db.h"
 #include "ingest/fold.h"
 #include "ingest/lookup.h"
+#include "shared/db.h"
 #include "shared/settings.h"
 
 #include "catalog/pg_type.h"

@@ -34,14 +34,14 @@
  */
 #include "postgres.h"
 
-#include "shared/db.h"
-#include "shared/feed.h"
+#include "core/metrics.h"
 #include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
-#include "core/metrics.h"
-#include "shared/types.h"
+#include "shared/db.h"
+#include "shared/feed.h"
 #include "shared/settings.h"
+#include "shared/types.h"
 
 #include "access/xlog.h"
 #include "common/cryptohash.h"

@@ -24,8 +24,8 @@
 
 #include "core/clock.h"
 #include "core/idcache.h"
-#include "ingest/intake.h"
 #include "core/metrics.h"
+#include "ingest/intake.h"
 #include "shared/settings.h"
 
 #include <time.h>

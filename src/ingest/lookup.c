@@ -31,9 +31,9 @@
  */
 #include "postgres.h"
 
-#include "shared/db.h"
 #include "core/event.h"
 #include "ingest/lookup.h"
+#include "shared/db.h"
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"

@@ -19,8 +19,8 @@
  */
 #include "postgres.h"
 
-#include "shared/auth.h"
 #include "journal/safe_open.h"
+#include "shared/auth.h"
 #include "shared/settings.h"
 
 #include <fcntl.h>

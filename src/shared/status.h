@@ -12,8 +12,8 @@
 
 #include "postgres.h"
 
-#include "journal/journal.h"
 #include "core/metrics.h"
+#include "journal/journal.h"
 
 #include "datatype/timestamp.h"
 

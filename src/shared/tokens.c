@@ -26,10 +26,10 @@
  */
 #include "postgres.h"
 
+#include "core/token_table.h"
 #include "shared/auth.h"
 #include "shared/changes.h"
 #include "shared/db.h"
-#include "core/token_table.h"
 #include "shared/tokens.h"
 
 #include "access/xact.h"
