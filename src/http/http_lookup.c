@@ -26,10 +26,7 @@ static int	lookups_cap = 0;
 void
 http_lookup_queue(HttpRequest *req)
 {
-	if (request_queue_push(&pending_lookups, req))
-		req->in_queue = true;
-	else
-		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	request_hand_over(&pending_lookups, req);
 }
 
 /*

@@ -39,6 +39,19 @@ request_queue_push(RequestQueue *q, HttpRequest *req)
 }
 
 /*
+ * request_hand_over queues req on q, one of the queues the worker answers
+ * in its pass (lookups, top lists), or decides a 503 if out of memory.
+ */
+void
+request_hand_over(RequestQueue *q, HttpRequest *req)
+{
+	if (request_queue_push(q, req))
+		req->in_queue = true;
+	else
+		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+}
+
+/*
  * request_set_reply decides a request's reply; it is queued by the next
  * callback.  The body gets a final newline, so that curl's output ends its
  * line.

@@ -101,6 +101,7 @@ typedef struct RequestQueue
 } RequestQueue;
 
 extern bool request_queue_push(RequestQueue *q, HttpRequest *req);
+extern void request_hand_over(RequestQueue *q, HttpRequest *req);
 extern void request_set_reply(HttpRequest *req, unsigned int status,
 							  const char *body, size_t len);
 extern void request_set_error(HttpRequest *req, unsigned int status,

@@ -75,10 +75,7 @@ http_top_parse(HttpRequest *req)
 void
 http_top_queue(HttpRequest *req)
 {
-	if (request_queue_push(&pending_tops, req))
-		req->in_queue = true;
-	else
-		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+	request_hand_over(&pending_tops, req);
 }
 
 /*
