@@ -205,6 +205,14 @@ structurecheck: $(OBJS)
 	@python3 scripts/settings_table.py --selftest
 	@python3 scripts/settings_table.py src/shared/settings.c README.md
 
+# Every console example of the README and the docs, run in order against a
+# throwaway cluster of its own (scripts/setup.sh reset, free ports); needs
+# evproc installed.  See scripts/doccheck.py.
+.PHONY: doccheck
+doccheck:
+	@python3 scripts/doccheck.py --self-test
+	@PATH="$$($(PG_CONFIG) --bindir):$$PATH" python3 scripts/doccheck.py
+
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60
 test/fuzz/fuzz_event: test/fuzz/fuzz_event.c $(EVENT_SRCS) $(EVENT_HDRS)
