@@ -46,7 +46,7 @@ OBJS = \
 	src/shared/tls.o \
 	src/ingest/intake.o \
 	src/shared/pressure.o \
-	src/core/metrics.o \
+	src/core/prom.o \
 	src/shared/status.o \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \

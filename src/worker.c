@@ -32,7 +32,7 @@
  */
 #include "postgres.h"
 
-#include "core/metrics.h"
+#include "core/prom.h"
 #include "http/http.h"
 #include "http/stream.h"
 #include "ingest/fold.h"
@@ -277,16 +277,16 @@ prune_when_due(void)
 	}
 }
 
-/* report_gauges gives the metrics the worker's gauges */
+/* report_gauges gives prom.c the worker's gauges */
 static void
 report_gauges(void)
 {
-	MetricGauges g;
+	PromGauges	g;
 
 	pressure_backlog(&g.backlog_bytes, &g.backlog_files, &g.ingest_lag_seconds);
 	g.connections = http_connections();
 	g.subscribers = stream_count();
-	metrics_gauges(&g);
+	prom_gauges(&g);
 }
 
 /* earlier: the smaller of two timeouts in ms, -1 meaning none */

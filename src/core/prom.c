@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
- * metrics.c
- *	  The worker's counters, gauges and histograms, and their rendering in
- *	  Prometheus's text exposition format (version 0.0.4) for GET /metrics.
+ * prom.c
+ *	  The worker's Prometheus series (counters, gauges and histograms), and
+ *	  their rendering in Prometheus's text exposition format (version
+ *	  0.0.4) for GET /metrics.  "prom", not "metrics": in evproc a metric
+ *	  is a user's (evproc.user_metrics).
  *
  * The modules report what happened (a request answered, a group commit, a
  * file ingested); the worker sets the gauges once a pass.  Each worker's
- * metrics live in shared memory (placed by status.c), so its counters
+ * values live in shared memory (placed by status.c), so its counters
  * survive the worker's restarts and start from zero only when the server
- * does; before metrics_attach (unit tests) they live here.  With several
+ * does; before prom_attach (unit tests) they live here.  With several
  * workers every series carries a "worker" label, and a scrape, whichever
  * worker it reaches, shows every worker's series.
  *
@@ -16,7 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "core/metrics.h"
+#include "core/prom.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,35 +28,35 @@
 #include <string.h>
 
 #ifdef POSTGRES_H
-#error "metrics.c is backend-free: it must not include PostgreSQL backend headers"
+#error "prom.c is backend-free: it must not include PostgreSQL backend headers"
 #endif
 
-#define NBUCKETS	METRICS_NBUCKETS
+#define NBUCKETS	PROM_NBUCKETS
 static const double buckets[NBUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 };
 
 /* the HTTP statuses counted one by one; others fall in 0 ("other") */
-#define NCODES		METRICS_NCODES
+#define NCODES		PROM_NCODES
 static const unsigned int codes[NCODES] = {
 	101, 200, 400, 401, 403, 404, 405, 413, 415, 429, 431, 500, 503, 0
 };
 
-static const char *const route_names[MR_NROUTES] = {
+static const char *const route_names[PR_NROUTES] = {
 	"liveEvent", "userEvents", "stream", "health", "metrics", "other"
 };
 
-static Metrics local;			/* until metrics_attach */
-static Metrics *all = &local;	/* every worker's, nall of them */
+static PromValues local;	/* until prom_attach */
+static PromValues *all = &local;	/* every worker's, nall of them */
 static int	nall = 1;
-static Metrics *m = &local;		/* this worker's */
+static PromValues *m = &local;	/* this worker's */
 
 /*
- * metrics_attach makes all[worker_index] this worker's metrics, and
+ * prom_attach makes all[worker_index] this worker's values, and
  * all[0 .. nworkers - 1] what a scrape shows.
  */
 void
-metrics_attach(Metrics *workers, int nworkers, int worker_index)
+prom_attach(PromValues *workers, int nworkers, int worker_index)
 {
 	all = workers;
 	nall = nworkers;
@@ -62,7 +64,7 @@ metrics_attach(Metrics *workers, int nworkers, int worker_index)
 }
 
 static void
-observe(MetricHistogram *h, double seconds)
+observe(PromHistogram *h, double seconds)
 {
 	int			i = 0;
 
@@ -75,7 +77,7 @@ observe(MetricHistogram *h, double seconds)
 }
 
 void
-metrics_request(MetricRoute route, unsigned int status, double seconds)
+prom_request(PromRoute route, unsigned int status, double seconds)
 {
 	int			c = 0;
 
@@ -86,7 +88,7 @@ metrics_request(MetricRoute route, unsigned int status, double seconds)
 }
 
 void
-metrics_accepted(long events, long duplicates)
+prom_accepted(long events, long duplicates)
 {
 	m->accepted_total += (uint64_t) events;
 	if (duplicates > 0)
@@ -94,38 +96,38 @@ metrics_accepted(long events, long duplicates)
 }
 
 void
-metrics_journal_flush(uint64_t bytes, double seconds)
+prom_journal_flush(uint64_t bytes, double seconds)
 {
 	m->journal_bytes_total += bytes;
 	observe(&m->fsync_seconds, seconds);
 }
 
 void
-metrics_ingested(int64_t events, int64_t rejected)
+prom_ingested(int64_t events, int64_t rejected)
 {
 	m->ingested_total += (uint64_t) events;
 	m->rejected_total += (uint64_t) rejected;
 }
 
 void
-metrics_ingest_error(void)
+prom_ingest_error(void)
 {
 	m->ingest_errors_total++;
 }
 
 void
-metrics_gauges(const MetricGauges *g)
+prom_gauges(const PromGauges *g)
 {
 	m->gauges = *g;
 }
 
-/* metrics_requests_total: the HTTP requests m has answered, all routes */
+/* prom_requests_total: the HTTP requests m has answered, all routes */
 uint64_t
-metrics_requests_total(const Metrics *w)
+prom_requests_total(const PromValues *w)
 {
 	uint64_t	n = 0;
 
-	for (int r = 0; r < MR_NROUTES; r++)
+	for (int r = 0; r < PR_NROUTES; r++)
 		for (int c = 0; c < NCODES; c++)
 			n += w->requests[r][c];
 	return n;
@@ -203,7 +205,7 @@ labels(Out *o, int w, const char *given)
 /* histogram writes worker w's series of a histogram */
 static void
 histogram(Out *o, const char *name, int w, const char *given,
-		  const MetricHistogram *h)
+		  const PromHistogram *h)
 {
 	uint64_t	cumulative = 0;
 	char		le[96];
@@ -245,11 +247,11 @@ counter(Out *o, const char *name, const char *help, size_t offset)
 }
 
 #define COUNTER(o, name, field, help) \
-	counter(o, name, help, offsetof(Metrics, field))
+	counter(o, name, help, offsetof(PromValues, field))
 
 /* gauge writes a gauge's family: one series per worker, read by get */
 static void
-gauge(Out *o, const char *name, const char *help, double (*get) (const Metrics *))
+gauge(Out *o, const char *name, const char *help, double (*get) (const PromValues *))
 {
 	header(o, name, "gauge", help);
 	for (int w = 0; w < nall; w++)
@@ -261,41 +263,41 @@ gauge(Out *o, const char *name, const char *help, double (*get) (const Metrics *
 }
 
 static double
-g_files(const Metrics *w)
+g_files(const PromValues *w)
 {
 	return w->gauges.backlog_files;
 }
 
 static double
-g_bytes(const Metrics *w)
+g_bytes(const PromValues *w)
 {
 	return (double) w->gauges.backlog_bytes;
 }
 
 static double
-g_lag(const Metrics *w)
+g_lag(const PromValues *w)
 {
 	return w->gauges.ingest_lag_seconds;
 }
 
 static double
-g_connections(const Metrics *w)
+g_connections(const PromValues *w)
 {
 	return w->gauges.connections;
 }
 
 static double
-g_subscribers(const Metrics *w)
+g_subscribers(const PromValues *w)
 {
 	return w->gauges.subscribers;
 }
 
 /*
- * metrics_render writes the exposition (malloc'd, *len bytes), or returns
+ * prom_render writes the exposition (malloc'd, *len bytes), or returns
  * NULL out of memory.
  */
 char *
-metrics_render(size_t *len)
+prom_render(size_t *len)
 {
 	Out			o = {malloc(16384), 0, 16384, false};
 
@@ -304,12 +306,12 @@ metrics_render(size_t *len)
 	header(&o, "evproc_http_requests_total", "counter",
 		   "HTTP requests answered, by route and status code (code=\"other\": any other).");
 	for (int w = 0; w < nall; w++)
-		for (int r = 0; r < MR_NROUTES; r++)
+		for (int r = 0; r < PR_NROUTES; r++)
 			for (int c = 0; c < NCODES; c++)
 			{
 				char		given[64];
 
-				if (all[w].requests[r][c] == 0 && !(c == 1 && r == MR_EVENTS))
+				if (all[w].requests[r][c] == 0 && !(c == 1 && r == PR_EVENTS))
 					continue;
 				if (codes[c] == 0)
 					snprintf(given, sizeof(given), "route=\"%s\",code=\"other\"",
@@ -326,11 +328,11 @@ metrics_render(size_t *len)
 	header(&o, "evproc_http_request_duration_seconds", "histogram",
 		   "Time from a request's headers to its reply being queued, by route.");
 	for (int w = 0; w < nall; w++)
-		for (int r = 0; r < MR_NROUTES; r++)
+		for (int r = 0; r < PR_NROUTES; r++)
 		{
 			char		given[64];
 
-			if (all[w].durations[r].count == 0 && r != MR_EVENTS)
+			if (all[w].durations[r].count == 0 && r != PR_EVENTS)
 				continue;
 			snprintf(given, sizeof(given), "route=\"%s\"", route_names[r]);
 			histogram(&o, "evproc_http_request_duration_seconds", w, given,
