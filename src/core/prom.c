@@ -14,6 +14,9 @@
  * workers every series carries a "worker" label, and a scrape, whichever
  * worker it reaches, shows every worker's series.
  *
+ * The series are the rows of a table (series[], below), written by one
+ * loop: a new one is a row plus the code that sets its value.
+ *
  * Backend-free: rendering runs inside libmicrohttpd's callbacks.
  *
  *-------------------------------------------------------------------------
@@ -182,21 +185,117 @@ put(Out *o, const char *fmt,...)
 	}
 }
 
-static void
-header(Out *o, const char *name, const char *type, const char *help)
+/*
+ * The series, one row per family, in the order GET /metrics shows them;
+ * prom_render writes them all in one loop.  A row gives: the family's name; its type;
+ * its HELP text; its labels (PROM_PER_WORKER: one series per worker, with
+ * a "worker" label when several run; PROM_PER_ROUTE and
+ * PROM_PER_ROUTE_CODE: one per worker and route, and status code, shown
+ * once it has counted something, liveEvent's (200) always so the family
+ * is never empty; PROM_ONCE: one series whatever the workers, its labels
+ * the row's fixed text); and where its value comes from: a field of
+ * PromValues (its C type and offsetof) or a getter.  Adding a series is a
+ * row here plus the code that sets its value.
+ */
+typedef enum PromType
 {
-	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+	PROM_COUNTER,
+	PROM_GAUGE,
+	PROM_HISTOGRAM,
+} PromType;
+
+typedef enum PromLabels
+{
+	PROM_PER_WORKER,
+	PROM_PER_ROUTE,				/* the field: an array [PR_NROUTES] */
+	PROM_PER_ROUTE_CODE,		/* the field: [PR_NROUTES][NCODES] */
+	PROM_ONCE,
+} PromLabels;
+
+typedef enum PromField
+{
+	PROM_U64,					/* uint64_t */
+	PROM_INT,					/* int */
+	PROM_DOUBLE,				/* double */
+	PROM_HIST,					/* PromHistogram */
+	PROM_GETTER,				/* no field: the row's getter */
+} PromField;
+
+typedef struct PromSeries
+{
+	const char *name;
+	PromType	type;
+	const char *help;
+	PromLabels	labels;
+	const char *fixed;			/* PROM_ONCE: its labels, e.g. a="x" */
+	PromField	field;
+	size_t		offset;			/* of the field in PromValues */
+	double		(*get) (const PromValues *w);	/* PROM_GETTER */
+} PromSeries;
+
+/* a row whose value is a field of PromValues, of C type kind */
+#define ROW(name, type, labels, kind, field, help) \
+	{name, type, help, labels, NULL, kind, offsetof(PromValues, field), NULL}
+/* a row whose value is get's (fixed: PROM_ONCE's labels, else NULL) */
+#define ROW_GET(name, type, labels, fixed, get, help) \
+	{name, type, help, labels, fixed, PROM_GETTER, 0, get}
+
+static const char *const type_names[] = {"counter", "gauge", "histogram"};
+
+static const PromSeries series[] = {
+	ROW("evproc_http_requests_total", PROM_COUNTER, PROM_PER_ROUTE_CODE,
+		PROM_U64, requests,
+		"HTTP requests answered, by route and status code (code=\"other\": any other)."),
+	ROW("evproc_http_request_duration_seconds", PROM_HISTOGRAM, PROM_PER_ROUTE,
+		PROM_HIST, durations,
+		"Time from a request's headers to its reply being queued, by route."),
+	ROW("evproc_events_accepted_total", PROM_COUNTER, PROM_PER_WORKER,
+		PROM_U64, accepted_total,
+		"Events acknowledged (200), duplicates included."),
+	ROW("evproc_events_duplicate_total", PROM_COUNTER, PROM_PER_WORKER,
+		PROM_U64, duplicate_total,
+		"Acknowledged events whose eventId was seen recently: not journaled again."),
+	ROW("evproc_journal_bytes_total", PROM_COUNTER, PROM_PER_WORKER,
+		PROM_U64, journal_bytes_total,
+		"Bytes made durable in the journal."),
+	ROW("evproc_journal_fsync_seconds", PROM_HISTOGRAM, PROM_PER_WORKER,
+		PROM_HIST, fsync_seconds,
+		"Time of each group commit's write and fdatasync."),
+	ROW("evproc_ingest_backlog_files", PROM_GAUGE, PROM_PER_WORKER,
+		PROM_INT, gauges.backlog_files,
+		"Archived journal files waiting to be ingested."),
+	ROW("evproc_ingest_backlog_bytes", PROM_GAUGE, PROM_PER_WORKER,
+		PROM_U64, gauges.backlog_bytes,
+		"Bytes acknowledged and not yet counted: files waiting and the active journal."),
+	ROW("evproc_ingest_lag_seconds", PROM_GAUGE, PROM_PER_WORKER,
+		PROM_DOUBLE, gauges.ingest_lag_seconds,
+		"Age of the oldest acknowledged event not yet counted (0 if none)."),
+	ROW("evproc_ingested_events_total", PROM_COUNTER, PROM_PER_WORKER,
+		PROM_U64, ingested_total,
+		"Valid events of the files ingested (duplicates included)."),
+	ROW("evproc_rejected_lines_total", PROM_COUNTER, PROM_PER_WORKER,
+		PROM_U64, rejected_total,
+		"Lines of ingested files that were not valid events."),
+	ROW("evproc_ingest_errors_total", PROM_COUNTER, PROM_PER_WORKER,
+		PROM_U64, ingest_errors_total,
+		"Failed attempts to ingest a file (each retried after a back-off)."),
+	ROW("evproc_connections", PROM_GAUGE, PROM_PER_WORKER,
+		PROM_INT, gauges.connections,
+		"Open HTTP connections."),
+	ROW("evproc_stream_subscribers", PROM_GAUGE, PROM_PER_WORKER,
+		PROM_INT, gauges.subscribers,
+		"Open live-update streams."),
+};
 
 /*
  * labels writes a series' label set for worker w: the given labels (""
- * or e.g. "route=\"x\""), then the worker's if several run; nothing at all
- * when both are empty.
+ * or e.g. "route=\"x\""), then the worker's if several run (w >= 0);
+ * nothing at all when both are empty.
  */
 static void
 labels(Out *o, int w, const char *given)
 {
-	if (nall > 1)
+	if (nall > 1 && w >= 0)
 		put(o, "{%s%sworker=\"%d\"}", given, given[0] != '\0' ? "," : "", w);
 	else if (given[0] != '\0')
 		put(o, "{%s}", given);
@@ -232,64 +331,126 @@ histogram(Out *o, const char *name, int w, const char *given,
 	put(o, " %llu\n", (unsigned long long) h->count);
 }
 
-/* counter writes a counter's family: one series per worker */
-static void
-counter(Out *o, const char *name, const char *help, size_t offset)
+/* field_size: the size of one value of a field (of an array's element) */
+static size_t
+field_size(PromField field)
 {
-	header(o, name, "counter", help);
-	for (int w = 0; w < nall; w++)
+	switch (field)
 	{
-		put(o, "%s", name);
-		labels(o, w, "");
-		put(o, " %llu\n", (unsigned long long)
-			*(const uint64_t *) ((const char *) &all[w] + offset));
+		case PROM_U64:
+			return sizeof(uint64_t);
+		case PROM_INT:
+			return sizeof(int);
+		case PROM_DOUBLE:
+			return sizeof(double);
+		case PROM_HIST:
+			return sizeof(PromHistogram);
+		case PROM_GETTER:
+			break;
 	}
+	return 0;
 }
 
-#define COUNTER(o, name, field, help) \
-	counter(o, name, help, offsetof(PromValues, field))
-
-/* gauge writes a gauge's family: one series per worker, read by get */
-static void
-gauge(Out *o, const char *name, const char *help, double (*get) (const PromValues *))
+/*
+ * value reads the value of row s at p (in worker v's values), as a
+ * double; a histogram's is its count.
+ */
+static double
+value(const PromSeries *s, const PromValues *v, const char *p)
 {
-	header(o, name, "gauge", help);
-	for (int w = 0; w < nall; w++)
+	switch (s->field)
 	{
-		put(o, "%s", name);
-		labels(o, w, "");
-		put(o, " %.9g\n", get(&all[w]));
+		case PROM_U64:
+			return (double) *(const uint64_t *) p;
+		case PROM_INT:
+			return *(const int *) p;
+		case PROM_DOUBLE:
+			return *(const double *) p;
+		case PROM_HIST:
+			return (double) ((const PromHistogram *) p)->count;
+		case PROM_GETTER:
+			return s->get(v);
 	}
+	return 0;
 }
 
-static double
-g_files(const PromValues *w)
+/*
+ * one writes one series of row s: its value at p in worker w's values v
+ * (w < 0: no worker label), with the given labels.  A counter's is an
+ * integer, a gauge's any number.
+ */
+static void
+one(Out *o, const PromSeries *s, int w, const PromValues *v, const char *p,
+	const char *given)
 {
-	return w->gauges.backlog_files;
+	if (s->type == PROM_HISTOGRAM)
+	{
+		histogram(o, s->name, w, given, (const PromHistogram *) p);
+		return;
+	}
+	put(o, "%s", s->name);
+	labels(o, w, given);
+	if (s->type == PROM_COUNTER && s->field == PROM_U64)
+		put(o, " %llu\n", (unsigned long long) *(const uint64_t *) p);
+	else if (s->type == PROM_COUNTER)
+		put(o, " %llu\n", (unsigned long long) value(s, v, p));
+	else
+		put(o, " %.9g\n", value(s, v, p));
 }
 
-static double
-g_bytes(const PromValues *w)
+/*
+ * route_labels writes into given the labels of series i of a row
+ * PROM_PER_ROUTE or PROM_PER_ROUTE_CODE (its value is element i of the
+ * row's array), and in *always whether it is shown even at 0 (liveEvent's,
+ * 200); false when element i is no series (past code "other").
+ */
+static bool
+route_labels(PromLabels kind, int i, char *given, size_t size, bool *always)
 {
-	return (double) w->gauges.backlog_bytes;
+	int			r = kind == PROM_PER_ROUTE ? i : i / NCODES;
+	int			c = kind == PROM_PER_ROUTE ? 0 : i % NCODES;
+
+	if (kind == PROM_PER_ROUTE_CODE && c > 0 && codes[c - 1] == 0)
+		return false;
+	*always = r == PR_EVENTS && (kind == PROM_PER_ROUTE || codes[c] == 200);
+	if (kind == PROM_PER_ROUTE)
+		snprintf(given, size, "route=\"%s\"", route_names[r]);
+	else if (codes[c] == 0)
+		snprintf(given, size, "route=\"%s\",code=\"other\"", route_names[r]);
+	else
+		snprintf(given, size, "route=\"%s\",code=\"%u\"", route_names[r], codes[c]);
+	return true;
 }
 
-static double
-g_lag(const PromValues *w)
+/* family writes row s: its HELP and TYPE, then its series */
+static void
+family(Out *o, const PromSeries *s)
 {
-	return w->gauges.ingest_lag_seconds;
-}
+	int			n = s->labels == PROM_PER_ROUTE ? PR_NROUTES :
+		s->labels == PROM_PER_ROUTE_CODE ? PR_NROUTES * NCODES : 1;
 
-static double
-g_connections(const PromValues *w)
-{
-	return w->gauges.connections;
-}
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name,
+		type_names[s->type]);
+	if (s->labels == PROM_ONCE)
+	{
+		one(o, s, -1, &all[0], (const char *) &all[0] + s->offset,
+			s->fixed != NULL ? s->fixed : "");
+		return;
+	}
+	for (int w = 0; w < nall; w++)
+		for (int i = 0; i < n; i++)
+		{
+			const char *p = (const char *) &all[w] + s->offset +
+				(size_t) i * field_size(s->field);
+			char		given[64] = "";
+			bool		always = true;
 
-static double
-g_subscribers(const PromValues *w)
-{
-	return w->gauges.subscribers;
+			if (s->labels != PROM_PER_WORKER &&
+				!route_labels(s->labels, i, given, sizeof(given), &always))
+				continue;
+			if (always || value(s, &all[w], p) != 0)
+				one(o, s, w, &all[w], p, given);
+		}
 }
 
 /*
@@ -303,67 +464,8 @@ prom_render(size_t *len)
 
 	if (o.buf == NULL)
 		return NULL;
-	header(&o, "evproc_http_requests_total", "counter",
-		   "HTTP requests answered, by route and status code (code=\"other\": any other).");
-	for (int w = 0; w < nall; w++)
-		for (int r = 0; r < PR_NROUTES; r++)
-			for (int c = 0; c < NCODES; c++)
-			{
-				char		given[64];
-
-				if (all[w].requests[r][c] == 0 && !(c == 1 && r == PR_EVENTS))
-					continue;
-				if (codes[c] == 0)
-					snprintf(given, sizeof(given), "route=\"%s\",code=\"other\"",
-							 route_names[r]);
-				else
-					snprintf(given, sizeof(given), "route=\"%s\",code=\"%u\"",
-							 route_names[r], codes[c]);
-				put(&o, "evproc_http_requests_total");
-				labels(&o, w, given);
-				put(&o, " %llu\n", (unsigned long long) all[w].requests[r][c]);
-				if (codes[c] == 0)
-					break;
-			}
-	header(&o, "evproc_http_request_duration_seconds", "histogram",
-		   "Time from a request's headers to its reply being queued, by route.");
-	for (int w = 0; w < nall; w++)
-		for (int r = 0; r < PR_NROUTES; r++)
-		{
-			char		given[64];
-
-			if (all[w].durations[r].count == 0 && r != PR_EVENTS)
-				continue;
-			snprintf(given, sizeof(given), "route=\"%s\"", route_names[r]);
-			histogram(&o, "evproc_http_request_duration_seconds", w, given,
-					  &all[w].durations[r]);
-		}
-	COUNTER(&o, "evproc_events_accepted_total", accepted_total,
-			"Events acknowledged (200), duplicates included.");
-	COUNTER(&o, "evproc_events_duplicate_total", duplicate_total,
-			"Acknowledged events whose eventId was seen recently: not journaled again.");
-	COUNTER(&o, "evproc_journal_bytes_total", journal_bytes_total,
-			"Bytes made durable in the journal.");
-	header(&o, "evproc_journal_fsync_seconds", "histogram",
-		   "Time of each group commit's write and fdatasync.");
-	for (int w = 0; w < nall; w++)
-		histogram(&o, "evproc_journal_fsync_seconds", w, "", &all[w].fsync_seconds);
-	gauge(&o, "evproc_ingest_backlog_files",
-		  "Archived journal files waiting to be ingested.", g_files);
-	gauge(&o, "evproc_ingest_backlog_bytes",
-		  "Bytes acknowledged and not yet counted: files waiting and the active journal.",
-		  g_bytes);
-	gauge(&o, "evproc_ingest_lag_seconds",
-		  "Age of the oldest acknowledged event not yet counted (0 if none).", g_lag);
-	COUNTER(&o, "evproc_ingested_events_total", ingested_total,
-			"Valid events of the files ingested (duplicates included).");
-	COUNTER(&o, "evproc_rejected_lines_total", rejected_total,
-			"Lines of ingested files that were not valid events.");
-	COUNTER(&o, "evproc_ingest_errors_total", ingest_errors_total,
-			"Failed attempts to ingest a file (each retried after a back-off).");
-	gauge(&o, "evproc_connections", "Open HTTP connections.", g_connections);
-	gauge(&o, "evproc_stream_subscribers", "Open live-update streams.",
-		  g_subscribers);
+	for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+		family(&o, &series[i]);
 	if (o.failed)
 	{
 		free(o.buf);
