@@ -102,6 +102,8 @@ EXTRA_CLEAN = tmp_regress src/http/dashboard_html.h test/unit/test_event test/un
 
 # the sources include their headers as "folder/x.h", from src/
 PG_CPPFLAGS = -Isrc
+# the extension's version (evproc.control), for evproc_build_info
+PG_CPPFLAGS += -DEVPROC_VERSION='"$(shell sed -n "s/^default_version = '\(.*\)'/\1/p" evproc.control)"'
 
 ifdef WERROR
 PG_CFLAGS += -Werror

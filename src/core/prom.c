@@ -242,6 +242,16 @@ typedef struct PromSeries
 
 static const char *const type_names[] = {"counter", "gauge", "histogram"};
 
+/* evproc_build_info: its labels (prom_build_info), and its value, 1 */
+static char build_labels[512];
+
+static double
+build_info(const PromValues *w)
+{
+	(void) w;
+	return 1;
+}
+
 static const PromSeries series[] = {
 	ROW("evproc_http_requests_total", PROM_COUNTER, PROM_PER_ROUTE_CODE,
 		PROM_U64, requests,
@@ -285,6 +295,8 @@ static const PromSeries series[] = {
 	ROW("evproc_stream_subscribers", PROM_GAUGE, PROM_PER_WORKER,
 		PROM_INT, gauges.subscribers,
 		"Open live-update streams."),
+	ROW_GET("evproc_build_info", PROM_GAUGE, PROM_ONCE, build_labels, build_info,
+			"Always 1: the versions of evproc and of what it runs with, as labels."),
 };
 
 /*
@@ -451,6 +463,40 @@ family(Out *o, const PromSeries *s)
 			if (always || value(s, &all[w], p) != 0)
 				one(o, s, w, &all[w], p, given);
 		}
+}
+
+/*
+ * label_value copies src into dst as a label value, with '_' for a quote, a
+ * backslash or a control character.
+ */
+static void
+label_value(char *dst, size_t size, const char *src)
+{
+	size_t		i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < size; i++)
+		dst[i] = src[i] == '"' || src[i] == '\\' || (unsigned char) src[i] < ' ' ?
+			'_' : src[i];
+	dst[i] = '\0';
+}
+
+/*
+ * prom_build_info sets evproc_build_info's labels: the versions of evproc,
+ * PostgreSQL, libmicrohttpd and the TLS library.
+ */
+void
+prom_build_info(const char *version, const char *postgresql,
+				const char *libmicrohttpd, const char *tls)
+{
+	char		v[4][96];
+
+	label_value(v[0], sizeof(v[0]), version);
+	label_value(v[1], sizeof(v[1]), postgresql);
+	label_value(v[2], sizeof(v[2]), libmicrohttpd);
+	label_value(v[3], sizeof(v[3]), tls);
+	snprintf(build_labels, sizeof(build_labels),
+			 "version=\"%s\",postgresql=\"%s\",libmicrohttpd=\"%s\",tls=\"%s\"",
+			 v[0], v[1], v[2], v[3]);
 }
 
 /*

@@ -74,6 +74,8 @@ extern void prom_journal_flush(uint64_t bytes, double seconds);
 extern void prom_ingested(int64_t events, int64_t rejected);
 extern void prom_ingest_error(void);
 extern void prom_gauges(const PromGauges *gauges);
+extern void prom_build_info(const char *version, const char *postgresql,
+							const char *libmicrohttpd, const char *tls);
 
 /* reading */
 extern uint64_t prom_requests_total(const PromValues *m);

@@ -100,8 +100,13 @@ test_one_worker(void)
 	char	   *text;
 
 	record(1);
+	prom_build_info("1.4", "15.20 (Debian 15.20-0+deb12u1)", "1.0.1",
+					"GnuTLS 3.7.9");
 	text = prom_render(&len);
 	CHECK(text != NULL && strlen(text) == len);
+	CHECK(strstr(text, "\n# TYPE evproc_build_info gauge\n"
+				 "evproc_build_info{version=\"1.4\",postgresql=\"15.20 (Debian 15.20-0+deb12u1)\","
+				 "libmicrohttpd=\"1.0.1\",tls=\"GnuTLS 3.7.9\"} 1\n") != NULL);
 	CHECK(strstr(text, "\nevproc_http_requests_total{route=\"liveEvent\",code=\"200\"} 3\n") != NULL);
 	CHECK(strstr(text, "\nevproc_http_requests_total{route=\"liveEvent\",code=\"other\"} 1\n") != NULL);
 	CHECK(strstr(text, "\nevproc_http_request_duration_seconds_bucket{route=\"liveEvent\",le=\"5\"} 4\n") != NULL);
@@ -131,7 +136,16 @@ test_two_workers(void)
 	CHECK(strstr(text, "\nevproc_events_duplicate_total{worker=\"1\"} 2\n") != NULL);
 	CHECK(strstr(text, "\nevproc_http_requests_total{route=\"stream\",code=\"101\",worker=\"0\"} 1\n") != NULL);
 	CHECK(strstr(text, "route=\"stream\",code=\"101\",worker=\"1\"") == NULL);
+	/* build info: once, whatever the workers; no quote or backslash inside */
+	CHECK(strstr(text, "\nevproc_build_info{version=\"1.4\",") != NULL);
 	free(text);
+	prom_build_info("a\"b", "c\\d", "e\nf", "");
+	text = prom_render(&len);
+	CHECK(strstr(text, "\nevproc_build_info{version=\"a_b\",postgresql=\"c_d\","
+				 "libmicrohttpd=\"e_f\",tls=\"\"} 1\n") != NULL);
+	free(text);
+	prom_build_info("1.4", "15.20 (Debian 15.20-0+deb12u1)", "1.0.1",
+					"GnuTLS 3.7.9");
 	check_expected("test/unit/prom_two.expected");
 }
 
