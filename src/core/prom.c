@@ -11,8 +11,9 @@
  * values live in shared memory (placed by status.c), so its counters
  * survive the worker's restarts and start from zero only when the server
  * does; before prom_attach (unit tests) they live here.  With several
- * workers every series carries a "worker" label, and a scrape, whichever
- * worker it reaches, shows every worker's series.
+ * workers every series carries a "worker" label (but those shown once,
+ * such as evproc_build_info), and a scrape, whichever worker it reaches,
+ * shows every worker's series.
  *
  * The series are the rows of a table (series[], below), written by one
  * loop: a new one is a row plus the code that sets its value.
