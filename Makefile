@@ -46,7 +46,7 @@ OBJS = \
 	src/shared/tls.o \
 	src/ingest/intake.o \
 	src/shared/pressure.o \
-	src/core/metrics.o \
+	src/core/prom.o \
 	src/shared/status.o \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \
@@ -96,11 +96,14 @@ EXTRA_CLEAN = tmp_regress src/http/dashboard_html.h test/unit/test_event test/un
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
+	test/unit/test_prom \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
 	test/fuzz/fuzz_inflate test/fuzz/work_inflate
 
 # the sources include their headers as "folder/x.h", from src/
 PG_CPPFLAGS = -Isrc
+# the extension's version (evproc.control), for evproc_build_info
+PG_CPPFLAGS += -DEVPROC_VERSION='"$(shell sed -n "s/^default_version = '\(.*\)'/\1/p" evproc.control)"'
 
 ifdef WERROR
 PG_CFLAGS += -Werror
@@ -139,7 +142,7 @@ UNIT_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc
 UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
 	test/unit/test_ws test/unit/test_inflate test/unit/test_ratelimit \
-	test/unit/test_tokens test/unit/test_stream_index
+	test/unit/test_tokens test/unit/test_stream_index test/unit/test_prom
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/core/event.c src/core/event_fast.c src/core/event_type.c \
@@ -170,6 +173,11 @@ test/unit/test_tokens: test/unit/test_tokens.c test/unit/unit.h src/core/token_t
 
 test/unit/test_stream_index: test/unit/test_stream_index.c test/unit/unit.h src/core/stream_index.c src/core/stream_index.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_stream_index.c src/core/stream_index.c
+
+# the Prometheus series; the text is compared with test/unit/prom_*.expected
+test/unit/test_prom: test/unit/test_prom.c test/unit/unit.h src/core/prom.c src/core/prom.h \
+		test/unit/prom_one.expected test/unit/prom_two.expected
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_prom.c src/core/prom.c
 
 # the WebSocket codec (frames and the handshake), used by stream_ws.c
 WS_SRCS = src/core/ws.c src/core/ws_handshake.c

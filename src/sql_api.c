@@ -88,7 +88,7 @@ evproc_worker_stats(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nworkers(); i++)
 	{
 		WorkerStatusCopy st;
-		const Metrics *m = &st.metrics;
+		const PromValues *m = &st.prom;
 		Datum		values[STATS_COLS];
 		bool		nulls[STATS_COLS];
 		bool		running;
@@ -108,7 +108,7 @@ evproc_worker_stats(PG_FUNCTION_ARGS)
 		values[c] = time_or_null(st.started, &nulls[c]);
 		c++;
 		values[c++] = BoolGetDatum(paused);
-		values[c++] = Int64GetDatum((int64) metrics_requests_total(m));
+		values[c++] = Int64GetDatum((int64) prom_requests_total(m));
 		values[c++] = Int64GetDatum((int64) m->accepted_total);
 		values[c++] = Int64GetDatum((int64) m->duplicate_total);
 		values[c++] = Int64GetDatum((int64) m->journal_bytes_total);

@@ -32,7 +32,7 @@
  */
 #include "postgres.h"
 
-#include "core/metrics.h"
+#include "core/prom.h"
 #include "http/http.h"
 #include "http/stream.h"
 #include "ingest/fold.h"
@@ -63,6 +63,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
+
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
 
 /* how often seen eventIds older than evproc.dedupe_retention are pruned */
 #define PRUNE_INTERVAL_MS	(10 * 60 * 1000)
@@ -277,16 +280,26 @@ prune_when_due(void)
 	}
 }
 
-/* report_gauges gives the metrics the worker's gauges */
+/* report_gauges gives prom.c the worker's gauges */
 static void
 report_gauges(void)
 {
-	MetricGauges g;
+	PromGauges	g;
 
 	pressure_backlog(&g.backlog_bytes, &g.backlog_files, &g.ingest_lag_seconds);
 	g.connections = http_connections();
 	g.subscribers = stream_count();
-	metrics_gauges(&g);
+	prom_gauges(&g);
+}
+
+/* report_build_info gives prom.c the versions for evproc_build_info */
+static void
+report_build_info(void)
+{
+	char		tls[64];
+
+	snprintf(tls, sizeof(tls), "GnuTLS %s", gnutls_check_version(NULL));
+	prom_build_info(EVPROC_VERSION, PG_VERSION, MHD_get_version(), tls);
 }
 
 /* earlier: the smaller of two timeouts in ms, -1 meaning none */
@@ -469,6 +482,7 @@ evproc_worker_main(Datum main_arg)
 	dir = resolve_directory();
 	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
 	status_attach(worker_index, intake_dir());
+	report_build_info();
 	ingest_init();
 	auth_load();
 	(void) settings_changed_groups();	/* what the first SIGHUP compares with */

@@ -70,7 +70,7 @@ struct HttpRoute
 	const char *allow;			/* "POST", "GET" or "GET, HEAD": the Allow */
 	AuthNeed	need;			/* the scope it needs (auth.c) */
 	bool		read_limit;		/* counted against the client's read limit */
-	MetricRoute label;			/* its Prometheus label (metrics.c) */
+	PromRoute	label;			/* its Prometheus label (prom.c) */
 	RouteSetup	setup;
 	RouteRun	run;
 };
@@ -125,7 +125,7 @@ setup_metrics(HttpRequest *req, const HttpRoute *route, const char *url,
 
 	if (!admit(req, method, route->allow, route->need))
 		return;
-	if ((text = metrics_render(&len)) == NULL)
+	if ((text = prom_render(&len)) == NULL)
 		request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
 	else
 	{
@@ -264,7 +264,7 @@ setup_user_stream(HttpRequest *req, const HttpRoute *route, const char *url,
 	size_t		n = strlen(rest) - strlen("/stream");
 	const char *err;
 
-	req->mroute = MR_LOOKUP;
+	req->prom_route = PR_LOOKUP;
 	if (!admit(req, method, "GET, HEAD", route->need))
 		return;
 	/* longer than any encoded id: let the decoder say so */
@@ -274,7 +274,7 @@ setup_user_stream(HttpRequest *req, const HttpRoute *route, const char *url,
 	{
 		memcpy(segment, rest, n);
 		segment[n] = '\0';
-		req->mroute = route->label;
+		req->prom_route = route->label;
 		err = ev_decode_user_id(segment, req->user_id, &req->user_id_len);
 	}
 	if (err != NULL)
@@ -322,24 +322,24 @@ setup_dashboard(HttpRequest *req, const HttpRoute *route, const char *url,
  * The routes, one row each: its path, the methods it allows (as its Allow
  * header says them), the scope its token needs (AUTH_PUBLIC: none), whether
  * a valid request is counted against the client's read rate limit, its
- * Prometheus label (several routes share one: the labels are metrics.h's
- * MetricRoute), and its handlers.  The first row whose path matches is the
+ * Prometheus label (several routes share one: the labels are prom.h's
+ * PromRoute), and its handlers.  The first row whose path matches is the
  * route, so /userEvents/:userId/stream comes before /userEvents/:userId.
  * Adding a route is one row here plus its setup (and run, if the request
  * waits for something) above.
  */
 static const HttpRoute routes[] = {
-	{"/metrics", "GET, HEAD", AUTH_READ, false, MR_METRICS, setup_metrics, NULL},
-	{"/health", "GET, HEAD", AUTH_PUBLIC, false, MR_HEALTH, setup_health, NULL},
-	{"/ready", "GET, HEAD", AUTH_PUBLIC, false, MR_HEALTH, setup_ready, NULL},
-	{"/liveEvent", "POST", AUTH_WRITE, false, MR_EVENTS, setup_event, run_event},
-	{"/userEvents/:userId/stream", "GET", AUTH_LOOKUP, true, MR_STREAM,
+	{"/metrics", "GET, HEAD", AUTH_READ, false, PR_METRICS, setup_metrics, NULL},
+	{"/health", "GET, HEAD", AUTH_PUBLIC, false, PR_HEALTH, setup_health, NULL},
+	{"/ready", "GET, HEAD", AUTH_PUBLIC, false, PR_HEALTH, setup_ready, NULL},
+	{"/liveEvent", "POST", AUTH_WRITE, false, PR_EVENTS, setup_event, run_event},
+	{"/userEvents/:userId/stream", "GET", AUTH_LOOKUP, true, PR_STREAM,
 	setup_user_stream, http_stream_open},
-	{"/userEvents/:userId", "GET, HEAD", AUTH_LOOKUP, true, MR_LOOKUP,
+	{"/userEvents/:userId", "GET, HEAD", AUTH_LOOKUP, true, PR_LOOKUP,
 	setup_user, run_user},
-	{"/topUsers", "GET, HEAD", AUTH_LOOKUP, true, MR_LOOKUP, setup_top, run_top},
-	{"/dashboard", "GET, HEAD", AUTH_PUBLIC, false, MR_OTHER, setup_dashboard, NULL},
-	{"/stream", "GET", AUTH_READ, true, MR_STREAM, setup_stream, http_stream_open},
+	{"/topUsers", "GET, HEAD", AUTH_LOOKUP, true, PR_LOOKUP, setup_top, run_top},
+	{"/dashboard", "GET, HEAD", AUTH_PUBLIC, false, PR_OTHER, setup_dashboard, NULL},
+	{"/stream", "GET", AUTH_READ, true, PR_STREAM, setup_stream, http_stream_open},
 };
 
 /*
@@ -389,7 +389,7 @@ route_request(HttpRequest *req, const char *url, const char *method)
 		if (!route_match(&routes[i], url))
 			continue;
 		req->route = &routes[i];
-		req->mroute = routes[i].label;
+		req->prom_route = routes[i].label;
 		routes[i].setup(req, &routes[i], url, method);
 		/* a valid read counts against the client's read limit */
 		if (req->status == 0 && routes[i].read_limit)
@@ -462,7 +462,7 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		req->conn = conn;
 		req->started_us = monotonic_us();
-		req->mroute = MR_OTHER;
+		req->prom_route = PR_OTHER;
 		*req_cls = req;
 		conn_track(conn, &req->track);
 		if (conn_overflow(req->track))
@@ -732,7 +732,7 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 	HttpRequest *req = waiter;
 
 	if (receipt->durable)
-		metrics_accepted(receipt->accepted, receipt->duplicates);
+		prom_accepted(receipt->accepted, receipt->duplicates);
 	if (!receipt->durable)
 	{
 		http_ratelimit_refund(req);

@@ -258,7 +258,7 @@ request_send_reply(HttpRequest *req)
 	struct MHD_Response *response;
 	enum MHD_Result ret;
 
-	metrics_request(req->mroute, req->status,
+	prom_request(req->prom_route, req->status,
 					(double) (monotonic_us() - req->started_us) / 1e6);
 	if (req->canned != NULL)
 		return MHD_queue_response(req->conn, req->status, req->canned);

@@ -15,7 +15,7 @@
 
 #include "core/event.h"
 #include "core/http_inflate.h"
-#include "core/metrics.h"
+#include "core/prom.h"
 #include "core/ratelimit.h"
 #include "http/http_conn.h"
 #include "shared/auth.h"
@@ -80,7 +80,7 @@ typedef struct HttpRequest
 	bool		preflight;		/* a CORS preflight (OPTIONS) */
 	int			retry_after;	/* a 503 to retry: Retry-After seconds */
 	const char *content_type;	/* of the reply; NULL: application/json */
-	MetricRoute mroute;			/* its route, for the metrics */
+	PromRoute	prom_route;		/* its route's Prometheus label */
 	AuthGrant	auth;			/* who sent it (auth.c), once admitted */
 	int64		started_us;		/* when its headers were in (monotonic) */
 

@@ -164,7 +164,7 @@ http_stream_open(HttpRequest *req)
 	if (response == NULL)
 		return request_send_reply(req);
 	req->status = upgrade != NULL ? MHD_HTTP_SWITCHING_PROTOCOLS : MHD_HTTP_OK;
-	metrics_request(MR_STREAM, req->status,
+	prom_request(PR_STREAM, req->status,
 					(double) (monotonic_us() - req->started_us) / 1e6);
 	ret = MHD_queue_response(req->conn, req->status, response);
 	MHD_destroy_response(response);

@@ -34,7 +34,7 @@
  */
 #include "postgres.h"
 
-#include "core/metrics.h"
+#include "core/prom.h"
 #include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
@@ -374,7 +374,7 @@ commit_file(Journal *journal)
 	/* only now, durable and visible: the subscribers of every worker */
 	feed_publish(XactLastCommitEnd, (const char *const *) users, nusers);
 
-	metrics_ingested(counts.events, counts.rejected);
+	prom_ingested(counts.events, counts.rejected);
 	evproc_fault("ingest-after-commit");
 	ereport(DEBUG1,
 			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d metric rows, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
@@ -699,7 +699,7 @@ ingest_step(Journal *journal, bool scan_now, char *errbuf, size_t errlen)
 		return call.result;
 
 	ingest_abandon();
-	metrics_ingest_error();
+	prom_ingest_error();
 	state.backoff_ms = state.backoff_ms == 0 ? INGEST_BACKOFF_MIN_MS :
 		Min(state.backoff_ms * 2, INGEST_BACKOFF_MAX_MS);
 	state.retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),

@@ -24,7 +24,7 @@
 
 #include "core/clock.h"
 #include "core/idcache.h"
-#include "core/metrics.h"
+#include "core/prom.h"
 #include "ingest/intake.h"
 #include "shared/settings.h"
 
@@ -435,7 +435,7 @@ intake_flush(IntakeAnswerFn answer)
 	started = monotonic_us();
 	durable = (journal_flush(&journal) == 0);
 	if (durable)
-		metrics_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
+		prom_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
 	if (journal.replaced != replaced)
 		warn_replaced();
 	if (!durable && !failing)

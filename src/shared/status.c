@@ -2,10 +2,10 @@
  *
  * status.c
  *	  What each worker is doing and has counted, in shared memory.  Each
- *	  worker writes its own slot: its metrics (metrics.c counts into them
- *	  directly), its activity (serving, ingesting a file, waiting for a
- *	  lock, backing off after an error, paused) with the file and the last
- *	  error, and its journal directory.  Backends read the slots for
+ *	  worker writes its own slot: its Prometheus series' values (prom.c
+ *	  counts into them directly), its activity (serving, ingesting a file,
+ *	  waiting for a lock, backing off after an error, paused) with the file
+ *	  and the last error, and its journal directory.  Backends read the slots for
  *	  evproc.stats and evproc.journal_files, and set the pause flag of
  *	  evproc_pause_ingest().
  *
@@ -56,7 +56,7 @@ typedef struct StatusShared
 	uint64		pause_seq;		/* counts evproc_pause_ingest() calls */
 	TimestampTz stats_reset;	/* when the counters started: server start */
 	WorkerStatus workers[EVPROC_MAX_WORKERS];
-	Metrics		metrics[EVPROC_MAX_WORKERS];	/* each written by its worker */
+	PromValues	prom[EVPROC_MAX_WORKERS];	/* each written by its worker */
 } StatusShared;
 
 static StatusShared *shared = NULL;
@@ -109,12 +109,12 @@ loaded(void)
 static void
 detach(int code, Datum arg)
 {
-	memset(&shared->metrics[DatumGetInt32(arg)].gauges, 0, sizeof(MetricGauges));
+	memset(&shared->prom[DatumGetInt32(arg)].gauges, 0, sizeof(PromGauges));
 }
 
 /*
  * status_attach makes worker_index's slot this worker's, with dir its
- * journal directory, and its metrics the ones metrics.c counts into.
+ * journal directory, and its Prometheus series the ones prom.c counts into.
  */
 void
 status_attach(int worker_index, const char *dir)
@@ -122,7 +122,7 @@ status_attach(int worker_index, const char *dir)
 	Assert(worker_index >= 0 && worker_index < EVPROC_MAX_WORKERS);
 	mine = &shared->workers[worker_index];
 	on_shmem_exit(detach, Int32GetDatum(worker_index));
-	metrics_attach(shared->metrics, Min(evproc_workers, EVPROC_MAX_WORKERS),
+	prom_attach(shared->prom, Min(evproc_workers, EVPROC_MAX_WORKERS),
 				   worker_index);
 	SpinLockAcquire(&mine->mutex);
 	mine->started = GetCurrentTimestamp();
@@ -282,7 +282,7 @@ status_read(int worker_index, WorkerStatusCopy *copy)
 	memcpy(copy->skipped, slot->skipped,
 		   slot->nskipped * sizeof(StatusSkipped));
 	SpinLockRelease(&slot->mutex);
-	memcpy(&copy->metrics, &shared->metrics[worker_index], sizeof(Metrics));
+	memcpy(&copy->prom, &shared->prom[worker_index], sizeof(PromValues));
 	copy->pid = rotation_worker_pid(worker_index);
 }
 

@@ -2,7 +2,7 @@
  *
  * status.h
  *	  What each worker is doing and has counted, in shared memory: its
- *	  metrics, its activity (also shown in pg_stat_activity), its journal
+ *	  Prometheus series, its activity (also shown in pg_stat_activity), its journal
  *	  directory, and whether ingest is paused.
  *
  *-------------------------------------------------------------------------
@@ -12,7 +12,7 @@
 
 #include "postgres.h"
 
-#include "core/metrics.h"
+#include "core/prom.h"
 #include "journal/journal.h"
 
 #include "datatype/timestamp.h"
@@ -50,7 +50,7 @@ typedef struct WorkerStatusCopy
 	uint64		paused_ack;		/* the last pause it stopped ingest for */
 	int			nskipped;
 	StatusSkipped skipped[STATUS_MAX_SKIPPED];	/* see journal_skip */
-	Metrics		metrics;
+	PromValues	prom;
 } WorkerStatusCopy;
 
 /* postmaster: shared memory */

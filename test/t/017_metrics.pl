@@ -1,7 +1,7 @@
 # GET /metrics: Prometheus's text format, checked by promtool without a
 # warning, scraped by a real Prometheus server, with figures that match
 # what was done (events accepted, requests by route and code, the journal,
-# ingest).
+# ingest, the build's versions).
 
 use strict;
 use warnings;
@@ -59,6 +59,23 @@ is(value($text, 'evproc_http_request_duration_seconds_count{route="liveEvent"}')
 is(value($text, 'evproc_ingested_events_total'), 5, 'events ingested: 5');
 cmp_ok(value($text, 'evproc_journal_bytes_total') // 0, '>', 0, 'journal bytes');
 is(value($text, 'evproc_journal_fsync_seconds_count'), 5, 'five group commits timed');
+
+# build info: one series, value 1, with evproc's version (evproc.control),
+# the server's and the libraries'
+open(my $control, '<', "$FindBin::RealBin/../../evproc.control") or die $!;
+my ($version) = join('', <$control>) =~ /^default_version = '([^']+)'/m;
+close($control);
+my $server = $node->safe_psql('postgres', 'SHOW server_version');
+my ($mhd, $tls) = $text =~
+  /^evproc_build_info\{.*,libmicrohttpd="(\d+\.\d+\.\d+)",tls="(GnuTLS \d+\.\d+\.\d+)"\} /m;
+ok(defined $tls, 'evproc_build_info: libmicrohttpd="x.y.z",tls="GnuTLS x.y.z"');
+is( value(
+		$text,
+		qq(evproc_build_info{version="$version",postgresql="$server",)
+		  . qq(libmicrohttpd="@{[$mhd // '']}",tls="@{[$tls // '']}"})),
+	1,
+	"... and evproc $version, PostgreSQL $server, value 1");
+like($text, qr/^# TYPE evproc_build_info gauge$/m, '... a gauge');
 
 # promtool: no error, no warning
 my ($out, $err) = ('', '');
