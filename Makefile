@@ -17,7 +17,7 @@ OBJS = \
 	src/evproc.o \
 	src/shared/settings.o \
 	src/worker.o \
-	src/shared/rotation.o \
+	src/shared/workers.o \
 	src/shared/changes.o \
 	src/shared/types.o \
 	src/http/http.o \
