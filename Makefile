@@ -17,7 +17,7 @@ OBJS = \
 	src/evproc.o \
 	src/shared/settings.o \
 	src/worker.o \
-	src/shared/rotation.o \
+	src/shared/workers.o \
 	src/shared/changes.o \
 	src/shared/types.o \
 	src/http/http.o \
@@ -64,6 +64,7 @@ OBJS = \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
 	src/journal/journal_fs.o \
+	src/journal/line.o \
 	src/journal/safe_open.o
 # One install script, evproc--1.0.sql, and the update chain: CREATE
 # EXTENSION at 1.4 runs evproc--1.0.sql, then each update script in turn,
@@ -150,8 +151,12 @@ EVENT_SRCS = src/core/event.c src/core/event_fast.c src/core/event_type.c \
 EVENT_HDRS = src/core/event.h src/core/event_int.h src/core/decimal.h \
 	src/core/validate.h src/core/evlimits.h
 
-test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EVENT_HDRS)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c $(EVENT_SRCS) -ljson-c
+# a journal line, written and read, with the event modules it is made of
+LINE_SRCS = src/journal/line.c $(EVENT_SRCS)
+LINE_HDRS = src/journal/line.h $(EVENT_HDRS)
+
+test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(LINE_SRCS) $(LINE_HDRS)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c $(LINE_SRCS) -ljson-c
 
 test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/core/validate.c src/core/validate.h src/core/evlimits.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/core/validate.c
@@ -223,10 +228,10 @@ doccheck:
 
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60
-test/fuzz/fuzz_event: test/fuzz/fuzz_event.c $(EVENT_SRCS) $(EVENT_HDRS)
+test/fuzz/fuzz_event: test/fuzz/fuzz_event.c $(LINE_SRCS) $(LINE_HDRS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -Isrc \
-		-o $@ test/fuzz/fuzz_event.c $(EVENT_SRCS) -ljson-c
+		-o $@ test/fuzz/fuzz_event.c $(LINE_SRCS) -ljson-c
 
 .PHONY: fuzz
 fuzz: test/fuzz/fuzz_event

@@ -12,11 +12,11 @@
  */
 #include "shared/changes.h"
 #include "shared/feed.h"
-#include "shared/rotation.h"
 #include "shared/settings.h"
 #include "shared/status.h"
 #include "shared/tokens.h"
 #include "shared/types.h"
+#include "shared/workers.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -36,7 +36,7 @@ evproc_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(rotation_shmem_size());
+	RequestAddinShmemSpace(workers_shmem_size());
 	RequestAddinShmemSpace(changes_shmem_size());
 	RequestAddinShmemSpace(feed_shmem_size());
 	RequestAddinShmemSpace(status_shmem_size());
@@ -49,7 +49,7 @@ evproc_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
-	rotation_shmem_init();
+	workers_shmem_init();
 	changes_shmem_init();
 	feed_shmem_init();
 	status_shmem_init();

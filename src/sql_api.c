@@ -12,9 +12,9 @@
  */
 #include "postgres.h"
 
-#include "shared/rotation.h"
 #include "shared/settings.h"
 #include "shared/status.h"
+#include "shared/workers.h"
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -44,7 +44,7 @@ evproc_rotate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("evproc: ingest is paused"),
 				 errhint("Call evproc_resume_ingest() first.")));
-	rotated = rotation_request(PG_GETARG_INT32(0));
+	rotated = workers_rotate(PG_GETARG_INT32(0));
 
 	if (rotated == NULL)
 		PG_RETURN_NULL();

@@ -17,7 +17,7 @@
  *	  4. intake_flush: one write and one fdatasync for the whole batch, then
  *		 the POSTs are answered; the lookups are served in one unit of
  *		 work (lookup.c) and answered; the replies go out;
- *	  5. timed work: rotation when due or requested (rotation.c), a
+ *	  5. timed work: rotation when due or requested (workers.c), a
  *		 bounded step of ingest (ingest.c) unless evproc_pause_ingest()
  *		 paused it, and when idle a rotation if the live journal alone
  *		 keeps the backlog over evproc.max_backlog (pressure.c), and
@@ -43,12 +43,12 @@
 #include "shared/db.h"
 #include "shared/feed.h"
 #include "shared/pressure.h"
-#include "shared/rotation.h"
 #include "shared/settings.h"
 #include "shared/status.h"
 #include "shared/tls.h"
 #include "shared/tokens.h"
 #include "shared/types.h"
+#include "shared/workers.h"
 #include "worker.h"
 
 #include "mb/pg_wchar.h"
@@ -238,14 +238,14 @@ reload_settings(void)
 static void
 serve_rotation(void)
 {
-	if (rotation_take_request())
+	if (workers_take_rotation())
 	{
 		char		name[JOURNAL_NAME_MAX];
 
 		if (intake_rotate(name))
-			rotation_set_file(name);
+			workers_set_rotated_file(name);
 		else
-			rotation_complete("could not rotate the journal; see the server log");
+			workers_complete_rotation("could not rotate the journal; see the server log");
 		schedule_rotation();
 	}
 	else if (GetCurrentTimestamp() >= next_rotation)
@@ -378,19 +378,19 @@ serve_ingest(void)
 			ingest_abandon();
 			ingest_progress(p);
 		}
-		if (rotation_pending())
-			rotation_complete("ingest is paused by evproc_pause_ingest(): the journal was rotated, and is counted after evproc_resume_ingest()");
+		if (workers_rotation_pending())
+			workers_complete_rotation("ingest is paused by evproc_pause_ingest(): the journal was rotated, and is counted after evproc_resume_ingest()");
 		status_report(WA_PAUSED, "", "", 0);
 		return false;
 	}
-	ingest = ingest_step(intake_journal(), rotation_pending(),
+	ingest = ingest_step(intake_journal(), workers_rotation_pending(),
 						 errbuf, sizeof(errbuf));
-	if (rotation_pending())
+	if (workers_rotation_pending())
 	{
 		if (ingest == INGEST_IDLE)
-			rotation_complete("");
+			workers_complete_rotation("");
 		else if (ingest == INGEST_FAILED)
-			rotation_complete(errbuf);
+			workers_complete_rotation(errbuf);
 	}
 	ingest_progress(p);
 	status_set_skipped(intake_journal());
@@ -475,7 +475,7 @@ evproc_worker_main(Datum main_arg)
 				(errmsg("evproc: database \"%s\" is not UTF8; user ids outside ASCII cannot be stored",
 						evproc_database)));
 
-	rotation_attach(worker_index);
+	workers_attach(worker_index);
 	/* what this worker's subscribers may have missed if it died: resync */
 	feed_pos = feed_cursor();
 	feed_publish_gap();

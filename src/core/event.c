@@ -11,8 +11,9 @@
  * journal directory, so both paths accept exactly the same events; a line
  * may besides record the event's type ("metric" and "effect"), which a
  * request body cannot set.  The rules of the fields are not here but in
- * validate.c, which every parser here calls; values are read by decimal.c,
- * and journal lines written by format.c.
+ * validate.c, which every parser here calls; values are read by decimal.c.
+ * Journal lines are written, and those evproc wrote read on a fast path of
+ * their own, by journal/line.c, which calls ev_parse_typed for the rest.
  *
  *-------------------------------------------------------------------------
  */
@@ -93,6 +94,13 @@ void
 ev_parser_set_fast(EvParser *parser, bool fast)
 {
 	parser->fast = fast;
+}
+
+/* ev_parser_fast: does the parser try the fast paths first? */
+bool
+ev_parser_fast(const EvParser *parser)
+{
+	return parser->fast;
 }
 
 void
@@ -344,20 +352,17 @@ ev_parse_event(EvParser *parser, const char *buf, size_t len,
 }
 
 /*
- * ev_parse_line parses one line of a journal file: a line written by
- * evproc takes the fast path, anything else (a dropped file, a torn line)
- * the full parser, with the same result either way.  A line that records
- * the type of its event ("metric" and "effect") gives a typed event; one
- * that does not, an untyped event whose value may be missing, as from
- * ev_parse_event.
+ * ev_parse_typed parses one event that may record its type ("metric" and
+ * "effect"), as a journal line may: a typed event if it does, else an
+ * untyped event whose value may be missing, as from ev_parse_event.
+ * journal_line_parse calls it for the lines its own fast path does not
+ * read.
  */
 bool
-ev_parse_line(EvParser *parser, const char *line, size_t len,
-			  EvEvent *ev, char *errbuf, size_t errlen)
+ev_parse_typed(EvParser *parser, const char *buf, size_t len,
+			   EvEvent *ev, char *errbuf, size_t errlen)
 {
-	if (parser->fast && ev_fast_parse_line(line, len, ev))
-		return true;
-	return parse_one(parser, line, len, true, ev, errbuf, errlen);
+	return parse_one(parser, buf, len, true, ev, errbuf, errlen);
 }
 
 /* grow_events makes room for one more event in *events. */

@@ -1,11 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * event.h
- *	  Events: the EvEvent, its parsers (event.c) and what is
- *	  written of it (format.c); with decimal.h (exact values), validate.h
- *	  (the rules of the fields, UTF-8, the URL's userId) and evlimits.h
- *	  (the protocol's limits), the interface of the event modules for the
- *	  HTTP server and the ingester.
+ *	  Events: the EvEvent, its parsers (event.c) and JSON text (format.c);
+ *	  with decimal.h (exact values), validate.h (the rules of the fields,
+ *	  UTF-8, the URL's userId) and evlimits.h (the protocol's limits), the
+ *	  interface of the event modules for the HTTP server and the ingester.
  *
  * These modules are backend-free: they depend only on libc and json-c, so
  * that they can be unit tested and fuzzed without a PostgreSQL server; each
@@ -39,8 +38,9 @@
  * what a client sends, only its name: the parsers of a request body leave
  * typed false, and the server resolves the name with ev_set_type.  A
  * journal line records the type the event was accepted with, and
- * ev_parse_line reads it back (typed true); a line without one (written by
- * an older version, or in a file dropped by hand) leaves typed false.
+ * journal_line_parse reads it back (typed true); a line without one
+ * (written by an older version, or in a file dropped by hand) leaves typed
+ * false.
  */
 typedef struct EvEvent
 {
@@ -64,6 +64,7 @@ typedef struct EvParser EvParser;
 extern EvParser *ev_parser_create(void);
 extern void ev_parser_free(EvParser *parser);
 extern void ev_parser_set_fast(EvParser *parser, bool fast);
+extern bool ev_parser_fast(const EvParser *parser);
 
 /*
  * ev_parse_event parses and validates one JSON event from buf[0..len).
@@ -76,8 +77,8 @@ extern void ev_parser_set_fast(EvParser *parser, bool fast);
 extern bool ev_parse_event(EvParser *parser, const char *buf, size_t len,
 						   EvEvent *ev, char *errbuf, size_t errlen);
 
-extern bool ev_parse_line(EvParser *parser, const char *line, size_t len,
-						  EvEvent *ev, char *errbuf, size_t errlen);
+extern bool ev_parse_typed(EvParser *parser, const char *buf, size_t len,
+						   EvEvent *ev, char *errbuf, size_t errlen);
 extern bool ev_parse_batch(EvParser *parser, const char *buf, size_t len,
 						   bool ndjson, size_t max_events,
 						   EvEvent **events, size_t *nevents, bool *is_batch,
@@ -104,12 +105,9 @@ ev_event_delta(const EvEvent *ev)
 	}
 }
 
-/* JSON output (format.c). */
+/* JSON output (format.c); a journal line is journal/line.c's. */
 extern size_t ev_json_quote(const char *s, size_t len, char *out, size_t outlen);
 extern size_t ev_json_error(const char *message, char *out, size_t outlen);
-extern size_t ev_format_journal_line(const EvEvent *ev, const char *received_at,
-									 const char *client_addr,
-									 char *out, size_t outlen);
 extern size_t ev_format_timestamp(const struct timespec *ts, char *out);
 
 #endif							/* EVPROC_EVENT_H */

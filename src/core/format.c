@@ -1,12 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * format.c
- *	  What evproc writes as text: quoted JSON strings, the {"error": ...}
- *	  body of a refusal, an event's journal line and its receive time.
+ *	  What evproc writes as JSON text: quoted JSON strings, the
+ *	  {"error": ...} body of a refusal, and an event's receive time.
  *
- * Backend-free (libc only); declared in event.h, next to the EvEvent that
- * ev_format_journal_line writes.  A line written here is read back by
- * ev_parse_line's fast path, which expects exactly this layout.
+ * Backend-free (libc only); declared in event.h.  An event's journal line,
+ * made of these, is written by journal/line.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +28,7 @@ size_t
 ev_json_quote(const char *s, size_t len, char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
+	static const char escape[] = "\\u00";	/* then two hex digits */
 	size_t		o = 0;
 
 	if (outlen < 3)
@@ -65,8 +65,8 @@ ev_json_quote(const char *s, size_t len, char *out, size_t outlen)
 			default:
 				if (c < 0x20 || c == 0x7f)
 				{
-					memcpy(out + o, "\\u00", 4);
-					o += 4;
+					memcpy(out + o, escape, sizeof(escape) - 1);
+					o += sizeof(escape) - 1;
 					out[o++] = hex[c >> 4];
 					out[o++] = hex[c & 0xf];
 				}
@@ -93,57 +93,6 @@ ev_json_error(const char *message, char *out, size_t outlen)
 	if (qlen == 0)
 		return 0;
 	n = snprintf(out, outlen, "{\"error\": %s}", quoted);
-	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
-}
-
-/*
- * ev_format_journal_line writes the journal line of a typed event, with a
- * trailing newline, and returns its length (0 if it does not fit, or if
- * the event is untyped or has a name, metric or effect that the rules
- * refuse).  The line keeps the event's fields, records the type the event
- * was accepted with (so that ingest counts it as it was acknowledged,
- * whatever the definitions are by then) and adds the receive time and
- * client address:
- *
- *	{"userId":U,"name":"N","value":V,"metric":"M","effect":"E"
- *	 [,"eventId":I],"receivedAt":"T","clientAddr":A}
- *
- * The value is always written: 0 for a count event without one.  Names and
- * metrics need no quoting (see ev_check_name).
- */
-size_t
-ev_format_journal_line(const EvEvent *ev, const char *received_at,
-					   const char *client_addr, char *out, size_t outlen)
-{
-	char		user[EV_USER_ID_MAX * 6 + 3];
-	char		value[EV_DECIMAL_BUFSZ];
-	char		addr[EV_ADDR_BUFSZ * 6 + 3];
-	char		id[EV_EVENT_ID_MAX * 6 + 16] = "";
-	const char *effect = ev_effect_name(ev->effect);
-	int			n;
-
-	if (!ev->typed || effect == NULL ||
-		ev_check_name(ev->name, ev->name_len) != NULL ||
-		ev_check_metric(ev->metric, ev->metric_len) != NULL)
-		return 0;
-	if (ev_json_quote(ev->user_id, ev->user_id_len, user, sizeof(user)) == 0 ||
-		ev_json_quote(client_addr, strlen(client_addr), addr, sizeof(addr)) == 0)
-		return 0;
-	if (ev->event_id_len > 0)
-	{
-		memcpy(id, ",\"eventId\":", 11);
-		if (ev_json_quote(ev->event_id, ev->event_id_len, id + 11,
-						  sizeof(id) - 11) == 0)
-			return 0;
-	}
-	ev_decimal_format(ev->value, value);
-	n = snprintf(out, outlen,
-				 "{\"userId\":%s,\"name\":\"%.*s\",\"value\":%s,"
-				 "\"metric\":\"%.*s\",\"effect\":\"%s\"%s,"
-				 "\"receivedAt\":\"%s\",\"clientAddr\":%s}\n",
-				 user, (int) ev->name_len, ev->name, value,
-				 (int) ev->metric_len, ev->metric, effect,
-				 id, received_at, addr);
 	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
 }
 

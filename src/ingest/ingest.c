@@ -38,6 +38,7 @@
 #include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
+#include "journal/line.h"
 #include "shared/db.h"
 #include "shared/feed.h"
 #include "shared/settings.h"
@@ -215,7 +216,7 @@ static bool
 parse_line(const char *line, size_t len, EvEvent *ev, char *errbuf,
 		   size_t errlen)
 {
-	if (!ev_parse_line(line_parser, line, len, ev, errbuf, errlen))
+	if (!journal_line_parse(line_parser, line, len, ev, errbuf, errlen))
 		return false;
 	return ev->typed || types_resolve(state.types, ev, errbuf, errlen) == NULL;
 }

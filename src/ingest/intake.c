@@ -26,6 +26,7 @@
 #include "core/idcache.h"
 #include "core/prom.h"
 #include "ingest/intake.h"
+#include "journal/line.h"
 #include "shared/settings.h"
 
 #include <time.h>
@@ -347,8 +348,8 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 
 		if (skip != NULL && skip[i])
 			continue;
-		len = ev_format_journal_line(&events[i], stamp, client_addr,
-									 line, sizeof(line));
+		len = journal_line_format(&events[i], stamp, client_addr,
+								  line, sizeof(line));
 		if (len == 0 || journal_append(&journal, line, len) != 0)
 			goto oom;
 	}

@@ -28,7 +28,7 @@
 
 #include "shared/changes.h"
 #include "shared/db.h"
-#include "shared/rotation.h"
+#include "shared/workers.h"
 
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -93,7 +93,7 @@ at_commit(XactEvent event, void *arg)
 					any = true;
 				}
 			if (any)
-				rotation_wake_workers();
+				workers_wake();
 			memset(pending, 0, sizeof(pending));
 			break;
 		case XACT_EVENT_ABORT:

@@ -29,7 +29,7 @@
 
 #include "core/evlimits.h"
 #include "shared/feed.h"
-#include "shared/rotation.h"
+#include "shared/workers.h"
 
 #include "access/xlog.h"
 #include "storage/lwlock.h"
@@ -162,7 +162,7 @@ feed_publish(XLogRecPtr commit_lsn, const char *const *users, int nusers)
 		for (int i = 0; i < nusers; i++)
 			append(seq, users[i], (uint32) strlen(users[i]));
 	LWLockRelease(feed->lock);
-	rotation_wake_workers();
+	workers_wake();
 	return seq;
 }
 
@@ -180,7 +180,7 @@ feed_publish_gap(void)
 		feed->first_seq = feed->last_seq;
 	append(feed->last_seq, NULL, 0);
 	LWLockRelease(feed->lock);
-	rotation_wake_workers();
+	workers_wake();
 }
 
 /* feed_cursor: a cursor from which a new reader reads (the head). */

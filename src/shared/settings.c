@@ -11,8 +11,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "shared/rotation.h"
 #include "shared/settings.h"
+#include "shared/workers.h"
 
 #include <arpa/inet.h>
 #include <limits.h>

@@ -18,9 +18,9 @@
 #include "postgres.h"
 
 #include "shared/db.h"
-#include "shared/rotation.h"
 #include "shared/settings.h"
 #include "shared/status.h"
+#include "shared/workers.h"
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -283,7 +283,7 @@ status_read(int worker_index, WorkerStatusCopy *copy)
 		   slot->nskipped * sizeof(StatusSkipped));
 	SpinLockRelease(&slot->mutex);
 	memcpy(&copy->prom, &shared->prom[worker_index], sizeof(PromValues));
-	copy->pid = rotation_worker_pid(worker_index);
+	copy->pid = workers_pid(worker_index);
 }
 
 /* status_stats_reset: since when the counters count */
@@ -334,7 +334,7 @@ status_pause(bool pause, int wait_ms)
 	shared->paused = pause;
 	seq = pause ? ++shared->pause_seq : shared->pause_seq;
 	SpinLockRelease(&shared->mutex);
-	rotation_wake_workers();
+	workers_wake();
 	if (!pause)
 		return;
 	for (;;)

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "journal/line.h"
 
 static EvParser *parser;		/* with the fast paths */
 static EvParser *full_parser;	/* json-c only */
@@ -183,8 +184,8 @@ check_event_round_trip(const EvEvent *in, uint8_t pick)
 	check_valid_event(&ev);
 	if (!ev.typed)
 	{
-		if (ev_format_journal_line(&ev, "2026-01-01T00:00:00.000000Z",
-								   "127.0.0.1", line, sizeof(line)) != 0)
+		if (journal_line_format(&ev, "2026-01-01T00:00:00.000000Z",
+								"127.0.0.1", line, sizeof(line)) != 0)
 			abort();
 		msg = ev_set_type(&ev, ev.name, ev.name_len, effect);
 		if (msg != NULL)
@@ -205,14 +206,15 @@ check_event_round_trip(const EvEvent *in, uint8_t pick)
 								ev.effect == EV_EFFECT_SUBTRACT ? -ev.value :
 								EV_SCALE))
 		abort();
-	len = ev_format_journal_line(&ev, "2026-01-01T00:00:00.000000Z",
-								 "127.0.0.1", line, sizeof(line));
+	len = journal_line_format(&ev, "2026-01-01T00:00:00.000000Z",
+							  "127.0.0.1", line, sizeof(line));
 	if (len == 0 || line[len - 1] != '\n')
 		abort();
-	if (!ev_parse_line(full_parser, line, len - 1, &again, err, sizeof(err)) ||
+	if (!journal_line_parse(full_parser, line, len - 1, &again, err,
+							sizeof(err)) ||
 		!same_event_as(&again, &ev, true) || !again.has_value)
 		abort();
-	if (!ev_parse_line(parser, line, len - 1, &again, err, sizeof(err)) ||
+	if (!journal_line_parse(parser, line, len - 1, &again, err, sizeof(err)) ||
 		!same_event_as(&again, &ev, true) || !again.has_value)
 		abort();
 }
@@ -282,9 +284,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		EvEvent		full;
 		char		err[EV_ERROR_BUFSZ];
 		char		full_err[EV_ERROR_BUFSZ];
-		bool		ok = ev_parse_line(parser, in, size - 1, &ev, err, sizeof(err));
-		bool		full_ok = ev_parse_line(full_parser, in, size - 1, &full,
-											full_err, sizeof(full_err));
+		bool		ok = journal_line_parse(parser, in, size - 1, &ev, err, sizeof(err));
+		bool		full_ok = journal_line_parse(full_parser, in, size - 1, &full,
+												 full_err, sizeof(full_err));
 
 		/* the journal and event fast paths must agree with the full parser */
 		if (ok != full_ok)

@@ -1,15 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * bench_line.c
- *	  A micro-benchmark (not a test) of ev_parse_line on journal lines as
- *	  the worker writes them: 100000 lines of four types (add, subtract,
+ *	  A micro-benchmark (not a test) of journal_line_parse on journal lines
+ *	  as the worker writes them: 100000 lines of four types (add, subtract,
  *	  add to another metric, count), half with an eventId, parsed N times
  *	  in all (default 10 million).  With "untyped", the lines are written
  *	  without metric and effect, as older versions wrote them.
  *
  *	  cc -O2 -Isrc -o /tmp/bench_line test/unit/bench_line.c \
- *		src/core/event.c src/core/event_fast.c src/core/event_type.c \
- *		src/core/decimal.c src/core/validate.c src/core/format.c -ljson-c
+ *		src/journal/line.c src/core/event.c src/core/event_fast.c \
+ *		src/core/event_type.c src/core/decimal.c src/core/validate.c \
+ *		src/core/format.c -ljson-c
  *	  /tmp/bench_line [N] [untyped]
  *
  *-------------------------------------------------------------------------
@@ -20,6 +21,7 @@
 #include <time.h>
 
 #include "core/event.h"
+#include "journal/line.h"
 
 #define NLINES 100000
 
@@ -73,8 +75,8 @@ main(int argc, char **argv)
 		if (ev_set_type(&ev, types[t].metric, strlen(types[t].metric),
 						types[t].effect) != NULL)
 			return 1;
-		lens[i] = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										 "127.0.0.1", line, EV_LINE_MAX) - 1;
+		lens[i] = journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									  "127.0.0.1", line, EV_LINE_MAX) - 1;
 		if (untyped)
 		{
 			char	   *m = strstr(line, ",\"metric\"");
@@ -90,8 +92,8 @@ main(int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long i = 0; i < total; i++)
-		if (ev_parse_line(parser, lines + starts[i % NLINES],
-						  lens[i % NLINES], &ev, err, sizeof(err)) &&
+		if (journal_line_parse(parser, lines + starts[i % NLINES],
+							   lens[i % NLINES], &ev, err, sizeof(err)) &&
 			ev.typed != untyped)
 			ok++;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

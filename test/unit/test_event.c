@@ -4,7 +4,8 @@
  *	  Unit tests of src/core/event.c: event parsing and validation
  *	  (ev_parse_event, with and without its fast paths), exact decimals (ev_decimal_parse,
  *	  ev_decimal_format), JSON output (ev_json_quote, ev_json_error,
- *	  ev_format_journal_line, ev_format_timestamp) and the input checks
+ *	  ev_format_timestamp), the journal line of src/journal/line.c
+ *	  (journal_line_format, journal_line_parse) and the input checks
  *	  (ev_utf8_valid, ev_decode_user_id).
  *
  * No server needed: build and run with "make unitcheck".
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "core/event.h"
+#include "journal/line.h"
 #include "unit.h"
 
 /* value in units: EV_SCALE-scaled integer */
@@ -806,7 +808,7 @@ test_parse_strings(void)
 }
 
 /*
- * ev_parse_batch and ev_parse_line: the same string checks for every
+ * ev_parse_batch and journal_line_parse: the same string checks for every
  * event of a JSON array or NDJSON body, and for a journal line
  */
 static void
@@ -865,19 +867,20 @@ test_parse_strings_batch(void)
 	/* journal lines, as in a dropped file */
 	body = "{\"userId\":\"\\ud800\",\"name\":\"add_revenue\",\"value\":1,"
 		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
-	CHECK(!ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err)));
+	CHECK(!journal_line_parse(parser, body, strlen(body), &ev, err, sizeof(err)));
 	CHECK_STR_EQ(err, "invalid JSON: lone surrogate \\ud800 at offset 11");
 	body = "{\"userId\":\"a\x01\",\"name\":\"add_revenue\",\"value\":1,"
 		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
-	CHECK(!ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err)));
+	CHECK(!journal_line_parse(parser, body, strlen(body), &ev, err, sizeof(err)));
 	CHECK_STR_EQ(err, "invalid JSON: raw control character in a string at offset 12");
 	body = "{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":1,"
 		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\x7f\x1f\"}";
-	CHECK(!ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err)));
+	CHECK(!journal_line_parse(parser, body, strlen(body), &ev, err, sizeof(err)));
 	CHECK_STR_EQ(err, "invalid JSON: raw control character in a string at offset 106");
 	body = "{\"userId\":\"\\ud83d\\ude00\",\"name\":\"add_revenue\",\"value\":1,"
 		"\"receivedAt\":\"2026-01-01T00:00:00.000000Z\",\"clientAddr\":\"::1\"}";
-	if (CHECK(ev_parse_line(parser, body, strlen(body), &ev, err, sizeof(err))))
+	if (CHECK(journal_line_parse(parser, body, strlen(body), &ev, err,
+								 sizeof(err))))
 		CHECK_MEM_EQ(ev.user_id, ev.user_id_len, "\xf0\x9f\x98\x80", 4);
 }
 
@@ -1023,7 +1026,8 @@ expect_line(const char *line, const char *name, ev_int128 value,
 	char		err[EV_ERROR_BUFSZ] = "";
 
 	memset(&ev, 0x5a, sizeof(ev));
-	if (!unit_check(ev_parse_line(parser, line, strlen(line), &ev, err, sizeof(err)),
+	if (!unit_check(journal_line_parse(parser, line, strlen(line), &ev, err,
+									   sizeof(err)),
 					__FILE__, lineno, func, "line accepted: %s", err))
 		return;
 	unit_check(strcmp(ev.user_id, "u") == 0 && strcmp(ev.name, name) == 0 &&
@@ -1053,8 +1057,8 @@ reject_line(const char *line, const char *want, const char *func, int lineno)
 	EvEvent		ev;
 	char		err[EV_ERROR_BUFSZ] = "";
 
-	if (!unit_check(!ev_parse_line(parser, line, strlen(line), &ev, err,
-								   sizeof(err)),
+	if (!unit_check(!journal_line_parse(parser, line, strlen(line), &ev, err,
+										sizeof(err)),
 					__FILE__, lineno, func, "line refused: %s", line))
 		return;
 	unit_check(strcmp(err, want) == 0, __FILE__, lineno, func,
@@ -1070,7 +1074,7 @@ reject_line(const char *line, const char *want, const char *func, int lineno)
 #define TAIL	",\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"::1\"}"
 
 /*
- * ev_parse_line: the type a journal line records, or not
+ * journal_line_parse: the type a journal line records, or not
  */
 static void
 test_line_types(void)
@@ -1174,7 +1178,8 @@ test_line_types(void)
 		user[21] = '\0';
 		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
 				 "\"metric\":\"m\",\"effect\":\"add\"" TAIL, user);
-		if (CHECK(ev_parse_line(parser, line, strlen(line), &ev, err, sizeof(err))))
+		if (CHECK(journal_line_parse(parser, line, strlen(line), &ev, err,
+									 sizeof(err))))
 			CHECK(ev.user_id_len == 21 && memcmp(ev.user_id, user, 21) == 0 &&
 				  ev.typed);
 		user[i] = '\xff';
@@ -1192,7 +1197,8 @@ test_line_types(void)
 		user[i] = '"';
 		snprintf(line, sizeof(line), "{\"userId\":\"%s\",\"name\":\"n\",\"value\":1,"
 				 "\"metric\":\"m\",\"effect\":\"add\"" TAIL, user);
-		CHECK(!ev_parse_line(parser, line, strlen(line), &ev, err, sizeof(err)));
+		CHECK(!journal_line_parse(parser, line, strlen(line), &ev, err,
+								  sizeof(err)));
 		user[i] = '\xe9';
 		snprintf(line, sizeof(line), "{\"userId\":\"u\",\"name\":\"n\",\"value\":1,"
 				 "\"metric\":\"m\",\"effect\":\"add\",\"eventId\":\"%s\"" TAIL, user);
@@ -1519,7 +1525,7 @@ test_json_quote(void)
 }
 
 /*
- * ev_format_journal_line and ev_format_timestamp
+ * journal_line_format and ev_format_timestamp
  */
 
 /* same_typed_event: do two typed events agree in every field? */
@@ -1556,8 +1562,8 @@ check_line_round_trip(const EvEvent *ev, const char *func, int line)
 	size_t		len;
 	EvParser   *p = ev_parser_create();
 
-	len = ev_format_journal_line(ev, "2026-11-22T05:00:00.123456Z",
-								 "2001:db8::ffff:192.0.2.1", buf, sizeof(buf));
+	len = journal_line_format(ev, "2026-11-22T05:00:00.123456Z",
+							  "2001:db8::ffff:192.0.2.1", buf, sizeof(buf));
 	if (!unit_check(len > 0 && len == strlen(buf) && buf[len - 1] == '\n',
 					__FILE__, line, func, "journal line formatted (len %zu)", len))
 	{
@@ -1571,7 +1577,7 @@ check_line_round_trip(const EvEvent *ev, const char *func, int line)
 		{
 			memset(&again, 0x5a, sizeof(again));
 			err[0] = '\0';
-			if (!unit_check(ev_parse_line(p, buf, l, &again, err, sizeof(err)),
+			if (!unit_check(journal_line_parse(p, buf, l, &again, err, sizeof(err)),
 							__FILE__, line, func,
 							"journal line parses back (fast %d): %s", fast, err))
 				continue;
@@ -1629,8 +1635,8 @@ test_journal_line(void)
 	const char *want;
 
 	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
-	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-								 "127.0.0.1", buf, sizeof(buf));
+	len = journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+							  "127.0.0.1", buf, sizeof(buf));
 	want = "{\"userId\":\"user1\",\"name\":\"add_revenue\",\"value\":100,"
 		"\"metric\":\"revenue\",\"effect\":\"add\","
 		"\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"127.0.0.1\"}\n";
@@ -1640,8 +1646,8 @@ test_journal_line(void)
 
 	set_event(&ev, "a\"b\\c\n\x01\x7f\xc3\xa9", 10, EV_NAME_SUBTRACT_REVENUE,
 			  500000001);
-	len = ev_format_journal_line(&ev, "1970-01-01T00:00:00.000000Z", "::1",
-								 buf, sizeof(buf));
+	len = journal_line_format(&ev, "1970-01-01T00:00:00.000000Z", "::1",
+							  buf, sizeof(buf));
 	want = "{\"userId\":\"a\\\"b\\\\c\\n\\u0001\\u007f\xc3\xa9\",\"name\":\"subtract_revenue\","
 		"\"value\":0.500000001,\"metric\":\"revenue\",\"effect\":\"subtract\","
 		"\"receivedAt\":\"1970-01-01T00:00:00.000000Z\","
@@ -1654,8 +1660,8 @@ test_journal_line(void)
 	set_typed_event(&ev, "u", 1, "signup", "signups", EV_EFFECT_COUNT, NO_VALUE);
 	memcpy(ev.event_id, "e-1", 4);
 	ev.event_id_len = 3;
-	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-								 "127.0.0.1", buf, sizeof(buf));
+	len = journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+							  "127.0.0.1", buf, sizeof(buf));
 	want = "{\"userId\":\"u\",\"name\":\"signup\",\"value\":0,"
 		"\"metric\":\"signups\",\"effect\":\"count\",\"eventId\":\"e-1\","
 		"\"receivedAt\":\"2026-11-22T05:00:00.123456Z\",\"clientAddr\":\"127.0.0.1\"}\n";
@@ -1665,30 +1671,30 @@ test_journal_line(void)
 
 	/* too small an output buffer: 0, never an overrun */
 	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
-	len = ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-								 "127.0.0.1", buf, sizeof(buf));
-	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										"127.0.0.1", buf, len), 0);
-	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										"127.0.0.1", buf, len + 1), len);
+	len = journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+							  "127.0.0.1", buf, sizeof(buf));
+	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									 "127.0.0.1", buf, len), 0);
+	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									 "127.0.0.1", buf, len + 1), len);
 
 	/* only a typed event with a valid type is written */
 	ev.typed = false;
-	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										"127.0.0.1", buf, sizeof(buf)), 0);
+	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									 "127.0.0.1", buf, sizeof(buf)), 0);
 	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
 	ev.effect = (EvEffect) 3;
-	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										"127.0.0.1", buf, sizeof(buf)), 0);
+	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									 "127.0.0.1", buf, sizeof(buf)), 0);
 	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
 	memcpy(ev.name, "a\"b", 4);
 	ev.name_len = 3;
-	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										"127.0.0.1", buf, sizeof(buf)), 0);
+	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									 "127.0.0.1", buf, sizeof(buf)), 0);
 	set_event(&ev, "user1", 5, EV_NAME_ADD_REVENUE, UNITS(100));
 	ev.metric_len = 0;
-	CHECK_INT_EQ(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-										"127.0.0.1", buf, sizeof(buf)), 0);
+	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+									 "127.0.0.1", buf, sizeof(buf)), 0);
 
 	/* round trips of edge values and ids */
 	set_event(&ev, "u", 1, EV_NAME_ADD_REVENUE, 0);
@@ -1717,9 +1723,9 @@ test_journal_line(void)
 		ev.event_id[EV_EVENT_ID_MAX] = '\0';
 		ev.event_id_len = EV_EVENT_ID_MAX;
 		check_line_round_trip(&ev, __func__, __LINE__);
-		CHECK(ev_format_journal_line(&ev, "2026-11-22T05:00:00.123456Z",
-									 "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
-									 buf, sizeof(buf)) > 0);
+		CHECK(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
+								  "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+								  buf, sizeof(buf)) > 0);
 
 		for (size_t i = 0; i < sizeof(id); i++)
 			id[i] = (char) (1 + i % 127);	/* every ASCII byte but NUL */

@@ -1,16 +1,16 @@
 /*-------------------------------------------------------------------------
  *
- * rotation.c
- *	  The shared memory between the workers and the backends calling
- *	  evproc_rotate(): which workers run, and the rotation tickets.  Only
- *	  this file reads or writes it; rotation_wake_workers wakes the
- *	  workers for others too.
+ * workers.c
+ *	  The workers' registry in shared memory, between the workers and the
+ *	  backends calling evproc_rotate(): which workers run (pid, latch), and
+ *	  the rotation tickets.  Only this file reads or writes it; workers_wake
+ *	  wakes the workers for others too.
  *
  * evproc_rotate() takes a ticket (bumps rotate_requested) and sets every
  * running worker's latch.  Each worker takes the request in its loop
- * (rotation_take_request), rotates, ingests everything archived in its
- * directory, and then completes the ticket (rotation_complete): its
- * slot's rotate_completed becomes the ticket it served, with the rotated
+ * (workers_take_rotation), rotates, ingests everything archived in its
+ * directory, and then completes the ticket (workers_complete_rotation):
+ * its slot's rotate_completed becomes the ticket it served, with the rotated
  * file's name and an error message if ingest failed, and the condition
  * variable is broadcast.  A worker that exits clears its pid, which
  * wakes the waiters too, so that they report it rather than time out.
@@ -20,7 +20,7 @@
 #include "postgres.h"
 
 #include "journal/journal.h"
-#include "shared/rotation.h"
+#include "shared/workers.h"
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -42,15 +42,15 @@ typedef struct WorkerSlot
 	char		error[256];		/* "" on success */
 } WorkerSlot;
 
-typedef struct RotationShared
+typedef struct WorkersShared
 {
 	slock_t		mutex;
 	uint64		rotate_requested;
 	ConditionVariable cv;
 	WorkerSlot	workers[EVPROC_MAX_WORKERS];
-} RotationShared;
+} WorkersShared;
 
-static RotationShared *shared = NULL;
+static WorkersShared *shared = NULL;
 
 /* the worker's side: its slot, and the ticket it is serving */
 static int	my_index = -1;
@@ -59,22 +59,22 @@ static uint64 pending = 0;		/* ticket being served; 0 for none */
 static char pending_file[JOURNAL_NAME_MAX];
 
 Size
-rotation_shmem_size(void)
+workers_shmem_size(void)
 {
-	return MAXALIGN(sizeof(RotationShared));
+	return MAXALIGN(sizeof(WorkersShared));
 }
 
-/* rotation_shmem_init attaches to the shared memory, creating it once. */
+/* workers_shmem_init attaches to the shared memory, creating it once. */
 void
-rotation_shmem_init(void)
+workers_shmem_init(void)
 {
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("evproc", sizeof(RotationShared), &found);
+	shared = ShmemInitStruct("evproc", sizeof(WorkersShared), &found);
 	if (!found)
 	{
-		memset(shared, 0, sizeof(RotationShared));
+		memset(shared, 0, sizeof(WorkersShared));
 		SpinLockInit(&shared->mutex);
 		ConditionVariableInit(&shared->cv);
 	}
@@ -102,11 +102,11 @@ detach(int code, Datum arg)
 }
 
 /*
- * rotation_attach marks worker worker_index as running until the process
+ * workers_attach marks worker worker_index as running until the process
  * exits.  Requests made before are not this run's to serve.
  */
 void
-rotation_attach(int worker_index)
+workers_attach(int worker_index)
 {
 	Assert(worker_index >= 0 && worker_index < EVPROC_MAX_WORKERS);
 	my_index = worker_index;
@@ -115,12 +115,12 @@ rotation_attach(int worker_index)
 }
 
 /*
- * rotation_take_request: has evproc_rotate() asked for a rotation since
+ * workers_take_rotation: has evproc_rotate() asked for a rotation since
  * the last one taken?  If so, the newest ticket becomes pending until
- * rotation_complete.
+ * workers_complete_rotation.
  */
 bool
-rotation_take_request(void)
+workers_take_rotation(void)
 {
 	uint64		requested;
 
@@ -134,26 +134,29 @@ rotation_take_request(void)
 	return true;
 }
 
-/* rotation_pending: is a ticket waiting for ingest to drain? */
+/* workers_rotation_pending: is a ticket waiting for ingest to drain? */
 bool
-rotation_pending(void)
+workers_rotation_pending(void)
 {
 	return pending != 0;
 }
 
-/* rotation_set_file names the file the pending ticket's rotation made. */
+/*
+ * workers_set_rotated_file names the file the pending ticket's rotation
+ * made.
+ */
 void
-rotation_set_file(const char *name)
+workers_set_rotated_file(const char *name)
 {
 	strlcpy(pending_file, name, sizeof(pending_file));
 }
 
 /*
- * rotation_complete answers the pending ticket, with an error message ("" on
- * success), and wakes the backends waiting for it.
+ * workers_complete_rotation answers the pending ticket, with an error
+ * message ("" on success), and wakes the backends waiting for it.
  */
 void
-rotation_complete(const char *error)
+workers_complete_rotation(const char *error)
 {
 	WorkerSlot *slot = &shared->workers[my_index];
 
@@ -167,9 +170,9 @@ rotation_complete(const char *error)
 	pending = 0;
 }
 
-/* rotation_worker_pid: the pid of worker worker_index, 0 if not running */
+/* workers_pid: the pid of worker worker_index, 0 if not running */
 pid_t
-rotation_worker_pid(int worker_index)
+workers_pid(int worker_index)
 {
 	pid_t		pid;
 
@@ -180,12 +183,12 @@ rotation_worker_pid(int worker_index)
 }
 
 /*
- * rotation_wake_workers sets the latch of every running worker, so that
- * it looks at the shared memory at once (rotation_request, and a change of
- * event types: see types.c).
+ * workers_wake sets the latch of every running worker, so that it looks at
+ * the shared memory at once (workers_rotate, and a change of event types:
+ * see types.c).
  */
 void
-rotation_wake_workers(void)
+workers_wake(void)
 {
 	int			procnos[EVPROC_MAX_WORKERS];
 	int			n = 0;
@@ -202,14 +205,14 @@ rotation_wake_workers(void)
 }
 
 /*
- * rotation_request asks every worker to rotate its journal now and waits
+ * workers_rotate asks every worker to rotate its journal now and waits
  * until each has ingested every archived file, including the ones just
  * rotated.  Returns the names of the rotated files (comma separated,
  * palloc'd), or NULL if the journals were empty.  Raises an error if
  * ingest failed, a worker exited, or on timeout.
  */
 char *
-rotation_request(int timeout_ms)
+workers_rotate(int timeout_ms)
 {
 	TimestampTz deadline;
 	uint64		ticket;

@@ -1,0 +1,182 @@
+/*-------------------------------------------------------------------------
+ *
+ * line.c
+ *	  A journal line, written and read: journal_line_format writes an
+ *	  event's line, and journal_line_parse reads one back, lines as
+ *	  evproc writes them without json-c (the fast path), anything else
+ *	  with the parsers of core/event.c.
+ *
+ * The writer and the fast reader share the literals of line.h, so the
+ * layout is written once.  Backend-free (libc, and json-c through
+ * core/): no PostgreSQL symbol, unit tested and fuzzed without a server.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "core/event_int.h"
+#include "journal/line.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifdef POSTGRES_H
+#error "line.c is backend-free: it must not include PostgreSQL backend headers"
+#endif
+
+/* EXPECT advances *p past the literal lit if the input continues with it */
+#define EXPECT(p, end, lit) ev_expect_literal(p, end, lit, LINE_LEN(lit))
+
+/*
+ * journal_line_format writes the journal line of a typed event, with a
+ * trailing newline, and returns its length (0 if it does not fit, or if
+ * the event is untyped or has a name, metric or effect that the rules
+ * refuse).  The line keeps the event's fields, records the type the event
+ * was accepted with (so that ingest counts it as it was acknowledged,
+ * whatever the definitions are by then) and adds the receive time and
+ * client address, in the layout of line.h.
+ *
+ * The value is always written: 0 for a count event without one.  Names and
+ * metrics need no quoting (see ev_check_name).
+ */
+size_t
+journal_line_format(const EvEvent *ev, const char *received_at,
+					const char *client_addr, char *out, size_t outlen)
+{
+	char		user[EV_USER_ID_MAX * 6 + 3];
+	char		value[EV_DECIMAL_BUFSZ];
+	char		addr[EV_ADDR_BUFSZ * 6 + 3];
+	char		id[EV_EVENT_ID_MAX * 6 + 16] = "";
+	const char *effect = ev_effect_name(ev->effect);
+	int			n;
+
+	if (!ev->typed || effect == NULL ||
+		ev_check_name(ev->name, ev->name_len) != NULL ||
+		ev_check_metric(ev->metric, ev->metric_len) != NULL)
+		return 0;
+	if (ev_json_quote(ev->user_id, ev->user_id_len, user, sizeof(user)) == 0 ||
+		ev_json_quote(client_addr, strlen(client_addr), addr, sizeof(addr)) == 0)
+		return 0;
+	if (ev->event_id_len > 0)
+	{
+		memcpy(id, LINE_EVENT_ID, LINE_LEN(LINE_EVENT_ID));
+		if (ev_json_quote(ev->event_id, ev->event_id_len,
+						  id + LINE_LEN(LINE_EVENT_ID),
+						  sizeof(id) - LINE_LEN(LINE_EVENT_ID)) == 0)
+			return 0;
+	}
+	ev_decimal_format(ev->value, value);
+	n = snprintf(out, outlen,
+				 LINE_USER_ID "%s" LINE_NAME "\"%.*s\"" LINE_VALUE "%s"
+				 LINE_METRIC "\"%.*s\"" LINE_EFFECT "\"%s\"%s"
+				 LINE_RECEIVED_AT "\"%s\"" LINE_CLIENT_ADDR "%s" LINE_END "\n",
+				 user, (int) ev->name_len, ev->name, value,
+				 (int) ev->metric_len, ev->metric, effect,
+				 id, received_at, addr);
+	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
+}
+
+/*
+ * parse_fast parses a line exactly as evproc writes it to the journal (see
+ * journal_line_format), without json-c; also without "metric" and
+ * "effect", as older versions wrote it.  It returns false for anything
+ * else, and the caller then uses the full parser, so it only needs to be
+ * right about what it accepts: the lines it accepts are valid JSON that
+ * the full parser reads to the same event (the fuzz target checks this).
+ */
+static bool
+parse_fast(const char *line, size_t len, EvEvent *ev)
+{
+	const char *p = line;
+	const char *end = line + len;
+	const char *s;
+	long		n;
+	bool		non_ascii = false;
+
+	if (!EXPECT(&p, end, LINE_USER_ID "\""))
+		return false;
+	s = p;
+	n = ev_plain_string(&p, end, &non_ascii);
+	if (n < 0 || ev_check_user_id(s, (size_t) n) != NULL)
+		return false;
+	memcpy(ev->user_id, s, (size_t) n);
+	ev->user_id[n] = '\0';
+	ev->user_id_len = (size_t) n;
+
+	if (!EXPECT(&p, end, LINE_NAME "\""))
+		return false;
+	s = p;
+	n = ev_plain_string(&p, end, &non_ascii);
+	if (n < 0 || ev_check_name(s, (size_t) n) != NULL)
+		return false;
+	memcpy(ev->name, s, (size_t) n);
+	ev->name[n] = '\0';
+	ev->name_len = (size_t) n;
+
+	if (!EXPECT(&p, end, LINE_VALUE))
+		return false;
+	s = p;
+	while (p < end && *p != ',' && *p != '}')
+		p++;
+	if (ev_decimal_parse(s, (size_t) (p - s), &ev->value) != NULL)
+		return false;
+	ev->has_value = true;
+
+	ev_clear_type(ev);
+	if (EXPECT(&p, end, LINE_METRIC "\""))
+	{
+		const char *effect;
+		long		elen;
+
+		s = p;
+		n = ev_plain_string(&p, end, &non_ascii);
+		if (n < 0 || !EXPECT(&p, end, LINE_EFFECT "\""))
+			return false;
+		effect = p;
+		elen = ev_plain_string(&p, end, &non_ascii);
+		if (elen < 0 ||
+			ev_line_type(ev, s, (size_t) n, effect, (size_t) elen) != NULL)
+			return false;
+	}
+
+	ev->event_id[0] = '\0';
+	ev->event_id_len = 0;
+	if (EXPECT(&p, end, LINE_EVENT_ID "\""))
+	{
+		s = p;
+		n = ev_plain_string(&p, end, &non_ascii);
+		if (n < 0 || ev_check_event_id(s, (size_t) n) != NULL)
+			return false;
+		memcpy(ev->event_id, s, (size_t) n);
+		ev->event_id[n] = '\0';
+		ev->event_id_len = (size_t) n;
+	}
+
+	if (!EXPECT(&p, end, LINE_RECEIVED_AT "\"") ||
+		ev_plain_string(&p, end, &non_ascii) < 0 ||
+		!EXPECT(&p, end, LINE_CLIENT_ADDR "\"") ||
+		ev_plain_string(&p, end, &non_ascii) < 0 ||
+		!EXPECT(&p, end, LINE_END) || p != end)
+		return false;
+
+	/*
+	 * The full parser rejects invalid UTF-8 anywhere in the line; outside
+	 * its strings, the line is ASCII (literals and a number).
+	 */
+	return !non_ascii || ev_utf8_valid(line, len);
+}
+
+/*
+ * journal_line_parse parses one line of a journal file: a line written by
+ * evproc takes the fast path, anything else (a dropped file, a torn line)
+ * the full parser, with the same result either way.  A line that records
+ * the type of its event ("metric" and "effect") gives a typed event; one
+ * that does not, an untyped event whose value may be missing, as from
+ * ev_parse_event.
+ */
+bool
+journal_line_parse(EvParser *parser, const char *line, size_t len,
+				   EvEvent *ev, char *errbuf, size_t errlen)
+{
+	if (ev_parser_fast(parser) && parse_fast(line, len, ev))
+		return true;
+	return ev_parse_typed(parser, line, len, ev, errbuf, errlen);
+}
