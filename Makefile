@@ -80,7 +80,19 @@ SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz
 # The worker connects to the "postgres" database, so the tests use it.
 REGRESS = api database http ingest badinput batch types monitor tokens upgrade
 REGRESS_OPTS = --inputdir=test --temp-instance=tmp_regress \
-	--temp-config=test/regress.conf --use-existing
+	--temp-config=test/regress.conf --temp-config=tmp_regress_port.conf \
+	--use-existing
+
+# The worker of pg_regress's instance listens on a free port, not a fixed
+# one (two runs on one machine would share it); the tests reach it at $EV.
+ifneq ($(filter installcheck check-all,$(MAKECMDGOALS)),)
+REGRESS_HTTP_PORT := $(shell python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+installcheck: export EV = http://127.0.0.1:$(REGRESS_HTTP_PORT)
+endif
+REGRESS_PREP = tmp_regress_port.conf
+.PHONY: tmp_regress_port.conf
+tmp_regress_port.conf:
+	@echo "evproc.port = $(REGRESS_HTTP_PORT)" > $@
 
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
@@ -93,7 +105,7 @@ installcheck: export LANG = C.UTF-8
 installcheck: export LC_CTYPE = C.UTF-8
 installcheck: export LC_COLLATE = C.UTF-8
 
-EXTRA_CLEAN = tmp_regress src/http/dashboard_html.h test/unit/test_event test/unit/test_validate \
+EXTRA_CLEAN = tmp_regress tmp_regress_port.conf src/http/dashboard_html.h test/unit/test_event test/unit/test_validate \
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \

@@ -9,8 +9,10 @@ CREATE EXTENSION evproc;
 SELECT count(*) AS workers, min(application_name) AS application_name
 FROM pg_stat_activity WHERE backend_type = 'evproc';
 
--- settings and their defaults (regress.conf sets port, database, interval)
-SELECT name, setting, unit, context
+-- settings and their defaults (regress.conf sets database and interval,
+-- the Makefile a free port)
+SELECT name, CASE name WHEN 'evproc.port' THEN 'PORT' ELSE setting END AS setting,
+       unit, context
 FROM pg_settings WHERE name LIKE 'evproc.%' ORDER BY name;
 
 -- unknown user: NULL

@@ -2,7 +2,6 @@
 -- Bad input: each request gets its exact status and error body, the
 -- worker survives all of them, and no revenue changes.
 --
-\setenv EV http://127.0.0.1:18701
 SELECT pid AS worker_pid FROM pg_stat_activity WHERE backend_type = 'evproc' \gset
 SELECT count(*) AS users, coalesce(sum(revenue), 0) AS total
 FROM evproc.user_revenue \gset before_

@@ -2,7 +2,6 @@
 -- Batches (JSON arrays and NDJSON, all or nothing) and eventIds (an event
 -- is counted at most once, however often it is sent).
 --
-\setenv EV http://127.0.0.1:18701
 
 -- a JSON array: accepted as a unit
 \! test/http -d '[{"userId": "b1", "name": "add_revenue", "value": 1}, {"userId": "b1", "name": "add_revenue", "value": 2}, {"userId": "b2", "name": "subtract_revenue", "value": 0.5}]' $EV/liveEvent

@@ -1,8 +1,7 @@
 --
--- HTTP API, driven with curl against the worker (evproc.port = 18701);
+-- HTTP API, driven with curl against the worker (on the free port in $EV);
 -- test/http prints the status and the body of each reply.
 --
-\setenv EV http://127.0.0.1:18701
 
 -- happy path: add, subtract, lookup over HTTP and SQL
 \! test/http -d '{"userId": "user1", "name": "add_revenue", "value": 100}' $EV/liveEvent

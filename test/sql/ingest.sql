@@ -92,9 +92,9 @@ SELECT evproc_user_revenue(U&'surr\+01F600') AS pair,
        evproc_user_revenue(U&'surr\FFFD') AS merged;
 
 -- rotated names are sortable and never repeat
-\! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' $EV/liveEvent
 SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}-[0-9a-f]{16}\.jsonl$' AS name_ok;
-\! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "n", "name": "add_revenue", "value": 1}' $EV/liveEvent
 SELECT evproc_rotate() ~ '^events-\d{8}T\d{6}Z-\d{10}-[0-9a-f]{16}\.jsonl$' AS name_ok;
 SELECT count(*) = count(DISTINCT filename) AS unique_names,
        array_agg(filename ORDER BY processed_at) = array_agg(filename ORDER BY filename) AS sorted
@@ -103,7 +103,7 @@ SELECT evproc_user_revenue('n');
 
 -- ingest failure is reported, the file stays, and it is retried
 ALTER TABLE evproc.user_metrics RENAME TO user_metrics_moved;
-\! test/http -d '{"userId": "retry", "name": "add_revenue", "value": 4}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "retry", "name": "add_revenue", "value": 4}' $EV/liveEvent
 DO $$
 BEGIN
     PERFORM evproc_rotate(5000);
@@ -120,9 +120,9 @@ SELECT evproc_user_revenue('retry');
 -- 503 when the journal cannot be written; nothing is acknowledged or
 -- counted, and the worker recovers by itself once writing works again
 \! chmod 500 "$EVDIR"
-\! test/http -d '{"userId": "full", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "full", "name": "add_revenue", "value": 1}' $EV/liveEvent
 \! chmod 700 "$EVDIR"
-\! test/http -d '{"userId": "full", "name": "add_revenue", "value": 2}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "full", "name": "add_revenue", "value": 2}' $EV/liveEvent
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 SELECT evproc_user_revenue('full');
 

@@ -2,7 +2,6 @@
 -- Monitoring in SQL: evproc.stats, evproc.journal_files, pausing ingest,
 -- and what pg_stat_activity says the worker is doing.
 --
-\setenv EV http://127.0.0.1:18701
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS evproc;
 RESET client_min_messages;
@@ -36,7 +35,8 @@ WHERE state = 'active';
 -- paused: POSTs are still acknowledged, files wait, evproc_rotate() refuses
 SELECT evproc_pause_ingest();
 SELECT state, ingest_paused FROM evproc.stats;
-SELECT state, query FROM pg_stat_activity WHERE backend_type = 'evproc';
+SELECT state, replace(query, current_setting('evproc.port'), 'PORT') AS query
+FROM pg_stat_activity WHERE backend_type = 'evproc';
 \! test/http -d '{"userId": "mon3", "name": "add_revenue", "value": 8}' $EV/liveEvent
 COPY (SELECT '{"userId": "mon3", "name": "add_revenue", "value": 16}') TO :'f1';
 COPY (SELECT 'not an event') TO :'f2';
@@ -60,7 +60,8 @@ SELECT evproc_user_revenue('mon1') AS mon1, evproc_user_revenue('mon2') AS mon2,
 SELECT ingested_events - :ing0 AS ingested, rejected_lines - :rej0 AS rejected,
        state
 FROM evproc.stats;
-SELECT state, query FROM pg_stat_activity WHERE backend_type = 'evproc';
+SELECT state, replace(query, current_setting('evproc.port'), 'PORT') AS query
+FROM pg_stat_activity WHERE backend_type = 'evproc';
 
 -- a file waiting for a lock on the tables: the worker says so, and counts
 -- it once the lock is gone

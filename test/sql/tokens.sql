@@ -5,7 +5,6 @@
 -- while there is no token.  Tokens are random: they go through psql
 -- variables into the environment of test/http, never into the output.
 --
-\setenv EV http://127.0.0.1:18701
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS evproc;
 RESET client_min_messages;

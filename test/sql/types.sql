@@ -141,27 +141,27 @@ SELECT name, metric, effect FROM evproc.event_types ORDER BY name COLLATE "C";
 -- is told at commit; the loop polls until the POST is accepted)
 SELECT evproc_define_event_type('purchase', 'purchases', 'count');
 SELECT evproc_define_event_type('refund', 'revenue', 'subtract');
-\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "t1", "name": "purchase"}' http://127.0.0.1:18701/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
-\! test/http -d '{"userId": "t1", "name": "purchase", "value": 99}' http://127.0.0.1:18701/liveEvent
-\! test/http -d '{"userId": "t1", "name": "add_revenue", "value": 20}' http://127.0.0.1:18701/liveEvent
-\! test/http -d '{"userId": "t1", "name": "refund", "value": 5}' http://127.0.0.1:18701/liveEvent
-\! test/http -d '{"userId": "t2", "name": "purchase"}' http://127.0.0.1:18701/liveEvent
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "t1", "name": "purchase"}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+\! test/http -d '{"userId": "t1", "name": "purchase", "value": 99}' $EV/liveEvent
+\! test/http -d '{"userId": "t1", "name": "add_revenue", "value": 20}' $EV/liveEvent
+\! test/http -d '{"userId": "t1", "name": "refund", "value": 5}' $EV/liveEvent
+\! test/http -d '{"userId": "t2", "name": "purchase"}' $EV/liveEvent
 -- an unknown type, a subtract without a value, and in a batch
-\! test/http -d '{"userId": "t1", "name": "gift", "value": 1}' http://127.0.0.1:18701/liveEvent
-\! test/http -d '{"userId": "t1", "name": "refund"}' http://127.0.0.1:18701/liveEvent
-\! test/http -d '[{"userId": "t1", "name": "refund", "value": 1}, {"userId": "t1", "name": "gift", "value": 1}]' http://127.0.0.1:18701/liveEvent
-\! test/http -d '{"userId": "t1", "name": "Bad Name", "value": 1}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "t1", "name": "gift", "value": 1}' $EV/liveEvent
+\! test/http -d '{"userId": "t1", "name": "refund"}' $EV/liveEvent
+\! test/http -d '[{"userId": "t1", "name": "refund", "value": 1}, {"userId": "t1", "name": "gift", "value": 1}]' $EV/liveEvent
+\! test/http -d '{"userId": "t1", "name": "Bad Name", "value": 1}' $EV/liveEvent
 -- redefined and dropped before ingest: the events above keep their
 -- definitions (the loop waits until the worker refuses the dropped type)
 SELECT evproc_define_event_type('refund', 'revenue', 'add');
 SELECT evproc_drop_event_type('purchase');
-\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "t9", "name": "purchase"}' http://127.0.0.1:18701/liveEvent); case "$r" in 400*) echo "$r"; break;; esac; sleep 0.05; done
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "t9", "name": "purchase"}' $EV/liveEvent); case "$r" in 400*) echo "$r"; break;; esac; sleep 0.05; done
 SELECT evproc_rotate() IS NOT NULL AS rotated;
-\! test/http http://127.0.0.1:18701/userEvents/t1
+\! test/http $EV/userEvents/t1
 -- a user known only by other metrics has revenue 0
-\! test/http http://127.0.0.1:18701/userEvents/t2
+\! test/http $EV/userEvents/t2
 SELECT evproc_user_metrics('t1') AS t1, evproc_user_metric('t2', 'purchases') AS t2;
-\! test/http -d '{"userId": "t3", "name": "refund", "value": 5}' http://127.0.0.1:18701/liveEvent
+\! test/http -d '{"userId": "t3", "name": "refund", "value": 5}' $EV/liveEvent
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 SELECT evproc_user_revenue('t3') AS t3_refund_now_adds;
 SELECT evproc_drop_event_type('refund');

@@ -96,8 +96,8 @@ INSERT INTO evproc.user_revenue (user_id, revenue, updated_at) VALUES
 -- the worker goes on while the tables are older than its library: the
 -- predefined types are accepted (and journaled with their definition),
 -- ingest waits for the update; after it, the event counts once
-\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-4", "name": "add_revenue", "value": 1}' http://127.0.0.1:18701/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
-\! test/http -d '{"userId": "old-4", "name": "refund", "value": 1}' http://127.0.0.1:18701/liveEvent
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-4", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+\! test/http -d '{"userId": "old-4", "name": "refund", "value": 1}' $EV/liveEvent
 -- version 1.1's revenue is a table that pg_dump dumps
 SELECT t::regclass AS dumped FROM pg_extension, unnest(extconfig) AS t
 WHERE extname = 'evproc' ORDER BY t::regclass::text;
