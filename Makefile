@@ -6,7 +6,7 @@
 #                             run as a non-root user (initdb refuses root)
 #   make structurecheck       execution contexts, no upward arrow or cycle (nm),
 #                             no src/ file > 800 lines, a README per folder;
-#                             README's settings table matches settings.c's rows
+#                             docs/settings.md's table matches settings.c's rows
 #   make check-all            unitcheck + structurecheck + installcheck
 #
 # Build with warnings as errors: make WERROR=1
@@ -221,14 +221,14 @@ check-all: unitcheck structurecheck installcheck
 # contexts (backend-free journal/ and core/, http/ without palloc, SPI,
 # transactions or locks), no arrow upward, no cycle, no src/ file over 800
 # lines, a README.md per folder.  Its self-test runs first.  Then
-# scripts/settings_table.py (after its self-test): README's settings table
+# scripts/settings_table.py (after its self-test): docs/settings.md's table
 # names the rows of src/shared/settings.c, with their defaults and contexts.
 .PHONY: structurecheck
 structurecheck: $(OBJS)
 	@python3 scripts/modcycles.py --selftest
 	@python3 scripts/modcycles.py --postgres "$$($(PG_CONFIG) --bindir)/postgres" $(OBJS)
 	@python3 scripts/settings_table.py --selftest
-	@python3 scripts/settings_table.py src/shared/settings.c README.md
+	@python3 scripts/settings_table.py src/shared/settings.c docs/settings.md
 
 # Every console example of the README and the docs, run in order against a
 # throwaway cluster of its own (scripts/setup.sh reset, free ports); needs

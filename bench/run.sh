@@ -477,7 +477,7 @@ echo "== $SUBS_MANY subscribers held" >&2
 settle	# by the old worker: the new one then touches few shared buffers
 # A connection's memory in libmicrohttpd is evproc.max_header_size (32 kB
 # by default, touched as the request is read): for this many streams the
-# header limit comes down to 8 kB, as the README advises for them.
+# header limit comes down to 8 kB, as docs/streams.md advises for them.
 $PSQL -c "ALTER SYSTEM SET evproc.max_connections = $((SUBS_MANY + 1000))" \
 	-c "ALTER SYSTEM SET evproc.max_subscribers = $((SUBS_MANY + 1000))" \
 	-c "ALTER SYSTEM SET evproc.max_header_size = '8kB'" >/dev/null

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""settings_table.py: README's settings table against settings.c's rows.
+"""settings_table.py: docs/settings.md's table against settings.c's rows.
 
 src/shared/settings.c defines every evproc.* setting as one row of a table,
 a SETTING_INT / SETTING_STRING / SETTING_BOOL macro call whose first
@@ -8,7 +8,8 @@ arguments are literals:
     SETTING_INT("evproc.port", evproc_port,
                 8000, 1, 65535, PGC_POSTMASTER, 0, RELOAD_NONE, ...),
 
-README.md's "## Settings" section has one table row per setting:
+docs/settings.md (its "# Settings" section; a "## Settings" section of a
+README works too) has one table row per setting:
 
     | `evproc.port` | `8000` | restart | HTTP port |
 
@@ -19,7 +20,7 @@ same context (PGC_POSTMASTER: "restart",
 PGC_SIGHUP and PGC_SUSET: "reload"; the README's cell may go on after
 that word).
 
-    python3 scripts/settings_table.py [src/shared/settings.c README.md]
+    python3 scripts/settings_table.py [src/shared/settings.c docs/settings.md]
     python3 scripts/settings_table.py --selftest
         (a matching pair passes; each kind of mismatch fails alone)
 """
@@ -139,10 +140,11 @@ def c_rows(text):
 def readme_rows(text):
     """{name: (default, change needs)} from the first table of README's
     "## Settings" section."""
-    m = re.search(r"^## Settings\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    m = re.search(r"^(#{1,2}) Settings\n(.*?)(?=^#{1,2} |\Z)", text,
+                  re.S | re.M)
     if not m:
-        raise ValueError('README has no "## Settings" section')
-    table = re.search(r"^\|.*?(?=^[^|]|\Z)", m.group(1), re.S | re.M)
+        raise ValueError('no "# Settings" or "## Settings" section')
+    table = re.search(r"^\|.*?(?=^[^|]|\Z)", m.group(2), re.S | re.M)
     rows = {}
     for line in (table.group(0) if table else "").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -269,7 +271,7 @@ def main(argv):
     if argv == ["--selftest"]:
         return 0 if selftest() else 1
     c_path, readme_path = argv if argv else ("src/shared/settings.c",
-                                             "README.md")
+                                             "docs/settings.md")
     with open(c_path) as f:
         c_text = f.read()
     with open(readme_path) as f:
@@ -278,10 +280,10 @@ def main(argv):
     for e in errs:
         print(f"settings_table: {e}", file=sys.stderr)
     if errs:
-        print(f"settings_table: README's settings table does not match "
+        print(f"settings_table: {readme_path}'s settings table does not match "
               f"{c_path}", file=sys.stderr)
         return 1
-    print(f"settings_table: README's settings table matches {c_path} "
+    print(f"settings_table: {readme_path}'s settings table matches {c_path} "
           f"({len(c_rows(c_text))} settings)")
     return 0
 

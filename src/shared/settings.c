@@ -2,7 +2,7 @@
  *
  * settings.c
  *	  The evproc.* configuration parameters.  Their names, defaults and
- *	  contexts are part of the public interface (see README).
+ *	  contexts are part of the public interface (see docs/settings.md).
  *
  * Parameters that shape the listening socket and the database connection
  * need a restart; the rest are re-read by the worker on SIGHUP.  Each one is
@@ -145,7 +145,7 @@ settings_list_next(const char **cursor, size_t *len)
  * for a string its check hook; the reload group, that is which module must
  * apply it when it changes on SIGHUP (RELOAD_NONE: read where it is used,
  * or not reloadable); the short and the long description of pg_settings.
- * README's settings table is checked against these rows (make
+ * docs/settings.md's settings table is checked against these rows (make
  * structurecheck, scripts/settings_table.py): keep the rows one macro
  * call each, with literal names and defaults.
  */
