@@ -17,9 +17,9 @@
 # its fence; the summary counts and names those.  A shell example fenced
 # as sh, bash or shell is an error: every shell example runs.
 #
-# The files are README.md and then every file it links to under docs/,
-# client/, bench/ and test/ (*.md), in the order of their first link; a
-# docs/*.md page that README.md does not link to is an error.  All of
+# The files are README.md and then the pages its section "Where to go
+# next" links to (*.md under docs/, client/, bench/ and test/), in that
+# order; a docs/*.md page it does not link to is an error.  All of
 # them run in one bash, one command after another, so that exports and
 # files made by one example are there for the next, in a copy of the
 # tree, as the user who runs this script (root in CI).
@@ -29,7 +29,8 @@
 # written for the set-up cluster (PostgreSQL 5499, HTTP 8000, directory
 # /var/tmp/evproc-cluster): these three are replaced, in the commands and
 # in what they show, by this run's; PGHOST, PGPORT, PGUSER and the
-# EVPROC_* variables of scripts/setup.sh are set to this run's cluster.
+# EVPROC_* variables of scripts/setup.sh and evproc-client's EVPROC_URL
+# are set to this run's cluster.
 #
 #   scripts/doccheck.py             run every example
 #   scripts/doccheck.py --list      list the examples, run nothing
@@ -148,11 +149,14 @@ def lines_match(want, got):
 
 
 def doc_files():
-    """README.md, then the pages it links to, in the order of their first link."""
+    """README.md, then the pages its "Where to go next" links to, in order."""
     files = ["README.md"]
     with open(os.path.join(TOP, "README.md")) as f:
         readme = f.read()
-    for target in LINK_RE.findall(readme):
+    m = re.search(r"^#+ Where to go next\s*$(.*?)(?=^#|\Z)", readme, re.M | re.S)
+    if not m:
+        raise ValueError("README.md has no section \"Where to go next\"")
+    for target in LINK_RE.findall(m.group(1)):
         p = os.path.normpath(target)
         if p not in files and os.path.exists(os.path.join(TOP, p)):
             files.append(p)
@@ -251,6 +255,7 @@ def run_all(list_only):
     env = dict(os.environ)
     env.update({
         "EVPROC_PGDATA": pgdata, "EVPROC_PGPORT": pgport, "EVPROC_HTTP_PORT": httpport,
+        "EVPROC_URL": "http://127.0.0.1:%s" % httpport,
         "PGHOST": "/tmp", "PGPORT": pgport, "PGUSER": "postgres", "PGDATABASE": "postgres",
         "PATH": "%s:%s" % (bindir, env.get("PATH", "/usr/bin:/bin")),
         "LC_ALL": "C.UTF-8", "TERM": "dumb", "NO_COLOR": "1",

@@ -2,6 +2,7 @@
 #
 # test.sh: runs the whole evproc test suite: unit tests of the
 # backend-free code, scripts/setup.sh on a cluster of its own (as root),
+# every example of the README and the docs (make doccheck),
 # pg_regress (SQL and HTTP via curl, on a temporary instance) and the TAP
 # crash tests.  Builds and installs first.
 #
@@ -41,6 +42,9 @@ if [ "$(id -u)" = 0 ]; then
 else
 	echo "skipped: it runs as root only"
 fi
+
+echo "== every example of the README and the docs, in order (scripts/doccheck.py)"
+$MAKE doccheck
 
 # A small tmpfs for the full-disk half of test/t/019_ready.pl, which runs
 # as the user of the tests (postgres as root): mounting needs root.  Its
