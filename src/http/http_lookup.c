@@ -7,7 +7,9 @@
  *
  * A kind's row says how a request of that kind is read (its arguments),
  * what it asks the worker (an item of the type its worker function
- * answers), that function, and how the answer becomes the reply.  Adding
+ * answers), that function and the table it reads (locked without waiting:
+ * while it is not free, the lookups wait), and how the answer becomes the
+ * reply.  Adding
  * a route answered from the database is a row of http.c's routes (with
  * setup_lookup, run_lookup and its kind), a row here, and its functions.
  *
@@ -35,6 +37,7 @@ typedef struct LookupKind
 	/* its item's question, the answer unset */
 	void		(*fill) (const HttpRequest *req, void *item);
 	LookupServeFn serve;		/* the worker function answering the items */
+	const char *table;			/* the table of evproc it reads */
 	/* its reply, from its item's answer */
 	void		(*render) (HttpRequest *req, const void *item);
 } LookupKind;
@@ -46,9 +49,9 @@ static void user_render(HttpRequest *req, const void *item);
 /* The kinds, one row each (LK_NONE is none). */
 static const LookupKind kinds[LK_NKINDS] = {
 	[LK_USER] = {sizeof(RevenueLookup), user_parse, user_fill, lookup_users,
-	user_render},
+	"user_metrics", user_render},
 	[LK_TOP] = {sizeof(TopLookup), http_top_parse, http_top_fill, lookup_tops,
-	http_top_render},
+	"user_metrics", http_top_render},
 };
 
 static RequestQueue pending_lookups;	/* requests waiting for the worker */
@@ -105,6 +108,7 @@ http_lookup_work(int *nwork)
 			items_cap[k] = pending_lookups.cap;
 		}
 		work[k].serve = kinds[k].serve;
+		work[k].table = kinds[k].table;
 		work[k].items = items[k];
 		work[k].n = 0;
 	}

@@ -14,10 +14,11 @@
  * plans.  Any error is caught and becomes LOOKUP_FAILED; the worker keeps
  * serving.
  *
- * Lookups never wait: not for a lock (the table is locked conditionally;
- * if VACUUM FULL or ALTER TABLE holds it, the lookups wait in the worker
- * and are tried again in a later pass, up to LOOKUP_MAX_WAIT_MS), and not
- * for a file's ingest transaction that spans several passes.  During that
+ * Lookups never wait: not for a lock (the tables the kinds read are locked
+ * conditionally; if VACUUM FULL or ALTER TABLE holds one, the lookups wait
+ * in the worker and are tried again in a later pass, up to
+ * LOOKUP_MAX_WAIT_MS), and not for a file's ingest transaction that spans
+ * several passes.  During that
  * transaction they run inside it, in a subtransaction, and take off the
  * sums it has already added (the UncommittedFn the caller passes), so
  * that they answer the committed value.  A top list reads the rows with a
@@ -283,13 +284,15 @@ lookup_users(const LookupBatch *b, void *items, int n)
 }
 
 /*
- * lookups_blocked notes that the table is locked by someone else: the
- * lookups are tried again in a later pass, and fail once they have
- * waited LOOKUP_MAX_WAIT_MS.
+ * lookups_blocked notes that table is locked by someone else: the lookups
+ * are tried again in a later pass, and fail once they have waited
+ * LOOKUP_MAX_WAIT_MS.
  */
 static void
-lookups_blocked(LookupPass *p)
+lookups_blocked(LookupPass *p, const char *table)
 {
+	static char error[NAMEDATALEN + 32];
+
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (blocked_since == 0)
@@ -299,33 +302,35 @@ lookups_blocked(LookupPass *p)
 	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
 	{
 		p->outcome = LOOKUP_FAILED;
-		p->error = "evproc.user_metrics is locked; try again";
+		snprintf(error, sizeof(error), "evproc.%s is locked; try again", table);
+		p->error = error;
 		blocked_since = 0;
 		lookup_retry_at = 0;
 	}
 }
 
 /*
- * serve_or_wait answers the lookups, kind after kind, if
- * evproc.user_metrics is free, else leaves them for a later pass (see
+ * serve_or_wait answers the lookups, kind after kind, if the tables they
+ * read are free, else leaves them all for a later pass (see
  * lookups_blocked).
  */
 static void
 serve_or_wait(void *arg)
 {
 	LookupPass *p = arg;
-	static const char *const user_metrics[] = {"user_metrics"};
 
-	if (db_try_lock(user_metrics, 1, AccessShareLock))
-	{
-		for (int k = 0; k < p->nwork; k++)
-			if (p->work[k].n > 0)
-				p->work[k].serve(&p->batch, p->work[k].items, p->work[k].n);
-		p->outcome = LOOKUP_ANSWERED;
-		blocked_since = 0;
-	}
-	else
-		lookups_blocked(p);
+	for (int k = 0; k < p->nwork; k++)
+		if (p->work[k].n > 0 &&
+			!db_try_lock(&p->work[k].table, 1, AccessShareLock))
+		{
+			lookups_blocked(p, p->work[k].table);
+			return;
+		}
+	for (int k = 0; k < p->nwork; k++)
+		if (p->work[k].n > 0)
+			p->work[k].serve(&p->batch, p->work[k].items, p->work[k].n);
+	p->outcome = LOOKUP_ANSWERED;
+	blocked_since = 0;
 }
 
 /* serve_alone answers the lookups in a unit of work of their own. */
@@ -355,7 +360,7 @@ LookupOutcome
 lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
 			   const char **error)
 {
-	LookupWork	work = {lookup_users, items, n};
+	LookupWork	work = {lookup_users, "user_metrics", items, n};
 
 	return lookup_serve(&work, 1, uncommitted, error);
 }

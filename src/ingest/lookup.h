@@ -73,15 +73,16 @@ typedef struct LookupBatch
 
 /*
  * A kind's function: answers its n items (of its own type, e.g.
- * RevenueLookup) in the unit of work lookup_serve opened, with
- * evproc.user_metrics locked; an error is caught by lookup_serve.
+ * RevenueLookup) in the unit of work lookup_serve opened, with the table
+ * it reads locked; an error is caught by lookup_serve.
  */
 typedef void (*LookupServeFn) (const LookupBatch *b, void *items, int n);
 
-/* The items of one kind, and its function, for lookup_serve. */
+/* The items of one kind, its function and its table, for lookup_serve. */
 typedef struct LookupWork
 {
 	LookupServeFn serve;
+	const char *table;			/* the table of evproc it reads */
 	void	   *items;
 	int			n;
 } LookupWork;
