@@ -31,7 +31,8 @@ argument(HttpRequest *req, const char *name)
 
 /*
  * http_top_parse reads the arguments of GET /topUsers: limit (1 to 100,
- * default 10) and metric (default revenue), or decides a 400.
+ * default 10) and metric (default revenue), or decides a 400.  They are
+ * the query's: url is not needed.
  */
 void
 http_top_parse(HttpRequest *req, const char *url)

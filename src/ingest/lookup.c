@@ -18,13 +18,12 @@
  * conditionally; if VACUUM FULL or ALTER TABLE holds one, the lookups wait
  * in the worker and are tried again in a later pass, up to
  * LOOKUP_MAX_WAIT_MS), and not for a file's ingest transaction that spans
- * several passes.  During that
- * transaction they run inside it, in a subtransaction, and take off the
- * sums it has already added (the UncommittedFn the caller passes), so
- * that they answer the committed value.  A top list reads the rows with a
- * snapshot that does not see what the transaction wrote
- * (db_execute_committed): it ranks the committed values, never a file
- * half counted.
+ * several passes.  During that transaction they run inside it, in a
+ * subtransaction, and take off the sums it has already added (the
+ * UncommittedFn the caller passes), so that they answer the committed
+ * value.  A top list reads the rows with a snapshot that does not see what
+ * the transaction wrote (db_execute_committed): it ranks the committed
+ * values, never a file half counted.
  *
  * A top list reads the first entries of the index user_metrics_top
  * (metric, value DESC, user_id COLLATE "C", version 1.4): as many rows as
@@ -291,9 +290,8 @@ lookup_users(const LookupBatch *b, void *items, int n)
 static void
 lookups_blocked(LookupPass *p, const char *table)
 {
-	static char error[NAMEDATALEN + 32];
-
 	TimestampTz now = GetCurrentTimestamp();
+	static char error[NAMEDATALEN + 32];
 
 	if (blocked_since == 0)
 		blocked_since = now;
