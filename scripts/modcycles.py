@@ -63,6 +63,10 @@ HTTP_ALLOWED_CALLS = {
     "tls_mhd_options": "builds the daemon's options at start, in the worker",
     "feed_changed_since": "LWLock read in stream_welcome, run by the worker",
     "feed_last_seq": "LWLock read in stream_welcome, run by the worker",
+    "lookup_users": "never called in http/: its address is a row of"
+                    " http_lookup.c's kinds, called by lookup_serve (worker)",
+    "lookup_tops": "never called in http/: its address is a row of"
+                   " http_lookup.c's kinds, called by lookup_serve (worker)",
 }
 
 # Fallback when the server binary is absent (glob patterns).

@@ -138,23 +138,21 @@ flush(void)
 		rotate_and_wake();
 }
 
-/* serve_lookups answers the lookups waiting, or leaves them to wait. */
+/*
+ * serve_lookups answers the requests waiting for a lookup (of every kind,
+ * in one unit of work), or leaves them to wait.
+ */
 static void
 serve_lookups(void)
 {
-	int			n;
-	RevenueLookup *items = http_lookups(&n);
-	int			ntops;
-	TopLookup  *tops = http_tops(&ntops);
+	int			nwork;
+	LookupWork *work = http_lookup_work(&nwork);
 	const char *error = NULL;
 	LookupOutcome outcome;
 
-	/* both in one unit of work */
-	outcome = lookup_serve(items, n, tops, ntops, fold_uncommitted, &error);
-	if (n > 0)
+	outcome = lookup_serve(work, nwork, fold_uncommitted, &error);
+	if (nwork > 0)
 		http_answer_lookups(outcome, error);
-	if (ntops > 0)
-		http_answer_tops(outcome, error);
 }
 
 /*

@@ -73,6 +73,7 @@ struct HttpRoute
 	PromRoute	label;			/* its Prometheus label (prom.c) */
 	RouteSetup	setup;
 	RouteRun	run;
+	HttpLookupKind lookup;		/* its kind, if a lookup answers it */
 };
 
 /*
@@ -224,28 +225,22 @@ run_event(HttpRequest *req)
 }
 
 /*
- * setup of GET /userEvents/:userId: the userId decoded (a 400 if it is not
- * one).
+ * setup of a route a lookup answers (GET /userEvents/:userId, /topUsers):
+ * its arguments, as its kind reads them (http_lookup.c).
  */
 static void
-setup_user(HttpRequest *req, const HttpRoute *route, const char *url,
-		   const char *method)
+setup_lookup(HttpRequest *req, const HttpRoute *route, const char *url,
+			 const char *method)
 {
-	const char *err;
-
-	if (!admit(req, method, route->allow, route->need))
-		return;
-	err = ev_decode_user_id(url + strlen("/userEvents/"), req->user_id,
-							&req->user_id_len);
-	if (err != NULL)
-		request_set_error(req, MHD_HTTP_BAD_REQUEST, err);
+	if (admit(req, method, route->allow, route->need))
+		http_lookup_parse(req, route->lookup, url);
 }
 
-/* run of GET /userEvents/:userId: queued for the worker's lookups */
+/* run of a route a lookup answers: queued for the worker's lookups */
 static enum MHD_Result
-run_user(HttpRequest *req)
+run_lookup(HttpRequest *req)
 {
-	http_lookup_queue(req);
+	http_lookup_queue(req, req->route->lookup);
 	return req->status == 0 ? MHD_YES : request_send_reply(req);
 }
 
@@ -292,23 +287,6 @@ setup_stream(HttpRequest *req, const HttpRoute *route, const char *url,
 		req->all_users = true;
 }
 
-/* setup of GET /topUsers: its arguments (http_top.c) */
-static void
-setup_top(HttpRequest *req, const HttpRoute *route, const char *url,
-		  const char *method)
-{
-	if (admit(req, method, route->allow, route->need))
-		http_top_parse(req);
-}
-
-/* run of GET /topUsers: queued for the worker (http_top.c) */
-static enum MHD_Result
-run_top(HttpRequest *req)
-{
-	http_top_queue(req);
-	return req->status == 0 ? MHD_YES : request_send_reply(req);
-}
-
 /* setup of GET /dashboard: the same bytes for all (what it shows asks) */
 static void
 setup_dashboard(HttpRequest *req, const HttpRoute *route, const char *url,
@@ -323,10 +301,12 @@ setup_dashboard(HttpRequest *req, const HttpRoute *route, const char *url,
  * header says them), the scope its token needs (AUTH_PUBLIC: none), whether
  * a valid request is counted against the client's read rate limit, its
  * Prometheus label (several routes share one: the labels are prom.h's
- * PromRoute), and its handlers.  The first row whose path matches is the
- * route, so /userEvents/:userId/stream comes before /userEvents/:userId.
- * Adding a route is one row here plus its setup (and run, if the request
- * waits for something) above.
+ * PromRoute), its handlers, and for a route a lookup answers, its kind.
+ * The first row whose path matches is the route, so
+ * /userEvents/:userId/stream comes before /userEvents/:userId.  Adding a
+ * route is one row here plus its setup (and run, if the request waits for
+ * something) above; for a route answered from the database, one row here
+ * (setup_lookup, run_lookup) plus its kind's row in http_lookup.c.
  */
 static const HttpRoute routes[] = {
 	{"/metrics", "GET, HEAD", AUTH_READ, false, PR_METRICS, setup_metrics, NULL},
@@ -336,8 +316,9 @@ static const HttpRoute routes[] = {
 	{"/userEvents/:userId/stream", "GET", AUTH_LOOKUP, true, PR_STREAM,
 	setup_user_stream, http_stream_open},
 	{"/userEvents/:userId", "GET, HEAD", AUTH_LOOKUP, true, PR_LOOKUP,
-	setup_user, run_user},
-	{"/topUsers", "GET, HEAD", AUTH_LOOKUP, true, PR_LOOKUP, setup_top, run_top},
+	setup_lookup, run_lookup, LK_USER},
+	{"/topUsers", "GET, HEAD", AUTH_LOOKUP, true, PR_LOOKUP,
+	setup_lookup, run_lookup, LK_TOP},
 	{"/dashboard", "GET, HEAD", AUTH_PUBLIC, false, PR_OTHER, setup_dashboard, NULL},
 	{"/stream", "GET", AUTH_READ, true, PR_STREAM, setup_stream, http_stream_open},
 };
@@ -682,7 +663,6 @@ http_stop(void)
 	parser = NULL;
 	tls_stop();
 	http_lookup_stop();
-	http_top_stop();
 	http_ratelimit_stop();
 	dashboard_stop();
 	conn_stop();

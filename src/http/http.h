@@ -11,7 +11,6 @@
 #include "postgres.h"
 
 #include "http/http_lookup.h"
-#include "http/http_top.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
 

@@ -39,8 +39,9 @@ request_queue_push(RequestQueue *q, HttpRequest *req)
 }
 
 /*
- * request_hand_over queues req on q, one of the queues the worker answers
- * in its pass (lookups, top lists), or decides a 503 if out of memory.
+ * request_hand_over queues req on q, a queue the worker answers in its
+ * pass (http_lookup.c's, every kind of lookup), or decides a 503 if out of
+ * memory.
  */
 void
 request_hand_over(RequestQueue *q, HttpRequest *req)

@@ -47,6 +47,8 @@ typedef struct HttpRequest
 	bool		in_queue;		/* waiting in intake, pending_lookups or
 								 * to_resume */
 	bool		orphaned;		/* its connection closed while in_queue */
+	int			lookup;			/* its HttpLookupKind (http_lookup.h) once
+								 * in pending_lookups */
 
 	/* request body (POST) */
 	char	   *body;

@@ -3,8 +3,8 @@
  * http_top.c
  *	  GET /topUsers?limit=N&metric=M: the users with the largest values of
  *	  a metric (revenue by default), largest first, ties by userId.  Its
- *	  arguments, its queue for the worker (which answers it with the
- *	  revenue lookups, lookup.c), and its reply.
+ *	  arguments, its question to the worker (its row of http_lookup.c's
+ *	  kinds; lookup.c's lookup_tops answers it), and its reply.
  *
  * Everything here runs in the worker's loop or inside libmicrohttpd's
  * callbacks: malloc, never PostgreSQL calls.
@@ -22,10 +22,6 @@
 
 #define TOP_DEFAULT_LIMIT	10
 
-static RequestQueue pending_tops;	/* GET /topUsers waiting for the worker */
-static TopLookup *tops = NULL;	/* their arguments, for the worker */
-static int	tops_cap = 0;
-
 /* argument: a query argument's value, or NULL */
 static const char *
 argument(HttpRequest *req, const char *name)
@@ -35,10 +31,11 @@ argument(HttpRequest *req, const char *name)
 
 /*
  * http_top_parse reads the arguments of GET /topUsers: limit (1 to 100,
- * default 10) and metric (default revenue), or decides a 400.
+ * default 10) and metric (default revenue), or decides a 400.  They are
+ * the query's: url is not needed.
  */
 void
-http_top_parse(HttpRequest *req)
+http_top_parse(HttpRequest *req, const char *url)
 {
 	const char *limit = argument(req, "limit");
 	const char *metric = argument(req, "metric");
@@ -71,50 +68,26 @@ http_top_parse(HttpRequest *req)
 	strcpy(req->metric, metric);	/* checked: at most EV_NAME_MAX bytes */
 }
 
-/* http_top_queue hands a top list to the worker (or decides a 503). */
+/* http_top_fill: the worker's question for a top list (its arguments) */
 void
-http_top_queue(HttpRequest *req)
+http_top_fill(const HttpRequest *req, void *item)
 {
-	request_hand_over(&pending_tops, req);
+	TopLookup  *top = item;
+
+	top->metric = req->metric;
+	top->limit = req->limit;
+	top->users = NULL;
 }
 
 /*
- * http_tops gives the top lists waiting for the worker (n of them), their
- * arguments filled in, for http_answer_tops.  NULL if none, or out of
- * memory (then they are answered 503).
+ * http_top_render answers a top list: 200 with the metric and the users the
+ * worker found.
  */
-TopLookup *
-http_tops(int *n)
+void
+http_top_render(HttpRequest *req, const void *item)
 {
-	*n = 0;
-	if (pending_tops.n == 0)
-		return NULL;
-	if (pending_tops.n > tops_cap)
-	{
-		TopLookup  *grown = realloc(tops, pending_tops.cap * sizeof(TopLookup));
-
-		if (grown == NULL)
-		{
-			http_answer_tops(LOOKUP_FAILED, "out of memory");
-			return NULL;
-		}
-		tops = grown;
-		tops_cap = pending_tops.cap;
-	}
-	for (int i = 0; i < pending_tops.n; i++)
-	{
-		tops[i].metric = pending_tops.items[i]->metric;
-		tops[i].limit = pending_tops.items[i]->limit;
-		tops[i].users = NULL;
-	}
-	*n = pending_tops.n;
-	return tops;
-}
-
-/* set_top answers a top list: 200 with the metric and its users. */
-static void
-set_top(HttpRequest *req, const char *users)
-{
+	const TopLookup *top = item;
+	const char *users = top->users != NULL ? top->users : "[]";
 	size_t		len = strlen(req->metric) + strlen(users) + 32;
 	char	   *body = malloc(len);
 
@@ -128,48 +101,4 @@ set_top(HttpRequest *req, const char *users)
 							req->metric, users);
 	request_set_reply(req, MHD_HTTP_OK, body, len);
 	free(body);
-}
-
-/*
- * http_answer_tops answers the top lists http_tops gave: with their users
- * (LOOKUP_ANSWERED), 503 with error (LOOKUP_FAILED), or not yet
- * (LOOKUP_WAITING: they stay queued).  Orphaned ones are dropped.
- */
-void
-http_answer_tops(LookupOutcome outcome, const char *error)
-{
-	int			kept = 0;
-
-	for (int i = 0; i < pending_tops.n; i++)
-	{
-		HttpRequest *req = pending_tops.items[i];
-
-		if (outcome == LOOKUP_ANSWERED && !req->orphaned)
-			set_top(req, tops[i].users != NULL ? tops[i].users : "[]");
-		else if (outcome == LOOKUP_FAILED && !req->orphaned)
-			request_set_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, error);
-		if (req->status == 0 && !req->orphaned)
-			pending_tops.items[kept++] = req;	/* still waiting */
-		else
-			request_answer(req);
-	}
-	pending_tops.n = kept;
-}
-
-/* http_tops_waiting: how many top lists wait for the worker. */
-int
-http_tops_waiting(void)
-{
-	return pending_tops.n;
-}
-
-/* http_top_stop frees the queue (the requests are libmicrohttpd's). */
-void
-http_top_stop(void)
-{
-	free(pending_tops.items);
-	free(tops);
-	memset(&pending_tops, 0, sizeof(pending_tops));
-	tops = NULL;
-	tops_cap = 0;
 }

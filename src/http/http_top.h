@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * http_top.h
- *	  GET /topUsers: its arguments, its queue for the worker, its reply.
+ *	  GET /topUsers: its arguments, its question to the worker, its reply
+ *	  (its row of http_lookup.c's kinds).
  *
  *-------------------------------------------------------------------------
  */
@@ -14,14 +15,8 @@
 
 struct HttpRequest;
 
-/* in libmicrohttpd's callbacks */
-extern void http_top_parse(struct HttpRequest *req);
-extern void http_top_queue(struct HttpRequest *req);
-extern void http_top_stop(void);
-
-/* answering what the worker did */
-extern TopLookup *http_tops(int *n);
-extern int	http_tops_waiting(void);
-extern void http_answer_tops(LookupOutcome outcome, const char *error);
+extern void http_top_parse(struct HttpRequest *req, const char *url);
+extern void http_top_fill(const struct HttpRequest *req, void *item);
+extern void http_top_render(struct HttpRequest *req, const void *item);
 
 #endif							/* EVPROC_HTTP_TOP_H */

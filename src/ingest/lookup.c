@@ -1,25 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * lookup.c
- *	  Revenue lookups for GET /userEvents/:userId (user ids in, their
- *	  revenue out) and top lists for GET /topUsers (a metric in, the users
- *	  with its largest values out).
+ *	  The worker's reads for the requests that wait for the database, in
+ *	  one unit of work a pass (lookup_serve), and the function of each kind
+ *	  of them (http_lookup.c's table of kinds names it): revenue lookups
+ *	  for GET /userEvents/:userId and the live streams (lookup_users: user
+ *	  ids in, their values out) and top lists for GET /topUsers
+ *	  (lookup_tops: a metric in, the users with its largest values out).
  *
  * The worker hands over all lookups that arrived in one pass of the event
  * loop, after MHD_run has returned (never inside a libmicrohttpd
- * callback); they are answered with one prepared plan.  Any error is
- * caught and becomes LOOKUP_FAILED; the worker keeps serving.
+ * callback), grouped by kind; each kind answers its items with prepared
+ * plans.  Any error is caught and becomes LOOKUP_FAILED; the worker keeps
+ * serving.
  *
- * Lookups never wait: not for a lock (the table is locked conditionally;
- * if VACUUM FULL or ALTER TABLE holds it, the lookups wait in the worker
- * and are tried again in a later pass, up to LOOKUP_MAX_WAIT_MS), and not
- * for a file's ingest transaction that spans several passes.  During that
- * transaction they run inside it, in a subtransaction, and take off the
- * sums it has already added (the UncommittedFn the caller passes), so
- * that they answer the committed value.  A top list reads the rows with a
- * snapshot that does not see what the transaction wrote
- * (db_execute_committed): it ranks the committed values, never a file
- * half counted.
+ * Lookups never wait: not for a lock (the tables the kinds read are locked
+ * conditionally; if VACUUM FULL or ALTER TABLE holds one, the lookups wait
+ * in the worker and are tried again in a later pass, up to
+ * LOOKUP_MAX_WAIT_MS), and not for a file's ingest transaction that spans
+ * several passes.  During that transaction they run inside it, in a
+ * subtransaction, and take off the sums it has already added (the
+ * UncommittedFn the caller passes), so that they answer the committed
+ * value.  A top list reads the rows with a snapshot that does not see what
+ * the transaction wrote (db_execute_committed): it ranks the committed
+ * values, never a file half counted.
  *
  * A top list reads the first entries of the index user_metrics_top
  * (metric, value DESC, user_id COLLATE "C", version 1.4): as many rows as
@@ -51,17 +55,14 @@ static TimestampTz blocked_since = 0;	/* 0: not blocked */
 static TimestampTz lookup_retry_at = 0;
 
 /* One call's lookups, for the functions run by db_try. */
-typedef struct LookupBatch
+typedef struct LookupPass
 {
-	RevenueLookup *items;
-	int			n;
-	TopLookup  *tops;
-	int			ntops;
-	UncommittedFn uncommitted;	/* NULL outside an ingest transaction */
-	MemoryContext cxt;			/* where the answers go */
+	const LookupWork *work;
+	int			nwork;
+	LookupBatch batch;			/* what the kinds' functions get */
 	LookupOutcome outcome;
 	const char *error;
-} LookupBatch;
+} LookupPass;
 
 /*
  * plan_rows gives a user's metrics.  plan_minus does too, with the sums an
@@ -134,7 +135,7 @@ compare_metrics(const void *a, const void *b)
  * the metrics, or NULLs if there is none.
  */
 static void
-answer_item(LookupBatch *b, RevenueLookup *item)
+answer_item(const LookupBatch *b, RevenueLookup *item)
 {
 	MetricValue *rows = palloc(sizeof(MetricValue) * Max(SPI_processed, 1));
 	int			n = 0;
@@ -182,7 +183,7 @@ answer_item(LookupBatch *b, RevenueLookup *item)
  * values, as strings (exact, whatever the reader's numbers are).
  */
 static void
-answer_top(LookupBatch *b, TopLookup *top)
+answer_top(const LookupBatch *b, TopLookup *top)
 {
 	StringInfoData json;
 	uint64		n = Min(SPI_processed, (uint64) top->limit);
@@ -206,47 +207,52 @@ answer_top(LookupBatch *b, TopLookup *top)
 }
 
 /*
- * lookup_tops answers every top list of the batch: one read of the index
- * per metric, as long as the longest list of that metric, on the committed
+ * lookup_tops answers n top lists (TopLookup): one read of the index per
+ * metric, as long as the longest list of that metric, on the committed
  * values (inside an ingest transaction too, see db_execute_committed).
  */
-static void
-lookup_tops(LookupBatch *b)
+void
+lookup_tops(const LookupBatch *b, void *items, int n)
 {
-	for (int i = 0; i < b->ntops; i++)
+	TopLookup  *tops = items;
+
+	prepare_plans();
+	for (int i = 0; i < n; i++)
+		tops[i].users = NULL;
+	for (int i = 0; i < n; i++)
 	{
-		TopLookup  *top = &b->tops[i];
+		TopLookup  *top = &tops[i];
 		int			longest = top->limit;
 		Datum		arg;
 
 		if (top->users != NULL)
 			continue;			/* answered with an earlier one's metric */
-		for (int j = i + 1; j < b->ntops; j++)
-			if (strcmp(b->tops[j].metric, top->metric) == 0)
-				longest = Max(longest, b->tops[j].limit);
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(tops[j].metric, top->metric) == 0)
+				longest = Max(longest, tops[j].limit);
 		arg = CStringGetTextDatum(top->metric);
 		db_execute_committed(plan_top, &arg, longest, SPI_OK_SELECT);
-		for (int j = i; j < b->ntops; j++)
-			if (b->tops[j].users == NULL &&
-				strcmp(b->tops[j].metric, top->metric) == 0)
-				answer_top(b, &b->tops[j]);
+		for (int j = i; j < n; j++)
+			if (tops[j].users == NULL &&
+				strcmp(tops[j].metric, top->metric) == 0)
+				answer_top(b, &tops[j]);
 		SPI_freetuptable(SPI_tuptable);
 	}
 }
 
 /*
- * lookup_all answers every lookup of the batch.  Inside an ingest
+ * lookup_users answers n users' lookups (RevenueLookup).  Inside an ingest
  * transaction, the sums it has already added are taken off again.
  */
-static void
-lookup_all(LookupBatch *b)
+void
+lookup_users(const LookupBatch *b, void *items, int n)
 {
 	bool		in_ingest = (b->uncommitted != NULL);
 
 	prepare_plans();
-	for (int i = 0; i < b->n; i++)
+	for (int i = 0; i < n; i++)
 	{
-		RevenueLookup *item = &b->items[i];
+		RevenueLookup *item = &((RevenueLookup *) items)[i];
 		MetricDelta *deltas = NULL;
 		int			ndeltas = 0;
 		Datum		args[3];
@@ -274,66 +280,71 @@ lookup_all(LookupBatch *b)
 		answer_item(b, item);
 		SPI_freetuptable(SPI_tuptable);
 	}
-	lookup_tops(b);
 }
 
 /*
- * lookups_blocked notes that the table is locked by someone else: the
- * lookups are tried again in a later pass, and fail once they have
- * waited LOOKUP_MAX_WAIT_MS.
+ * lookups_blocked notes that table is locked by someone else: the lookups
+ * are tried again in a later pass, and fail once they have waited
+ * LOOKUP_MAX_WAIT_MS.
  */
 static void
-lookups_blocked(LookupBatch *b)
+lookups_blocked(LookupPass *p, const char *table)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	static char error[NAMEDATALEN + 32];
 
 	if (blocked_since == 0)
 		blocked_since = now;
 	lookup_retry_at = TimestampTzPlusMilliseconds(now, LOOKUP_RETRY_MS);
-	b->outcome = LOOKUP_WAITING;
+	p->outcome = LOOKUP_WAITING;
 	if (TimestampDifferenceExceeds(blocked_since, now, LOOKUP_MAX_WAIT_MS))
 	{
-		b->outcome = LOOKUP_FAILED;
-		b->error = "evproc.user_metrics is locked; try again";
+		p->outcome = LOOKUP_FAILED;
+		snprintf(error, sizeof(error), "evproc.%s is locked; try again", table);
+		p->error = error;
 		blocked_since = 0;
 		lookup_retry_at = 0;
 	}
 }
 
 /*
- * serve_or_wait answers the lookups if evproc.user_revenue is free, else
- * leaves them for a later pass (see lookups_blocked).
+ * serve_or_wait answers the lookups, kind after kind, if the tables they
+ * read are free, else leaves them all for a later pass (see
+ * lookups_blocked).
  */
 static void
 serve_or_wait(void *arg)
 {
-	LookupBatch *b = arg;
-	static const char *const user_metrics[] = {"user_metrics"};
+	LookupPass *p = arg;
 
-	if (db_try_lock(user_metrics, 1, AccessShareLock))
-	{
-		lookup_all(b);
-		b->outcome = LOOKUP_ANSWERED;
-		blocked_since = 0;
-	}
-	else
-		lookups_blocked(b);
+	for (int k = 0; k < p->nwork; k++)
+		if (p->work[k].n > 0 &&
+			!db_try_lock(&p->work[k].table, 1, AccessShareLock))
+		{
+			lookups_blocked(p, p->work[k].table);
+			return;
+		}
+	for (int k = 0; k < p->nwork; k++)
+		if (p->work[k].n > 0)
+			p->work[k].serve(&p->batch, p->work[k].items, p->work[k].n);
+	p->outcome = LOOKUP_ANSWERED;
+	blocked_since = 0;
 }
 
 /* serve_alone answers the lookups in a unit of work of their own. */
 static void
 serve_alone(void *arg)
 {
-	LookupBatch *b = arg;
+	LookupPass *p = arg;
 
 	db_begin("evproc: revenue lookup");
 	if (!db_schema_ready())
 	{
-		b->outcome = LOOKUP_FAILED;
-		b->error = "the tables of the evproc extension are missing in evproc.database, or older than its library";
+		p->outcome = LOOKUP_FAILED;
+		p->error = "the tables of the evproc extension are missing in evproc.database, or older than its library";
 	}
 	else
-		serve_or_wait(b);
+		serve_or_wait(p);
 	db_commit();
 }
 
@@ -347,22 +358,27 @@ LookupOutcome
 lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
 			   const char **error)
 {
-	return lookup_serve(items, n, NULL, 0, uncommitted, error);
+	LookupWork	work = {lookup_users, "user_metrics", items, n};
+
+	return lookup_serve(&work, 1, uncommitted, error);
 }
 
 /*
- * lookup_serve answers n revenue lookups and ntops top lists together, in
- * one unit of work (or subtransaction), as lookup_revenue does.
+ * lookup_serve answers the items of nwork kinds together, in one unit of
+ * work (or subtransaction), as lookup_revenue does.
  */
 LookupOutcome
-lookup_serve(RevenueLookup *items, int n, TopLookup *tops, int ntops,
-			 UncommittedFn uncommitted, const char **error)
+lookup_serve(const LookupWork *work, int nwork, UncommittedFn uncommitted,
+			 const char **error)
 {
-	LookupBatch b;
+	LookupPass	p;
 	ErrorData  *edata;
+	int			n = 0;
 
 	*error = NULL;
-	if (n + ntops == 0)
+	for (int k = 0; k < nwork; k++)
+		n += work[k].n;
+	if (n == 0)
 	{
 		blocked_since = 0;
 		return LOOKUP_ANSWERED;
@@ -370,35 +386,29 @@ lookup_serve(RevenueLookup *items, int n, TopLookup *tops, int ntops,
 	if (GetCurrentTimestamp() < lookup_retry_at)
 		return LOOKUP_WAITING;
 
-	for (int i = 0; i < n; i++)
-		items[i].revenue = items[i].metrics = NULL;
-	for (int i = 0; i < ntops; i++)
-		tops[i].users = NULL;
-	b.items = items;
-	b.n = n;
-	b.tops = tops;
-	b.ntops = ntops;
-	b.cxt = CurrentMemoryContext;
-	b.outcome = LOOKUP_FAILED;
-	b.error = NULL;
-	b.uncommitted = NULL;
+	p.work = work;
+	p.nwork = nwork;
+	p.batch.cxt = CurrentMemoryContext;
+	p.batch.uncommitted = NULL;
+	p.outcome = LOOKUP_FAILED;
+	p.error = NULL;
 	if (db_in_work())
 	{
-		b.uncommitted = uncommitted;
-		edata = db_try_sub(serve_or_wait, &b);
+		p.batch.uncommitted = uncommitted;
+		edata = db_try_sub(serve_or_wait, &p);
 	}
 	else
-		edata = db_try(serve_alone, &b);
+		edata = db_try(serve_alone, &p);
 	if (edata != NULL)
 	{
 		ereport(LOG,
 				(errmsg("evproc: revenue lookup failed: %s", edata->message)));
 		FreeErrorData(edata);
-		b.outcome = LOOKUP_FAILED;
-		b.error = "revenue lookup failed; try again";
+		p.outcome = LOOKUP_FAILED;
+		p.error = "revenue lookup failed; try again";
 	}
-	*error = b.error;
-	return b.outcome;
+	*error = p.error;
+	return p.outcome;
 }
 
 /*

@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * lookup.h
- *	  Revenue lookups: user ids in, their revenue out.
+ *	  The worker's batched reads for requests that wait for the database:
+ *	  one unit of work for all the kinds of lookup of a pass, and each
+ *	  kind's function (user ids in, their values out; a metric in, its top
+ *	  users out).
  *
  *-------------------------------------------------------------------------
  */
@@ -61,11 +64,37 @@ typedef struct MetricDelta
  */
 typedef int (*UncommittedFn) (const char *user_id, MetricDelta **deltas);
 
+/* What a kind's function gets besides its items. */
+typedef struct LookupBatch
+{
+	UncommittedFn uncommitted;	/* NULL outside an ingest transaction */
+	MemoryContext cxt;			/* where the answers go */
+} LookupBatch;
+
+/*
+ * A kind's function: answers its n items (of its own type, e.g.
+ * RevenueLookup) in the unit of work lookup_serve opened, with the table
+ * it reads locked; an error is caught by lookup_serve.
+ */
+typedef void (*LookupServeFn) (const LookupBatch *b, void *items, int n);
+
+/* The items of one kind, its function and its table, for lookup_serve. */
+typedef struct LookupWork
+{
+	LookupServeFn serve;
+	const char *table;			/* the table of evproc it reads */
+	void	   *items;
+	int			n;
+} LookupWork;
+
+/* the kinds' functions */
+extern void lookup_users(const LookupBatch *b, void *items, int n);
+extern void lookup_tops(const LookupBatch *b, void *items, int n);
+
 extern LookupOutcome lookup_revenue(RevenueLookup *items, int n,
 									UncommittedFn uncommitted,
 									const char **error);
-extern LookupOutcome lookup_serve(RevenueLookup *items, int n,
-								  TopLookup *tops, int ntops,
+extern LookupOutcome lookup_serve(const LookupWork *work, int nwork,
 								  UncommittedFn uncommitted,
 								  const char **error);
 extern long lookup_timeout_ms(int nwaiting);

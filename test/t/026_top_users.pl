@@ -16,7 +16,10 @@
 #		/topUsers, /userEvents/:id
 #		and a stream's opening past the limit get 429 with Retry-After, the
 #		RateLimit-* headers and a JSON error; a second later they are
-#		served again; POSTs are not counted against it; 0 turns it off.
+#		served again; POSTs are not counted against it; 0 turns it off;
+#	(d) at shutdown, the top lists and the user lookups that wait for the
+#		worker (evproc.user_metrics is locked) are all answered 503
+#		"server is shutting down", none left without a reply.
 
 use strict;
 use warnings;
@@ -33,7 +36,8 @@ use Time::HiRes qw(time usleep);
 use EvprocTest;
 
 my $node = evproc_node('top_users',
-	"evproc.read_rate_limit_per_client = 0\nevproc.fsync = off\n");
+	"evproc.read_rate_limit_per_client = 0\nevproc.fsync = off\n"
+	  . "max_prepared_transactions = 1\n");
 my $port = http_port($node);
 my $dir = journal_dir($node);
 
@@ -245,5 +249,26 @@ for (1 .. 40)
 }
 is($codes{200} // 0, 40, 'with 0: no limit');
 
-$node->stop;
+# (d) requests waiting for the lock when the server stops
+# a prepared transaction holds the lock: the shutdown does not release it
+$node->safe_psql('postgres',
+	"BEGIN; LOCK TABLE evproc.user_metrics IN ACCESS EXCLUSIVE MODE; "
+	  . "PREPARE TRANSACTION 'lock_for_the_shutdown'");
+my %waiting;
+for my $path ('/topUsers', '/topUsers?metric=clicks&limit=3', '/userEvents/u1')
+{
+	$waiting{$path} = raw_connect($port);
+	raw_send($waiting{$path},
+		"GET $path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+}
+usleep(500_000);				# queued, waiting for the lock (up to 5 s)
+$node->stop('fast');
+for my $path (sort keys %waiting)
+{
+	my %r = raw_reply($waiting{$path}, 5);
+	is($r{status}, 503, "at shutdown: GET $path waiting for the lock: 503");
+	is($r{body}, qq({"error": "server is shutting down"}\n),
+		'... saying why');
+	close $waiting{$path};
+}
 done_testing();
