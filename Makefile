@@ -97,7 +97,7 @@ EXTRA_CLEAN = tmp_regress src/http/dashboard_html.h test/unit/test_event test/un
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
-	test/fuzz/fuzz_inflate test/fuzz/work_inflate
+	test/fuzz/fuzz_inflate test/fuzz/work_inflate bench/fold_ceiling
 
 # the sources include their headers as "folder/x.h", from src/
 PG_CPPFLAGS = -Isrc
@@ -255,3 +255,7 @@ fuzz-inflate: test/fuzz/fuzz_inflate
 .PHONY: bench
 bench:
 	bench/run.sh $(BENCH_ARGS)
+
+# the fold ceiling of the bench: ingest's parsing and summing, no database
+bench/fold_ceiling: bench/fold_ceiling.c $(EVENT_SRCS) $(EVENT_HDRS)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Isrc -o $@ bench/fold_ceiling.c $(EVENT_SRCS) -ljson-c
