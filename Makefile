@@ -52,6 +52,7 @@ OBJS = \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \
 	src/ingest/fold.o \
+	src/ingest/fold_upkeep.o \
 	src/shared/db.o \
 	src/sql_api.o \
 	src/core/event.o \

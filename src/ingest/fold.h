@@ -70,7 +70,7 @@ extern int	fold_users(MemoryContext cxt, const char ***users);
 extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
 extern int	fold_uncommitted(const char *user_id, MetricDelta **deltas);
 
-/* outside a file */
+/* outside a file (fold_prune_seen, fold_last_recorded_name: fold_upkeep.c) */
 extern char *fold_printable(const char *text, size_t len);
 extern void fold_prune_seen(void);
 extern char *fold_last_recorded_name(void);
