@@ -52,6 +52,7 @@ OBJS = \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \
 	src/ingest/fold.o \
+	src/ingest/fold_upkeep.o \
 	src/shared/db.o \
 	src/sql_api.o \
 	src/core/event.o \
@@ -111,7 +112,7 @@ EXTRA_CLEAN = tmp_regress tmp_regress_port.conf src/http/dashboard_html.h test/u
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
 	test/unit/test_prom \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
-	test/fuzz/fuzz_inflate test/fuzz/work_inflate
+	test/fuzz/fuzz_inflate test/fuzz/work_inflate bench/fold_ceiling
 
 # the sources include their headers as "folder/x.h", from src/
 PG_CPPFLAGS = -Isrc
@@ -280,3 +281,7 @@ fuzz-inflate: test/fuzz/fuzz_inflate
 .PHONY: bench
 bench:
 	bench/run.sh $(BENCH_ARGS)
+
+# the fold ceiling of the bench: ingest's parsing and summing, no database
+bench/fold_ceiling: bench/fold_ceiling.c $(EVENT_SRCS) $(EVENT_HDRS)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Isrc -o $@ bench/fold_ceiling.c $(EVENT_SRCS) -ljson-c

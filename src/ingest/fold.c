@@ -42,23 +42,35 @@
 #define FOLD_MAX_METRICS		1000
 
 /*
- * A key of the sums: a user id and a metric, each NUL-terminated, one
- * after the other ("user\0metric\0"); a buffer of KEY_BUFSZ holds any.
+ * A key of the sums: the length of what follows (two bytes, unaligned),
+ * then a user id and a metric, each NUL-terminated, one after the other
+ * ("<len>user\0metric\0"); a buffer of KEY_BUFSZ holds any.  With the
+ * length in front, hashing and comparing a key never looks for its NULs.
  */
-#define KEY_BUFSZ	(EV_USER_ID_MAX + 1 + EV_NAME_MAX + 1)
+#define KEY_HDR		sizeof(uint16)
+#define KEY_BUFSZ	(KEY_HDR + EV_USER_ID_MAX + 1 + EV_NAME_MAX + 1)
 
+/* key_len: the key's length, its header included */
 static inline size_t
 key_len(const char *key)
 {
-	size_t		u = strlen(key);
+	uint16		len;
 
-	return u + 1 + strlen(key + u + 1);
+	memcpy(&len, key, sizeof(len));
+	return KEY_HDR + len;
+}
+
+/* key_user: the key's user id, NUL-terminated */
+static inline const char *
+key_user(const char *key)
+{
+	return key + KEY_HDR;
 }
 
 static inline const char *
 key_metric(const char *key)
 {
-	return key + strlen(key) + 1;
+	return key_user(key) + strlen(key_user(key)) + 1;
 }
 
 static inline bool
@@ -66,30 +78,45 @@ key_equal(const char *a, const char *b)
 {
 	size_t		len = key_len(a);
 
-	return len == key_len(b) && memcmp(a, b, len) == 0;
+	return len == key_len(b) && memcmp(a + KEY_HDR, b + KEY_HDR, len - KEY_HDR) == 0;
 }
 
-/* make_key writes user_id's and metric's key into buf (KEY_BUFSZ bytes) */
-static inline void
-make_key(char *buf, const char *user_id, const char *metric)
+/*
+ * make_key writes user_id's and metric's key into buf (KEY_BUFSZ bytes),
+ * given their lengths, and returns its length.
+ */
+static inline size_t
+make_key(char *buf, const char *user_id, size_t user_len, const char *metric,
+		 size_t metric_len)
 {
-	size_t		u = strlen(user_id);
+	uint16		len = (uint16) (user_len + 1 + metric_len + 1);
 
-	memcpy(buf, user_id, u + 1);
-	strcpy(buf + u + 1, metric);
+	memcpy(buf, &len, sizeof(len));
+	memcpy(buf + KEY_HDR, user_id, user_len + 1);
+	memcpy(buf + KEY_HDR + user_len + 1, metric, metric_len + 1);
+	return KEY_HDR + len;
+}
+
+/* compare_keys orders keys by user id, then metric */
+static inline int
+compare_keys(const char *a, const char *b)
+{
+	int			c = strcmp(key_user(a), key_user(b));
+
+	return c != 0 ? c : strcmp(key_metric(a), key_metric(b));
 }
 
 /*
  * A user's sum of one metric, in a simplehash table keyed by user and
  * metric.  The sum is PG's int128, which (unlike a bare __int128) is only
- * 8-byte aligned, as palloc'd memory is.
+ * 8-byte aligned, as palloc'd memory is.  32 bytes: a file can have
+ * hundreds of thousands of them.
  */
 typedef struct UserTotal
 {
 	char	   *key;			/* user id, then metric (see make_key) */
 	uint32		hash;
 	char		status;
-	int			order;			/* its row in sorted; -1 before fold_sort */
 	int128		total;
 } UserTotal;
 
@@ -221,31 +248,67 @@ note_metric(const char *metric)
 	fold.metrics[fold.nmetrics++] = MemoryContextStrdup(fold.cxt, metric);
 }
 
-/* fold_add adds one event's amount to its user's sum of metric. */
-void
-fold_add(const char *user_id, const char *metric, ev_int128 delta)
+/* add_hashed adds delta to the sum of key (len bytes), whose hash is hash */
+static inline void
+add_hashed(const char *key, size_t len, uint32 hash, ev_int128 delta)
 {
-	char		key[KEY_BUFSZ];
 	bool		found;
 	UserTotal  *entry;
 	ev_int128	total;
 
-	make_key(key, user_id, metric);
-	entry = usertotals_insert(fold.totals, key, &found);
+	entry = usertotals_insert_hash(fold.totals, (char *) key, hash, &found);
 	if (!found)
 	{
-		entry->key = store_key(key, key_len(key) + 1);
-		entry->order = -1;
+		entry->key = store_key(key, len);
 		entry->total = 0;
-		note_metric(metric);
+		note_metric(key_metric(entry->key));
 	}
 	total = entry->total;
 	if (__builtin_add_overflow(total, delta, &total))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("metric \"%s\" of user \"%s\" in file \"%s\" is out of range",
-						metric, user_id, fold.name)));
+						key_metric(key), key_user(key), fold.name)));
 	entry->total = total;
+}
+
+/*
+ * fold_add adds one event's amount to its user's sum of metric (user_len
+ * and metric_len bytes, each NUL-terminated).
+ */
+void
+fold_add(const char *user_id, size_t user_len, const char *metric,
+		 size_t metric_len, ev_int128 delta)
+{
+	char		key[KEY_BUFSZ];
+	size_t		len = make_key(key, user_id, user_len, metric, metric_len);
+
+	add_hashed(key, len, hash_bytes((const unsigned char *) key, len), delta);
+}
+
+/*
+ * fold_add_events adds n (at most FOLD_BATCH) typed events to their users'
+ * sums.  With hundreds of thousands of sums, most of the time of an
+ * addition is spent waiting for its bucket to come from memory: the
+ * buckets of the whole batch are asked for first, then filled.
+ */
+void
+fold_add_events(const EvEvent *evs, int n)
+{
+	char		keys[FOLD_BATCH][KEY_BUFSZ];
+	size_t		lens[FOLD_BATCH];
+	uint32		hashes[FOLD_BATCH];
+
+	Assert(n <= FOLD_BATCH);
+	for (int i = 0; i < n; i++)
+	{
+		lens[i] = make_key(keys[i], evs[i].user_id, evs[i].user_id_len,
+						   evs[i].metric, evs[i].metric_len);
+		hashes[i] = hash_bytes((const unsigned char *) keys[i], lens[i]);
+		__builtin_prefetch(&fold.totals->data[hashes[i] & fold.totals->sizemask]);
+	}
+	for (int i = 0; i < n; i++)
+		add_hashed(keys[i], lens[i], hashes[i], ev_event_delta(&evs[i]));
 }
 
 /*
@@ -463,7 +526,8 @@ fold_count_new_ids(IdEvent *chunk, int n)
 		while (j < nfresh && strcmp(fresh[j], chunk[i].event_id) < 0)
 			j++;
 		if (j < nfresh && strcmp(fresh[j], chunk[i].event_id) == 0)
-			fold_add(chunk[i].user_id, chunk[i].metric, chunk[i].delta);
+			fold_add(chunk[i].user_id, strlen(chunk[i].user_id),
+					 chunk[i].metric, strlen(chunk[i].metric), chunk[i].delta);
 		else
 			fold.counts.duplicates++;
 	}
@@ -474,11 +538,8 @@ fold_count_new_ids(IdEvent *chunk, int n)
 static int
 compare_totals(const void *a, const void *b)
 {
-	const char *ka = (*(UserTotal *const *) a)->key;
-	const char *kb = (*(UserTotal *const *) b)->key;
-	int			c = strcmp(ka, kb);
-
-	return c != 0 ? c : strcmp(key_metric(ka), key_metric(kb));
+	return compare_keys((*(UserTotal *const *) a)->key,
+						(*(UserTotal *const *) b)->key);
 }
 
 /*
@@ -500,8 +561,6 @@ fold_sort(void)
 	while ((entry = usertotals_iterate(fold.totals, &it)) != NULL)
 		fold.sorted[k++] = entry;
 	qsort(fold.sorted, fold.nsorted, sizeof(UserTotal *), compare_totals);
-	for (k = 0; k < fold.nsorted; k++)
-		fold.sorted[k]->order = k;
 	fold.next_row = 0;
 	fold.next_rejected = list_head(fold.rejected);
 }
@@ -531,7 +590,7 @@ fold_upsert_step(void)
 		char		num[EV_DECIMAL_BUFSZ];
 
 		ev_decimal_format(fold.sorted[start + i]->total, num);
-		users[i] = CStringGetTextDatum(key);
+		users[i] = CStringGetTextDatum(key_user(key));
 		metrics[i] = CStringGetTextDatum(key_metric(key));
 		sums[i] = db_numeric(num);
 	}
@@ -597,7 +656,8 @@ fold_notify(void)
 
 	/* the distinct users, in order: fold.sorted is by user, then metric */
 	for (int i = 0; i < fold.nsorted; i++)
-		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
+		if (i == 0 || strcmp(key_user(fold.sorted[i]->key),
+							 key_user(fold.sorted[i - 1]->key)) != 0)
 			nusers++;
 	if (nusers == 0)
 		return;
@@ -612,8 +672,9 @@ fold_notify(void)
 	}
 	users = palloc(sizeof(Datum) * nusers);
 	for (int i = 0; i < fold.nsorted; i++)
-		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
-			users[n++] = CStringGetTextDatum(fold.sorted[i]->key);
+		if (i == 0 || strcmp(key_user(fold.sorted[i]->key),
+							 key_user(fold.sorted[i - 1]->key)) != 0)
+			users[n++] = CStringGetTextDatum(key_user(fold.sorted[i]->key));
 	arg = db_array(users, n, TEXTOID);
 	db_execute(plan_notify_users, &arg, false, 0, SPI_OK_SELECT);
 }
@@ -630,8 +691,9 @@ fold_users(MemoryContext cxt, const char ***users)
 
 	*users = MemoryContextAlloc(cxt, sizeof(char *) * Max(fold.nsorted, 1));
 	for (int i = 0; i < fold.nsorted; i++)
-		if (i == 0 || strcmp(fold.sorted[i]->key, fold.sorted[i - 1]->key) != 0)
-			(*users)[n++] = fold.sorted[i]->key;
+		if (i == 0 || strcmp(key_user(fold.sorted[i]->key),
+							 key_user(fold.sorted[i - 1]->key)) != 0)
+			(*users)[n++] = key_user(fold.sorted[i]->key);
 	return n;
 }
 
@@ -678,9 +740,13 @@ fold_uncommitted(const char *user_id, MetricDelta **deltas)
 		char		key[KEY_BUFSZ];
 		UserTotal  *entry;
 
-		make_key(key, user_id, fold.metrics[i]);
+		make_key(key, user_id, strlen(user_id), fold.metrics[i],
+				 strlen(fold.metrics[i]));
 		entry = usertotals_lookup(fold.totals, key);
-		if (entry == NULL || entry->order < 0 || entry->order >= fold.next_row)
+		/* upserted in sorted order: those before the next row's are done */
+		if (entry == NULL ||
+			(fold.next_row < fold.nsorted &&
+			 compare_keys(entry->key, fold.sorted[fold.next_row]->key) >= 0))
 			continue;
 		if (*deltas == NULL)
 			*deltas = palloc(sizeof(MetricDelta) * fold.nmetrics);
@@ -689,92 +755,4 @@ fold_uncommitted(const char *user_id, MetricDelta **deltas)
 		n++;
 	}
 	return n;
-}
-
-static void
-prune_seen(void *arg)
-{
-	db_begin("evproc: pruning seen eventIds");
-	if (db_has_table("seen_events"))
-	{
-		Oid			argtypes[1] = {FLOAT8OID};
-		Datum		secs = Float8GetDatum((double) evproc_dedupe_retention);
-		int			rc;
-
-		/* OPERATOR() operators all bind alike: parenthesize */
-		rc = SPI_execute_with_args("DELETE FROM evproc.seen_events "
-								   "WHERE seen_at OPERATOR(pg_catalog.<) "
-								   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
-								   "pg_catalog.make_interval(secs => $1))",
-								   1, argtypes, &secs, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args failed: %s",
-				 SPI_result_code_string(rc));
-		if (SPI_processed > 0)
-			ereport(DEBUG1,
-					(errmsg("evproc: forgot " UINT64_FORMAT " eventIds older than evproc.dedupe_retention",
-							SPI_processed)));
-	}
-	db_commit();
-}
-
-/*
- * fold_prune_seen forgets eventIds older than evproc.dedupe_retention.
- * Errors are logged and the prune is simply tried again next time.
- */
-void
-fold_prune_seen(void)
-{
-	ErrorData  *edata = db_try(prune_seen, NULL);
-
-	if (edata != NULL)
-	{
-		ereport(LOG,
-				(errmsg("evproc: could not prune evproc.seen_events: %s",
-						edata->message)));
-		FreeErrorData(edata);
-	}
-}
-
-/*
- * fold_last_recorded_name gives a name with the newest stamp and the
- * largest sequence number among the names recorded in
- * evproc.processed_files, palloc'd in TopMemoryContext, or NULL if there
- * is none (or the tables are missing): the journal's new names must sort
- * after it even when those files are gone from processed/.  Errors are
- * raised: at worker start, nothing can go on without it.
- */
-char *
-fold_last_recorded_name(void)
-{
-	char	   *result = NULL;
-
-	db_begin("evproc: reading recorded file names");
-	if (db_has_table("processed_files"))
-	{
-		/* names the workers make: events-<stamp>-<seq>[-<hex>][.w<N>].jsonl */
-		int			rc = SPI_execute("SELECT pg_catalog.max(pg_catalog.substr(filename, 8, 16)), "
-									 "pg_catalog.max(pg_catalog.substring(filename, "
-									 "'^events-[0-9]{8}T[0-9]{6}Z-([0-9]{1,18})(?:-[0-9a-f]+)?(?:\\.w[0-9]+)?\\.jsonl$')"
-									 "::pg_catalog.int8) "
-									 "FROM evproc.processed_files "
-									 "WHERE filename OPERATOR(pg_catalog.~) "
-									 "'^events-[0-9]{8}T[0-9]{6}Z-[0-9]{1,18}(?:-[0-9a-f]+)?(?:\\.w[0-9]+)?\\.jsonl$'",
-									 true, 1);
-
-		if (rc == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			char	   *stamp = SPI_getvalue(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1);
-			char	   *seq = SPI_getvalue(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 2);
-
-			if (stamp != NULL && seq != NULL)
-				result = MemoryContextStrdup(TopMemoryContext,
-											 psprintf("events-%s-%s.jsonl",
-													  stamp, seq));
-		}
-	}
-	db_commit();
-	return result;
 }

@@ -47,8 +47,11 @@ typedef struct FoldCounts
 
 /* reading the file, before its transaction */
 extern void fold_begin(const char *name);
-extern void fold_add(const char *user_id, const char *metric,
-					 ev_int128 delta);
+extern void fold_add(const char *user_id, size_t user_len,
+					 const char *metric, size_t metric_len, ev_int128 delta);
+/* the most events of one call of fold_add_events */
+#define FOLD_BATCH		32
+extern void fold_add_events(const EvEvent *evs, int n);
 extern void fold_reject(int64 lineno, const char *line, size_t len,
 						const char *reason);
 extern void fold_note_events(int64 n);
@@ -67,7 +70,7 @@ extern int	fold_users(MemoryContext cxt, const char ***users);
 extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
 extern int	fold_uncommitted(const char *user_id, MetricDelta **deltas);
 
-/* outside a file */
+/* outside a file (fold_prune_seen, fold_last_recorded_name: fold_upkeep.c) */
 extern char *fold_printable(const char *text, size_t len);
 extern void fold_prune_seen(void);
 extern char *fold_last_recorded_name(void);

@@ -235,11 +235,15 @@ read_slice(void)
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   INGEST_SLICE_MS);
 
+	/* events waiting to be summed: fold_add_events takes them in batches */
+	static EvEvent batch[FOLD_BATCH];
+	int			nbatch = 0;
+
 	for (int i = 0; i < INGEST_SLICE_LINES; i++)
 	{
 		const char *line;
 		size_t		len;
-		EvEvent		ev;
+		EvEvent    *ev = &batch[nbatch];
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
@@ -270,21 +274,26 @@ read_slice(void)
 		}
 		if (is_blank(line, len))
 			continue;
-		if (!parse_line(line, len, &ev, err, sizeof(err)))
+		if (!parse_line(line, len, ev, err, sizeof(err)))
 		{
 			fold_reject((int64) state.reader.lineno, line, len, err);
 			continue;
 		}
 
 		events++;
-		if (ev.event_id_len > 0)
+		if (ev->event_id_len > 0)
 		{
 			/* counted in the transaction, once its eventId is known new */
 			state.id_events++;
 			continue;
 		}
-		fold_add(ev.user_id, ev.metric, ev_event_delta(&ev));
+		if (++nbatch == FOLD_BATCH)
+		{
+			fold_add_events(batch, nbatch);
+			nbatch = 0;
+		}
 	}
+	fold_add_events(batch, nbatch);
 	fold_note_events(events);
 	return done;
 }
