@@ -75,6 +75,27 @@ journal_line_format(const EvEvent *ev, const char *received_at,
 }
 
 /*
+ * take_string reads the JSON string at *p (its opening quote already
+ * taken) into dst if it is plain (see ev_plain_string) and check accepts
+ * it; dst has room for any string check accepts.
+ */
+static inline bool
+take_string(const char **p, const char *end, bool *non_ascii,
+			const char *(*check) (const char *s, size_t len),
+			char *dst, size_t *dstlen)
+{
+	const char *s = *p;
+	long		n = ev_plain_string(p, end, non_ascii);
+
+	if (n < 0 || check(s, (size_t) n) != NULL)
+		return false;
+	memcpy(dst, s, (size_t) n);
+	dst[n] = '\0';
+	*dstlen = (size_t) n;
+	return true;
+}
+
+/*
  * parse_fast parses a line exactly as evproc writes it to the journal (see
  * journal_line_format), without json-c; also without "metric" and
  * "effect", as older versions wrote it.  It returns false for anything
@@ -91,25 +112,13 @@ parse_fast(const char *line, size_t len, EvEvent *ev)
 	long		n;
 	bool		non_ascii = false;
 
-	if (!EXPECT(&p, end, LINE_USER_ID "\""))
+	if (!EXPECT(&p, end, LINE_USER_ID "\"") ||
+		!take_string(&p, end, &non_ascii, ev_check_user_id,
+					 ev->user_id, &ev->user_id_len) ||
+		!EXPECT(&p, end, LINE_NAME "\"") ||
+		!take_string(&p, end, &non_ascii, ev_check_name,
+					 ev->name, &ev->name_len))
 		return false;
-	s = p;
-	n = ev_plain_string(&p, end, &non_ascii);
-	if (n < 0 || ev_check_user_id(s, (size_t) n) != NULL)
-		return false;
-	memcpy(ev->user_id, s, (size_t) n);
-	ev->user_id[n] = '\0';
-	ev->user_id_len = (size_t) n;
-
-	if (!EXPECT(&p, end, LINE_NAME "\""))
-		return false;
-	s = p;
-	n = ev_plain_string(&p, end, &non_ascii);
-	if (n < 0 || ev_check_name(s, (size_t) n) != NULL)
-		return false;
-	memcpy(ev->name, s, (size_t) n);
-	ev->name[n] = '\0';
-	ev->name_len = (size_t) n;
 
 	if (!EXPECT(&p, end, LINE_VALUE))
 		return false;
@@ -139,16 +148,10 @@ parse_fast(const char *line, size_t len, EvEvent *ev)
 
 	ev->event_id[0] = '\0';
 	ev->event_id_len = 0;
-	if (EXPECT(&p, end, LINE_EVENT_ID "\""))
-	{
-		s = p;
-		n = ev_plain_string(&p, end, &non_ascii);
-		if (n < 0 || ev_check_event_id(s, (size_t) n) != NULL)
-			return false;
-		memcpy(ev->event_id, s, (size_t) n);
-		ev->event_id[n] = '\0';
-		ev->event_id_len = (size_t) n;
-	}
+	if (EXPECT(&p, end, LINE_EVENT_ID "\"") &&
+		!take_string(&p, end, &non_ascii, ev_check_event_id,
+					 ev->event_id, &ev->event_id_len))
+		return false;
 
 	if (!EXPECT(&p, end, LINE_RECEIVED_AT "\"") ||
 		ev_plain_string(&p, end, &non_ascii) < 0 ||
