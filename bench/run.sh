@@ -12,7 +12,9 @@
 #
 # All load is bounded in time and goes to 127.0.0.1 only: PostgreSQL on
 # port 5498 (socket in /tmp), evproc on 18800, the reference server on
-# 18801.  Installs wrk with apt-get if it is missing (as root); the HTTPS
+# 18801 (EVPROC_BENCH_PGPORT, EVPROC_BENCH_HTTP_PORT, EVPROC_BENCH_REF_PORT
+# change them; EVPROC_PGBIN names another PostgreSQL 15's bin directory,
+# EVPROC_BENCH_DIR the work directory).  Installs wrk with apt-get if it is missing (as root); the HTTPS
 # step makes its certificate with openssl.
 #
 set -euo pipefail
@@ -36,11 +38,11 @@ case "${1:-}" in
 	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
 esac
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${EVPROC_PGBIN:-/usr/lib/postgresql/15/bin}
 BENCH=${EVPROC_BENCH_DIR:-/tmp/evproc-bench}
-PGPORT=5498
-HTTP=18800
-REF=18801
+PGPORT=${EVPROC_BENCH_PGPORT:-5498}
+HTTP=${EVPROC_BENCH_HTTP_PORT:-18800}
+REF=${EVPROC_BENCH_REF_PORT:-18801}
 if [ "$(id -u)" = 0 ]; then AS_PG="runuser -u postgres --"; else AS_PG=; fi
 
 command -v wrk >/dev/null || {
