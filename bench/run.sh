@@ -92,8 +92,9 @@ evproc.max_connections = 4096
 max_wal_size = '4GB'
 track_commit_timestamp = on
 # the load below comes from one address: it measures what the server
-# can do, not the limit of reads per client
+# can do, not the limits of reads and streams per client
 evproc.read_rate_limit_per_client = 0
+evproc.max_streams_per_client = 0
 CONF
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
 PSQL="$PGBIN/psql -X -q -At -h /tmp -p $PGPORT -U postgres -d postgres"
