@@ -42,6 +42,7 @@
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
+#include "shared/port_claim.h"
 #include "shared/pressure.h"
 #include "shared/rotation.h"
 #include "shared/settings.h"
@@ -472,11 +473,13 @@ evproc_worker_main(Datum main_arg)
 	ingest_init();
 	auth_load();
 	(void) settings_changed_groups();	/* what the first SIGHUP compares with */
+	port_claim();				/* ERROR if another process holds the port */
 	if (!stream_start() || !http_start())
 		ereport(ERROR,
 				(errmsg("evproc: could not start the HTTP server on %s:%d",
 						evproc_listen_address, evproc_port),
 				 errhint("Is another process listening on that port?  See the messages above.")));
+	status_set_listening(evproc_port);
 	ereport(LOG,
 			(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
 					evproc_listen_address, evproc_port, intake_dir())));
