@@ -209,8 +209,12 @@ reload_settings(void)
 		intake_apply_settings();
 	if (groups & RELOAD_AUTH)
 		auth_load();
-	if (groups & RELOAD_TLS)
-		tls_reload();
+	if ((groups & RELOAD_TLS) && tls_reload())
+	{
+		/* HTTPS turned on or off: a clean exit, back after 5 s (tls.c) */
+		ShutdownRequestPending = true;
+		SetLatch(MyLatch);
+	}
 	if (groups & RELOAD_DIRECTORY)
 	{
 		char	   *new_dir = resolve_directory();
