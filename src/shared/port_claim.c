@@ -104,7 +104,7 @@ port_claim(void)
 		{
 			freeaddrinfo(ai);
 			ereport(ERROR,
-					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("evproc: HTTP port %d is in use by another process",
 							evproc_port),
 					 errdetail("No other evproc worker of this server listens on %s:%d. evproc does not share its port with another program or another server (requests would go to either at random).",
