@@ -48,6 +48,7 @@ OBJS = \
 	src/shared/pressure.o \
 	src/core/prom.o \
 	src/shared/status.o \
+	src/shared/port_claim.o \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \

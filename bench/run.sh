@@ -5,14 +5,19 @@
 # wrk on loopback, and prints one table of figures.
 #
 #   bench/run.sh            a few minutes
-#   bench/run.sh --quick    a smoke run under 25 s: small sizes, 1 s steps,
-#                           one round at 64 connections per fsync setting,
-#                           100 subscribers (1,000 held)
+#   bench/run.sh --quick    a smoke run under 20 s: small sizes (100,000
+#                           events, 20,000 users for /topUsers), 1 s steps,
+#                           one round at 64 connections with fsync on,
+#                           100 subscribers; without the rows that restart
+#                           the cluster (subscribers held, HTTPS, two
+#                           workers), fsync off, and POST beside /topUsers
 #   bench/run.sh --long     30 s per load step
 #
 # All load is bounded in time and goes to 127.0.0.1 only: PostgreSQL on
 # port 5498 (socket in /tmp), evproc on 18800, the reference server on
-# 18801.  Installs wrk with apt-get if it is missing (as root); the HTTPS
+# 18801 (EVPROC_BENCH_PGPORT, EVPROC_BENCH_HTTP_PORT, EVPROC_BENCH_REF_PORT
+# change them; EVPROC_PGBIN names another PostgreSQL 15's bin directory,
+# EVPROC_BENCH_DIR the work directory).  Installs wrk with apt-get if it is missing (as root); the HTTPS
 # step makes its certificate with openssl.
 #
 set -euo pipefail
@@ -24,23 +29,24 @@ EVENTS=10000000
 USERS=100000
 ROUNDS=3
 CONNS="16 64 256"
+FSYNCS="on off"
 QUICK=0
 SUBS=1000			# idle subscribers, and subscribers of the fan-out
 FAN_REPS=10			# changes timed in the fan-out
 SUBS_MANY=10000		# subscribers held at once
 case "${1:-}" in
-	--quick) DUR=1; EVENTS=200000; USERS=1000; ROUNDS=1; CONNS=64; QUICK=1
+	--quick) DUR=1; EVENTS=100000; USERS=1000; ROUNDS=1; CONNS=64; FSYNCS=on; QUICK=1
 		SUBS=100; FAN_REPS=3; SUBS_MANY=1000 ;;
 	--long) DUR=30 ;;
 	"") ;;
 	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
 esac
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${EVPROC_PGBIN:-/usr/lib/postgresql/15/bin}
 BENCH=${EVPROC_BENCH_DIR:-/tmp/evproc-bench}
-PGPORT=5498
-HTTP=18800
-REF=18801
+PGPORT=${EVPROC_BENCH_PGPORT:-5498}
+HTTP=${EVPROC_BENCH_HTTP_PORT:-18800}
+REF=${EVPROC_BENCH_REF_PORT:-18801}
 if [ "$(id -u)" = 0 ]; then AS_PG="runuser -u postgres --"; else AS_PG=; fi
 
 command -v wrk >/dev/null || {
@@ -64,9 +70,14 @@ cleanup
 rm -rf "$BENCH"
 mkdir -p "$BENCH"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH"
-cc -O2 -Wall -Werror -o "$BENCH/ref_server" bench/ref_server.c -lmicrohttpd
-cc -O2 -Wall -Werror -o "$BENCH/gen_events" bench/gen_events.c
-cc -O2 -Wall -Werror -o "$BENCH/subscribers" bench/subscribers.c
+# the three helpers, compiled side by side
+cc -O2 -Wall -Werror -o "$BENCH/ref_server" bench/ref_server.c -lmicrohttpd &
+cc_pids=$!
+cc -O2 -Wall -Werror -o "$BENCH/gen_events" bench/gen_events.c &
+cc_pids="$cc_pids $!"
+cc -O2 -Wall -Werror -o "$BENCH/subscribers" bench/subscribers.c &
+cc_pids="$cc_pids $!"
+for p in $cc_pids; do wait "$p"; done
 make -s bench/fold_ceiling
 
 # the worker (which inherits it from pg_ctl) and bench/subscribers each hold
@@ -91,8 +102,9 @@ evproc.max_connections = 4096
 max_wal_size = '4GB'
 track_commit_timestamp = on
 # the load below comes from one address: it measures what the server
-# can do, not the limit of reads per client
+# can do, not the limits of reads and streams per client
 evproc.read_rate_limit_per_client = 0
+evproc.max_streams_per_client = 0
 CONF
 (cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w start >/dev/null)
 PSQL="$PGBIN/psql -X -q -At -h /tmp -p $PGPORT -U postgres -d postgres"
@@ -123,6 +135,12 @@ settle() {
 
 ROWS=()
 row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
+print_table() {
+	echo
+	echo "| test | conns | req/s | p50 | p99 | errors | notes |"
+	echo "|---|---|---|---|---|---|---|"
+	printf '%s\n' "${ROWS[@]}"
+}
 
 set_fsync() {
 	$PSQL -c "ALTER SYSTEM SET evproc.fsync = $1" -c "SELECT pg_reload_conf()" >/dev/null
@@ -256,7 +274,7 @@ slower() {
 		BEGIN { print (us(a) >= us(b) ? a : b) }'
 }
 echo "== POST /liveEvent ($ROUNDS rounds of ${RDUR}s per step)" >&2
-for fsync in on off; do
+for fsync in $FSYNCS; do
 	set_fsync $fsync
 	for conns in $CONNS; do
 		"$BENCH/ref_server" $REF "$BENCH/ref.jsonl" $([ $fsync = off ] && echo nofsync) &
@@ -397,7 +415,7 @@ row "GET evproc" 64 "$grps" "$gp50" "$gp99" "$gerr" "-"
 # most); then POST (64 connections) alone and while 8 clients loop on
 # /topUsers?limit=100, back to back.  Printed: the worker's peak RSS over
 # the POSTs with the readers.
-TOP_USERS=$([ "$QUICK" = 1 ] && echo 100000 || echo 1000000)
+TOP_USERS=$([ "$QUICK" = 1 ] && echo 20000 || echo 1000000)
 echo "== GET /topUsers over $TOP_USERS users" >&2
 $PSQL -c "INSERT INTO evproc.user_metrics (user_id, metric, value)
 	SELECT 'top' || i, 'revenue', (i::bigint * 7919) % 1000003 FROM generate_series(0, $TOP_USERS - 1) AS i" \
@@ -409,19 +427,21 @@ for limit in 10 100; do
 	row "GET /topUsers?limit=$limit, $TOP_USERS users, one call at a time" 1 "$trps" "$tp50" "$tp99" "$terr" \
 		"calls/s over one connection"
 done
-settle
-read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
-settle
-rss_start
-wrk -t1 -c8 -d$((DUR + 2))s --latency "http://127.0.0.1:$HTTP/topUsers?limit=100" >"$BENCH/wrk-top8.txt" 2>&1 &
-TOP_PID=$!
-sleep 1
-read -r rps1 p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
-wait $TOP_PID || true
-rss_stop
-read -r t8rps t8p50 t8p99 t8err < <(wrk_stats <"$BENCH/wrk-top8.txt")
-row "POST evproc while 8 clients loop on /topUsers, fsync on" 64 "$rps1" "$p50r" "$p99r" "$errr" \
-	"$(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of POST alone just before ($rps0 req/s, p99 $p99r0); /topUsers?limit=100: $t8rps calls/s, p50 $t8p50, p99 $t8p99, $t8err errors; $(rss_note)"
+if [ "$QUICK" = 0 ]; then
+	settle
+	read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
+	settle
+	rss_start
+	wrk -t1 -c8 -d$((DUR + 2))s --latency "http://127.0.0.1:$HTTP/topUsers?limit=100" >"$BENCH/wrk-top8.txt" 2>&1 &
+	TOP_PID=$!
+	sleep 1
+	read -r rps1 p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
+	wait $TOP_PID || true
+	rss_stop
+	read -r t8rps t8p50 t8p99 t8err < <(wrk_stats <"$BENCH/wrk-top8.txt")
+	row "POST evproc while 8 clients loop on /topUsers, fsync on" 64 "$rps1" "$p50r" "$p99r" "$errr" \
+		"$(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of POST alone just before ($rps0 req/s, p99 $p99r0); /topUsers?limit=100: $t8rps calls/s, p50 $t8p50, p99 $t8p99, $t8err errors; $(rss_note)"
+fi
 
 # One GET /metrics scrape (the issue: under 5 ms with 10 route/code pairs
 # and 4 histograms).  The counters hold what the steps above did, and one
@@ -476,6 +496,14 @@ end=$(date +%s.%N)
 csecs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 cevs=$(awk -v n="$CLIENT_EVENTS" -v s="$csecs" 'BEGIN { printf "%d", n / s }')
 row "evproc-client send $CLIENT_EVENTS events" 4 "-" "-" "-" "-" "$cevs events/s in ${csecs}s; $(grep -m1 -i accepted "$BENCH/client.txt" | tr -s ' ')"
+
+# --quick stops here: the rows below restart the cluster
+if [ "$QUICK" = 1 ]; then
+	print_table
+	echo
+	echo "(--quick: not run: fsync off, POST beside /topUsers, $SUBS_MANY subscribers held, HTTPS, two workers)"
+	exit 0
+fi
 
 # SUBS_MANY subscribers (of users held0.., unknown: no first state) held
 # at once by a new worker, with the limits raised for this step; the rows
@@ -558,7 +586,4 @@ settle
 read -r w2rps w2p50 w2p99 w2err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
 row "POST evproc x2 workers, fsync on" 64 "$w2rps" "$w2p50" "$w2p99" "$w2err" "$(awk -v a="$w2rps" -v b="$w1rps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of 1 worker ($w1rps req/s just before)"
 
-echo
-echo "| test | conns | req/s | p50 | p99 | errors | notes |"
-echo "|---|---|---|---|---|---|---|"
-printf '%s\n' "${ROWS[@]}"
+print_table

@@ -8,7 +8,8 @@
 #                               (re)start the cluster; creates it if needed
 #   scripts/setup.sh restart    restart the cluster (no build)
 #   scripts/setup.sh stop       stop it
-#   scripts/setup.sh status     is it running, and on which ports
+#   scripts/setup.sh status     is it running, on which ports, and does
+#                               the HTTP port speak HTTPS
 #   scripts/setup.sh reset      stop it, delete it, start a new empty one
 #                               (on the same ports)
 #   scripts/setup.sh uninstall  stop it, delete it, remove evproc from
@@ -19,6 +20,8 @@
 #   EVPROC_PGPORT     PostgreSQL port        (default 5499)
 #   EVPROC_HTTP_PORT  evproc HTTP port       (default 8000)
 #   EVPROC_START=0    start: install and build only
+#   EVPROC_PGBIN      PostgreSQL 15's bin directory
+#                     (default /usr/lib/postgresql/15/bin)
 #
 # The ports are kept in <cluster>/evproc-setup.conf, included by its
 # postgresql.conf.  EVPROC_PGPORT and EVPROC_HTTP_PORT, when set, are
@@ -31,10 +34,17 @@
 # gets evproc's JSON 404.  Otherwise it says why (a port taken, and by
 # what), stops the cluster again and exits 1.
 #
+# HTTPS (evproc.tls_cert_file and evproc.tls_key_file, set with ALTER
+# SYSTEM) stays on across start and restart.  The checks and status find
+# out whether the port speaks TLS by asking it (evproc answers plain HTTP
+# on its HTTPS port with a 400 that says so), and then check over HTTPS;
+# without checking the certificate (curl -k): they ask whether evproc
+# answers, not who it is.
+#
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${EVPROC_PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA=${EVPROC_PGDATA:-/var/tmp/evproc-cluster}
 LOG=$PGDATA/server.log
 CONF=$PGDATA/evproc-setup.conf
@@ -169,6 +179,18 @@ fail() {
 	exit 1
 }
 
+# probe PORT: GETs an unknown path on PORT, over HTTPS if the port speaks
+# TLS; sets SCHEME (http or https) and REPLY_BODY (the body and status, as
+# curl -w ' %{http_code}')
+probe() {
+	SCHEME=http
+	REPLY_BODY=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$1/evproc-setup-check" || true)
+	if [[ $REPLY_BODY == *'plain HTTP sent to the HTTPS port'*' 400' ]]; then
+		SCHEME=https
+		REPLY_BODY=$(curl -sk --max-time 5 -w ' %{http_code}' "https://127.0.0.1:$1/evproc-setup-check" || true)
+	fi
+}
+
 # verify: evproc itself answers on HTTP_PORT (not just any server)
 verify() {
 	local since pids holder body listening=
@@ -178,7 +200,7 @@ verify() {
 			listening=1
 			break
 		fi
-		grep -q "evproc: could not start the HTTP server" <<<"$since" && break
+		grep -qE "evproc: (could not start the HTTP server|HTTP port $HTTP_PORT is in use)" <<<"$since" && break
 		sleep 0.1
 	done
 	if [ -z "$listening" ]; then
@@ -197,10 +219,11 @@ verify() {
 		fail "HTTP port $HTTP_PORT is held by $holder, not by the evproc worker (pid $pids)"
 	fi
 
-	# an unknown path: evproc's own JSON 404
-	body=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$HTTP_PORT/evproc-setup-check" || true)
+	# an unknown path: evproc's own JSON 404 (over HTTPS if the port speaks it)
+	probe "$HTTP_PORT"
+	body=$REPLY_BODY
 	[ "$body" = '{"error": "not found"}
- 404' ] || fail "the server on HTTP port $HTTP_PORT does not answer as evproc does (got: ${body:0:200})"
+ 404' ] || fail "the server on $(port_name) $HTTP_PORT does not answer as evproc does (got: ${body:0:200})"
 }
 
 # resolve_ports: PGPORT and HTTP_PORT are EVPROC_* if set, else what the
@@ -213,6 +236,11 @@ resolve_ports() {
 	HTTP_PORT=${EVPROC_HTTP_PORT:-$(conf_value "$CONF" evproc.port)}
 	HTTP_PORT=${HTTP_PORT:-$(conf_value "$PGDATA/postgresql.conf" evproc.port)}
 	HTTP_PORT=${HTTP_PORT:-8000}
+}
+
+# port_name: "HTTPS port" or "HTTP port", as the last probe found
+port_name() {
+	if [ "${SCHEME:-http}" = https ]; then echo "HTTPS port"; else echo "HTTP port"; fi
 }
 
 start_cluster() {
@@ -241,9 +269,13 @@ start_cluster() {
 		fail "CREATE EXTENSION evproc failed"
 	verify
 
+	local https_note=
+	[ "$SCHEME" = https ] &&
+		https_note="
+         (HTTPS only: evproc.tls_cert_file and evproc.tls_key_file are set)"
 	cat <<MSG
 == evproc is running
-  HTTP:  http://127.0.0.1:$HTTP_PORT   (POST /liveEvent, GET /userEvents/:userId)
+  $(printf '%-6s' "${SCHEME^^}:") $SCHEME://127.0.0.1:$HTTP_PORT   (POST /liveEvent, GET /userEvents/:userId)$https_note
   SQL:   psql -h /tmp -p $PGPORT -U postgres
   log:   $LOG
   stop:  scripts/setup.sh stop    (restart, status, reset, uninstall: see scripts/setup.sh)
@@ -270,7 +302,9 @@ case "$VERB" in
 	status)
 		if running; then
 			EVPROC_PGPORT='' EVPROC_HTTP_PORT='' resolve_ports
-			echo "running: $PGDATA (PostgreSQL port $PGPORT, HTTP port $HTTP_PORT); log $LOG"
+			probe "$HTTP_PORT"
+			[[ $REPLY_BODY == *' 404' ]] || answer_note=", not answering as evproc does"
+			echo "running: $PGDATA (PostgreSQL port $PGPORT, $(port_name) $HTTP_PORT${answer_note:-}); log $LOG"
 		else
 			echo "not running: $PGDATA"
 			exit 3

@@ -42,6 +42,7 @@
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
+#include "shared/port_claim.h"
 #include "shared/pressure.h"
 #include "shared/settings.h"
 #include "shared/status.h"
@@ -209,8 +210,12 @@ reload_settings(void)
 		intake_apply_settings();
 	if (groups & RELOAD_AUTH)
 		auth_load();
-	if (groups & RELOAD_TLS)
-		tls_reload();
+	if ((groups & RELOAD_TLS) && tls_reload())
+	{
+		/* HTTPS turned on or off: a clean exit, back after 5 s (tls.c) */
+		ShutdownRequestPending = true;
+		SetLatch(MyLatch);
+	}
 	if (groups & RELOAD_DIRECTORY)
 	{
 		char	   *new_dir = resolve_directory();
@@ -484,11 +489,13 @@ evproc_worker_main(Datum main_arg)
 	ingest_init();
 	auth_load();
 	(void) settings_changed_groups();	/* what the first SIGHUP compares with */
+	port_claim();				/* ERROR if another process holds the port */
 	if (!stream_start() || !http_start())
 		ereport(ERROR,
 				(errmsg("evproc: could not start the HTTP server on %s:%d",
 						evproc_listen_address, evproc_port),
 				 errhint("Is another process listening on that port?  See the messages above.")));
+	status_set_listening(evproc_port);
 	ereport(LOG,
 			(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
 					evproc_listen_address, evproc_port, intake_dir())));

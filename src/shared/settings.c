@@ -270,7 +270,7 @@ static const SettingRow settings[] = {
 	SETTING_STRING("evproc.tls_cert_file", evproc_tls_cert_file,
 				   "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, RELOAD_TLS,
 				   "Certificate file (PEM) of the HTTP server; with evproc.tls_key_file, the port speaks HTTPS only.",
-				   "The server certificate first, then any intermediate ones.  A relative path is taken from the data directory.  Re-read on reload; turning HTTPS on or off takes a restart of the worker."),
+				   "The server certificate first, then any intermediate ones.  A relative path is taken from the data directory.  Re-read on reload; a reload that turns HTTPS on or off restarts the worker (back within 5 s)."),
 	SETTING_STRING("evproc.tls_key_file", evproc_tls_key_file,
 				   "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, RELOAD_TLS,
 				   "Private key file (PEM, unencrypted) of the HTTP server's certificate.",

@@ -47,6 +47,7 @@ typedef struct WorkerStatus
 	uint64		paused_ack;		/* the last pause it has stopped ingest for */
 	int			nskipped;
 	StatusSkipped skipped[STATUS_MAX_SKIPPED];
+	int			http_port;		/* the HTTP port it listens on; 0 not yet */
 } WorkerStatus;
 
 typedef struct StatusShared
@@ -109,7 +110,12 @@ loaded(void)
 static void
 detach(int code, Datum arg)
 {
+	WorkerStatus *slot = &shared->workers[DatumGetInt32(arg)];
+
 	memset(&shared->prom[DatumGetInt32(arg)].gauges, 0, sizeof(PromGauges));
+	SpinLockAcquire(&slot->mutex);
+	slot->http_port = 0;
+	SpinLockRelease(&slot->mutex);
 }
 
 /*
@@ -131,8 +137,47 @@ status_attach(int worker_index, const char *dir)
 	mine->error[0] = '\0';
 	mine->retry_at = 0;
 	mine->nskipped = 0;
+	mine->http_port = 0;
 	SpinLockRelease(&mine->mutex);
 	status_set_dir(dir);
+}
+
+/* status_set_listening: the worker listens on HTTP port port now */
+void
+status_set_listening(int port)
+{
+	SpinLockAcquire(&mine->mutex);
+	mine->http_port = port;
+	SpinLockRelease(&mine->mutex);
+}
+
+/*
+ * status_siblings_listening: how many other running workers listen on
+ * HTTP port port (port_claim.c); *starting is set to how many other
+ * running workers do not listen yet.
+ */
+int
+status_siblings_listening(int port, int *starting)
+{
+	int			n = 0;
+
+	*starting = 0;
+	for (int i = 0; i < EVPROC_MAX_WORKERS; i++)
+	{
+		WorkerStatus *slot = &shared->workers[i];
+		int			its_port;
+
+		if (slot == mine || workers_pid(i) == 0)
+			continue;
+		SpinLockAcquire(&slot->mutex);
+		its_port = slot->http_port;
+		SpinLockRelease(&slot->mutex);
+		if (its_port == port)
+			n++;
+		else if (its_port == 0)
+			(*starting)++;
+	}
+	return n;
 }
 
 /* status_set_dir: the worker's journal directory is now dir */

@@ -64,6 +64,8 @@ extern void status_report(WorkerActivity activity, const char *file,
 						  const char *error, TimestampTz retry_at);
 extern bool status_ingest_paused(void);
 extern void status_set_skipped(const Journal *journal);
+extern void status_set_listening(int port);
+extern int	status_siblings_listening(int port, int *starting);
 
 /* backends */
 extern void status_read(int worker_index, WorkerStatusCopy *copy);

@@ -30,8 +30,10 @@
  * HTTP when HTTPS was asked for.  On reload, the problem is logged and the
  * certificate in force stays, as PostgreSQL does for its ssl_* files.
  * Turning HTTPS on or off takes a restart of the worker (the daemon is
- * started with or without TLS): a reload that asks for it is logged, and
- * waits for that.
+ * started with or without TLS): a reload that turns it off, or on with
+ * files that can be used, has the worker restart itself (a clean shutdown,
+ * back after bgw_restart_time); one that sets only one of the two, or
+ * files that cannot be used, is logged and changes nothing.
  *
  * The files are read with plain libc in the worker's main thread; the
  * callback runs in that thread too (in MHD_run: libmicrohttpd has no
@@ -502,16 +504,16 @@ tls_mhd_options(void)
 	return options;
 }
 
-/* the hint of a reload that turns HTTPS on or off */
-#define RESTART_HINT "Restart the worker to apply it: SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'evproc'; it starts again within 5 seconds."
-
 /*
  * tls_reload applies a SIGHUP: the certificate and key are read again, and
  * new handshakes get them from now on; connections already open keep their
- * session.  If they cannot be used, the ones in force stay.  Turning HTTPS
- * on or off is only logged: it takes a restart of the worker.
+ * session.  If they cannot be used, the ones in force stay.  Returns true
+ * if the reload turns HTTPS on or off: the worker must then restart, since
+ * the daemon is started with or without TLS.  HTTPS is turned on only with
+ * both settings set and files that can be used, so that a mistake never
+ * takes the server down; it is turned off when neither is set.
  */
-void
+bool
 tls_reload(void)
 {
 	bool		cert = is_set(evproc_tls_cert_file);
@@ -521,18 +523,35 @@ tls_reload(void)
 
 	if (!tls_on)
 	{
-		if (cert || key)
+		if (!cert && !key)
+			return false;
+		if (!cert || !key)
+		{
 			ereport(LOG,
-					(errmsg("evproc: the HTTP server still speaks plain HTTP: HTTPS is turned on when the worker starts"),
-					 errhint(RESTART_HINT)));
-		return;
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("evproc: %s is set but %s is not; the HTTP server still speaks plain HTTP",
+							cert ? "evproc.tls_cert_file" : "evproc.tls_key_file",
+							cert ? "evproc.tls_key_file" : "evproc.tls_cert_file"),
+					 errhint("HTTPS needs both the certificate and its key.")));
+			return false;
+		}
+		if ((fresh = load()) == NULL)
+		{
+			ereport(LOG,
+					(errmsg("evproc: HTTPS was not turned on; the HTTP server still speaks plain HTTP"),
+					 errhint("See the message above, and reload once the files are fixed.")));
+			return false;
+		}
+		cert_free(fresh);
+		ereport(LOG,
+				(errmsg("evproc: HTTPS is turned on: the worker restarts to apply it")));
+		return true;
 	}
 	if (!cert && !key)
 	{
 		ereport(LOG,
-				(errmsg("evproc: the HTTP server still speaks HTTPS, with the certificate loaded before: it is turned off when the worker starts"),
-				 errhint(RESTART_HINT)));
-		return;
+				(errmsg("evproc: HTTPS is turned off: the worker restarts to apply it")));
+		return true;
 	}
 	if (!cert || !key)
 	{
@@ -541,13 +560,13 @@ tls_reload(void)
 				 errmsg("evproc: %s is set but %s is not; the HTTPS certificate was not reloaded",
 						cert ? "evproc.tls_cert_file" : "evproc.tls_key_file",
 						cert ? "evproc.tls_key_file" : "evproc.tls_cert_file")));
-		return;
+		return false;
 	}
 	if ((fresh = load()) == NULL)
 	{
 		ereport(LOG,
 				(errmsg("evproc: the HTTPS certificate was not reloaded; new connections still get the one loaded before")));
-		return;
+		return false;
 	}
 	changed = fresh->n != current->n;
 	for (unsigned int i = 0; i < fresh->n && !changed; i++)
@@ -559,6 +578,7 @@ tls_reload(void)
 	current = fresh;
 	if (changed)
 		log_loaded(current, "reloaded");
+	return false;
 }
 
 void

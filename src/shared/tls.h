@@ -13,7 +13,7 @@
 
 extern bool tls_start(void);
 extern const struct MHD_OptionItem *tls_mhd_options(void);
-extern void tls_reload(void);
+extern bool tls_reload(void);
 extern void tls_stop(void);
 
 #endif							/* EVPROC_TLS_H */

@@ -1,7 +1,8 @@
 # HTTPS: evproc.tls_cert_file and evproc.tls_key_file, with self-signed
 # certificates made by openssl here.
-#	- a reload that turns HTTPS on only logs that it takes a restart of the
-#	  worker; after pg_terminate_backend the port speaks TLS only;
+#	- a reload that turns HTTPS on with one setting only, or with a key
+#	  that does not match, only logs and the port stays plain; with both
+#	  good, the worker restarts itself and the port speaks TLS only;
 #	- POST (counted once), GET, an SSE stream and a WebSocket (wss://) over
 #	  HTTPS; plain HTTP on the port gets a 400 saying to use https://;
 #	- a renewed certificate is picked up on reload: new connections get it,
@@ -10,7 +11,8 @@
 #	  or others may read, or one setting without the other: logged on
 #	  reload, and the certificate in force stays; at start the worker does
 #	  not start (and starts once the key file is fixed);
-#	- a reload that turns HTTPS off only logs, as turning it on.
+#	- a reload that turns HTTPS off restarts the worker too: plain HTTP
+#	  again, without pg_terminate_backend.
 
 use strict;
 use warnings;
@@ -159,23 +161,35 @@ sub wait_https
 	return 0;
 }
 
-# 1. Turning HTTPS on takes a restart of the worker; a reload says so.
-install_cert('one', 'one');
+# 1. Turning HTTPS on by reload: not with one setting only, nor with a key
+# that does not match (the port stays plain); with both good, the worker
+# restarts itself.
+install_cert('one', 'two');
 my $offset = -s $node->logfile;
+my $pid_before = worker_pid($node);
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_cert_file = 'server.crt'");
+reload();
+ok(log_match($node, qr/evproc.tls_cert_file is set but evproc.tls_key_file is not; the HTTP server still speaks plain HTTP/, $offset),
+	'a reload with the certificate alone says the port stays plain');
+$offset = -s $node->logfile;
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_key_file = 'server.key'");
 reload();
-ok(log_match($node, qr/still speaks plain HTTP: HTTPS is turned on when the worker starts/, $offset),
-	'a reload that turns HTTPS on says it takes a restart of the worker');
+ok(log_match($node, qr/HTTPS was not turned on; the HTTP server still speaks plain HTTP/, $offset),
+	'a reload with a key that does not match says the port stays plain');
 my ($status) = http_post($port, '/liveEvent',
 	'{"userId":"p1","name":"add_revenue","value":1}');
 is($status, 200, '... and the port still speaks plain HTTP');
+is(worker_pid($node), $pid_before, '... by the same worker');
 
+install_cert('one', 'one');
 $offset = -s $node->logfile;
-restart_worker();
-ok(wait_https('one'), 'after a restart of the worker, the port speaks HTTPS');
+reload();
+ok(log_match($node, qr/HTTPS is turned on: the worker restarts to apply it/, $offset),
+	'a reload with both files good turns HTTPS on: the worker restarts');
+ok(wait_https('one'), '... and the port speaks HTTPS');
+isnt(worker_pid($node), $pid_before, '... served by a new worker');
 ok(log_match($node, qr/HTTPS certificate loaded: "CN=evproc-test-one", serial 01/, $offset),
 	'... and the certificate loaded is logged');
 is(peer_cert(), 'evproc-test-one 01', 'a connection gets the certificate');
@@ -360,16 +374,16 @@ ok(!defined $r{status}, '... nor over plain HTTP');
 chmod 0600, "$data/server.key";
 ok(wait_https('three'), 'once the key file is fixed, the worker starts again by itself');
 
-# 6. Turning HTTPS off takes a restart too
+# 6. Turning HTTPS off by reload: the worker restarts itself
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET evproc.tls_cert_file');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET evproc.tls_key_file');
 $offset = -s $node->logfile;
 reload();
-ok(log_match($node, qr/still speaks HTTPS, with the certificate loaded before: it is turned off when the worker starts/, $offset),
-	'a reload that turns HTTPS off says it takes a restart');
-is(peer_cert(), 'evproc-test-three 03', '... and HTTPS goes on until then');
-restart_worker();
-ok(wait_for_http($port, 30), 'after a restart, plain HTTP');
+ok(log_match($node, qr/HTTPS is turned off: the worker restarts to apply it/, $offset),
+	'a reload that turns HTTPS off restarts the worker');
+ok(!log_match($node, qr/terminated by signal/, $offset, 0),
+	'... cleanly');
+ok(wait_for_http($port, 30), '... then plain HTTP');
 is(post_plain(), 200, '... which takes events');
 
 sub post_plain

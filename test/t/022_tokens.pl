@@ -13,7 +13,8 @@
 # evproc.auth_token (set in postgresql.conf at start: PostgreSQL logs it
 # when it changes on reload) works beside the table's tokens with every
 # scope, also once they are all revoked; and the server does not become
-# open while revoked tokens remain.
+# open while revoked tokens remain: only deleting every row of the table
+# opens it again (a new token closes it).
 
 use strict;
 use warnings;
@@ -245,6 +246,22 @@ $node->append_conf('postgresql.conf', "evproc.auth_token = ''\n");
 $node->reload;
 usleep(1_000_000);
 is(post(undef), 401, 'without the setting, the table\'s tokens keep the server closed');
+
+# the way back to an open server: revoking every token keeps it closed,
+# deleting every row (one statement; the trigger tells the worker) opens it
+$node->safe_psql('postgres', "SELECT evproc_revoke_token('tap-keep')");
+ok(until_status(401, 5, sub { post($tok_keep) }), 'tap-keep revoked: 401');
+is(post(undef), 401, 'all revoked, no setting: no token still 401 (not open)');
+is(req('GET', '/topUsers', undef), 401, '... for reads too');
+$node->safe_psql('postgres', 'DELETE FROM evproc.tokens');
+ok(until_status(200, 5, sub { post(undef) }),
+	'DELETE FROM evproc.tokens: the server is open again (no token: 200)');
+is(req('GET', '/topUsers', undef), 200, '... for reads too');
+$tok_keep = $node->safe_psql('postgres',
+	"SELECT evproc_create_token('tap-keep', '{write}')");
+ok(until_status(401, 5, sub { post(undef) }),
+	'a new token closes it again');
+is(post($tok_keep), 200, '... and the new token works');
 $node->safe_psql('postgres', 'DROP EXTENSION evproc');
 usleep(2_500_000);
 is(post(undef), 401, 'after DROP EXTENSION, no token still gets 401 (not open)');

@@ -293,10 +293,9 @@ $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_cert_file = 'server.crt'");
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET evproc.tls_key_file = 'server.key'");
+# the reload turns HTTPS on: the worker restarts itself
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 my $offset;
-my $pid = worker_pid($node);
-$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 
 # curl($url, @args): (status or 0, body, seconds taken)
 sub curl
