@@ -277,6 +277,7 @@ start_cluster() {
 == evproc is running
   $(printf '%-6s' "${SCHEME^^}:") $SCHEME://127.0.0.1:$HTTP_PORT   (POST /liveEvent, GET /userEvents/:userId)$https_note
   SQL:   psql -h /tmp -p $PGPORT -U postgres
+  (the docs call plain psql: export PGHOST=/tmp PGPORT=$PGPORT PGUSER=postgres)
   log:   $LOG
   stop:  scripts/setup.sh stop    (restart, status, reset, uninstall: see scripts/setup.sh)
 MSG
