@@ -11,8 +11,9 @@
 -- name the expression accepts (ASCII only).  Every upsert of ingest checks
 -- it, twice for a row that exists (INSERT ... ON CONFLICT DO UPDATE checks
 -- the proposed row, then the updated one).  Same constraint name; the
--- rows are checked again (the table is locked against writes meanwhile,
--- a scan: well under a second per million rows).
+-- rows are checked again, a scan of the table during which it is locked
+-- against reads and writes (ingest, lookups and /topUsers wait): about
+-- 0.4 s per million rows.
 ALTER TABLE evproc.user_metrics
     DROP CONSTRAINT user_metrics_metric_check,
     ADD CONSTRAINT user_metrics_metric_check
