@@ -1,12 +1,12 @@
 --
 -- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
--- 1.1--1.2, 1.2--1.3, 1.3--1.4): CREATE EXTENSION at 1.4 runs 1.0 and
+-- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5): CREATE EXTENSION at 1.5 runs 1.0 and
 -- then the chain, the scripts ALTER EXTENSION UPDATE runs, so that the
 -- two paths cannot drift.  The test checks that no other full install
 -- script is installed (one left over from an older build would be taken
 -- instead of the chain), prints the objects and comments of a fresh 1.4
 -- (a change to a released script shows here), and proves that an
--- extension created at 1.0, 1.1, 1.2 or 1.3, with data, then updated by
+-- extension created at 1.0, 1.1, 1.2, 1.3 or 1.4, with data, then updated by
 -- ALTER EXTENSION UPDATE, keeps its data and ends with the same objects
 -- and comments as the fresh one.  The revenue of 1.0 and 1.1 (a table)
 -- moves into evproc.user_metrics, and evproc.user_revenue, now a view, and
@@ -14,7 +14,7 @@
 -- database, the only one the extension can be created in (see
 -- database.sql): the journal is drained first so that the worker has
 -- nothing to ingest while its tables are missing or old, and the test ends
--- with the extension at 1.4, the default version.
+-- with the extension at 1.5, the default version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
 -- strictness, security, settings, body), tables and views (privileges),
@@ -27,12 +27,12 @@
 -- evproc_rotate returns once every archived file is ingested
 SELECT count(*) AS drained FROM (SELECT evproc_rotate()) s;
 -- the full install scripts installed: evproc--1.0.sql only; the rest is
--- the chain, which reaches 1.4 from every version
+-- the chain, which reaches 1.5 from every version
 SELECT f AS install_script FROM pg_ls_dir((SELECT setting FROM pg_config
     WHERE name = 'SHAREDIR') || '/extension') AS f
 WHERE f ~ '^evproc--[0-9.]+\.sql$' ORDER BY f;
 SELECT source, path FROM pg_extension_update_paths('evproc')
-WHERE target = '1.4' ORDER BY source;
+WHERE target = '1.5' ORDER BY source;
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
@@ -50,7 +50,43 @@ SET enable_sort = off;
 EXPLAIN (COSTS OFF) SELECT m.user_id, m.value::text FROM evproc.user_metrics AS m
 WHERE m.metric = 'revenue' ORDER BY m.value DESC, m.user_id COLLATE "C" LIMIT 100;
 RESET enable_sort;
--- the objects and comments of 1.4, which every path below must give
+-- the check of user_metrics.metric (1.5: octet_length and a regular
+-- expression without {0,62}) accepts exactly the names of the rule of
+-- event types, the expression of 1.2 to 1.4: lengths 1, 62, 63 and 64,
+-- every character just outside the classes, a leading digit, '_', '.' or
+-- '-', non-ASCII letters (63 characters in 64 bytes too), a newline at
+-- the end, empty
+CREATE FUNCTION pg_temp.metric_accepted(m text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES ('check', m, 0);
+    RAISE SQLSTATE 'EVP01';     -- takes the row back
+EXCEPTION
+    WHEN SQLSTATE 'EVP01' THEN RETURN true;
+    WHEN check_violation THEN RETURN false;
+END
+$$;
+SELECT label, octet_length(name) AS bytes, length(name) AS chars,
+       pg_temp.metric_accepted(name) AS accepted,
+       name ~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$' AS rule
+FROM (VALUES
+    ('a', 'a'), ('Z', 'Z'), ('revenue', 'revenue'), ('all classes', 'aZ09_.-zA'),
+    ('62', 'a' || repeat('b', 61)), ('63', 'a' || repeat('b', 62)),
+    ('63 of Z9_.-', 'Z' || repeat('9_.-', 15) || 'zz'),
+    ('64', 'a' || repeat('b', 63)), ('200', 'a' || repeat('b', 199)),
+    ('empty', ''), ('leading digit', '1abc'), ('leading 9', '9'),
+    ('leading _', '_a'), ('leading .', '.a'), ('leading -', '-a'),
+    ('@', 'a@'), ('[', 'a['), ('`', 'a`'), ('{', 'a{'), ('/', 'a/'),
+    (':', 'a:'), (',', 'a,'), ('space', 'a b'), ('tab', E'a\tb'),
+    ('newline at end', E'ab\n'), ('newline inside', E'a\nb'),
+    ('é', U&'\00E9'), ('aé', U&'a\00E9'), ('fullwidth A', U&'a\FF21'),
+    ('dotless i', U&'a\0131'), ('Kelvin sign', U&'a\212A'),
+    ('62 + é', 'a' || repeat('b', 61) || U&'\00E9'),
+    ('32 é', 'a' || repeat(U&'\00E9', 31))
+) AS v(label, name)
+ORDER BY accepted DESC, label;
+SELECT count(*) AS rows_left FROM evproc.user_metrics;
+-- the objects and comments of 1.5, which every path below must give
 \pset format unaligned
 :shape;
 :comments;
@@ -150,3 +186,24 @@ WHERE m.metric = 'revenue' ORDER BY m.value DESC, m.user_id COLLATE "C" LIMIT 2;
 :comments;
 \o
 \! diff results/upgrade_fresh.txt results/upgrade_upgraded13.txt && echo same
+
+-- from 1.4: the check of user_metrics.metric is replaced (1.5), the rows
+-- there are checked again and stay.  Meanwhile the worker of this library
+-- ingests into the 1.4 tables: the event counts once.
+DROP EXTENSION evproc;
+CREATE EXTENSION evproc VERSION '1.4';
+INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES
+    ('old-9', 'revenue', 9), ('old-9', 'a' || repeat('b', 62), 63);
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-9", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+SELECT evproc_user_revenue('old-9');
+SELECT pg_get_constraintdef(oid) AS check_1_4 FROM pg_constraint
+WHERE conname = 'user_metrics_metric_check';
+ALTER EXTENSION evproc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'evproc';
+SELECT user_id, metric, value FROM evproc.user_metrics ORDER BY user_id, metric;
+\o results/upgrade_upgraded14.txt
+:shape;
+:comments;
+\o
+\! diff results/upgrade_fresh.txt results/upgrade_upgraded14.txt && echo same
