@@ -42,6 +42,7 @@
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
+#include "shared/pg_compat.h"
 #include "shared/pressure.h"
 #include "shared/rotation.h"
 #include "shared/settings.h"
@@ -482,7 +483,7 @@ evproc_worker_main(Datum main_arg)
 					evproc_listen_address, evproc_port, intake_dir())));
 	pfree(dir);
 
-	wes = CreateWaitEventSet(TopMemoryContext, 4);
+	wes = compat_create_wait_event_set(4);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, http_epoll_fd(), NULL, NULL);
