@@ -60,6 +60,7 @@ OBJS = \
 	src/core/decimal.o \
 	src/core/validate.o \
 	src/core/format.o \
+	src/core/json_compat.o \
 	src/core/idcache.o \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
@@ -143,9 +144,9 @@ UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/core/event.c src/core/event_fast.c src/core/event_type.c \
-	src/core/decimal.c src/core/validate.c src/core/format.c
+	src/core/decimal.c src/core/validate.c src/core/format.c src/core/json_compat.c
 EVENT_HDRS = src/core/event.h src/core/event_int.h src/core/decimal.h \
-	src/core/validate.h src/core/evlimits.h
+	src/core/validate.h src/core/evlimits.h src/core/compat.h
 
 test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(EVENT_SRCS) $(EVENT_HDRS)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_event.c $(EVENT_SRCS) -ljson-c

@@ -32,6 +32,7 @@
  */
 #include "postgres.h"
 
+#include "core/compat.h"
 #include "core/metrics.h"
 #include "http/http.h"
 #include "http/stream.h"
@@ -42,7 +43,6 @@
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
-#include "shared/pg_compat.h"
 #include "shared/pressure.h"
 #include "shared/rotation.h"
 #include "shared/settings.h"

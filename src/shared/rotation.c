@@ -19,8 +19,8 @@
  */
 #include "postgres.h"
 
+#include "core/compat.h"
 #include "journal/journal.h"
-#include "shared/pg_compat.h"
 #include "shared/rotation.h"
 
 #include "lib/stringinfo.h"
