@@ -28,7 +28,10 @@ SELECT evproc_user_revenue('nobody');
 SELECT count(*) FROM evproc.user_revenue;
 SELECT count(*) FROM evproc.processed_files;
 SELECT evproc_rotate();
+-- (its SQLSTATE: the wording of the message changed in PostgreSQL 16)
+\set VERBOSITY sqlstate
 SHOW evproc.auth_token;
+\set VERBOSITY default
 RESET ROLE;
 DROP ROLE evproc_reader;
 
