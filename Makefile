@@ -62,6 +62,7 @@ OBJS = \
 	src/core/decimal.o \
 	src/core/validate.o \
 	src/core/format.o \
+	src/core/json_compat.o \
 	src/core/idcache.o \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
@@ -162,9 +163,9 @@ UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/core/event.c src/core/event_fast.c src/core/event_type.c \
-	src/core/decimal.c src/core/validate.c src/core/format.c
+	src/core/decimal.c src/core/validate.c src/core/format.c src/core/json_compat.c
 EVENT_HDRS = src/core/event.h src/core/event_int.h src/core/decimal.h \
-	src/core/validate.h src/core/evlimits.h
+	src/core/validate.h src/core/evlimits.h src/core/compat.h
 
 # a journal line, written and read, with the event modules it is made of
 LINE_SRCS = src/journal/line.c $(EVENT_SRCS)

@@ -9,10 +9,11 @@
 #   make client-unitcheck    unit tests of the client's pure parts
 #   make client-watchcheck   "watch" against a fake SSE server (Python)
 
-CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror
+CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc
 CLIENT_LIBS = -lcurl -ljson-c -lm -lz
 
-# the parts without a network, covered by test/unit/test_client.c
+# the parts without a network, covered by test/unit/test_client.c, and
+# the rewrite that json-c 0.17 and later need (src/core/compat.h)
 CLIENT_CORE_SRCS = \
 	client/backoff.c \
 	client/console.c \
@@ -24,7 +25,8 @@ CLIENT_CORE_SRCS = \
 	client/sse.c \
 	client/strbuf.c \
 	client/summary.c \
-	client/urlenc.c
+	client/urlenc.c \
+	src/core/json_compat.c
 
 CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 	client/evproc-client.c \
@@ -34,7 +36,7 @@ CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 	client/watch.c
 
 # with the protocol's limits, shared with the server
-CLIENT_HDRS = $(wildcard client/*.h) src/core/evlimits.h
+CLIENT_HDRS = $(wildcard client/*.h) src/core/evlimits.h src/core/compat.h
 
 client/evproc-client: $(CLIENT_SRCS) $(CLIENT_HDRS) client/client.mk
 	$(CC) $(CLIENT_CFLAGS) -o $@ $(CLIENT_SRCS) $(CLIENT_LIBS)

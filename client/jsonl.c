@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/core/compat.h"
 #include "jsonl.h"
 
 /* read at most this much per read(2) */
@@ -206,6 +207,10 @@ jsonl_prepare(json_tokener *tok, const char *line, size_t len,
 	enum json_tokener_error jerr;
 	char		id[EVENTID_BUFSZ];
 	bool		empty;
+	const char *text = line;
+	size_t		tlen = len;
+	char	   *copy = NULL;
+	size_t		parse_end;
 
 	sb_reset(out);
 	*id_added = false;
@@ -232,19 +237,40 @@ jsonl_prepare(json_tokener *tok, const char *line, size_t len,
 	}
 
 	json_tokener_reset(tok);
-	obj = json_tokener_parse_ex(tok, line, (int) len);
+#if COMPAT_JSONC_WIDE_INTEGERS
+	/* json-c reads a rewritten copy (src/core/compat.h); the line is sent */
+	text = copy = compat_json_rewrite(line, len, COMPAT_JSONC_ESCAPE_NON_ASCII,
+									  &tlen);
+	if (copy == NULL)
+	{
+		fputs("evproc-client: out of memory\n", stderr);
+		exit(1);
+	}
+	if (tlen > INT_MAX)
+	{
+		free(copy);
+		snprintf(reason, reasonlen, "line is too long");
+		return PREP_BAD;
+	}
+#endif
+	obj = json_tokener_parse_ex(tok, text, (int) tlen);
 	jerr = json_tokener_get_error(tok);
+	parse_end = json_tokener_get_parse_end(tok);
+	if (copy != NULL)
+		parse_end = compat_json_source_offset(line, len,
+											  COMPAT_JSONC_ESCAPE_NON_ASCII,
+											  parse_end);
+	free(copy);
 	if (obj == NULL)
 	{
 		if (jerr == json_tokener_continue)
 			snprintf(reason, reasonlen, "invalid JSON: unexpected end of line");
 		else
 			snprintf(reason, reasonlen, "invalid JSON: %s at offset %zu",
-					 json_tokener_error_desc(jerr),
-					 json_tokener_get_parse_end(tok));
+					 json_tokener_error_desc(jerr), parse_end);
 		return PREP_BAD;
 	}
-	for (end = json_tokener_get_parse_end(tok); end < len; end++)
+	for (end = parse_end; end < len; end++)
 	{
 		if (!is_json_space(line[end]))
 		{

@@ -1,7 +1,8 @@
 #!/bin/bash
 #
 # deps.sh: installs every Debian 12 package evproc needs to build, run and
-# test (apt-get; as root, or with sudo).  Does nothing when all are there.
+# test (apt-get; as root, or with sudo); debootstrap makes the chroots of
+# the version matrix (scripts/chroot.sh).  Does nothing when all are there.
 # "deps.sh --list" only prints the list (.ci/run installs it itself).
 #
 set -euo pipefail
@@ -12,6 +13,7 @@ PACKAGES="
 	libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev zlib1g-dev
 	libipc-run-perl valgrind clang libclang-rt-14-dev
 	iproute2 util-linux python3 prometheus chromium openssl
+	debootstrap debian-archive-keyring
 "
 
 if [ "${1:-}" = --list ]; then

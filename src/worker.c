@@ -32,6 +32,7 @@
  */
 #include "postgres.h"
 
+#include "core/compat.h"
 #include "core/prom.h"
 #include "http/http.h"
 #include "http/stream.h"
@@ -501,7 +502,7 @@ evproc_worker_main(Datum main_arg)
 					evproc_listen_address, evproc_port, intake_dir())));
 	pfree(dir);
 
-	wes = CreateWaitEventSet(TopMemoryContext, 4);
+	wes = compat_create_wait_event_set(4);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, http_epoll_fd(), NULL, NULL);

@@ -17,8 +17,10 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "core/compat.h"
 #include "core/event_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,23 +142,90 @@ parse_value(json_object *value, ev_int128 *out)
 }
 
 /*
- * parse_json parses buf[0..len) as one JSON value with nothing but white
- * space after it.  Returns the value (the caller puts it) or NULL with a
- * message in errbuf.  A JSON null comes back as NULL with *is_null set.
- * The text is first checked for what json-c would let through (see
- * ev_check_json_text).
+ * tokenize parses text[0..tlen) with json-c: the value, NULL with *is_null
+ * set for a JSON null, or NULL with *err_off (an offset in text) and a
+ * message in errbuf ending in " at offset ", for the caller to complete.
  */
 static json_object *
-parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
-		   char *errbuf, size_t errlen)
+tokenize(EvParser *parser, const char *text, size_t tlen, bool *is_null,
+		 size_t *err_off, char *errbuf, size_t errlen)
 {
 	json_tokener *tok;
 	json_object *root;
 	size_t		parsed;
 	size_t		end;
 
+	*err_off = SIZE_MAX;
+	tok = ready_tokener(parser);
+	if (tok == NULL)
+	{
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	root = json_tokener_parse_ex(tok, text, (int) tlen);
+	parsed = json_tokener_get_parse_end(tok);
+	if (root == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+	{
+		/* a bare number is complete only at the end of input: say so */
+		root = json_tokener_parse_ex(tok, "", 1);
+		if (root == NULL && json_tokener_get_error(tok) != json_tokener_success)
+		{
+			parser->tok_failed = true;
+			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
+			return NULL;
+		}
+		parsed = tlen;
+	}
+	if (root == NULL)
+	{
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
+
+		if (jerr == json_tokener_success)
+			*is_null = true;
+		else
+		{
+			parser->tok_failed = true;
+			snprintf(errbuf, errlen, "invalid JSON: %s at offset ",
+					 json_tokener_error_desc(jerr));
+			*err_off = parsed;
+		}
+		return NULL;
+	}
+	for (end = parsed; end < tlen; end++)
+	{
+		if (!ev_is_json_space(text[end]))
+		{
+			snprintf(errbuf, errlen,
+					 "invalid JSON: unexpected characters after the event at offset ");
+			*err_off = end;
+			json_object_put(root);
+			return NULL;
+		}
+	}
+	return root;
+}
+
+/*
+ * parse_json parses buf[0..len) as one JSON value with nothing but white
+ * space after it.  Returns the value (the caller puts it) or NULL with a
+ * message in errbuf.  A JSON null comes back as NULL with *is_null set.
+ * The text is first checked for what json-c would let through (see
+ * ev_check_json_text), and rewritten for the json-c versions that need it
+ * (compat.h); offsets in messages are those of buf.
+ */
+static json_object *
+parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
+		   char *errbuf, size_t errlen)
+{
+	json_object *root;
+	const char *text = buf;
+	size_t		tlen = len;
+	char	   *copy = NULL;
+	size_t		err_off;
+	size_t		end;
+
 	*is_null = false;
-	/* json-c takes an int length */
+	/* json-c takes an int length (and the rewrite may triple it) */
 	if (len > (size_t) 256 * 1024 * 1024)
 	{
 		snprintf(errbuf, errlen, "body is too large");
@@ -172,51 +241,27 @@ parse_json(EvParser *parser, const char *buf, size_t len, bool *is_null,
 	if (!ev_check_json_text(buf, len, errbuf, errlen))
 		return NULL;
 
-	tok = ready_tokener(parser);
-	if (tok == NULL)
+#if COMPAT_JSONC_WIDE_INTEGERS
+	copy = compat_json_rewrite(buf, len, COMPAT_JSONC_ESCAPE_NON_ASCII, &tlen);
+	if (copy == NULL)
 	{
 		snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	root = json_tokener_parse_ex(tok, buf, (int) len);
-	parsed = json_tokener_get_parse_end(tok);
-	if (root == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+	text = copy;
+#endif
+	root = tokenize(parser, text, tlen, is_null, &err_off, errbuf, errlen);
+	if (root == NULL && err_off != SIZE_MAX)
 	{
-		/* a bare number is complete only at the end of input: say so */
-		root = json_tokener_parse_ex(tok, "", 1);
-		if (root == NULL && json_tokener_get_error(tok) != json_tokener_success)
-		{
-			parser->tok_failed = true;
-			snprintf(errbuf, errlen, "invalid JSON: unexpected end of input");
-			return NULL;
-		}
-		parsed = len;
-	}
-	if (root == NULL)
-	{
-		enum json_tokener_error jerr = json_tokener_get_error(tok);
+		size_t		used = strlen(errbuf);
 
-		if (jerr == json_tokener_success)
-			*is_null = true;
-		else
-		{
-			parser->tok_failed = true;
-			snprintf(errbuf, errlen, "invalid JSON: %s at offset %zu",
-					 json_tokener_error_desc(jerr), parsed);
-		}
-		return NULL;
+		if (copy != NULL)
+			err_off = compat_json_source_offset(buf, len,
+												COMPAT_JSONC_ESCAPE_NON_ASCII,
+												err_off);
+		snprintf(errbuf + used, errlen > used ? errlen - used : 0, "%zu", err_off);
 	}
-	for (end = parsed; end < len; end++)
-	{
-		if (!ev_is_json_space(buf[end]))
-		{
-			snprintf(errbuf, errlen,
-					 "invalid JSON: unexpected characters after the event at offset %zu",
-					 end);
-			json_object_put(root);
-			return NULL;
-		}
-	}
+	free(copy);
 	return root;
 }
 

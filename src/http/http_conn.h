@@ -34,7 +34,9 @@ extern long conn_wait_ms(void);
 extern void conn_notify(void *cls, struct MHD_Connection *conn,
 						void **socket_context,
 						enum MHD_ConnectionNotificationCode toe);
-extern void conn_log(void *cls, const char *fmt, va_list ap);
+/* a vprintf-like format (PostgreSQL 17's -Wmissing-format-attribute asks) */
+extern void conn_log(void *cls, const char *fmt, va_list ap)
+			pg_attribute_printf(2, 0);
 
 /* one request on a connection */
 extern void conn_track(struct MHD_Connection *conn, ConnTrack **slot);

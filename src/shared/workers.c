@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "core/compat.h"
 #include "journal/journal.h"
 #include "shared/workers.h"
 
@@ -88,7 +89,7 @@ publish(bool running)
 
 	SpinLockAcquire(&shared->mutex);
 	slot->pid = running ? MyProcPid : 0;
-	slot->procno = running ? MyProc->pgprocno : -1;
+	slot->procno = running ? compat_my_procno() : -1;
 	if (running)
 		slot->rotate_completed = taken = shared->rotate_requested;
 	SpinLockRelease(&shared->mutex);

@@ -3,7 +3,11 @@
 --
 CREATE EXTENSION evproc;
 
-\dx evproc
+-- what \dx evproc shows (a query: 18 added a column to \dx)
+SELECT e.extname AS "Name", e.extversion AS "Version", n.nspname AS "Schema",
+       obj_description(e.oid, 'pg_extension') AS "Description"
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'evproc';
 
 -- the worker runs, under its own backend type
 SELECT count(*) AS workers, min(application_name) AS application_name
@@ -30,7 +34,10 @@ SELECT evproc_user_revenue('nobody');
 SELECT count(*) FROM evproc.user_revenue;
 SELECT count(*) FROM evproc.processed_files;
 SELECT evproc_rotate();
+-- (its SQLSTATE: the wording of the message changed in PostgreSQL 16)
+\set VERBOSITY sqlstate
 SHOW evproc.auth_token;
+\set VERBOSITY default
 RESET ROLE;
 DROP ROLE evproc_reader;
 

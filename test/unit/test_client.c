@@ -270,6 +270,19 @@ test_prepare(void)
 	CHECK(strstr(out.data, "123456789012345678901234") != NULL);
 	CHECK(strstr(out.data, "1e400") != NULL);
 
+	/*
+	 * non-ASCII text and integers beyond 64 bits, whatever the json-c
+	 * (0.17 and 0.18 refuse them unless rewritten: src/core/compat.h); an
+	 * error's offset is the line's
+	 */
+	CHECK(prep(tok, "{\"userId\":\"Zo\xc3\xab \xf0\x9f\x98\x80\",\"value\":-99999999999999999999999,"
+			   "\"x\":18446744073709551616}", &out, &added, reason) == PREP_OK);
+	CHECK(strstr(out.data, "\"userId\":\"Zo\xc3\xab \xf0\x9f\x98\x80\",\"value\":-99999999999999999999999,"
+				 "\"x\":18446744073709551616}") != NULL);
+	CHECK(prep(tok, "{\"userId\":\"\xc3\xab\xc3\xab\",\"x\":99999999999999999999999,}",
+			   &out, &added, reason) == PREP_BAD);
+	CHECK_STR_EQ(reason, "invalid JSON: unexpected character at offset 45");
+
 	/* empty objects, and blanks around */
 	CHECK(prep(tok, "{}", &out, &added, reason) == PREP_OK);
 	CHECK_STR_EQ(out.data, "{\"eventId\":\"" FIXED_ID "\"}");

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/compat.h"
 #include "core/event.h"
 #include "journal/line.h"
 #include "unit.h"
@@ -1991,6 +1992,62 @@ test_decode_user_id(void)
 	free(in);
 }
 
+/*
+ * The rewrite that json-c 0.17 and later need (core/compat.h), tested on
+ * every json-c: its exact output, offsets mapped back, and that the
+ * parser reads non-ASCII user ids and reports wide integers (and offsets
+ * after them) the same way whichever json-c it has.
+ */
+static void
+test_json_compat(void)
+{
+	const char *in = "{\"userId\":\"Zo\xc3\xab \xe2\x82\xac\xf0\x9f\x98\x80\\\"\","
+		"\"value\":-99999999999999999999999,\"a\":[18446744073709551616,"
+		"18446744073709551615,-9223372036854775809,-9223372036854775808,"
+		"1e99,0123,1.5,1e99999999999999999999,-1E+99999999999999999999]}";
+	const char *want_esc = "{\"userId\":\"Zo\\u00eb \\u20ac\\ud83d\\ude00\\\"\","
+		"\"value\":-99999999999999999999999.0,\"a\":[18446744073709551616.0,"
+		"18446744073709551615,-9223372036854775809.0,-9223372036854775808,"
+		"1e99,0123,1.5,1e99999999999999999999,-1E+99999999999999999999]}";
+	const char *want_raw = "{\"userId\":\"Zo\xc3\xab \xe2\x82\xac\xf0\x9f\x98\x80\\\"\","
+		"\"value\":-99999999999999999999999.0,\"a\":[18446744073709551616.0,"
+		"18446744073709551615,-9223372036854775809.0,-9223372036854775808,"
+		"1e99,0123,1.5,1e99999999999999999999,-1E+99999999999999999999]}";
+	size_t		n = 0;
+	char	   *out;
+	const char *esc_at;
+
+	out = compat_json_rewrite(in, strlen(in), true, &n);
+	CHECK(out != NULL);
+	if (out != NULL)
+	{
+		CHECK_MEM_EQ(out, n, want_esc, strlen(want_esc));
+		/* the offset of "value" in the output is that in the input, +15 */
+		esc_at = strstr(out, "\"value\"");
+		CHECK_INT_EQ(compat_json_source_offset(in, strlen(in), true,
+											   (size_t) (esc_at - out)),
+					 (long) (strstr(in, "\"value\"") - in));
+		/* inside an escape: the start of the character it stands for */
+		CHECK_INT_EQ(compat_json_source_offset(in, strlen(in), true, 16), 13);
+		free(out);
+	}
+	out = compat_json_rewrite(in, strlen(in), false, &n);
+	CHECK(out != NULL);
+	if (out != NULL)
+	{
+		CHECK_MEM_EQ(out, n, want_raw, strlen(want_raw));
+		free(out);
+	}
+
+	/* whatever the json-c: the same events and errors */
+	EXPECT_EVENT("{\"userId\":\"Zo\xc3\xab\xf0\x9f\x98\x80\",\"name\":\"add_revenue\",\"value\":1,\"x\":[1]}",
+				 "Zo\xc3\xab\xf0\x9f\x98\x80", "add_revenue", 1000000000);
+	EXPECT_REJECT("{\"userId\":\"u\",\"name\":\"add_revenue\",\"value\":18446744073709551616,\"x\":[1]}",
+				  "value must be less than 10^18");
+	EXPECT_REJECT("{\"userId\":\"\xc3\xab\",\"x\":99999999999999999999999,\"value\":1,}",
+				  "invalid JSON: unexpected character at offset 53");
+}
+
 int
 main(void)
 {
@@ -2017,6 +2074,7 @@ main(void)
 		test_parse_strings_batch();
 		test_types();
 		test_line_types();
+		test_json_compat();
 	}
 	test_decimal();
 	test_json_quote();
