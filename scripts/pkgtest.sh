@@ -1,0 +1,127 @@
+#!/bin/bash
+#
+# pkgtest.sh: the Debian packages' install test, as a user would do it, in
+# a fresh chroot of a Debian release (root; network to the Debian mirror).
+#
+#   scripts/pkgtest.sh [SUITE]          SUITE: bookworm (default), trixie
+#
+# 1. builds the packages (scripts/pkgbuild.sh, lintian clean) at this
+#    tree's version X, then again as X+1 (X followed by "+pkgtest1"); on
+#    the host if it runs SUITE, else in a chroot of SUITE;
+# 2. on the host's suite, also builds the last revision of the previous
+#    schema version (EVPROC_PKGTEST_OLD_REV, "none" to skip; found from
+#    git history as the parent of the commit that set evproc.control's
+#    default_version), to upgrade from it;
+# 3. in a fresh chroot of SUITE (scripts/chroot.sh create), runs
+#    scripts/pkgtest_inside.sh: apt install into the distribution's
+#    cluster, use, upgrade old -> X -> X+1 with ALTER EXTENSION UPDATE,
+#    apt remove.
+#
+# Work files in /var/tmp/evproc-pkgtest/SUITE (kept for inspection; the
+# chroot is removed).  CHROOT_SH overrides scripts/chroot.sh.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+suite="${1:-bookworm}"
+CHROOT_SH="${CHROOT_SH:-$here/scripts/chroot.sh}"
+work=/var/tmp/evproc-pkgtest/$suite
+start=$(date +%s)
+step() { echo "== $(date -u +%T) (+$(( $(date +%s) - start ))s) $*"; }
+
+[ "$(id -u)" = 0 ] || { echo "pkgtest.sh: run as root (chroot, apt)" >&2; exit 2; }
+rm -rf "$work"
+mkdir -p "$work"
+
+# free_port: a TCP port nobody listens on now
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+version=$(cd "$here" && dpkg-parsechangelog -S Version)
+old_rev=
+if [ "$suite" = "$host_suite" ]; then
+	old_rev=${EVPROC_PKGTEST_OLD_REV:-}
+	if [ -z "$old_rev" ]; then
+		# the parent of the commit that set the current default_version
+		cur=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$here/evproc.control")
+		set_by=$(cd "$here" && git log -1 --format=%H -S"default_version = '$cur'" -- evproc.control)
+		[ -n "$set_by" ] && old_rev=$(cd "$here" && git rev-parse -q --verify "$set_by^" || true)
+	fi
+	[ "$old_rev" = none ] && old_rev=
+fi
+
+# build DIR VERSION [REV] [--no-lintian]: the packages, into DIR
+debs=()
+if [ "$suite" = "$host_suite" ]; then
+	build() {
+		local lint=
+		[ "${4:-}" ] && lint=--no-lintian
+		"$here/scripts/pkgbuild.sh" $lint "$1" "$2" ${3:-} | tee "$1.out"
+	}
+else
+	# in a chroot of SUITE with the build dependencies, once for all builds
+	broot=$work/build-root
+	step "build chroot of $suite"
+	"$CHROOT_SH" create "$suite" "$broot"
+	mkdir -p "$broot/src"
+	(cd "$here" && git ls-files -z -c -o --exclude-standard | tar --null -T - -cf -) | tar -C "$broot/src" -xf -
+	(cd "$broot/src" && git init -q && git add -A && git -c user.name=pkgtest -c user.email=pkgtest@localhost commit -qm tree) 2>/dev/null ||
+		{ echo "pkgtest.sh: git is needed on the host" >&2; exit 1; }
+	"$CHROOT_SH" run "$broot" env DEBIAN_FRONTEND=noninteractive sh -c '
+		apt-get update -qq &&
+		apt-get install -y -qq --no-install-recommends dpkg-dev debhelper lintian git \
+			postgresql-server-dev-all libcurl4-openssl-dev libgnutls28-dev libjson-c-dev \
+			libmicrohttpd-dev zlib1g-dev ca-certificates >/dev/null'
+	build() {
+		local lint=
+		[ "${4:-}" ] && lint=--no-lintian
+		mkdir -p "$1"
+		"$CHROOT_SH" run "$broot" sh -c "cd /src && scripts/pkgbuild.sh $lint /out '$2' ${3:-}" | tee "$1.out"
+		cp "$broot"/out/*.deb "$broot"/out/*.changes "$broot"/out/build.log "$1"/
+		rm -rf "$broot/out"
+		sed -i "s|^/out/|$1/|" "$1.out"
+	}
+fi
+
+if [ -n "$old_rev" ]; then
+	step "build $(cd "$here" && git log -1 --format='%h (%ad)' --date=short "$old_rev") as 1.3-0 (the previous schema version)"
+	oldver=$(cd "$here" && git show "$old_rev:evproc.control" | sed -n "s/^default_version = '\(.*\)'/\1/p")-0
+	build "$work/old" "$oldver" "$old_rev" --no-lintian
+fi
+step "build $version (lintian)"
+build "$work/new" "" ""
+step "build $version+pkgtest1 (the same tree, a newer version)"
+build "$work/newer" "$version+pkgtest1" "" --no-lintian
+
+dirs=()
+for b in old new newer; do
+	[ -f "$work/$b.out" ] || continue
+	mkdir -p "$work/debs/$b"
+	grep '\.deb$' "$work/$b.out" | grep -v -- -dbgsym_ | xargs -r cp -t "$work/debs/$b"
+	ls -s "$work/debs/$b"
+	dirs+=("/pkgtest/$b")
+done
+pgv=$(ls "$work/debs/new" | sed -n 's/^postgresql-\([0-9]*\)-evproc_.*/\1/p' | head -1)
+
+root=$work/root
+step "fresh chroot of $suite"
+"$CHROOT_SH" create "$suite" "$root"
+mkdir -p "$root/pkgtest"
+cp -r "$work/debs"/* "$root/pkgtest/"
+cp "$here/scripts/pkgtest_inside.sh" "$root/pkgtest/"
+step "install test in the chroot (PostgreSQL $pgv)"
+rc=0
+"$CHROOT_SH" run "$root" bash /pkgtest/pkgtest_inside.sh "$pgv" "$(free_port)" "$(free_port)" "${dirs[@]}" || rc=$?
+# a server left running by a failed test holds the chroot's files
+if [ $rc != 0 ]; then
+	"$CHROOT_SH" run "$root" sh -c "pg_ctlcluster $pgv main stop -m immediate" >/dev/null 2>&1 || true
+fi
+# never remove a chroot with something still mounted in it (/dev!)
+if grep -q " $root/" /proc/mounts; then
+	echo "pkgtest.sh: mounts left under $root, not removed" >&2
+	rc=1
+else
+	rm -rf "$root"
+fi
+step "pkgtest.sh $suite: $([ $rc = 0 ] && echo PASS || echo FAIL) in $(( $(date +%s) - start ))s"
+exit $rc
