@@ -12,22 +12,38 @@
 #    schema version (EVPROC_PKGTEST_OLD_REV, "none" to skip; found from
 #    git history as the parent of the commit that set evproc.control's
 #    default_version), to upgrade from it;
-# 3. in a fresh chroot of SUITE (scripts/chroot.sh create), runs
-#    scripts/pkgtest_inside.sh: apt install into the distribution's
-#    cluster, use, upgrade old -> X -> X+1 with ALTER EXTENSION UPDATE,
-#    apt remove.
+# 3. in a fresh chroot of SUITE, runs scripts/pkgtest_inside.sh: apt
+#    install into the distribution's cluster, use, upgrade old -> X -> X+1
+#    with ALTER EXTENSION UPDATE, apt remove.
 #
-# Work files in /var/tmp/evproc-pkgtest/SUITE (kept for inspection; the
-# chroot is removed).  CHROOT_SH overrides scripts/chroot.sh.
+# The chroots: scripts/chroot.sh create SUITE makes (or reuses) one in
+# EVPROC_PKGTEST_CACHE/SUITE (default /var/cache/evproc-pkgtest, apart
+# from the version matrix's, which its tests use at the same time); each
+# build and each install test works in a copy of it, thrown away after.
+# Work files in /var/tmp/evproc-pkgtest/SUITE (kept for inspection).
+# CHROOT_SH overrides scripts/chroot.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 suite="${1:-bookworm}"
 CHROOT_SH="${CHROOT_SH:-$here/scripts/chroot.sh}"
 work=/var/tmp/evproc-pkgtest/$suite
+cache=${EVPROC_PKGTEST_CACHE:-/var/cache/evproc-pkgtest}/$suite
 start=$(date +%s)
 step() { echo "== $(date -u +%T) (+$(( $(date +%s) - start ))s) $*"; }
 
 [ "$(id -u)" = 0 ] || { echo "pkgtest.sh: run as root (chroot, apt)" >&2; exit 2; }
+
+# unmounted DIR: nothing is mounted under DIR (never rm -rf through /dev)
+unmounted() { ! grep -q " $(readlink -f "$1")/" /proc/mounts; }
+# fresh_chroot DIR: a copy of the cached chroot of SUITE, made if need be
+fresh_chroot() {
+	"$CHROOT_SH" create "$suite" "$cache" | sed 's/^/   /'
+	unmounted "$1" || { echo "pkgtest.sh: mounts under $1" >&2; exit 1; }
+	rm -rf "$1"
+	cp -a "$cache" "$1"
+}
+
+unmounted "$work" || { echo "pkgtest.sh: mounts under $work" >&2; exit 1; }
 rm -rf "$work"
 mkdir -p "$work"
 
@@ -62,7 +78,7 @@ else
 	# in a chroot of SUITE with the build dependencies, once for all builds
 	broot=$work/build-root
 	step "build chroot of $suite"
-	"$CHROOT_SH" create "$suite" "$broot"
+	fresh_chroot "$broot"
 	mkdir -p "$broot/src"
 	(cd "$here" && git ls-files -z -c -o --exclude-standard | tar --null -T - -cf -) | tar -C "$broot/src" -xf -
 	(cd "$broot/src" && git init -q && git add -A && git -c user.name=pkgtest -c user.email=pkgtest@localhost commit -qm tree) 2>/dev/null ||
@@ -84,7 +100,7 @@ else
 fi
 
 if [ -n "$old_rev" ]; then
-	step "build $(cd "$here" && git log -1 --format='%h (%ad)' --date=short "$old_rev") as 1.3-0 (the previous schema version)"
+	step "build $(cd "$here" && git log -1 --format='%h (%ad)' --date=short "$old_rev") (the previous schema version)"
 	oldver=$(cd "$here" && git show "$old_rev:evproc.control" | sed -n "s/^default_version = '\(.*\)'/\1/p")-0
 	build "$work/old" "$oldver" "$old_rev" --no-lintian
 fi
@@ -92,6 +108,8 @@ step "build $version (lintian)"
 build "$work/new" "" ""
 step "build $version+pkgtest1 (the same tree, a newer version)"
 build "$work/newer" "$version+pkgtest1" "" --no-lintian
+
+if [ -n "${broot:-}" ] && unmounted "$broot"; then rm -rf "$broot"; fi
 
 dirs=()
 for b in old new newer; do
@@ -105,7 +123,7 @@ pgv=$(ls "$work/debs/new" | sed -n 's/^postgresql-\([0-9]*\)-evproc_.*/\1/p' | h
 
 root=$work/root
 step "fresh chroot of $suite"
-"$CHROOT_SH" create "$suite" "$root"
+fresh_chroot "$root"
 mkdir -p "$root/pkgtest"
 cp -r "$work/debs"/* "$root/pkgtest/"
 cp "$here/scripts/pkgtest_inside.sh" "$root/pkgtest/"
@@ -117,7 +135,7 @@ if [ $rc != 0 ]; then
 	"$CHROOT_SH" run "$root" sh -c "pg_ctlcluster $pgv main stop -m immediate" >/dev/null 2>&1 || true
 fi
 # never remove a chroot with something still mounted in it (/dev!)
-if grep -q " $root/" /proc/mounts; then
+if ! unmounted "$root"; then
 	echo "pkgtest.sh: mounts left under $root, not removed" >&2
 	rc=1
 else
