@@ -3,7 +3,10 @@
 # pkgtest.sh: the Debian packages' install test, as a user would do it, in
 # a fresh chroot of a Debian release (root; network to the Debian mirror).
 #
-#   scripts/pkgtest.sh [SUITE]          SUITE: bookworm (default), trixie
+#   scripts/pkgtest.sh [--no-build] [SUITE]    SUITE: bookworm (default),
+#                                              trixie
+#
+# --no-build: the install test only, with the packages of the last run
 #
 # 1. builds the packages (scripts/pkgbuild.sh, lintian clean) at this
 #    tree's version X, then again as X+1 (X followed by "+pkgtest1"); on
@@ -24,6 +27,8 @@
 # CHROOT_SH overrides scripts/chroot.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+nobuild=
+if [ "${1:-}" = --no-build ]; then nobuild=1; shift; fi
 suite="${1:-bookworm}"
 CHROOT_SH="${CHROOT_SH:-$here/scripts/chroot.sh}"
 work=/var/tmp/evproc-pkgtest/$suite
@@ -41,81 +46,99 @@ fresh_chroot() {
 	unmounted "$1" || { echo "pkgtest.sh: mounts under $1" >&2; exit 1; }
 	rm -rf "$1"
 	cp -a "$cache" "$1"
+	updates "$1"
+}
+
+# updates DIR: the suite's security and stable updates in DIR's apt
+# sources, as on a user's Debian system (the host's packages may be built
+# against a newer PostgreSQL minor release, from them, than the release's
+# first one: pg_buildext makes the package depend on the newer one)
+updates() {
+	local mirror security
+	[ "$suite" = sid ] || [ "$suite" = unstable ] && return 0
+	mirror=$(awk '$1 == "deb" { print $NF == "main" ? $(NF - 2) : $2; exit }' "$1/etc/apt/sources.list")
+	security=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		tr ' \t' '\n\n' | grep -E -m1 '^https?://[^ ]*/debian-security/?$' || true)
+	printf 'deb %s %s-updates main\ndeb %s %s-security main\n' "$mirror" "$suite" \
+		"${security:-http://deb.debian.org/debian-security}" "$suite" >> "$1/etc/apt/sources.list"
 }
 
 unmounted "$work" || { echo "pkgtest.sh: mounts under $work" >&2; exit 1; }
-rm -rf "$work"
-mkdir -p "$work"
+if [ -z "$nobuild" ]; then
+	rm -rf "$work"
+	mkdir -p "$work"
+fi
 
 # free_port: a TCP port nobody listens on now
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-version=$(cd "$here" && dpkg-parsechangelog -S Version)
-old_rev=
-if [ "$suite" = "$host_suite" ]; then
-	old_rev=${EVPROC_PKGTEST_OLD_REV:-}
-	if [ -z "$old_rev" ]; then
-		# the parent of the commit that set the current default_version
-		cur=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$here/evproc.control")
-		set_by=$(cd "$here" && git log -1 --format=%H -S"default_version = '$cur'" -- evproc.control)
-		[ -n "$set_by" ] && old_rev=$(cd "$here" && git rev-parse -q --verify "$set_by^" || true)
+if [ -z "$nobuild" ]; then
+	host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	version=$(cd "$here" && dpkg-parsechangelog -S Version)
+	old_rev=
+	if [ "$suite" = "$host_suite" ]; then
+		old_rev=${EVPROC_PKGTEST_OLD_REV:-}
+		if [ -z "$old_rev" ]; then
+			# the parent of the commit that set the current default_version
+			cur=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$here/evproc.control")
+			set_by=$(cd "$here" && git log -1 --format=%H -S"default_version = '$cur'" -- evproc.control)
+			[ -n "$set_by" ] && old_rev=$(cd "$here" && git rev-parse -q --verify "$set_by^" || true)
+		fi
+		[ "$old_rev" = none ] && old_rev=
 	fi
-	[ "$old_rev" = none ] && old_rev=
-fi
 
-# build DIR VERSION [REV] [--no-lintian]: the packages, into DIR
-debs=()
-if [ "$suite" = "$host_suite" ]; then
-	build() {
-		local lint=
-		[ "${4:-}" ] && lint=--no-lintian
-		"$here/scripts/pkgbuild.sh" $lint "$1" "$2" ${3:-} | tee "$1.out"
-	}
-else
-	# in a chroot of SUITE with the build dependencies, once for all builds
-	broot=$work/build-root
-	step "build chroot of $suite"
-	fresh_chroot "$broot"
-	mkdir -p "$broot/src"
-	(cd "$here" && git ls-files -z -c -o --exclude-standard | tar --null -T - -cf -) | tar -C "$broot/src" -xf -
-	(cd "$broot/src" && git init -q && git add -A && git -c user.name=pkgtest -c user.email=pkgtest@localhost commit -qm tree) 2>/dev/null ||
-		{ echo "pkgtest.sh: git is needed on the host" >&2; exit 1; }
-	"$CHROOT_SH" run "$broot" env DEBIAN_FRONTEND=noninteractive sh -c '
-		apt-get update -qq &&
-		apt-get install -y -qq --no-install-recommends dpkg-dev debhelper lintian git \
-			postgresql-server-dev-all libcurl4-openssl-dev libgnutls28-dev libjson-c-dev \
-			libmicrohttpd-dev zlib1g-dev ca-certificates >/dev/null'
-	build() {
-		local lint=
-		[ "${4:-}" ] && lint=--no-lintian
-		mkdir -p "$1"
-		"$CHROOT_SH" run "$broot" sh -c "cd /src && scripts/pkgbuild.sh $lint /out '$2' ${3:-}" | tee "$1.out"
-		cp "$broot"/out/*.deb "$broot"/out/*.changes "$broot"/out/build.log "$1"/
-		rm -rf "$broot/out"
-		sed -i "s|^/out/|$1/|" "$1.out"
-	}
-fi
+	# build DIR VERSION [REV] [--no-lintian]: the packages, into DIR
+	if [ "$suite" = "$host_suite" ]; then
+		build() {
+			local lint=
+			[ "${4:-}" ] && lint=--no-lintian
+			"$here/scripts/pkgbuild.sh" $lint "$1" "$2" ${3:-} | tee "$1.out"
+		}
+	else
+		# in a chroot of SUITE with the build dependencies, once for all builds
+		broot=$work/build-root
+		step "build chroot of $suite"
+		fresh_chroot "$broot"
+		mkdir -p "$broot/src"
+		(cd "$here" && git ls-files -z -c -o --exclude-standard | tar --null -T - -cf -) | tar -C "$broot/src" -xf -
+		(cd "$broot/src" && git init -q && git add -A && git -c user.name=pkgtest -c user.email=pkgtest@localhost commit -qm tree) 2>/dev/null ||
+			{ echo "pkgtest.sh: git is needed on the host" >&2; exit 1; }
+		"$CHROOT_SH" run "$broot" env DEBIAN_FRONTEND=noninteractive sh -c '
+			apt-get update -qq &&
+			apt-get install -y -qq --no-install-recommends dpkg-dev debhelper lintian git \
+				postgresql-server-dev-all libcurl4-openssl-dev libgnutls28-dev libjson-c-dev \
+				libmicrohttpd-dev zlib1g-dev ca-certificates >/dev/null'
+		build() {
+			local lint=
+			[ "${4:-}" ] && lint=--no-lintian
+			mkdir -p "$1"
+			"$CHROOT_SH" run "$broot" sh -c "cd /src && scripts/pkgbuild.sh $lint /out '$2' ${3:-}" | tee "$1.out"
+			cp "$broot"/out/*.deb "$broot"/out/*.changes "$broot"/out/build.log "$1"/
+			rm -rf "$broot/out"
+			sed -i "s|^/out/|$1/|" "$1.out"
+		}
+	fi
 
-if [ -n "$old_rev" ]; then
-	step "build $(cd "$here" && git log -1 --format='%h (%ad)' --date=short "$old_rev") (the previous schema version)"
-	oldver=$(cd "$here" && git show "$old_rev:evproc.control" | sed -n "s/^default_version = '\(.*\)'/\1/p")-0
-	build "$work/old" "$oldver" "$old_rev" --no-lintian
-fi
-step "build $version (lintian)"
-build "$work/new" "" ""
-step "build $version+pkgtest1 (the same tree, a newer version)"
-build "$work/newer" "$version+pkgtest1" "" --no-lintian
+	if [ -n "$old_rev" ]; then
+		step "build $(cd "$here" && git log -1 --format='%h (%ad)' --date=short "$old_rev") (the previous schema version)"
+		oldver=$(cd "$here" && git show "$old_rev:evproc.control" | sed -n "s/^default_version = '\(.*\)'/\1/p")-0
+		build "$work/old" "$oldver" "$old_rev" --no-lintian
+	fi
+	step "build $version (lintian)"
+	build "$work/new" "" ""
+	step "build $version+pkgtest1 (the same tree, a newer version)"
+	build "$work/newer" "$version+pkgtest1" "" --no-lintian
 
-if [ -n "${broot:-}" ] && unmounted "$broot"; then rm -rf "$broot"; fi
+	if [ -n "${broot:-}" ] && unmounted "$broot"; then rm -rf "$broot"; fi
+
+fi
 
 dirs=()
 for b in old new newer; do
 	[ -f "$work/$b.out" ] || continue
-	mkdir -p "$work/debs/$b"
-	grep '\.deb$' "$work/$b.out" | grep -v -- -dbgsym_ | xargs -r cp -t "$work/debs/$b"
+	[ -n "$nobuild" ] || { mkdir -p "$work/debs/$b"; grep '\.deb$' "$work/$b.out" | grep -v -- -dbgsym_ | xargs -r cp -t "$work/debs/$b"; }
 	ls -s "$work/debs/$b"
 	dirs+=("/pkgtest/$b")
 done

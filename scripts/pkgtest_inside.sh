@@ -14,6 +14,7 @@
 # apt remove: what the cluster needs to start again.
 # PGPORT and HTTPPORT: free ports (a chroot shares the host's network).
 set -euo pipefail
+shopt -s inherit_errexit
 V=$1 PGPORT=$2 HTTP=$3
 shift 3
 export DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8
@@ -80,7 +81,10 @@ restart() {
 counted() {
 	sql "SELECT user_id || ' ' || revenue FROM evproc.user_revenue ORDER BY user_id COLLATE \"C\""
 	if [ "$(sql "SELECT to_regclass('evproc.user_metrics') IS NOT NULL")" = t ]; then
-		sql "SELECT user_id || ' ' || metric || ' ' || value FROM evproc.user_metrics ORDER BY 1 COLLATE \"C\""
+		sql "SELECT user_id || ' ' || metric || ' ' || value FROM evproc.user_metrics ORDER BY user_id COLLATE \"C\", metric COLLATE \"C\""
+	fi
+	if [ "$(sql "SELECT to_regclass('evproc.event_types') IS NOT NULL")" = t ]; then
+		sql "SELECT name || ' ' || metric || ' ' || effect FROM evproc.event_types ORDER BY name COLLATE \"C\""
 	fi
 	sql "SELECT 'seen ' || count(*) FROM evproc.seen_events"
 	sql "SELECT 'files ' || count(*) FROM evproc.processed_files"
@@ -139,7 +143,7 @@ for dir in "$@"; do
 	[ "$ext" = "$def" ] || fail "extension at $ext after the update, not $def"
 	after=$(counted)
 	[ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after") || true; fail "counted values changed by the upgrade"; }
-	echo "counted values kept: $(echo "$after" | wc -l) lines"
+	echo "counted values kept ($(echo "$after" | wc -l) lines):"; echo "$after" | sed "s/^/    /"
 	check_round $round
 	step "the events of round 1 sent again: not counted again; round $((round + 1))"
 	post_events 1
@@ -154,8 +158,9 @@ apt-get remove -y -q postgresql-"$V"-evproc > /tmp/apt.log 2>&1 || { tail -20 /t
 if pg_ctlcluster "$V" main restart >/tmp/restart.log 2>&1; then
 	fail "the cluster started with shared_preload_libraries naming a removed library"
 fi
-echo "restart with the library removed but still in shared_preload_libraries: fails, as expected:"
-grep -m1 -o 'could not access file "evproc".*' /var/log/postgresql/postgresql-"$V"-main.log || true
+echo "restart with the library removed but still in shared_preload_libraries fails:"
+grep -h -m1 'could not access file "evproc"' /tmp/restart.log /var/log/postgresql/postgresql-"$V"-main.log ||
+	fail "the failed start does not say why"
 step "rm $CONF's preload line; the cluster starts"
 sed -i '/^shared_preload_libraries/d' "$CONF"
 pg_ctlcluster "$V" main start || fail "start without evproc"
