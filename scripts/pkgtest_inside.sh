@@ -159,7 +159,7 @@ if pg_ctlcluster "$V" main restart >/tmp/restart.log 2>&1; then
 	fail "the cluster started with shared_preload_libraries naming a removed library"
 fi
 echo "restart with the library removed but still in shared_preload_libraries fails:"
-grep -h -m1 'could not access file "evproc"' /tmp/restart.log /var/log/postgresql/postgresql-"$V"-main.log ||
+grep -h -m1 -E 'could not (access file|load library) "evproc"' /tmp/restart.log /var/log/postgresql/postgresql-"$V"-main.log ||
 	fail "the failed start does not say why"
 step "rm $CONF's preload line; the cluster starts"
 sed -i '/^shared_preload_libraries/d' "$CONF"
