@@ -69,6 +69,17 @@ if [ -z "$nobuild" ]; then
 	mkdir -p "$work"
 fi
 
+# what building the packages on this machine needs (as .ci/run, apt)
+build_deps="dpkg-dev debhelper lintian fakeroot git python3 debootstrap
+	postgresql-server-dev-all libcurl4-openssl-dev libgnutls28-dev
+	libjson-c-dev libmicrohttpd-dev zlib1g-dev"
+# shellcheck disable=SC2086
+if [ -z "$nobuild" ] && ! dpkg -s $build_deps >/dev/null 2>&1; then
+	step "apt-get install the build dependencies"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build_deps >/dev/null
+fi
+
 # free_port: a TCP port nobody listens on now
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
