@@ -159,9 +159,10 @@ if pg_ctlcluster "$V" main restart >/tmp/restart.log 2>&1; then
 	fail "the cluster started with shared_preload_libraries naming a removed library"
 fi
 echo "restart with the library removed but still in shared_preload_libraries fails:"
-cat /tmp/restart.log /var/log/postgresql/postgresql-"$V"-main.log |
-	grep -m1 -E 'could not (access file|load library) "evproc"' ||
-	fail "the failed start does not say why"
+reason=$(grep -h -E 'could not (access file|load library) "evproc"' /tmp/restart.log \
+	/var/log/postgresql/postgresql-"$V"-main.log || true)
+[ -n "$reason" ] || fail "the failed start does not say why"
+echo "${reason%%$'\n'*}"
 step "rm $CONF's preload line; the cluster starts"
 sed -i '/^shared_preload_libraries/d' "$CONF"
 pg_ctlcluster "$V" main start || fail "start without evproc"
