@@ -7,6 +7,8 @@
 #                                              trixie
 #
 # --no-build: the install test only, with the packages of the last run
+# --repack: X+1 is X's packages with the version changed (dpkg-deb), not
+#           a second build (saves a build's minutes; the upgrade is the same)
 #
 # 1. builds the packages (scripts/pkgbuild.sh, lintian clean) at this
 #    tree's version X, then again as X+1 (X followed by "+pkgtest1"); on
@@ -27,8 +29,15 @@
 # CHROOT_SH overrides scripts/chroot.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-nobuild=
-if [ "${1:-}" = --no-build ]; then nobuild=1; shift; fi
+nobuild= repack=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--no-build) nobuild=1 ;;
+	--repack) repack=1 ;;
+	*) break ;;
+	esac
+	shift
+done
 suite="${1:-bookworm}"
 CHROOT_SH="${CHROOT_SH:-$here/scripts/chroot.sh}"
 work=/var/tmp/evproc-pkgtest/$suite
@@ -139,8 +148,21 @@ if [ -z "$nobuild" ]; then
 	fi
 	step "build $version (lintian)"
 	build "$work/new" "" ""
-	step "build $version+pkgtest1 (the same tree, a newer version)"
-	build "$work/newer" "$version+pkgtest1" "" --no-lintian
+	if [ -n "$repack" ]; then
+		step "repack $version as $version+pkgtest1 (a newer version)"
+		mkdir -p "$work/newer"
+		for deb in $(grep '\.deb$' "$work/new.out"); do
+			rm -rf "$work/repack"
+			dpkg-deb -R "$deb" "$work/repack"
+			sed -i "s/^Version: .*/Version: $version+pkgtest1/" "$work/repack/DEBIAN/control"
+			dpkg-deb -b "$work/repack" "$work/newer/" | sed -n "s|.*in '\(.*\)'.*|\1|p"
+		done > "$work/newer.out"
+		rm -rf "$work/repack"
+		cat "$work/newer.out"
+	else
+		step "build $version+pkgtest1 (the same tree, a newer version)"
+		build "$work/newer" "$version+pkgtest1" "" --no-lintian
+	fi
 
 	if [ -n "${broot:-}" ] && unmounted "$broot"; then rm -rf "$broot"; fi
 
