@@ -11,6 +11,9 @@
 
 CLIENT_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc
 CLIENT_LIBS = -lcurl -ljson-c -lm -lz
+# a packager's flags (debian/rules: the hardening flags of dpkg-buildflags)
+CLIENT_EXTRA_CFLAGS =
+CLIENT_LDFLAGS =
 
 # the parts without a network, covered by test/unit/test_client.c, and
 # the rewrite that json-c 0.17 and later need (src/core/compat.h)
@@ -39,7 +42,8 @@ CLIENT_SRCS = $(CLIENT_CORE_SRCS) \
 CLIENT_HDRS = $(wildcard client/*.h) src/core/evlimits.h src/core/compat.h
 
 client/evproc-client: $(CLIENT_SRCS) $(CLIENT_HDRS) client/client.mk
-	$(CC) $(CLIENT_CFLAGS) -o $@ $(CLIENT_SRCS) $(CLIENT_LIBS)
+	$(CC) $(CLIENT_CFLAGS) $(CLIENT_EXTRA_CFLAGS) -o $@ $(CLIENT_SRCS) \
+		$(CLIENT_LDFLAGS) $(CLIENT_LIBS)
 
 test/unit/test_client: test/unit/test_client.c $(CLIENT_CORE_SRCS) $(CLIENT_HDRS) client/client.mk
 	$(CC) $(CLIENT_CFLAGS) -Iclient -Itest/unit -o $@ test/unit/test_client.c \
