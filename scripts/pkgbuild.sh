@@ -32,6 +32,14 @@ mkdir -p "$src"
 	(cd "$here" && tar --null -T - -cf -) | tar -C "$src" -xf -
 maint="$(sed -n 's/^ -- \(.*>\)  .*/\1/p' "$src/debian/changelog" | head -1)"
 
+# the package's upstream version is the extension's default version
+control=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$src/evproc.control")
+changelog=$(cd "$src" && dpkg-parsechangelog -S Version | sed 's/^[0-9]*://; s/-[^-]*$//')
+[ -n "$rev" ] || [ "$control" = "$changelog" ] || {
+	echo "pkgbuild.sh: debian/changelog's version $changelog is not evproc.control's default_version $control" >&2
+	exit 1
+}
+
 if [ -n "$rev" ]; then
 	# that revision's files, this checkout's debian/
 	mv "$src/debian" "$out/debian.keep"
