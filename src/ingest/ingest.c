@@ -8,7 +8,10 @@
  * Files are taken oldest (first by name) first.  A file is streamed in
  * slices, a bounded number of lines per call of ingest_step, so that the
  * event loop keeps serving HTTP while a large file is read; fold.c sums
- * its events per user and keeps its rejected lines.
+ * its events per user and keeps its rejected lines.  Every step is bounded
+ * in time (INGEST_SLICE_MS), not only in lines: the sort of the sums is
+ * done in slices too, and the rows per upsert statement adapt to how long
+ * the last one took, so that no pass of the loop waits long for ingest.
  *
  * At the end of the file, one transaction applies everything (fold.c's
  * steps: eventIds, sums, rejected lines, and the row in
@@ -47,6 +50,7 @@
 #include "access/xlog.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "portability/instr_time.h"
 #include "storage/lockdefs.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -57,6 +61,17 @@
 /* work per call of ingest_step: this many lines, or this much time */
 #define INGEST_SLICE_LINES		100000
 #define INGEST_SLICE_MS			5
+/* lines between two looks at the clock */
+#define INGEST_CLOCK_LINES		256
+/*
+ * sums upserted per statement: adapted so that one statement takes about
+ * INGEST_SLICE_MS (up to fold.c's chunk), starting from the first value
+ */
+#define INGEST_UPSERT_ROWS_MIN	250
+#define INGEST_UPSERT_ROWS_MAX	2500
+#define INGEST_UPSERT_ROWS_FIRST 500
+/* element moves of the sort of a file's sums between two looks at the clock */
+#define INGEST_SORT_MOVES		8192
 /* eventIds checked per statement: one statement per loop pass */
 #define INGEST_CHUNK_ROWS		2500
 /* longest line we read; longer ones are rejected */
@@ -76,8 +91,11 @@ typedef enum IngestPhase
 	PHASE_READ,					/* read; its transaction is to start */
 	PHASE_APPLYING,				/* the file's transaction is open: */
 	PHASE_DEDUPE,				/* ... checking eventIds, chunk by chunk */
+	PHASE_SORTING,				/* ... sorting the sums, slice by slice */
 	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
-	PHASE_REJECTED				/* ... storing rejected lines, then commit */
+	PHASE_REJECTED,				/* ... storing rejected lines */
+	PHASE_RECORD,				/* ... notifying, recording the file */
+	PHASE_COMMIT				/* ... the commit, then the move */
 } IngestPhase;
 
 typedef struct IngestState
@@ -98,6 +116,8 @@ typedef struct IngestState
 	TimestampTz apply_at;		/* PHASE_READ: when to try again */
 	bool		rewound;		/* the eventId pass has started */
 	int64		dedupe_seq;
+	int			upsert_rows;	/* sums per upsert statement (adapted) */
+	FoldCounts	counts;			/* PHASE_COMMIT: what the file counted */
 
 	TimestampTz next_scan;
 	TimestampTz retry_at;
@@ -117,6 +137,7 @@ ingest_init(void)
 {
 	memset(&state, 0, sizeof(state));
 	state.reader.fd = -1;
+	state.upsert_rows = INGEST_UPSERT_ROWS_FIRST;
 	ingest_owner = ResourceOwnerCreate(NULL, "evproc ingest");
 	state.step_cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest step",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -247,7 +268,8 @@ read_slice(void)
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
-		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+		if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
+			GetCurrentTimestamp() >= deadline)
 			break;
 		kind = jreader_next(&state.reader, &line, &len);
 		if (kind == JL_MORE)
@@ -331,7 +353,8 @@ dedupe_step(void)
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
-		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+		if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
+			GetCurrentTimestamp() >= deadline)
 			break;
 		kind = jreader_next(&state.reader, &line, &len);
 		if (kind == JL_MORE && GetCurrentTimestamp() >= deadline)
@@ -361,22 +384,77 @@ dedupe_step(void)
 	return done;
 }
 
+/* sort_slice sorts the file's sums for about INGEST_SLICE_MS; true when done */
+static bool
+sort_slice(void)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   INGEST_SLICE_MS);
+
+	do
+	{
+		if (fold_sort_step(INGEST_SORT_MOVES))
+			return true;
+	} while (GetCurrentTimestamp() < deadline);
+	return false;
+}
+
 /*
- * commit_file records the file's name with its counts and fingerprint and
- * commits the transaction that applied it; then the file is moved.  A
- * crash between the two leaves a recorded file behind, which the next try
- * recognises by its fingerprint and only moves.
+ * upsert_step upserts the next chunk of sums, as many as fit in about
+ * INGEST_SLICE_MS by the time the last statement took (a statement cannot
+ * be cut short, and 2500 rows may take 50 ms on a busy machine), and asks
+ * the WAL writer to flush what the file's transaction has written so far,
+ * so that its commit has little left to flush.  Returns true when all sums
+ * are applied.
+ */
+static bool
+upsert_step(void)
+{
+	instr_time	start;
+	instr_time	took;
+	double		ms;
+	bool		done;
+
+	INSTR_TIME_SET_CURRENT(start);
+	done = fold_upsert_step(state.upsert_rows);
+	INSTR_TIME_SET_CURRENT(took);
+	INSTR_TIME_SUBTRACT(took, start);
+	ms = INSTR_TIME_GET_MILLISEC(took);
+	if (ms > INGEST_SLICE_MS)
+		state.upsert_rows = Max(state.upsert_rows / 2, INGEST_UPSERT_ROWS_MIN);
+	else if (ms < INGEST_SLICE_MS / 2.0 && !done)
+		state.upsert_rows = Min(state.upsert_rows * 2, INGEST_UPSERT_ROWS_MAX);
+	XLogSetAsyncXactLSN(XactLastRecEnd);
+	return done;
+}
+
+/*
+ * record_file notifies the listeners and records the file's name with its
+ * counts and fingerprint, the last statements of its transaction; the
+ * commit is the next step, so that no step has both.
+ */
+static void
+record_file(void)
+{
+	fold_notify();
+	fold_record(state.size, state.digest, &state.counts);
+	XLogSetAsyncXactLSN(XactLastRecEnd);
+	state.phase = PHASE_COMMIT;
+}
+
+/*
+ * commit_file commits the transaction that applied the file; then the file
+ * is moved.  A crash between the two leaves a recorded file behind, which
+ * the next try recognises by its fingerprint and only moves.
  */
 static void
 commit_file(Journal *journal)
 {
-	FoldCounts	counts;
+	FoldCounts	counts = state.counts;
 	const char **users;
 	int			nusers;
 
 	evproc_fault("ingest-before-commit");
-	fold_notify();
-	fold_record(state.size, state.digest, &counts);
 	/* not in SPI's memory: it goes with the commit */
 	nusers = fold_users(state.step_cxt, &users);
 	db_commit();
@@ -533,9 +611,9 @@ begin_apply(Journal *journal)
 	recorded = fold_recorded_as(state.name, state.size, state.digest);
 	if (recorded == RECORDED_NOT)
 	{
-		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
-		if (state.phase == PHASE_TOTALS)
-			fold_sort();
+		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_SORTING;
+		if (state.phase == PHASE_SORTING)
+			fold_sort_begin();
 		return;
 	}
 
@@ -598,46 +676,32 @@ file_step(Journal *journal)
 		case PHASE_DEDUPE:
 			if (dedupe_step())
 			{
-				fold_sort();
-				state.phase = PHASE_TOTALS;
+				fold_sort_begin();
+				state.phase = PHASE_SORTING;
 			}
 			break;
+		case PHASE_SORTING:
+			if (sort_slice())
+				state.phase = PHASE_TOTALS;
+			break;
 		case PHASE_TOTALS:
-			if (fold_upsert_step())
+			if (upsert_step())
 				state.phase = PHASE_REJECTED;
 			break;
 		case PHASE_REJECTED:
 			if (fold_rejected_step())
-				commit_file(journal);
+				state.phase = PHASE_RECORD;
+			break;
+		case PHASE_RECORD:
+			record_file();
+			break;
+		case PHASE_COMMIT:
+			commit_file(journal);
 			break;
 		default:
 			elog(ERROR, "evproc: unexpected ingest phase %d", (int) state.phase);
 	}
 	MemoryContextSwitchTo(oldcxt);
-}
-
-/*
- * ingest_prune_processed removes from processed/ the files older than
- * evproc.processed_retention (-1 keeps them), a bounded number per call.
- */
-void
-ingest_prune_processed(Journal *journal)
-{
-	int			n;
-
-	if (evproc_processed_retention < 0)
-		return;
-	n = journal_prune_processed(journal, time(NULL),
-								evproc_processed_retention, INGEST_PRUNE_BATCH);
-	if (n < 0)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("evproc: could not prune \"%s/%s\": %m",
-						journal->dir, JOURNAL_PROCESSED)));
-	else if (n > 0)
-		ereport(DEBUG1,
-				(errmsg("evproc: removed %d files older than evproc.processed_retention from \"%s/%s\"",
-						n, journal->dir, JOURNAL_PROCESSED)));
 }
 
 /* One call of ingest_step, for step(), run by db_try. */
