@@ -8,10 +8,8 @@
  * Files are taken oldest (first by name) first.  A file is streamed in
  * slices, a bounded number of lines per call of ingest_step, so that the
  * event loop keeps serving HTTP while a large file is read; fold.c sums
- * its events per user and keeps its rejected lines.  Every step is bounded
- * in time (INGEST_SLICE_MS), not only in lines: the sort of the sums is
- * done in slices too, and the rows per upsert statement adapt to how long
- * the last one took, so that no pass of the loop waits long for ingest.
+ * its events per user and keeps its rejected lines.  Every step, sorting
+ * and statements too, is bounded in time (INGEST_SLICE_MS).
  *
  * At the end of the file, one transaction applies everything (fold.c's
  * steps: eventIds, sums, rejected lines, and the row in
@@ -61,19 +59,13 @@
 /* work per call of ingest_step: this many lines, or this much time */
 #define INGEST_SLICE_LINES		100000
 #define INGEST_SLICE_MS			5
-/* lines between two looks at the clock */
-#define INGEST_CLOCK_LINES		256
-/*
- * sums upserted per statement: adapted so that one statement takes about
- * INGEST_SLICE_MS (up to fold.c's chunk), starting from the first value
- */
-#define INGEST_UPSERT_ROWS_MIN	250
-#define INGEST_UPSERT_ROWS_MAX	2500
-#define INGEST_UPSERT_ROWS_FIRST 500
+#define INGEST_CLOCK_LINES		256 /* lines between two looks at the clock */
+/* sums upserted, or eventIds checked, per statement: see adapt_rows */
+#define INGEST_ROWS_MIN			250
+#define INGEST_ROWS_MAX			2500
+#define INGEST_ROWS_FIRST		500
 /* element moves of the sort of a file's sums between two looks at the clock */
 #define INGEST_SORT_MOVES		8192
-/* eventIds checked per statement: one statement per loop pass */
-#define INGEST_CHUNK_ROWS		2500
 /* longest line we read; longer ones are rejected */
 #define INGEST_MAX_LINE			(64 * 1024)
 /* back-off after a failure, doubling up to the maximum */
@@ -117,6 +109,7 @@ typedef struct IngestState
 	bool		rewound;		/* the eventId pass has started */
 	int64		dedupe_seq;
 	int			upsert_rows;	/* sums per upsert statement (adapted) */
+	int			dedupe_rows;	/* eventIds per statement (adapted) */
 	FoldCounts	counts;			/* PHASE_COMMIT: what the file counted */
 
 	TimestampTz next_scan;
@@ -137,7 +130,8 @@ ingest_init(void)
 {
 	memset(&state, 0, sizeof(state));
 	state.reader.fd = -1;
-	state.upsert_rows = INGEST_UPSERT_ROWS_FIRST;
+	state.upsert_rows = INGEST_ROWS_FIRST;
+	state.dedupe_rows = INGEST_ROWS_FIRST;
 	ingest_owner = ResourceOwnerCreate(NULL, "evproc ingest");
 	state.step_cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest step",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -321,6 +315,27 @@ read_slice(void)
 }
 
 /*
+ * adapt_rows adapts *rows, the rows per statement, so that one takes about
+ * INGEST_SLICE_MS: a statement cannot be cut short, and 2500 rows may take
+ * 50 ms on a busy machine.  start: when the last one began; last: it had
+ * fewer rows than asked (it says nothing of a larger one).
+ */
+static void
+adapt_rows(int *rows, instr_time start, bool last)
+{
+	instr_time	took;
+	double		ms;
+
+	INSTR_TIME_SET_CURRENT(took);
+	INSTR_TIME_SUBTRACT(took, start);
+	ms = INSTR_TIME_GET_MILLISEC(took);
+	if (ms > INGEST_SLICE_MS)
+		*rows = Max(*rows / 2, INGEST_ROWS_MIN);
+	else if (ms < INGEST_SLICE_MS / 2.0 && !last)
+		*rows = Min(*rows * 2, INGEST_ROWS_MAX);
+}
+
+/*
  * dedupe_step reads the file a second time, inside the ingest transaction,
  * for the events that carry an eventId: one chunk of them per call, so
  * memory stays bounded and the loop keeps serving.  Returns true when the
@@ -329,7 +344,7 @@ read_slice(void)
 static bool
 dedupe_step(void)
 {
-	IdEvent    *chunk = palloc(sizeof(IdEvent) * INGEST_CHUNK_ROWS);
+	IdEvent    *chunk = palloc(sizeof(IdEvent) * state.dedupe_rows);
 	int			n = 0;
 	bool		done = false;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -345,7 +360,7 @@ dedupe_step(void)
 		state.rewound = true;
 	}
 	/* a chunk of ids, within the bounds of a slice (see read_slice) */
-	for (int i = 0; n < INGEST_CHUNK_ROWS && i < INGEST_SLICE_LINES; i++)
+	for (int i = 0; n < state.dedupe_rows && i < INGEST_SLICE_LINES; i++)
 	{
 		const char *line;
 		size_t		len;
@@ -380,11 +395,17 @@ dedupe_step(void)
 		n++;
 	}
 	if (n > 0)
+	{
+		instr_time	start;
+
+		INSTR_TIME_SET_CURRENT(start);
 		fold_count_new_ids(chunk, n);
+		adapt_rows(&state.dedupe_rows, start, n < state.dedupe_rows);
+	}
 	return done;
 }
 
-/* sort_slice sorts the file's sums for about INGEST_SLICE_MS; true when done */
+/* sort_slice sorts the sums for about INGEST_SLICE_MS; true when done */
 static bool
 sort_slice(void)
 {
@@ -401,45 +422,21 @@ sort_slice(void)
 
 /*
  * upsert_step upserts the next chunk of sums, as many as fit in about
- * INGEST_SLICE_MS by the time the last statement took (a statement cannot
- * be cut short, and 2500 rows may take 50 ms on a busy machine), and asks
- * the WAL writer to flush what the file's transaction has written so far,
- * so that its commit has little left to flush.  Returns true when all sums
- * are applied.
+ * INGEST_SLICE_MS (adapt_rows), and asks the WAL writer to flush what the
+ * file's transaction has written so far, so that its commit has little
+ * left to flush.  Returns true when all sums are applied.
  */
 static bool
 upsert_step(void)
 {
 	instr_time	start;
-	instr_time	took;
-	double		ms;
 	bool		done;
 
 	INSTR_TIME_SET_CURRENT(start);
 	done = fold_upsert_step(state.upsert_rows);
-	INSTR_TIME_SET_CURRENT(took);
-	INSTR_TIME_SUBTRACT(took, start);
-	ms = INSTR_TIME_GET_MILLISEC(took);
-	if (ms > INGEST_SLICE_MS)
-		state.upsert_rows = Max(state.upsert_rows / 2, INGEST_UPSERT_ROWS_MIN);
-	else if (ms < INGEST_SLICE_MS / 2.0 && !done)
-		state.upsert_rows = Min(state.upsert_rows * 2, INGEST_UPSERT_ROWS_MAX);
+	adapt_rows(&state.upsert_rows, start, done);
 	XLogSetAsyncXactLSN(XactLastRecEnd);
 	return done;
-}
-
-/*
- * record_file notifies the listeners and records the file's name with its
- * counts and fingerprint, the last statements of its transaction; the
- * commit is the next step, so that no step has both.
- */
-static void
-record_file(void)
-{
-	fold_notify();
-	fold_record(state.size, state.digest, &state.counts);
-	XLogSetAsyncXactLSN(XactLastRecEnd);
-	state.phase = PHASE_COMMIT;
 }
 
 /*
@@ -693,7 +690,11 @@ file_step(Journal *journal)
 				state.phase = PHASE_RECORD;
 			break;
 		case PHASE_RECORD:
-			record_file();
+			/* the last statements; the commit is the next step */
+			fold_notify();
+			fold_record(state.size, state.digest, &state.counts);
+			XLogSetAsyncXactLSN(XactLastRecEnd);
+			state.phase = PHASE_COMMIT;
 			break;
 		case PHASE_COMMIT:
 			commit_file(journal);
