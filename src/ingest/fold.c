@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "core/stepsort.h"
 #include "ingest/fold.h"
 #include "ingest/lookup.h"
 #include "shared/db.h"
@@ -152,7 +153,8 @@ static struct
 	size_t		arena_left;
 	const char **metrics;		/* the distinct metrics the file changes */
 	int			nmetrics;
-	UserTotal **sorted;
+	StepSort	sort;			/* sorting them, a step at a time */
+	UserTotal **sorted;			/* NULL until they are sorted */
 	int			nsorted;
 	int			next_row;		/* rows before it are upserted */
 	ListCell   *next_rejected;
@@ -538,42 +540,65 @@ fold_count_new_ids(IdEvent *chunk, int n)
 static int
 compare_totals(const void *a, const void *b)
 {
-	return compare_keys((*(UserTotal *const *) a)->key,
-						(*(UserTotal *const *) b)->key);
+	return compare_keys(((const UserTotal *) a)->key,
+						((const UserTotal *) b)->key);
 }
 
 /*
- * fold_sort lists the sums in (user id, metric) order, for the upserts:
- * going in one order, concurrent ingests cannot deadlock.  The eventIds
- * must all have been counted.
+ * fold_sort_begin starts listing the sums in (user id, metric) order, for
+ * the upserts: going in one order, concurrent ingests cannot deadlock.
+ * The eventIds must all have been counted.  fold_sort_step sorts them, a
+ * bounded piece at a time: one qsort of a file's 100,000 users took 30 ms.
  */
 void
-fold_sort(void)
+fold_sort_begin(void)
 {
 	usertotals_iterator it;
 	UserTotal  *entry;
 	int			k = 0;
+	void	  **all;
+	void	  **tmp;
 
 	fold.nsorted = fold.totals->members;
-	fold.sorted = MemoryContextAlloc(fold.cxt,
-									 sizeof(UserTotal *) * Max(fold.nsorted, 1));
+	all = MemoryContextAlloc(fold.cxt, sizeof(void *) * Max(fold.nsorted, 1));
+	tmp = MemoryContextAlloc(fold.cxt, sizeof(void *) * Max(fold.nsorted, 1));
 	usertotals_start_iterate(fold.totals, &it);
 	while ((entry = usertotals_iterate(fold.totals, &it)) != NULL)
-		fold.sorted[k++] = entry;
-	qsort(fold.sorted, fold.nsorted, sizeof(UserTotal *), compare_totals);
+		all[k++] = entry;
+	stepsort_init(&fold.sort, all, tmp, fold.nsorted, compare_totals);
+	fold.sorted = NULL;
 	fold.next_row = 0;
 	fold.next_rejected = list_head(fold.rejected);
 }
 
 /*
- * fold_upsert_step upserts the next chunk of per-user sums.  Returns true
+ * fold_sort_step sorts the sums for about budget element moves.  Returns
+ * true once they are sorted.
+ */
+bool
+fold_sort_step(size_t budget)
+{
+	if (fold.sorted != NULL)
+		return true;
+	if (!stepsort_run(&fold.sort, budget))
+		return false;
+	fold.sorted = (UserTotal **) stepsort_result(&fold.sort);
+	pfree(fold.sort.tmp);		/* the other array */
+	fold.sort.tmp = NULL;
+	return true;
+}
+
+/*
+ * fold_upsert_step upserts the next chunk of per-user sums, at most
+ * max_rows of them (the caller keeps a statement short).  Returns true
  * when all sums are applied.
  */
 bool
-fold_upsert_step(void)
+fold_upsert_step(int max_rows)
 {
 	int			start = fold.next_row;
-	int			m = Min(FOLD_CHUNK_ROWS, fold.nsorted - start);
+	int			m = Min(Min(FOLD_CHUNK_ROWS, Max(max_rows, 1)),
+						fold.nsorted - start);
 	Datum	   *users;
 	Datum	   *metrics;
 	Datum	   *sums;

@@ -62,8 +62,9 @@ extern void fold_prepare(void);
 extern Recorded fold_recorded_as(const char *name, int64 size,
 								 const uint8 *digest);
 extern void fold_count_new_ids(IdEvent *chunk, int n);
-extern void fold_sort(void);
-extern bool fold_upsert_step(void);
+extern void fold_sort_begin(void);
+extern bool fold_sort_step(size_t budget);
+extern bool fold_upsert_step(int max_rows);
 extern bool fold_rejected_step(void);
 extern void fold_notify(void);
 extern int	fold_users(MemoryContext cxt, const char ***users);

@@ -8,7 +8,8 @@
  * Files are taken oldest (first by name) first.  A file is streamed in
  * slices, a bounded number of lines per call of ingest_step, so that the
  * event loop keeps serving HTTP while a large file is read; fold.c sums
- * its events per user and keeps its rejected lines.
+ * its events per user and keeps its rejected lines.  Every step, sorting
+ * and statements too, is bounded in time (INGEST_SLICE_MS).
  *
  * At the end of the file, one transaction applies everything (fold.c's
  * steps: eventIds, sums, rejected lines, and the row in
@@ -47,6 +48,7 @@
 #include "access/xlog.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "portability/instr_time.h"
 #include "storage/lockdefs.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -57,8 +59,13 @@
 /* work per call of ingest_step: this many lines, or this much time */
 #define INGEST_SLICE_LINES		100000
 #define INGEST_SLICE_MS			5
-/* eventIds checked per statement: one statement per loop pass */
-#define INGEST_CHUNK_ROWS		2500
+#define INGEST_CLOCK_LINES		256 /* lines between two looks at the clock */
+/* sums upserted, or eventIds checked, per statement: see adapt_rows */
+#define INGEST_ROWS_MIN			250
+#define INGEST_ROWS_MAX			2500
+#define INGEST_ROWS_FIRST		500
+/* element moves of the sort of a file's sums between two looks at the clock */
+#define INGEST_SORT_MOVES		8192
 /* longest line we read; longer ones are rejected */
 #define INGEST_MAX_LINE			(64 * 1024)
 /* back-off after a failure, doubling up to the maximum */
@@ -76,8 +83,11 @@ typedef enum IngestPhase
 	PHASE_READ,					/* read; its transaction is to start */
 	PHASE_APPLYING,				/* the file's transaction is open: */
 	PHASE_DEDUPE,				/* ... checking eventIds, chunk by chunk */
+	PHASE_SORTING,				/* ... sorting the sums, slice by slice */
 	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
-	PHASE_REJECTED				/* ... storing rejected lines, then commit */
+	PHASE_REJECTED,				/* ... storing rejected lines */
+	PHASE_RECORD,				/* ... notifying, recording the file */
+	PHASE_COMMIT				/* ... the commit, then the move */
 } IngestPhase;
 
 typedef struct IngestState
@@ -98,6 +108,9 @@ typedef struct IngestState
 	TimestampTz apply_at;		/* PHASE_READ: when to try again */
 	bool		rewound;		/* the eventId pass has started */
 	int64		dedupe_seq;
+	int			upsert_rows;	/* sums per upsert statement (adapted) */
+	int			dedupe_rows;	/* eventIds per statement (adapted) */
+	FoldCounts	counts;			/* PHASE_COMMIT: what the file counted */
 
 	TimestampTz next_scan;
 	TimestampTz retry_at;
@@ -117,6 +130,8 @@ ingest_init(void)
 {
 	memset(&state, 0, sizeof(state));
 	state.reader.fd = -1;
+	state.upsert_rows = INGEST_ROWS_FIRST;
+	state.dedupe_rows = INGEST_ROWS_FIRST;
 	ingest_owner = ResourceOwnerCreate(NULL, "evproc ingest");
 	state.step_cxt = AllocSetContextCreate(TopMemoryContext, "evproc ingest step",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -247,7 +262,8 @@ read_slice(void)
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
-		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+		if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
+			GetCurrentTimestamp() >= deadline)
 			break;
 		kind = jreader_next(&state.reader, &line, &len);
 		if (kind == JL_MORE)
@@ -299,6 +315,27 @@ read_slice(void)
 }
 
 /*
+ * adapt_rows adapts *rows, the rows per statement, so that one takes about
+ * INGEST_SLICE_MS: a statement cannot be cut short, and 2500 rows may take
+ * 50 ms on a busy machine.  start: when the last one began; last: it had
+ * fewer rows than asked (it says nothing of a larger one).
+ */
+static void
+adapt_rows(int *rows, instr_time start, bool last)
+{
+	instr_time	took;
+	double		ms;
+
+	INSTR_TIME_SET_CURRENT(took);
+	INSTR_TIME_SUBTRACT(took, start);
+	ms = INSTR_TIME_GET_MILLISEC(took);
+	if (ms > INGEST_SLICE_MS)
+		*rows = Max(*rows / 2, INGEST_ROWS_MIN);
+	else if (ms < INGEST_SLICE_MS / 2.0 && !last)
+		*rows = Min(*rows * 2, INGEST_ROWS_MAX);
+}
+
+/*
  * dedupe_step reads the file a second time, inside the ingest transaction,
  * for the events that carry an eventId: one chunk of them per call, so
  * memory stays bounded and the loop keeps serving.  Returns true when the
@@ -307,7 +344,7 @@ read_slice(void)
 static bool
 dedupe_step(void)
 {
-	IdEvent    *chunk = palloc(sizeof(IdEvent) * INGEST_CHUNK_ROWS);
+	IdEvent    *chunk = palloc(sizeof(IdEvent) * state.dedupe_rows);
 	int			n = 0;
 	bool		done = false;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -323,7 +360,7 @@ dedupe_step(void)
 		state.rewound = true;
 	}
 	/* a chunk of ids, within the bounds of a slice (see read_slice) */
-	for (int i = 0; n < INGEST_CHUNK_ROWS && i < INGEST_SLICE_LINES; i++)
+	for (int i = 0; n < state.dedupe_rows && i < INGEST_SLICE_LINES; i++)
 	{
 		const char *line;
 		size_t		len;
@@ -331,7 +368,8 @@ dedupe_step(void)
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
-		if ((i & 1023) == 1023 && GetCurrentTimestamp() >= deadline)
+		if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
+			GetCurrentTimestamp() >= deadline)
 			break;
 		kind = jreader_next(&state.reader, &line, &len);
 		if (kind == JL_MORE && GetCurrentTimestamp() >= deadline)
@@ -357,26 +395,63 @@ dedupe_step(void)
 		n++;
 	}
 	if (n > 0)
+	{
+		instr_time	start;
+
+		INSTR_TIME_SET_CURRENT(start);
 		fold_count_new_ids(chunk, n);
+		adapt_rows(&state.dedupe_rows, start, n < state.dedupe_rows);
+	}
+	return done;
+}
+
+/* sort_slice sorts the sums for about INGEST_SLICE_MS; true when done */
+static bool
+sort_slice(void)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   INGEST_SLICE_MS);
+
+	do
+	{
+		if (fold_sort_step(INGEST_SORT_MOVES))
+			return true;
+	} while (GetCurrentTimestamp() < deadline);
+	return false;
+}
+
+/*
+ * upsert_step upserts the next chunk of sums, as many as fit in about
+ * INGEST_SLICE_MS (adapt_rows), and asks the WAL writer to flush what the
+ * file's transaction has written so far, so that its commit has little
+ * left to flush.  Returns true when all sums are applied.
+ */
+static bool
+upsert_step(void)
+{
+	instr_time	start;
+	bool		done;
+
+	INSTR_TIME_SET_CURRENT(start);
+	done = fold_upsert_step(state.upsert_rows);
+	adapt_rows(&state.upsert_rows, start, done);
+	XLogSetAsyncXactLSN(XactLastRecEnd);
 	return done;
 }
 
 /*
- * commit_file records the file's name with its counts and fingerprint and
- * commits the transaction that applied it; then the file is moved.  A
- * crash between the two leaves a recorded file behind, which the next try
- * recognises by its fingerprint and only moves.
+ * commit_file commits the transaction that applied the file; then the file
+ * is moved.  A crash between the two leaves a recorded file behind, which
+ * the next try recognises by its fingerprint and only moves.
  */
 static void
 commit_file(Journal *journal)
 {
-	FoldCounts	counts;
+	FoldCounts	counts = state.counts;
 	const char **users;
 	int			nusers;
 
 	evproc_fault("ingest-before-commit");
-	fold_notify();
-	fold_record(state.size, state.digest, &counts);
 	/* not in SPI's memory: it goes with the commit */
 	nusers = fold_users(state.step_cxt, &users);
 	db_commit();
@@ -533,9 +608,9 @@ begin_apply(Journal *journal)
 	recorded = fold_recorded_as(state.name, state.size, state.digest);
 	if (recorded == RECORDED_NOT)
 	{
-		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_TOTALS;
-		if (state.phase == PHASE_TOTALS)
-			fold_sort();
+		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_SORTING;
+		if (state.phase == PHASE_SORTING)
+			fold_sort_begin();
 		return;
 	}
 
@@ -598,46 +673,36 @@ file_step(Journal *journal)
 		case PHASE_DEDUPE:
 			if (dedupe_step())
 			{
-				fold_sort();
-				state.phase = PHASE_TOTALS;
+				fold_sort_begin();
+				state.phase = PHASE_SORTING;
 			}
 			break;
+		case PHASE_SORTING:
+			if (sort_slice())
+				state.phase = PHASE_TOTALS;
+			break;
 		case PHASE_TOTALS:
-			if (fold_upsert_step())
+			if (upsert_step())
 				state.phase = PHASE_REJECTED;
 			break;
 		case PHASE_REJECTED:
 			if (fold_rejected_step())
-				commit_file(journal);
+				state.phase = PHASE_RECORD;
+			break;
+		case PHASE_RECORD:
+			/* the last statements; the commit is the next step */
+			fold_notify();
+			fold_record(state.size, state.digest, &state.counts);
+			XLogSetAsyncXactLSN(XactLastRecEnd);
+			state.phase = PHASE_COMMIT;
+			break;
+		case PHASE_COMMIT:
+			commit_file(journal);
 			break;
 		default:
 			elog(ERROR, "evproc: unexpected ingest phase %d", (int) state.phase);
 	}
 	MemoryContextSwitchTo(oldcxt);
-}
-
-/*
- * ingest_prune_processed removes from processed/ the files older than
- * evproc.processed_retention (-1 keeps them), a bounded number per call.
- */
-void
-ingest_prune_processed(Journal *journal)
-{
-	int			n;
-
-	if (evproc_processed_retention < 0)
-		return;
-	n = journal_prune_processed(journal, time(NULL),
-								evproc_processed_retention, INGEST_PRUNE_BATCH);
-	if (n < 0)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("evproc: could not prune \"%s/%s\": %m",
-						journal->dir, JOURNAL_PROCESSED)));
-	else if (n > 0)
-		ereport(DEBUG1,
-				(errmsg("evproc: removed %d files older than evproc.processed_retention from \"%s/%s\"",
-						n, journal->dir, JOURNAL_PROCESSED)));
 }
 
 /* One call of ingest_step, for step(), run by db_try. */

@@ -5,13 +5,15 @@
  *	  done with it: processed/ once counted, failed/ if it can never be
  *	  counted as it is, and if it cannot be moved there, nowhere for now:
  *	  it is skipped (journal_skip), so that no entry holds back the others,
- *	  and tried again a minute later.
+ *	  and tried again a minute later.  Files in processed/ older than
+ *	  evproc.processed_retention are removed.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "ingest/fold.h"
+#include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
 #include "shared/settings.h"
 
@@ -117,4 +119,28 @@ ingest_set_aside(Journal *journal, const char *name, const char *why)
 					   printable_name(final_name)),
 			 errhint("Fix it and move it back into \"%s\" under a name of the form events-*.jsonl to have it ingested.",
 					 journal->dir)));
+}
+
+/*
+ * ingest_prune_processed removes from processed/ the files older than
+ * evproc.processed_retention (-1 keeps them), a bounded number per call.
+ */
+void
+ingest_prune_processed(Journal *journal)
+{
+	int			n;
+
+	if (evproc_processed_retention < 0)
+		return;
+	n = journal_prune_processed(journal, time(NULL),
+								evproc_processed_retention, INGEST_PRUNE_BATCH);
+	if (n < 0)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not prune \"%s/%s\": %m",
+						journal->dir, JOURNAL_PROCESSED)));
+	else if (n > 0)
+		ereport(DEBUG1,
+				(errmsg("evproc: removed %d files older than evproc.processed_retention from \"%s/%s\"",
+						n, journal->dir, JOURNAL_PROCESSED)));
 }
