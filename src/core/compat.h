@@ -11,7 +11,8 @@
  *	  PostgreSQL 18, json-c 0.19, libmicrohttpd 1.0.x (Debian unstable).
  *	  PostgreSQL 16 takes the branches of 15 here (its CreateWaitEventSet
  *	  and PGPROC are those of 15); it compiles by reasoning, untested: no
- *	  Debian release ships it.  libmicrohttpd 1.0 needs nothing here.
+ *	  Debian release ships it.  libmicrohttpd: the option that sets how
+ *	  strictly it reads requests (see below).
  *
  *	  In core/ (the lowest folder) so that the backend-free code can use
  *	  its json-c part; the PostgreSQL part is only read by backend code,
@@ -81,6 +82,36 @@
 #endif
 
 #endif							/* PG_VERSION_NUM */
+
+/* ---- libmicrohttpd (http/ code only: microhttpd.h comes first) ---- */
+
+#ifdef MHD_VERSION
+
+/*
+ * COMPAT_MHD_DISCIPLINE: the daemon option (an int follows) that sets how
+ * strictly libmicrohttpd reads a request.  0.9.77 and later take
+ * MHD_OPTION_CLIENT_DISCIPLINE_LVL (-3 to 3); before, the older
+ * MHD_OPTION_STRICT_FOR_CLIENT, whose 0 is the same level.  evproc asks for
+ * 0, the default, explicitly (http_start in http.c): the strictest
+ * level that still hands evproc the framing it checks itself
+ * (conn_framing_error).  Level 1 makes libmicrohttpd 1.0 answer two equal
+ * Content-Length, and Content-Length with Transfer-Encoding, with its own
+ * HTML page instead of evproc's JSON error.  Negative levels are no way to
+ * evproc's JSON for the rest: down to -2, 1.0 still refuses whitespace before
+ * a header colon and "Transfer-Encoding: gzip, chunked" itself (there is no
+ * hook for the body of those early replies), and -3 strips that whitespace
+ * and takes "Transfer-Encoding : chunked" as chunked, which a proxy in front
+ * may not: request smuggling.  So on 1.0 some bad framing is refused by
+ * libmicrohttpd (400, or 501 for an unknown transfer coding in 1.0.10),
+ * never run; test/t/030_request_edges.pl lists which.
+ */
+#if MHD_VERSION >= 0x00097701
+#define COMPAT_MHD_DISCIPLINE	MHD_OPTION_CLIENT_DISCIPLINE_LVL
+#else
+#define COMPAT_MHD_DISCIPLINE	MHD_OPTION_STRICT_FOR_CLIENT
+#endif
+
+#endif							/* MHD_VERSION */
 
 /* ---- json_compat.c ---- */
 

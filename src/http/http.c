@@ -40,6 +40,8 @@
 #include "shared/pressure.h"
 #include "shared/settings.h"
 #include "shared/tls.h"
+/* after microhttpd.h (http_conn.h): its libmicrohttpd part */
+#include "core/compat.h"
 
 #include <limits.h>
 #include <arpa/inet.h>
@@ -616,6 +618,12 @@ http_start(void)
 									 conn_notify, NULL,
 									 MHD_OPTION_UNESCAPE_CALLBACK,
 									 unescape_nothing, NULL,
+
+	/*
+	 * how strictly libmicrohttpd reads requests: its default, said
+	 * explicitly; why this level, compat.h
+	 */
+									 COMPAT_MHD_DISCIPLINE, (int) 0,
 									 MHD_OPTION_ARRAY, tls_mhd_options(),
 
 	/*

@@ -11,7 +11,13 @@
 #		Transfer-Encoding other than "chunked") gets 400 with a JSON error and
 #		"Connection: close" on every route, the connection is closed, and
 #		the bytes after the headers (a smuggled request) are never run;
-#		plain and chunked requests are still served;
+#		plain and chunked requests are still served.  libmicrohttpd 1.0
+#		refuses some of these itself, before evproc sees the request, with
+#		its own HTML page (400, or 501 for an unknown transfer coding in
+#		1.0.10), and nothing lets evproc write that reply (see
+#		src/core/compat.h); on 1.0 those cases (marked) may get that page
+#		instead, all else holds: 0.9 and the unmarked cases get evproc's
+#		JSON 400 on every version;
 #	(c) evproc.listen_address must be "*", an IPv4 or an IPv6 address: ''
 #		and other values are refused by ALTER SYSTEM, and in
 #		postgresql.conf at server start (logged; the default is used).
@@ -236,56 +242,67 @@ sub chunked
 	return sprintf("%x\r\n%s\r\n0\r\n\r\n", length($data), $data);
 }
 
+# libmicrohttpd's major version, from evproc_build_info
+my %metrics = raw_request($port, 'GET', '/metrics');
+my ($mhd_version) =
+  ($metrics{body} // '') =~ /^evproc_build_info\{.*libmicrohttpd="(\d+\.\d+\.\d+)"/m;
+ok(defined $mhd_version, 'the libmicrohttpd version is known (evproc_build_info)');
+$mhd_version //= '0.0.0';
+my ($mhd_major) = $mhd_version =~ /^(\d+)/;
+
+# Each case: what, method, path, headers, body, and the statuses (a regex)
+# that libmicrohttpd 1.0 may answer with itself (undef: none; evproc must
+# answer, on every version: the discipline level of compat.h lets it through)
 my $event = event_json('framing-ok', 'add_revenue', 1);
 my @refused = (
 	[
 		'two different Content-Length (libmicrohttpd took the first)',
 		'POST', '/liveEvent', "Content-Length: 0\r\nContent-Length: %LEN%\r\n",
-		smuggle()
+		smuggle(), '400'
 	],
 	[
 		'two equal Content-Length',
 		'POST', '/liveEvent', "Content-Length: %LEN%\r\nContent-Length: %LEN%\r\n",
-		event_json('framing-equal', 'add_revenue', 1)
+		event_json('framing-equal', 'add_revenue', 1), undef
 	],
 	[
 		'Content-Length and Transfer-Encoding: chunked',
 		'POST', '/liveEvent',
 		"Content-Length: %LEN%\r\nTransfer-Encoding: chunked\r\n",
-		"0\r\n\r\n" . smuggle()
+		"0\r\n\r\n" . smuggle(), undef
 	],
 	[
 		'"Transfer-Encoding : chunked" (space before the colon)',
-		'POST', '/liveEvent', "Transfer-Encoding : chunked\r\n", smuggle()
+		'POST', '/liveEvent', "Transfer-Encoding : chunked\r\n", smuggle(), '400'
 	],
 	[
 		'a tab before the colon of Content-Length',
-		'POST', '/liveEvent', "Content-Length\t: %LEN%\r\n", smuggle()
+		'POST', '/liveEvent', "Content-Length\t: %LEN%\r\n", smuggle(), '400'
 	],
 	[
 		'Transfer-Encoding: gzip, chunked',
 		'POST', '/liveEvent', "Transfer-Encoding: gzip, chunked\r\n",
-		chunked($event) . smuggle()
+		chunked($event) . smuggle(), '400|501'
 	],
 	[
 		'two Transfer-Encoding: chunked',
 		'POST', '/liveEvent',
 		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-		chunked($event) . smuggle()
+		chunked($event) . smuggle(), '400'
 	],
 	[
 		'a field name with "@" on a lookup',
-		'GET', '/userEvents/framing-ok', "X\@Bad: 1\r\n", smuggle()
+		'GET', '/userEvents/framing-ok', "X\@Bad: 1\r\n", smuggle(), '400'
 	],
 	[
 		'two Content-Length on an unknown path',
 		'POST', '/nowhere', "Content-Length: 0\r\nContent-Length: %LEN%\r\n",
-		smuggle()
+		smuggle(), '400'
 	],);
 
 for my $case (@refused)
 {
-	my ($what, $method, $path, $headers, $body) = @$case;
+	my ($what, $method, $path, $headers, $body, $mhd_status) = @$case;
 	my $len = length($body);
 	$headers =~ s/%LEN%/$len/g;
 	my ($out, $end) =
@@ -294,9 +311,18 @@ for my $case (@refused)
 	my @statuses = $out =~ m{HTTP/1\.1 (\d{3}) }g;
 	my ($head, $reply) = split /\r\n\r\n/, $out, 2;
 	$head //= '';
-	is("@statuses", '400', "$what: one reply, 400");
-	like($reply // '', qr/^\{"error": "(?:[^"\\]|\\.)+"\}$/,
-		"$what: a JSON error");
+	if ($mhd_major >= 1 && defined $mhd_status && ($reply // '') !~ /^\{/)
+	{
+		like("@statuses", qr/^(?:$mhd_status)$/,
+			"$what: one reply, $mhd_status (libmicrohttpd $mhd_version itself)");
+		like($reply // '', qr/^<html>/i, "$what: libmicrohttpd's error page");
+	}
+	else
+	{
+		is("@statuses", '400', "$what: one reply, 400");
+		like($reply // '', qr/^\{"error": "(?:[^"\\]|\\.)+"\}$/,
+			"$what: a JSON error");
+	}
 	like($head, qr/^Connection: close\r?$/mi, "$what: Connection: close");
 	is($end, 'closed', "$what: the connection is closed");
 	note "$what: " . ($reply // '');
