@@ -237,6 +237,32 @@ parse_line(const char *line, size_t len, EvEvent *ev, char *errbuf,
 }
 
 /*
+ * next_line reads the i-th line of a slice of the current file, the slice
+ * ending at deadline.  It looks at the clock every INGEST_CLOCK_LINES
+ * lines and after each block of a too-long line (which may be gigabytes).
+ * Returns false when the slice's time is up; else *kind is JL_LINE,
+ * JL_TOO_LONG (with the line's start) or JL_EOF.  A read error is an ERROR.
+ */
+static bool
+next_line(TimestampTz deadline, int i, JournalLine *kind,
+		  const char **line, size_t *len)
+{
+	if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
+		GetCurrentTimestamp() >= deadline)
+		return false;
+	while ((*kind = jreader_next(&state.reader, line, len)) == JL_MORE)
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			return false;
+	}
+	if (*kind == JL_ERROR)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", state.path)));
+	return true;
+}
+
+/*
  * read_slice reads a slice of the current file (INGEST_SLICE_LINES lines or
  * INGEST_SLICE_MS, whichever ends first) into the per-user sums, so that
  * HTTP requests wait at most about that long.  Returns true at the end of
@@ -262,26 +288,13 @@ read_slice(void)
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
-		if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
-			GetCurrentTimestamp() >= deadline)
+		if (!next_line(deadline, i, &kind, &line, &len))
 			break;
-		kind = jreader_next(&state.reader, &line, &len);
-		if (kind == JL_MORE)
-		{
-			/* a block of a too-long line: it may be gigabytes */
-			if (GetCurrentTimestamp() >= deadline)
-				break;
-			continue;
-		}
 		if (kind == JL_EOF)
 		{
 			done = true;
 			break;
 		}
-		if (kind == JL_ERROR)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", state.path)));
 		if (kind == JL_TOO_LONG)
 		{
 			fold_reject((int64) state.reader.lineno, line, len,
@@ -368,16 +381,8 @@ dedupe_step(void)
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
-		if (i % INGEST_CLOCK_LINES == INGEST_CLOCK_LINES - 1 &&
-			GetCurrentTimestamp() >= deadline)
+		if (!next_line(deadline, i, &kind, &line, &len))
 			break;
-		kind = jreader_next(&state.reader, &line, &len);
-		if (kind == JL_MORE && GetCurrentTimestamp() >= deadline)
-			break;
-		if (kind == JL_ERROR)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", state.path)));
 		if (kind == JL_EOF)
 		{
 			done = true;
