@@ -116,7 +116,7 @@ EXTRA_CLEAN = tmp_regress tmp_regress_port.conf src/http/dashboard_html.h test/u
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
 	test/unit/test_prom test/unit/test_stepsort \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
-	test/fuzz/fuzz_inflate test/fuzz/work_inflate bench/fold_ceiling
+	test/fuzz/fuzz_inflate test/fuzz/work_inflate $(BENCH_TOOLS)
 
 # the sources include their headers as "folder/x.h", from src/
 PG_CPPFLAGS = -Isrc
@@ -215,7 +215,7 @@ test/unit/test_inflate: test/unit/test_inflate.c test/unit/unit.h src/core/http_
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_inflate.c src/core/http_inflate.c -lz
 
 .PHONY: unitcheck valgrindcheck check-all
-unitcheck: $(UNIT_TESTS)
+unitcheck: $(UNIT_TESTS) $(BENCH_TOOLS)
 	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
 
 # the same under valgrind: no memory error, no leak
@@ -290,6 +290,17 @@ fuzz-inflate: test/fuzz/fuzz_inflate
 bench:
 	bench/run.sh $(BENCH_ARGS)
 
-# the fold ceiling of the bench: ingest's parsing and summing, no database
-bench/fold_ceiling: bench/fold_ceiling.c $(EVENT_SRCS) $(EVENT_HDRS)
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -Isrc -o $@ bench/fold_ceiling.c $(EVENT_SRCS) -ljson-c
+# The bench's own programs (see bench/README.md).  unitcheck builds them,
+# so that a change the bench depends on cannot leave it broken unseen.
+BENCH_TOOLS = bench/fold_ceiling bench/ref_server bench/gen_events bench/subscribers
+BENCH_CFLAGS = -std=gnu11 -O2 -Wall -Werror
+
+# the fold ceiling: ingest's line reader and summing, no database
+bench/fold_ceiling: bench/fold_ceiling.c $(LINE_SRCS) $(LINE_HDRS)
+	$(CC) $(BENCH_CFLAGS) -Wextra -Isrc -o $@ bench/fold_ceiling.c $(LINE_SRCS) -ljson-c
+
+bench/ref_server: bench/ref_server.c
+	$(CC) $(BENCH_CFLAGS) -o $@ bench/ref_server.c -lmicrohttpd
+
+bench/gen_events bench/subscribers: %: %.c
+	$(CC) $(BENCH_CFLAGS) -o $@ $<

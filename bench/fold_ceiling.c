@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/event.h"
+#include "journal/line.h"
 
 /* one (user, metric) sum; the table is open addressing, linear probing */
 typedef struct Sum
@@ -126,7 +127,7 @@ fold_line(const char *line, size_t len)
 
 	if (len == 0)
 		return;
-	if (!ev_parse_line(parser, line, len, &ev, err, sizeof(err)))
+	if (!journal_line_parse(parser, line, len, &ev, err, sizeof(err)))
 	{
 		rejected++;
 		return;

@@ -70,15 +70,8 @@ cleanup
 rm -rf "$BENCH"
 mkdir -p "$BENCH"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH"
-# the three helpers, compiled side by side
-cc -O2 -Wall -Werror -o "$BENCH/ref_server" bench/ref_server.c -lmicrohttpd &
-cc_pids=$!
-cc -O2 -Wall -Werror -o "$BENCH/gen_events" bench/gen_events.c &
-cc_pids="$cc_pids $!"
-cc -O2 -Wall -Werror -o "$BENCH/subscribers" bench/subscribers.c &
-cc_pids="$cc_pids $!"
-for p in $cc_pids; do wait "$p"; done
-make -s bench/fold_ceiling
+# the bench's programs (the Makefile's BENCH_TOOLS)
+make -s -j2 bench/fold_ceiling bench/ref_server bench/gen_events bench/subscribers
 
 # the worker (which inherits it from pg_ctl) and bench/subscribers each hold
 # SUBS_MANY sockets at once
@@ -181,7 +174,7 @@ rss_note() {
 # ingest needs, not the shared buffers it touched in earlier steps.
 echo "== ingest of $EVENTS events over $USERS users" >&2
 settle
-"$BENCH/gen_events" "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
+bench/gen_events "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
 # the fold ceiling: the same file parsed and summed per user by the same
 # parser, no database (bench/fold_ceiling.c); read once before, so that
@@ -238,7 +231,7 @@ for i in $(seq 1 50); do
 	sleep 0.1
 done
 settle
-"$BENCH/gen_events" -t add_revenue,subtract_revenue,refund,purchase,credit -p mixed \
+bench/gen_events -t add_revenue,subtract_revenue,refund,purchase,credit -p mixed \
 	"$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp" 2>"$BENCH/mixed-counts.txt"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
 rss_start
@@ -273,25 +266,33 @@ slower() {
 			if (x ~ /s$/) return x * 1000000; return x + 0 }
 		BEGIN { print (us(a) >= us(b) ? a : b) }'
 }
+# versus_ref SCRIPT CONNS [nofsync]: ROUNDS rounds of the reference server
+# then evproc, both sent the same requests by wrk's SCRIPT; sets sum and
+# rsum (req/s of evproc and of the reference, summed over the rounds), err,
+# p50, p99, rp99 (the reference's p99), ratio and range (of single rounds)
+versus_ref() {
+	local rrps rp99r rps p50r p99r errr ratios=
+	bench/ref_server $REF "$BENCH/ref.jsonl" ${3:-} &
+	REF_PID=$!
+	sleep 0.3
+	sum=0 rsum=0 err=0 p50=0us p99=0us rp99=0us
+	for _ in $(seq 1 $ROUNDS); do
+		read -r rrps _ rp99r _ < <(run_wrk "http://127.0.0.1:$REF/liveEvent" "$1" "$2" "$RDUR")
+		settle
+		read -r rps p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" "$1" "$2" "$RDUR")
+		sum=$((sum + rps)) rsum=$((rsum + rrps)) err=$((err + errr))
+		p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") rp99=$(slower "$rp99" "$rp99r")
+		ratios="$ratios $(awk -v a="$rps" -v b="$rrps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+	done
+	kill $REF_PID; wait $REF_PID 2>/dev/null || true; REF_PID=
+	ratio=$(awk -v a="$sum" -v b="$rsum" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
+	range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+}
 echo "== POST /liveEvent ($ROUNDS rounds of ${RDUR}s per step)" >&2
 for fsync in $FSYNCS; do
 	set_fsync $fsync
 	for conns in $CONNS; do
-		"$BENCH/ref_server" $REF "$BENCH/ref.jsonl" $([ $fsync = off ] && echo nofsync) &
-		REF_PID=$!
-		sleep 0.3
-		sum=0 rsum=0 err=0 p50=0us p99=0us rp99=0us ratios=
-		for _ in $(seq 1 $ROUNDS); do
-			read -r rrps _ rp99r _ < <(run_wrk "http://127.0.0.1:$REF/liveEvent" bench/post.lua "$conns" "$RDUR")
-			settle
-			read -r rps p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua "$conns" "$RDUR")
-			sum=$((sum + rps)) rsum=$((rsum + rrps)) err=$((err + errr))
-			p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") rp99=$(slower "$rp99" "$rp99r")
-			ratios="$ratios $(awk -v a="$rps" -v b="$rrps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-		done
-		kill $REF_PID; wait $REF_PID 2>/dev/null || true; REF_PID=
-		ratio=$(awk -v a="$sum" -v b="$rsum" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
-		range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+		versus_ref bench/post.lua "$conns" $([ $fsync = off ] && echo nofsync)
 		row "POST evproc, fsync $fsync" "$conns" "$((sum / ROUNDS))" "$p50" "$p99" "$err" \
 			"$ratio of ref ($((rsum / ROUNDS)) req/s, p99 $rp99); rounds $range"
 	done
@@ -306,7 +307,7 @@ set_fsync on
 sub_start() {
 	rm -f "$BENCH/subs.in" "$BENCH/subs.out"
 	mkfifo "$BENCH/subs.in"
-	"$BENCH/subscribers" -p $HTTP -m "$1" -n "$2" "${@:4}" "$3" \
+	bench/subscribers -p $HTTP -m "$1" -n "$2" "${@:4}" "$3" \
 		<"$BENCH/subs.in" >"$BENCH/subs.out" 2>>"$BENCH/subs.err" &
 	SUB_PID=$!
 	exec {SUB_IN}>"$BENCH/subs.in"
@@ -482,8 +483,10 @@ row "GET /metrics, one scrape at a time" 1 "$mrps" "$(ms "$mp50")" "$(ms "$mp99"
 
 echo "== batched POST (100 events per request)" >&2
 settle
-read -r brps bp50 bp99 berr < <(BATCH=100 run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post_batch.lua 64)
-row "POST batch of 100, fsync on" 64 "$brps" "$bp50" "$bp99" "$berr" "$((brps * 100)) events/s"
+# the reference receives the same bodies and journals each as one line
+BATCH=100 versus_ref bench/post_batch.lua 64
+row "POST batch of 100, fsync on" 64 "$((sum / ROUNDS))" "$p50" "$p99" "$err" \
+	"$((sum / ROUNDS * 100)) events/s; $ratio of ref ($((rsum / ROUNDS * 100)) events/s, p99 $rp99); rounds $range"
 
 echo "== evproc-client send" >&2
 settle
