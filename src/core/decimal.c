@@ -180,12 +180,25 @@ ev_decimal_format(ev_int128 value, char *buf)
 	else
 		mag = (unsigned __int128) value;
 
-	/* digits in reverse, at least EV_FRAC_DIGITS + 1 of them */
-	do
+	/*
+	 * Digits in reverse, at least EV_FRAC_DIGITS + 1 of them; in 64 bits as
+	 * soon as the rest fits (nearly always at once), which spares the
+	 * 128-bit division per digit.
+	 */
+	while (mag > UINT64_MAX)
 	{
 		tmp[n++] = (char) ('0' + (int) (mag % 10));
 		mag /= 10;
-	} while (mag > 0 || n <= EV_FRAC_DIGITS);
+	}
+	{
+		uint64_t	small = (uint64_t) mag;
+
+		do
+		{
+			tmp[n++] = (char) ('0' + (int) (small % 10));
+			small /= 10;
+		} while (small > 0 || n <= EV_FRAC_DIGITS);
+	}
 
 	for (int i = n - 1; i >= EV_FRAC_DIGITS; i--)
 		buf[len++] = tmp[i];

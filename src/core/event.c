@@ -428,6 +428,64 @@ grow_events(EvEvent **events, size_t n, size_t *cap)
 }
 
 /*
+ * fast_body reads a request body on the fast path (event_fast.c): one plain
+ * object, or an array of them, what nearly every client sends.  It returns
+ * false for anything else and for every mistake (an empty array, one over
+ * max_events too): the full parser then reads the body and words the error.
+ */
+static bool
+fast_body(const char *buf, size_t len, size_t max_events, EvEvent **events,
+		  size_t *nevents, bool *is_batch)
+{
+	const char *p = buf;
+	const char *end = buf + len;
+	size_t		cap = 0;
+	size_t		n = 0;
+
+	while (p < end && ev_is_json_space(*p))
+		p++;
+	if (p < end && *p == '[')
+	{
+		for (p++;; p++)
+		{
+			while (p < end && ev_is_json_space(*p))
+				p++;
+			if (n == max_events || !grow_events(events, n, &cap) ||
+				!ev_fast_parse_object(&p, end, false, &(*events)[n]))
+				goto fail;
+			n++;
+			while (p < end && ev_is_json_space(*p))
+				p++;
+			if (p == end || *p != ',')
+				break;
+		}
+		if (p == end || *p != ']')
+			goto fail;
+		p++;
+		*is_batch = true;
+	}
+	else
+	{
+		if ((*events = malloc(sizeof(EvEvent))) == NULL ||
+			!ev_fast_parse_object(&p, end, false, &(*events)[0]))
+			goto fail;
+		n = 1;
+	}
+	while (p < end && ev_is_json_space(*p))
+		p++;
+	if (p != end)
+		goto fail;
+	*nevents = n;
+	return true;
+
+fail:
+	free(*events);
+	*events = NULL;
+	*is_batch = false;
+	return false;
+}
+
+/*
  * ev_parse_batch parses a request body: one event, a JSON array of events,
  * or (ndjson) one event per line.  The whole batch is validated before
  * anything is returned; on success *events (malloc'd, the caller frees it)
@@ -494,16 +552,14 @@ ev_parse_batch(EvParser *parser, const char *buf, size_t len, bool ndjson,
 			goto fail;
 		}
 	}
-	else if (parser->fast && (*events = malloc(sizeof(EvEvent))) != NULL &&
-			 ev_fast_parse_event(buf, len, false, &(*events)[0]))
-		n = 1;
+	else if (parser->fast &&
+			 fast_body(buf, len, max_events, events, &n, is_batch))
+		;
 	else
 	{
 		bool		is_null;
 		json_object *root;
 
-		free(*events);
-		*events = NULL;
 		root = parse_json(parser, buf, len, &is_null, errbuf, errlen);
 		if (root == NULL && !is_null)
 			goto fail;

@@ -49,6 +49,24 @@ ev_fast_parse_event(const char *buf, size_t len, bool line, EvEvent *ev)
 {
 	const char *p = buf;
 	const char *end = buf + len;
+
+	skip_space(&p, end);
+	if (!ev_fast_parse_object(&p, end, line, ev))
+		return false;
+	skip_space(&p, end);
+	return p == end;
+}
+
+/*
+ * ev_fast_parse_object reads one such object from *pp (where it must start)
+ * to end, the way ev_fast_parse_event does, and leaves *pp just after its
+ * closing brace; the elements of an array of events are read with it.
+ */
+bool
+ev_fast_parse_object(const char **pp, const char *end, bool line, EvEvent *ev)
+{
+	const char *start = *pp;
+	const char *p = start;
 	const char *user_id = NULL;
 	const char *name = NULL;
 	const char *event_id = NULL;
@@ -64,7 +82,6 @@ ev_fast_parse_event(const char *buf, size_t len, bool line, EvEvent *ev)
 	ev_int128	value = 0;
 	ev_int128	number;
 
-	skip_space(&p, end);
 	if (p == end || *p != '{')
 		return false;
 	p++;
@@ -134,8 +151,7 @@ ev_fast_parse_event(const char *buf, size_t len, bool line, EvEvent *ev)
 		skip_space(&p, end);
 	}
 	p++;
-	skip_space(&p, end);
-	if (p != end || user_id == NULL || name == NULL)
+	if (user_id == NULL || name == NULL)
 		return false;
 
 	if (ev_check_user_id(user_id, (size_t) user_id_len) != NULL ||
@@ -148,7 +164,7 @@ ev_fast_parse_event(const char *buf, size_t len, bool line, EvEvent *ev)
 	 * The full parser rejects invalid UTF-8 anywhere in the body; outside
 	 * its strings, the body is ASCII (white space, punctuation, numbers).
 	 */
-	if (non_ascii && !ev_utf8_valid(buf, len))
+	if (non_ascii && !ev_utf8_valid(start, (size_t) (p - start)))
 		return false;
 
 	ev->has_value = has_value;
@@ -166,5 +182,6 @@ ev_fast_parse_event(const char *buf, size_t len, bool line, EvEvent *ev)
 	if (event_id != NULL)
 		memcpy(ev->event_id, event_id, (size_t) event_id_len);
 	ev->event_id[ev->event_id_len] = '\0';
+	*pp = p;
 	return true;
 }

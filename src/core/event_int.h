@@ -93,5 +93,7 @@ extern const char *ev_line_type(EvEvent *ev, const char *metric, size_t mlen,
 /* event_fast.c */
 extern bool ev_fast_parse_event(const char *buf, size_t len, bool line,
 								EvEvent *ev);
+extern bool ev_fast_parse_object(const char **pp, const char *end, bool line,
+								 EvEvent *ev);
 
 #endif							/* EVPROC_EVENT_INT_H */

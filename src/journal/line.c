@@ -25,6 +25,57 @@
 /* EXPECT advances *p past the literal lit if the input continues with it */
 #define EXPECT(p, end, lit) ev_expect_literal(p, end, lit, LINE_LEN(lit))
 
+/* put appends s[0..len) at *o if it fits before end */
+static inline bool
+put(char **o, const char *end, const char *s, size_t len)
+{
+	if ((size_t) (end - *o) < len)
+		return false;
+	memcpy(*o, s, len);
+	*o += len;
+	return true;
+}
+
+/* the longest quoted string a line holds (ev_json_quote's worst case) */
+#define QUOTED_MAX(n)		((n) * 6 + 3)
+#define LINE_QUOTED_MAX		QUOTED_MAX(EV_USER_ID_MAX)
+_Static_assert(EV_USER_ID_MAX >= EV_EVENT_ID_MAX &&
+			   EV_USER_ID_MAX >= EV_ADDR_BUFSZ,
+			   "the user id is the longest string a line quotes");
+
+/*
+ * put_quoted appends s[0..len) as a quoted JSON string.  ev_json_quote
+ * wants room for the worst case: near the end of out, it quotes into a
+ * buffer of its own first.
+ */
+static inline bool
+put_quoted(char **o, const char *end, const char *s, size_t len)
+{
+	char		tmp[LINE_QUOTED_MAX];
+	size_t		n;
+
+	if (len > (LINE_QUOTED_MAX - 3) / 6)
+		return false;
+	if ((size_t) (end - *o) >= QUOTED_MAX(len) + 8)
+	{
+		n = ev_json_quote(s, len, *o, (size_t) (end - *o));
+		*o += n;
+		return n > 0;
+	}
+	n = ev_json_quote(s, len, tmp, sizeof(tmp));
+	return n > 0 && put(o, end, tmp, n);
+}
+
+/* put_plain appends s[0..len) in quotes: text that needs no escaping */
+static inline bool
+put_plain(char **o, const char *end, const char *s, size_t len)
+{
+	return put(o, end, "\"", 1) && put(o, end, s, len) && put(o, end, "\"", 1);
+}
+
+/* PUT_LIT appends a literal of line.h */
+#define PUT_LIT(o, end, lit)	put(o, end, lit, LINE_LEN(lit))
+
 /*
  * journal_line_format writes the journal line of a typed event, with a
  * trailing newline, and returns its length (0 if it does not fit, or if
@@ -34,44 +85,48 @@
  * whatever the definitions are by then) and adds the receive time and
  * client address, in the layout of line.h.
  *
- * The value is always written: 0 for a count event without one.  Names and
- * metrics need no quoting (see ev_check_name).
+ * The value is always written: 0 for a count event without one.  Names,
+ * metrics, effects and the receive time need no escaping (see
+ * ev_check_name); the user, eventId and client address are quoted.
  */
 size_t
 journal_line_format(const EvEvent *ev, const char *received_at,
 					const char *client_addr, char *out, size_t outlen)
 {
-	char		user[EV_USER_ID_MAX * 6 + 3];
 	char		value[EV_DECIMAL_BUFSZ];
-	char		addr[EV_ADDR_BUFSZ * 6 + 3];
-	char		id[EV_EVENT_ID_MAX * 6 + 16] = "";
 	const char *effect = ev_effect_name(ev->effect);
-	int			n;
+	char	   *o = out;
+	const char *end = out + outlen - 1;	/* room for the final '\0' */
+	bool		ok;
 
-	if (!ev->typed || effect == NULL ||
+	if (outlen == 0 || !ev->typed || effect == NULL ||
 		ev_check_name(ev->name, ev->name_len) != NULL ||
 		ev_check_metric(ev->metric, ev->metric_len) != NULL)
 		return 0;
-	if (ev_json_quote(ev->user_id, ev->user_id_len, user, sizeof(user)) == 0 ||
-		ev_json_quote(client_addr, strlen(client_addr), addr, sizeof(addr)) == 0)
+	/* one append after another, as snprintf would, without its cost */
+	ok = PUT_LIT(&o, end, LINE_USER_ID) &&
+		put_quoted(&o, end, ev->user_id, ev->user_id_len) &&
+		PUT_LIT(&o, end, LINE_NAME) &&
+		put_plain(&o, end, ev->name, ev->name_len) &&
+		PUT_LIT(&o, end, LINE_VALUE) &&
+		put(&o, end, value, ev_decimal_format(ev->value, value)) &&
+		PUT_LIT(&o, end, LINE_METRIC) &&
+		put_plain(&o, end, ev->metric, ev->metric_len) &&
+		PUT_LIT(&o, end, LINE_EFFECT) &&
+		put_plain(&o, end, effect, strlen(effect));
+	if (ok && ev->event_id_len > 0)
+		ok = PUT_LIT(&o, end, LINE_EVENT_ID) &&
+			put_quoted(&o, end, ev->event_id, ev->event_id_len);
+	ok = ok &&
+		PUT_LIT(&o, end, LINE_RECEIVED_AT) &&
+		put_plain(&o, end, received_at, strlen(received_at)) &&
+		PUT_LIT(&o, end, LINE_CLIENT_ADDR) &&
+		put_quoted(&o, end, client_addr, strlen(client_addr)) &&
+		PUT_LIT(&o, end, LINE_END "\n");
+	if (!ok)
 		return 0;
-	if (ev->event_id_len > 0)
-	{
-		memcpy(id, LINE_EVENT_ID, LINE_LEN(LINE_EVENT_ID));
-		if (ev_json_quote(ev->event_id, ev->event_id_len,
-						  id + LINE_LEN(LINE_EVENT_ID),
-						  sizeof(id) - LINE_LEN(LINE_EVENT_ID)) == 0)
-			return 0;
-	}
-	ev_decimal_format(ev->value, value);
-	n = snprintf(out, outlen,
-				 LINE_USER_ID "%s" LINE_NAME "\"%.*s\"" LINE_VALUE "%s"
-				 LINE_METRIC "\"%.*s\"" LINE_EFFECT "\"%s\"%s"
-				 LINE_RECEIVED_AT "\"%s\"" LINE_CLIENT_ADDR "%s" LINE_END "\n",
-				 user, (int) ev->name_len, ev->name, value,
-				 (int) ev->metric_len, ev->metric, effect,
-				 id, received_at, addr);
-	return (n < 0 || (size_t) n >= outlen) ? 0 : (size_t) n;
+	*o = '\0';
+	return (size_t) (o - out);
 }
 
 /*
