@@ -39,8 +39,6 @@ CREATE TABLE evproc.top_floor (
 COMMENT ON TABLE evproc.top_floor IS
     'Per metric, the last (value, userId) down to which top_users holds every user; NULL: all of them';
 
-SELECT pg_catalog.pg_extension_config_dump('evproc.top_users', '');
-SELECT pg_catalog.pg_extension_config_dump('evproc.top_floor', '');
 GRANT SELECT ON evproc.top_users TO PUBLIC;
 GRANT SELECT ON evproc.top_floor TO PUBLIC;
 
@@ -179,9 +177,48 @@ BEGIN
 END
 $$;
 
+-- evproc.top_stale(): the trigger that reads the lists again after a
+-- statement that writes evproc.user_metrics outside ingest (SQL, a
+-- restore: the lists are not dumped, they are read again as the metrics
+-- are restored); ingest keeps them itself, cheaper (it sets
+-- evproc_ingest.keeps_top_lists in its transaction).
+CREATE FUNCTION evproc.top_stale()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF coalesce(current_setting('evproc_ingest.keeps_top_lists', true), '') <> 'on' THEN
+        PERFORM evproc.top_rebuild();
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER user_metrics_top_lists
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON evproc.user_metrics
+    FOR EACH STATEMENT EXECUTE FUNCTION evproc.top_stale();
+COMMENT ON TRIGGER user_metrics_top_lists ON evproc.user_metrics IS
+    'Reads the top lists again after a write outside ingest';
+
 REVOKE ALL ON FUNCTION evproc.top_refill(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION evproc.top_rebuild() FROM PUBLIC;
 REVOKE ALL ON FUNCTION evproc.top_apply(text[], bigint[], boolean[], text[], text[], numeric[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION evproc.top_stale() FROM PUBLIC;
+COMMENT ON FUNCTION evproc.top_refill(text) IS
+    'Reads a metric''s top list again from user_metrics (a scan of the table)';
+COMMENT ON FUNCTION evproc.top_rebuild() IS
+    'Reads every metric''s top list again from user_metrics';
+COMMENT ON FUNCTION evproc.top_apply(text[], bigint[], boolean[], text[], text[], numeric[]) IS
+    'Brings the top lists of a file''s metrics up to date at the end of its ingest (the worker calls it)';
+COMMENT ON FUNCTION evproc.top_stale() IS
+    'Trigger: reads the top lists again after a write to user_metrics outside ingest';
+COMMENT ON COLUMN evproc.top_users.metric IS 'The metric of the list';
+COMMENT ON COLUMN evproc.top_users.user_id IS 'One of its first users';
+COMMENT ON COLUMN evproc.top_users.value IS 'The user''s value of the metric, as in user_metrics';
+COMMENT ON COLUMN evproc.top_floor.metric IS 'The metric';
+COMMENT ON COLUMN evproc.top_floor.value IS 'The value of the last user down to which top_users has every user; NULL: it has all';
+COMMENT ON COLUMN evproc.top_floor.user_id IS 'That user (ties by userId in bytes)';
+COMMENT ON COLUMN evproc.top_floor.gen IS 'How many times the floor was read again (lowered); ingest compares it';
 
 SELECT evproc.top_rebuild();
 

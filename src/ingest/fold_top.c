@@ -18,6 +18,10 @@
  * several workers and falling values).  The floor's gen, read before the
  * first upsert, tells it whether another file lowered the floor since.
  *
+ * Other writes to user_metrics (SQL, a restore) have the lists read again
+ * by a trigger, evproc.top_stale; ingest sets evproc_ingest.keeps_top_lists
+ * in its transaction, which the trigger reads as "leave them to me".
+ *
  * With the extension at 1.5 (no evproc.top_floor yet), nothing is kept:
  * the index user_metrics_top serves the top lists (lookup.c).
  *
@@ -62,6 +66,7 @@ static struct
 	int			nfloors;
 }			top;
 
+static SPIPlanPtr plan_mark = NULL;
 static SPIPlanPtr plan_gens = NULL;
 static SPIPlanPtr plan_upsert_top = NULL;
 static SPIPlanPtr plan_apply = NULL;
@@ -83,6 +88,9 @@ fold_top_start(void)
 	fold_top_end();
 	if (!db_has_table("top_floor"))
 		return false;
+	if (plan_mark == NULL)
+		plan_mark = db_prepare("SELECT pg_catalog.set_config('evproc_ingest.keeps_top_lists', 'on', true)",
+							   0, NULL);
 	if (plan_gens == NULL)
 		plan_gens = db_prepare("SELECT metric, gen FROM evproc.top_floor", 0, NULL);
 	if (plan_upsert_top == NULL)
@@ -101,6 +109,8 @@ fold_top_start(void)
 
 	top.cxt = AllocSetContextCreate(TopMemoryContext, "evproc top lists",
 									ALLOCSET_DEFAULT_SIZES);
+	/* the trigger on user_metrics leaves the lists to us */
+	db_execute(plan_mark, NULL, false, 0, SPI_OK_SELECT);
 	db_execute(plan_gens, NULL, false, 0, SPI_OK_SELECT);
 	old = MemoryContextSwitchTo(top.cxt);
 	top.nfloors = (int) SPI_processed;

@@ -109,6 +109,20 @@ prepare_plans(void)
 							  "ORDER BY m.value DESC, m.user_id COLLATE pg_catalog.\"C\" "
 							  "LIMIT " CppAsString2(TOP_MAX_LIMIT),
 							  1, argtypes);
+}
+
+/*
+ * top_plan: the plan of a top list, of evproc.top_users if the extension
+ * has it (1.6), else of the index user_metrics_top (prepared only once the
+ * table it reads exists).
+ */
+static SPIPlanPtr
+top_plan(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+
+	if (!db_has_table("top_users"))
+		return plan_top;
 	if (plan_top_kept == NULL)
 		plan_top_kept = db_prepare("SELECT t.user_id, t.value::pg_catalog.text "
 								   "FROM evproc.top_users AS t "
@@ -116,6 +130,7 @@ prepare_plans(void)
 								   "ORDER BY t.value DESC, t.user_id COLLATE pg_catalog.\"C\" "
 								   "LIMIT " CppAsString2(TOP_MAX_LIMIT),
 								   1, argtypes);
+	return plan_top_kept;
 }
 
 /* One metric of a user, as read. */
@@ -228,7 +243,7 @@ lookup_tops(const LookupBatch *b, void *items, int n)
 	SPIPlanPtr	plan;
 
 	prepare_plans();
-	plan = db_has_table("top_users") ? plan_top_kept : plan_top;
+	plan = top_plan();
 	for (int i = 0; i < n; i++)
 		tops[i].users = NULL;
 	for (int i = 0; i < n; i++)
