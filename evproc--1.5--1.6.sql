@@ -98,11 +98,12 @@ $$;
 -- to date, at the end of the file's transaction (the worker calls it):
 -- p_metrics with the gen of each one's floor when the file's transaction
 -- began to write, and the (user, metric, new value) the file changed that
--- ranked at or above the floor then (c_*), or c_overflow for a metric of
--- which the worker kept no candidates (too many).  Serialized (one file at
+-- ranked at or above the floor then (c_*); p_cut for a metric of which the
+-- worker dropped candidates (it keeps the best 1000 once it has more than
+-- 2000): the list is then cut to 200, its floor above all of those.  Serialized (one file at
 -- a time), so that the floors and lists stay true with several workers.
 CREATE FUNCTION evproc.top_apply(p_metrics text[], p_gens bigint[],
-                                 p_overflow boolean[], c_users text[],
+                                 p_cut boolean[], c_users text[],
                                  c_metrics text[], c_values numeric[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -128,9 +129,9 @@ BEGIN
         IF NOT FOUND THEN
             f_gen := 0;
         END IF;
-        -- lowered since the file began (its candidates may miss some), or
-        -- too many candidates to keep: read the list again
-        IF f_gen <> p_gens[i] OR p_overflow[i] THEN
+        -- lowered since the file began (its candidates may miss some):
+        -- read the list again
+        IF f_gen <> p_gens[i] THEN
             PERFORM evproc.top_refill(met);
             CONTINUE;
         END IF;
@@ -157,8 +158,9 @@ BEGIN
                   (c.v = f_value AND c.u COLLATE "C" <= f_user COLLATE "C"))
             ON CONFLICT (metric, user_id) DO UPDATE SET value = excluded.value;
         SELECT count(*) INTO n FROM evproc.top_users AS t WHERE t.metric = met;
-        IF n > most THEN
-            -- too many: keep the first, raise the floor to the last kept
+        IF n > most OR (p_cut[i] AND n > keep) THEN
+            -- too many, or candidates dropped: keep the first, raise the
+            -- floor to the last kept (above every candidate dropped)
             SELECT t.value, t.user_id INTO last_value, last_user
                 FROM evproc.top_users AS t WHERE t.metric = met
                 ORDER BY t.value DESC, t.user_id COLLATE "C" OFFSET keep - 1 LIMIT 1;

@@ -621,7 +621,7 @@ fold_upsert_step(int max_rows)
 	args[1] = db_array(metrics, m, TEXTOID);
 	args[2] = db_array(sums, m, NUMERICOID);
 	if (fold.tops)
-		fold_top_upsert(plan_upsert, args);
+		fold_top_upsert(args);
 	else
 		db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	fold.next_row += m;

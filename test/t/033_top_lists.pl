@@ -9,6 +9,8 @@
 #	(a) a first file of 1500 users (more than the lists keep: they are
 #		trimmed, a floor is set); a second one that moves a few of them
 #		up (kept from the upserts' rows, without reading the table again);
+#		5000 users past the floor in one file (the best 1000 kept, the
+#		list cut to 200 without reading it again);
 #	(b) a falling value leaves the list: the leader's value falls below
 #		the floor; a new leader enters;
 #	(c) many members fall (fewer than 100 left above the floor): the list
@@ -131,6 +133,16 @@ rotate($node);
 check('a few users moved up, a new one');
 is((split ' ', floor_of('revenue'))[2], $gen,
 	'... kept from the upserts (the list was not read again)');
+
+# 5000 users past the floor in one file (ties too): the worker keeps the
+# best 1000 of them and the list is cut, not read again
+ingest(undef, map { [ "w$_", 'add_revenue', 2000 + $_ % 2500 ] } 0 .. 4999);
+rotate($node);
+check('5000 users past the floor');
+is((split ' ', floor_of('revenue'))[2], $gen,
+	'... kept from the upserts (the list was not read again)');
+is((split ' ', floor_of('revenue'))[0] . ' ' . (split ' ', floor_of('revenue'))[1], '4400 w4900',
+	'... its floor the 200th of them (4499 to 4400, two users each)');
 
 # --- (b) -----------------------------------------------------------------------
 my ($leader) = $node->safe_psql('postgres',
