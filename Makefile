@@ -53,6 +53,7 @@ OBJS = \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \
 	src/ingest/fold.o \
+	src/ingest/fold_top.o \
 	src/ingest/fold_upkeep.o \
 	src/shared/db.o \
 	src/sql_api.o \
@@ -75,7 +76,8 @@ OBJS = \
 # the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \
-	evproc--1.4--1.5.sql
+	evproc--1.4--1.5.sql \
+	evproc--1.5--1.6.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz

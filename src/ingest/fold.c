@@ -21,6 +21,7 @@
 
 #include "core/stepsort.h"
 #include "ingest/fold.h"
+#include "ingest/fold_top.h"
 #include "ingest/lookup.h"
 #include "shared/db.h"
 #include "shared/settings.h"
@@ -157,6 +158,7 @@ static struct
 	UserTotal **sorted;			/* NULL until they are sorted */
 	int			nsorted;
 	int			next_row;		/* rows before it are upserted */
+	bool		tops;			/* keeping the top lists (fold_top.c) */
 	ListCell   *next_rejected;
 } fold;
 
@@ -202,6 +204,7 @@ fold_end(void)
 	if (fold.cxt != NULL)
 		MemoryContextDelete(fold.cxt);
 	memset(&fold, 0, sizeof(fold));
+	fold_top_end();
 }
 
 /* fold_note_events counts n valid events of the file. */
@@ -384,14 +387,7 @@ fold_prepare(void)
 								   "SELECT size, sha256 FROM evproc.processed_files WHERE filename = $1",
 								   1, text1);
 	if (plan_upsert == NULL)
-		plan_upsert = db_prepare(
-								 "INSERT INTO evproc.user_metrics AS r (user_id, metric, value) "
-								 "SELECT u, m, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-								 "pg_catalog.unnest($3)) AS t(u, m, d) "
-								 "ON CONFLICT (user_id, metric) DO UPDATE "
-								 "SET value = r.value OPERATOR(pg_catalog.+) excluded.value, "
-								 "updated_at = pg_catalog.now()",
-								 3, upsert);
+		plan_upsert = db_prepare(FOLD_UPSERT_SQL, 3, upsert);
 	if (plan_reject == NULL)
 		plan_reject = db_prepare(
 								 "INSERT INTO evproc.rejected_lines (filename, line_number, line, reason) "
@@ -606,6 +602,8 @@ fold_upsert_step(int max_rows)
 
 	if (m <= 0)
 		return true;
+	if (start == 0)
+		fold.tops = fold_top_start();
 	users = palloc(sizeof(Datum) * m);
 	metrics = palloc(sizeof(Datum) * m);
 	sums = palloc(sizeof(Datum) * m);
@@ -622,7 +620,10 @@ fold_upsert_step(int max_rows)
 	args[0] = db_array(users, m, TEXTOID);
 	args[1] = db_array(metrics, m, TEXTOID);
 	args[2] = db_array(sums, m, NUMERICOID);
-	db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
+	if (fold.tops)
+		fold_top_upsert(args);
+	else
+		db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	fold.next_row += m;
 	if (fold.next_row < fold.nsorted)
 		evproc_fault("ingest-mid-transaction");
@@ -661,6 +662,17 @@ fold_rejected_step(void)
 	db_execute(plan_reject, args, false, 0, SPI_OK_INSERT);
 	fold.next_rejected = lc;
 	return lc == NULL;
+}
+
+/*
+ * fold_apply_tops brings the top lists of the file's metrics up to date
+ * (fold_top.c), after the last upsert.
+ */
+void
+fold_apply_tops(void)
+{
+	if (fold.tops)
+		fold_top_apply(fold.metrics, fold.nmetrics);
 }
 
 /*

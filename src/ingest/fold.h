@@ -46,6 +46,19 @@ typedef struct FoldCounts
 } FoldCounts;
 
 /* reading the file, before its transaction */
+/*
+ * The upsert of a chunk of sums ($1 users, $2 metrics, $3 sums), alone or
+ * inside fold_top.c's statement that also returns what may enter a top
+ * list.
+ */
+#define FOLD_UPSERT_SQL \
+	"INSERT INTO evproc.user_metrics AS r (user_id, metric, value) " \
+	"SELECT u, m, d FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), " \
+	"pg_catalog.unnest($3)) AS t(u, m, d) " \
+	"ON CONFLICT (user_id, metric) DO UPDATE " \
+	"SET value = r.value OPERATOR(pg_catalog.+) excluded.value, " \
+	"updated_at = pg_catalog.now()"
+
 extern void fold_begin(const char *name);
 extern void fold_add(const char *user_id, size_t user_len,
 					 const char *metric, size_t metric_len, ev_int128 delta);
@@ -66,6 +79,7 @@ extern void fold_sort_begin(void);
 extern bool fold_sort_step(size_t budget);
 extern bool fold_upsert_step(int max_rows);
 extern bool fold_rejected_step(void);
+extern void fold_apply_tops(void);
 extern void fold_notify(void);
 extern int	fold_users(MemoryContext cxt, const char ***users);
 extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);

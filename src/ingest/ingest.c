@@ -696,6 +696,7 @@ file_step(Journal *journal)
 			break;
 		case PHASE_RECORD:
 			/* the last statements; the commit is the next step */
+			fold_apply_tops();
 			fold_notify();
 			fold_record(state.size, state.digest, &state.counts);
 			XLogSetAsyncXactLSN(XactLastRecEnd);

@@ -25,11 +25,13 @@
  * the transaction wrote (db_execute_committed): it ranks the committed
  * values, never a file half counted.
  *
- * A top list reads the first entries of the index user_metrics_top
- * (metric, value DESC, user_id COLLATE "C", version 1.4): as many rows as
- * it lists, about as cheap as a user's lookup, whatever the number of
- * users.  The top lists of one pass that ask for the same metric are all
- * answered by one read of the longest of them.
+ * A top list reads the first rows of evproc.top_users (version 1.6: the
+ * first users of each metric, kept by ingest, see fold_top.c) in the order
+ * of its index (metric, value DESC, user_id COLLATE "C"): as many rows as
+ * it lists, of a small table, whatever the number of users.  With the
+ * extension at 1.4 or 1.5 it reads the index user_metrics_top instead.
+ * The top lists of one pass that ask for the same metric are all answered
+ * by one read of the longest of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,6 +82,7 @@ static SPIPlanPtr plan_minus = NULL;
  * constant LIMIT, so that the plan the cache keeps is that index's scan.
  */
 static SPIPlanPtr plan_top = NULL;
+static SPIPlanPtr plan_top_kept = NULL;
 
 static void
 prepare_plans(void)
@@ -106,6 +109,28 @@ prepare_plans(void)
 							  "ORDER BY m.value DESC, m.user_id COLLATE pg_catalog.\"C\" "
 							  "LIMIT " CppAsString2(TOP_MAX_LIMIT),
 							  1, argtypes);
+}
+
+/*
+ * top_plan: the plan of a top list, of evproc.top_users if the extension
+ * has it (1.6), else of the index user_metrics_top (prepared only once the
+ * table it reads exists).
+ */
+static SPIPlanPtr
+top_plan(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+
+	if (!db_has_table("top_users"))
+		return plan_top;
+	if (plan_top_kept == NULL)
+		plan_top_kept = db_prepare("SELECT t.user_id, t.value::pg_catalog.text "
+								   "FROM evproc.top_users AS t "
+								   "WHERE t.metric OPERATOR(pg_catalog.=) $1 "
+								   "ORDER BY t.value DESC, t.user_id COLLATE pg_catalog.\"C\" "
+								   "LIMIT " CppAsString2(TOP_MAX_LIMIT),
+								   1, argtypes);
+	return plan_top_kept;
 }
 
 /* One metric of a user, as read. */
@@ -207,7 +232,7 @@ answer_top(const LookupBatch *b, TopLookup *top)
 }
 
 /*
- * lookup_tops answers n top lists (TopLookup): one read of the index per
+ * lookup_tops answers n top lists (TopLookup): one read of the list per
  * metric, as long as the longest list of that metric, on the committed
  * values (inside an ingest transaction too, see db_execute_committed).
  */
@@ -215,8 +240,10 @@ void
 lookup_tops(const LookupBatch *b, void *items, int n)
 {
 	TopLookup  *tops = items;
+	SPIPlanPtr	plan;
 
 	prepare_plans();
+	plan = top_plan();
 	for (int i = 0; i < n; i++)
 		tops[i].users = NULL;
 	for (int i = 0; i < n; i++)
@@ -231,7 +258,7 @@ lookup_tops(const LookupBatch *b, void *items, int n)
 			if (strcmp(tops[j].metric, top->metric) == 0)
 				longest = Max(longest, tops[j].limit);
 		arg = CStringGetTextDatum(top->metric);
-		db_execute_committed(plan_top, &arg, longest, SPI_OK_SELECT);
+		db_execute_committed(plan, &arg, longest, SPI_OK_SELECT);
 		for (int j = i; j < n; j++)
 			if (tops[j].users == NULL &&
 				strcmp(tops[j].metric, top->metric) == 0)

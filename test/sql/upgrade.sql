@@ -1,12 +1,14 @@
 --
 -- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
--- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5): CREATE EXTENSION at 1.5 runs 1.0 and
+-- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6): CREATE EXTENSION at
+-- 1.6 runs 1.0 and
 -- then the chain, the scripts ALTER EXTENSION UPDATE runs, so that the
 -- two paths cannot drift.  The test checks that no other full install
 -- script is installed (one left over from an older build would be taken
 -- instead of the chain), prints the objects and comments of a fresh 1.4
 -- (a change to a released script shows here), and proves that an
--- extension created at 1.0, 1.1, 1.2, 1.3 or 1.4, with data, then updated by
+-- extension created at 1.0, 1.1, 1.2, 1.3, 1.4 or 1.5, with data, then
+-- updated by
 -- ALTER EXTENSION UPDATE, keeps its data and ends with the same objects
 -- and comments as the fresh one.  The revenue of 1.0 and 1.1 (a table)
 -- moves into evproc.user_metrics, and evproc.user_revenue, now a view, and
@@ -14,7 +16,7 @@
 -- database, the only one the extension can be created in (see
 -- database.sql): the journal is drained first so that the worker has
 -- nothing to ingest while its tables are missing or old, and the test ends
--- with the extension at 1.5, the default version.
+-- with the extension at 1.6, the default version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
 -- strictness, security, settings, body), tables and views (privileges),
@@ -31,12 +33,12 @@
 -- evproc_rotate returns once every archived file is ingested
 SELECT count(*) AS drained FROM (SELECT evproc_rotate()) s;
 -- the full install scripts installed: evproc--1.0.sql only; the rest is
--- the chain, which reaches 1.5 from every version
+-- the chain, which reaches 1.6 from every version
 SELECT f AS install_script FROM pg_ls_dir((SELECT setting FROM pg_config
     WHERE name = 'SHAREDIR') || '/extension') AS f
 WHERE f ~ '^evproc--[0-9.]+\.sql$' ORDER BY f;
 SELECT source, path FROM pg_extension_update_paths('evproc')
-WHERE target = '1.5' ORDER BY source;
+WHERE target = '1.6' ORDER BY source;
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
@@ -48,12 +50,18 @@ SELECT comment FROM (:comments) s WHERE comment LIKE '%: (none)';
 -- predefined ones come back with CREATE EXTENSION at restore), the
 -- bookkeeping; not the view
 SELECT what FROM (:shape) s WHERE kind = 'dump';
--- the index gives a top list (GET /topUsers) in its order, without a sort
--- (chosen over a sort once the table is large; this one is empty)
+-- a top list (GET /topUsers) reads evproc.top_users (1.6) in the order
+-- of its index, without a sort (chosen over a sort once the table is
+-- large; this one is empty)
 SET enable_sort = off;
-EXPLAIN (COSTS OFF) SELECT m.user_id, m.value::text FROM evproc.user_metrics AS m
-WHERE m.metric = 'revenue' ORDER BY m.value DESC, m.user_id COLLATE "C" LIMIT 100;
+EXPLAIN (COSTS OFF) SELECT t.user_id, t.value::text FROM evproc.top_users AS t
+WHERE t.metric = 'revenue' ORDER BY t.value DESC, t.user_id COLLATE "C" LIMIT 100;
 RESET enable_sort;
+-- no index of user_metrics has value (1.6), and its pages keep room for
+-- a second version of each row: the updates of ingest are HOT
+SELECT indexrelid::regclass AS user_metrics_index FROM pg_index
+WHERE indrelid = 'evproc.user_metrics'::regclass ORDER BY 1;
+SELECT reloptions FROM pg_class WHERE oid = 'evproc.user_metrics'::regclass;
 -- the check of user_metrics.metric (1.5: octet_length and a regular
 -- expression without {0,62}) accepts exactly the names of the rule of
 -- event types, the expression of 1.2 to 1.4: lengths 1, 62, 63 and 64,
@@ -211,3 +219,34 @@ SELECT user_id, metric, value FROM evproc.user_metrics ORDER BY user_id, metric;
 :comments;
 \o
 \! diff results/upgrade_fresh.txt results/upgrade_upgraded14.txt && echo same
+
+-- from 1.5: the top lists (1.6) are read from the rows there (250 users
+-- of revenue: 200 kept, a floor; 3 of points: all kept), the index of
+-- top lists is dropped.  Meanwhile the worker of this library ingests into
+-- the 1.5 tables and answers /topUsers from that index.
+DROP EXTENSION evproc;
+CREATE EXTENSION evproc VERSION '1.5';
+INSERT INTO evproc.user_metrics (user_id, metric, value)
+SELECT 'old-' || i, 'revenue', i % 120 FROM generate_series(1, 250) AS i;
+INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES
+    ('p-1', 'points', 1), ('p-2', 'points', 3), ('p-3', 'points', 2);
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-1", "name": "add_revenue", "value": 1000}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+\! test/http "$EV/topUsers?limit=3"
+ALTER EXTENSION evproc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'evproc';
+SELECT metric, value, user_id, gen FROM evproc.top_floor ORDER BY metric;
+SELECT metric, count(*) AS kept FROM evproc.top_users GROUP BY metric ORDER BY metric;
+-- the kept users are SQL's first 200 (none missing, none other)
+(SELECT user_id FROM evproc.user_metrics WHERE metric = 'revenue'
+ ORDER BY value DESC, user_id COLLATE "C" LIMIT 200)
+EXCEPT ALL SELECT user_id FROM evproc.top_users WHERE metric = 'revenue';
+SELECT count(*) AS top_index_after FROM pg_class
+WHERE oid = to_regclass('evproc.user_metrics_top');
+\! test/http "$EV/topUsers?limit=3"
+\! test/http "$EV/topUsers?metric=points"
+\o results/upgrade_upgraded15.txt
+:shape;
+:comments;
+\o
+\! diff results/upgrade_fresh.txt results/upgrade_upgraded15.txt && echo same
