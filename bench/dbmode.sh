@@ -69,16 +69,16 @@ settle
 $PSQL -c "SELECT evproc_pause_ingest()" >/dev/null
 before=$($PSQL -c "SELECT coalesce(sum(events), 0) FROM evproc.processed_files")
 read -r brps _ _ berr < <(BATCH=100 run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post_batch.lua 64 "$DUR")
-$PSQL -c "SELECT evproc_rotate()" >/dev/null	# seals the last segment
-nseg=$($PSQL -c "SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NOT NULL")
+nseg=$($PSQL -c "SELECT count(*) FROM evproc.journal_segments")
 read -r t0 _ < /proc/uptime
+# evproc_rotate seals the current segment and waits until all are counted
 $PSQL -c "SELECT evproc_resume_ingest()" -c "SELECT evproc_rotate(600000)" >/dev/null
 read -r t1 _ < /proc/uptime
 left=$($PSQL -c "SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NOT NULL")
 evs=$(( $($PSQL -c "SELECT coalesce(sum(events), 0) FROM evproc.processed_files") - before ))
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 row "ingest of database segments" "-" "$(awk -v e="$evs" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? e / s : 0) }') events/s" \
-	"${secs}s total" "-" "-" "$evs events in $nseg sealed segments ($left left after); target >= 1M events/s"
+	"${secs}s total" "-" "-" "$evs events in $nseg segments ($left left after); target >= 1M events/s"
 
 echo "== journal in the database: tables under ${SUSTAIN}s of sustained load" >&2
 sizes=
