@@ -105,7 +105,8 @@ echo "== journal in the database with a synchronous standby ($ROUNDS rounds of $
 set_storage files
 rm -rf "$BENCH/standby"
 (cd /tmp && $AS_PG $PGBIN/pg_basebackup -h /tmp -p "$PGPORT" -U postgres -D "$BENCH/standby" -R -X stream >/dev/null)
-cat >>"$BENCH/standby/postgresql.conf" <<CONF
+# postgresql.auto.conf: after the primary_conninfo that -R wrote there
+cat >>"$BENCH/standby/postgresql.auto.conf" <<CONF
 port = $STANDBY_PORT
 evproc.port = $STANDBY_HTTP
 primary_conninfo = 'host=/tmp port=$PGPORT user=postgres application_name=bench_standby'
