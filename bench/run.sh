@@ -31,6 +31,7 @@ ROUNDS=3
 CONNS="16 64 256"
 FSYNCS="on off"
 QUICK=0
+ONLY=
 SUBS=1000			# idle subscribers, and subscribers of the fan-out
 FAN_REPS=10			# changes timed in the fan-out
 SUBS_MANY=10000		# subscribers held at once
@@ -38,8 +39,9 @@ case "${1:-}" in
 	--quick) DUR=1; EVENTS=100000; USERS=1000; ROUNDS=1; CONNS=64; FSYNCS=on; QUICK=1
 		SUBS=100; FAN_REPS=3; SUBS_MANY=1000 ;;
 	--long) DUR=30 ;;
+	--db) DUR=2; ROUNDS=1; QUICK=1; ONLY=db ;;	# the database journal's rows only
 	"") ;;
-	*) echo "usage: $0 [--quick|--long]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick|--long|--db]" >&2; exit 2 ;;
 esac
 
 PGBIN=${EVPROC_PGBIN:-/usr/lib/postgresql/15/bin}
@@ -61,6 +63,8 @@ command -v wrk >/dev/null || {
 cleanup() {
 	[ -n "${REF_PID:-}" ] && kill "$REF_PID" 2>/dev/null || true
 	[ -n "${SUB_PID:-}" ] && kill "$SUB_PID" 2>/dev/null || true
+	[ -f "$BENCH/standby/postmaster.pid" ] &&
+		$AS_PG $PGBIN/pg_ctl -D "$BENCH/standby" -m immediate -w stop >/dev/null 2>&1 || true
 	[ -f "$BENCH/data/postmaster.pid" ] &&
 		$AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
@@ -126,6 +130,19 @@ settle() {
 	$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
 }
 
+# An A/B comparison over rounds: ab_add adds a round's figures (rps0 and
+# p99r0 without, rps1 p50r p99r errr with) to the sums; ab_ratio sets ratio
+# (of the sums) and range (of the rounds' ratios).
+ab_add() {
+	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
+	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
+	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+}
+ab_ratio() {
+	ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
+	range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+}
+
 ROWS=()
 row() { ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
 print_table() {
@@ -134,6 +151,25 @@ print_table() {
 	echo "|---|---|---|---|---|---|---|"
 	printf '%s\n' "${ROWS[@]}"
 }
+
+# The reference and evproc take turns, ROUNDS times per configuration, so
+# that both see the same drift of this shared machine.  Printed: mean
+# req/s, the highest p50 and p99 of the rounds, the ratio of the totals and
+# the range of the ratios of single rounds.
+RDUR=$(( DUR > 3 ? DUR / 2 : 1 ))
+# slower LAT1 LAT2: the higher of two wrk latencies ("812.00us", "1.07ms")
+slower() {
+	awk -v a="$1" -v b="$2" 'function us(x) {
+			if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000
+			if (x ~ /s$/) return x * 1000000; return x + 0 }
+		BEGIN { print (us(a) >= us(b) ? a : b) }'
+}
+
+if [ "$ONLY" = db ]; then
+	. bench/dbmode.sh
+	print_table
+	exit 0
+fi
 
 set_fsync() {
 	$PSQL -c "ALTER SYSTEM SET evproc.fsync = $1" -c "SELECT pg_reload_conf()" >/dev/null
@@ -254,18 +290,6 @@ got=$($PSQL -c "SELECT count(m) || ' users, revenue ' || trim_scale(coalesce(sum
 [ "$got" = "$want" ] && check="totals ok" || check="TOTALS WRONG: want $want"
 row "ingest $EVENTS events, mixed types (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "$(rss_note); 5 types into 3 metrics; $got; $check"
 
-# The reference and evproc take turns, ROUNDS times per configuration, so
-# that both see the same drift of this shared machine.  Printed: mean
-# req/s, the highest p50 and p99 of the rounds, the ratio of the totals and
-# the range of the ratios of single rounds.
-RDUR=$(( DUR > 3 ? DUR / 2 : 1 ))
-# slower LAT1 LAT2: the higher of two wrk latencies ("812.00us", "1.07ms")
-slower() {
-	awk -v a="$1" -v b="$2" 'function us(x) {
-			if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000
-			if (x ~ /s$/) return x * 1000000; return x + 0 }
-		BEGIN { print (us(a) >= us(b) ? a : b) }'
-}
 # versus_ref SCRIPT CONNS [nofsync]: ROUNDS rounds of the reference server
 # then evproc, both sent the same requests by wrk's SCRIPT; sets sum and
 # rsum (req/s of evproc and of the reference, summed over the rounds), err,
@@ -332,19 +356,6 @@ sub_stop() {
 	SUB_PID=
 	exec {SUB_IN}>&-
 	SUB_LINE=$(tail -1 "$BENCH/subs.out")
-}
-
-# An A/B comparison over rounds: ab_add adds a round's figures (rps0 and
-# p99r0 without, rps1 p50r p99r errr with) to the sums; ab_ratio sets ratio
-# (of the sums) and range (of the rounds' ratios).
-ab_add() {
-	sum0=$((sum0 + rps0)) sum1=$((sum1 + rps1)) err=$((err + errr))
-	p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") p99_0=$(slower "$p99_0" "$p99r0")
-	ratios="$ratios $(awk -v a="$rps1" -v b="$rps0" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-}
-ab_ratio() {
-	ratio=$(awk -v a="$sum1" -v b="$sum0" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
-	range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
 }
 
 # POST with SUBS idle subscribers connected (to users idle0.., which
@@ -589,5 +600,9 @@ for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break
 settle
 read -r w2rps w2p50 w2p99 w2err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
 row "POST evproc x2 workers, fsync on" 64 "$w2rps" "$w2p50" "$w2p99" "$w2err" "$(awk -v a="$w2rps" -v b="$w1rps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of 1 worker ($w1rps req/s just before)"
+$PSQL -c "ALTER SYSTEM RESET evproc.workers" >/dev/null
+
+# the journal kept in the database (evproc.journal_storage = database)
+. bench/dbmode.sh
 
 print_table
