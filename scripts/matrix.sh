@@ -81,7 +81,10 @@ suite() {
 	# as postgres: the build and the tests; as root: make install
 	asp() { inch runuser -u postgres -- env PATH="/usr/lib/postgresql/$pgv/bin:/usr/bin:/bin" \
 		LANG=C.UTF-8 make -C "$work" -s PG_CONFIG="$pgc" "$@"; }
+	# "make" as the README's users run it: it must build the module and the
+	# client here, with -Werror (else "make install" would, without)
 	step "build (-Werror)" asp -j2 WERROR=1 &&
+		step "built by make" test -f "$dir$work/evproc.so" -a -f "$dir$work/client/evproc-client" &&
 		step "install" inch make -C "$work" -s PG_CONFIG="$pgc" install &&
 		step "unitcheck" asp unitcheck &&
 		step "pg_regress" asp installcheck PROVE_TESTS=none.pl TAP_TESTS= &&
