@@ -97,6 +97,9 @@ REGRESS_HTTP_PORT := $(shell python3 -c 'import socket; s = socket.socket(); s.b
 installcheck: export EV = http://127.0.0.1:$(REGRESS_HTTP_PORT)
 endif
 REGRESS_PREP = tmp_regress_port.conf
+# the rule below comes before PGXS's: without this, "make" would build only
+# tmp_regress_port.conf (and "make install" the module, without WERROR)
+.DEFAULT_GOAL := all
 .PHONY: tmp_regress_port.conf
 tmp_regress_port.conf:
 	@echo "evproc.port = $(REGRESS_HTTP_PORT)" > $@

@@ -24,7 +24,13 @@
 #                        machine's apt sources name, else deb.debian.org)
 #   EVPROC_PGVERSION     the PostgreSQL major version (default: the one the
 #                        suite's "postgresql" package depends on)
-#   EVPROC_CHROOT_EXTRA  more packages to install (part of the marker)
+#   EVPROC_CHROOT_EXTRA  more packages to install, e.g. "chromium
+#                        prometheus" for test/t/012_browser.pl and
+#                        017_metrics.pl.  The marker lists them: a chroot
+#                        that has them serves a "create" that asks for
+#                        fewer or none (the package install tests copy the
+#                        same chroot as the matrix), one that lacks some
+#                        gets them added.
 #
 # The chroot never starts a server by itself: policy-rc.d forbids the
 # maintainer scripts to start services, and postgresql-common is told not
@@ -43,14 +49,14 @@ die() {
 
 # The packages, for PostgreSQL major version $1: those of scripts/deps.sh
 # that building, the unit tests, pg_regress and the TAP tests need (not the
-# fuzzers, valgrind, chromium or prometheus, which stay on the host).
+# fuzzers or valgrind, which stay on the host; chromium and prometheus only
+# by EVPROC_CHROOT_EXTRA).
 packages() {
 	echo build-essential ca-certificates curl procps \
 		"postgresql-$1" "postgresql-server-dev-$1" \
 		libmicrohttpd-dev libgnutls28-dev libjson-c-dev \
 		libcurl4-openssl-dev zlib1g-dev \
-		libipc-run-perl iproute2 util-linux python3 openssl \
-		${EVPROC_CHROOT_EXTRA:-}
+		libipc-run-perl iproute2 util-linux python3 openssl
 }
 
 # mirror prints the Debian mirror: EVPROC_MIRROR, else the first URI of
@@ -79,7 +85,7 @@ in_chroot() {
 
 # create SUITE DIR: see the header
 create() {
-	local suite=$1 dir=$2 mirror marker want pgv
+	local suite=$1 dir=$2 mirror marker want pgv extra p missing=
 	mirror=$(mirror)
 	marker=$dir/.evproc-chroot
 	mkdir -p "$(dirname "$dir")"
@@ -142,23 +148,37 @@ create() {
 		[ -n "$pgv" ] || die "no postgresql-NN in $suite"
 	fi
 	want=$( (echo "$suite $mirror" && packages "$pgv") | sha256sum | cut -c1-16)
+	# the extra packages: those the chroot has, and those asked for now
+	extra=
 	if [ -f "$marker" ] && grep -qx "hash $want" "$marker"; then
-		echo "== $dir: complete (PostgreSQL $pgv), reused"
+		extra=$(sed -n 's/^extra //p' "$marker")
+	fi
+	for p in ${EVPROC_CHROOT_EXTRA:-}; do
+		case " $extra " in
+		*" $p "*) ;;
+		*) missing="$missing $p" ;;
+		esac
+	done
+	extra=$extra$missing
+	extra=${extra# }
+	if [ -f "$marker" ] && grep -qx "hash $want" "$marker" && [ -z "$missing" ]; then
+		echo "== $dir: complete (PostgreSQL $pgv${extra:+; with $extra}), reused"
 		return
 	fi
 	rm -f "$marker"
 	echo "== installing the packages for PostgreSQL $pgv into $dir"
 	in_chroot "$dir" apt-get update -qq
-	# shellcheck disable=SC2046
+	# shellcheck disable=SC2046,SC2086
 	in_chroot "$dir" apt-get install -y -qq --no-install-recommends \
-		$(packages "$pgv") >"$dir.apt.log" 2>&1 ||
+		$(packages "$pgv") $extra >"$dir.apt.log" 2>&1 ||
 		{
 			tail -n 30 "$dir.apt.log" >&2
 			die "apt-get install in $dir failed (log: $dir.apt.log)"
 		}
 	in_chroot "$dir" apt-get clean
 	printf 'hash %s\npgversion %s\n' "$want" "$pgv" >"$marker"
-	echo "== $dir: ready (PostgreSQL $pgv)"
+	[ -z "$extra" ] || echo "extra $extra" >>"$marker"
+	echo "== $dir: ready (PostgreSQL $pgv${extra:+; with $extra})"
 }
 
 # inner DIR CMD...: "run" in its own mount namespace (see run): the

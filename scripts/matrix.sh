@@ -8,8 +8,10 @@
 # In each suite's chroot (made, or reused from its cache), on a copy of the
 # tree: the build with -Werror, make install into the chroot's PostgreSQL,
 # make unitcheck, then as postgres (initdb refuses root) pg_regress and the
-# TAP tests of MATRIX_TAP (default: the crash and stream tests; "all" runs
-# every one).  The suites run one after the other, or at once with
+# TAP tests of MATRIX_TAP (default: the crash and stream tests, and the
+# browser and metrics tests, which run where the chroot has chromium and
+# prometheus, EVPROC_CHROOT_EXTRA="chromium prometheus" as .ci/run makes
+# them, and skip elsewhere; "all" runs every one).  The suites run one after the other, or at once with
 # MATRIX_PARALLEL=1 (each test has its own ports, see below).  Each step's time
 # is printed; the exit status is 1 if any suite failed.
 #
@@ -20,7 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MATRIX_TAP=${MATRIX_TAP:-"test/t/001_crash.pl test/t/002_ingest_faults.pl \
-test/t/009_event_types.pl test/t/011_streams.pl test/t/015_websocket.pl"}
+test/t/009_event_types.pl test/t/011_streams.pl test/t/012_browser.pl \
+test/t/015_websocket.pl test/t/017_metrics.pl"}
 [ "$MATRIX_TAP" = all ] && MATRIX_TAP=
 CHROOTS=${EVPROC_CHROOTS:-/var/cache/evproc-chroots}
 
@@ -81,7 +84,10 @@ suite() {
 	# as postgres: the build and the tests; as root: make install
 	asp() { inch runuser -u postgres -- env PATH="/usr/lib/postgresql/$pgv/bin:/usr/bin:/bin" \
 		LANG=C.UTF-8 make -C "$work" -s PG_CONFIG="$pgc" "$@"; }
+	# "make" as the README's users run it: it must build the module and the
+	# client here, with -Werror (else "make install" would, without)
 	step "build (-Werror)" asp -j2 WERROR=1 &&
+		step "built by make" test -f "$dir$work/evproc.so" -a -f "$dir$work/client/evproc-client" &&
 		step "install" inch make -C "$work" -s PG_CONFIG="$pgc" install &&
 		step "unitcheck" asp unitcheck &&
 		step "pg_regress" asp installcheck PROVE_TESTS=none.pl TAP_TESTS= &&

@@ -3,8 +3,9 @@
 # pkgtest.sh: the Debian packages' install test, as a user would do it, in
 # a fresh chroot of a Debian release (root; network to the Debian mirror).
 #
-#   scripts/pkgtest.sh [--no-build] [SUITE]    SUITE: bookworm (default),
-#                                              trixie
+#   scripts/pkgtest.sh [--no-build] [--repack] [SUITE]
+#                        SUITE: bookworm (default, PostgreSQL 15), trixie
+#                        (17), sid (18)
 #
 # --no-build: the install test only, with the packages of the last run
 # --repack: X+1 is X's packages with the version changed (dpkg-deb), not
@@ -25,7 +26,8 @@
 # EVPROC_PKGTEST_CACHE/SUITE (default /var/cache/evproc-pkgtest, apart
 # from the version matrix's, which its tests use at the same time); each
 # build and each install test works in a copy of it, thrown away after.
-# Work files in /var/tmp/evproc-pkgtest/SUITE (kept for inspection).
+# Work files in EVPROC_PKGTEST_WORK/SUITE (default /var/tmp/evproc-pkgtest;
+# kept for inspection).
 # CHROOT_SH overrides scripts/chroot.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
 done
 suite="${1:-bookworm}"
 CHROOT_SH="${CHROOT_SH:-$here/scripts/chroot.sh}"
-work=/var/tmp/evproc-pkgtest/$suite
+work=${EVPROC_PKGTEST_WORK:-/var/tmp/evproc-pkgtest}/$suite
 cache=${EVPROC_PKGTEST_CACHE:-/var/cache/evproc-pkgtest}/$suite
 start=$(date +%s)
 step() { echo "== $(date -u +%T) (+$(( $(date +%s) - start ))s) $*"; }
