@@ -75,7 +75,7 @@ OBJS = \
 # the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \
-	evproc--1.4--1.5.sql
+	evproc--1.4--1.5.sql evproc--1.5--1.6.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz
