@@ -52,6 +52,7 @@ OBJS = \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \
+	src/ingest/segments.o \
 	src/ingest/fold.o \
 	src/ingest/fold_upkeep.o \
 	src/shared/db.o \

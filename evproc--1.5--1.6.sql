@@ -16,7 +16,13 @@
 -- processed_files: exactly once by construction.  As PgQ's event tables,
 -- the rows of the journal tables are never deleted one by one: a table
 -- with no live segment left is truncated, so that they neither grow nor
--- bloat, and need no VACUUM.  Segment s of a worker is in table s % 3.
+-- bloat, and need no VACUUM.  Segment s is in table s % 3.  Segment
+-- numbers come from a sequence, so that they never repeat, not even after
+-- a crash: rows of a counted segment may stay in a table until it is
+-- truncated, and must never be taken for a new segment's.
+CREATE SEQUENCE evproc.journal_seg_seq;
+COMMENT ON SEQUENCE evproc.journal_seg_seq IS
+    'Numbers of the journal segments (evproc.journal_storage = database), never repeated';
 CREATE TABLE evproc.journal_segments (
     worker      integer NOT NULL,
     seg         bigint NOT NULL,
@@ -31,7 +37,7 @@ CREATE TABLE evproc.journal_segments (
 COMMENT ON TABLE evproc.journal_segments IS
     'Journal segments not yet counted (evproc.journal_storage = database): the current one of each worker, and the sealed ones waiting for ingest';
 COMMENT ON COLUMN evproc.journal_segments.worker IS 'The worker that journaled it (0 to evproc.workers - 1)';
-COMMENT ON COLUMN evproc.journal_segments.seg IS 'Its number, from 1, one more per rotation of that worker';
+COMMENT ON COLUMN evproc.journal_segments.seg IS 'Its number, from journal_seg_seq';
 COMMENT ON COLUMN evproc.journal_segments.tab IS 'The journal table holding its rows: journal_<tab>, seg % 3';
 COMMENT ON COLUMN evproc.journal_segments.name IS 'The name it is counted under in processed_files and rejected_lines, like a journal file''s';
 COMMENT ON COLUMN evproc.journal_segments.started_at IS 'When it was started';
@@ -67,6 +73,7 @@ COMMENT ON COLUMN evproc.journal_2.pass IS 'The group commit, in order within th
 COMMENT ON COLUMN evproc.journal_2.lines IS 'The group commit''s journal lines, as they would be in a journal file';
 
 -- acknowledged events not yet counted: pg_dump keeps them
+SELECT pg_catalog.pg_extension_config_dump('evproc.journal_seg_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('evproc.journal_segments', '');
 SELECT pg_catalog.pg_extension_config_dump('evproc.journal_0', '');
 SELECT pg_catalog.pg_extension_config_dump('evproc.journal_1', '');

@@ -14,6 +14,15 @@
  * eventId already journaled recently, or earlier in the same batch, is a
  * duplicate: acknowledged, counted in the receipt, not journaled again.
  *
+ * With evproc.journal_storage = database the batch is not written to the
+ * file but group-committed as one transaction (segments.c), and the
+ * waiters are answered after its commit.  A backend has one transaction at
+ * a time and ingest's may stay open across passes: while it is, the batch
+ * waits (and keeps growing) and is committed at the first pass after it.
+ * The journal's directory is still opened (files left in it are ingested),
+ * and the journal keeps the naming, the batch and the sizes
+ * (durable_len: bytes committed to the current segment).
+ *
  * intake_accept runs inside libmicrohttpd's callbacks, so it uses malloc
  * and never calls into PostgreSQL; everything else runs in the worker's
  * loop and reports with ereport.
@@ -26,7 +35,9 @@
 #include "core/idcache.h"
 #include "core/prom.h"
 #include "ingest/intake.h"
+#include "ingest/segments.h"
 #include "journal/line.h"
+#include "shared/db.h"
 #include "shared/settings.h"
 
 #include <time.h>
@@ -401,6 +412,15 @@ probe(void)
 	if (now < next_probe_ms)
 		return;
 	next_probe_ms = now + PROBE_EVERY_MS;
+	if (settings_journal_in_database())
+	{
+		if (db_in_work() || !segments_probe())
+			return;
+		ereport(LOG,
+				(errmsg("evproc: writing the journal succeeds again")));
+		failing = false;
+		return;
+	}
 	replaced = journal.replaced;
 	ok = journal_probe(&journal, PROBE_BYTES) == 0;
 	if (journal.replaced != replaced)
@@ -410,6 +430,28 @@ probe(void)
 	ereport(LOG,
 			(errmsg("evproc: writing the journal succeeds again")));
 	failing = false;
+}
+
+/*
+ * flush_to_database group-commits the batch in the database: true once
+ * committed.  Either way the batch is gone (as journal_flush does).
+ */
+static bool
+flush_to_database(void)
+{
+	char		err[256];
+	bool		durable = segments_append(journal.buf, journal.len, err,
+										  sizeof(err));
+
+	if (durable)
+		journal.durable_len += (off_t) journal.len;
+	else if (!failing)
+		ereport(LOG,
+				(errmsg("evproc: could not write the journal in the database: %s",
+						err),
+				 errdetail("Events are refused with 503 until writing succeeds again.")));
+	journal.len = 0;
+	return durable;
 }
 
 /*
@@ -434,12 +476,20 @@ intake_flush(IntakeAnswerFn answer)
 	replaced = journal.replaced;
 	bytes = journal_batch_len(&journal);
 	started = monotonic_us();
-	durable = (journal_flush(&journal) == 0);
+	if (settings_journal_in_database())
+	{
+		/* ingest's transaction is open: the batch waits for its end */
+		if (db_in_work())
+			return;
+		durable = flush_to_database();
+	}
+	else
+		durable = (journal_flush(&journal) == 0);
 	if (durable)
 		prom_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
 	if (journal.replaced != replaced)
 		warn_replaced();
-	if (!durable && !failing)
+	if (!durable && !failing && !settings_journal_in_database())
 		ereport(LOG,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not write the journal in \"%s\": %m",
@@ -473,8 +523,44 @@ intake_flush(IntakeAnswerFn answer)
 bool
 intake_rotation_due(void)
 {
+	if (settings_journal_in_database() &&
+		journal.durable_len >= SEGMENT_MAX_BYTES)
+		return true;
 	return evproc_rotation_size > 0 &&
 		journal.durable_len >= (off_t) evproc_rotation_size * 1024;
+}
+
+/*
+ * intake_busy: can the journal not be rotated now?  In the database, not
+ * while ingest's transaction is open (a backend has one at a time).
+ */
+bool
+intake_busy(void)
+{
+	return settings_journal_in_database() && db_in_work();
+}
+
+/*
+ * rotate_segment seals the current segment of the journal in the database
+ * (rotation there): the next group commit starts a new one.
+ */
+static bool
+rotate_segment(char *name)
+{
+	uint64		len = (uint64) journal.durable_len;
+
+	name[0] = '\0';
+	if (intake_busy())
+		return false;
+	if (!segments_seal(name))
+		return false;
+	if (name[0] != '\0')
+	{
+		journal.rotated_bytes += len;
+		journal.durable_len = 0;
+	}
+	unrotated_since = 0;
+	return true;
 }
 
 /*
@@ -486,6 +572,8 @@ intake_rotate(char *name)
 {
 	int			rc;
 
+	if (settings_journal_in_database())
+		return rotate_segment(name);
 	name[0] = '\0';
 	rc = journal_rotate(&journal, time(NULL), name);
 	if (rc < 0)
@@ -524,5 +612,7 @@ intake_failing(void)
 bool
 intake_is_empty(void)
 {
+	if (settings_journal_in_database())
+		return journal.durable_len == 0;
 	return journal_is_empty(&journal);
 }

@@ -38,6 +38,7 @@ extern void intake_flush(IntakeAnswerFn answer);
 extern bool intake_rotation_due(void);
 extern bool intake_rotate(char *name);
 extern bool intake_is_empty(void);
+extern bool intake_busy(void);
 extern bool intake_failing(void);
 extern time_t intake_unrotated_since(void);
 extern const char *intake_dir(void);
