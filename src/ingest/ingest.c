@@ -5,6 +5,10 @@
  *	  processed/: reading, fingerprinting, the file's transaction, and
  *	  what happens to a file that cannot be counted.
  *
+ * With the journal in the database, its sealed segments come first, oldest
+ * first: one is read into memory and then goes the same way as a file, its
+ * transaction also deleting its row (segments.c) instead of a move.
+ *
  * Files are taken oldest (first by name) first.  A file is streamed in
  * slices, a bounded number of lines per call of ingest_step, so that the
  * event loop keeps serving HTTP while a large file is read; fold.c sums
@@ -505,6 +509,7 @@ start_file(Journal *journal)
 	if (state.segment)
 	{
 		strlcpy(state.path, state.name, sizeof(state.path));
+		evproc_fault("ingest-before-start");
 		goto opened;
 	}
 	rc = journal_next_archive(journal, time(NULL), state.name);

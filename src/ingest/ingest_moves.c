@@ -6,7 +6,8 @@
  *	  counted as it is, and if it cannot be moved there, nowhere for now:
  *	  it is skipped (journal_skip), so that no entry holds back the others,
  *	  and tried again a minute later.  Files in processed/ older than
- *	  evproc.processed_retention are removed.
+ *	  evproc.processed_retention are removed.  Also what is logged of a
+ *	  counted file, and what becomes of a file whose name was recorded.
  *
  *-------------------------------------------------------------------------
  */

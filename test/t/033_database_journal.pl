@@ -10,6 +10,9 @@
 #	  commit ends and the 200 comes.  A group commit that fails (the
 #	  journal tables locked by another session past lock_timeout) answers
 #	  503 and nothing of it is counted; the next one succeeds.
+#	- The worker killed (fault points) just before a group commit's
+#	  commit: its event is not counted; just after: counted once, though
+#	  never answered.
 #	- Kill -9 of the postmaster while senders stream events, twice: every
 #	  acknowledged event counted exactly once (the segment left unsealed is
 #	  sealed at start and ingested).
@@ -101,6 +104,25 @@ my $rev = revenue_of($node, 'db-sync', 'db-locked', 'db-after');
 is($rev->{'db-sync'}, '1', 'the event answered after the wait is counted');
 ok(!exists $rev->{'db-locked'}, 'the event refused with 503 is not');
 is($rev->{'db-after'}, '1', 'the retried event is counted once');
+
+# --- the worker killed just before or just after a group commit's commit:
+# what was committed is counted (even unanswered), what was not is not ---
+for my $point ('journal-db-before-commit', 'journal-db-after-commit')
+{
+	set_fault($node, $point);
+	($status, $body) = http_post($port, '/liveEvent',
+		event_json("db-$point", 'add_revenue', 1));
+	isnt($status, 200, "$point: no 200 (the worker died)");
+	ok(wait_for_http($port, 60), "$point: the worker is back");
+	set_fault($node, '');
+}
+rotate($node);
+$rev = revenue_of($node, 'db-journal-db-before-commit',
+	'db-journal-db-after-commit');
+ok(!exists $rev->{'db-journal-db-before-commit'},
+	'killed before the commit: not counted');
+is($rev->{'db-journal-db-after-commit'}, '1',
+	'killed after the commit: counted once');
 
 # --- kill -9 while streaming: exactly once ---
 for my $cycle (1 .. 2)
