@@ -19,7 +19,9 @@
 -- bloat, and need no VACUUM.  Segment s is in table s % 3.  Segment
 -- numbers come from a sequence, so that they never repeat, not even after
 -- a crash: rows of a counted segment may stay in a table until it is
--- truncated, and must never be taken for a new segment's.
+-- truncated, and must never be taken for a new segment's.  The lines are
+-- bytea, not text: the bytes as a file would hold them, never checked nor
+-- converted (a dump restored into a database of another encoding).
 CREATE SEQUENCE evproc.journal_seg_seq;
 COMMENT ON SEQUENCE evproc.journal_seg_seq IS
     'Numbers of the journal segments (evproc.journal_storage = database), never repeated';
