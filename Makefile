@@ -56,6 +56,7 @@ OBJS = \
 	src/ingest/fold.o \
 	src/ingest/fold_upkeep.o \
 	src/shared/db.o \
+	src/shared/syncrep.o \
 	src/sql_api.o \
 	src/core/event.o \
 	src/core/event_fast.o \

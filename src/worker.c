@@ -330,6 +330,9 @@ compute_timeout(void)
 
 	if (intake_pending() > 0)
 		return 0;
+	/* answers waiting for synchronous standbys: look again soon */
+	if (intake_replicating() > 0)
+		timeout = earlier(timeout, INTAKE_REPLICATION_POLL_MS);
 	if (!paused)
 		timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));

@@ -19,6 +19,12 @@
  * waiters are answered after its commit.  A backend has one transaction at
  * a time and ingest's may stay open across passes: while it is, the batch
  * waits (and keeps growing) and is committed at the first pass after it.
+ * With synchronous standbys (synchronous_commit on, remote_write or
+ * remote_apply, and synchronous_standby_names set), the waiters of a
+ * committed batch are answered once the standbys have confirmed its
+ * commit (syncrep.c): they move to the front of the waiters, with the
+ * commit's LSN, and are answered at a later pass, in order; the loop keeps
+ * serving, and keeps group-committing the batches behind them.
  * The journal's directory is still opened (files left in it are ingested),
  * and the journal keeps the naming, the batch and the sizes
  * (durable_len: bytes committed to the current segment).
@@ -39,6 +45,7 @@
 #include "journal/line.h"
 #include "shared/db.h"
 #include "shared/settings.h"
+#include "shared/syncrep.h"
 
 #include <time.h>
 
@@ -52,12 +59,17 @@
 /* ... with this many bytes written to its file system */
 #define PROBE_BYTES				8192
 
-/* A client waiting for the batch, with what it sent. */
+/*
+ * A client waiting for the batch, with what it sent; or, among the first
+ * nreplicating waiters, for the standbys to confirm the commit ending at
+ * lsn.
+ */
 typedef struct Waiter
 {
 	void	   *waiter;
 	long		accepted;
 	long		duplicates;
+	XLogRecPtr	lsn;
 } Waiter;
 
 static Journal journal;
@@ -67,6 +79,7 @@ static bool failing = false;	/* the last flush failed */
 static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 static Waiter *waiters = NULL;
 static int	nwaiters = 0;
+static int	nreplicating = 0;	/* the first ones: committed, see Waiter */
 static int	waiters_cap = 0;
 static time_t unrotated_since = 0;	/* see intake_unrotated_since */
 static int64 next_probe_ms = 0;
@@ -181,7 +194,7 @@ intake_move(const char *dir, const char *last_recorded)
 	char		name[JOURNAL_NAME_MAX];
 	char	   *old_dir;
 
-	Assert(nwaiters == 0);
+	Assert(nwaiters == nreplicating);
 	if (!open_in(&new_journal, dir, last_recorded, LOG))
 	{
 		ereport(LOG,
@@ -218,7 +231,7 @@ intake_close(void)
 	idcache_free(&recent_ids);
 	free(waiters);
 	waiters = NULL;
-	nwaiters = waiters_cap = 0;
+	nwaiters = nreplicating = waiters_cap = 0;
 	opened = false;
 }
 
@@ -239,11 +252,21 @@ intake_journal(void)
 	return &journal;
 }
 
-/* intake_pending: how many clients wait for the next intake_flush. */
+/* intake_pending: how many clients wait for the next group commit. */
 int
 intake_pending(void)
 {
-	return nwaiters;
+	return nwaiters - nreplicating;
+}
+
+/*
+ * intake_replicating: how many clients wait for the synchronous standbys
+ * to confirm a committed batch (each pass looks; nothing wakes the loop).
+ */
+int
+intake_replicating(void)
+{
+	return nreplicating;
 }
 
 static int
@@ -317,6 +340,7 @@ push_waiter(void *waiter, long accepted, long duplicates)
 	waiters[nwaiters].waiter = waiter;
 	waiters[nwaiters].accepted = accepted;
 	waiters[nwaiters].duplicates = duplicates;
+	waiters[nwaiters].lsn = InvalidXLogRecPtr;
 	nwaiters++;
 	return true;
 }
@@ -454,6 +478,46 @@ flush_to_database(void)
 	return durable;
 }
 
+/* answer_one answers a waiter: 200 with its receipt if durable, else 503 */
+static void
+answer_one(IntakeAnswerFn answer, const Waiter *w, bool durable)
+{
+	IntakeReceipt receipt;
+
+	receipt.durable = durable;
+	receipt.accepted = w->accepted;
+	receipt.duplicates = w->duplicates;
+	answer(w->waiter, &receipt);
+}
+
+/*
+ * answer_replicated answers the waiters of committed batches that the
+ * synchronous standbys have confirmed by now: a prefix of them, since
+ * commits are confirmed in the order of their LSNs.
+ */
+static void
+answer_replicated(IntakeAnswerFn answer)
+{
+	int			n = 0;
+	XLogRecPtr	confirmed = InvalidXLogRecPtr;
+
+	while (n < nreplicating)
+	{
+		if (waiters[n].lsn != confirmed)
+		{
+			if (!syncrep_reached(waiters[n].lsn))
+				break;
+			confirmed = waiters[n].lsn;
+		}
+		answer_one(answer, &waiters[n++], true);
+	}
+	if (n == 0)
+		return;
+	memmove(waiters, waiters + n, (nwaiters - n) * sizeof(Waiter));
+	nwaiters -= n;
+	nreplicating -= n;
+}
+
 /*
  * intake_flush group-commits the batch and answers every waiter with its
  * receipt.  The batch's eventIds become remembered ids, or are forgotten
@@ -466,8 +530,10 @@ intake_flush(IntakeAnswerFn answer)
 	uint64		replaced;
 	uint64		bytes;
 	int64		started;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
 
-	if (nwaiters == 0)
+	answer_replicated(answer);
+	if (nwaiters == nreplicating)
 	{
 		if (failing)
 			probe();
@@ -482,6 +548,8 @@ intake_flush(IntakeAnswerFn answer)
 		if (db_in_work())
 			return;
 		durable = flush_to_database();
+		if (durable)
+			lsn = syncrep_commit_lsn();
 	}
 	else
 		durable = (journal_flush(&journal) == 0);
@@ -504,16 +572,17 @@ intake_flush(IntakeAnswerFn answer)
 		idcache_commit(&recent_ids, time(NULL), evproc_dedupe_retention);
 	else
 		idcache_abort(&recent_ids);
-	for (int i = 0; i < nwaiters; i++)
+	if (durable && !syncrep_reached(lsn))
 	{
-		IntakeReceipt receipt;
-
-		receipt.durable = durable;
-		receipt.accepted = waiters[i].accepted;
-		receipt.duplicates = waiters[i].duplicates;
-		answer(waiters[i].waiter, &receipt);
+		/* answered by answer_replicated once the standbys have it */
+		for (int i = nreplicating; i < nwaiters; i++)
+			waiters[i].lsn = lsn;
+		nreplicating = nwaiters;
+		return;
 	}
-	nwaiters = 0;
+	for (int i = nreplicating; i < nwaiters; i++)
+		answer_one(answer, &waiters[i], durable);
+	nwaiters = nreplicating;
 }
 
 /*

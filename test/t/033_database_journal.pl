@@ -6,8 +6,9 @@
 #	  the segment's name in processed_files, and deletes its row.
 #	- A POST is answered only once its group commit has committed: with
 #	  synchronous_standby_names naming a standby that does not exist, the
-#	  commit waits and no reply comes; once the setting is cleared the
-#	  commit ends and the 200 comes.  A group commit that fails (the
+#	  reply waits for it (the commit is local, the worker polls the
+#	  standbys' position), while reads are served and the next POST is
+#	  committed too; once the setting is cleared both get their 200.  A group commit that fails (the
 #	  journal tables locked by another session past lock_timeout) answers
 #	  503 and nothing of it is counted; the next one succeeds.
 #	- The worker killed (fault points) just before a group commit's
@@ -74,11 +75,34 @@ is(http_send($conn, 'POST', '/liveEvent', event_json('db-sync', 'add_revenue', 1
 	undef, 'POST sent');
 my ($status, $body) = http_read_reply($conn, 3);
 is($status, undef, 'no reply while the commit waits for the standby');
+# the worker waits for the standby between its passes, not at commit:
+# meanwhile it serves reads, and group-commits what comes next
+my $conn2 = http_connect($port);
+is(http_send($conn2, 'POST', '/liveEvent', event_json('db-sync', 'add_revenue', 2)),
+	undef, 'a second POST sent');
+my $get = http_connect($port);
+my $t0 = time;
+my ($gstatus, $gbody) = http_request($get, 'GET', '/userEvents/db-1', undef, 10);
+is($gstatus, 200, 'GET answered while POSTs wait for the standby');
+like($gbody, qr/"revenue"\s*:\s*"?1/, '... with the counted value');
+cmp_ok(time - $t0, '<', 5, '... without waiting for the standby');
+($gstatus) = http_request($get, 'GET', '/health', undef, 10);
+ok(defined $gstatus, '/health answered meanwhile');
+close($get->{sock});
+is(sql("SELECT count(*) FROM ($journal_rows) j WHERE convert_from(lines, 'UTF8') LIKE '%db-sync%'"),
+	'2', 'both POSTs committed locally (each its own group commit)');
+($status) = http_read_reply($conn2, 1);
+is($status, undef, 'the second waits for the standby too');
+is(sql("SELECT wait_event IS DISTINCT FROM 'SyncRep' FROM pg_stat_activity WHERE backend_type = 'evproc'"),
+	't', 'the worker does not sleep in SyncRep');
 sql("ALTER SYSTEM RESET synchronous_standby_names");
 sql('SELECT pg_reload_conf()');
 ($status, $body) = http_read_reply($conn, 30);
 is($status, 200, '200 once the commit ends');
+($status, $body) = http_read_reply($conn2, 30);
+is($status, 200, 'and the second');
 close($conn->{sock});
+close($conn2->{sock});
 
 # a failed commit: 503, nothing kept
 my $locker = $node->background_psql('postgres');
