@@ -78,7 +78,7 @@ is($status, undef, 'no reply while the commit waits for the standby');
 # the worker waits for the standby between its passes, not at commit:
 # meanwhile it serves reads, and group-commits what comes next
 my $conn2 = http_connect($port);
-is(http_send($conn2, 'POST', '/liveEvent', event_json('db-sync', 'add_revenue', 2)),
+is(http_send($conn2, 'POST', '/liveEvent', event_json('db-sync2', 'add_revenue', 1)),
 	undef, 'a second POST sent');
 my $get = http_connect($port);
 my $t0 = time;
@@ -124,8 +124,9 @@ for (1 .. 100)
 }
 ok($ok, 'accepted again once the lock is gone');
 rotate($node);
-my $rev = revenue_of($node, 'db-sync', 'db-locked', 'db-after');
+my $rev = revenue_of($node, 'db-sync', 'db-sync2', 'db-locked', 'db-after');
 is($rev->{'db-sync'}, '1', 'the event answered after the wait is counted');
+is($rev->{'db-sync2'}, '1', 'and the one committed behind it');
 ok(!exists $rev->{'db-locked'}, 'the event refused with 503 is not');
 is($rev->{'db-after'}, '1', 'the retried event is counted once');
 
