@@ -52,9 +52,11 @@ OBJS = \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \
+	src/ingest/segments.o \
 	src/ingest/fold.o \
 	src/ingest/fold_upkeep.o \
 	src/shared/db.o \
+	src/shared/syncrep.o \
 	src/sql_api.o \
 	src/core/event.o \
 	src/core/event_fast.o \
@@ -75,7 +77,7 @@ OBJS = \
 # the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \
-	evproc--1.4--1.5.sql
+	evproc--1.4--1.5.sql evproc--1.5--1.6.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz

@@ -40,6 +40,7 @@
 #include "ingest/ingest.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
+#include "ingest/segments.h"
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
@@ -225,6 +226,7 @@ reload_settings(void)
 		{
 			ingest_abandon();	/* its transaction must not be open */
 			ingest_progress(&progress);
+			flush();			/* what waited for it (database journal) */
 			(void) intake_move(new_dir, fold_last_recorded_name());
 			status_set_dir(intake_dir());
 		}
@@ -242,6 +244,9 @@ reload_settings(void)
 static void
 serve_rotation(void)
 {
+	/* the database journal is sealed between ingest's transactions */
+	if (intake_busy())
+		return;
 	if (workers_take_rotation())
 	{
 		char		name[JOURNAL_NAME_MAX];
@@ -325,6 +330,9 @@ compute_timeout(void)
 
 	if (intake_pending() > 0)
 		return 0;
+	/* answers waiting for synchronous standbys: look again soon */
+	if (intake_replicating() > 0)
+		timeout = earlier(timeout, INTAKE_REPLICATION_POLL_MS);
 	if (!paused)
 		timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
@@ -342,6 +350,7 @@ compute_timeout(void)
 static void
 shut_down(void)
 {
+	ingest_abandon();			/* the database journal's batch waits for it */
 	flush();
 	http_answer_lookups(LOOKUP_FAILED, "server is shutting down");
 
@@ -356,7 +365,6 @@ shut_down(void)
 	for (int i = 0; i < 10 && http_resume_all(); i++)
 		http_run();
 	http_stop();
-	ingest_abandon();
 	intake_close();
 	ereport(LOG, (errmsg("evproc: worker shut down")));
 }
@@ -431,6 +439,15 @@ pass(void)
 		types_reload();
 	tokens_upkeep();
 	recheck_streams();
+	if (settings_journal_in_database())
+	{
+		int			count;
+		uint64		bytes;
+		time_t		oldest;
+
+		segments_backlog(&count, &bytes, &oldest);
+		pressure_note_segments(count, bytes, oldest);
+	}
 	pressure_update(intake_journal(), intake_failing(), types_from_table(),
 					intake_unrotated_since(), progress.waiting_lock);
 	report_gauges();
@@ -485,6 +502,8 @@ evproc_worker_main(Datum main_arg)
 	feed_publish_gap();
 	dir = resolve_directory();
 	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
+	if (settings_journal_in_database())
+		segments_open(worker_index, intake_journal());
 	status_attach(worker_index, intake_dir());
 	report_build_info();
 	ingest_init();

@@ -154,7 +154,10 @@ extern ArchiveOpen journal_open_archive(Journal *j, const char *name, int *fd,
 /* streaming reader */
 typedef struct JournalReader
 {
-	int			fd;
+	int			fd;				/* -1 when reading memory (mem) */
+	const char *mem;			/* jreader_open_mem: the bytes read */
+	size_t		mem_len;
+	size_t		mem_pos;		/* next byte of mem to read */
 	char	   *buf;
 	size_t		cap;
 	size_t		start;			/* first unread byte in buf */
@@ -180,6 +183,8 @@ typedef enum JournalLine
 
 extern int	jreader_open(JournalReader *r, const char *path, size_t max_line);
 extern int	jreader_open_fd(JournalReader *r, int fd, size_t max_line);
+extern int	jreader_open_mem(JournalReader *r, const char *data, size_t len,
+							 size_t max_line);
 extern int	jreader_rewind(JournalReader *r);
 extern JournalLine jreader_next(JournalReader *r, const char **line, size_t *len);
 extern void jreader_close(JournalReader *r);

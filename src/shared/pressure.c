@@ -57,6 +57,10 @@ static double drain_rate = 0;	/* bytes/s the backlog went down by, smoothed */
 static uint64 last_backlog = 0;
 static int64 last_ms = 0;
 static double lag = 0;			/* age of the oldest event not yet counted */
+/* the sealed segments of the database journal, as last noted */
+static int	segments = 0;
+static uint64 segment_bytes = 0;
+static time_t segment_oldest = 0;
 
 /*
  * backlog_now: the bytes acknowledged and not yet counted, as of now: the
@@ -73,6 +77,19 @@ backlog_now(void)
 	if (live->rotated_bytes > rotated_mark)
 		b += live->rotated_bytes - rotated_mark;
 	return b + (uint64) live->durable_len + (uint64) live->len;
+}
+
+/*
+ * pressure_note_segments gives the sealed segments of the journal kept in
+ * the database not yet counted (evproc.journal_storage = database): they
+ * are in the backlog as archived files are.
+ */
+void
+pressure_note_segments(int count, uint64 bytes, time_t oldest)
+{
+	segments = count;
+	segment_bytes = bytes;
+	segment_oldest = oldest;
 }
 
 /*
@@ -104,6 +121,10 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 	next_ms = now + PRESSURE_EVERY_MS;
 	if (journal_backlog(journal, &backlog_files, &archived, &oldest) != 0)
 		archived = oldest = 0;
+	backlog_files += segments;
+	archived += segment_bytes;
+	if (segment_oldest != 0 && (oldest == 0 || segment_oldest < oldest))
+		oldest = segment_oldest;
 	rotated_mark = journal->rotated_bytes;
 	moved_mark = journal->archives_moved;
 	if (unrotated_since != 0 && (oldest == 0 || unrotated_since < oldest))

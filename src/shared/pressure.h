@@ -14,6 +14,7 @@
 #include "journal/journal.h"
 
 /* the worker, once a pass */
+extern void pressure_note_segments(int count, uint64 bytes, time_t oldest);
 extern void pressure_update(Journal *journal, bool journal_failing,
 							bool schema_ready, time_t unrotated_since,
 							bool ingest_locked);

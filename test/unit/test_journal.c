@@ -956,17 +956,61 @@ typedef struct
  * the end of file.  The lines of a file count as one check; the first
  * mismatch is reported.
  */
+/*
+ * read_whole reads a file into malloc'd memory (*len bytes); NULL on
+ * failure.
+ */
+static char *
+read_whole(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *data;
+	long		n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	data = malloc((size_t) n + 1);
+	if (data != NULL && fread(data, 1, (size_t) n, f) != (size_t) n)
+	{
+		free(data);
+		data = NULL;
+	}
+	fclose(f);
+	*len = (size_t) n;
+	return data;
+}
+
+/*
+ * check_lines_in reads path, from the file or (in_memory) from its bytes
+ * read into memory first (jreader_open_mem), and checks every line.
+ */
 static void
-check_lines(const char *path, size_t max_line, const WantLine *want,
-			int nwant, const char *func, int line)
+check_lines_in(const char *path, bool in_memory, size_t max_line,
+			   const WantLine *want, int nwant, const char *func, int line)
 {
 	JournalReader r;
 	const char *data;
 	size_t		len;
 	bool		ok = true;
+	char	   *mem = NULL;
+	size_t		mem_len = 0;
 
-	if (!unit_check(jreader_open(&r, path, max_line) == 0, __FILE__, line,
-					func, "jreader_open(\"%s\")", path))
+	if (in_memory)
+	{
+		mem = read_whole(path, &mem_len);
+		if (!unit_check(mem != NULL &&
+						jreader_open_mem(&r, mem, mem_len, max_line) == 0,
+						__FILE__, line, func, "jreader_open_mem(\"%s\")", path))
+		{
+			free(mem);
+			return;
+		}
+	}
+	else if (!unit_check(jreader_open(&r, path, max_line) == 0, __FILE__, line,
+						 func, "jreader_open(\"%s\")", path))
 		return;
 	for (int i = 0; i < nwant && ok; i++)
 	{
@@ -1011,8 +1055,23 @@ check_lines(const char *path, size_t max_line, const WantLine *want,
 				   (unsigned long long) r.lineno);
 	}
 	jreader_close(&r);
-	unit_check(r.fd == -1 && r.buf == NULL, __FILE__, line, func,
-			   "jreader_close resets the reader");
+	unit_check(r.fd == -1 && r.buf == NULL && r.mem == NULL, __FILE__, line,
+			   func, "jreader_close resets the reader");
+	free(mem);
+}
+
+/*
+ * check_lines reads path by lines and checks each (kind, number, contents)
+ * and the end of file: from the file, then from the same bytes in memory,
+ * as a journal segment kept in the database is read.  The lines of a file
+ * count as one check per way; the first mismatch is reported.
+ */
+static void
+check_lines(const char *path, size_t max_line, const WantLine *want,
+			int nwant, const char *func, int line)
+{
+	check_lines_in(path, false, max_line, want, nwant, func, line);
+	check_lines_in(path, true, max_line, want, nwant, func, line);
 }
 
 #define L(s)		{JL_LINE, (s), sizeof(s) - 1}
@@ -1629,6 +1688,64 @@ test_reader_skip_rewind(void)
 	jreader_close(&r);
 }
 
+/*
+ * The reader over memory (a segment of the database journal) skips a
+ * too-long line in blocks, fingerprints what it reads (on_read) and
+ * rewinds, as over a file; it never touches the bytes it reads.
+ */
+static void
+test_reader_mem(void)
+{
+	JournalReader r;
+	const char *data;
+	size_t		len;
+	size_t		seen = 0;
+	size_t		big = 5 * 1024 * 1024;
+	char	   *text = malloc(big + 16);
+	int			more = 0;
+	JournalLine kind;
+
+	memset(text, 'x', big);
+	memcpy(text + big, "\nok\r\nlast", 9);
+	CHECK_INT_EQ(jreader_open_mem(&r, text, big + 9, 16), 0);
+	CHECK_INT_EQ(r.fd, -1);
+	r.on_read = count_read;
+	r.on_read_arg = &seen;
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_TOO_LONG);
+	CHECK_MEM_EQ(data, len, "xxxxxxxxxxxxxxxx", 16);
+	while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+		more++;
+	CHECK_MSG(more >= 3, "a 5 MB line in memory is skipped in blocks (%d)",
+			  more);
+	CHECK_INT_EQ(kind, JL_LINE);
+	CHECK_MEM_EQ(data, len, "ok", 2);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_LINE);
+	CHECK_MEM_EQ(data, len, "last", 4);
+	CHECK_INT_EQ(r.lineno, 3);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	CHECK_INT_EQ(seen, big + 9);
+	CHECK_INT_EQ(r.offset, big + 9);
+
+	CHECK_INT_EQ(jreader_rewind(&r), 0);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_TOO_LONG);
+	CHECK_INT_EQ(r.lineno, 1);
+	while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+		;
+	CHECK_INT_EQ(kind, JL_LINE);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_LINE);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	CHECK_INT_EQ(seen, big + 9);	/* no on_read after a rewind */
+	CHECK_MSG(text[0] == 'x' && text[big] == '\n', "the bytes are unchanged");
+	jreader_close(&r);
+	CHECK_MSG(r.buf == NULL && r.mem == NULL, "closed");
+
+	/* nothing at all: end of file at once */
+	CHECK_INT_EQ(jreader_open_mem(&r, text, 0, 16), 0);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	jreader_close(&r);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -1659,6 +1776,7 @@ main(void)
 	test_rotated_bytes();
 	test_reader_small();
 	test_reader_skip_rewind();
+	test_reader_mem();
 	test_reader_large();
 
 	rm_rf(tmpdir);
