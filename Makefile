@@ -31,6 +31,7 @@ OBJS = \
 	src/http/http_cors.o \
 	src/http/tls_probe.o \
 	src/http/http_ratelimit.o \
+	src/http/http_ready.o \
 	src/core/ratelimit.o \
 	src/http/dashboard.o \
 	src/core/http_inflate.o \
@@ -40,6 +41,7 @@ OBJS = \
 	src/core/ws.o \
 	src/core/ws_handshake.o \
 	src/shared/feed.o \
+	src/shared/role.o \
 	src/shared/auth.o \
 	src/shared/tokens.o \
 	src/core/token_table.o \
