@@ -96,7 +96,7 @@ is($sub->{status}, 200, 'standby: a stream opens');
 my @m = sse_wait_messages($sub, 1);
 like($m[0][1] // '', qr/"revenue": 7\b/, '... with the user\'s state');
 $sub->{h}->kill_kill;
-is($standby->safe_psql('postgres', 'SELECT activity FROM evproc.stats'),
+is($standby->safe_psql('postgres', 'SELECT state FROM evproc.stats'),
 	'standby', 'evproc.stats says the worker is on a standby');
 
 # (b) writes refused, nothing journaled
