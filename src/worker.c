@@ -46,6 +46,7 @@
 #include "ingest/ingest.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
+#include "ingest/replica_feed.h"
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
@@ -178,6 +179,9 @@ serve_streams(void)
 	int			n;
 	RevenueLookup *items;
 
+	/* on a standby, what replay brought (one worker publishes it for all) */
+	if (role_standby() && worker_index == 0)
+		replica_feed_poll();
 	/* a gap (records overwritten) comes as a change of "many users" */
 	(void) feed_read(&feed_pos, stream_note_change, NULL);
 	stream_welcome();
@@ -282,6 +286,7 @@ prune_when_due(void)
 	if (now >= next_prune_files)
 	{
 		ingest_prune_processed(intake_journal());
+		replica_feed_prune();
 		next_prune_files = TimestampTzPlusMilliseconds(now,
 													   PRUNE_FILES_INTERVAL_MS);
 	}
@@ -340,6 +345,8 @@ compute_timeout(void)
 		timeout = earlier(timeout, types_timeout_ms());
 		timeout = earlier(timeout, tokens_timeout_ms());
 		timeout = earlier(timeout, auth_timeout_ms());
+		if (worker_index == 0)
+			timeout = earlier(timeout, replica_feed_timeout_ms());
 		return earlier(timeout, stream_timeout_ms());
 	}
 	if (intake_pending() > 0)

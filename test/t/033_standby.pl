@@ -7,6 +7,9 @@
 #		counted values once replay has them, /topUsers, /health,
 #		/metrics, /dashboard and a stream's first state answer; evproc.stats
 #		says "standby";
+#	(a') a stream on the standby gets a change counted on the primary once
+#		replay brings it (evproc.user_changes, read as replay advances),
+#		within a second or so of the primary's commit;
 #	(b) it never writes: POST /liveEvent (one event, or a batch) gets 503
 #		{"error": "...standby...", "role": "standby"} with Retry-After, no
 #		journal directory or file is created, evproc_rotate() refuses, and
@@ -95,7 +98,33 @@ my $sub = sse_subscribe($sport, $tmp, '/userEvents/sb-b/stream');
 is($sub->{status}, 200, 'standby: a stream opens');
 my @m = sse_wait_messages($sub, 1);
 like($m[0][1] // '', qr/"revenue": 7\b/, '... with the user\'s state');
+
+# (a') the stream follows what replay brings (evproc.user_changes)
+is(add_revenue($pport, 'sb-b', 2), 200, 'primary: a POST for the stream');
+rotate($primary);
+my $t_commit = time;
+my $t_seen;
+while (time < $t_commit + 10)
+{
+	@m = sse_messages($sub);
+	if (@m >= 2)
+	{
+		$t_seen = time;
+		last;
+	}
+	usleep(10_000);
+}
+like($m[1][1] // '', qr/"revenue": 9\b/,
+	'standby: the stream gets the change replay brought');
+ok(defined $t_seen && $t_seen - $t_commit < 3,
+	'... soon after the primary\'s commit');
+note sprintf('primary commit to standby stream message: %.3f s',
+	($t_seen // time) - $t_commit);
 $sub->{h}->kill_kill;
+is( $primary->safe_psql('postgres',
+		"SELECT users FROM evproc.user_changes ORDER BY seq DESC LIMIT 1"),
+	'{sb-b}',
+	'primary: the commit\'s changed users are recorded for standbys');
 is($standby->safe_psql('postgres', 'SELECT state FROM evproc.stats'),
 	'standby', 'evproc.stats says the worker is on a standby');
 
