@@ -20,6 +20,7 @@ CREATE TABLE evproc.user_changes (
 COMMENT ON TABLE evproc.user_changes IS
     'One row per ingest commit: the users whose metrics it changed, for the streams of hot standbys; rows older than 10 minutes are deleted';
 COMMENT ON COLUMN evproc.user_changes.seq IS 'The commit''s number, in commit order';
+COMMENT ON SEQUENCE evproc.user_changes_seq_seq IS 'Numbers the rows of evproc.user_changes';
 COMMENT ON COLUMN evproc.user_changes.committed_at IS 'When the ingest transaction wrote it';
 COMMENT ON COLUMN evproc.user_changes.users IS 'The users whose metrics changed; NULL if more than 10000 (subscribers then resynchronize)';
 
