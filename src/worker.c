@@ -24,7 +24,7 @@
  *		 clean-ups; what the worker is doing is
  *		 published (status.c: evproc.stats, pg_stat_activity).
  *
- * On a hot standby (role.c) the worker serves reads only: steps 4's flush
+ * On a hot standby (role.c) the worker serves reads only: step 4's flush
  * and 5 are left out, nothing opens the journal, and POSTs are answered
  * 503 (http.c).  When the server is promoted, the pass that sees it opens
  * the journal and goes on as a primary's worker (take_up_writes), without
