@@ -31,6 +31,7 @@ OBJS = \
 	src/http/http_cors.o \
 	src/http/tls_probe.o \
 	src/http/http_ratelimit.o \
+	src/http/http_ready.o \
 	src/core/ratelimit.o \
 	src/http/dashboard.o \
 	src/core/http_inflate.o \
@@ -40,6 +41,8 @@ OBJS = \
 	src/core/ws.o \
 	src/core/ws_handshake.o \
 	src/shared/feed.o \
+	src/shared/role.o \
+	src/ingest/replica_feed.o \
 	src/shared/auth.o \
 	src/shared/tokens.o \
 	src/core/token_table.o \
@@ -73,7 +76,7 @@ OBJS = \
 	src/journal/line.o \
 	src/journal/safe_open.o
 # One install script, evproc--1.0.sql, and the update chain: CREATE
-# EXTENSION at 1.5 runs evproc--1.0.sql, then each update script in turn,
+# EXTENSION at 1.6 runs evproc--1.0.sql, then each update script in turn,
 # the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \

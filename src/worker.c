@@ -24,6 +24,12 @@
  *		 clean-ups; what the worker is doing is
  *		 published (status.c: evproc.stats, pg_stat_activity).
  *
+ * On a hot standby (role.c) the worker serves reads only: step 4's flush
+ * and 5 are left out, nothing opens the journal, and POSTs are answered
+ * 503 (http.c).  When the server is promoted, the pass that sees it opens
+ * the journal and goes on as a primary's worker (take_up_writes), without
+ * a restart: HTTP and the streams stay up.
+ *
  * The modules never call back into this file: what one hands to another
  * passes through here (the POSTs' answers, the lookups and their values,
  * the sums an open ingest transaction has added).
@@ -40,12 +46,14 @@
 #include "ingest/ingest.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
+#include "ingest/replica_feed.h"
 #include "ingest/segments.h"
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
 #include "shared/port_claim.h"
 #include "shared/pressure.h"
+#include "shared/role.h"
 #include "shared/settings.h"
 #include "shared/status.h"
 #include "shared/tls.h"
@@ -136,6 +144,8 @@ rotate_and_wake(void)
 static void
 flush(void)
 {
+	if (role_standby())
+		return;					/* nothing was taken in */
 	intake_flush(http_answer_post);
 	if (intake_rotation_due())
 		rotate_and_wake();
@@ -170,6 +180,9 @@ serve_streams(void)
 	int			n;
 	RevenueLookup *items;
 
+	/* on a standby, what replay brought (one worker publishes it for all) */
+	if (role_standby() && worker_index == 0)
+		replica_feed_poll();
 	/* a gap (records overwritten) comes as a change of "many users" */
 	(void) feed_read(&feed_pos, stream_note_change, NULL);
 	stream_welcome();
@@ -218,7 +231,7 @@ reload_settings(void)
 		ShutdownRequestPending = true;
 		SetLatch(MyLatch);
 	}
-	if (groups & RELOAD_DIRECTORY)
+	if ((groups & RELOAD_DIRECTORY) && !role_standby())
 	{
 		char	   *new_dir = resolve_directory();
 
@@ -278,6 +291,7 @@ prune_when_due(void)
 	if (now >= next_prune_files)
 	{
 		ingest_prune_processed(intake_journal());
+		replica_feed_prune();
 		next_prune_files = TimestampTzPlusMilliseconds(now,
 													   PRUNE_FILES_INTERVAL_MS);
 	}
@@ -328,6 +342,18 @@ compute_timeout(void)
 	long		timeout = http_timeout_ms();
 	long		t;
 
+	if (role_standby())
+	{
+		timeout = earlier(timeout, role_timeout_ms());
+		timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
+		timeout = earlier(timeout, db_stats_timeout_ms());
+		timeout = earlier(timeout, types_timeout_ms());
+		timeout = earlier(timeout, tokens_timeout_ms());
+		timeout = earlier(timeout, auth_timeout_ms());
+		if (worker_index == 0)
+			timeout = earlier(timeout, replica_feed_timeout_ms());
+		return earlier(timeout, stream_timeout_ms());
+	}
 	if (intake_pending() > 0)
 		return 0;
 	/* answers waiting for synchronous standbys: look again soon */
@@ -431,31 +457,88 @@ recheck_streams(void)
 	}
 }
 
+/*
+ * open_journal opens this worker's journal (intake.c), recovering what an
+ * earlier run left in it: at the start on a primary, and at promotion.
+ * ERROR if it cannot: the worker exits and is started again.
+ */
+static void
+open_journal(void)
+{
+	char	   *dir = resolve_directory();
+
+	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
+	pfree(dir);
+	if (settings_journal_in_database())
+		segments_open(worker_index, intake_journal());
+}
+
+/*
+ * take_up_writes, in the first pass that sees the server promoted: the
+ * journal is opened and POSTs are accepted from this pass on; rotation,
+ * ingest and the clean-ups start.  HTTP and the open streams stay as they
+ * were.
+ */
+static void
+take_up_writes(void)
+{
+	open_journal();
+	status_set_dir(intake_dir());
+	schedule_rotation();
+	ereport(LOG,
+			(errmsg("evproc: the server was promoted: accepting events, journal in \"%s\"",
+					intake_dir())));
+}
+
+/*
+ * serve_standby is what is left of a pass on a hot standby after the
+ * reads are served: the activity published, nothing written.
+ */
+static void
+serve_standby(void)
+{
+	status_report(status_ingest_paused() ? WA_PAUSED : WA_STANDBY, "", "", 0);
+	db_report_stats();
+}
+
 /* one pass of the loop, after the wait */
 static void
 pass(void)
 {
+	if (role_refresh())
+		take_up_writes();
 	if (types_stale())
 		types_reload();
 	tokens_upkeep();
 	recheck_streams();
-	if (settings_journal_in_database())
+	if (role_standby())
+		pressure_standby(types_from_table());
+	else
 	{
-		int			count;
-		uint64		bytes;
-		time_t		oldest;
+		if (settings_journal_in_database())
+		{
+			int			count;
+			uint64		bytes;
+			time_t		oldest;
 
-		segments_backlog(&count, &bytes, &oldest);
-		pressure_note_segments(count, bytes, oldest);
+			segments_backlog(&count, &bytes, &oldest);
+			pressure_note_segments(count, bytes, oldest);
+		}
+		pressure_update(intake_journal(), intake_failing(),
+						types_from_table(), intake_unrotated_since(),
+						progress.waiting_lock);
 	}
-	pressure_update(intake_journal(), intake_failing(), types_from_table(),
-					intake_unrotated_since(), progress.waiting_lock);
 	report_gauges();
 	http_run();
 	flush();
 	serve_lookups();
 	http_resume_all();
 	serve_streams();
+	if (role_standby())
+	{
+		serve_standby();
+		return;
+	}
 
 	serve_rotation();
 	if (serve_ingest())
@@ -473,7 +556,6 @@ evproc_worker_main(Datum main_arg)
 {
 	WaitEventSet *wes;
 	MemoryContext pass_cxt;
-	char	   *dir;
 
 	worker_index = DatumGetInt32(main_arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -500,11 +582,11 @@ evproc_worker_main(Datum main_arg)
 	/* what this worker's subscribers may have missed if it died: resync */
 	feed_pos = feed_cursor();
 	feed_publish_gap();
-	dir = resolve_directory();
-	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
-	if (settings_journal_in_database())
-		segments_open(worker_index, intake_journal());
-	status_attach(worker_index, intake_dir());
+	/* on a hot standby: reads only, no journal (see take_up_writes) */
+	(void) role_refresh();
+	if (!role_standby())
+		open_journal();
+	status_attach(worker_index, role_standby() ? "" : intake_dir());
 	report_build_info();
 	ingest_init();
 	auth_load();
@@ -516,10 +598,14 @@ evproc_worker_main(Datum main_arg)
 						evproc_listen_address, evproc_port),
 				 errhint("Is another process listening on that port?  See the messages above.")));
 	status_set_listening(evproc_port);
-	ereport(LOG,
-			(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
-					evproc_listen_address, evproc_port, intake_dir())));
-	pfree(dir);
+	if (role_standby())
+		ereport(LOG,
+				(errmsg("evproc: listening on %s:%d as a hot standby: serving reads, refusing events",
+						evproc_listen_address, evproc_port)));
+	else
+		ereport(LOG,
+				(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
+						evproc_listen_address, evproc_port, intake_dir())));
 
 	wes = compat_create_wait_event_set(4);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

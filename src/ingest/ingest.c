@@ -43,6 +43,7 @@
 #include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
+#include "ingest/replica_feed.h"
 #include "ingest/segments.h"
 #include "journal/line.h"
 #include "shared/db.h"
@@ -465,6 +466,8 @@ commit_file(Journal *journal)
 	evproc_fault("ingest-before-commit");
 	/* not in SPI's memory: it goes with the commit */
 	nusers = fold_users(state.step_cxt, &users);
+	/* the same users for a hot standby's streams, replicated */
+	replica_feed_record((const char *const *) users, nusers);
 	db_commit();
 	state.phase = PHASE_NONE;
 	/* only now, durable and visible: the subscribers of every worker */

@@ -19,6 +19,10 @@
  *	  journal cannot be written, the tables are missing, or ingest waits
  *	  for a table that another session holds locked.
  *
+ * On a hot standby (role.c) there is no journal: pressure_standby stands
+ * for the measurement, only the tables are checked, and /ready's body says
+ * the role.
+ *
  * The HTTP side only reads what the worker measured: no PostgreSQL calls,
  * no system calls.
  *
@@ -28,6 +32,7 @@
 
 #include "core/clock.h"
 #include "shared/pressure.h"
+#include "shared/role.h"
 #include "shared/settings.h"
 
 #include <stdio.h>
@@ -146,6 +151,25 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 	measured = true;
 }
 
+/*
+ * pressure_standby, on a hot standby, in place of pressure_update: no
+ * journal, no backlog, no disk to watch; only whether the extension's
+ * tables are there (schema_ready).
+ */
+void
+pressure_standby(bool schema_ready)
+{
+	failing = false;
+	locked = false;
+	schema = schema_ready;
+	live = NULL;
+	archived = backlog = 0;
+	backlog_files = 0;
+	disk_known = false;
+	lag = 0;
+	measured = true;
+}
+
 /* pressure_backlog: what the last measurement found */
 void
 pressure_backlog(uint64 *bytes, int *files, double *lag_seconds)
@@ -233,10 +257,11 @@ pressure_ready_json(char *out, size_t outlen, bool *ready)
 
 	*ready = measured && backlog_ok && disk_ok && !failing && schema && !locked;
 	n = snprintf(out, outlen,
-				 "{\"status\": \"%s\", \"checks\": {"
+				 "{\"status\": \"%s\", \"role\": \"%s\", \"checks\": {"
 				 "\"journal\": \"%s\", \"disk\": \"%s\", \"database\": \"%s\", \"backlog\": \"%s\"}, "
 				 "\"backlog_bytes\": " UINT64_FORMAT ", \"backlog_files\": %d, \"free_bytes\": " UINT64_FORMAT "}",
-				 *ready ? "ready" : "not ready",
+				 *ready ? "ready" : "not ready", role_name(),
+				 role_standby() ? "none: a standby journals nothing" :
 				 failing ? "failing: the journal cannot be written" : "ok",
 				 disk_ok ? "ok" : "failing: less free space than evproc.min_free_space",
 				 !schema ? "failing: the extension's tables are missing or older than the library" :

@@ -1,20 +1,21 @@
 --
 -- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
 -- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6): CREATE EXTENSION at
--- 1.6 runs 1.0 and then the chain, the scripts ALTER EXTENSION UPDATE runs, so that the
--- two paths cannot drift.  The test checks that no other full install
--- script is installed (one left over from an older build would be taken
--- instead of the chain), prints the objects and comments of a fresh 1.6
--- (a change to a released script shows here), and proves that an
--- extension created at 1.0, 1.1, 1.2, 1.3, 1.4 or 1.5, with data, then updated by
--- ALTER EXTENSION UPDATE, keeps its data and ends with the same objects
--- and comments as the fresh one.  The revenue of 1.0 and 1.1 (a table)
--- moves into evproc.user_metrics, and evproc.user_revenue, now a view, and
--- evproc_user_revenue() read it as before.  All happens in the worker's
--- database, the only one the extension can be created in (see
--- database.sql): the journal is drained first so that the worker has
--- nothing to ingest while its tables are missing or old, and the test ends
--- with the extension at 1.6, the default version.
+-- 1.6 runs 1.0 and then the chain, the scripts ALTER EXTENSION UPDATE
+-- runs, so that the two paths cannot drift.  The test checks that no
+-- other full install script is installed (one left over from an older
+-- build would be taken instead of the chain), prints the objects and
+-- comments of a fresh 1.6 (a change to a released script shows here), and
+-- proves that an extension created at 1.0, 1.1, 1.2, 1.3, 1.4 or 1.5, with
+-- data, then updated by ALTER EXTENSION UPDATE, keeps its data and ends
+-- with the same objects and comments as the fresh one.  The revenue of
+-- 1.0 and 1.1 (a table) moves into evproc.user_metrics, and
+-- evproc.user_revenue, now a view, and evproc_user_revenue() read it as
+-- before.  All happens in the worker's database, the only one the
+-- extension can be created in (see database.sql): the journal is drained
+-- first so that the worker has nothing to ingest while its tables are
+-- missing or old, and the test ends with the extension at 1.6, the default
+-- version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
 -- strictness, security, settings, body), tables and views (privileges),
@@ -212,20 +213,31 @@ SELECT user_id, metric, value FROM evproc.user_metrics ORDER BY user_id, metric;
 \o
 \! diff results/upgrade_fresh.txt results/upgrade_upgraded14.txt && echo same
 
--- from 1.5: the tables of the database journal (1.6) are added, empty;
--- the metrics stay
+-- from 1.5: the tables of the database journal (added empty) and
+-- evproc.user_changes (the standby feed), both 1.6, are added; the metrics
+-- stay.  Meanwhile the worker of this library ingests into the 1.5 tables
+-- (no row to write: the event counts once); after the update each ingest
+-- commit writes its row.
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc VERSION '1.5';
 INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES ('old-10', 'revenue', 10);
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-10", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+SELECT evproc_user_revenue('old-10');
 SELECT count(*) AS journal_before FROM pg_class
 WHERE oid = to_regclass('evproc.journal_segments');
+SELECT count(*) AS user_changes_before FROM pg_class
+WHERE oid = to_regclass('evproc.user_changes');
 ALTER EXTENSION evproc UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
-SELECT evproc_user_revenue('old-10');
 SELECT (SELECT count(*) FROM evproc.journal_segments) +
        (SELECT count(*) FROM evproc.journal_0) +
        (SELECT count(*) FROM evproc.journal_1) +
        (SELECT count(*) FROM evproc.journal_2) AS journal_rows;
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-10", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+SELECT evproc_user_revenue('old-10');
+SELECT users FROM evproc.user_changes ORDER BY seq;
 \o results/upgrade_upgraded15.txt
 :shape;
 :comments;

@@ -14,6 +14,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Path ();
 use File::Spec;
 use FindBin;
 use IO::Select;
@@ -29,7 +30,7 @@ use PostgreSQL::Test::Utils;
 our @EXPORT = qw(
 	sse_subscribe
 	sse_messages sse_wait_messages make_cert chromium_path
-  evproc_node http_port journal_dir query_until log_match
+  evproc_node evproc_standby http_port journal_dir query_until log_match
   http_connect http_request http_send http_read_reply http_post event_json
   raw_connect raw_send raw_reply raw_request read_until_eof revenue_of
   wait_for_http
@@ -63,14 +64,15 @@ sub journal_in_database
 # until the HTTP server answers.  restart_after_crash is on (the test
 # framework turns it off), so that a crash of the worker is followed by
 # crash recovery and a restart.  $extra_conf is appended last, so it can
-# override the defaults set here.  Returns the node.
+# override the defaults set here.  %init goes to init (allows_streaming
+# => 1 for a primary of evproc_standby).  Returns the node.
 sub evproc_node
 {
-	my ($name, $extra_conf) = @_;
+	my ($name, $extra_conf, %init) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 
-	$node->init;
+	$node->init(%init);
 	$node->append_conf(
 		'postgresql.conf', qq(
 shared_preload_libraries = 'evproc'
@@ -89,6 +91,29 @@ restart_after_crash = on
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION evproc');
 	die "evproc HTTP server on port $port does not answer"
+	  unless wait_for_http($port, 60);
+	return $node;
+}
+
+# evproc_standby($primary, $name) makes and starts a hot standby of
+# $primary (made by evproc_node with allows_streaming => 1) from a new base
+# backup, streaming from it, with its own HTTP port, and waits until its
+# worker answers.  The primary's journal directory, which the base backup
+# copies, is removed first: it is the primary's, not the standby's (see
+# docs/high-availability.md).  Returns the node.
+sub evproc_standby
+{
+	my ($primary, $name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+
+	$primary->backup("${name}_backup");
+	$node->init_from_backup($primary, "${name}_backup", has_streaming => 1);
+	$node->append_conf('postgresql.conf', "evproc.port = $port\n");
+	File::Path::rmtree(journal_dir($node));
+	$http_ports{$name} = $port;
+	$node->start;
+	die "evproc HTTP server of the standby on port $port does not answer"
 	  unless wait_for_http($port, 60);
 	return $node;
 }
