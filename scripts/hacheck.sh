@@ -45,6 +45,9 @@
 # killed by its recorded pid, and the temporary directory removed, on exit.
 #
 set -euo pipefail
+# the whole script is one block, read before it runs: editing the file
+# while it runs does not change the run
+{
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
@@ -469,6 +472,8 @@ report() {		# report NAME DIR NODE WRITE_FIGURE WRITE_OK EXTRA
 	if [ "$wok" != 1 ]; then verdict="FAIL(writes not back within ${WRITE_DEADLINE} s)"; fi
 	if [ "$STRICT_READS" = 1 ] && [ "$rok" -lt "$rtotal" ]; then verdict="FAIL(reads)"; fi
 	if [ "$verdict" != ok ]; then FAILED=1; fi
+	# files mode keeps acknowledged events on one machine: none lost is chance
+	if [ "$verdict" = ok ] && [ "$MODE" = files ]; then verdict="none lost this time (files mode: chance, no guarantee)"; fi
 	printf 'hacheck: %-12s acked %6d  lost %5d  doubled %d  counted %6d  unacked %4d (counted %d)  %s  reads %d/%d ok (longest gap %s s)  %s%s\n' \
 		"$name" "$acked" "$lost" "$doubled" "$counted" "$unacked" "$ucounted" "$wfig" "$rok" "$rtotal" "$rgap" "$verdict" "$extra"
 }
@@ -562,3 +567,5 @@ if [ $FAILED = 1 ]; then
 	exit 1
 fi
 say "passed: $RUNS kill runs and a switchover, nothing acknowledged lost or counted twice"
+exit 0
+}
