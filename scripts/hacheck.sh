@@ -438,8 +438,8 @@ read_figures() {
 # count RUN DIR NODE: "acked lost counted doubled unacked unacked_counted" on NODE
 count() {
 	local run=$1 dir=$2 node=$3
-	cat "$dir"/acked.* 2>/dev/null | sort -u >"$dir/acked"
-	cat "$dir"/unacked.* 2>/dev/null | sort -u >"$dir/unacked"
+	{ cat "$dir"/acked.* 2>/dev/null || true; } | sort -u >"$dir/acked"
+	{ cat "$dir"/unacked.* 2>/dev/null || true; } | sort -u >"$dir/unacked"
 	psql_node "$node" -c "SELECT evproc_rotate()" >/dev/null
 	psql_node "$node" -F ' ' <<EOF
 CREATE TEMP TABLE acked (id text PRIMARY KEY);
