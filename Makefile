@@ -8,6 +8,7 @@
 #                             no src/ file > 800 lines, a README per folder;
 #                             docs/settings.md's table matches settings.c's rows
 #   make check-all            unitcheck + structurecheck + installcheck
+#   make hacheck              failover with Patroni and HAProxy (scripts/hacheck.sh)
 #
 # Build with warnings as errors: make WERROR=1
 
@@ -251,6 +252,15 @@ structurecheck: $(OBJS)
 doccheck:
 	@python3 scripts/doccheck.py --self-test
 	@PATH="$$($(PG_CONFIG) --bindir):$$PATH" python3 scripts/doccheck.py
+
+# Failover as users run it (scripts/hacheck.sh): etcd, two Patroni nodes
+# with evproc, HAProxy, evproc-client posting through a kill of the primary's
+# machine (HACHECK_RUNS times, default 5) and a switchover; needs evproc
+# installed into $(PG_CONFIG)'s PostgreSQL, Debian's patroni, etcd-server
+# and haproxy.  See docs/high-availability.md.
+.PHONY: hacheck
+hacheck:
+	PG_CONFIG="$(PG_CONFIG)" scripts/hacheck.sh
 
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60
