@@ -29,6 +29,7 @@
 #include "replication/walsender.h"
 #include "replication/walsender_private.h"
 #include "storage/lwlock.h"
+#include "utils/guc.h"
 
 /* set by the checkpointer from synchronous_standby_names (PostgreSQL 15.14+, 17.6+) */
 #ifdef SYNC_STANDBY_DEFINED
@@ -41,25 +42,27 @@
 
 /*
  * wait_mode: which of the standbys' positions a commit waits for under
- * the server's synchronous_commit (the worker's own setting outside its
- * units of work), or -1 if it does not wait for standbys at all.
+ * the server's synchronous_commit, or -1 if it does not wait for standbys
+ * at all.  The setting's reset value is read, not synchronous_commit
+ * itself: inside a unit of work (ingest's transaction, open while the
+ * loop answers POSTs) the variable holds db.c's local, which would answer
+ * every waiter at once, before the standbys have its commit.
  */
 static int
 wait_mode(void)
 {
+	const char *value;
+
 	if (max_wal_senders == 0)
 		return -1;
-	switch (synchronous_commit)
-	{
-		case SYNCHRONOUS_COMMIT_REMOTE_WRITE:
-			return SYNC_REP_WAIT_WRITE;
-		case SYNCHRONOUS_COMMIT_REMOTE_FLUSH:
-			return SYNC_REP_WAIT_FLUSH;
-		case SYNCHRONOUS_COMMIT_REMOTE_APPLY:
-			return SYNC_REP_WAIT_APPLY;
-		default:
-			return -1;			/* off, local */
-	}
+	value = GetConfigOptionResetString("synchronous_commit");
+	if (strcmp(value, "remote_write") == 0)
+		return SYNC_REP_WAIT_WRITE;
+	if (strcmp(value, "remote_apply") == 0)
+		return SYNC_REP_WAIT_APPLY;
+	if (strcmp(value, "on") == 0)
+		return SYNC_REP_WAIT_FLUSH;
+	return -1;					/* off, local */
 }
 
 /*
