@@ -37,7 +37,7 @@ our @EXPORT = qw(
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
   worker_pid ingest_transaction_open evproc_client_path add_revenue rotate
-  count_processed archive_state check_archives check_books check_counted_once set_conf
+  count_processed count_ingested archive_state check_archives check_books check_counted_once set_conf
   set_fault reset_conf_offline journal_in_database
 );
 
@@ -677,14 +677,22 @@ sub ingest_transaction_open
 	) eq '1';
 }
 
-# count_processed($node) counts the files in the journal's processed/
-# (with the journal in the database: the names recorded as ingested).
-sub count_processed
+# count_ingested($node) counts what ingest has done: the files in the
+# journal's processed/, or with the journal in the database the names
+# recorded as ingested (segments, and files dropped in).
+sub count_ingested
 {
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
 		'SELECT count(*) FROM evproc.processed_files')
 	  if journal_in_database($node);
+	return count_processed($node);
+}
+
+# count_processed($node) counts the files in the journal's processed/.
+sub count_processed
+{
+	my ($node) = @_;
 	opendir(my $dh, journal_dir($node) . '/processed') or return 0;
 	my $n = grep { /^events-.*\.jsonl$/ } readdir($dh);
 	closedir($dh);
