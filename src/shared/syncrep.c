@@ -41,8 +41,9 @@
 
 /*
  * wait_mode: which of the standbys' positions a commit waits for under
- * the server's synchronous_commit (the worker's own setting outside its
- * units of work), or -1 if it does not wait for standbys at all.
+ * the server's synchronous_commit (the worker's session keeps the
+ * server's value, reloaded with it; only its units of work commit with
+ * local), or -1 if it does not wait for standbys at all.
  */
 static int
 wait_mode(void)
