@@ -568,10 +568,12 @@ evproc_worker_main(Datum main_arg)
 	/* never let a lock stall the event loop: fail, and retry later */
 	SetConfigOption("lock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
 	/*
-	 * A commit is durable before anything is told of it (listeners of
-	 * evproc_updates, evproc_rotate()), whatever the server's setting.
+	 * synchronous_commit stays the server's: every unit of work commits with
+	 * it set to local (db.c), so that a commit is durable before anything is
+	 * told of it (listeners of evproc_updates, evproc_rotate()) whatever the
+	 * server's setting, and never sleeps waiting for standbys; what must
+	 * wait for them waits in intake.c by the server's setting (syncrep.c).
 	 */
-	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(WARNING,

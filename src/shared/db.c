@@ -79,7 +79,8 @@ db_begin(const char *activity)
 	StartTransactionCommand();
 
 	/*
-	 * Never sleep at commit waiting for synchronous standbys: the loop would
+	 * Commit durably (a local flush, whatever the server's setting), but
+	 * never sleep at commit waiting for synchronous standbys: the loop would
 	 * stop serving for as long as they take, forever if they are gone.  What
 	 * must wait for them (the answers to POSTs of the database journal)
 	 * waits in intake.c, serving meanwhile (syncrep.c).

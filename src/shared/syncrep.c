@@ -42,11 +42,13 @@
 
 /*
  * wait_mode: which of the standbys' positions a commit waits for under
- * the server's synchronous_commit, or -1 if it does not wait for standbys
- * at all.  The setting's reset value is read, not synchronous_commit
- * itself: inside a unit of work (ingest's transaction, open while the
- * loop answers POSTs) the variable holds db.c's local, which would answer
- * every waiter at once, before the standbys have its commit.
+ * the server's synchronous_commit (the worker's session keeps the
+ * server's value, reloaded with it), or -1 if it does not wait for
+ * standbys at all.  The setting's reset value is read, not
+ * synchronous_commit itself: inside a unit of work (ingest's transaction,
+ * open while the loop answers POSTs) the variable holds db.c's local,
+ * which would answer every waiter at once, before the standbys have its
+ * commit.
  */
 static int
 wait_mode(void)
