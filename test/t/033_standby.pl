@@ -26,7 +26,9 @@
 #		the primary counts after the backup) is set aside at the standby's
 #		start into from-backup-<stamp>/, with one WARNING naming it: after
 #		promotion the event is counted once (the primary's count,
-#		replicated), not twice.
+#		replicated), not twice; a file put into the standby's journal
+#		directory later is set aside at promotion, before the journal is
+#		opened.
 
 use strict;
 use warnings;
@@ -197,6 +199,13 @@ is($r{status}, 200, 'standby: open again once the primary deleted the tokens');
 # (e) promotion: the same worker takes up writes
 my $pid = worker_pid($standby);
 my $processed_before = count_processed($standby);
+# a file put into the standby's journal directory after its start is set
+# aside at promotion, before the journal is opened
+my $late = 'events-20261205T000000Z-late.jsonl';
+open(my $lf, '>', journal_dir($standby) . "/$late") or die "$late: $!";
+print $lf event_json('sb-late', 'add_revenue', 1), "\n";
+close($lf);
+sleep 1;	# another second: another from-backup-<stamp>/
 $standby->promote;
 my $t0 = time;
 my $status = 0;
@@ -221,16 +230,19 @@ cmp_ok(count_processed($standby), '>', $processed_before,
 # (f) the events the base backup copied are counted once, by the primary
 is(revenue_of($standby, 'sb-bk')->{'sb-bk'}, 6,
 	'promoted: the events of the copied journal counted once, not twice');
-is_deeply([ glob(journal_dir($standby) . '/from-backup-*') ], \@aside,
-	'... their files still set aside, in the one directory');
+ok(-s "$aside[0]/events.jsonl", '... their file still set aside');
+my @aside2 = grep { $_ ne $aside[0] } glob(journal_dir($standby) . '/from-backup-*');
+is(scalar @aside2, 1, 'promoted: a file put there meanwhile set aside at promotion');
+ok(-s "$aside2[0]/$late", '... into a directory of its own');
+is_deeply(revenue_of($standby, 'sb-late'), {}, '... and not counted');
 
 my $log = slurp_file($standby->logfile);
 unlike($log, qr/read-only transaction/, 'standby: nothing tried to write');
 like($log, qr/as a hot standby/, 'standby: the worker said it started on a standby');
 like($log, qr/the server was promoted: accepting events/, '... and when it took up writes');
 my @warned = $log =~ /WARNING:  evproc: \d+ journal file\(s\) copied by the base backup set aside in "([^"]*)"/g;
-is_deeply(\@warned, [ $aside[0] ],
-	'one WARNING names the directory the copies were set aside in');
+is_deeply(\@warned, [ $aside[0], $aside2[0] ],
+	'a WARNING each time names the directory the files were set aside in');
 like($log, qr/primary counted, or will count/, '... saying why');
 
 done_testing();
