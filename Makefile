@@ -74,6 +74,7 @@ OBJS = \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
 	src/journal/journal_fs.o \
+	src/journal/journal_copies.o \
 	src/journal/line.o \
 	src/journal/safe_open.o
 # One install script, evproc--1.0.sql, and the update chain: CREATE
@@ -186,7 +187,7 @@ test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/core/val
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/core/validate.c
 
 JOURNAL_SRCS = src/journal/journal.c src/journal/journal_archive.c \
-	src/journal/journal_fs.c src/journal/safe_open.c
+	src/journal/journal_fs.c src/journal/journal_copies.c src/journal/safe_open.c
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
 		src/journal/journal.h src/journal/journal_fs.h src/journal/safe_open.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c $(JOURNAL_SRCS)

@@ -26,8 +26,9 @@
  *
  * On a hot standby (role.c) the worker serves reads only: step 4's flush
  * and 5 are left out, nothing opens the journal, and POSTs are answered
- * 503 (http.c).  When the server is promoted, the pass that sees it opens
- * the journal and goes on as a primary's worker (take_up_writes), without
+ * 503 (http.c); journal files the base backup copied are set aside
+ * (set_aside_backup_copies).  When the server is promoted, the pass that
+ * sees it sets aside any again and opens the journal and goes on as a primary's worker (take_up_writes), without
  * a restart: HTTP and the streams stay up.
  *
  * The modules never call back into this file: what one hands to another
@@ -48,6 +49,7 @@
 #include "ingest/lookup.h"
 #include "ingest/replica_feed.h"
 #include "ingest/segments.h"
+#include "journal/journal.h"
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
@@ -474,14 +476,50 @@ open_journal(void)
 }
 
 /*
+ * set_aside_backup_copies moves the journal files found in this worker's
+ * journal directory on a standby into a from-backup-<stamp>/ subdirectory
+ * (journal_set_aside_copies), with a WARNING.  A standby never writes its
+ * journal, so they are copies the base backup made of the primary's: it
+ * counted, or will count, their events, and the counts arrive by
+ * replication; ingested here after promotion, they would be counted twice.
+ * Called at the start on a standby (they are out of the way as early as
+ * possible, whatever happens next) and again at promotion, just before the
+ * journal is opened (anything put there meanwhile is not this server's
+ * either).  elevel is for a failure: WARNING on a standby, which reads
+ * only; ERROR at promotion, which must not open the journal with them.
+ */
+static void
+set_aside_backup_copies(int elevel)
+{
+	char	   *dir = resolve_directory();
+	char		aside[JOURNAL_NAME_MAX];
+	int			moved;
+
+	if (journal_set_aside_copies(dir, time(NULL), evproc_fsync,
+								 aside, &moved) != 0)
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not set aside the journal files the base backup copied into \"%s\": %m",
+						dir)));
+	else if (moved > 0)
+		ereport(WARNING,
+				(errmsg("evproc: %d journal file(s) copied by the base backup set aside in \"%s/%s\"; they are not ingested",
+						moved, dir, aside),
+				 errdetail("A standby never writes its journal: these are the primary's files, whose events the primary counted, or will count, and replicates; ingesting them here would count them twice."),
+				 errhint("If this server was a primary before and was attached again without a new base backup (pg_rewind), they may hold acknowledged events that reached no one: inspect them, and send their lines that carry an eventId to the primary again, which drops those it already counted.")));
+	pfree(dir);
+}
+
+/*
  * take_up_writes, in the first pass that sees the server promoted: the
- * journal is opened and POSTs are accepted from this pass on; rotation,
- * ingest and the clean-ups start.  HTTP and the open streams stay as they
- * were.
+ * base backup's copies are set aside, the journal is opened and POSTs are
+ * accepted from this pass on; rotation, ingest and the clean-ups start.
+ * HTTP and the open streams stay as they were.
  */
 static void
 take_up_writes(void)
 {
+	set_aside_backup_copies(ERROR);
 	open_journal();
 	status_set_dir(intake_dir());
 	schedule_rotation();
@@ -586,7 +624,9 @@ evproc_worker_main(Datum main_arg)
 	feed_publish_gap();
 	/* on a hot standby: reads only, no journal (see take_up_writes) */
 	(void) role_refresh();
-	if (!role_standby())
+	if (role_standby())
+		set_aside_backup_copies(WARNING);
+	else
 		open_journal();
 	status_attach(worker_index, role_standby() ? "" : intake_dir());
 	report_build_info();

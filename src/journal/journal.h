@@ -7,7 +7,8 @@
  *
  * Implemented by journal.c (the live journal: appends, flush, rotation,
  * names), journal_archive.c (the archived files: queue, opening, reader,
- * moves, pruning) and journal_fs.c (durable file-system steps they share).
+ * moves, pruning), journal_copies.c (a base backup's copies set aside) and
+ * journal_fs.c (durable file-system steps they share).
  * This module is backend-free (libc only) so that it can be unit tested on
  * its own.  Functions return -1 with errno set on failure; callers report
  * the error (the worker with ereport and %m).
@@ -20,6 +21,8 @@
  *						overwritten; pruned after a retention)
  *	  failed/			archived files set aside because they cannot be
  *						read or named safely (see journal_set_aside)
+ *	  from-backup-<stamp>/	journal files a base backup copied, set aside
+ *						on a standby (see journal_set_aside_copies)
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +38,7 @@
 #define JOURNAL_FILE		"events.jsonl"
 #define JOURNAL_PROCESSED	"processed"
 #define JOURNAL_FAILED		"failed"
+#define JOURNAL_FROM_BACKUP	"from-backup-"	/* + stamp: a base backup's copies */
 #define JOURNAL_ARCHIVE_PREFIX	"events-"	/* archived: events-*.jsonl */
 #define JOURNAL_ARCHIVE_SUFFIX	".jsonl"
 #define JOURNAL_NAME_MAX	256
@@ -138,6 +142,10 @@ extern int	journal_rename_archive(Journal *j, const char *name, char *new_name,
 								   time_t now);
 extern int	journal_prune_processed(Journal *j, time_t now, long max_age,
 									int limit);
+
+/* the copies a base backup made, set aside (journal_copies.c) */
+extern int	journal_set_aside_copies(const char *dir, time_t now, bool sync,
+									 char *aside, int *moved);
 
 /* opening an archived file for ingest */
 typedef enum ArchiveOpen

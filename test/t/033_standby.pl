@@ -21,7 +21,14 @@
 #		periodic re-read (no trigger fires on a standby);
 #	(e) after promote, the same worker process (HTTP never down) accepts
 #		a POST within a few seconds, counts it once, and /ready?role=primary
-#		is 200 there.
+#		is 200 there;
+#	(f) the journal the base backup copied (events.jsonl holding an event
+#		the primary counts after the backup) is set aside at the standby's
+#		start into from-backup-<stamp>/, with one WARNING naming it: after
+#		promotion the event is counted once (the primary's count,
+#		replicated), not twice; a file put into the standby's journal
+#		directory later is set aside at promotion, before the journal is
+#		opened.
 
 use strict;
 use warnings;
@@ -42,9 +49,18 @@ my $pport = http_port($primary);
 is(add_revenue($pport, 'sb-a', 5), 200, 'primary: POST 200');
 is(add_revenue($pport, 'sb-b', 7), 200, 'primary: another POST 200');
 rotate($primary);
+# (f) in the primary's live journal, not yet rotated: the base backup
+# copies it (and the primary counts it at its next rotation, below)
+is(add_revenue($pport, 'sb-bk', 6), 200, 'primary: a POST left in its live journal');
+ok(-s journal_dir($primary) . '/events.jsonl', '... which is not empty');
 
 my $standby = evproc_standby($primary, 'standby');
 my $sport = http_port($standby);
+my @aside = glob(journal_dir($standby) . '/from-backup-*');
+is(scalar @aside, 1, 'standby: the base backup\'s journal copy is set aside at start');
+ok(-s "$aside[0]/events.jsonl", '... the copied live journal in it, not deleted');
+ok(!-e journal_dir($standby) . '/events.jsonl', '... and no longer in the journal');
+ok(-d journal_dir($standby) . '/processed', '... processed/ left as it was');
 
 # req($port, $method, $path, $body, @headers): raw_request's reply
 sub req
@@ -138,7 +154,9 @@ for my $body (event_json('sb-c', 'add_revenue', 1),
 		'... a JSON error naming the role');
 	like($r{head}, qr/^Retry-After: \d+\r?$/mi, '... with Retry-After');
 }
-ok(!-e journal_dir($standby), 'standby: no journal directory was created');
+my @journal = grep { !m{/from-backup-[^/]*$} }
+  glob(journal_dir($standby) . '/*.jsonl');
+is_deeply(\@journal, [], 'standby: no journal file was written');
 my ($ret, $out, $err) = $standby->psql('postgres', 'SELECT evproc_rotate()');
 isnt($ret, 0, 'standby: evproc_rotate() fails');
 like($err, qr/hot standby/, '... saying why');
@@ -180,6 +198,14 @@ is($r{status}, 200, 'standby: open again once the primary deleted the tokens');
 
 # (e) promotion: the same worker takes up writes
 my $pid = worker_pid($standby);
+my $processed_before = count_processed($standby);
+# a file put into the standby's journal directory after its start is set
+# aside at promotion, before the journal is opened
+my $late = 'events-20261205T000000Z-late.jsonl';
+open(my $lf, '>', journal_dir($standby) . "/$late") or die "$late: $!";
+print $lf event_json('sb-late', 'add_revenue', 1), "\n";
+close($lf);
+sleep 1;	# another second: another from-backup-<stamp>/
 $standby->promote;
 my $t0 = time;
 my $status = 0;
@@ -198,11 +224,25 @@ rotate($standby);
 is(revenue_of($standby, 'sb-e')->{'sb-e'}, 4, '... and counted once');
 is(status_of($sport, 'GET', '/ready' . '?role=primary'), 200,
 	'promoted: /ready?role=primary 200');
-ok(-e journal_dir($standby), 'promoted: the journal is there now');
+cmp_ok(count_processed($standby), '>', $processed_before,
+	'promoted: the journal is there now, its file ingested');
+
+# (f) the events the base backup copied are counted once, by the primary
+is(revenue_of($standby, 'sb-bk')->{'sb-bk'}, 6,
+	'promoted: the events of the copied journal counted once, not twice');
+ok(-s "$aside[0]/events.jsonl", '... their file still set aside');
+my @aside2 = grep { $_ ne $aside[0] } glob(journal_dir($standby) . '/from-backup-*');
+is(scalar @aside2, 1, 'promoted: a file put there meanwhile set aside at promotion');
+ok(-s "$aside2[0]/$late", '... into a directory of its own');
+is_deeply(revenue_of($standby, 'sb-late'), {}, '... and not counted');
 
 my $log = slurp_file($standby->logfile);
 unlike($log, qr/read-only transaction/, 'standby: nothing tried to write');
 like($log, qr/as a hot standby/, 'standby: the worker said it started on a standby');
 like($log, qr/the server was promoted: accepting events/, '... and when it took up writes');
+my @warned = $log =~ /WARNING:  evproc: \d+ journal file\(s\) copied by the base backup set aside in "([^"]*)"/g;
+is_deeply(\@warned, [ $aside[0], $aside2[0] ],
+	'a WARNING each time names the directory the files were set aside in');
+like($log, qr/primary counted, or will count/, '... saying why');
 
 done_testing();

@@ -98,8 +98,8 @@ restart_after_crash = on
 # evproc_standby($primary, $name) makes and starts a hot standby of
 # $primary (made by evproc_node with allows_streaming => 1) from a new base
 # backup, streaming from it, with its own HTTP port, and waits until its
-# worker answers.  The primary's journal directory, which the base backup
-# copies, is removed first: it is the primary's, not the standby's (see
+# worker answers.  The journal files the base backup copies are the
+# primary's: the standby's worker sets them aside (see
 # docs/high-availability.md).  Returns the node.
 sub evproc_standby
 {
@@ -110,7 +110,6 @@ sub evproc_standby
 	$primary->backup("${name}_backup");
 	$node->init_from_backup($primary, "${name}_backup", has_streaming => 1);
 	$node->append_conf('postgresql.conf', "evproc.port = $port\n");
-	File::Path::rmtree(journal_dir($node));
 	$http_ports{$name} = $port;
 	$node->start;
 	die "evproc HTTP server of the standby on port $port does not answer"

@@ -5,7 +5,8 @@
  *	  journal_fs.c): opening the journal directory, group-committed
  *	  appends and their failure path (the file is cut back to its durable
  *	  length), rotation and archive names that never repeat,
- *	  the archive queue (journal_next_archive, journal_archive_done) and the
+ *	  the archive queue (journal_next_archive, journal_archive_done), a base
+ *	  backup's copies set aside (journal_set_aside_copies) and the
  *	  streaming line reader (jreader_*).
  *
  * Everything happens in a fresh directory made with mkdtemp under /tmp,
@@ -1746,6 +1747,78 @@ test_reader_mem(void)
 	free(text);
 }
 
+/*
+ * test_set_aside_copies: journal_set_aside_copies moves events.jsonl and
+ * the archived files of a directory, and only those, into
+ * from-backup-<stamp>/ with their contents, never replacing a file there;
+ * a directory with none, or none at all, is left alone.
+ */
+static void
+test_set_aside_copies(void)
+{
+	char		aside[JOURNAL_NAME_MAX];
+	char		name[JOURNAL_NAME_MAX];
+	int			moved = -1;
+	char		dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", tpath("copies"));	/* tpath's reuse */
+
+	/* no directory, then an empty one: nothing made */
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, true, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 0);
+	CHECK_STR_EQ(aside, "");
+	CHECK(!exists(dir));
+	CHECK(mkdir(dir, 0700) == 0);
+	CHECK(mkdir(tpath("copies/processed"), 0700) == 0);
+	CHECK(mkdir(tpath("copies/failed"), 0700) == 0);
+	CHECK(mkdir(tpath("copies/worker1"), 0700) == 0);
+	write_file(tpath("copies/processed/events-a.jsonl"), "p\n", 2);
+	write_file(tpath("copies/failed/events-f.jsonl"), "f\n", 2);
+	write_file(tpath("copies/notes.txt"), "n\n", 2);
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, true, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 0);
+	CHECK_STR_EQ(aside, "");
+	CHECK(!exists(tpath("copies/from-backup-" T0_STAMP)));
+
+	/* the live journal and the archived files move; nothing else does */
+	write_file(tpath("copies/events.jsonl"), "live\n", 5);
+	write_file(tpath("copies/events-" T0_STAMP "-0000000001.jsonl"), "one\n", 4);
+	write_file(tpath("copies/events-mine.jsonl"), "mine\n", 5);
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, true, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 3);
+	CHECK_STR_EQ(aside, "from-backup-" T0_STAMP);
+	CHECK(is_dir(tpath("copies/%s", aside)));
+	CHECK_FILE(tpath("copies/%s/events.jsonl", aside), "live\n");
+	CHECK_FILE(tpath("copies/%s/events-" T0_STAMP "-0000000001.jsonl", aside),
+			   "one\n");
+	CHECK_FILE(tpath("copies/%s/events-mine.jsonl", aside), "mine\n");
+	CHECK(!exists(tpath("copies/events.jsonl")));
+	CHECK(!exists(tpath("copies/events-mine.jsonl")));
+	CHECK_INT_EQ(next_in(dir, name), 0);	/* nothing left to ingest */
+	CHECK_FILE(tpath("copies/processed/events-a.jsonl"), "p\n");
+	CHECK_FILE(tpath("copies/failed/events-f.jsonl"), "f\n");
+	CHECK_FILE(tpath("copies/notes.txt"), "n\n");
+	CHECK(is_dir(tpath("copies/worker1")));
+
+	/* again in the same second: the first copies are kept, not replaced */
+	write_file(tpath("copies/events.jsonl"), "again\n", 6);
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, false, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 1);
+	CHECK_FILE(tpath("copies/%s/events.jsonl", aside), "live\n");
+	CHECK_FILE(tpath("copies/%s/events.1.jsonl", aside), "again\n");
+
+	/* a directory that cannot be read: an error, nothing moved */
+	if (geteuid() != 0)
+	{
+		write_file(tpath("copies/events.jsonl"), "x\n", 2);
+		CHECK(chmod(dir, 0300) == 0);
+		CHECK_INT_EQ(journal_set_aside_copies(dir, T0 + 1, true, aside, &moved), -1);
+		CHECK_INT_EQ(moved, 0);
+		CHECK(chmod(dir, 0700) == 0);
+		CHECK(exists(tpath("copies/events.jsonl")));
+	}
+}
+
 int
 main(void)
 {
@@ -1772,6 +1845,7 @@ main(void)
 	test_archive_files();
 	test_list();
 	test_skip();
+	test_set_aside_copies();
 	test_safe_open();
 	test_rotated_bytes();
 	test_reader_small();
