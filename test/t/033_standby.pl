@@ -43,7 +43,11 @@ use Time::HiRes qw(time usleep);
 
 use EvprocTest;
 
-my $primary = evproc_node('primary', undef, allows_streaming => 1);
+# files mode whatever EVPROC_TEST_JOURNAL_STORAGE says: the base backup's
+# copy of the journal files is what (a0) and (e) check; 034_replication
+# has the standby in database mode
+my $primary = evproc_node('primary', "evproc.journal_storage = 'files'\n",
+	allows_streaming => 1);
 my $pport = http_port($primary);
 
 is(add_revenue($pport, 'sb-a', 5), 200, 'primary: POST 200');
