@@ -8,6 +8,7 @@
 #                             no src/ file > 800 lines, a README per folder;
 #                             docs/settings.md's table matches settings.c's rows
 #   make check-all            unitcheck + structurecheck + installcheck
+#   make hacheck              failover with Patroni and HAProxy (scripts/hacheck.sh)
 #
 # Build with warnings as errors: make WERROR=1
 
@@ -31,6 +32,7 @@ OBJS = \
 	src/http/http_cors.o \
 	src/http/tls_probe.o \
 	src/http/http_ratelimit.o \
+	src/http/http_ready.o \
 	src/core/ratelimit.o \
 	src/http/dashboard.o \
 	src/core/http_inflate.o \
@@ -40,6 +42,8 @@ OBJS = \
 	src/core/ws.o \
 	src/core/ws_handshake.o \
 	src/shared/feed.o \
+	src/shared/role.o \
+	src/ingest/replica_feed.o \
 	src/shared/auth.o \
 	src/shared/tokens.o \
 	src/core/token_table.o \
@@ -52,10 +56,12 @@ OBJS = \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \
 	src/ingest/ingest_moves.o \
+	src/ingest/segments.o \
 	src/ingest/fold.o \
 	src/ingest/fold_top.o \
 	src/ingest/fold_upkeep.o \
 	src/shared/db.o \
+	src/shared/syncrep.o \
 	src/sql_api.o \
 	src/core/event.o \
 	src/core/event_fast.o \
@@ -69,10 +75,11 @@ OBJS = \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
 	src/journal/journal_fs.o \
+	src/journal/journal_copies.o \
 	src/journal/line.o \
 	src/journal/safe_open.o
 # One install script, evproc--1.0.sql, and the update chain: CREATE
-# EXTENSION at 1.5 runs evproc--1.0.sql, then each update script in turn,
+# EXTENSION at 1.6 runs evproc--1.0.sql, then each update script in turn,
 # the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \
@@ -185,7 +192,7 @@ test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/core/val
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/core/validate.c
 
 JOURNAL_SRCS = src/journal/journal.c src/journal/journal_archive.c \
-	src/journal/journal_fs.c src/journal/safe_open.c
+	src/journal/journal_fs.c src/journal/journal_copies.c src/journal/safe_open.c
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
 		src/journal/journal.h src/journal/journal_fs.h src/journal/safe_open.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_journal.c $(JOURNAL_SRCS)
@@ -251,6 +258,15 @@ structurecheck: $(OBJS)
 doccheck:
 	@python3 scripts/doccheck.py --self-test
 	@PATH="$$($(PG_CONFIG) --bindir):$$PATH" python3 scripts/doccheck.py
+
+# Failover as users run it (scripts/hacheck.sh): etcd, two Patroni nodes
+# with evproc, HAProxy, evproc-client posting through a kill of the primary's
+# machine (HACHECK_RUNS times, default 5) and a switchover; needs evproc
+# installed into $(PG_CONFIG)'s PostgreSQL, Debian's patroni, etcd-server
+# and haproxy.  See docs/high-availability.md.
+.PHONY: hacheck
+hacheck:
+	PG_CONFIG="$(PG_CONFIG)" scripts/hacheck.sh
 
 # libFuzzer target for the event parser and the user id decoder (clang).
 FUZZ_SECONDS ?= 60

@@ -58,6 +58,8 @@ HTTP_ALLOWED_CALLS = {
     "types_current": "returns the event_types copy already loaded, no call",
     "types_resolve": "looks a name up in the loaded copy, no PostgreSQL call",
     "settings_list_next": "walks a comma-separated setting string, pure",
+    "role_standby": "returns the role role_refresh read last, no call",
+    "role_name": "names the role role_refresh read last, no call",
     "tls_start": "called by the worker when the daemon starts, not a callback",
     "tls_stop": "called by the worker when the daemon stops, not a callback",
     "tls_mhd_options": "builds the daemon's options at start, in the worker",

@@ -4,6 +4,9 @@
  *	  Module entry point: defines the settings, reserves shared memory and
  *	  registers the background worker.
  *
+ * The worker starts once the server is consistent: on a hot standby too,
+ * where it serves reads only (role.c), until a promotion.
+ *
  * The worker needs the library in shared_preload_libraries.  Loaded any
  * other way the SQL side still works (the lookup function reads the
  * tables), and a WARNING says how to start the worker.
@@ -80,7 +83,7 @@ _PG_init(void)
 		memset(&worker, 0, sizeof(worker));
 		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 			BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
 		worker.bgw_restart_time = 5;
 		snprintf(worker.bgw_library_name, BGW_MAXLEN, "evproc");
 		snprintf(worker.bgw_function_name, BGW_MAXLEN, "evproc_worker_main");

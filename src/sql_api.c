@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "shared/role.h"
 #include "shared/settings.h"
 #include "shared/status.h"
 #include "shared/workers.h"
@@ -32,13 +33,20 @@ PG_FUNCTION_INFO_V1(evproc_resume_ingest);
  * waits until every archived file, including the ones just rotated, has
  * been ingested.  Returns the name of the rotated file (names, comma
  * separated, with several workers), or NULL if the journals were empty.
- * Raises an error if ingest failed, a worker exited, or on timeout.
+ * Raises an error if ingest failed, a worker exited, or on timeout, and on
+ * a hot standby.
  */
 Datum
 evproc_rotate(PG_FUNCTION_ARGS)
 {
 	char	   *rotated;
 
+	(void) role_refresh();
+	if (role_standby())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("evproc: cannot rotate on a hot standby: nothing is journaled or ingested here"),
+				 errhint("Call evproc_rotate() on the primary.")));
 	if (status_ingest_paused())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -24,6 +24,13 @@
  *		 clean-ups; what the worker is doing is
  *		 published (status.c: evproc.stats, pg_stat_activity).
  *
+ * On a hot standby (role.c) the worker serves reads only: step 4's flush
+ * and 5 are left out, nothing opens the journal, and POSTs are answered
+ * 503 (http.c); journal files the base backup copied are set aside
+ * (set_aside_backup_copies).  When the server is promoted, the pass that
+ * sees it sets aside any again and opens the journal and goes on as a primary's worker (take_up_writes), without
+ * a restart: HTTP and the streams stay up.
+ *
  * The modules never call back into this file: what one hands to another
  * passes through here (the POSTs' answers, the lookups and their values,
  * the sums an open ingest transaction has added).
@@ -40,11 +47,15 @@
 #include "ingest/ingest.h"
 #include "ingest/intake.h"
 #include "ingest/lookup.h"
+#include "ingest/replica_feed.h"
+#include "ingest/segments.h"
+#include "journal/journal.h"
 #include "shared/auth.h"
 #include "shared/db.h"
 #include "shared/feed.h"
 #include "shared/port_claim.h"
 #include "shared/pressure.h"
+#include "shared/role.h"
 #include "shared/settings.h"
 #include "shared/status.h"
 #include "shared/tls.h"
@@ -135,6 +146,8 @@ rotate_and_wake(void)
 static void
 flush(void)
 {
+	if (role_standby())
+		return;					/* nothing was taken in */
 	intake_flush(http_answer_post);
 	if (intake_rotation_due())
 		rotate_and_wake();
@@ -169,6 +182,9 @@ serve_streams(void)
 	int			n;
 	RevenueLookup *items;
 
+	/* on a standby, what replay brought (one worker publishes it for all) */
+	if (role_standby() && worker_index == 0)
+		replica_feed_poll();
 	/* a gap (records overwritten) comes as a change of "many users" */
 	(void) feed_read(&feed_pos, stream_note_change, NULL);
 	stream_welcome();
@@ -217,7 +233,7 @@ reload_settings(void)
 		ShutdownRequestPending = true;
 		SetLatch(MyLatch);
 	}
-	if (groups & RELOAD_DIRECTORY)
+	if ((groups & RELOAD_DIRECTORY) && !role_standby())
 	{
 		char	   *new_dir = resolve_directory();
 
@@ -225,6 +241,7 @@ reload_settings(void)
 		{
 			ingest_abandon();	/* its transaction must not be open */
 			ingest_progress(&progress);
+			flush();			/* what waited for it (database journal) */
 			(void) intake_move(new_dir, fold_last_recorded_name());
 			status_set_dir(intake_dir());
 		}
@@ -242,6 +259,9 @@ reload_settings(void)
 static void
 serve_rotation(void)
 {
+	/* the database journal is sealed between ingest's transactions */
+	if (intake_busy())
+		return;
 	if (workers_take_rotation())
 	{
 		char		name[JOURNAL_NAME_MAX];
@@ -273,6 +293,7 @@ prune_when_due(void)
 	if (now >= next_prune_files)
 	{
 		ingest_prune_processed(intake_journal());
+		replica_feed_prune();
 		next_prune_files = TimestampTzPlusMilliseconds(now,
 													   PRUNE_FILES_INTERVAL_MS);
 	}
@@ -323,8 +344,23 @@ compute_timeout(void)
 	long		timeout = http_timeout_ms();
 	long		t;
 
+	if (role_standby())
+	{
+		timeout = earlier(timeout, role_timeout_ms());
+		timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
+		timeout = earlier(timeout, db_stats_timeout_ms());
+		timeout = earlier(timeout, types_timeout_ms());
+		timeout = earlier(timeout, tokens_timeout_ms());
+		timeout = earlier(timeout, auth_timeout_ms());
+		if (worker_index == 0)
+			timeout = earlier(timeout, replica_feed_timeout_ms());
+		return earlier(timeout, stream_timeout_ms());
+	}
 	if (intake_pending() > 0)
 		return 0;
+	/* answers waiting for synchronous standbys: look again soon */
+	if (intake_replicating() > 0)
+		timeout = earlier(timeout, INTAKE_REPLICATION_POLL_MS);
 	if (!paused)
 		timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
@@ -342,6 +378,7 @@ compute_timeout(void)
 static void
 shut_down(void)
 {
+	ingest_abandon();			/* the database journal's batch waits for it */
 	flush();
 	http_answer_lookups(LOOKUP_FAILED, "server is shutting down");
 
@@ -356,7 +393,6 @@ shut_down(void)
 	for (int i = 0; i < 10 && http_resume_all(); i++)
 		http_run();
 	http_stop();
-	ingest_abandon();
 	intake_close();
 	ereport(LOG, (errmsg("evproc: worker shut down")));
 }
@@ -423,22 +459,124 @@ recheck_streams(void)
 	}
 }
 
+/*
+ * open_journal opens this worker's journal (intake.c), recovering what an
+ * earlier run left in it: at the start on a primary, and at promotion.
+ * ERROR if it cannot: the worker exits and is started again.
+ */
+static void
+open_journal(void)
+{
+	char	   *dir = resolve_directory();
+
+	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
+	pfree(dir);
+	if (settings_journal_in_database())
+		segments_open(worker_index, intake_journal());
+}
+
+/*
+ * set_aside_backup_copies moves the journal files found in this worker's
+ * journal directory on a standby into a from-backup-<stamp>/ subdirectory
+ * (journal_set_aside_copies), with a WARNING.  A standby never writes its
+ * journal, so they are copies the base backup made of the primary's: it
+ * counted, or will count, their events, and the counts arrive by
+ * replication; ingested here after promotion, they would be counted twice.
+ * Called at the start on a standby (they are out of the way as early as
+ * possible, whatever happens next) and again at promotion, just before the
+ * journal is opened (anything put there meanwhile is not this server's
+ * either).  elevel is for a failure: WARNING on a standby, which reads
+ * only; ERROR at promotion, which must not open the journal with them.
+ */
+static void
+set_aside_backup_copies(int elevel)
+{
+	char	   *dir = resolve_directory();
+	char		aside[JOURNAL_NAME_MAX];
+	int			moved;
+
+	if (journal_set_aside_copies(dir, time(NULL), evproc_fsync,
+								 aside, &moved) != 0)
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not set aside the journal files the base backup copied into \"%s\": %m",
+						dir)));
+	else if (moved > 0)
+		ereport(WARNING,
+				(errmsg("evproc: %d journal file(s) copied by the base backup set aside in \"%s/%s\"; they are not ingested",
+						moved, dir, aside),
+				 errdetail("A standby never writes its journal: these are the primary's files, whose events the primary counted, or will count, and replicates; ingesting them here would count them twice."),
+				 errhint("If this server was a primary before and was attached again without a new base backup (pg_rewind), they may hold acknowledged events that reached no one: inspect them, and send their lines that carry an eventId to the primary again, which drops those it already counted.")));
+	pfree(dir);
+}
+
+/*
+ * take_up_writes, in the first pass that sees the server promoted: the
+ * base backup's copies are set aside, the journal is opened and POSTs are
+ * accepted from this pass on; rotation, ingest and the clean-ups start.
+ * HTTP and the open streams stay as they were.
+ */
+static void
+take_up_writes(void)
+{
+	set_aside_backup_copies(ERROR);
+	open_journal();
+	status_set_dir(intake_dir());
+	schedule_rotation();
+	ereport(LOG,
+			(errmsg("evproc: the server was promoted: accepting events, journal in \"%s\"",
+					intake_dir())));
+}
+
+/*
+ * serve_standby is what is left of a pass on a hot standby after the
+ * reads are served: the activity published, nothing written.
+ */
+static void
+serve_standby(void)
+{
+	status_report(status_ingest_paused() ? WA_PAUSED : WA_STANDBY, "", "", 0);
+	db_report_stats();
+}
+
 /* one pass of the loop, after the wait */
 static void
 pass(void)
 {
+	if (role_refresh())
+		take_up_writes();
 	if (types_stale())
 		types_reload();
 	tokens_upkeep();
 	recheck_streams();
-	pressure_update(intake_journal(), intake_failing(), types_from_table(),
-					intake_unrotated_since(), progress.waiting_lock);
+	if (role_standby())
+		pressure_standby(types_from_table());
+	else
+	{
+		if (settings_journal_in_database())
+		{
+			int			count;
+			uint64		bytes;
+			time_t		oldest;
+
+			segments_backlog(&count, &bytes, &oldest);
+			pressure_note_segments(count, bytes, oldest);
+		}
+		pressure_update(intake_journal(), intake_failing(),
+						types_from_table(), intake_unrotated_since(),
+						progress.waiting_lock);
+	}
 	report_gauges();
 	http_run();
 	flush();
 	serve_lookups();
 	http_resume_all();
 	serve_streams();
+	if (role_standby())
+	{
+		serve_standby();
+		return;
+	}
 
 	serve_rotation();
 	if (serve_ingest())
@@ -456,7 +594,6 @@ evproc_worker_main(Datum main_arg)
 {
 	WaitEventSet *wes;
 	MemoryContext pass_cxt;
-	char	   *dir;
 
 	worker_index = DatumGetInt32(main_arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -469,10 +606,12 @@ evproc_worker_main(Datum main_arg)
 	/* never let a lock stall the event loop: fail, and retry later */
 	SetConfigOption("lock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
 	/*
-	 * A commit is durable before anything is told of it (listeners of
-	 * evproc_updates, evproc_rotate()), whatever the server's setting.
+	 * synchronous_commit stays the server's: every unit of work commits with
+	 * it set to local (db.c), so that a commit is durable before anything is
+	 * told of it (listeners of evproc_updates, evproc_rotate()) whatever the
+	 * server's setting, and never sleeps waiting for standbys; what must
+	 * wait for them waits in intake.c by the server's setting (syncrep.c).
 	 */
-	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (GetDatabaseEncoding() != PG_UTF8)
 		ereport(WARNING,
@@ -483,9 +622,13 @@ evproc_worker_main(Datum main_arg)
 	/* what this worker's subscribers may have missed if it died: resync */
 	feed_pos = feed_cursor();
 	feed_publish_gap();
-	dir = resolve_directory();
-	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
-	status_attach(worker_index, intake_dir());
+	/* on a hot standby: reads only, no journal (see take_up_writes) */
+	(void) role_refresh();
+	if (role_standby())
+		set_aside_backup_copies(WARNING);
+	else
+		open_journal();
+	status_attach(worker_index, role_standby() ? "" : intake_dir());
 	report_build_info();
 	ingest_init();
 	auth_load();
@@ -497,10 +640,14 @@ evproc_worker_main(Datum main_arg)
 						evproc_listen_address, evproc_port),
 				 errhint("Is another process listening on that port?  See the messages above.")));
 	status_set_listening(evproc_port);
-	ereport(LOG,
-			(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
-					evproc_listen_address, evproc_port, intake_dir())));
-	pfree(dir);
+	if (role_standby())
+		ereport(LOG,
+				(errmsg("evproc: listening on %s:%d as a hot standby: serving reads, refusing events",
+						evproc_listen_address, evproc_port)));
+	else
+		ereport(LOG,
+				(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
+						evproc_listen_address, evproc_port, intake_dir())));
 
 	wes = compat_create_wait_event_set(4);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

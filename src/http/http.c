@@ -33,6 +33,7 @@
 #include "http/http_events.h"
 #include "http/http_lookup.h"
 #include "http/http_ratelimit.h"
+#include "http/http_ready.h"
 #include "http/http_request.h"
 #include "http/http_stream.h"
 #include "ingest/intake.h"
@@ -150,25 +151,19 @@ setup_health(HttpRequest *req, const HttpRoute *route, const char *url,
 		request_set_reply(req, MHD_HTTP_OK, ok, sizeof(ok) - 1);
 }
 
-/* setup of GET /ready: 200 or 503, and why (pressure.c) */
+/* setup of GET /ready: 200 or 503, the role, and why (http_ready.c) */
 static void
 setup_ready(HttpRequest *req, const HttpRoute *route, const char *url,
 			const char *method)
 {
-	char		body[1024];
-	bool		ready;
-	size_t		len;
-
-	if (!admit(req, method, route->allow, route->need))
-		return;
-	len = pressure_ready_json(body, sizeof(body), &ready);
-	request_set_reply(req, ready ? MHD_HTTP_OK :
-					  MHD_HTTP_SERVICE_UNAVAILABLE, body, len);
+	if (admit(req, method, route->allow, route->need))
+		http_ready_reply(req);
 }
 
 /*
- * setup of POST /liveEvent: back-pressure, the rate limit, the
- * Content-Encoding and the announced size, all before the body is read.
+ * setup of POST /liveEvent: the role (a standby refuses), back-pressure,
+ * the rate limit, the Content-Encoding and the announced size, all before
+ * the body is read.
  */
 static void
 setup_event(HttpRequest *req, const HttpRoute *route, const char *url,
@@ -179,6 +174,8 @@ setup_event(HttpRequest *req, const HttpRoute *route, const char *url,
 	int			retry_after = 0;
 
 	if (!admit(req, method, route->allow, route->need))
+		return;
+	if (http_refuse_on_standby(req))
 		return;
 	if ((refusal = pressure_refusal(&retry_after)) != NULL)
 	{

@@ -5,6 +5,10 @@
  *	  processed/: reading, fingerprinting, the file's transaction, and
  *	  what happens to a file that cannot be counted.
  *
+ * With the journal in the database, its sealed segments come first, oldest
+ * first: one is read into memory and then goes the same way as a file, its
+ * transaction also deleting its row (segments.c) instead of a move.
+ *
  * Files are taken oldest (first by name) first.  A file is streamed in
  * slices, a bounded number of lines per call of ingest_step, so that the
  * event loop keeps serving HTTP while a large file is read; fold.c sums
@@ -39,6 +43,8 @@
 #include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
+#include "ingest/replica_feed.h"
+#include "ingest/segments.h"
 #include "journal/line.h"
 #include "shared/db.h"
 #include "shared/feed.h"
@@ -93,6 +99,7 @@ typedef enum IngestPhase
 typedef struct IngestState
 {
 	bool		active;			/* a file is in progress */
+	bool		segment;		/* it is a segment of the database journal */
 	IngestPhase phase;
 	char		name[JOURNAL_NAME_MAX];
 	char		path[MAXPGPATH];
@@ -150,7 +157,7 @@ void
 ingest_abandon(void)
 {
 	db_abort();
-	if (state.reader.fd >= 0 && state.reader.buf != NULL)
+	if (state.reader.buf != NULL)
 		jreader_close(&state.reader);
 	if (state.sha256 != NULL)
 		pg_cryptohash_free(state.sha256);
@@ -459,6 +466,8 @@ commit_file(Journal *journal)
 	evproc_fault("ingest-before-commit");
 	/* not in SPI's memory: it goes with the commit */
 	nusers = fold_users(state.step_cxt, &users);
+	/* the same users for a hot standby's streams, replicated */
+	replica_feed_record((const char *const *) users, nusers);
 	db_commit();
 	state.phase = PHASE_NONE;
 	/* only now, durable and visible: the subscribers of every worker */
@@ -466,20 +475,12 @@ commit_file(Journal *journal)
 
 	prom_ingested(counts.events, counts.rejected);
 	evproc_fault("ingest-after-commit");
-	ereport(DEBUG1,
-			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d metric rows, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
-					state.name, counts.events, counts.rows,
-					counts.rejected, counts.duplicates)));
-	if (counts.rejected > evproc_max_rejected_lines)
-		ereport(LOG,
-				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; the first %d are in evproc.rejected_lines",
-						state.name, counts.rejected, evproc_max_rejected_lines)));
-	else if (counts.rejected > 0)
-		ereport(LOG,
-				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
-						state.name, counts.rejected)));
+	ingest_log_counted(state.name, &counts);
 	ingest_abandon();
-	ingest_move_done(journal, state.name);
+	if (state.segment)
+		segments_consumed(journal);
+	else
+		ingest_move_done(journal, state.name);
 }
 
 /* hash_block feeds the fingerprint with a block read from the file. */
@@ -500,11 +501,21 @@ hash_block(void *arg, const char *data, size_t len)
 static bool
 start_file(Journal *journal)
 {
-	int			rc = journal_next_archive(journal, time(NULL), state.name);
+	int			rc;
 	int			fd;
 	const char *why = NULL;
 	ResourceOwner oldowner;
 
+	/* the database journal's sealed segments first, then files */
+	state.segment = segments_open_next(&state.reader, state.name,
+									   INGEST_MAX_LINE);
+	if (state.segment)
+	{
+		strlcpy(state.path, state.name, sizeof(state.path));
+		evproc_fault("ingest-before-start");
+		goto opened;
+	}
+	rc = journal_next_archive(journal, time(NULL), state.name);
 	if (rc < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -539,6 +550,7 @@ start_file(Journal *journal)
 				(errcode_for_file_access(),
 				 errmsg("could not read file \"%s\": %m", state.path)));
 
+opened:
 	/* from here on, ingest_abandon cleans up */
 	state.active = true;
 	state.phase = PHASE_READING;
@@ -587,7 +599,6 @@ static void
 begin_apply(Journal *journal)
 {
 	Recorded	recorded;
-	char		new_name[JOURNAL_NAME_MAX];
 	char		activity[JOURNAL_NAME_MAX + 32];
 
 	if (GetCurrentTimestamp() < state.apply_at)
@@ -619,38 +630,20 @@ begin_apply(Journal *journal)
 		return;
 	}
 
+	if (state.segment)			/* not by construction: only forgotten */
+		segments_consume();
 	db_commit();
 	state.phase = PHASE_NONE;
 	ingest_abandon();
-	switch (recorded)
+	if (state.segment)
 	{
-		case RECORDED_SAME:
-		case RECORDED_LEGACY:
-			ereport(LOG,
-					(errmsg("evproc: file \"%s\" was already ingested%s; moving it to %s/",
-							state.name,
-							recorded == RECORDED_LEGACY ?
-							" (recorded without a fingerprint)" : "",
-							JOURNAL_PROCESSED)));
-			ingest_move_done(journal, state.name);
-			break;
-		case RECORDED_OTHER:
-			if (journal_rename_archive(journal, state.name, new_name,
-									   time(NULL)) != 0)
-			{
-				ingest_skip(journal, state.name,
-							"its name was used by another file; could not rename it");
-				break;
-			}
-			ereport(WARNING,
-					(errmsg("evproc: file \"%s\" has the name of a file ingested before, but other contents; it is counted as \"%s\"",
-							state.name, new_name),
-					 errdetail("Size " INT64_FORMAT " bytes.  A file name is never counted twice, and a file is never skipped for its name alone.",
-							   state.size)));
-			break;
-		case RECORDED_NOT:
-			break;
+		segments_consumed(journal);
+		ereport(LOG,
+				(errmsg("evproc: journal segment \"%s\" was already ingested; forgotten",
+						state.name)));
+		return;
 	}
+	ingest_recorded(journal, state.name, recorded, state.size);
 }
 
 /*
@@ -699,6 +692,8 @@ file_step(Journal *journal)
 			fold_apply_tops();
 			fold_notify();
 			fold_record(state.size, state.digest, &state.counts);
+			if (state.segment)
+				segments_consume();
 			XLogSetAsyncXactLSN(XactLastRecEnd);
 			state.phase = PHASE_COMMIT;
 			break;

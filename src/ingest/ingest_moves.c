@@ -6,7 +6,8 @@
  *	  counted as it is, and if it cannot be moved there, nowhere for now:
  *	  it is skipped (journal_skip), so that no entry holds back the others,
  *	  and tried again a minute later.  Files in processed/ older than
- *	  evproc.processed_retention are removed.
+ *	  evproc.processed_retention are removed.  Also what is logged of a
+ *	  counted file, and what becomes of a file whose name was recorded.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +31,69 @@ static char *
 printable_name(const char *name)
 {
 	return fold_printable(name, strlen(name));
+}
+
+/*
+ * ingest_log_counted logs what a counted file (or segment) counted: at
+ * DEBUG1, and at LOG when it had rejected lines.
+ */
+void
+ingest_log_counted(const char *name, const FoldCounts *counts)
+{
+	ereport(DEBUG1,
+			(errmsg("evproc: ingested \"%s\": " INT64_FORMAT " events, %d metric rows, " INT64_FORMAT " rejected lines, " INT64_FORMAT " duplicates",
+					name, counts->events, counts->rows,
+					counts->rejected, counts->duplicates)));
+	if (counts->rejected > evproc_max_rejected_lines)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; the first %d are in evproc.rejected_lines",
+						name, counts->rejected, evproc_max_rejected_lines)));
+	else if (counts->rejected > 0)
+		ereport(LOG,
+				(errmsg("evproc: file \"%s\" had " INT64_FORMAT " rejected lines; see evproc.rejected_lines",
+						name, counts->rejected)));
+}
+
+/*
+ * ingest_recorded: a file whose name was recorded before is not applied:
+ * it is moved if it is the same file (recorded: RECORDED_SAME or _LEGACY),
+ * or renamed to be counted under a name of its own (RECORDED_OTHER).
+ */
+void
+ingest_recorded(Journal *journal, const char *name, Recorded recorded,
+				int64 size)
+{
+	char		new_name[JOURNAL_NAME_MAX];
+
+	switch (recorded)
+	{
+		case RECORDED_SAME:
+		case RECORDED_LEGACY:
+			ereport(LOG,
+					(errmsg("evproc: file \"%s\" was already ingested%s; moving it to %s/",
+							name,
+							recorded == RECORDED_LEGACY ?
+							" (recorded without a fingerprint)" : "",
+							JOURNAL_PROCESSED)));
+			ingest_move_done(journal, name);
+			break;
+		case RECORDED_OTHER:
+			if (journal_rename_archive(journal, name, new_name,
+									   time(NULL)) != 0)
+			{
+				ingest_skip(journal, name,
+							"its name was used by another file; could not rename it");
+				break;
+			}
+			ereport(WARNING,
+					(errmsg("evproc: file \"%s\" has the name of a file ingested before, but other contents; it is counted as \"%s\"",
+							name, new_name),
+					 errdetail("Size " INT64_FORMAT " bytes.  A file name is never counted twice, and a file is never skipped for its name alone.",
+							   size)));
+			break;
+		case RECORDED_NOT:
+			break;
+	}
 }
 
 /*

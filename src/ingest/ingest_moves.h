@@ -11,11 +11,15 @@
 
 #include "postgres.h"
 
+#include "ingest/fold.h"
 #include "journal/journal.h"
 
 /* files removed from processed/ per pass */
 #define INGEST_PRUNE_BATCH		1000
 
+extern void ingest_log_counted(const char *name, const FoldCounts *counts);
+extern void ingest_recorded(Journal *journal, const char *name,
+							Recorded recorded, int64 size);
 extern void ingest_skip(Journal *journal, const char *name, const char *what);
 extern void ingest_move_done(Journal *journal, const char *name);
 extern void ingest_set_aside(Journal *journal, const char *name,

@@ -14,6 +14,21 @@
  * eventId already journaled recently, or earlier in the same batch, is a
  * duplicate: acknowledged, counted in the receipt, not journaled again.
  *
+ * With evproc.journal_storage = database the batch is not written to the
+ * file but group-committed as one transaction (segments.c), and the
+ * waiters are answered after its commit.  A backend has one transaction at
+ * a time and ingest's may stay open across passes: while it is, the batch
+ * waits (and keeps growing) and is committed at the first pass after it.
+ * With synchronous standbys (synchronous_commit on, remote_write or
+ * remote_apply, and synchronous_standby_names set), the waiters of a
+ * committed batch are answered once the standbys have confirmed its
+ * commit (syncrep.c): they move to the front of the waiters, with the
+ * commit's LSN, and are answered at a later pass, in order; the loop keeps
+ * serving, and keeps group-committing the batches behind them.
+ * The journal's directory is still opened (files left in it are ingested),
+ * and the journal keeps the naming, the batch and the sizes
+ * (durable_len: bytes committed to the current segment).
+ *
  * intake_accept runs inside libmicrohttpd's callbacks, so it uses malloc
  * and never calls into PostgreSQL; everything else runs in the worker's
  * loop and reports with ereport.
@@ -26,8 +41,11 @@
 #include "core/idcache.h"
 #include "core/prom.h"
 #include "ingest/intake.h"
+#include "ingest/segments.h"
 #include "journal/line.h"
+#include "shared/db.h"
 #include "shared/settings.h"
+#include "shared/syncrep.h"
 
 #include <time.h>
 
@@ -41,12 +59,17 @@
 /* ... with this many bytes written to its file system */
 #define PROBE_BYTES				8192
 
-/* A client waiting for the batch, with what it sent. */
+/*
+ * A client waiting for the batch, with what it sent; or, among the first
+ * nreplicating waiters, for the standbys to confirm the commit ending at
+ * lsn.
+ */
 typedef struct Waiter
 {
 	void	   *waiter;
 	long		accepted;
 	long		duplicates;
+	XLogRecPtr	lsn;
 } Waiter;
 
 static Journal journal;
@@ -56,6 +79,7 @@ static bool failing = false;	/* the last flush failed */
 static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 static Waiter *waiters = NULL;
 static int	nwaiters = 0;
+static int	nreplicating = 0;	/* the first ones: committed, see Waiter */
 static int	waiters_cap = 0;
 static time_t unrotated_since = 0;	/* see intake_unrotated_since */
 static int64 next_probe_ms = 0;
@@ -170,7 +194,7 @@ intake_move(const char *dir, const char *last_recorded)
 	char		name[JOURNAL_NAME_MAX];
 	char	   *old_dir;
 
-	Assert(nwaiters == 0);
+	Assert(nwaiters == nreplicating);
 	if (!open_in(&new_journal, dir, last_recorded, LOG))
 	{
 		ereport(LOG,
@@ -207,7 +231,7 @@ intake_close(void)
 	idcache_free(&recent_ids);
 	free(waiters);
 	waiters = NULL;
-	nwaiters = waiters_cap = 0;
+	nwaiters = nreplicating = waiters_cap = 0;
 	opened = false;
 }
 
@@ -228,11 +252,21 @@ intake_journal(void)
 	return &journal;
 }
 
-/* intake_pending: how many clients wait for the next intake_flush. */
+/* intake_pending: how many clients wait for the next group commit. */
 int
 intake_pending(void)
 {
-	return nwaiters;
+	return nwaiters - nreplicating;
+}
+
+/*
+ * intake_replicating: how many clients wait for the synchronous standbys
+ * to confirm a committed batch (each pass looks; nothing wakes the loop).
+ */
+int
+intake_replicating(void)
+{
+	return nreplicating;
 }
 
 static int
@@ -306,6 +340,7 @@ push_waiter(void *waiter, long accepted, long duplicates)
 	waiters[nwaiters].waiter = waiter;
 	waiters[nwaiters].accepted = accepted;
 	waiters[nwaiters].duplicates = duplicates;
+	waiters[nwaiters].lsn = InvalidXLogRecPtr;
 	nwaiters++;
 	return true;
 }
@@ -401,6 +436,15 @@ probe(void)
 	if (now < next_probe_ms)
 		return;
 	next_probe_ms = now + PROBE_EVERY_MS;
+	if (settings_journal_in_database())
+	{
+		if (db_in_work() || !segments_probe())
+			return;
+		ereport(LOG,
+				(errmsg("evproc: writing the journal succeeds again")));
+		failing = false;
+		return;
+	}
 	replaced = journal.replaced;
 	ok = journal_probe(&journal, PROBE_BYTES) == 0;
 	if (journal.replaced != replaced)
@@ -410,6 +454,68 @@ probe(void)
 	ereport(LOG,
 			(errmsg("evproc: writing the journal succeeds again")));
 	failing = false;
+}
+
+/*
+ * flush_to_database group-commits the batch in the database: true once
+ * committed.  Either way the batch is gone (as journal_flush does).
+ */
+static bool
+flush_to_database(void)
+{
+	char		err[256];
+	bool		durable = segments_append(journal.buf, journal.len, err,
+										  sizeof(err));
+
+	if (durable)
+		journal.durable_len += (off_t) journal.len;
+	else if (!failing)
+		ereport(LOG,
+				(errmsg("evproc: could not write the journal in the database: %s",
+						err),
+				 errdetail("Events are refused with 503 until writing succeeds again.")));
+	journal.len = 0;
+	return durable;
+}
+
+/* answer_one answers a waiter: 200 with its receipt if durable, else 503 */
+static void
+answer_one(IntakeAnswerFn answer, const Waiter *w, bool durable)
+{
+	IntakeReceipt receipt;
+
+	receipt.durable = durable;
+	receipt.accepted = w->accepted;
+	receipt.duplicates = w->duplicates;
+	answer(w->waiter, &receipt);
+}
+
+/*
+ * answer_replicated answers the waiters of committed batches that the
+ * synchronous standbys have confirmed by now: a prefix of them, since
+ * commits are confirmed in the order of their LSNs.
+ */
+static void
+answer_replicated(IntakeAnswerFn answer)
+{
+	int			n = 0;
+	XLogRecPtr	confirmed = InvalidXLogRecPtr;
+
+	while (n < nreplicating)
+	{
+		if (waiters[n].lsn != confirmed)
+		{
+			if (!syncrep_reached(waiters[n].lsn))
+				break;
+			confirmed = waiters[n].lsn;
+		}
+		answer_one(answer, &waiters[n++], true);
+	}
+	if (n == 0)
+		return;
+	memmove(waiters, waiters + n, (nwaiters - n) * sizeof(Waiter));
+	nwaiters -= n;
+	nreplicating -= n;
 }
 
 /*
@@ -424,8 +530,10 @@ intake_flush(IntakeAnswerFn answer)
 	uint64		replaced;
 	uint64		bytes;
 	int64		started;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
 
-	if (nwaiters == 0)
+	answer_replicated(answer);
+	if (nwaiters == nreplicating)
 	{
 		if (failing)
 			probe();
@@ -434,12 +542,22 @@ intake_flush(IntakeAnswerFn answer)
 	replaced = journal.replaced;
 	bytes = journal_batch_len(&journal);
 	started = monotonic_us();
-	durable = (journal_flush(&journal) == 0);
+	if (settings_journal_in_database())
+	{
+		/* ingest's transaction is open: the batch waits for its end */
+		if (db_in_work())
+			return;
+		durable = flush_to_database();
+		if (durable)
+			lsn = syncrep_commit_lsn();
+	}
+	else
+		durable = (journal_flush(&journal) == 0);
 	if (durable)
 		prom_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
 	if (journal.replaced != replaced)
 		warn_replaced();
-	if (!durable && !failing)
+	if (!durable && !failing && !settings_journal_in_database())
 		ereport(LOG,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not write the journal in \"%s\": %m",
@@ -454,16 +572,17 @@ intake_flush(IntakeAnswerFn answer)
 		idcache_commit(&recent_ids, time(NULL), evproc_dedupe_retention);
 	else
 		idcache_abort(&recent_ids);
-	for (int i = 0; i < nwaiters; i++)
+	if (durable && !syncrep_reached(lsn))
 	{
-		IntakeReceipt receipt;
-
-		receipt.durable = durable;
-		receipt.accepted = waiters[i].accepted;
-		receipt.duplicates = waiters[i].duplicates;
-		answer(waiters[i].waiter, &receipt);
+		/* answered by answer_replicated once the standbys have it */
+		for (int i = nreplicating; i < nwaiters; i++)
+			waiters[i].lsn = lsn;
+		nreplicating = nwaiters;
+		return;
 	}
-	nwaiters = 0;
+	for (int i = nreplicating; i < nwaiters; i++)
+		answer_one(answer, &waiters[i], durable);
+	nwaiters = nreplicating;
 }
 
 /*
@@ -473,8 +592,44 @@ intake_flush(IntakeAnswerFn answer)
 bool
 intake_rotation_due(void)
 {
+	if (settings_journal_in_database() &&
+		journal.durable_len >= SEGMENT_MAX_BYTES)
+		return true;
 	return evproc_rotation_size > 0 &&
 		journal.durable_len >= (off_t) evproc_rotation_size * 1024;
+}
+
+/*
+ * intake_busy: can the journal not be rotated now?  In the database, not
+ * while ingest's transaction is open (a backend has one at a time).
+ */
+bool
+intake_busy(void)
+{
+	return settings_journal_in_database() && db_in_work();
+}
+
+/*
+ * rotate_segment seals the current segment of the journal in the database
+ * (rotation there): the next group commit starts a new one.
+ */
+static bool
+rotate_segment(char *name)
+{
+	uint64		len = (uint64) journal.durable_len;
+
+	name[0] = '\0';
+	if (intake_busy())
+		return false;
+	if (!segments_seal(name))
+		return false;
+	if (name[0] != '\0')
+	{
+		journal.rotated_bytes += len;
+		journal.durable_len = 0;
+	}
+	unrotated_since = 0;
+	return true;
 }
 
 /*
@@ -486,6 +641,8 @@ intake_rotate(char *name)
 {
 	int			rc;
 
+	if (settings_journal_in_database())
+		return rotate_segment(name);
 	name[0] = '\0';
 	rc = journal_rotate(&journal, time(NULL), name);
 	if (rc < 0)
@@ -524,5 +681,7 @@ intake_failing(void)
 bool
 intake_is_empty(void)
 {
+	if (settings_journal_in_database())
+		return journal.durable_len == 0;
 	return journal_is_empty(&journal);
 }

@@ -10,6 +10,12 @@
 #ifndef EVPROC_INTAKE_H
 #define EVPROC_INTAKE_H
 
+/*
+ * How often the loop looks whether the synchronous standbys confirmed a
+ * commit that answers wait for (nothing wakes it when they do).
+ */
+#define INTAKE_REPLICATION_POLL_MS	1
+
 #include "postgres.h"
 
 #include "core/event.h"
@@ -34,10 +40,12 @@ extern bool intake_move(const char *dir, const char *last_recorded);
 extern void intake_apply_settings(void);
 extern void intake_close(void);
 extern int	intake_pending(void);
+extern int	intake_replicating(void);
 extern void intake_flush(IntakeAnswerFn answer);
 extern bool intake_rotation_due(void);
 extern bool intake_rotate(char *name);
 extern bool intake_is_empty(void);
+extern bool intake_busy(void);
 extern bool intake_failing(void);
 extern time_t intake_unrotated_since(void);
 extern const char *intake_dir(void);

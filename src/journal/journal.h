@@ -7,7 +7,8 @@
  *
  * Implemented by journal.c (the live journal: appends, flush, rotation,
  * names), journal_archive.c (the archived files: queue, opening, reader,
- * moves, pruning) and journal_fs.c (durable file-system steps they share).
+ * moves, pruning), journal_copies.c (a base backup's copies set aside) and
+ * journal_fs.c (durable file-system steps they share).
  * This module is backend-free (libc only) so that it can be unit tested on
  * its own.  Functions return -1 with errno set on failure; callers report
  * the error (the worker with ereport and %m).
@@ -20,6 +21,8 @@
  *						overwritten; pruned after a retention)
  *	  failed/			archived files set aside because they cannot be
  *						read or named safely (see journal_set_aside)
+ *	  from-backup-<stamp>/	journal files a base backup copied, set aside
+ *						on a standby (see journal_set_aside_copies)
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +38,7 @@
 #define JOURNAL_FILE		"events.jsonl"
 #define JOURNAL_PROCESSED	"processed"
 #define JOURNAL_FAILED		"failed"
+#define JOURNAL_FROM_BACKUP	"from-backup-"	/* + stamp: a base backup's copies */
 #define JOURNAL_ARCHIVE_PREFIX	"events-"	/* archived: events-*.jsonl */
 #define JOURNAL_ARCHIVE_SUFFIX	".jsonl"
 #define JOURNAL_NAME_MAX	256
@@ -139,6 +143,10 @@ extern int	journal_rename_archive(Journal *j, const char *name, char *new_name,
 extern int	journal_prune_processed(Journal *j, time_t now, long max_age,
 									int limit);
 
+/* the copies a base backup made, set aside (journal_copies.c) */
+extern int	journal_set_aside_copies(const char *dir, time_t now, bool sync,
+									 char *aside, int *moved);
+
 /* opening an archived file for ingest */
 typedef enum ArchiveOpen
 {
@@ -154,7 +162,10 @@ extern ArchiveOpen journal_open_archive(Journal *j, const char *name, int *fd,
 /* streaming reader */
 typedef struct JournalReader
 {
-	int			fd;
+	int			fd;				/* -1 when reading memory (mem) */
+	const char *mem;			/* jreader_open_mem: the bytes read */
+	size_t		mem_len;
+	size_t		mem_pos;		/* next byte of mem to read */
 	char	   *buf;
 	size_t		cap;
 	size_t		start;			/* first unread byte in buf */
@@ -180,6 +191,8 @@ typedef enum JournalLine
 
 extern int	jreader_open(JournalReader *r, const char *path, size_t max_line);
 extern int	jreader_open_fd(JournalReader *r, int fd, size_t max_line);
+extern int	jreader_open_mem(JournalReader *r, const char *data, size_t len,
+							 size_t max_line);
 extern int	jreader_rewind(JournalReader *r);
 extern JournalLine jreader_next(JournalReader *r, const char **line, size_t *len);
 extern void jreader_close(JournalReader *r);

@@ -507,13 +507,56 @@ jreader_open_fd(JournalReader *r, int fd, size_t max_line)
 }
 
 /*
+ * jreader_open_mem streams len bytes at data by lines, exactly as a file of
+ * those bytes (a journal segment kept in the database).  data is the
+ * caller's and must outlive the reader; the reader copies it in blocks into
+ * its buffer, so that lines, too-long lines and on_read behave the same.
+ */
+int
+jreader_open_mem(JournalReader *r, const char *data, size_t len,
+				 size_t max_line)
+{
+	memset(r, 0, sizeof(JournalReader));
+	r->fd = -1;
+	r->mem = data;
+	r->mem_len = len;
+	r->max_line = max_line;
+	r->cap = max_line + 1024 * 1024;
+	r->buf = malloc(r->cap);
+	if (r->buf == NULL)
+	{
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/* read_block reads the next block of the file, or of the memory read. */
+static ssize_t
+read_block(JournalReader *r, char *into, size_t room)
+{
+	size_t		n;
+
+	if (r->mem == NULL)
+		return read(r->fd, into, room);
+	n = r->mem_len - r->mem_pos;
+	if (n > room)
+		n = room;
+	memcpy(into, r->mem + r->mem_pos, n);
+	r->mem_pos += n;
+	return (ssize_t) n;
+}
+
+/*
  * jreader_rewind starts reading the same open file again from its first
  * line, without on_read (a second pass reads what the first one saw).
  */
 int
 jreader_rewind(JournalReader *r)
 {
-	if (lseek(r->fd, 0, SEEK_SET) != 0)
+	if (r->mem != NULL)
+		r->mem_pos = 0;
+	else if (lseek(r->fd, 0, SEEK_SET) != 0)
 		return -1;
 	r->start = r->end = 0;
 	r->offset = 0;
@@ -597,7 +640,7 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 		}
 		for (;;)
 		{
-			ssize_t		n = read(r->fd, r->buf + r->end, r->cap - r->end);
+			ssize_t		n = read_block(r, r->buf + r->end, r->cap - r->end);
 
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -613,7 +656,7 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 			 * finds little left to do, instead of stalling the worker for a
 			 * whole large file.  Advisory only, so errors are ignored.
 			 */
-			if (n > 0)
+			if (n > 0 && r->mem == NULL)
 				(void) sync_file_range(r->fd, r->offset, n,
 									   SYNC_FILE_RANGE_WRITE);
 #endif

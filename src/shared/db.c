@@ -28,6 +28,7 @@
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -76,6 +77,16 @@ db_begin(const char *activity)
 	Assert(!in_work);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+
+	/*
+	 * Commit durably (a local flush, whatever the server's setting), but
+	 * never sleep at commit waiting for synchronous standbys: the loop would
+	 * stop serving for as long as they take, forever if they are gone.  What
+	 * must wait for them (the answers to POSTs of the database journal)
+	 * waits in intake.c, serving meanwhile (syncrep.c).
+	 */
+	(void) set_config_option("synchronous_commit", "local", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);

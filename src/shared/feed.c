@@ -35,9 +35,8 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
-/* the ring's size, and the most users one file publishes one by one */
+/* the ring's size (the most users one file publishes: feed.h) */
 #define FEED_BYTES			(4 * 1024 * 1024)
-#define FEED_MAX_USERS		10000
 
 /* A record: its header, then the user id (len bytes), padded to 8. */
 typedef struct FeedRecord
@@ -161,6 +160,29 @@ feed_publish(XLogRecPtr commit_lsn, const char *const *users, int nusers)
 	else
 		for (int i = 0; i < nusers; i++)
 			append(seq, users[i], (uint32) strlen(users[i]));
+	LWLockRelease(feed->lock);
+	workers_wake();
+	return seq;
+}
+
+/*
+ * feed_publish_many publishes "many users changed" for a commit: a hot
+ * standby's worker, for a commit that replay brought and that changed more
+ * than FEED_MAX_USERS users (see replica_feed.c).
+ */
+uint64
+feed_publish_many(XLogRecPtr commit_lsn)
+{
+	uint64		seq;
+
+	if (feed == NULL)
+		return 0;
+	LWLockAcquire(feed->lock, LW_EXCLUSIVE);
+	seq = Max(feed->last_seq + 1, (uint64) commit_lsn);
+	feed->last_seq = seq;
+	if (feed->first_seq == 0)
+		feed->first_seq = seq;
+	append(seq, NULL, 0);
 	LWLockRelease(feed->lock);
 	workers_wake();
 	return seq;

@@ -18,9 +18,13 @@ extern Size feed_shmem_size(void);
 extern void feed_shmem_request(void);
 extern void feed_shmem_init(void);
 
-/* a worker, after an ingest commit */
+/* the most users one commit publishes one by one; more: "many users" */
+#define FEED_MAX_USERS		10000
+
+/* a worker, after an ingest commit (or its replay, on a hot standby) */
 extern uint64 feed_publish(XLogRecPtr commit_lsn, const char *const *users,
 						   int nusers);
+extern uint64 feed_publish_many(XLogRecPtr commit_lsn);
 
 /* a worker, reading what was published since its cursor */
 typedef enum FeedRead

@@ -19,6 +19,10 @@
  *	  journal cannot be written, the tables are missing, or ingest waits
  *	  for a table that another session holds locked.
  *
+ * On a hot standby (role.c) there is no journal: pressure_standby stands
+ * for the measurement, only the tables are checked, and /ready's body says
+ * the role.
+ *
  * The HTTP side only reads what the worker measured: no PostgreSQL calls,
  * no system calls.
  *
@@ -28,6 +32,7 @@
 
 #include "core/clock.h"
 #include "shared/pressure.h"
+#include "shared/role.h"
 #include "shared/settings.h"
 
 #include <stdio.h>
@@ -57,6 +62,10 @@ static double drain_rate = 0;	/* bytes/s the backlog went down by, smoothed */
 static uint64 last_backlog = 0;
 static int64 last_ms = 0;
 static double lag = 0;			/* age of the oldest event not yet counted */
+/* the sealed segments of the database journal, as last noted */
+static int	segments = 0;
+static uint64 segment_bytes = 0;
+static time_t segment_oldest = 0;
 
 /*
  * backlog_now: the bytes acknowledged and not yet counted, as of now: the
@@ -73,6 +82,19 @@ backlog_now(void)
 	if (live->rotated_bytes > rotated_mark)
 		b += live->rotated_bytes - rotated_mark;
 	return b + (uint64) live->durable_len + (uint64) live->len;
+}
+
+/*
+ * pressure_note_segments gives the sealed segments of the journal kept in
+ * the database not yet counted (evproc.journal_storage = database): they
+ * are in the backlog as archived files are.
+ */
+void
+pressure_note_segments(int count, uint64 bytes, time_t oldest)
+{
+	segments = count;
+	segment_bytes = bytes;
+	segment_oldest = oldest;
 }
 
 /*
@@ -104,6 +126,10 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 	next_ms = now + PRESSURE_EVERY_MS;
 	if (journal_backlog(journal, &backlog_files, &archived, &oldest) != 0)
 		archived = oldest = 0;
+	backlog_files += segments;
+	archived += segment_bytes;
+	if (segment_oldest != 0 && (oldest == 0 || segment_oldest < oldest))
+		oldest = segment_oldest;
 	rotated_mark = journal->rotated_bytes;
 	moved_mark = journal->archives_moved;
 	if (unrotated_since != 0 && (oldest == 0 || unrotated_since < oldest))
@@ -122,6 +148,25 @@ pressure_update(Journal *journal, bool journal_failing, bool schema_ready,
 	}
 	last_backlog = backlog;
 	last_ms = now;
+	measured = true;
+}
+
+/*
+ * pressure_standby, on a hot standby, in place of pressure_update: no
+ * journal, no backlog, no disk to watch; only whether the extension's
+ * tables are there (schema_ready).
+ */
+void
+pressure_standby(bool schema_ready)
+{
+	failing = false;
+	locked = false;
+	schema = schema_ready;
+	live = NULL;
+	archived = backlog = 0;
+	backlog_files = 0;
+	disk_known = false;
+	lag = 0;
 	measured = true;
 }
 
@@ -212,10 +257,11 @@ pressure_ready_json(char *out, size_t outlen, bool *ready)
 
 	*ready = measured && backlog_ok && disk_ok && !failing && schema && !locked;
 	n = snprintf(out, outlen,
-				 "{\"status\": \"%s\", \"checks\": {"
+				 "{\"status\": \"%s\", \"role\": \"%s\", \"checks\": {"
 				 "\"journal\": \"%s\", \"disk\": \"%s\", \"database\": \"%s\", \"backlog\": \"%s\"}, "
 				 "\"backlog_bytes\": " UINT64_FORMAT ", \"backlog_files\": %d, \"free_bytes\": " UINT64_FORMAT "}",
-				 *ready ? "ready" : "not ready",
+				 *ready ? "ready" : "not ready", role_name(),
+				 role_standby() ? "none: a standby journals nothing" :
 				 failing ? "failing: the journal cannot be written" : "ok",
 				 disk_ok ? "ok" : "failing: less free space than evproc.min_free_space",
 				 !schema ? "failing: the extension's tables are missing or older than the library" :

@@ -14,9 +14,11 @@
 #include "journal/journal.h"
 
 /* the worker, once a pass */
+extern void pressure_note_segments(int count, uint64 bytes, time_t oldest);
 extern void pressure_update(Journal *journal, bool journal_failing,
 							bool schema_ready, time_t unrotated_since,
 							bool ingest_locked);
+extern void pressure_standby(bool schema_ready);
 extern void pressure_backlog(uint64 *bytes, int *files, double *lag_seconds);
 extern long pressure_timeout_ms(void);
 extern bool pressure_rotation_helps(void);

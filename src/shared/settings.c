@@ -57,6 +57,7 @@ int			evproc_max_body_memory = 64 * 1024 * 1024;
 int			evproc_rate_limit_per_client = 0;
 int			evproc_read_rate_limit_per_client = 1000;
 char	   *evproc_fault_injection = NULL;
+char	   *evproc_journal_storage = NULL;
 
 /*
  * check_listen_address accepts "*", an IPv4 or an IPv6 address, nothing
@@ -112,6 +113,27 @@ check_allowed_origins(char **newval, void **extra, GucSource source)
 		}
 	}
 	return true;
+}
+
+/* check_journal_storage accepts "files" and "database". */
+static bool
+check_journal_storage(char **newval, void **extra, GucSource source)
+{
+	if (strcmp(*newval, "files") == 0 || strcmp(*newval, "database") == 0)
+		return true;
+	GUC_check_errdetail("evproc.journal_storage is \"files\" or \"database\".");
+	return false;
+}
+
+/*
+ * settings_journal_in_database: is the journal kept in the database
+ * (evproc.journal_storage = database) rather than in files?
+ */
+bool
+settings_journal_in_database(void)
+{
+	return evproc_journal_storage != NULL &&
+		strcmp(evproc_journal_storage, "database") == 0;
 }
 
 /*
@@ -203,6 +225,10 @@ static const SettingRow settings[] = {
 				   "evproc", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, RELOAD_DIRECTORY,
 				   "Directory of the event journal.",
 				   "A relative path is taken from the data directory."),
+	SETTING_STRING("evproc.journal_storage", evproc_journal_storage,
+				   "files", PGC_POSTMASTER, 0, check_journal_storage, RELOAD_NONE,
+				   "Where the journal of accepted events is kept: files or database.",
+				   "files: events.jsonl in evproc.directory, fdatasync'd before the 200.  database: each group commit is a transaction on the journal tables of the extension, committed (and replicated to a synchronous standby) before the 200."),
 	SETTING_INT("evproc.rotation_interval", evproc_rotation_interval,
 				60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, RELOAD_NONE,
 				"Time between rotations of a non-empty journal.",

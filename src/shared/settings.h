@@ -44,6 +44,7 @@ extern int	evproc_max_body_memory;
 extern int	evproc_rate_limit_per_client;
 extern int	evproc_read_rate_limit_per_client;
 extern char *evproc_fault_injection;
+extern char *evproc_journal_storage;
 
 /*
  * Reload groups: which module applies a setting that changed on SIGHUP
@@ -64,5 +65,6 @@ extern void evproc_define_settings(void);
 extern int	settings_changed_groups(void);
 extern const char *settings_list_next(const char **cursor, size_t *len);
 extern void evproc_fault(const char *point);
+extern bool settings_journal_in_database(void);
 
 #endif							/* EVPROC_SETTINGS_H */

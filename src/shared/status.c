@@ -225,6 +225,11 @@ show(WorkerActivity activity, const char *file, const char *error,
 					 "evproc: ingest paused by evproc_pause_ingest(); serving HTTP on port %d",
 					 evproc_port);
 			break;
+		case WA_STANDBY:
+			snprintf(text, sizeof(text),
+					 "evproc: serving reads on port %d (hot standby: nothing is journaled or ingested)",
+					 evproc_port);
+			break;
 	}
 	db_standing_activity(activity == WA_INGESTING, text);
 }
@@ -356,6 +361,8 @@ status_activity_name(WorkerActivity activity)
 			return "backing off";
 		case WA_PAUSED:
 			return "paused";
+		case WA_STANDBY:
+			return "standby";
 	}
 	return "unknown";
 }

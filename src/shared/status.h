@@ -24,7 +24,8 @@ typedef enum WorkerActivity
 	WA_INGESTING,				/* a file is being ingested */
 	WA_WAITING_LOCK,			/* a file waits for a lock on the tables */
 	WA_BACKING_OFF,				/* a file failed; retried at retry_at */
-	WA_PAUSED					/* evproc_pause_ingest() */
+	WA_PAUSED,					/* evproc_pause_ingest() */
+	WA_STANDBY					/* on a hot standby: serving reads only */
 } WorkerActivity;
 
 /* the archived entries a worker skips (shown in evproc.journal_files) */

@@ -30,6 +30,7 @@
 #include "shared/auth.h"
 #include "shared/changes.h"
 #include "shared/db.h"
+#include "shared/role.h"
 #include "shared/tokens.h"
 
 #include "access/xact.h"
@@ -301,6 +302,12 @@ write_used(int64 now_us)
 	if (db_in_work())
 	{
 		current->write_due_us = now_us + 1000000;
+		return;
+	}
+	if (role_standby())
+	{
+		/* read-only: the uses stay noted, written after a promotion */
+		current->write_due_us = INT64_MAX;
 		return;
 	}
 	for (int i = 0; i < current->n; i++)

@@ -1,22 +1,21 @@
 --
 -- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
 -- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6): CREATE EXTENSION at
--- 1.6 runs 1.0 and
--- then the chain, the scripts ALTER EXTENSION UPDATE runs, so that the
--- two paths cannot drift.  The test checks that no other full install
--- script is installed (one left over from an older build would be taken
--- instead of the chain), prints the objects and comments of a fresh 1.4
--- (a change to a released script shows here), and proves that an
--- extension created at 1.0, 1.1, 1.2, 1.3, 1.4 or 1.5, with data, then
--- updated by
--- ALTER EXTENSION UPDATE, keeps its data and ends with the same objects
--- and comments as the fresh one.  The revenue of 1.0 and 1.1 (a table)
--- moves into evproc.user_metrics, and evproc.user_revenue, now a view, and
--- evproc_user_revenue() read it as before.  All happens in the worker's
--- database, the only one the extension can be created in (see
--- database.sql): the journal is drained first so that the worker has
--- nothing to ingest while its tables are missing or old, and the test ends
--- with the extension at 1.6, the default version.
+-- 1.6 runs 1.0 and then the chain, the scripts ALTER EXTENSION UPDATE
+-- runs, so that the two paths cannot drift.  The test checks that no
+-- other full install script is installed (one left over from an older
+-- build would be taken instead of the chain), prints the objects and
+-- comments of a fresh 1.6 (a change to a released script shows here), and
+-- proves that an extension created at 1.0, 1.1, 1.2, 1.3, 1.4 or 1.5, with
+-- data, then updated by ALTER EXTENSION UPDATE, keeps its data and ends
+-- with the same objects and comments as the fresh one.  The revenue of
+-- 1.0 and 1.1 (a table) moves into evproc.user_metrics, and
+-- evproc.user_revenue, now a view, and evproc_user_revenue() read it as
+-- before.  All happens in the worker's database, the only one the
+-- extension can be created in (see database.sql): the journal is drained
+-- first so that the worker has nothing to ingest while its tables are
+-- missing or old, and the test ends with the extension at 1.6, the default
+-- version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
 -- strictness, security, settings, body), tables and views (privileges),
@@ -98,7 +97,7 @@ FROM (VALUES
 ) AS v(label, name)
 ORDER BY accepted DESC, label;
 SELECT count(*) AS rows_left FROM evproc.user_metrics;
--- the objects and comments of 1.5, which every path below must give
+-- the objects and comments of 1.6, which every path below must give
 \pset format unaligned
 :shape;
 :comments;
@@ -222,8 +221,11 @@ SELECT user_id, metric, value FROM evproc.user_metrics ORDER BY user_id, metric;
 
 -- from 1.5: the top lists (1.6) are read from the rows there (250 users
 -- of revenue: 200 kept, a floor; 3 of points: all kept), the index of
--- top lists is dropped.  Meanwhile the worker of this library ingests into
--- the 1.5 tables and answers /topUsers from that index.
+-- top lists is dropped; the tables of the database journal (added empty)
+-- and evproc.user_changes (the standby feed) are added.  Meanwhile the
+-- worker of this library ingests into the 1.5 tables (no user_changes row
+-- to write: the event counts once) and answers /topUsers from that index;
+-- after the update each ingest commit writes its row.
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc VERSION '1.5';
 INSERT INTO evproc.user_metrics (user_id, metric, value)
@@ -231,8 +233,14 @@ SELECT 'old-' || i, 'revenue', i % 120 FROM generate_series(1, 250) AS i;
 INSERT INTO evproc.user_metrics (user_id, metric, value) VALUES
     ('p-1', 'points', 1), ('p-2', 'points', 3), ('p-3', 'points', 2);
 \! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-1", "name": "add_revenue", "value": 1000}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-10", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
 SELECT evproc_rotate() IS NOT NULL AS rotated;
 \! test/http "$EV/topUsers?limit=3"
+SELECT evproc_user_revenue('old-10');
+SELECT count(*) AS journal_before FROM pg_class
+WHERE oid = to_regclass('evproc.journal_segments');
+SELECT count(*) AS user_changes_before FROM pg_class
+WHERE oid = to_regclass('evproc.user_changes');
 ALTER EXTENSION evproc UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
 SELECT metric, value, user_id, gen FROM evproc.top_floor ORDER BY metric;
@@ -245,6 +253,14 @@ SELECT count(*) AS top_index_after FROM pg_class
 WHERE oid = to_regclass('evproc.user_metrics_top');
 \! test/http "$EV/topUsers?limit=3"
 \! test/http "$EV/topUsers?metric=points"
+SELECT (SELECT count(*) FROM evproc.journal_segments) +
+       (SELECT count(*) FROM evproc.journal_0) +
+       (SELECT count(*) FROM evproc.journal_1) +
+       (SELECT count(*) FROM evproc.journal_2) AS journal_rows;
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-10", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+SELECT evproc_user_revenue('old-10');
+SELECT users FROM evproc.user_changes ORDER BY seq;
 \o results/upgrade_upgraded15.txt
 :shape;
 :comments;

@@ -49,7 +49,7 @@ for my $cycle (1 .. $cycles)
 	# stream, and kill -9 the postmaster in the middle of it, once enough
 	# events are acknowledged and rotated files have been ingested
 	my (@pids, @files);
-	my $processed_before = count_processed($node);
+	my $processed_before = count_ingested($node);
 	for my $s (1 .. $senders)
 	{
 		my $file = "$tmp/acked-c$cycle-s$s";
@@ -62,7 +62,7 @@ for my $cycle (1 .. $cycles)
 	{
 		$acked = 0;
 		$acked += count_lines($_) for @files;
-		$ingested = count_processed($node) - $processed_before;
+		$ingested = count_ingested($node) - $processed_before;
 		last if $acked >= $kill_after && $ingested >= $ingests_before_kill;
 		last unless grep { !-e "$_.sent" } @files;    # all senders done
 		usleep(20_000);

@@ -99,7 +99,7 @@ sub wait_for_stream
 	while (time < $deadline)
 	{
 		$acked = acked($stream);
-		$ingested = count_processed($node) - $processed_before;
+		$ingested = count_ingested($node) - $processed_before;
 		last if $acked >= $want_acked && $ingested >= $want_ingested;
 		last if senders_done($stream);
 		usleep(20_000);
@@ -280,7 +280,7 @@ lock_case('lock1');
 {
 	my $case = 'restart';
 	my $start = time;
-	my %stream = (start_stream($case), processed_before => count_processed($node));
+	my %stream = (start_stream($case), processed_before => count_ingested($node));
 	wait_for_stream($case, \%stream, 2000, 2);
 
 	ok(!senders_done(\%stream), "$case: the stream is still running");
@@ -316,7 +316,7 @@ lock_case('lock1');
 	my $start = time;
 	my $old = worker_pid($node);
 	like($old, qr/^\d+$/, "$case: the worker runs");
-	my %stream = (start_stream($case), processed_before => count_processed($node));
+	my %stream = (start_stream($case), processed_before => count_ingested($node));
 	wait_for_stream($case, \%stream, 2000, 1);
 
 	ok(!senders_done(\%stream), "$case: the stream is still running");
@@ -353,7 +353,7 @@ lock_case('lock1');
 	my $start = time;
 	my $pid = worker_pid($node);
 	my %stream = (start_stream($case, 25000),
-		processed_before => count_processed($node));
+		processed_before => count_ingested($node));
 	my @settings = (
 		[ '2s', 'off', '4kB' ],
 		[ '1s', 'on', '2MB' ],

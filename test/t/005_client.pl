@@ -211,7 +211,15 @@ sub sql
 	note "crash: client stopped after "
 	  . sprintf('%.3f', $stopped_at - $start)
 	  . "s: $journaled events journaled";
-	ok($running, 'crash: the client is still sending when it is stopped');
+	# journaled() reads the journal's files: with the journal in the
+	# database the client is not stopped early, and may finish first
+	my $skip_early =
+	  'journal in the database: journaled() counts the lines of the journal files';
+	SKIP:
+	{
+		skip $skip_early, 1 if journal_in_database($node);
+		ok($running, 'crash: the client is still sending when it is stopped');
+	}
 
 	# The server answers what it has: the replies wait, unread, until the
 	# client's requests time out.  Once the journal no longer grows, kill.
@@ -252,7 +260,11 @@ sub sql
 	note "crash: client messages:\n$messages" if $messages ne '';
 	my %sum =
 	  summary_is('crash', $out, $rc, 0, ($crash_events) x 2, 0, 0);
-	cmp_ok($sum{retries} // 0, '>', 0, 'crash: the client retried');
+	SKIP:
+	{
+		skip $skip_early, 1 if journal_in_database($node);
+		cmp_ok($sum{retries} // 0, '>', 0, 'crash: the client retried');
+	}
 	note "crash: summary:\n" . slurp_file($out);
 
 	sql('SELECT evproc_rotate()');

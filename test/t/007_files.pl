@@ -124,7 +124,13 @@ sub write_file
 	opendir(my $dh, $dir) or die $!;
 	my @left = grep { /^events-.*\.jsonl$/ } readdir($dh);
 	closedir $dh;
-	is(scalar(@left), 1, 'dir: one archived file left in the old directory');
+	SKIP:
+	{
+		skip 'journal in the database: the POST is a segment, no file', 1
+		  if journal_in_database($node);
+		is(scalar(@left), 1,
+			'dir: one archived file left in the old directory');
+	}
 	rename("$dir/$_", "$new/$_") or die $! for @left;
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
 	is(revenue('dir-old-1') . revenue('dir-new-1'),
@@ -222,11 +228,20 @@ sub write_file
 	set_conf($node, 'evproc.processed_retention', '0');
 	is(post_one('ret-1'), '200', 'retention: a POST');
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
-	is(count_processed($node), 0, 'retention 0: processed/ is empty');
+	my $no_files = 'journal in the database: POSTs make segments, not files in processed/';
+	SKIP:
+	{
+		skip $no_files, 1 if journal_in_database($node);
+		is(count_processed($node), 0, 'retention 0: processed/ is empty');
+	}
 	set_conf($node, 'evproc.processed_retention', '-1');
 	is(post_one('ret-2'), '200', 'retention: another POST');
 	$node->safe_psql('postgres', 'SELECT evproc_rotate()');
-	is(count_processed($node), 1, 'retention -1: the file is kept');
+	SKIP:
+	{
+		skip $no_files, 1 if journal_in_database($node);
+		is(count_processed($node), 1, 'retention -1: the file is kept');
+	}
 	is(revenue('ret-1') . revenue('ret-2'), '11', 'retention: both counted');
 }
 

@@ -129,6 +129,12 @@ my @files = map {
 	closedir($dh);
 	scalar(@f)
 } ($dir, "$dir/worker1");
+# the journal in the database: the segments recorded, worker 1's named .w1
+@files = split /\|/, $node->safe_psql('postgres',
+	"SELECT count(*) FILTER (WHERE filename NOT LIKE '%.w1.jsonl'), "
+	  . "count(*) FILTER (WHERE filename LIKE '%.w1.jsonl') "
+	  . 'FROM evproc.processed_files')
+  if journal_in_database($node);
 ok($files[0] > 0 && $files[1] > 0,
 	"both workers journaled events (files ingested: @files)");
 

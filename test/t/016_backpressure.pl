@@ -124,12 +124,15 @@ for my $i (1 .. 200)
 ok(defined $paused_refused, 'paused: past evproc.max_backlog, 503 (after '
 	  . scalar(@paused_ok) . ' accepted)');
 like($paused_hdrs // '', qr/^Retry-After: \d+\r?$/mi, '... with Retry-After');
-# the journal rotates every second, and the rotated files wait
+# the journal rotates every second, and the rotated files wait (with the
+# journal in the database: the sealed segments)
 my $waiting = 0;
 for (1 .. 50)
 {
 	$waiting = $node->safe_psql('postgres',
-		"SELECT count(*) FROM evproc.journal_files WHERE state = 'waiting'");
+		journal_in_database($node)
+		? 'SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NOT NULL'
+		: "SELECT count(*) FROM evproc.journal_files WHERE state = 'waiting'");
 	last if $waiting > 0;
 	usleep(100_000);
 }

@@ -41,6 +41,15 @@ my $dir = journal_dir($node);
 sub journaled
 {
 	my $bytes = 0;
+
+	# the journal in the database: the live segments' rows
+	return $node->safe_psql('postgres',
+		'SELECT coalesce(sum(octet_length(j.lines)), 0) FROM ('
+		  . ' SELECT worker, seg, lines FROM evproc.journal_0'
+		  . ' UNION ALL SELECT worker, seg, lines FROM evproc.journal_1'
+		  . ' UNION ALL SELECT worker, seg, lines FROM evproc.journal_2) AS j'
+		  . ' JOIN evproc.journal_segments AS s USING (worker, seg)')
+	  if journal_in_database($node);
 	opendir(my $dh, $dir) or die "opendir $dir: $!";
 	for my $f (grep { /^events(-.*)?\.jsonl$/ } readdir($dh))
 	{

@@ -14,6 +14,7 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Path ();
 use File::Spec;
 use FindBin;
 use IO::Select;
@@ -29,19 +30,33 @@ use PostgreSQL::Test::Utils;
 our @EXPORT = qw(
 	sse_subscribe
 	sse_messages sse_wait_messages make_cert chromium_path
-  evproc_node http_port journal_dir query_until log_match
+  evproc_node evproc_standby http_port journal_dir query_until log_match
   http_connect http_request http_send http_read_reply http_post event_json
   raw_connect raw_send raw_reply raw_request read_until_eof revenue_of
   wait_for_http
   start_sender wait_for_senders count_lines read_lines read_sent
   node_pids wait_for_pids_gone kill9_and_wait
   worker_pid ingest_transaction_open evproc_client_path add_revenue rotate
-  count_processed archive_state check_archives check_books check_counted_once set_conf
-  set_fault reset_conf_offline
+  count_processed count_ingested archive_state check_archives check_books check_counted_once set_conf
+  set_fault reset_conf_offline journal_in_database
 );
 
 # HTTP port of each node made by evproc_node, by node name.
 my %http_ports;
+
+# journal_in_database($node): does $node keep its journal in the database
+# (evproc.journal_storage)?  Without $node: will the nodes made by
+# evproc_node, as EVPROC_TEST_JOURNAL_STORAGE=database asks (a test's own
+# setting still wins)?  Assertions about the journal's files skip then,
+# saying why.
+sub journal_in_database
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT current_setting('evproc.journal_storage')") eq 'database'
+	  if defined $node;
+	return ($ENV{EVPROC_TEST_JOURNAL_STORAGE} // 'files') eq 'database';
+}
 
 # evproc_node($name, $extra_conf) creates and starts a node with evproc in
 # shared_preload_libraries and its HTTP server on a free port of 127.0.0.1,
@@ -49,14 +64,15 @@ my %http_ports;
 # until the HTTP server answers.  restart_after_crash is on (the test
 # framework turns it off), so that a crash of the worker is followed by
 # crash recovery and a restart.  $extra_conf is appended last, so it can
-# override the defaults set here.  Returns the node.
+# override the defaults set here.  %init goes to init (allows_streaming
+# => 1 for a primary of evproc_standby).  Returns the node.
 sub evproc_node
 {
-	my ($name, $extra_conf) = @_;
+	my ($name, $extra_conf, %init) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 
-	$node->init;
+	$node->init(%init);
 	$node->append_conf(
 		'postgresql.conf', qq(
 shared_preload_libraries = 'evproc'
@@ -66,12 +82,37 @@ evproc.database = 'postgres'
 evproc.rotation_interval = '1h'
 restart_after_crash = on
 ));
+	$node->append_conf('postgresql.conf',
+		"evproc.journal_storage = '$ENV{EVPROC_TEST_JOURNAL_STORAGE}'\n")
+	  if defined $ENV{EVPROC_TEST_JOURNAL_STORAGE};
 	$node->append_conf('postgresql.conf', $extra_conf) if defined $extra_conf;
 	$http_ports{$name} = $port;
 
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION evproc');
 	die "evproc HTTP server on port $port does not answer"
+	  unless wait_for_http($port, 60);
+	return $node;
+}
+
+# evproc_standby($primary, $name) makes and starts a hot standby of
+# $primary (made by evproc_node with allows_streaming => 1) from a new base
+# backup, streaming from it, with its own HTTP port, and waits until its
+# worker answers.  The journal files the base backup copies are the
+# primary's: the standby's worker sets them aside (see
+# docs/high-availability.md).  Returns the node.
+sub evproc_standby
+{
+	my ($primary, $name) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+
+	$primary->backup("${name}_backup");
+	$node->init_from_backup($primary, "${name}_backup", has_streaming => 1);
+	$node->append_conf('postgresql.conf', "evproc.port = $port\n");
+	$http_ports{$name} = $port;
+	$node->start;
+	die "evproc HTTP server of the standby on port $port does not answer"
 	  unless wait_for_http($port, 60);
 	return $node;
 }
@@ -635,6 +676,18 @@ sub ingest_transaction_open
 	) eq '1';
 }
 
+# count_ingested($node) counts what ingest has done: the files in the
+# journal's processed/, or with the journal in the database the names
+# recorded as ingested (segments, and files dropped in).
+sub count_ingested
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		'SELECT count(*) FROM evproc.processed_files')
+	  if journal_in_database($node);
+	return count_processed($node);
+}
+
 # count_processed($node) counts the files in the journal's processed/.
 sub count_processed
 {
@@ -680,6 +733,22 @@ sub check_archives
 {
 	my ($node, $what) = @_;
 	my %state = archive_state($node);
+
+	if (journal_in_database($node))
+	{
+		# the journal's segments instead of its files; processed/ holds
+		# only files journaled before, each recorded
+		Test::More::is(
+			$node->safe_psql('postgres',
+				'SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NOT NULL'
+			),
+			'0',
+			"$what: no sealed journal segment left");
+		my %recorded = map { $_ => 1 } @{ $state{recorded} };
+		Test::More::is_deeply([ grep { !$recorded{$_} } @{ $state{processed} } ],
+			[], "$what: each file in processed/ recorded");
+		return;
+	}
 	Test::More::is_deeply($state{waiting}, [], "$what: no archived file left");
 	Test::More::is_deeply($state{processed}, $state{recorded},
 		"$what: each file in processed/ recorded once");

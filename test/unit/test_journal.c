@@ -5,7 +5,8 @@
  *	  journal_fs.c): opening the journal directory, group-committed
  *	  appends and their failure path (the file is cut back to its durable
  *	  length), rotation and archive names that never repeat,
- *	  the archive queue (journal_next_archive, journal_archive_done) and the
+ *	  the archive queue (journal_next_archive, journal_archive_done), a base
+ *	  backup's copies set aside (journal_set_aside_copies) and the
  *	  streaming line reader (jreader_*).
  *
  * Everything happens in a fresh directory made with mkdtemp under /tmp,
@@ -956,17 +957,61 @@ typedef struct
  * the end of file.  The lines of a file count as one check; the first
  * mismatch is reported.
  */
+/*
+ * read_whole reads a file into malloc'd memory (*len bytes); NULL on
+ * failure.
+ */
+static char *
+read_whole(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *data;
+	long		n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	data = malloc((size_t) n + 1);
+	if (data != NULL && fread(data, 1, (size_t) n, f) != (size_t) n)
+	{
+		free(data);
+		data = NULL;
+	}
+	fclose(f);
+	*len = (size_t) n;
+	return data;
+}
+
+/*
+ * check_lines_in reads path, from the file or (in_memory) from its bytes
+ * read into memory first (jreader_open_mem), and checks every line.
+ */
 static void
-check_lines(const char *path, size_t max_line, const WantLine *want,
-			int nwant, const char *func, int line)
+check_lines_in(const char *path, bool in_memory, size_t max_line,
+			   const WantLine *want, int nwant, const char *func, int line)
 {
 	JournalReader r;
 	const char *data;
 	size_t		len;
 	bool		ok = true;
+	char	   *mem = NULL;
+	size_t		mem_len = 0;
 
-	if (!unit_check(jreader_open(&r, path, max_line) == 0, __FILE__, line,
-					func, "jreader_open(\"%s\")", path))
+	if (in_memory)
+	{
+		mem = read_whole(path, &mem_len);
+		if (!unit_check(mem != NULL &&
+						jreader_open_mem(&r, mem, mem_len, max_line) == 0,
+						__FILE__, line, func, "jreader_open_mem(\"%s\")", path))
+		{
+			free(mem);
+			return;
+		}
+	}
+	else if (!unit_check(jreader_open(&r, path, max_line) == 0, __FILE__, line,
+						 func, "jreader_open(\"%s\")", path))
 		return;
 	for (int i = 0; i < nwant && ok; i++)
 	{
@@ -1011,8 +1056,23 @@ check_lines(const char *path, size_t max_line, const WantLine *want,
 				   (unsigned long long) r.lineno);
 	}
 	jreader_close(&r);
-	unit_check(r.fd == -1 && r.buf == NULL, __FILE__, line, func,
-			   "jreader_close resets the reader");
+	unit_check(r.fd == -1 && r.buf == NULL && r.mem == NULL, __FILE__, line,
+			   func, "jreader_close resets the reader");
+	free(mem);
+}
+
+/*
+ * check_lines reads path by lines and checks each (kind, number, contents)
+ * and the end of file: from the file, then from the same bytes in memory,
+ * as a journal segment kept in the database is read.  The lines of a file
+ * count as one check per way; the first mismatch is reported.
+ */
+static void
+check_lines(const char *path, size_t max_line, const WantLine *want,
+			int nwant, const char *func, int line)
+{
+	check_lines_in(path, false, max_line, want, nwant, func, line);
+	check_lines_in(path, true, max_line, want, nwant, func, line);
 }
 
 #define L(s)		{JL_LINE, (s), sizeof(s) - 1}
@@ -1629,6 +1689,136 @@ test_reader_skip_rewind(void)
 	jreader_close(&r);
 }
 
+/*
+ * The reader over memory (a segment of the database journal) skips a
+ * too-long line in blocks, fingerprints what it reads (on_read) and
+ * rewinds, as over a file; it never touches the bytes it reads.
+ */
+static void
+test_reader_mem(void)
+{
+	JournalReader r;
+	const char *data;
+	size_t		len;
+	size_t		seen = 0;
+	size_t		big = 5 * 1024 * 1024;
+	char	   *text = malloc(big + 16);
+	int			more = 0;
+	JournalLine kind;
+
+	memset(text, 'x', big);
+	memcpy(text + big, "\nok\r\nlast", 9);
+	CHECK_INT_EQ(jreader_open_mem(&r, text, big + 9, 16), 0);
+	CHECK_INT_EQ(r.fd, -1);
+	r.on_read = count_read;
+	r.on_read_arg = &seen;
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_TOO_LONG);
+	CHECK_MEM_EQ(data, len, "xxxxxxxxxxxxxxxx", 16);
+	while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+		more++;
+	CHECK_MSG(more >= 3, "a 5 MB line in memory is skipped in blocks (%d)",
+			  more);
+	CHECK_INT_EQ(kind, JL_LINE);
+	CHECK_MEM_EQ(data, len, "ok", 2);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_LINE);
+	CHECK_MEM_EQ(data, len, "last", 4);
+	CHECK_INT_EQ(r.lineno, 3);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	CHECK_INT_EQ(seen, big + 9);
+	CHECK_INT_EQ(r.offset, big + 9);
+
+	CHECK_INT_EQ(jreader_rewind(&r), 0);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_TOO_LONG);
+	CHECK_INT_EQ(r.lineno, 1);
+	while ((kind = jreader_next(&r, &data, &len)) == JL_MORE)
+		;
+	CHECK_INT_EQ(kind, JL_LINE);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_LINE);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	CHECK_INT_EQ(seen, big + 9);	/* no on_read after a rewind */
+	CHECK_MSG(text[0] == 'x' && text[big] == '\n', "the bytes are unchanged");
+	jreader_close(&r);
+	CHECK_MSG(r.buf == NULL && r.mem == NULL, "closed");
+
+	/* nothing at all: end of file at once */
+	CHECK_INT_EQ(jreader_open_mem(&r, text, 0, 16), 0);
+	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
+	jreader_close(&r);
+	free(text);
+}
+
+/*
+ * test_set_aside_copies: journal_set_aside_copies moves events.jsonl and
+ * the archived files of a directory, and only those, into
+ * from-backup-<stamp>/ with their contents, never replacing a file there;
+ * a directory with none, or none at all, is left alone.
+ */
+static void
+test_set_aside_copies(void)
+{
+	char		aside[JOURNAL_NAME_MAX];
+	char		name[JOURNAL_NAME_MAX];
+	int			moved = -1;
+	char		dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", tpath("copies"));	/* tpath's reuse */
+
+	/* no directory, then an empty one: nothing made */
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, true, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 0);
+	CHECK_STR_EQ(aside, "");
+	CHECK(!exists(dir));
+	CHECK(mkdir(dir, 0700) == 0);
+	CHECK(mkdir(tpath("copies/processed"), 0700) == 0);
+	CHECK(mkdir(tpath("copies/failed"), 0700) == 0);
+	CHECK(mkdir(tpath("copies/worker1"), 0700) == 0);
+	write_file(tpath("copies/processed/events-a.jsonl"), "p\n", 2);
+	write_file(tpath("copies/failed/events-f.jsonl"), "f\n", 2);
+	write_file(tpath("copies/notes.txt"), "n\n", 2);
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, true, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 0);
+	CHECK_STR_EQ(aside, "");
+	CHECK(!exists(tpath("copies/from-backup-" T0_STAMP)));
+
+	/* the live journal and the archived files move; nothing else does */
+	write_file(tpath("copies/events.jsonl"), "live\n", 5);
+	write_file(tpath("copies/events-" T0_STAMP "-0000000001.jsonl"), "one\n", 4);
+	write_file(tpath("copies/events-mine.jsonl"), "mine\n", 5);
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, true, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 3);
+	CHECK_STR_EQ(aside, "from-backup-" T0_STAMP);
+	CHECK(is_dir(tpath("copies/%s", aside)));
+	CHECK_FILE(tpath("copies/%s/events.jsonl", aside), "live\n");
+	CHECK_FILE(tpath("copies/%s/events-" T0_STAMP "-0000000001.jsonl", aside),
+			   "one\n");
+	CHECK_FILE(tpath("copies/%s/events-mine.jsonl", aside), "mine\n");
+	CHECK(!exists(tpath("copies/events.jsonl")));
+	CHECK(!exists(tpath("copies/events-mine.jsonl")));
+	CHECK_INT_EQ(next_in(dir, name), 0);	/* nothing left to ingest */
+	CHECK_FILE(tpath("copies/processed/events-a.jsonl"), "p\n");
+	CHECK_FILE(tpath("copies/failed/events-f.jsonl"), "f\n");
+	CHECK_FILE(tpath("copies/notes.txt"), "n\n");
+	CHECK(is_dir(tpath("copies/worker1")));
+
+	/* again in the same second: the first copies are kept, not replaced */
+	write_file(tpath("copies/events.jsonl"), "again\n", 6);
+	CHECK_INT_EQ(journal_set_aside_copies(dir, T0, false, aside, &moved), 0);
+	CHECK_INT_EQ(moved, 1);
+	CHECK_FILE(tpath("copies/%s/events.jsonl", aside), "live\n");
+	CHECK_FILE(tpath("copies/%s/events.1.jsonl", aside), "again\n");
+
+	/* a directory that cannot be read: an error, nothing moved */
+	if (geteuid() != 0)
+	{
+		write_file(tpath("copies/events.jsonl"), "x\n", 2);
+		CHECK(chmod(dir, 0300) == 0);
+		CHECK_INT_EQ(journal_set_aside_copies(dir, T0 + 1, true, aside, &moved), -1);
+		CHECK_INT_EQ(moved, 0);
+		CHECK(chmod(dir, 0700) == 0);
+		CHECK(exists(tpath("copies/events.jsonl")));
+	}
+}
+
 int
 main(void)
 {
@@ -1655,10 +1845,12 @@ main(void)
 	test_archive_files();
 	test_list();
 	test_skip();
+	test_set_aside_copies();
 	test_safe_open();
 	test_rotated_bytes();
 	test_reader_small();
 	test_reader_skip_rewind();
+	test_reader_mem();
 	test_reader_large();
 
 	rm_rf(tmpdir);

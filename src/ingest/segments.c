@@ -1,0 +1,570 @@
+/*-------------------------------------------------------------------------
+ *
+ * segments.c
+ *	  The journal kept in the database (evproc.journal_storage = database):
+ *	  this worker's current segment and its group commits, sealing, the
+ *	  sealed segments that ingest reads and deletes, and the truncation of
+ *	  the ring of journal tables.
+ *
+ * A segment is a row of evproc.journal_segments (worker, seg) and the rows
+ * of its group commits in evproc.journal_<seg % 3>, one per pass, holding
+ * the pass's journal lines exactly as a journal file would.  A worker's
+ * segment is started by its first group commit after a rotation (in the
+ * same transaction), sealed by a rotation (sealed_at, bytes), and at worker
+ * start a segment left unsealed by an earlier run is sealed (as the
+ * journal file left by an earlier run is rotated).  Ingest folds the
+ * sealed segments oldest first; the transaction that counts one deletes
+ * its row of journal_segments (segments_consume) and records its name in
+ * processed_files, so it is counted exactly once whatever happens after.
+ * Its journal rows stay until their table is truncated: a table holding
+ * no live segment (of any worker) is truncated, with a conditional lock
+ * only.  Nothing depends on truncation but the tables' size: a segment's
+ * rows are found by (worker, seg), and seg comes from a sequence, so never
+ * repeats.  Starting a segment locks its table (ROW EXCLUSIVE) before its
+ * row is inserted, so a truncation, which checks under its ACCESS
+ * EXCLUSIVE lock that no live segment is in the table, cannot miss one.
+ *
+ * Runs in the worker's loop, outside libmicrohttpd's callbacks; each unit
+ * of work here is short (see intake.c for when group commits wait).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "ingest/segments.h"
+#include "shared/db.h"
+#include "shared/settings.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include <time.h>
+
+#define SEG_TABLES	3
+
+static const char *const tables[SEG_TABLES] = {
+	"journal_0", "journal_1", "journal_2"
+};
+
+/* A segment of this worker: the current one, or the one being ingested. */
+typedef struct Segment
+{
+	int64		seg;			/* 0: none */
+	int			tab;
+	char		name[JOURNAL_NAME_MAX];
+	int64		passes;			/* group commits in it */
+	uint64		bytes;
+} Segment;
+
+static int	my_worker = 0;
+static Journal *namer = NULL;	/* makes the segments' names */
+static Segment current;			/* seg 0: the next group commit starts one */
+static bool opened = false;		/* open_work has run (see segments_open) */
+
+/* this worker's sealed segments not yet counted */
+static int	sealed_count = 0;
+static uint64 sealed_bytes = 0;
+static time_t sealed_oldest = 0;
+
+/* the segment ingest reads (malloc'd bytes) */
+static Segment reading;
+static char *reading_data = NULL;
+static size_t reading_len = 0;
+
+/* missing_tables: the error when the tables of 1.6 are not there */
+static void
+check_tables(void)
+{
+	if (!db_has_table("journal_segments"))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("evproc.journal_storage is \"database\" but the journal tables of the evproc extension are missing in database \"%s\"",
+						evproc_database),
+				 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
+}
+
+static Oid
+table_oid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("evproc", false));
+
+	if (!OidIsValid(relid))
+		check_tables();
+	return relid;
+}
+
+/* run runs a parameterised statement and checks its SPI result. */
+static void
+run(const char *sql, int nargs, Oid *types, Datum *args, bool read_only,
+	int expect)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, args, NULL,
+										   read_only, 0);
+
+	if (rc != expect)
+		elog(ERROR, "SPI_execute_with_args failed: %s",
+			 SPI_result_code_string(rc));
+}
+
+static int64
+get_int8(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row],
+								  SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * load_backlog reads this worker's sealed segments not yet counted (in a
+ * unit of work).
+ */
+static void
+load_backlog(void)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(my_worker)};
+
+	run("SELECT count(*), coalesce(sum(bytes), 0)::bigint,"
+		" coalesce(extract(epoch FROM min(started_at)), 0)::bigint"
+		" FROM evproc.journal_segments"
+		" WHERE worker = $1 AND sealed_at IS NOT NULL",
+		1, types, args, true, SPI_OK_SELECT);
+	sealed_count = (int) get_int8(0, 1);
+	sealed_bytes = (uint64) get_int8(0, 2);
+	sealed_oldest = (time_t) get_int8(0, 3);
+}
+
+/*
+ * open_work seals the segments of this worker left unsealed by an earlier
+ * run (their bytes as committed: a group commit is all or nothing, so no
+ * segment ends in a torn line), forgets empty ones, and reads the backlog.
+ */
+static void
+open_work(void *arg)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(my_worker)};
+
+	db_begin("evproc: sealing the journal segments of an earlier run");
+	check_tables();
+	run("UPDATE evproc.journal_segments AS s SET sealed_at = now(),"
+		" bytes = (SELECT coalesce(sum(octet_length(j.lines)), 0) FROM ("
+		"  SELECT lines FROM evproc.journal_0 WHERE s.tab = 0 AND worker = s.worker AND seg = s.seg"
+		"  UNION ALL SELECT lines FROM evproc.journal_1 WHERE s.tab = 1 AND worker = s.worker AND seg = s.seg"
+		"  UNION ALL SELECT lines FROM evproc.journal_2 WHERE s.tab = 2 AND worker = s.worker AND seg = s.seg"
+		" ) AS j)"
+		" WHERE s.worker = $1 AND s.sealed_at IS NULL",
+		1, types, args, false, SPI_OK_UPDATE);
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("evproc: sealed " UINT64_FORMAT " journal segment(s) left by an earlier run",
+						(uint64) SPI_processed)));
+	run("DELETE FROM evproc.journal_segments WHERE worker = $1 AND bytes = 0",
+		1, types, args, false, SPI_OK_DELETE);
+	load_backlog();
+	db_commit();
+	opened = true;
+}
+
+/*
+ * segments_open makes this worker's journal in the database usable: names
+ * come from names (the journal's naming, so that they look like and sort
+ * like the files'), a segment left unsealed is sealed.  A failure is
+ * logged: it is tried again before each group commit, which fails (503)
+ * until the tables are there (CREATE EXTENSION, or the update to 1.6).
+ */
+void
+segments_open(int worker_index, Journal *names)
+{
+	ErrorData  *edata;
+
+	my_worker = worker_index;
+	namer = names;
+	memset(&current, 0, sizeof(current));
+	edata = db_try(open_work, NULL);
+	if (edata != NULL)
+	{
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("evproc: could not open the journal in the database: %s",
+						edata->message),
+				 edata->hint ? errhint("%s", edata->hint) : 0));
+		FreeErrorData(edata);
+	}
+}
+
+/*
+ * start_segment starts a new segment of this worker into *seg, in the open
+ * unit of work: its table is locked first (see the header comment).
+ */
+static void
+start_segment(Segment *seg)
+{
+	Oid			types[4] = {INT4OID, INT8OID, INT2OID, TEXTOID};
+	Datum		args[4];
+
+	run("SELECT pg_catalog.nextval('evproc.journal_seg_seq')", 0, NULL, NULL,
+		false, SPI_OK_SELECT);
+	memset(seg, 0, sizeof(Segment));
+	seg->seg = get_int8(0, 1);
+	seg->tab = (int) (seg->seg % SEG_TABLES);
+	LockRelationOid(table_oid(tables[seg->tab]), RowExclusiveLock);
+	journal_make_name(namer, time(NULL), seg->name);
+	args[0] = Int32GetDatum(my_worker);
+	args[1] = Int64GetDatum(seg->seg);
+	args[2] = Int16GetDatum((int16) seg->tab);
+	args[3] = CStringGetTextDatum(seg->name);
+	run("INSERT INTO evproc.journal_segments (worker, seg, tab, name)"
+		" VALUES ($1, $2, $3, $4)", 4, types, args, false, SPI_OK_INSERT);
+}
+
+typedef struct AppendCall
+{
+	const char *data;
+	size_t		len;
+	Segment		seg;			/* the segment after the group commit */
+} AppendCall;
+
+static void
+append_work(void *arg)
+{
+	AppendCall *call = arg;
+	Oid			types[4] = {INT4OID, INT8OID, INT8OID, BYTEAOID};
+	Datum		args[4];
+	char		sql[128];
+	bytea	   *lines;
+
+	db_begin("evproc: journaling a group commit");
+	check_tables();
+	if (call->seg.seg == 0)
+		start_segment(&call->seg);
+	lines = palloc(VARHDRSZ + call->len);
+	SET_VARSIZE(lines, VARHDRSZ + call->len);
+	memcpy(VARDATA(lines), call->data, call->len);
+	call->seg.passes++;
+	args[0] = Int32GetDatum(my_worker);
+	args[1] = Int64GetDatum(call->seg.seg);
+	args[2] = Int64GetDatum(call->seg.passes);
+	args[3] = PointerGetDatum(lines);
+	snprintf(sql, sizeof(sql),
+			 "INSERT INTO evproc.%s (worker, seg, pass, lines)"
+			 " VALUES ($1, $2, $3, $4)", tables[call->seg.tab]);
+	run(sql, 4, types, args, false, SPI_OK_INSERT);
+	evproc_fault("journal-db-before-commit");
+	db_commit();
+	evproc_fault("journal-db-after-commit");
+}
+
+/*
+ * segments_append group-commits len bytes of journal lines: one
+ * transaction inserting one row into the current segment (started first
+ * if there is none), committed under synchronous_commit.  Returns true
+ * once committed; false, with the error in errbuf, if nothing was kept.
+ * Call with no unit of work open.
+ */
+bool
+segments_append(const char *data, size_t len, char *errbuf, size_t errlen)
+{
+	AppendCall	call;
+	ErrorData  *edata;
+
+	Assert(!db_in_work());
+	if (!opened && (edata = db_try(open_work, NULL)) != NULL)
+	{
+		strlcpy(errbuf, edata->message, errlen);
+		FreeErrorData(edata);
+		return false;
+	}
+	call.data = data;
+	call.len = len;
+	call.seg = current;
+	edata = db_try(append_work, &call);
+	if (edata != NULL)
+	{
+		strlcpy(errbuf, edata->message, errlen);
+		FreeErrorData(edata);
+		return false;
+	}
+	call.seg.bytes += len;
+	current = call.seg;
+	return true;
+}
+
+static void
+probe_work(void *arg)
+{
+	bool	   *ok = arg;
+
+	db_begin("evproc: probing the journal tables");
+	check_tables();
+	*ok = db_try_lock(tables, SEG_TABLES, RowExclusiveLock);
+	db_commit();
+}
+
+/*
+ * segments_probe: could a group commit be written now (the tables there,
+ * none of them locked by another session)?
+ */
+bool
+segments_probe(void)
+{
+	bool		ok = false;
+	ErrorData  *edata = db_try(probe_work, &ok);
+
+	if (edata != NULL)
+		FreeErrorData(edata);
+	return ok;
+}
+
+static void
+seal_work(void *arg)
+{
+	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		args[3];
+
+	args[0] = Int32GetDatum(my_worker);
+	args[1] = Int64GetDatum(current.seg);
+	args[2] = Int64GetDatum((int64) current.bytes);
+	db_begin("evproc: sealing a journal segment");
+	run("UPDATE evproc.journal_segments SET sealed_at = now(), bytes = $3"
+		" WHERE worker = $1 AND seg = $2 AND sealed_at IS NULL",
+		3, types, args, false, SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("journal segment \"%s\" was removed or sealed by another session",
+						current.name)));
+	db_commit();
+}
+
+/*
+ * segments_seal seals the current segment (the next group commit starts
+ * a new one) and gives its name, "" if there was none.  Returns false,
+ * logged, on failure: the segment stays current.  No unit of work open.
+ */
+bool
+segments_seal(char *name)
+{
+	ErrorData  *edata;
+
+	name[0] = '\0';
+	if (current.seg == 0)
+		return true;
+	edata = db_try(seal_work, NULL);
+	if (edata != NULL)
+	{
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("evproc: could not seal the journal segment \"%s\": %s",
+						current.name, edata->message)));
+		FreeErrorData(edata);
+		return false;
+	}
+	strlcpy(name, current.name, JOURNAL_NAME_MAX);
+	if (sealed_count++ == 0)
+		sealed_oldest = time(NULL);
+	sealed_bytes += current.bytes;
+	memset(&current, 0, sizeof(current));
+	return true;
+}
+
+/* segments_backlog: this worker's sealed segments not yet counted */
+void
+segments_backlog(int *count, uint64 *bytes, time_t *oldest)
+{
+	*count = sealed_count;
+	*bytes = sealed_bytes;
+	*oldest = sealed_count > 0 ? sealed_oldest : 0;
+}
+
+/*
+ * segments_open_next reads this worker's oldest sealed segment, if any,
+ * into memory (its own unit of work) and opens reader on it; name is the
+ * name it is counted under.  Returns false if there is none (or the
+ * journal is in files).  Called with no unit of work open.
+ */
+bool
+segments_open_next(JournalReader *reader, char *name, size_t max_line)
+{
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		args[2];
+	char		sql[128];
+	size_t		total = 0;
+
+	if (!settings_journal_in_database() || !opened)
+		return false;
+	segments_release();
+	db_begin("evproc: reading a journal segment");
+	if (!db_has_table("journal_segments"))
+	{
+		db_commit();
+		return false;
+	}
+	args[0] = Int32GetDatum(my_worker);
+	run("SELECT seg, tab::bigint, name FROM evproc.journal_segments"
+		" WHERE worker = $1 AND sealed_at IS NOT NULL ORDER BY seg LIMIT 1",
+		1, types, args, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		db_commit();
+		return false;
+	}
+	memset(&reading, 0, sizeof(reading));
+	reading.seg = get_int8(0, 1);
+	reading.tab = (int) get_int8(0, 2);
+	strlcpy(reading.name, SPI_getvalue(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 3),
+			sizeof(reading.name));
+
+	args[1] = Int64GetDatum(reading.seg);
+	snprintf(sql, sizeof(sql),
+			 "SELECT lines FROM evproc.%s WHERE worker = $1 AND seg = $2"
+			 " ORDER BY pass", tables[reading.tab]);
+	run(sql, 2, types, args, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
+
+		total += VARSIZE_ANY_EXHDR(b);
+	}
+	reading_data = malloc(Max(total, 1));
+	if (reading_data == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
+
+		memcpy(reading_data + reading_len, VARDATA_ANY(b),
+			   VARSIZE_ANY_EXHDR(b));
+		reading_len += VARSIZE_ANY_EXHDR(b);
+	}
+	reading.bytes = reading_len;
+	db_commit();
+	if (jreader_open_mem(reader, reading_data, reading_len, max_line) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	strlcpy(name, reading.name, JOURNAL_NAME_MAX);
+	return true;
+}
+
+/* segments_reading: is ingest's current entry a segment (not a file)? */
+bool
+segments_reading(void)
+{
+	return reading.seg != 0;
+}
+
+/*
+ * segments_consume deletes the row of the segment being ingested, in the
+ * unit of work that counts it: it must still be there, sealed, or the
+ * transaction fails (and nothing of it is counted).
+ */
+void
+segments_consume(void)
+{
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		args[2];
+
+	args[0] = Int32GetDatum(my_worker);
+	args[1] = Int64GetDatum(reading.seg);
+	run("DELETE FROM evproc.journal_segments"
+		" WHERE worker = $1 AND seg = $2 AND sealed_at IS NOT NULL",
+		2, types, args, false, SPI_OK_DELETE);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("journal segment \"%s\" was removed by another session",
+						reading.name)));
+}
+
+/*
+ * truncate_work truncates journal table *tab if no live segment is in it
+ * and it holds rows, without waiting for its lock; the check runs on the
+ * latest snapshot, taken once the lock is held.
+ */
+static void
+truncate_work(void *arg)
+{
+	int			tab = *(int *) arg;
+	Oid			types[1] = {INT2OID};
+	Datum		args[1] = {Int16GetDatum((int16) tab)};
+	char		sql[64];
+	uint64		live;
+
+	db_begin("evproc: truncating a journal table");
+	if (!ConditionalLockRelationOid(table_oid(tables[tab]),
+									AccessExclusiveLock))
+	{
+		db_commit();
+		return;
+	}
+	PushActiveSnapshot(GetLatestSnapshot());
+	run("SELECT 1 FROM evproc.journal_segments WHERE tab = $1 LIMIT 1",
+		1, types, args, true, SPI_OK_SELECT);
+	live = SPI_processed;
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM evproc.%s LIMIT 1", tables[tab]);
+	if (live == 0)
+		run(sql, 0, NULL, NULL, true, SPI_OK_SELECT);
+	PopActiveSnapshot();
+	if (live == 0 && SPI_processed > 0)
+	{
+		snprintf(sql, sizeof(sql), "TRUNCATE evproc.%s", tables[tab]);
+		run(sql, 0, NULL, NULL, false, SPI_OK_UTILITY);
+	}
+	db_commit();
+}
+
+/*
+ * segments_consumed: the segment being ingested was counted (its
+ * transaction committed).  It leaves the backlog, and the tables it was
+ * the last live segment of are truncated (a failure is only logged at
+ * DEBUG1: the next consumed segment tries again).
+ */
+void
+segments_consumed(Journal *journal)
+{
+	sealed_count = Max(sealed_count - 1, 0);
+	sealed_bytes -= Min(sealed_bytes, reading.bytes);
+	journal->archives_moved++;	/* the backlog is measured again */
+	segments_release();
+	for (int tab = 0; tab < SEG_TABLES; tab++)
+	{
+		ErrorData  *edata;
+
+		if (current.seg != 0 && tab == current.tab)
+			continue;
+		edata = db_try(truncate_work, &tab);
+		if (edata != NULL)
+		{
+			ereport(DEBUG1,
+					(errmsg("evproc: could not truncate evproc.%s: %s",
+							tables[tab], edata->message)));
+			FreeErrorData(edata);
+		}
+	}
+}
+
+/* segments_release forgets the segment read for ingest, if any. */
+void
+segments_release(void)
+{
+	free(reading_data);
+	reading_data = NULL;
+	reading_len = 0;
+	memset(&reading, 0, sizeof(reading));
+}

@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ *
+ * segments.h
+ *	  The journal kept in the database (evproc.journal_storage = database):
+ *	  group commits into this worker's current segment, sealing, the sealed
+ *	  segments ingest folds, and the truncation of the ring of tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_SEGMENTS_H
+#define EVPROC_SEGMENTS_H
+
+#include "postgres.h"
+
+#include "journal/journal.h"
+
+/*
+ * A segment is sealed at this size even if evproc.rotation_size is larger:
+ * ingest reads a segment into memory and folds it in one transaction,
+ * during which the group commits of the worker wait (see intake.c).
+ */
+#define SEGMENT_MAX_BYTES	(4 * 1024 * 1024)
+
+/* the worker's side: start, group commits, rotation */
+extern void segments_open(int worker_index, Journal *names);
+extern bool segments_append(const char *data, size_t len, char *errbuf,
+							size_t errlen);
+extern bool segments_probe(void);
+extern bool segments_seal(char *name);
+extern void segments_backlog(int *count, uint64 *bytes, time_t *oldest);
+
+/* ingest's side */
+extern bool segments_open_next(JournalReader *reader, char *name,
+							   size_t max_line);
+extern bool segments_reading(void);
+extern void segments_consume(void);
+extern void segments_consumed(Journal *journal);
+extern void segments_release(void);
+
+#endif							/* EVPROC_SEGMENTS_H */

@@ -1,0 +1,232 @@
+# The journal kept in the database (evproc.journal_storage = database).
+#
+#	- A POST's events are one row of the current segment's journal table,
+#	  the journal lines byte for byte, and no journal file is written;
+#	  evproc_rotate() seals the segment and ingest counts it once, under
+#	  the segment's name in processed_files, and deletes its row.
+#	- A POST is answered only once its group commit has committed: with
+#	  synchronous_standby_names naming a standby that does not exist, the
+#	  reply waits for it (the commit is local, the worker polls the
+#	  standbys' position), while reads are served and the next POST is
+#	  committed too; once the setting is cleared both get their 200.  A group commit that fails (the
+#	  journal tables locked by another session past lock_timeout) answers
+#	  503 and nothing of it is counted; the next one succeeds.
+#	- The worker killed (fault points) just before a group commit's
+#	  commit: its event is not counted; just after: counted once, though
+#	  never answered.
+#	- Kill -9 of the postmaster while senders stream events, twice: every
+#	  acknowledged event counted exactly once (the segment left unsealed is
+#	  sealed at start and ingested).
+#	- Sustained posting with rotations: the ring of journal tables is
+#	  truncated, so it stays small, and nothing is left once ingested.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+use EvprocTest;
+
+my $node = evproc_node('dbjournal',
+	"evproc.journal_storage = 'database'\nevproc.rotation_interval = '1h'\n"
+	  . "wal_level = replica\nmax_wal_senders = 2\n");
+my $port = http_port($node);
+my $tmp = PostgreSQL::Test::Utils::tempdir();
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+my $journal_rows = 'SELECT worker, seg, pass, lines FROM evproc.journal_0 '
+  . 'UNION ALL SELECT worker, seg, pass, lines FROM evproc.journal_1 '
+  . 'UNION ALL SELECT worker, seg, pass, lines FROM evproc.journal_2';
+
+# --- a group commit is a row; rotation and ingest ---
+is(sql("SHOW evproc.journal_storage"), 'database', 'journal in the database');
+is(add_revenue($port, 'db-1', 1), 200, 'POST answered 200');
+is(sql("SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NULL"),
+	'1', 'one current segment');
+like(
+	sql("SELECT convert_from(lines, 'UTF8') FROM ($journal_rows) j"),
+	qr/^\{.*"userId":"db-1".*\}\n$/s,
+	'its row holds the journal line');
+ok(!-s journal_dir($node) . '/events.jsonl', 'no journal file written');
+my $name = rotate($node);
+like($name, qr/^events-.*\.jsonl$/, 'evproc_rotate() names the segment');
+is(revenue_of($node, 'db-1')->{'db-1'}, '1', 'the event is counted');
+is(sql("SELECT count(*) FROM evproc.journal_segments"), '0',
+	'the segment is gone once counted');
+is(sql("SELECT events FROM evproc.processed_files WHERE filename = '$name'"),
+	'1', 'recorded under its name in processed_files');
+
+# --- the reply comes after the commit ---
+sql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+sql('SELECT pg_reload_conf()');
+ok(query_until($node, "SELECT current_setting('synchronous_standby_names')",
+		'nobody', 30),
+	'a synchronous standby that does not exist');
+usleep(300_000);
+my $conn = http_connect($port);
+is(http_send($conn, 'POST', '/liveEvent', event_json('db-sync', 'add_revenue', 1)),
+	undef, 'POST sent');
+my ($status, $body) = http_read_reply($conn, 3);
+is($status, undef, 'no reply while the commit waits for the standby');
+# the worker waits for the standby between its passes, not at commit:
+# meanwhile it serves reads, and group-commits what comes next
+my $conn2 = http_connect($port);
+is(http_send($conn2, 'POST', '/liveEvent', event_json('db-sync2', 'add_revenue', 1)),
+	undef, 'a second POST sent');
+my $get = http_connect($port);
+my $t0 = time;
+my ($gstatus, $gbody) = http_request($get, 'GET', '/userEvents/db-1', undef, 10);
+is($gstatus, 200, 'GET answered while POSTs wait for the standby');
+like($gbody, qr/"revenue"\s*:\s*"?1/, '... with the counted value');
+cmp_ok(time - $t0, '<', 5, '... without waiting for the standby');
+($gstatus) = http_request($get, 'GET', '/health', undef, 10);
+ok(defined $gstatus, '/health answered meanwhile');
+close($get->{sock});
+is(sql("SELECT count(*) FROM ($journal_rows) j WHERE convert_from(lines, 'UTF8') LIKE '%db-sync%'"),
+	'2', 'both POSTs committed locally (each its own group commit)');
+($status) = http_read_reply($conn2, 1);
+is($status, undef, 'the second waits for the standby too');
+is(sql("SELECT wait_event IS DISTINCT FROM 'SyncRep' FROM pg_stat_activity WHERE backend_type = 'evproc'"),
+	't', 'the worker does not sleep in SyncRep');
+sql("ALTER SYSTEM RESET synchronous_standby_names");
+sql('SELECT pg_reload_conf()');
+($status, $body) = http_read_reply($conn, 30);
+is($status, 200, '200 once the commit ends');
+($status, $body) = http_read_reply($conn2, 30);
+is($status, 200, 'and the second');
+close($conn->{sock});
+close($conn2->{sock});
+
+# a failed commit: 503, nothing kept
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE evproc.journal_0, evproc.journal_1, '
+	  . 'evproc.journal_2 IN ACCESS EXCLUSIVE MODE');
+($status, $body) = http_post($port, '/liveEvent',
+	event_json('db-locked', 'add_revenue', 1));
+is($status, 503, 'the journal tables locked: 503');
+like($body, qr/"error"/, 'with a JSON error');
+$locker->query_safe('COMMIT');
+$locker->quit;
+my $ok = 0;
+for (1 .. 100)
+{
+	($status) = http_post($port, '/liveEvent',
+		'{"userId":"db-after","name":"add_revenue","value":1,"eventId":"db-after-1"}');
+	if (defined $status && $status == 200) { $ok = 1; last; }
+	usleep(100_000);
+}
+ok($ok, 'accepted again once the lock is gone');
+rotate($node);
+my $rev = revenue_of($node, 'db-sync', 'db-sync2', 'db-locked', 'db-after');
+is($rev->{'db-sync'}, '1', 'the event answered after the wait is counted');
+is($rev->{'db-sync2'}, '1', 'and the one committed behind it');
+ok(!exists $rev->{'db-locked'}, 'the event refused with 503 is not');
+is($rev->{'db-after'}, '1', 'the retried event is counted once');
+
+# --- the worker killed just before or just after a group commit's commit:
+# what was committed is counted (even unanswered), what was not is not ---
+for my $point ('journal-db-before-commit', 'journal-db-after-commit')
+{
+	set_fault($node, $point);
+	($status, $body) = http_post($port, '/liveEvent',
+		event_json("db-$point", 'add_revenue', 1));
+	isnt($status, 200, "$point: no 200 (the worker died)");
+	ok(wait_for_http($port, 60), "$point: the worker is back");
+	set_fault($node, '');
+}
+rotate($node);
+$rev = revenue_of($node, 'db-journal-db-before-commit',
+	'db-journal-db-after-commit');
+ok(!exists $rev->{'db-journal-db-before-commit'},
+	'killed before the commit: not counted');
+is($rev->{'db-journal-db-after-commit'}, '1',
+	'killed after the commit: counted once');
+
+# --- kill -9 while streaming: exactly once ---
+for my $cycle (1 .. 2)
+{
+	my (@pids, @files);
+	for my $s (1 .. 3)
+	{
+		my $file = "$tmp/acked-c$cycle-s$s";
+		push @files, $file;
+		push @pids, start_sender($port, "k${cycle}s$s", 20000, $file);
+	}
+	my $deadline = time + 60;
+	# a rotation in the middle, so that a sealed segment and the current
+	# one are both there at the kill
+	my $rotated = 0;
+	while (time < $deadline)
+	{
+		my $acked = 0;
+		$acked += count_lines($_) for @files;
+		if ($acked >= 1000 && !$rotated)
+		{
+			sql('SELECT evproc_rotate()');
+			$rotated = 1;
+		}
+		last if $acked >= 3000;
+		usleep(50_000);
+	}
+	ok(kill9_and_wait($node, 60), "cycle $cycle: all processes gone");
+	wait_for_senders(\@pids, 60);
+	$node->start;
+	ok(wait_for_http($port, 60), "cycle $cycle: back after the restart");
+	rotate($node);
+	my (%acked, %sent);
+	for my $s (1 .. 3)
+	{
+		$acked{$_} = 1 for read_lines("$tmp/acked-c$cycle-s$s");
+		my ($n) = read_sent("$tmp/acked-c$cycle-s$s");
+		$sent{"k${cycle}s$s"} = $n // 0;
+	}
+	ok(scalar(keys %acked) >= 3000, "cycle $cycle: events acknowledged");
+	check_counted_once($node, "cycle $cycle", "k${cycle}s%", \%acked, \%sent);
+	check_books($node, "cycle $cycle");
+}
+
+# --- sustained posting: the ring is truncated ---
+my @pids;
+for my $s (1 .. 2)
+{
+	push @pids, start_sender($port, "ring$s", 20000, "$tmp/ring$s");
+}
+my $max_rows = 0;
+my $deadline = time + 60;
+while (time < $deadline)
+{
+	sql('SELECT evproc_rotate()');
+	my $rows = sql("SELECT count(*) FROM ($journal_rows) j");
+	$max_rows = $rows if $rows > $max_rows;
+	last unless grep { kill(0, $_) } @pids;
+	usleep(200_000);
+}
+wait_for_senders(\@pids, 60);
+my $acked = count_lines("$tmp/ring1") + count_lines("$tmp/ring2");
+rotate($node);
+my $segments = sql("SELECT count(*) FROM evproc.processed_files");
+note("sustained: $acked events acknowledged, $segments names recorded, at most $max_rows journal rows at once");
+ok($acked > 10000, 'sustained posting acknowledged events');
+# a row per group commit, one or two events each: without truncation the
+# ring would hold about one row per event or two
+ok($max_rows < $acked / 4,
+	"the journal tables stay small (at most $max_rows rows for $acked events)");
+# one more rotation with nothing live: every table can go
+is(add_revenue($port, 'ring-last', 1), 200, 'one more event');
+rotate($node);
+ok(query_until($node, "SELECT count(*) FROM ($journal_rows) j", '0', 30),
+	'all journal tables truncated once everything is counted');
+is(sql("SELECT count(*) FROM evproc.journal_segments"), '0',
+	'no segment left');
+is(sql("SELECT (SELECT sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'ring%') = "
+		. "(SELECT count(*) FROM evproc.user_revenue WHERE user_id LIKE 'ring%')"), 't',
+	'each event of the stream counted once');
+
+done_testing();
