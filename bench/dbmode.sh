@@ -38,7 +38,7 @@ set_storage() {
 }
 # journal_tables_kb: the size of the journal tables and their indexes
 journal_tables_kb() {
-	$PSQL -c "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) / 1024
+	$PSQL -c "SELECT (coalesce(sum(pg_total_relation_size(c.oid)), 0) / 1024)::bigint
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'evproc' AND c.relkind = 'r' AND c.relname LIKE 'journal\_%'"
 }
@@ -83,7 +83,7 @@ row "ingest of database segments" "-" "$(awk -v e="$evs" -v s="$secs" 'BEGIN { p
 echo "== journal in the database: tables under ${SUSTAIN}s of sustained load" >&2
 sizes=
 start_kb=$(journal_tables_kb)
-wrk -t2 -c16 -d"${SUSTAIN}"s -s bench/post.lua "http://127.0.0.1:$HTTP/liveEvent" >"$BENCH/wrk-sustain.txt" 2>&1 &
+wrk -t2 -c16 -d"${SUSTAIN}"s --latency -s bench/post.lua "http://127.0.0.1:$HTTP/liveEvent" >"$BENCH/wrk-sustain.txt" 2>&1 &
 SUS_PID=$!
 for _ in $(seq 1 $((SUSTAIN / SAMPLE))); do
 	sleep "$SAMPLE"
