@@ -139,6 +139,21 @@ append(uint64 seq, const char *user_id, uint32 len)
 }
 
 /*
+ * take_seq numbers the next change, as the header says (the larger of the
+ * last number plus one and its commit's LSN).  Under the feed's lock.
+ */
+static uint64
+take_seq(XLogRecPtr commit_lsn)
+{
+	uint64		seq = Max(feed->last_seq + 1, (uint64) commit_lsn);
+
+	feed->last_seq = seq;
+	if (feed->first_seq == 0)
+		feed->first_seq = seq;
+	return seq;
+}
+
+/*
  * feed_publish publishes the users (n of them) whose metrics the
  * transaction committed at commit_lsn changed, and wakes the workers.
  * Returns the sequence number they got.
@@ -151,10 +166,7 @@ feed_publish(XLogRecPtr commit_lsn, const char *const *users, int nusers)
 	if (feed == NULL || nusers == 0)
 		return 0;
 	LWLockAcquire(feed->lock, LW_EXCLUSIVE);
-	seq = Max(feed->last_seq + 1, (uint64) commit_lsn);
-	feed->last_seq = seq;
-	if (feed->first_seq == 0)
-		feed->first_seq = seq;
+	seq = take_seq(commit_lsn);
 	if (nusers > FEED_MAX_USERS)
 		append(seq, NULL, 0);
 	else
@@ -178,10 +190,7 @@ feed_publish_many(XLogRecPtr commit_lsn)
 	if (feed == NULL)
 		return 0;
 	LWLockAcquire(feed->lock, LW_EXCLUSIVE);
-	seq = Max(feed->last_seq + 1, (uint64) commit_lsn);
-	feed->last_seq = seq;
-	if (feed->first_seq == 0)
-		feed->first_seq = seq;
+	seq = take_seq(commit_lsn);
 	append(seq, NULL, 0);
 	LWLockRelease(feed->lock);
 	workers_wake();
