@@ -41,8 +41,7 @@ evproc_rotate(PG_FUNCTION_ARGS)
 {
 	char	   *rotated;
 
-	(void) role_refresh();
-	if (role_standby())
+	if (role_server_standby())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("evproc: cannot rotate on a hot standby: nothing is journaled or ingested here"),

@@ -485,19 +485,22 @@ open_journal(void)
  * Called at the start on a standby (they are out of the way as early as
  * possible, whatever happens next) and again at promotion, just before the
  * journal is opened (anything put there meanwhile is not this server's
- * either).  elevel is for a failure: WARNING on a standby, which reads
- * only; ERROR at promotion, which must not open the journal with them.
+ * either).  A failure is a WARNING and returns false: on a standby it
+ * reads on; at promotion the journal is not opened with them, and the
+ * next pass tries again.
  */
-static void
-set_aside_backup_copies(int elevel)
+static bool
+set_aside_backup_copies(void)
 {
+	static bool failed = false; /* said once until it succeeds */
 	char	   *dir = resolve_directory();
 	char		aside[JOURNAL_NAME_MAX];
 	int			moved;
+	bool		ok = journal_set_aside_copies(dir, time(NULL), evproc_fsync,
+											  aside, &moved) == 0;
 
-	if (journal_set_aside_copies(dir, time(NULL), evproc_fsync,
-								 aside, &moved) != 0)
-		ereport(elevel,
+	if (!ok && !failed)
+		ereport(WARNING,
 				(errcode_for_file_access(),
 				 errmsg("evproc: could not set aside the journal files the base backup copied into \"%s\": %m",
 						dir)));
@@ -507,20 +510,26 @@ set_aside_backup_copies(int elevel)
 						moved, dir, aside),
 				 errdetail("A standby never writes its journal: these are the primary's files, whose events the primary counted, or will count, and replicates; ingesting them here would count them twice."),
 				 errhint("If this server was a primary before and was attached again without a new base backup (pg_rewind), they may hold acknowledged events that reached no one: inspect them, and send their lines that carry an eventId to the primary again, which drops those it already counted.")));
+	failed = !ok;
 	pfree(dir);
+	return ok;
 }
 
 /*
- * take_up_writes, in the first pass that sees the server promoted: the
- * base backup's copies are set aside, the journal is opened and POSTs are
+ * take_up_writes, in a pass that sees the server promoted: the base
+ * backup's copies are set aside, the journal is opened and POSTs are
  * accepted from this pass on; rotation, ingest and the clean-ups start.
- * HTTP and the open streams stay as they were.
+ * HTTP and the open streams stay as they were.  If the copies cannot be
+ * set aside, the worker goes on as a standby and the next pass tries
+ * again (role.c): it never opens the journal with them.
  */
 static void
 take_up_writes(void)
 {
-	set_aside_backup_copies(ERROR);
+	if (!set_aside_backup_copies())
+		return;
 	open_journal();
+	role_writes_taken();
 	status_set_dir(intake_dir());
 	schedule_rotation();
 	ereport(LOG,
@@ -625,7 +634,7 @@ evproc_worker_main(Datum main_arg)
 	/* on a hot standby: reads only, no journal (see take_up_writes) */
 	(void) role_refresh();
 	if (role_standby())
-		set_aside_backup_copies(WARNING);
+		(void) set_aside_backup_copies();
 	else
 		open_journal();
 	status_attach(worker_index, role_standby() ? "" : intake_dir());

@@ -9,9 +9,12 @@
  * ingested, pruned or written to a table (worker.c leaves those steps out,
  * tokens.c keeps the uses of tokens in memory, http.c answers POSTs 503).
  * The loop reads the role again at least every ROLE_POLL_MS while it is a
- * standby, since nothing wakes a background worker at promotion: the pass
- * that first sees the server promoted gets true from role_refresh, and the
- * worker takes up the primary's duties then (worker.c).  A server never
+ * standby, since nothing wakes a background worker at promotion.  Once
+ * the server is promoted, role_refresh returns true at every pass until
+ * the worker has taken up the primary's duties (worker.c), which it says
+ * with role_writes_taken; until then the worker still serves as a standby
+ * (POSTs 503), so that a step of the take-over that fails is tried again
+ * at the next pass instead of writes starting without it.  A server never
  * turns from primary into standby without a restart, which restarts the
  * worker too.
  *
@@ -26,22 +29,37 @@
 /* a standby reads its role this often, to see a promotion */
 #define ROLE_POLL_MS	500
 
-static bool standby = false;	/* as of the last role_refresh */
-static bool known = false;		/* role_refresh was called */
+static bool standby = false;	/* serving as a standby: reads only */
 
 /*
- * role_refresh reads the server's role.  Returns true when it has just
- * turned from standby into primary (the server was promoted since the last
- * call); false otherwise, the first call included.
+ * role_refresh reads the server's role.  Returns true while the server has
+ * been promoted and the worker, which served as its standby, has not yet
+ * taken up writes (role_writes_taken); false otherwise, the first call
+ * included.
  */
 bool
 role_refresh(void)
 {
-	bool		was_standby = known && standby;
+	if (RecoveryInProgress())
+		standby = true;
+	return standby && !RecoveryInProgress();
+}
 
-	standby = RecoveryInProgress();
-	known = true;
-	return was_standby && !standby;
+/*
+ * role_server_standby: is the server a standby right now?  For backends
+ * (SQL functions), which do not follow the worker's take-over.
+ */
+bool
+role_server_standby(void)
+{
+	return RecoveryInProgress();
+}
+
+/* role_writes_taken: the worker took up the primary's duties */
+void
+role_writes_taken(void)
+{
+	standby = false;
 }
 
 /* role_timeout_ms: how long the loop may sleep before reading it again */

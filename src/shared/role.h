@@ -15,6 +15,8 @@
 
 /* the worker's loop (or a backend): read the role again */
 extern bool role_refresh(void);
+extern void role_writes_taken(void);
+extern bool role_server_standby(void);
 extern long role_timeout_ms(void);
 
 /* anywhere, inside libmicrohttpd's callbacks too (reads a copy) */

@@ -19,9 +19,11 @@
 #		both, another role 400; the body names the role;
 #	(d) the tokens' copy follows the primary's evproc.tokens by the
 #		periodic re-read (no trigger fires on a standby);
-#	(e) after promote, the same worker process (HTTP never down) accepts
-#		a POST within a few seconds, counts it once, and /ready?role=primary
-#		is 200 there;
+#	(e) after promote, while the copies cannot be set aside (journal
+#		directory not writable), the worker stays a standby (POST 503,
+#		WARNING); once they can, the same worker process (HTTP never down)
+#		accepts a POST within a few seconds, counts it once, and
+#		/ready?role=primary is 200 there;
 #	(f) the journal the base backup copied (events.jsonl holding an event
 #		the primary counts after the backup) is set aside at the standby's
 #		start into from-backup-<stamp>/, with one WARNING naming it: after
@@ -210,7 +212,21 @@ open(my $lf, '>', journal_dir($standby) . "/$late") or die "$late: $!";
 print $lf event_json('sb-late', 'add_revenue', 1), "\n";
 close($lf);
 sleep 1;	# another second: another from-backup-<stamp>/
+# while the copies cannot be set aside (the directory not writable), the
+# promoted server's worker goes on as a standby and tries again each pass
+my $jdir = journal_dir($standby);
+my $log_offset = -s $standby->logfile;
+chmod(0500, $jdir) or die "chmod $jdir: $!";
 $standby->promote;
+ok( defined log_match(
+		$standby, qr/could not set aside the journal files the base backup copied/,
+		$log_offset, 60),
+	'promoted, the copies not set aside: a WARNING says so');
+is(add_revenue($sport, 'sb-held', 1), 503, '... and POSTs are still refused');
+is(status_of($sport, 'GET', '/ready' . '?role=standby'), 200,
+	'... the worker still serves as a standby');
+ok(!-e "$jdir/events.jsonl", '... with no journal opened');
+chmod(0700, $jdir) or die "chmod $jdir: $!";
 my $t0 = time;
 my $status = 0;
 while (time < $t0 + 30)
@@ -221,8 +237,8 @@ while (time < $t0 + 30)
 }
 my $took = time - $t0;
 is($status, 200, 'promoted: POST 200');
-cmp_ok($took, '<', 5, "... within a few seconds of promote ($took s)");
-note sprintf('promotion to accepted POST: %.2f s', $took);
+cmp_ok($took, '<', 5, "... within a few seconds once they can be set aside ($took s)");
+note sprintf('set-aside possible to accepted POST: %.2f s', $took);
 is(worker_pid($standby), $pid, '... by the same worker process (HTTP stayed up)');
 rotate($standby);
 is(revenue_of($standby, 'sb-e')->{'sb-e'}, 4, '... and counted once');
