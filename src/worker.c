@@ -471,8 +471,6 @@ open_journal(void)
 
 	(void) intake_open(dir, worker_index, fold_last_recorded_name(), ERROR);
 	pfree(dir);
-	if (settings_journal_in_database())
-		segments_open(worker_index, intake_journal());
 }
 
 /*

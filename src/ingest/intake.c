@@ -72,6 +72,28 @@ typedef struct Waiter
 	XLogRecPtr	lsn;
 } Waiter;
 
+/*
+ * What makes a batch durable (see sinks[]).  flush: the batch durable, and
+ * gone either way (*lsn: the end of its commit, for the synchronous
+ * standbys; left invalid by a file); probe: could a flush succeed now; rotate: as
+ * intake_rotate; is_empty: nothing journaled since the last rotation;
+ * busy: neither a flush nor a rotation can be done now; max_bytes: a
+ * rotation is due at this size (or -1).
+ */
+typedef struct Sink
+{
+	bool		(*flush) (XLogRecPtr *lsn);
+	bool		(*probe) (void);
+	bool		(*rotate) (char *name);
+	bool		(*is_empty) (void);
+	bool		(*busy) (void);
+	off_t		max_bytes;
+} Sink;
+
+/* the files' row first: the sink until intake_open chooses (choose_sink) */
+static const Sink sinks[2];
+static const Sink *sink = &sinks[0];
+static const Sink *choose_sink(void);
 static Journal journal;
 static bool opened = false;
 static int	my_worker = 0;
@@ -155,7 +177,8 @@ open_in(Journal *j, const char *dir, const char *last_recorded, int elevel)
 
 /*
  * intake_open opens the journal in dir for worker worker_index (see
- * open_in), and the memory of recent eventIds.
+ * open_in), and the memory of recent eventIds; with the journal in the
+ * database, its segments too (segments_open).
  */
 bool
 intake_open(const char *dir, int worker_index, const char *last_recorded,
@@ -177,6 +200,9 @@ intake_open(const char *dir, int worker_index, const char *last_recorded,
 		return false;
 	}
 	opened = true;
+	sink = choose_sink();
+	if (settings_journal_in_database())
+		segments_open(worker_index, &journal);
 	return true;
 }
 
@@ -430,26 +456,11 @@ static void
 probe(void)
 {
 	int64		now = monotonic_ms();
-	uint64		replaced;
-	bool		ok;
 
 	if (now < next_probe_ms)
 		return;
 	next_probe_ms = now + PROBE_EVERY_MS;
-	if (settings_journal_in_database())
-	{
-		if (db_in_work() || !segments_probe())
-			return;
-		ereport(LOG,
-				(errmsg("evproc: writing the journal succeeds again")));
-		failing = false;
-		return;
-	}
-	replaced = journal.replaced;
-	ok = journal_probe(&journal, PROBE_BYTES) == 0;
-	if (journal.replaced != replaced)
-		warn_replaced();
-	if (!ok)
+	if (!sink->probe())
 		return;
 	ereport(LOG,
 			(errmsg("evproc: writing the journal succeeds again")));
@@ -457,18 +468,100 @@ probe(void)
 }
 
 /*
- * flush_to_database group-commits the batch in the database: true once
- * committed.  Either way the batch is gone (as journal_flush does).
+ * The file journal's side of the Sink (below): one write and one
+ * fdatasync of the batch, the files' rotation and probe.
  */
 static bool
-flush_to_database(void)
+file_flush(XLogRecPtr *lsn)
+{
+	uint64		replaced = journal.replaced;
+	bool		durable = (journal_flush(&journal) == 0);
+	int			save_errno = errno;
+
+	if (journal.replaced != replaced)
+		warn_replaced();
+	errno = save_errno;
+	if (!durable && !failing)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not write the journal in \"%s\": %m",
+						journal.dir),
+				 errdetail("Events are refused with 503 until writing succeeds again.")));
+	return durable;
+}
+
+static bool
+file_probe(void)
+{
+	uint64		replaced = journal.replaced;
+	bool		ok = journal_probe(&journal, PROBE_BYTES) == 0;
+
+	if (journal.replaced != replaced)
+		warn_replaced();
+	return ok;
+}
+
+static bool
+file_rotate(char *name)
+{
+	int			rc;
+
+	name[0] = '\0';
+	rc = journal_rotate(&journal, time(NULL), name);
+	if (rc < 0)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("evproc: could not rotate the journal in \"%s\": %m",
+						journal.dir)));
+		name[0] = '\0';
+		return false;
+	}
+	if (rc > 0)
+		evproc_fault("rotate-after-rename");
+	return true;
+}
+
+static bool
+file_is_empty(void)
+{
+	return journal_is_empty(&journal);
+}
+
+/*
+ * The database journal's side of the Sink (segments.c): the batch is one
+ * transaction's row; it cannot be written, nor a segment sealed, while
+ * ingest's transaction is open (a backend has one at a time).
+ */
+static bool
+db_busy(void)
+{
+	return db_in_work();
+}
+
+static bool
+db_probe(void)
+{
+	return !db_in_work() && segments_probe();
+}
+
+/*
+ * flush_to_database group-commits the batch in the database: true once
+ * committed, with *lsn the end of its commit.  Either way the batch is
+ * gone (as journal_flush does).
+ */
+static bool
+flush_to_database(XLogRecPtr *lsn)
 {
 	char		err[256];
 	bool		durable = segments_append(journal.buf, journal.len, err,
 										  sizeof(err));
 
 	if (durable)
+	{
 		journal.durable_len += (off_t) journal.len;
+		*lsn = syncrep_commit_lsn();
+	}
 	else if (!failing)
 		ereport(LOG,
 				(errmsg("evproc: could not write the journal in the database: %s",
@@ -476,6 +569,59 @@ flush_to_database(void)
 				 errdetail("Events are refused with 503 until writing succeeds again.")));
 	journal.len = 0;
 	return durable;
+}
+
+/*
+ * rotate_segment seals the current segment of the journal in the database
+ * (rotation there): the next group commit starts a new one.
+ */
+static bool
+rotate_segment(char *name)
+{
+	uint64		len = (uint64) journal.durable_len;
+
+	name[0] = '\0';
+	if (!segments_seal(name))
+		return false;
+	if (name[0] != '\0')
+	{
+		journal.rotated_bytes += len;
+		journal.durable_len = 0;
+	}
+	return true;
+}
+
+static bool
+db_is_empty(void)
+{
+	return journal.durable_len == 0;
+}
+
+/* never busy: a file can be written and rotated at any time */
+static bool
+never_busy(void)
+{
+	return false;
+}
+
+/* SEGMENT_MAX_BYTES is a limit of the database journal only */
+#define NO_MAX_BYTES	((off_t) -1)
+
+/*
+ * Where a batch is made durable, one row per evproc.journal_storage, chosen
+ * when the journal is opened: the rest of intake.c (waiters, eventIds,
+ * answers, replication) is the same for both.
+ */
+static const Sink sinks[2] = {
+	{file_flush, file_probe, file_rotate, file_is_empty, never_busy, NO_MAX_BYTES},
+	{flush_to_database, db_probe, rotate_segment, db_is_empty, db_busy, SEGMENT_MAX_BYTES},
+};
+
+/* choose_sink: the row of sinks[] for evproc.journal_storage */
+static const Sink *
+choose_sink(void)
+{
+	return &sinks[settings_journal_in_database() ? 1 : 0];
 }
 
 /* answer_one answers a waiter: 200 with its receipt if durable, else 503 */
@@ -527,7 +673,6 @@ void
 intake_flush(IntakeAnswerFn answer)
 {
 	bool		durable;
-	uint64		replaced;
 	uint64		bytes;
 	int64		started;
 	XLogRecPtr	lsn = InvalidXLogRecPtr;
@@ -539,31 +684,15 @@ intake_flush(IntakeAnswerFn answer)
 			probe();
 		return;
 	}
-	replaced = journal.replaced;
+	/* ingest's transaction is open: the batch waits for its end */
+	if (sink->busy())
+		return;
 	bytes = journal_batch_len(&journal);
 	started = monotonic_us();
-	if (settings_journal_in_database())
-	{
-		/* ingest's transaction is open: the batch waits for its end */
-		if (db_in_work())
-			return;
-		durable = flush_to_database();
-		if (durable)
-			lsn = syncrep_commit_lsn();
-	}
-	else
-		durable = (journal_flush(&journal) == 0);
+	durable = sink->flush(&lsn);
 	if (durable)
 		prom_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
-	if (journal.replaced != replaced)
-		warn_replaced();
-	if (!durable && !failing && !settings_journal_in_database())
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("evproc: could not write the journal in \"%s\": %m",
-						journal.dir),
-				 errdetail("Events are refused with 503 until writing succeeds again.")));
-	else if (durable && failing)
+	if (durable && failing)
 		ereport(LOG,
 				(errmsg("evproc: writing the journal succeeds again")));
 	failing = !durable;
@@ -592,8 +721,7 @@ intake_flush(IntakeAnswerFn answer)
 bool
 intake_rotation_due(void)
 {
-	if (settings_journal_in_database() &&
-		journal.durable_len >= SEGMENT_MAX_BYTES)
+	if (sink->max_bytes >= 0 && journal.durable_len >= sink->max_bytes)
 		return true;
 	return evproc_rotation_size > 0 &&
 		journal.durable_len >= (off_t) evproc_rotation_size * 1024;
@@ -606,30 +734,7 @@ intake_rotation_due(void)
 bool
 intake_busy(void)
 {
-	return settings_journal_in_database() && db_in_work();
-}
-
-/*
- * rotate_segment seals the current segment of the journal in the database
- * (rotation there): the next group commit starts a new one.
- */
-static bool
-rotate_segment(char *name)
-{
-	uint64		len = (uint64) journal.durable_len;
-
-	name[0] = '\0';
-	if (intake_busy())
-		return false;
-	if (!segments_seal(name))
-		return false;
-	if (name[0] != '\0')
-	{
-		journal.rotated_bytes += len;
-		journal.durable_len = 0;
-	}
-	unrotated_since = 0;
-	return true;
+	return sink->busy();
 }
 
 /*
@@ -639,23 +744,9 @@ rotate_segment(char *name)
 bool
 intake_rotate(char *name)
 {
-	int			rc;
-
-	if (settings_journal_in_database())
-		return rotate_segment(name);
 	name[0] = '\0';
-	rc = journal_rotate(&journal, time(NULL), name);
-	if (rc < 0)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("evproc: could not rotate the journal in \"%s\": %m",
-						journal.dir)));
-		name[0] = '\0';
+	if (sink->busy() || !sink->rotate(name))
 		return false;
-	}
-	if (rc > 0)
-		evproc_fault("rotate-after-rename");
 	unrotated_since = 0;
 	return true;
 }
@@ -681,7 +772,5 @@ intake_failing(void)
 bool
 intake_is_empty(void)
 {
-	if (settings_journal_in_database())
-		return journal.durable_len == 0;
-	return journal_is_empty(&journal);
+	return sink->is_empty();
 }
