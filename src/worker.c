@@ -27,9 +27,9 @@
  * On a hot standby (role.c) the worker serves reads only: step 4's flush
  * and 5 are left out, nothing opens the journal, and POSTs are answered
  * 503 (http.c); journal files the base backup copied are set aside
- * (set_aside_backup_copies).  When the server is promoted, the pass that
- * sees it sets aside any again and opens the journal and goes on as a primary's worker (take_up_writes), without
- * a restart: HTTP and the streams stay up.
+ * (set_aside_backup_copies).  The pass that sees the server promoted sets
+ * aside any again, opens the journal and goes on as a primary's worker
+ * (take_up_writes), without a restart: HTTP and the streams stay up.
  *
  * The modules never call back into this file: what one hands to another
  * passes through here (the POSTs' answers, the lookups and their values,
@@ -341,34 +341,30 @@ earlier(long a, long b)
 static long
 compute_timeout(void)
 {
-	long		timeout = http_timeout_ms();
+	long		timeout;
 	long		t;
 
-	if (role_standby())
-	{
-		timeout = earlier(timeout, role_timeout_ms());
-		timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
-		timeout = earlier(timeout, db_stats_timeout_ms());
-		timeout = earlier(timeout, types_timeout_ms());
-		timeout = earlier(timeout, tokens_timeout_ms());
-		timeout = earlier(timeout, auth_timeout_ms());
-		if (worker_index == 0)
-			timeout = earlier(timeout, replica_feed_timeout_ms());
-		return earlier(timeout, stream_timeout_ms());
-	}
-	if (intake_pending() > 0)
+	if (!role_standby() && intake_pending() > 0)
 		return 0;
-	/* answers waiting for synchronous standbys: look again soon */
-	if (intake_replicating() > 0)
-		timeout = earlier(timeout, INTAKE_REPLICATION_POLL_MS);
-	if (!paused)
-		timeout = earlier(timeout, ingest_timeout_ms());
+	timeout = http_timeout_ms();
 	timeout = earlier(timeout, lookup_timeout_ms(http_lookups_waiting()));
 	timeout = earlier(timeout, db_stats_timeout_ms());
 	timeout = earlier(timeout, types_timeout_ms());
 	timeout = earlier(timeout, tokens_timeout_ms());
 	timeout = earlier(timeout, auth_timeout_ms());
 	timeout = earlier(timeout, stream_timeout_ms());
+	if (role_standby())
+	{
+		timeout = earlier(timeout, role_timeout_ms());
+		if (worker_index == 0)
+			timeout = earlier(timeout, replica_feed_timeout_ms());
+		return timeout;
+	}
+	/* answers waiting for synchronous standbys: look again soon */
+	if (intake_replicating() > 0)
+		timeout = earlier(timeout, INTAKE_REPLICATION_POLL_MS);
+	if (!paused)
+		timeout = earlier(timeout, ingest_timeout_ms());
 	timeout = earlier(timeout, pressure_timeout_ms());
 	t = (long) ((next_rotation - GetCurrentTimestamp() + 999) / 1000);
 	return earlier(timeout, Max(t, 0));
@@ -560,15 +556,13 @@ pass(void)
 		pressure_standby(types_from_table());
 	else
 	{
-		if (settings_journal_in_database())
-		{
-			int			count;
-			uint64		bytes;
-			time_t		oldest;
+		int			count;
+		uint64		bytes;
+		time_t		oldest;
 
-			segments_backlog(&count, &bytes, &oldest);
-			pressure_note_segments(count, bytes, oldest);
-		}
+		/* the database journal's sealed segments (none with files) */
+		segments_backlog(&count, &bytes, &oldest);
+		pressure_note_segments(count, bytes, oldest);
 		pressure_update(intake_journal(), intake_failing(),
 						types_from_table(), intake_unrotated_since(),
 						progress.waiting_lock);
