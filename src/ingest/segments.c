@@ -40,7 +40,6 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 
 #include <time.h>
 
@@ -70,10 +69,15 @@ static int	sealed_count = 0;
 static uint64 sealed_bytes = 0;
 static time_t sealed_oldest = 0;
 
-/* the segment ingest reads (malloc'd bytes) */
+/* the segment ingest reads (malloc'd bytes, reading.bytes of them) */
 static Segment reading;
 static char *reading_data = NULL;
-static size_t reading_len = 0;
+
+/* the journal tables that may hold rows of counted segments only */
+static int	untruncated = (1 << SEG_TABLES) - 1;
+
+/* the group commit's INSERT into each journal table, prepared once */
+static SPIPlanPtr plan_append[SEG_TABLES];
 
 /* missing_tables: the error when the tables of 1.6 are not there */
 static void
@@ -237,7 +241,6 @@ append_work(void *arg)
 	AppendCall *call = arg;
 	Oid			types[4] = {INT4OID, INT8OID, INT8OID, BYTEAOID};
 	Datum		args[4];
-	char		sql[128];
 	bytea	   *lines;
 
 	db_begin("evproc: journaling a group commit");
@@ -252,10 +255,16 @@ append_work(void *arg)
 	args[1] = Int64GetDatum(call->seg.seg);
 	args[2] = Int64GetDatum(call->seg.passes);
 	args[3] = PointerGetDatum(lines);
-	snprintf(sql, sizeof(sql),
-			 "INSERT INTO evproc.%s (worker, seg, pass, lines)"
-			 " VALUES ($1, $2, $3, $4)", tables[call->seg.tab]);
-	run(sql, 4, types, args, false, SPI_OK_INSERT);
+	if (plan_append[call->seg.tab] == NULL)
+	{
+		char		sql[128];
+
+		snprintf(sql, sizeof(sql),
+				 "INSERT INTO evproc.%s (worker, seg, pass, lines)"
+				 " VALUES ($1, $2, $3, $4)", tables[call->seg.tab]);
+		plan_append[call->seg.tab] = db_prepare(sql, 4, types);
+	}
+	db_execute(plan_append[call->seg.tab], args, false, 0, SPI_OK_INSERT);
 	evproc_fault("journal-db-before-commit");
 	db_commit();
 	evproc_fault("journal-db-after-commit");
@@ -395,6 +404,7 @@ segments_open_next(JournalReader *reader, char *name, size_t max_line)
 	Oid			types[2] = {INT4OID, INT8OID};
 	Datum		args[2];
 	char		sql[128];
+	bytea	  **parts;
 	size_t		total = 0;
 
 	if (!settings_journal_in_database() || !opened)
@@ -427,14 +437,16 @@ segments_open_next(JournalReader *reader, char *name, size_t max_line)
 			 "SELECT lines FROM evproc.%s WHERE worker = $1 AND seg = $2"
 			 " ORDER BY pass", tables[reading.tab]);
 	run(sql, 2, types, args, true, SPI_OK_SELECT);
+	/* each row unpacked once (it may be compressed), then copied */
+	parts = palloc(sizeof(bytea *) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc,
-													  1, &isnull));
 
-		total += VARSIZE_ANY_EXHDR(b);
+		parts[i] = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc,
+												 1, &isnull));
+		total += VARSIZE_ANY_EXHDR(parts[i]);
 	}
 	reading_data = malloc(Max(total, 1));
 	if (reading_data == NULL)
@@ -443,30 +455,17 @@ segments_open_next(JournalReader *reader, char *name, size_t max_line)
 				 errmsg("out of memory")));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
-		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc,
-													  1, &isnull));
-
-		memcpy(reading_data + reading_len, VARDATA_ANY(b),
-			   VARSIZE_ANY_EXHDR(b));
-		reading_len += VARSIZE_ANY_EXHDR(b);
+		memcpy(reading_data + reading.bytes, VARDATA_ANY(parts[i]),
+			   VARSIZE_ANY_EXHDR(parts[i]));
+		reading.bytes += VARSIZE_ANY_EXHDR(parts[i]);
 	}
-	reading.bytes = reading_len;
 	db_commit();
-	if (jreader_open_mem(reader, reading_data, reading_len, max_line) != 0)
+	if (jreader_open_mem(reader, reading_data, reading.bytes, max_line) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	strlcpy(name, reading.name, JOURNAL_NAME_MAX);
 	return true;
-}
-
-/* segments_reading: is ingest's current entry a segment (not a file)? */
-bool
-segments_reading(void)
-{
-	return reading.seg != 0;
 }
 
 /*
@@ -492,48 +491,59 @@ segments_consume(void)
 						reading.name)));
 }
 
+/* A journal table to truncate, and whether that is settled. */
+typedef struct TruncateCall
+{
+	int			tab;
+	bool		settled;		/* its lock was had: truncated, or need not be */
+} TruncateCall;
+
 /*
- * truncate_work truncates journal table *tab if no live segment is in it
+ * truncate_work truncates journal table tab if no live segment is in it
  * and it holds rows, without waiting for its lock; the check runs on the
  * latest snapshot, taken once the lock is held.
  */
 static void
 truncate_work(void *arg)
 {
-	int			tab = *(int *) arg;
-	Oid			types[1] = {INT2OID};
-	Datum		args[1] = {Int16GetDatum((int16) tab)};
-	char		sql[64];
-	uint64		live;
+	TruncateCall *call = arg;
+	char		sql[80];
 
 	db_begin("evproc: truncating a journal table");
-	if (!ConditionalLockRelationOid(table_oid(tables[tab]),
+	if (!ConditionalLockRelationOid(table_oid(tables[call->tab]),
 									AccessExclusiveLock))
 	{
 		db_commit();
 		return;
 	}
-	PushActiveSnapshot(GetLatestSnapshot());
-	run("SELECT 1 FROM evproc.journal_segments WHERE tab = $1 LIMIT 1",
-		1, types, args, true, SPI_OK_SELECT);
-	live = SPI_processed;
-	snprintf(sql, sizeof(sql), "SELECT 1 FROM evproc.%s LIMIT 1", tables[tab]);
-	if (live == 0)
-		run(sql, 0, NULL, NULL, true, SPI_OK_SELECT);
-	PopActiveSnapshot();
-	if (live == 0 && SPI_processed > 0)
+	call->settled = true;
+	snprintf(sql, sizeof(sql),
+			 "SELECT 1 FROM evproc.journal_segments WHERE tab = %d LIMIT 1",
+			 call->tab);
+	if (db_select_latest(sql) != SPI_OK_SELECT)
+		elog(ERROR, "could not read evproc.journal_segments");
+	if (SPI_processed == 0)
 	{
-		snprintf(sql, sizeof(sql), "TRUNCATE evproc.%s", tables[tab]);
-		run(sql, 0, NULL, NULL, false, SPI_OK_UTILITY);
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM evproc.%s LIMIT 1",
+				 tables[call->tab]);
+		if (db_select_latest(sql) != SPI_OK_SELECT)
+			elog(ERROR, "could not read evproc.%s", tables[call->tab]);
+		if (SPI_processed > 0)
+		{
+			snprintf(sql, sizeof(sql), "TRUNCATE evproc.%s",
+					 tables[call->tab]);
+			run(sql, 0, NULL, NULL, false, SPI_OK_UTILITY);
+		}
 	}
 	db_commit();
 }
 
 /*
  * segments_consumed: the segment being ingested was counted (its
- * transaction committed).  It leaves the backlog, and the tables it was
- * the last live segment of are truncated (a failure is only logged at
- * DEBUG1: the next consumed segment tries again).
+ * transaction committed).  It leaves the backlog, and the tables that may
+ * hold only counted rows now (its own, and those a try missed before)
+ * are truncated if no live segment is left in them; a failure is only
+ * logged at DEBUG1 and the next consumed segment tries again.
  */
 void
 segments_consumed(Journal *journal)
@@ -541,14 +551,17 @@ segments_consumed(Journal *journal)
 	sealed_count = Max(sealed_count - 1, 0);
 	sealed_bytes -= Min(sealed_bytes, reading.bytes);
 	journal->archives_moved++;	/* the backlog is measured again */
+	untruncated |= 1 << reading.tab;
 	segments_release();
 	for (int tab = 0; tab < SEG_TABLES; tab++)
 	{
+		TruncateCall call = {tab, false};
 		ErrorData  *edata;
 
-		if (current.seg != 0 && tab == current.tab)
+		if ((untruncated & (1 << tab)) == 0 ||
+			(current.seg != 0 && tab == current.tab))
 			continue;
-		edata = db_try(truncate_work, &tab);
+		edata = db_try(truncate_work, &call);
 		if (edata != NULL)
 		{
 			ereport(DEBUG1,
@@ -556,6 +569,8 @@ segments_consumed(Journal *journal)
 							tables[tab], edata->message)));
 			FreeErrorData(edata);
 		}
+		else if (call.settled)
+			untruncated &= ~(1 << tab);
 	}
 }
 
@@ -565,6 +580,5 @@ segments_release(void)
 {
 	free(reading_data);
 	reading_data = NULL;
-	reading_len = 0;
 	memset(&reading, 0, sizeof(reading));
 }

@@ -32,7 +32,6 @@ extern void segments_backlog(int *count, uint64 *bytes, time_t *oldest);
 /* ingest's side */
 extern bool segments_open_next(JournalReader *reader, char *name,
 							   size_t max_line);
-extern bool segments_reading(void);
 extern void segments_consume(void);
 extern void segments_consumed(Journal *journal);
 extern void segments_release(void);
