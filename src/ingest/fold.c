@@ -158,7 +158,6 @@ static struct
 	UserTotal **sorted;			/* NULL until they are sorted */
 	int			nsorted;
 	int			next_row;		/* rows before it are upserted */
-	bool		tops;			/* keeping the top lists (fold_top.c) */
 	ListCell   *next_rejected;
 } fold;
 
@@ -603,7 +602,7 @@ fold_upsert_step(int max_rows)
 	if (m <= 0)
 		return true;
 	if (start == 0)
-		fold.tops = fold_top_start();
+		fold_top_start();
 	users = palloc(sizeof(Datum) * m);
 	metrics = palloc(sizeof(Datum) * m);
 	sums = palloc(sizeof(Datum) * m);
@@ -620,9 +619,7 @@ fold_upsert_step(int max_rows)
 	args[0] = db_array(users, m, TEXTOID);
 	args[1] = db_array(metrics, m, TEXTOID);
 	args[2] = db_array(sums, m, NUMERICOID);
-	if (fold.tops)
-		fold_top_upsert(args);
-	else
+	if (!fold_top_upsert(args))
 		db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	fold.next_row += m;
 	if (fold.next_row < fold.nsorted)
@@ -671,8 +668,7 @@ fold_rejected_step(void)
 void
 fold_apply_tops(void)
 {
-	if (fold.tops)
-		fold_top_apply(fold.metrics, fold.nmetrics);
+	fold_top_apply(fold.metrics, fold.nmetrics);
 }
 
 /*

@@ -136,18 +136,18 @@ prepare_plans(void)
 
 /*
  * fold_top_start begins keeping the lists for a file, before its first
- * upsert: reads the floors.  Returns false (nothing to keep) if the
- * extension has no top_floor yet.  Called again when a file's transaction
- * is tried again: starts afresh.
+ * upsert: reads the floors; nothing is kept if the extension has no
+ * top_floor yet (fold_top_upsert then returns false).  Called again when
+ * a file's transaction is tried again: starts afresh.
  */
-bool
+void
 fold_top_start(void)
 {
 	MemoryContext old;
 
 	fold_top_end();
 	if (!db_has_table("top_floor"))
-		return false;
+		return;
 	prepare_plans();
 	top.cxt = AllocSetContextCreate(TopMemoryContext, "evproc top lists",
 									ALLOCSET_DEFAULT_SIZES);
@@ -177,7 +177,6 @@ fold_top_start(void)
 	}
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
-	return true;
 }
 
 /* compare_candidates: by value, largest first, ties by user in bytes */
@@ -218,16 +217,24 @@ cut_candidates(TopMetric *m)
 /*
  * fold_top_upsert runs a chunk's upsert (args: users, metrics, sums) and
  * keeps the rows it returns: those now at or above their metric's bound.
+ * Returns false, having run nothing, if the lists are not kept (see
+ * fold_top_start): the caller runs the plain upsert.
  */
-void
+bool
 fold_top_upsert(Datum *args)
 {
 	Datum		all[6];
-	Datum	   *bmetrics = palloc(sizeof(Datum) * Max(top.nmetrics, 1));
-	Datum	   *bvalues = palloc(sizeof(Datum) * Max(top.nmetrics, 1));
-	Datum	   *busers = palloc(sizeof(Datum) * Max(top.nmetrics, 1));
+	Datum	   *bmetrics;
+	Datum	   *bvalues;
+	Datum	   *busers;
 	int			nb = 0;
 	MemoryContext old;
+
+	if (top.cxt == NULL)
+		return false;
+	bmetrics = palloc(sizeof(Datum) * Max(top.nmetrics, 1));
+	bvalues = palloc(sizeof(Datum) * Max(top.nmetrics, 1));
+	busers = palloc(sizeof(Datum) * Max(top.nmetrics, 1));
 
 	for (int i = 0; i < top.nmetrics; i++)
 		if (top.metrics[i].bounded)
@@ -270,6 +277,7 @@ fold_top_upsert(Datum *args)
 			cut_candidates(&top.metrics[i]);
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
+	return true;
 }
 
 /*

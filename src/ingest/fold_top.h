@@ -12,8 +12,8 @@
 
 #include "postgres.h"
 
-extern bool fold_top_start(void);
-extern void fold_top_upsert(Datum *args);
+extern void fold_top_start(void);
+extern bool fold_top_upsert(Datum *args);
 extern void fold_top_apply(const char *const *metrics, int nmetrics);
 extern void fold_top_end(void);
 
