@@ -17,33 +17,6 @@
 #include "catalog/pg_type.h"
 #include "utils/memutils.h"
 
-static void
-prune_seen(void *arg)
-{
-	db_begin("evproc: pruning seen eventIds");
-	if (db_has_table("seen_events"))
-	{
-		Oid			argtypes[1] = {FLOAT8OID};
-		Datum		secs = Float8GetDatum((double) evproc_dedupe_retention);
-		int			rc;
-
-		/* OPERATOR() operators all bind alike: parenthesize */
-		rc = SPI_execute_with_args("DELETE FROM evproc.seen_events "
-								   "WHERE seen_at OPERATOR(pg_catalog.<) "
-								   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
-								   "pg_catalog.make_interval(secs => $1))",
-								   1, argtypes, &secs, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args failed: %s",
-				 SPI_result_code_string(rc));
-		if (SPI_processed > 0)
-			ereport(DEBUG1,
-					(errmsg("evproc: forgot " UINT64_FORMAT " eventIds older than evproc.dedupe_retention",
-							SPI_processed)));
-	}
-	db_commit();
-}
-
 /*
  * fold_prune_seen forgets eventIds older than evproc.dedupe_retention.
  * Errors are logged and the prune is simply tried again next time.
@@ -51,15 +24,13 @@ prune_seen(void *arg)
 void
 fold_prune_seen(void)
 {
-	ErrorData  *edata = db_try(prune_seen, NULL);
+	uint64		n = db_prune("seen_events", "seen_at",
+							 (double) evproc_dedupe_retention);
 
-	if (edata != NULL)
-	{
-		ereport(LOG,
-				(errmsg("evproc: could not prune evproc.seen_events: %s",
-						edata->message)));
-		FreeErrorData(edata);
-	}
+	if (n > 0)
+		ereport(DEBUG1,
+				(errmsg("evproc: forgot " UINT64_FORMAT " eventIds older than evproc.dedupe_retention",
+						n)));
 }
 
 /*

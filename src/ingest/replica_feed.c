@@ -88,25 +88,6 @@ replica_feed_record(const char *const *users, int nusers)
 	}
 }
 
-static void
-prune(void *arg)
-{
-	db_begin("evproc: pruning evproc.user_changes");
-	if (db_has_table("user_changes"))
-	{
-		int			rc = SPI_execute("DELETE FROM evproc.user_changes "
-									 "WHERE committed_at OPERATOR(pg_catalog.<) "
-									 "(pg_catalog.now() OPERATOR(pg_catalog.-) "
-									 "pg_catalog.make_interval(mins => "
-									 CppAsString2(REPLICA_KEEP_MINUTES) "))",
-									 false, 0);
-
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	}
-	db_commit();
-}
-
 /*
  * replica_feed_prune deletes the rows older than REPLICA_KEEP_MINUTES (on
  * the primary).  An error is logged; the prune is tried again next time.
@@ -114,15 +95,8 @@ prune(void *arg)
 void
 replica_feed_prune(void)
 {
-	ErrorData  *edata = db_try(prune, NULL);
-
-	if (edata != NULL)
-	{
-		ereport(LOG,
-				(errmsg("evproc: could not prune evproc.user_changes: %s",
-						edata->message)));
-		FreeErrorData(edata);
-	}
+	(void) db_prune("user_changes", "committed_at",
+					REPLICA_KEEP_MINUTES * 60.0);
 }
 
 /* publish_row publishes one row read on a standby: its users, or "many" */

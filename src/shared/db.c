@@ -24,6 +24,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
@@ -240,6 +241,69 @@ db_try_sub(DbWork work, void *arg)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return edata;
+}
+
+typedef struct PruneCall
+{
+	const char *table;
+	const char *column;
+	double		seconds;
+	uint64		deleted;
+} PruneCall;
+
+static void
+prune_work(void *arg)
+{
+	PruneCall  *call = arg;
+	char		activity[64];
+
+	snprintf(activity, sizeof(activity), "evproc: pruning evproc.%s",
+			 call->table);
+	db_begin(activity);
+	if (db_has_table(call->table))
+	{
+		Oid			argtypes[1] = {FLOAT8OID};
+		Datum		secs = Float8GetDatum(call->seconds);
+		char		sql[256];
+		int			rc;
+
+		/* OPERATOR() operators all bind alike: parenthesize */
+		snprintf(sql, sizeof(sql),
+				 "DELETE FROM evproc.%s WHERE %s OPERATOR(pg_catalog.<) "
+				 "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+				 "pg_catalog.make_interval(secs => $1))",
+				 call->table, call->column);
+		rc = SPI_execute_with_args(sql, 1, argtypes, &secs, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(rc));
+		call->deleted = SPI_processed;
+	}
+	db_commit();
+}
+
+/*
+ * db_prune deletes the rows of evproc.<table> whose timestamp <column> is
+ * older than seconds, in a unit of work of its own (nothing if the table
+ * is missing), and returns how many.  table and column are the caller's
+ * constants, never input.  An error is logged and 0 returned: a prune is
+ * simply tried again next time.
+ */
+uint64
+db_prune(const char *table, const char *column, double seconds)
+{
+	PruneCall	call = {table, column, seconds, 0};
+	ErrorData  *edata = db_try(prune_work, &call);
+
+	if (edata != NULL)
+	{
+		ereport(LOG,
+				(errmsg("evproc: could not prune evproc.%s: %s",
+						table, edata->message)));
+		FreeErrorData(edata);
+		return 0;
+	}
+	return call.deleted;
 }
 
 /* db_prepare prepares a statement and keeps its plan for the process. */

@@ -32,6 +32,8 @@ extern long db_stats_timeout_ms(void);
 extern ErrorData *db_try(DbWork work, void *arg);
 extern ErrorData *db_try_sub(DbWork work, void *arg);
 
+extern uint64 db_prune(const char *table, const char *column,
+					   double seconds);
 extern SPIPlanPtr db_prepare(const char *sql, int nargs, Oid *argtypes);
 extern void db_execute(SPIPlanPtr plan, Datum *args, bool read_only,
 					   long tcount, int expect);
