@@ -482,24 +482,38 @@ jreader_open(JournalReader *r, const char *path, size_t max_line)
 }
 
 /*
+ * reader_init makes an empty reader (no file, no memory) with its buffer:
+ * room for the longest line and a block.
+ */
+static int
+reader_init(JournalReader *r, size_t max_line)
+{
+	memset(r, 0, sizeof(JournalReader));
+	r->fd = -1;
+	r->max_line = max_line;
+	r->cap = max_line + 1024 * 1024;
+	r->buf = malloc(r->cap);
+	if (r->buf == NULL)
+	{
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * jreader_open_fd streams an open file; the reader owns fd from now on,
  * even on failure.
  */
 int
 jreader_open_fd(JournalReader *r, int fd, size_t max_line)
 {
-	memset(r, 0, sizeof(JournalReader));
-	r->max_line = max_line;
-	r->cap = max_line + 1024 * 1024;
-	r->fd = fd;
-	r->buf = malloc(r->cap);
-	if (r->buf == NULL)
+	if (reader_init(r, max_line) != 0)
 	{
-		close(r->fd);
-		r->fd = -1;
-		errno = ENOMEM;
+		close(fd);
 		return -1;
 	}
+	r->fd = fd;
 #ifdef POSIX_FADV_SEQUENTIAL
 	(void) posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
@@ -516,18 +530,10 @@ int
 jreader_open_mem(JournalReader *r, const char *data, size_t len,
 				 size_t max_line)
 {
-	memset(r, 0, sizeof(JournalReader));
-	r->fd = -1;
+	if (reader_init(r, max_line) != 0)
+		return -1;
 	r->mem = data;
 	r->mem_len = len;
-	r->max_line = max_line;
-	r->cap = max_line + 1024 * 1024;
-	r->buf = malloc(r->cap);
-	if (r->buf == NULL)
-	{
-		errno = ENOMEM;
-		return -1;
-	}
 	return 0;
 }
 

@@ -19,7 +19,6 @@
  */
 #include "journal/journal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,55 +33,54 @@
 #error "journal_copies.c is backend-free: it must not include PostgreSQL backend headers"
 #endif
 
-/* is_journal_file: the live journal or an archived file, by its name */
-static bool
-is_journal_file(const char *name)
+/* The journal files of a directory, as journal_list gives them. */
+typedef struct Names
 {
-	return strcmp(name, JOURNAL_FILE) == 0 || journal_is_archive_name(name);
-}
+	char	  **v;
+	int			n;
+	int			cap;
+	bool		failed;			/* out of memory */
+} Names;
 
-/*
- * collect_names lists the journal files of the open directory d (malloc'd
- * array of malloc'd names in *names, their number in *n), before anything
- * is moved: a directory read while entries leave it may skip some.
- */
-static int
-collect_names(DIR *d, char ***names, int *n)
+/* collect_name keeps one name journal_list gives (a JournalListFn) */
+static void
+collect_name(void *arg, const char *name, JournalFileKind kind,
+			 uint64_t size, time_t mtime)
 {
-	struct dirent *de;
-	int			cap = 0;
+	Names	   *names = arg;
 
-	*names = NULL;
-	*n = 0;
-	errno = 0;
-	while ((de = readdir(d)) != NULL)
+	(void) kind;
+	(void) size;
+	(void) mtime;
+	if (names->failed)
+		return;
+	if (names->n == names->cap)
 	{
-		if (!is_journal_file(de->d_name))
-			continue;
-		if (*n == cap)
-		{
-			char	  **more;
+		int			cap = names->cap ? names->cap * 2 : 8;
+		char	  **more = realloc(names->v, cap * sizeof(char *));
 
-			cap = cap ? cap * 2 : 8;
-			more = realloc(*names, cap * sizeof(char *));
-			if (more == NULL)
-				return -1;
-			*names = more;
+		if (more == NULL)
+		{
+			names->failed = true;
+			return;
 		}
-		if (((*names)[*n] = strdup(de->d_name)) == NULL)
-			return -1;
-		(*n)++;
-		errno = 0;
+		names->v = more;
+		names->cap = cap;
 	}
-	return errno == 0 ? 0 : -1;
+	if ((names->v[names->n] = strdup(name)) == NULL)
+	{
+		names->failed = true;
+		return;
+	}
+	names->n++;
 }
 
 static void
-free_names(char **names, int n)
+free_names(Names *names)
 {
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	for (int i = 0; i < names->n; i++)
+		free(names->v[i]);
+	free(names->v);
 }
 
 /*
@@ -99,9 +97,7 @@ int
 journal_set_aside_copies(const char *dir, time_t now, bool sync,
 						 char *aside, int *moved)
 {
-	DIR		   *d;
-	char	  **names = NULL;
-	int			n = 0;
+	Names		names = {NULL, 0, 0, false};
 	int			dfd;
 	int			asidefd = -1;
 	char		stamp[JOURNAL_STAMP_LEN + 1];
@@ -112,13 +108,18 @@ journal_set_aside_copies(const char *dir, time_t now, bool sync,
 
 	*moved = 0;
 	aside[0] = '\0';
-	d = opendir(dir);
-	if (d == NULL)
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return errno == ENOENT ? 0 : -1;
-	dfd = dirfd(d);
-	if (collect_names(d, &names, &n) != 0)
+	/* all listed before anything moves: a directory read meanwhile may skip */
+	if (journal_list(dir, false, collect_name, &names) != 0)
 		goto done;
-	if (n == 0)
+	if (names.failed)
+	{
+		errno = ENOMEM;
+		goto done;
+	}
+	if (names.n == 0)
 	{
 		rc = 0;
 		goto done;
@@ -133,9 +134,9 @@ journal_set_aside_copies(const char *dir, time_t now, bool sync,
 	asidefd = openat(dfd, aside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (asidefd < 0)
 		goto done;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < names.n; i++)
 	{
-		if (jfs_rename_noreplace_at(dfd, names[i], asidefd, names[i],
+		if (jfs_rename_noreplace_at(dfd, names.v[i], asidefd, names.v[i],
 									false, false, NULL) == 0)
 			(*moved)++;
 		else if (errno != ENOENT)	/* gone meanwhile: nothing to move */
@@ -149,8 +150,8 @@ done:
 	save = errno;
 	if (asidefd >= 0)
 		close(asidefd);
-	closedir(d);
-	free_names(names, n);
+	close(dfd);
+	free_names(&names);
 	errno = save;
 	return rc;
 }
