@@ -442,20 +442,17 @@ fast_body(const char *buf, size_t len, size_t max_events, EvEvent **events,
 	size_t		cap = 0;
 	size_t		n = 0;
 
-	while (p < end && ev_is_json_space(*p))
-		p++;
+	ev_skip_space(&p, end);
 	if (p < end && *p == '[')
 	{
 		for (p++;; p++)
 		{
-			while (p < end && ev_is_json_space(*p))
-				p++;
+			ev_skip_space(&p, end);
 			if (n == max_events || !grow_events(events, n, &cap) ||
 				!ev_fast_parse_object(&p, end, false, &(*events)[n]))
 				goto fail;
 			n++;
-			while (p < end && ev_is_json_space(*p))
-				p++;
+			ev_skip_space(&p, end);
 			if (p == end || *p != ',')
 				break;
 		}
@@ -471,8 +468,7 @@ fast_body(const char *buf, size_t len, size_t max_events, EvEvent **events,
 			goto fail;
 		n = 1;
 	}
-	while (p < end && ev_is_json_space(*p))
-		p++;
+	ev_skip_space(&p, end);
 	if (p != end)
 		goto fail;
 	*nevents = n;

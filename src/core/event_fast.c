@@ -20,14 +20,6 @@
 #error "event_fast.c is backend-free: it must not include PostgreSQL backend headers"
 #endif
 
-/* skip_space advances *p past JSON white space. */
-static void
-skip_space(const char **p, const char *end)
-{
-	while (*p < end && ev_is_json_space(**p))
-		(*p)++;
-}
-
 /* KEY_IS: is the key s[0..len) the string literal lit? */
 #define KEY_IS(s, len, lit) \
 	((len) == (long) (sizeof(lit) - 1) && memcmp(s, lit, sizeof(lit) - 1) == 0)
@@ -50,10 +42,10 @@ ev_fast_parse_event(const char *buf, size_t len, bool line, EvEvent *ev)
 	const char *p = buf;
 	const char *end = buf + len;
 
-	skip_space(&p, end);
+	ev_skip_space(&p, end);
 	if (!ev_fast_parse_object(&p, end, line, ev))
 		return false;
-	skip_space(&p, end);
+	ev_skip_space(&p, end);
 	return p == end;
 }
 
@@ -85,7 +77,7 @@ ev_fast_parse_object(const char **pp, const char *end, bool line, EvEvent *ev)
 	if (p == end || *p != '{')
 		return false;
 	p++;
-	skip_space(&p, end);
+	ev_skip_space(&p, end);
 	for (;;)
 	{
 		const char *key;
@@ -98,11 +90,11 @@ ev_fast_parse_object(const char **pp, const char *end, bool line, EvEvent *ev)
 		key = ++p;
 		if ((keylen = ev_plain_string(&p, end, &non_ascii)) < 0)
 			return false;
-		skip_space(&p, end);
+		ev_skip_space(&p, end);
 		if (p == end || *p != ':')
 			return false;
 		p++;
-		skip_space(&p, end);
+		ev_skip_space(&p, end);
 		if (p == end)
 			return false;
 		v = p;
@@ -140,7 +132,7 @@ ev_fast_parse_object(const char **pp, const char *end, bool line, EvEvent *ev)
 							   KEY_IS(key, keylen, "effect"))))
 				return false;
 		}
-		skip_space(&p, end);
+		ev_skip_space(&p, end);
 		if (p == end)
 			return false;
 		if (*p == '}')
@@ -148,7 +140,7 @@ ev_fast_parse_object(const char **pp, const char *end, bool line, EvEvent *ev)
 		if (*p != ',')
 			return false;
 		p++;
-		skip_space(&p, end);
+		ev_skip_space(&p, end);
 	}
 	p++;
 	if (user_id == NULL || name == NULL)

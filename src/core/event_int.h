@@ -24,6 +24,14 @@ ev_clear_type(EvEvent *ev)
 	ev->effect = EV_EFFECT_ADD;
 }
 
+/* ev_skip_space advances *p past JSON white space, up to end */
+static inline void
+ev_skip_space(const char **p, const char *end)
+{
+	while (*p < end && ev_is_json_space(**p))
+		(*p)++;
+}
+
 /*
  * ev_expect_literal advances *p past lit if the input continues with it.
  * Inlined, so that the memcmp of a literal's constant length is too.
