@@ -60,18 +60,13 @@ http_ready_reply(HttpRequest *req)
 bool
 http_refuse_on_standby(HttpRequest *req)
 {
-	char		body[EV_ERROR_BUFSZ * 7];
-	size_t		len;
+	static const char body[] =
+		"{\"error\": \"this server is a hot standby (read-only): send events to the primary\", \"role\": \"standby\"}";
 
 	if (!role_standby())
 		return false;
-	len = ev_json_error("this server is a hot standby (read-only): send events to the primary",
-						body, sizeof(body));
-	/* {"error": "..."} becomes {"error": "...", "role": "standby"} */
-	if (len > 0)
-		len = len - 1 + snprintf(body + len - 1, sizeof(body) - len + 1,
-								 ", \"role\": \"%s\"}", role_name());
-	request_set_reply(req, MHD_HTTP_SERVICE_UNAVAILABLE, body, len);
+	request_set_reply(req, MHD_HTTP_SERVICE_UNAVAILABLE, body,
+					  sizeof(body) - 1);
 	req->retry_after = ROLE_RETRY_AFTER_S;
 	return true;
 }

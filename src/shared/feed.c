@@ -180,7 +180,8 @@ feed_publish(XLogRecPtr commit_lsn, const char *const *users, int nusers)
 /*
  * feed_publish_many publishes "many users changed" for a commit: a hot
  * standby's worker, for a commit that replay brought and that changed more
- * than FEED_MAX_USERS users (see replica_feed.c).
+ * than FEED_MAX_USERS users (see replica_feed.c); feed_publish_gap, for a
+ * commit that may have been missed.
  */
 uint64
 feed_publish_many(XLogRecPtr commit_lsn)
@@ -205,13 +206,7 @@ feed_publish_many(XLogRecPtr commit_lsn)
 void
 feed_publish_gap(void)
 {
-	LWLockAcquire(feed->lock, LW_EXCLUSIVE);
-	feed->last_seq = Max(feed->last_seq + 1, (uint64) GetXLogInsertRecPtr());
-	if (feed->first_seq == 0)
-		feed->first_seq = feed->last_seq;
-	append(feed->last_seq, NULL, 0);
-	LWLockRelease(feed->lock);
-	workers_wake();
+	(void) feed_publish_many(GetXLogInsertRecPtr());
 }
 
 /* feed_cursor: a cursor from which a new reader reads (the head). */

@@ -291,9 +291,9 @@ write_used_in_unit(void *arg)
 static void
 write_used(int64 now_us)
 {
-	Datum	   *hashes = palloc(sizeof(Datum) * current->n);
-	Datum	   *times = palloc(sizeof(Datum) * current->n);
-	int		   *which = palloc(sizeof(int) * current->n);
+	Datum	   *hashes;
+	Datum	   *times;
+	int		   *which;
 	int			n = 0;
 	int64		next_due = INT64_MAX;
 	UsedMarks	marks;
@@ -310,6 +310,9 @@ write_used(int64 now_us)
 		current->write_due_us = INT64_MAX;
 		return;
 	}
+	hashes = palloc(sizeof(Datum) * current->n);
+	times = palloc(sizeof(Datum) * current->n);
+	which = palloc(sizeof(int) * current->n);
 	for (int i = 0; i < current->n; i++)
 	{
 		TokenEntry *e = &current->entries[i];
