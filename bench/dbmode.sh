@@ -16,11 +16,10 @@ STANDBY_PORT=${EVPROC_BENCH_STANDBY_PGPORT:-$((PGPORT + 1))}
 STANDBY_HTTP=${EVPROC_BENCH_STANDBY_HTTP_PORT:-$((HTTP + 2))}
 if [ "$QUICK" = 1 ]; then SUSTAIN=10 SAMPLE=2; else SUSTAIN=600 SAMPLE=60; fi
 
-# restart_primary: pg_ctl restart, wait for HTTP, the worker's new pid
+# restart_primary: restart_server, then (with the standby) until it is the
+# synchronous one again
 restart_primary() {
-	(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
-	for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/health" && break; sleep 0.1; done
-	WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
+	restart_server
 	[ -n "${STANDBY_UP:-}" ] && wait_sync
 	return 0
 }

@@ -130,6 +130,15 @@ settle() {
 	$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
 }
 
+# restart_server [SCHEME]: restarts the bench's cluster, waits (up to 10 s)
+# for evproc's /health over SCHEME (http by default), and takes the
+# worker's new pid (the first one's, with several)
+restart_server() {
+	(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
+	for _ in $(seq 1 100); do curl -sk -o /dev/null "${1:-http}://127.0.0.1:$HTTP/health" && break; sleep 0.1; done
+	WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc' ORDER BY backend_start LIMIT 1")
+}
+
 # An A/B comparison over rounds: ab_add adds a round's figures (rps0 and
 # p99r0 without, rps1 p50r p99r errr with) to the sums; ab_ratio sets ratio
 # (of the sums) and range (of the rounds' ratios).
@@ -254,9 +263,7 @@ $PSQL -c "SELECT evproc_define_event_type('refund', 'revenue', 'subtract'),
 		evproc_define_event_type('purchase', 'purchases', 'count'),
 		evproc_define_event_type('credit', 'credits', 'add')" >/dev/null
 if [ "$QUICK" = 0 ]; then
-	(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
-	for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
-	WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
+	restart_server
 fi
 # the worker takes new definitions within a second of their commit
 for i in $(seq 1 50); do
@@ -533,9 +540,7 @@ settle	# by the old worker: the new one then touches few shared buffers
 $PSQL -c "ALTER SYSTEM SET evproc.max_connections = $((SUBS_MANY + 1000))" \
 	-c "ALTER SYSTEM SET evproc.max_subscribers = $((SUBS_MANY + 1000))" \
 	-c "ALTER SYSTEM SET evproc.max_streams_per_client = 0" >/dev/null
-(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
-WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
+restart_server
 settle
 read -r before_kb before_anon_kb < <(awk '/VmRSS/ { r = $2 } /RssAnon/ { a = $2 } END { print r, a }' "/proc/$WORKER/status")
 rss_start
@@ -571,8 +576,7 @@ set_tls() {
 			-c "ALTER SYSTEM RESET evproc.tls_key_file" >/dev/null
 		SCHEME=http
 	fi
-	(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
-	for _ in $(seq 1 100); do curl -sk -o /dev/null "$SCHEME://127.0.0.1:$HTTP/health" && break; sleep 0.1; done
+	restart_server $SCHEME
 }
 sum0=0 sum1=0 err=0 p50=0us p99=0us p99_0=0us ratios=
 for _ in $(seq 1 $ROUNDS); do
@@ -595,8 +599,7 @@ echo "== one worker, then two (evproc.workers = 2)" >&2
 settle
 read -r w1rps _ _ _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
 $PSQL -c "ALTER SYSTEM SET evproc.workers = 2" >/dev/null
-(cd /tmp && $AS_PG $PGBIN/pg_ctl -D "$BENCH/data" -l "$BENCH/server.log" -w -m fast restart >/dev/null)
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break; sleep 0.1; done
+restart_server
 settle
 read -r w2rps w2p50 w2p99 w2err < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64)
 row "POST evproc x2 workers, fsync on" 64 "$w2rps" "$w2p50" "$w2p99" "$w2err" "$(awk -v a="$w2rps" -v b="$w1rps" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') of 1 worker ($w1rps req/s just before)"
