@@ -6,8 +6,8 @@
  *	  what happens to a file that cannot be counted.
  *
  * With the journal in the database, its sealed segments come first, oldest
- * first: one is read into memory and then goes the same way as a file, its
- * transaction also deleting its row (segments.c) instead of a move.
+ * first: one is read a few rows at a time (segments.c) and goes the same
+ * way as a file, its transaction also deleting its row instead of a move.
  *
  * Files are taken oldest (first by name) first.  A file is streamed in
  * slices, a bounded number of lines per call of ingest_step, so that the

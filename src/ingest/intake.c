@@ -77,8 +77,7 @@ typedef struct Waiter
  * gone either way (*lsn: the end of its commit, for the synchronous
  * standbys; left invalid by a file); probe: could a flush succeed now; rotate: as
  * intake_rotate; is_empty: nothing journaled since the last rotation;
- * busy: neither a flush nor a rotation can be done now; max_bytes: a
- * rotation is due at this size (or -1).
+ * busy: neither a flush nor a rotation can be done now.
  */
 typedef struct Sink
 {
@@ -87,7 +86,6 @@ typedef struct Sink
 	bool		(*rotate) (char *name);
 	bool		(*is_empty) (void);
 	bool		(*busy) (void);
-	off_t		max_bytes;
 } Sink;
 
 /* the files' row first: the sink until intake_open chooses (choose_sink) */
@@ -604,17 +602,14 @@ never_busy(void)
 	return false;
 }
 
-/* SEGMENT_MAX_BYTES is a limit of the database journal only */
-#define NO_MAX_BYTES	((off_t) -1)
-
 /*
  * Where a batch is made durable, one row per evproc.journal_storage, chosen
  * when the journal is opened: the rest of intake.c (waiters, eventIds,
  * answers, replication) is the same for both.
  */
 static const Sink sinks[2] = {
-	{file_flush, file_probe, file_rotate, file_is_empty, never_busy, NO_MAX_BYTES},
-	{flush_to_database, db_probe, rotate_segment, db_is_empty, db_busy, SEGMENT_MAX_BYTES},
+	{file_flush, file_probe, file_rotate, file_is_empty, never_busy},
+	{flush_to_database, db_probe, rotate_segment, db_is_empty, db_busy},
 };
 
 /* choose_sink: the row of sinks[] for evproc.journal_storage */
@@ -716,13 +711,11 @@ intake_flush(IntakeAnswerFn answer)
 
 /*
  * intake_rotation_due: has the journal reached evproc.rotation_size?  A
- * journal file never grows unbounded, whatever the interval.
+ * journal file, or segment, never grows unbounded, whatever the interval.
  */
 bool
 intake_rotation_due(void)
 {
-	if (sink->max_bytes >= 0 && journal.durable_len >= sink->max_bytes)
-		return true;
 	return evproc_rotation_size > 0 &&
 		journal.durable_len >= (off_t) evproc_rotation_size * 1024;
 }

@@ -69,9 +69,23 @@ static int	sealed_count = 0;
 static uint64 sealed_bytes = 0;
 static time_t sealed_oldest = 0;
 
-/* the segment ingest reads (malloc'd bytes, reading.bytes of them) */
+/*
+ * The segment ingest reads, a few of its rows at a time: chunk holds the
+ * bytes of the rows up to pass chunk_pass not yet handed to the reader
+ * (malloc'd), read_at of them handed already.
+ */
 static Segment reading;
-static char *reading_data = NULL;
+static char *chunk = NULL;
+static size_t chunk_cap = 0;	/* kept between chunks: no page faults */
+static size_t chunk_len = 0;
+static size_t read_at = 0;
+static int64 chunk_pass = 0;
+static bool read_all = false;	/* the segment's last row is in chunk */
+
+/* a chunk is at least this many bytes, unless the segment ends first */
+#define SEG_CHUNK_BYTES		(1024 * 1024)
+/* rows asked for at once to make up a chunk */
+#define SEG_CHUNK_ROWS		16
 
 /* the journal tables that may hold rows of counted segments only */
 static int	untruncated = (1 << SEG_TABLES) - 1;
@@ -393,31 +407,120 @@ segments_backlog(int *count, uint64 *bytes, time_t *oldest)
 }
 
 /*
- * segments_open_next reads this worker's oldest sealed segment, if any,
- * into memory (its own unit of work) and opens reader on it; name is the
- * name it is counted under.  Returns false if there is none (or the
- * journal is in files).  Called with no unit of work open.
+ * fetch_chunk replaces the chunk with the rows of the segment being read
+ * that follow pass chunk_pass, SEG_CHUNK_BYTES or more of them (or all that
+ * are left): read_all once none is left.  Rows of a sealed segment never
+ * change, and its table is not truncated while its row is in
+ * journal_segments, so reading it in pieces, in units of work of their
+ * own or in ingest's transaction (the eventId pass reads it again), gives
+ * the bytes that were committed.
+ */
+static void
+fetch_chunk(void)
+{
+	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		args[3];
+	char		sql[160];
+	bool		own = !db_in_work();
+	size_t		len = 0;
+	uint64		rows;
+	uint64		i;
+
+	if (own)
+		db_begin("evproc: reading a journal segment");
+	args[0] = Int32GetDatum(my_worker);
+	args[1] = Int64GetDatum(reading.seg);
+	args[2] = Int64GetDatum(chunk_pass);
+	snprintf(sql, sizeof(sql),
+			 "SELECT pass, lines FROM evproc.%s"
+			 " WHERE worker = $1 AND seg = $2 AND pass > $3"
+			 " ORDER BY pass LIMIT %d", tables[reading.tab], SEG_CHUNK_ROWS);
+	run(sql, 3, types, args, true, SPI_OK_SELECT);
+	rows = SPI_processed;
+	for (i = 0; i < rows && len < SEG_CHUNK_BYTES; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i],
+									  SPI_tuptable->tupdesc, 2, &isnull);
+		bytea	   *part = DatumGetByteaPP(d);	/* maybe decompressed */
+		size_t		n = VARSIZE_ANY_EXHDR(part);
+
+		if (len + n > chunk_cap)
+		{
+			size_t		cap = Max(len + n, Max(chunk_cap * 2, SEG_CHUNK_BYTES));
+			char	   *grown = realloc(chunk, cap);
+
+			if (grown == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory")));
+			chunk = grown;
+			chunk_cap = cap;
+		}
+		memcpy(chunk + len, VARDATA_ANY(part), n);
+		len += n;
+		chunk_pass = get_int8(i, 1);
+		if ((Pointer) part != DatumGetPointer(d))
+			pfree(part);
+	}
+	/* the rows left in the table are fewer than asked, and all taken */
+	read_all = rows < SEG_CHUNK_ROWS && i == rows;
+	SPI_freetuptable(SPI_tuptable);
+	read_at = 0;
+	chunk_len = len;
+	if (own)
+		db_commit();
+}
+
+/* segment_read is the reader's source: the segment's bytes, in order. */
+static ssize_t
+segment_read(void *arg, char *into, size_t room)
+{
+	size_t		n;
+
+	while (read_at == chunk_len && !read_all)
+		fetch_chunk();
+	n = Min(room, chunk_len - read_at);
+	memcpy(into, chunk + read_at, n);
+	read_at += n;
+	return (ssize_t) n;
+}
+
+/* segment_rewind starts the segment again from its first row. */
+static int
+segment_rewind(void *arg)
+{
+	read_at = chunk_len = 0;
+	chunk_pass = 0;
+	read_all = false;
+	return 0;
+}
+
+/*
+ * segments_open_next opens reader on this worker's oldest sealed segment,
+ * if any (its row is read in a unit of work of its own; its bytes are read
+ * as reader asks for them); name is the name it is counted under.  Returns
+ * false if there is none (or the journal is in files).  Called with no
+ * unit of work open.
  */
 bool
 segments_open_next(JournalReader *reader, char *name, size_t max_line)
 {
-	Oid			types[2] = {INT4OID, INT8OID};
-	Datum		args[2];
-	char		sql[128];
-	bytea	  **parts;
-	size_t		total = 0;
+	static const JournalSource source = {segment_read, segment_rewind, NULL};
+	Oid			types[1] = {INT4OID};
+	Datum		args[1];
 
 	if (!settings_journal_in_database() || !opened)
 		return false;
 	segments_release();
-	db_begin("evproc: reading a journal segment");
+	db_begin("evproc: opening a journal segment");
 	if (!db_has_table("journal_segments"))
 	{
 		db_commit();
 		return false;
 	}
 	args[0] = Int32GetDatum(my_worker);
-	run("SELECT seg, tab::bigint, name FROM evproc.journal_segments"
+	run("SELECT seg, tab::bigint, name, bytes FROM evproc.journal_segments"
 		" WHERE worker = $1 AND sealed_at IS NOT NULL ORDER BY seg LIMIT 1",
 		1, types, args, true, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -425,42 +528,14 @@ segments_open_next(JournalReader *reader, char *name, size_t max_line)
 		db_commit();
 		return false;
 	}
-	memset(&reading, 0, sizeof(reading));
 	reading.seg = get_int8(0, 1);
 	reading.tab = (int) get_int8(0, 2);
 	strlcpy(reading.name, SPI_getvalue(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 3),
 			sizeof(reading.name));
-
-	args[1] = Int64GetDatum(reading.seg);
-	snprintf(sql, sizeof(sql),
-			 "SELECT lines FROM evproc.%s WHERE worker = $1 AND seg = $2"
-			 " ORDER BY pass", tables[reading.tab]);
-	run(sql, 2, types, args, true, SPI_OK_SELECT);
-	/* each row unpacked once (it may be compressed), then copied */
-	parts = palloc(sizeof(bytea *) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		parts[i] = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
-												 SPI_tuptable->tupdesc,
-												 1, &isnull));
-		total += VARSIZE_ANY_EXHDR(parts[i]);
-	}
-	reading_data = malloc(Max(total, 1));
-	if (reading_data == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		memcpy(reading_data + reading.bytes, VARDATA_ANY(parts[i]),
-			   VARSIZE_ANY_EXHDR(parts[i]));
-		reading.bytes += VARSIZE_ANY_EXHDR(parts[i]);
-	}
+	reading.bytes = (uint64) get_int8(0, 4);
 	db_commit();
-	if (jreader_open_mem(reader, reading_data, reading.bytes, max_line) != 0)
+	if (jreader_open_source(reader, &source, max_line) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
@@ -578,7 +653,9 @@ segments_consumed(Journal *journal)
 void
 segments_release(void)
 {
-	free(reading_data);
-	reading_data = NULL;
+	free(chunk);
+	chunk = NULL;
+	chunk_cap = 0;
+	segment_rewind(NULL);
 	memset(&reading, 0, sizeof(reading));
 }

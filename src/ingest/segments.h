@@ -14,13 +14,6 @@
 
 #include "journal/journal.h"
 
-/*
- * A segment is sealed at this size even if evproc.rotation_size is larger:
- * ingest reads a segment into memory and folds it in one transaction,
- * during which the group commits of the worker wait (see intake.c).
- */
-#define SEGMENT_MAX_BYTES	(4 * 1024 * 1024)
-
 /* the worker's side: start, group commits, rotation */
 extern void segments_open(int worker_index, Journal *names);
 extern bool segments_append(const char *data, size_t len, char *errbuf,

@@ -159,13 +159,24 @@ typedef enum ArchiveOpen
 extern ArchiveOpen journal_open_archive(Journal *j, const char *name, int *fd,
 										const char **why);
 
+/*
+ * Where a reader's bytes come from when they are not a file's (a journal
+ * segment kept in the database): read fills into with up to room bytes and
+ * returns how many (0 at the end, -1 with errno on failure); rewind starts
+ * again from the first byte (0, or -1 with errno).
+ */
+typedef struct JournalSource
+{
+	ssize_t		(*read) (void *arg, char *into, size_t room);
+	int			(*rewind) (void *arg);
+	void	   *arg;
+} JournalSource;
+
 /* streaming reader */
 typedef struct JournalReader
 {
-	int			fd;				/* -1 when reading memory (mem) */
-	const char *mem;			/* jreader_open_mem: the bytes read */
-	size_t		mem_len;
-	size_t		mem_pos;		/* next byte of mem to read */
+	int			fd;				/* -1 when reading a source */
+	JournalSource source;		/* jreader_open_source: read is set */
 	char	   *buf;
 	size_t		cap;
 	size_t		start;			/* first unread byte in buf */
@@ -191,8 +202,8 @@ typedef enum JournalLine
 
 extern int	jreader_open(JournalReader *r, const char *path, size_t max_line);
 extern int	jreader_open_fd(JournalReader *r, int fd, size_t max_line);
-extern int	jreader_open_mem(JournalReader *r, const char *data, size_t len,
-							 size_t max_line);
+extern int	jreader_open_source(JournalReader *r, const JournalSource *source,
+								size_t max_line);
 extern int	jreader_rewind(JournalReader *r);
 extern JournalLine jreader_next(JournalReader *r, const char **line, size_t *len);
 extern void jreader_close(JournalReader *r);

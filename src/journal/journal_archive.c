@@ -521,36 +521,27 @@ jreader_open_fd(JournalReader *r, int fd, size_t max_line)
 }
 
 /*
- * jreader_open_mem streams len bytes at data by lines, exactly as a file of
- * those bytes (a journal segment kept in the database).  data is the
- * caller's and must outlive the reader; the reader copies it in blocks into
- * its buffer, so that lines, too-long lines and on_read behave the same.
+ * jreader_open_source streams the bytes of source by lines, exactly as a
+ * file of those bytes (a journal segment kept in the database): lines,
+ * too-long lines and on_read behave the same, wherever source's blocks end.
  */
 int
-jreader_open_mem(JournalReader *r, const char *data, size_t len,
-				 size_t max_line)
+jreader_open_source(JournalReader *r, const JournalSource *source,
+					size_t max_line)
 {
 	if (reader_init(r, max_line) != 0)
 		return -1;
-	r->mem = data;
-	r->mem_len = len;
+	r->source = *source;
 	return 0;
 }
 
-/* read_block reads the next block of the file, or of the memory read. */
+/* read_block reads the next block of the file, or of the source. */
 static ssize_t
 read_block(JournalReader *r, char *into, size_t room)
 {
-	size_t		n;
-
-	if (r->mem == NULL)
-		return read(r->fd, into, room);
-	n = r->mem_len - r->mem_pos;
-	if (n > room)
-		n = room;
-	memcpy(into, r->mem + r->mem_pos, n);
-	r->mem_pos += n;
-	return (ssize_t) n;
+	if (r->source.read != NULL)
+		return r->source.read(r->source.arg, into, room);
+	return read(r->fd, into, room);
 }
 
 /*
@@ -560,8 +551,11 @@ read_block(JournalReader *r, char *into, size_t room)
 int
 jreader_rewind(JournalReader *r)
 {
-	if (r->mem != NULL)
-		r->mem_pos = 0;
+	if (r->source.read != NULL)
+	{
+		if (r->source.rewind(r->source.arg) != 0)
+			return -1;
+	}
 	else if (lseek(r->fd, 0, SEEK_SET) != 0)
 		return -1;
 	r->start = r->end = 0;
@@ -662,7 +656,7 @@ jreader_next(JournalReader *r, const char **line, size_t *len)
 			 * finds little left to do, instead of stalling the worker for a
 			 * whole large file.  Advisory only, so errors are ignored.
 			 */
-			if (n > 0 && r->mem == NULL)
+			if (n > 0 && r->source.read == NULL)
 				(void) sync_file_range(r->fd, r->offset, n,
 									   SYNC_FILE_RANGE_WRITE);
 #endif

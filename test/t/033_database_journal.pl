@@ -17,6 +17,11 @@
 #	- Kill -9 of the postmaster while senders stream events, twice: every
 #	  acknowledged event counted exactly once (the segment left unsealed is
 #	  sealed at start and ingested).
+#	- A segment is sealed by rotation only, as a file is (not at a size of
+#	  its own): over 4 MB in more than a hundred group commits stay one
+#	  segment, which ingest reads a few rows at a time, twice (its eventIds
+#	  first, inside the transaction): every event counted once, resent
+#	  eventIds not again, its size and fingerprint those of its bytes.
 #	- Sustained posting with rotations: the ring of journal tables is
 #	  truncated, so it stays small, and nothing is left once ingested.
 
@@ -191,6 +196,49 @@ for my $cycle (1 .. 2)
 	check_counted_once($node, "cycle $cycle", "k${cycle}s%", \%acked, \%sent);
 	check_books($node, "cycle $cycle");
 }
+
+# --- a large segment, read in pieces ---
+# 120 POSTs of 400 events (about 38 kB each; eventIds, 20 users) and one
+# event without an eventId each, then the first 30 POSTs again
+sub piece_body
+{
+	my ($i) = @_;
+	my @ev = map {
+		qq({"userId":"piece-u@{[$_ % 20]}","name":"add_revenue","value":1,)
+		  . qq("eventId":"piece-$i-$_","detail":") . ('x' x 30) . '"}'
+	} 1 .. 400;
+	push @ev, event_json('piece-plain', 'add_revenue', 1);
+	return '[' . join(',', @ev) . ']';
+}
+my $posted = 0;
+for my $i (1 .. 120, 1 .. 30)
+{
+	my ($status) = http_post($port, '/liveEvent', piece_body($i));
+	$posted++ if defined $status && $status == 200;
+}
+is($posted, 150, 'all 150 POSTs of the large segment answered 200');
+my $seg_bytes = sql("SELECT sum(octet_length(lines)) FROM ($journal_rows) j "
+	  . "JOIN evproc.journal_segments s USING (worker, seg) WHERE s.sealed_at IS NULL");
+cmp_ok($seg_bytes, '>', 4 * 1024 * 1024, "over 4 MB journaled ($seg_bytes bytes)");
+is(sql("SELECT count(*) FROM evproc.journal_segments"), '1',
+	'still one segment: only rotation seals it');
+cmp_ok(sql("SELECT count(*) FROM ($journal_rows) j"), '>=', 150,
+	'a row per group commit');
+my $sha = sql("SELECT encode(sha256(string_agg(lines, ''::bytea ORDER BY pass)), 'hex') "
+	  . "FROM ($journal_rows) j");
+my $piece_name = sql("SELECT name FROM evproc.journal_segments");
+rotate($node);
+is(sql("SELECT count(*) FROM evproc.journal_segments"), '0',
+	'the large segment is ingested');
+is(sql("SELECT size = $seg_bytes FROM evproc.processed_files WHERE filename = '$piece_name'"),
+	't', 'recorded with the size of its bytes');
+is(sql("SELECT encode(sha256, 'hex') FROM evproc.processed_files WHERE filename = '$piece_name'"),
+	$sha, 'and their SHA-256');
+my $pieces = revenue_of($node, map { "piece-u$_" } 0 .. 19);
+is(scalar(grep { ($pieces->{"piece-u$_"} // "") eq "2400" } 0 .. 19), 20,
+	'each of the 48,000 events with an eventId counted once, resent ones not again');
+is(revenue_of($node, 'piece-plain')->{'piece-plain'}, '150',
+	'each event without an eventId counted, resent ones too');
 
 # --- sustained posting: the ring is truncated ---
 my @pids;

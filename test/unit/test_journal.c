@@ -985,8 +985,62 @@ read_whole(const char *path, size_t *len)
 }
 
 /*
+ * A JournalSource over memory that hands out at most block bytes a call,
+ * as a journal segment in the database is handed out a few rows at a time:
+ * blocks end anywhere, in a line, between "\r" and "\n".
+ */
+typedef struct MemSource
+{
+	const char *data;
+	size_t		len;
+	size_t		pos;
+	size_t		block;
+	int			rewinds;
+} MemSource;
+
+static ssize_t
+mem_read(void *arg, char *into, size_t room)
+{
+	MemSource  *m = arg;
+	size_t		n = m->len - m->pos;
+
+	if (n > room)
+		n = room;
+	if (n > m->block)
+		n = m->block;
+	memcpy(into, m->data + m->pos, n);
+	m->pos += n;
+	return (ssize_t) n;
+}
+
+static int
+mem_rewind(void *arg)
+{
+	MemSource  *m = arg;
+
+	m->pos = 0;
+	m->rewinds++;
+	return 0;
+}
+
+/* open_mem opens r on len bytes at data through m, block bytes a read */
+static int
+open_mem(JournalReader *r, MemSource *m, const char *data, size_t len,
+		 size_t block, size_t max_line)
+{
+	JournalSource source = {mem_read, mem_rewind, m};
+
+	memset(m, 0, sizeof(MemSource));
+	m->data = data;
+	m->len = len;
+	m->block = block;
+	return jreader_open_source(r, &source, max_line);
+}
+
+/*
  * check_lines_in reads path, from the file or (in_memory) from its bytes
- * read into memory first (jreader_open_mem), and checks every line.
+ * read into memory first and handed out 7 bytes at a time by a source, and
+ * checks every line.
  */
 static void
 check_lines_in(const char *path, bool in_memory, size_t max_line,
@@ -998,13 +1052,14 @@ check_lines_in(const char *path, bool in_memory, size_t max_line,
 	bool		ok = true;
 	char	   *mem = NULL;
 	size_t		mem_len = 0;
+	MemSource	source;
 
 	if (in_memory)
 	{
 		mem = read_whole(path, &mem_len);
 		if (!unit_check(mem != NULL &&
-						jreader_open_mem(&r, mem, mem_len, max_line) == 0,
-						__FILE__, line, func, "jreader_open_mem(\"%s\")", path))
+						open_mem(&r, &source, mem, mem_len, 7, max_line) == 0,
+						__FILE__, line, func, "jreader_open_source(\"%s\")", path))
 		{
 			free(mem);
 			return;
@@ -1056,7 +1111,7 @@ check_lines_in(const char *path, bool in_memory, size_t max_line,
 				   (unsigned long long) r.lineno);
 	}
 	jreader_close(&r);
-	unit_check(r.fd == -1 && r.buf == NULL && r.mem == NULL, __FILE__, line,
+	unit_check(r.fd == -1 && r.buf == NULL && r.source.read == NULL, __FILE__, line,
 			   func, "jreader_close resets the reader");
 	free(mem);
 }
@@ -1690,7 +1745,7 @@ test_reader_skip_rewind(void)
 }
 
 /*
- * The reader over memory (a segment of the database journal) skips a
+ * The reader over a source (a segment of the database journal) skips a
  * too-long line in blocks, fingerprints what it reads (on_read) and
  * rewinds, as over a file; it never touches the bytes it reads.
  */
@@ -1698,6 +1753,7 @@ static void
 test_reader_mem(void)
 {
 	JournalReader r;
+	MemSource	source;
 	const char *data;
 	size_t		len;
 	size_t		seen = 0;
@@ -1708,7 +1764,7 @@ test_reader_mem(void)
 
 	memset(text, 'x', big);
 	memcpy(text + big, "\nok\r\nlast", 9);
-	CHECK_INT_EQ(jreader_open_mem(&r, text, big + 9, 16), 0);
+	CHECK_INT_EQ(open_mem(&r, &source, text, big + 9, big, 16), 0);
 	CHECK_INT_EQ(r.fd, -1);
 	r.on_read = count_read;
 	r.on_read_arg = &seen;
@@ -1736,12 +1792,13 @@ test_reader_mem(void)
 	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_LINE);
 	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
 	CHECK_INT_EQ(seen, big + 9);	/* no on_read after a rewind */
+	CHECK_INT_EQ(source.rewinds, 1);
 	CHECK_MSG(text[0] == 'x' && text[big] == '\n', "the bytes are unchanged");
 	jreader_close(&r);
-	CHECK_MSG(r.buf == NULL && r.mem == NULL, "closed");
+	CHECK_MSG(r.buf == NULL && r.source.read == NULL, "closed");
 
 	/* nothing at all: end of file at once */
-	CHECK_INT_EQ(jreader_open_mem(&r, text, 0, 16), 0);
+	CHECK_INT_EQ(open_mem(&r, &source, text, 0, big, 16), 0);
 	CHECK_INT_EQ(jreader_next(&r, &data, &len), JL_EOF);
 	jreader_close(&r);
 	free(text);
