@@ -92,6 +92,7 @@ typedef enum IngestPhase
 	PHASE_SORTING,				/* ... sorting the sums, slice by slice */
 	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
 	PHASE_REJECTED,				/* ... storing rejected lines */
+	PHASE_TOPS,					/* ... merging the top lists */
 	PHASE_RECORD,				/* ... notifying, recording the file */
 	PHASE_COMMIT				/* ... the commit, then the move */
 } IngestPhase;
@@ -685,11 +686,15 @@ file_step(Journal *journal)
 			break;
 		case PHASE_REJECTED:
 			if (fold_rejected_step())
-				state.phase = PHASE_RECORD;
+				state.phase = PHASE_TOPS;
+			break;
+		case PHASE_TOPS:
+			/* a step of its own: a merge may take milliseconds */
+			fold_apply_tops();
+			state.phase = PHASE_RECORD;
 			break;
 		case PHASE_RECORD:
 			/* the last statements; the commit is the next step */
-			fold_apply_tops();
 			fold_notify();
 			fold_record(state.size, state.digest, &state.counts);
 			if (state.segment)
