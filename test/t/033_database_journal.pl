@@ -224,6 +224,11 @@ is(sql("SELECT count(*) FROM evproc.journal_segments"), '1',
 	'still one segment: only rotation seals it');
 cmp_ok(sql("SELECT count(*) FROM ($journal_rows) j"), '>=', 150,
 	'a row per group commit');
+# rows are compressed with lz4 where the server has it, else pglz
+my $method = $node->psql('postgres', 'SET default_toast_compression = lz4') == 0 ? 'lz4' : 'pglz';
+is(sql("SELECT count(*) > 0 AND count(*) = count(*) FILTER (WHERE pg_column_compression(lines) = '$method') "
+	  . "FROM ($journal_rows) j WHERE pg_column_compression(lines) IS NOT NULL"), 't',
+	"the journal rows are compressed with $method");
 my $sha = sql("SELECT encode(sha256(string_agg(lines, ''::bytea ORDER BY pass)), 'hex') "
 	  . "FROM ($journal_rows) j");
 my $piece_name = sql("SELECT name FROM evproc.journal_segments");
