@@ -211,12 +211,44 @@ note_metric(const char *metric)
 	sums.metrics[sums.nmetrics++] = MemoryContextStrdup(sums.cxt, metric);
 }
 
-/* by user id, then metric (qsort of an array of entries' pointers) */
-static int
-compare_entries(const void *a, const void *b)
+/*
+ * select_user reorders the n entries of a so that the k-th has the user it
+ * would have if they were sorted by user, those before it no greater
+ * users, those after it no smaller (Hoare's selection).
+ */
+static void
+select_user(UserTotal **a, int n, int k)
 {
-	return compare_keys((*(UserTotal *const *) a)->key,
-						(*(UserTotal *const *) b)->key);
+	int			lo = 0;
+	int			hi = n - 1;
+
+	while (lo < hi)
+	{
+		const char *pivot = key_user(a[lo + (hi - lo) / 2]->key);
+		int			i = lo;
+		int			j = hi;
+
+		while (i <= j)
+		{
+			while (strcmp(key_user(a[i]->key), pivot) < 0)
+				i++;
+			while (strcmp(key_user(a[j]->key), pivot) > 0)
+				j--;
+			if (i <= j)
+			{
+				UserTotal  *t = a[i];
+
+				a[i++] = a[j];
+				a[j--] = t;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
 }
 
 /*
@@ -242,18 +274,21 @@ compact_keys(void)
 
 /*
  * end_range_early ends the range before its last users, the table being
- * full: the pairs from about seven eighths of them on, cut before the
- * first pair of a user, are dropped, and that user becomes the range's
- * end (those users are summed by a later range).  A range of a single
- * user is not cut (a user has at most FOLD_MAX_METRICS pairs).
+ * full: the user of the pair at seven eighths of them, in order, becomes
+ * the range's end, and the pairs of that user and those after it are
+ * dropped (summed by a later range).  If that is the first user, the
+ * range keeps it whole and ends at the next; a range of a single user is
+ * not cut (a user has at most FOLD_MAX_METRICS pairs).
  */
 static void
 end_range_early(void)
 {
 	int			n = sums.totals->members;
 	UserTotal **all = palloc(sizeof(UserTotal *) * n);
-	char	  **drop;
-	int			cut;
+	char	  **drop = palloc(sizeof(char *) * n);
+	const char *end;
+	const char *next = NULL;
+	int			ndrop = 0;
 	int			k = 0;
 	usertotals_iterator it;
 	UserTotal  *entry;
@@ -261,29 +296,34 @@ end_range_early(void)
 	usertotals_start_iterate(sums.totals, &it);
 	while ((entry = usertotals_iterate(sums.totals, &it)) != NULL)
 		all[k++] = entry;
-	qsort(all, n, sizeof(UserTotal *), compare_entries);
-	/* back to the first pair of that user */
-	for (cut = n - n / 8; cut > 0 &&
-		 strcmp(key_user(all[cut - 1]->key), key_user(all[cut]->key)) == 0;)
-		cut--;
-	/* the first user has them all: keep that user whole */
-	if (cut == 0)
-		while (cut < n && strcmp(key_user(all[cut]->key), key_user(all[0]->key)) == 0)
-			cut++;
-	if (cut == n)
+	select_user(all, n, n - n / 8);
+	end = key_user(all[n - n / 8]->key);
+	for (k = 0; k < n && strcmp(key_user(all[k]->key), end) >= 0; k++)
+		;
+	if (k == n)
 	{
-		pfree(all);
-		return;
+		/* none before it: the next user after it, if any */
+		for (k = 0; k < n; k++)
+			if (strcmp(key_user(all[k]->key), end) > 0 &&
+				(next == NULL || strcmp(key_user(all[k]->key), next) < 0))
+				next = key_user(all[k]->key);
+		if (next == NULL)
+		{
+			pfree(drop);
+			pfree(all);
+			return;
+		}
+		end = next;
 	}
 	if (sums.hi != NULL)
 		pfree(sums.hi);
-	sums.hi = MemoryContextStrdup(sums.cxt, key_user(all[cut]->key));
+	sums.hi = MemoryContextStrdup(sums.cxt, end);
 	/* by key: deleting moves other entries of the table */
-	drop = palloc(sizeof(char *) * (n - cut));
-	for (int i = cut; i < n; i++)
-		drop[i - cut] = all[i]->key;
-	for (int i = 0; i < n - cut; i++)
-		usertotals_delete(sums.totals, drop[i]);
+	for (k = 0; k < n; k++)
+		if (strcmp(key_user(all[k]->key), sums.hi) >= 0)
+			drop[ndrop++] = all[k]->key;
+	for (k = 0; k < ndrop; k++)
+		usertotals_delete(sums.totals, drop[k]);
 	pfree(drop);
 	pfree(all);
 	compact_keys();
