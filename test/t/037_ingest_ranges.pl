@@ -10,7 +10,8 @@
 #	(a) the worker crashes between two ranges (fault point
 #		ingest-between-ranges): nothing of the file is counted, no
 #		eventId of it is recorded as seen;
-#	(b) once the fault is off, the file is counted exactly once: every
+#	(b) once the fault is off, the file is counted exactly once (lookups
+#		meanwhile read the value before it, whatever range was applied): every
 #		row of evproc.user_metrics has its exact sum, the file's row its
 #		counts; each user is notified once on evproc_updates
 #		(evproc.notify_max_users = 10000) with its final state, once on
@@ -183,7 +184,7 @@ is_deeply([ map { $_->{status} } @subs ], [ 200, 200, 200 ], 'streams open');
 my $feed_seq = $node->safe_psql('postgres',
 	'SELECT coalesce(max(seq), 0) FROM evproc.user_changes');
 my ($out, $err) = ('', '');
-IPC::Run::run(
+my $listen = IPC::Run::start(
 	[
 		'psql', '-XAtq', '-d', $node->connstr('postgres'),
 		'-c', 'LISTEN evproc_updates',
@@ -191,8 +192,27 @@ IPC::Run::run(
 		'-c', 'SELECT 1'
 	],
 	'<', \undef, '>', \$out, '2>', \$err);
+# meanwhile, the first user (of the first range, upserted first) reads as
+# committed before: revenue 1, until the commit
+my $conn = http_connect($port);
+my (%seen, $during);
+while ($listen->pumpable)
+{
+	$listen->pump_nb;
+	my $open = ingest_transaction_open($node);
+	my (undef, $body) = http_request($conn, 'GET', '/userEvents/r00000');
+	my ($rev) = ($body // '') =~ /"revenue": (\d+)/;
+	$seen{ $rev // 'x' }++;
+	$during++ if $open && ($rev // '') eq '1' && ingest_transaction_open($node);
+	select(undef, undef, undef, 0.02);
+}
+$listen->finish;
 is($err, '', 'the file is ingested');
 $want{$_} += $big{$_} for keys %big;
+note 'r00000 read ' . join(', ', map { "$_ x$seen{$_}" } sort keys %seen);
+cmp_ok($during // 0, '>', 0, 'lookups answered inside the transaction');
+is_deeply([ sort grep { $_ ne '1' && $_ ne $want{'r00000 revenue'} } keys %seen ], [],
+	'... each the value before the file or after its commit');
 is(rows_md5(), want_md5(), 'every (user, metric) has its exact sum');
 is($node->safe_psql('postgres',
 		"SELECT events || ' ' || duplicates || ' ' || rejected FROM evproc.processed_files WHERE filename = '$big'"),
