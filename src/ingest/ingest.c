@@ -114,7 +114,7 @@ typedef struct IngestState
 
 	/* applying */
 	TimestampTz apply_at;		/* PHASE_READ: when to try again */
-	bool		rewound;		/* the eventId pass has started */
+	bool		rewound;		/* the pass reading it again has started */
 	int			upsert_rows;	/* sums per upsert statement (adapted) */
 	int			dedupe_rows;	/* eventIds per statement (adapted) */
 	FoldCounts	counts;			/* PHASE_COMMIT: what the file counted */
@@ -274,10 +274,9 @@ read_slice(void)
 {
 	bool		done = false;
 	int64		events = 0;
+	int			nbatch = 0;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   INGEST_SLICE_MS);
-
-	int			nbatch = 0;
 
 	for (int i = 0; i < INGEST_SLICE_LINES; i++)
 	{

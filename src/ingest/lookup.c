@@ -159,8 +159,6 @@ answer_item(const LookupBatch *b, RevenueLookup *item)
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[r],
 										 SPI_tuptable->tupdesc, 2);
 
-		if (metric == NULL || value == NULL)
-			continue;
 		rows[n].metric = metric;
 		rows[n].value = value;
 		if (strcmp(metric, EV_METRIC_REVENUE) == 0)
