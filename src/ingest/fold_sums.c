@@ -411,6 +411,22 @@ compare_raw(const char *id, size_t len, const char *user)
 }
 
 /*
+ * names_user_key: is there a "userId" in text (n bytes)?  Looked for at
+ * its capital I, which few lines have.
+ */
+static bool
+names_user_key(const char *text, size_t n)
+{
+	const char *end = text + n;
+
+	for (const char *q = text; (q = memchr(q, 'I', end - q)) != NULL; q++)
+		if (q - text >= 5 && end - q >= 3 &&
+			memcmp(q - 5, "\"user", 5) == 0 && memcmp(q, "Id\"", 3) == 0)
+			return true;
+	return false;
+}
+
+/*
  * fold_skip_line: is the line certainly an event of a user outside the
  * range, so that a later range's read can skip it without parsing it?
  * Only for a line laid out as the journal writes it, its userId first,
@@ -427,13 +443,14 @@ fold_skip_line(const char *line, size_t len)
 	if ((sums.lo == NULL && sums.hi == NULL) ||
 		len < LINE_LEN(LINE_USER_ID "\"") ||
 		memcmp(line, LINE_USER_ID "\"", LINE_LEN(LINE_USER_ID "\"")) != 0 ||
-		memchr(line, '\\', len) != NULL ||
-		(end = memchr(user, '"', line + len - user)) == NULL ||
-		memmem(end, line + len - end, "\"userId\"", 8) != NULL)
+		(end = memchr(user, '"', line + len - user)) == NULL)
 		return false;
 	ulen = end - user;
-	return (sums.lo != NULL && compare_raw(user, ulen, sums.lo) < 0) ||
-		(sums.hi != NULL && compare_raw(user, ulen, sums.hi) >= 0);
+	if ((sums.lo == NULL || compare_raw(user, ulen, sums.lo) >= 0) &&
+		(sums.hi == NULL || compare_raw(user, ulen, sums.hi) < 0))
+		return false;			/* in the range, if it is what it seems */
+	return memchr(line, '\\', len) == NULL &&
+		!names_user_key(end, line + len - end);
 }
 
 /* sums_metrics: the distinct metrics the file changes, in all ranges */
