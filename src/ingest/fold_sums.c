@@ -17,7 +17,7 @@
  * pairs are always in one range, so each user's sums are whole when
  * upserted, and every pair is upserted once, in (user id, metric) order
  * over the whole file, as when all sums fitted: concurrent ingests cannot
- * deadlock.  The memory of a file's sums is so bounded (about 9 MB) at the
+ * deadlock.  The memory of a file's sums is so bounded (about 11 MB) at the
  * cost of reading a file with more pairs again: the bench's file of
  * 300,000 pairs is read three times.
  *
