@@ -58,6 +58,7 @@ OBJS = \
 	src/ingest/ingest_moves.o \
 	src/ingest/segments.o \
 	src/ingest/fold.o \
+	src/ingest/fold_sums.o \
 	src/ingest/fold_top.o \
 	src/ingest/fold_upkeep.o \
 	src/shared/db.o \

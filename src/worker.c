@@ -165,7 +165,7 @@ serve_lookups(void)
 	const char *error = NULL;
 	LookupOutcome outcome;
 
-	outcome = lookup_serve(work, nwork, fold_uncommitted, &error);
+	outcome = lookup_serve(work, nwork, &error);
 	if (nwork > 0)
 		http_answer_lookups(outcome, error);
 }
@@ -193,7 +193,7 @@ serve_streams(void)
 	{
 		const char *error = NULL;
 
-		stream_answer(lookup_revenue(items, n, fold_uncommitted, &error));
+		stream_answer(lookup_revenue(items, n, &error));
 	}
 	if (stream_upkeep())
 		http_send_now();

@@ -7,133 +7,41 @@
  *	  evproc.processed_files.
  *
  * While ingest.c reads a file, the events are summed per user in memory
- * with exact 128-bit decimals, and the lines that are not events are kept
+ * with exact 128-bit decimals (fold_sums.c: a range of users at a time, so
+ * that memory stays bounded), and the lines that are not events are kept
  * (the first evproc.max_rejected_lines of them; all are counted).  Then,
  * in the file's one transaction, ingest.c has the eventIds checked chunk
- * by chunk, the sums upserted chunk by chunk in user id order (one
- * set-based statement per chunk; concurrent ingests cannot deadlock), the
- * rejected lines stored, and the file recorded, each step bounded so the
- * event loop keeps serving.  One file is folded at a time.
+ * by chunk, the range's sums upserted chunk by chunk in user id order (one
+ * set-based statement per chunk; concurrent ingests cannot deadlock), then
+ * the file read again for each further range of users and its sums
+ * upserted likewise, the rejected lines stored, and the file recorded,
+ * each step bounded so the event loop keeps serving.  Nothing is
+ * committed before the file is recorded.  One file is folded at a time.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "core/stepsort.h"
 #include "ingest/fold.h"
+#include "ingest/fold_sums.h"
 #include "ingest/fold_top.h"
-#include "ingest/lookup.h"
 #include "shared/db.h"
+#include "shared/feed.h"
 #include "shared/settings.h"
 
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 /* rows per statement of the file's transaction */
 #define FOLD_CHUNK_ROWS			2500
+/* element moves of the sort of the sums between two looks at the clock */
+#define FOLD_SORT_MOVES			8192
 /* bytes of a rejected line kept in evproc.rejected_lines */
 #define FOLD_REJECT_KEEP		4096
-
-/* the keys of the sums are stored in blocks of this size */
-#define FOLD_ARENA_BLOCK		(256 * 1024)
-/* the most distinct metrics one file may change */
-#define FOLD_MAX_METRICS		1000
-
-/*
- * A key of the sums: the length of what follows (two bytes, unaligned),
- * then a user id and a metric, each NUL-terminated, one after the other
- * ("<len>user\0metric\0"); a buffer of KEY_BUFSZ holds any.  With the
- * length in front, hashing and comparing a key never looks for its NULs.
- */
-#define KEY_HDR		sizeof(uint16)
-#define KEY_BUFSZ	(KEY_HDR + EV_USER_ID_MAX + 1 + EV_NAME_MAX + 1)
-
-/* key_len: the key's length, its header included */
-static inline size_t
-key_len(const char *key)
-{
-	uint16		len;
-
-	memcpy(&len, key, sizeof(len));
-	return KEY_HDR + len;
-}
-
-/* key_user: the key's user id, NUL-terminated */
-static inline const char *
-key_user(const char *key)
-{
-	return key + KEY_HDR;
-}
-
-static inline const char *
-key_metric(const char *key)
-{
-	return key_user(key) + strlen(key_user(key)) + 1;
-}
-
-static inline bool
-key_equal(const char *a, const char *b)
-{
-	size_t		len = key_len(a);
-
-	return len == key_len(b) && memcmp(a + KEY_HDR, b + KEY_HDR, len - KEY_HDR) == 0;
-}
-
-/*
- * make_key writes user_id's and metric's key into buf (KEY_BUFSZ bytes),
- * given their lengths, and returns its length.
- */
-static inline size_t
-make_key(char *buf, const char *user_id, size_t user_len, const char *metric,
-		 size_t metric_len)
-{
-	uint16		len = (uint16) (user_len + 1 + metric_len + 1);
-
-	memcpy(buf, &len, sizeof(len));
-	memcpy(buf + KEY_HDR, user_id, user_len + 1);
-	memcpy(buf + KEY_HDR + user_len + 1, metric, metric_len + 1);
-	return KEY_HDR + len;
-}
-
-/* compare_keys orders keys by user id, then metric */
-static inline int
-compare_keys(const char *a, const char *b)
-{
-	int			c = strcmp(key_user(a), key_user(b));
-
-	return c != 0 ? c : strcmp(key_metric(a), key_metric(b));
-}
-
-/*
- * A user's sum of one metric, in a simplehash table keyed by user and
- * metric.  The sum is PG's int128, which (unlike a bare __int128) is only
- * 8-byte aligned, as palloc'd memory is.  32 bytes: a file can have
- * hundreds of thousands of them.
- */
-typedef struct UserTotal
-{
-	char	   *key;			/* user id, then metric (see make_key) */
-	uint32		hash;
-	char		status;
-	int128		total;
-} UserTotal;
-
-#define SH_PREFIX			usertotals
-#define SH_ELEMENT_TYPE		UserTotal
-#define SH_KEY_TYPE			char *
-#define SH_KEY				key
-#define SH_HASH_KEY(tb, k)	hash_bytes((const unsigned char *) (k), key_len(k))
-#define SH_EQUAL(tb, a, b)	key_equal(a, b)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a)	((a)->hash)
-#define SH_SCOPE			static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
 
 typedef struct RejectedLine
 {
@@ -147,18 +55,16 @@ static struct
 {
 	char	   *name;			/* NULL: no file */
 	MemoryContext cxt;			/* everything about it */
-	usertotals_hash *totals;
 	List	   *rejected;		/* of RejectedLine */
 	FoldCounts	counts;
-	char	   *arena;			/* where the next key goes (see store_key) */
-	size_t		arena_left;
-	const char **metrics;		/* the distinct metrics the file changes */
-	int			nmetrics;
-	StepSort	sort;			/* sorting them, a step at a time */
-	UserTotal **sorted;			/* NULL until they are sorted */
-	int			nsorted;
-	int			next_row;		/* rows before it are upserted */
+	int			next_row;		/* the range's rows before it are upserted */
 	ListCell   *next_rejected;
+	uint8	   *fresh;			/* bit per event with an eventId: counted */
+	int64		nfresh;			/* its bits */
+	const char **users;			/* the users of the ranges applied, the
+								 * first keep_users of them */
+	int			nusers;			/* all of them */
+	int			keep_users;
 } fold;
 
 static SPIPlanPtr plan_recorded = NULL;
@@ -182,18 +88,17 @@ fold_begin(const char *name)
 	fold.cxt = AllocSetContextCreate(TopMemoryContext, "evproc fold",
 									 ALLOCSET_DEFAULT_SIZES);
 	fold.name = MemoryContextStrdup(fold.cxt, name);
-	fold.totals = usertotals_create(fold.cxt, 1024, NULL);
 	fold.rejected = NIL;
 	memset(&fold.counts, 0, sizeof(fold.counts));
-	fold.metrics = MemoryContextAlloc(fold.cxt,
-									  sizeof(char *) * FOLD_MAX_METRICS);
-	fold.nmetrics = 0;
-	fold.arena = NULL;
-	fold.arena_left = 0;
-	fold.sorted = NULL;
-	fold.nsorted = 0;
 	fold.next_row = 0;
 	fold.next_rejected = NULL;
+	/* enough for the feed and for evproc_updates (see fold_users) */
+	fold.keep_users = Max(FEED_MAX_USERS, evproc_notify_max_users);
+	fold.users = MemoryContextAlloc(fold.cxt, sizeof(char *) * fold.keep_users);
+	fold.nusers = 0;
+	fold.fresh = NULL;
+	fold.nfresh = 0;
+	sums_begin(fold.cxt, fold.name);
 }
 
 /* fold_end forgets the file, whether it was recorded or not. */
@@ -203,6 +108,7 @@ fold_end(void)
 	if (fold.cxt != NULL)
 		MemoryContextDelete(fold.cxt);
 	memset(&fold, 0, sizeof(fold));
+	sums_end();
 	fold_top_end();
 }
 
@@ -211,108 +117,6 @@ void
 fold_note_events(int64 n)
 {
 	fold.counts.events += n;
-}
-
-/*
- * store_key copies a key (len bytes) into the file's memory, densely: a
- * file can have hundreds of thousands of them, and a chunk of their own
- * would cost them twice the memory.
- */
-static char *
-store_key(const char *key, size_t len)
-{
-	char	   *p;
-
-	if (fold.arena_left < len)
-	{
-		size_t		size = Max(len, FOLD_ARENA_BLOCK);
-
-		fold.arena = MemoryContextAlloc(fold.cxt, size);
-		fold.arena_left = size;
-	}
-	p = fold.arena;
-	memcpy(p, key, len);
-	fold.arena += len;
-	fold.arena_left -= len;
-	return p;
-}
-
-/* note_metric adds metric to the file's metrics, if it is new. */
-static void
-note_metric(const char *metric)
-{
-	for (int i = 0; i < fold.nmetrics; i++)
-		if (strcmp(fold.metrics[i], metric) == 0)
-			return;
-	if (fold.nmetrics == FOLD_MAX_METRICS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("file \"%s\" changes more than %d metrics",
-						fold.name, FOLD_MAX_METRICS)));
-	fold.metrics[fold.nmetrics++] = MemoryContextStrdup(fold.cxt, metric);
-}
-
-/* add_hashed adds delta to the sum of key (len bytes), whose hash is hash */
-static inline void
-add_hashed(const char *key, size_t len, uint32 hash, ev_int128 delta)
-{
-	bool		found;
-	UserTotal  *entry;
-	ev_int128	total;
-
-	entry = usertotals_insert_hash(fold.totals, (char *) key, hash, &found);
-	if (!found)
-	{
-		entry->key = store_key(key, len);
-		entry->total = 0;
-		note_metric(key_metric(entry->key));
-	}
-	total = entry->total;
-	if (__builtin_add_overflow(total, delta, &total))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("metric \"%s\" of user \"%s\" in file \"%s\" is out of range",
-						key_metric(key), key_user(key), fold.name)));
-	entry->total = total;
-}
-
-/*
- * fold_add adds one event's amount to its user's sum of metric (user_len
- * and metric_len bytes, each NUL-terminated).
- */
-void
-fold_add(const char *user_id, size_t user_len, const char *metric,
-		 size_t metric_len, ev_int128 delta)
-{
-	char		key[KEY_BUFSZ];
-	size_t		len = make_key(key, user_id, user_len, metric, metric_len);
-
-	add_hashed(key, len, hash_bytes((const unsigned char *) key, len), delta);
-}
-
-/*
- * fold_add_events adds n (at most FOLD_BATCH) typed events to their users'
- * sums.  With hundreds of thousands of sums, most of the time of an
- * addition is spent waiting for its bucket to come from memory: the
- * buckets of the whole batch are asked for first, then filled.
- */
-void
-fold_add_events(const EvEvent *evs, int n)
-{
-	char		keys[FOLD_BATCH][KEY_BUFSZ];
-	size_t		lens[FOLD_BATCH];
-	uint32		hashes[FOLD_BATCH];
-
-	Assert(n <= FOLD_BATCH);
-	for (int i = 0; i < n; i++)
-	{
-		lens[i] = make_key(keys[i], evs[i].user_id, evs[i].user_id_len,
-						   evs[i].metric, evs[i].metric_len);
-		hashes[i] = hash_bytes((const unsigned char *) keys[i], lens[i]);
-		__builtin_prefetch(&fold.totals->data[hashes[i] & fold.totals->sizemask]);
-	}
-	for (int i = 0; i < n; i++)
-		add_hashed(keys[i], lens[i], hashes[i], ev_event_delta(&evs[i]));
 }
 
 /*
@@ -486,9 +290,30 @@ compare_strings(const void *a, const void *b)
 }
 
 /*
+ * fold_fresh_begin makes room for the verdicts on the events with an
+ * eventId of the file's n lines: the ranges after the first read the file
+ * again, and count only those found new (see fold_fresh).  A bit a line.
+ */
+void
+fold_fresh_begin(int64 n)
+{
+	fold.nfresh = n;
+	fold.fresh = MemoryContextAllocExtended(fold.cxt, n / 8 + 1,
+											MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+/* fold_fresh: was the event with an eventId on line seq counted? */
+bool
+fold_fresh(int64 seq)
+{
+	return seq < fold.nfresh && (fold.fresh[seq / 8] & (1 << (seq % 8))) != 0;
+}
+
+/*
  * fold_count_new_ids takes a chunk of events with eventIds: it records the
  * ids in evproc.seen_events and adds to the sums only the events whose id
- * was not there yet (and only the first of a repeated id in the chunk).
+ * was not there yet (and only the first of a repeated id in the chunk),
+ * noting them for the later ranges (fold_fresh).
  */
 void
 fold_count_new_ids(IdEvent *chunk, int n)
@@ -523,108 +348,129 @@ fold_count_new_ids(IdEvent *chunk, int n)
 		while (j < nfresh && strcmp(fresh[j], chunk[i].event_id) < 0)
 			j++;
 		if (j < nfresh && strcmp(fresh[j], chunk[i].event_id) == 0)
+		{
 			fold_add(chunk[i].user_id, strlen(chunk[i].user_id),
 					 chunk[i].metric, strlen(chunk[i].metric), chunk[i].delta);
+			if (chunk[i].seq < fold.nfresh)
+				fold.fresh[chunk[i].seq / 8] |= 1 << (chunk[i].seq % 8);
+		}
 		else
 			fold.counts.duplicates++;
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* by user id, then metric */
-static int
-compare_totals(const void *a, const void *b)
-{
-	return compare_keys(((const UserTotal *) a)->key,
-						((const UserTotal *) b)->key);
-}
-
 /*
- * fold_sort_begin starts listing the sums in (user id, metric) order, for
- * the upserts: going in one order, concurrent ingests cannot deadlock.
- * The eventIds must all have been counted.  fold_sort_step sorts them, a
- * bounded piece at a time: one qsort of a file's 100,000 users took 30 ms.
+ * fold_sort_begin starts listing the range's sums in (user id, metric)
+ * order, for its upserts (fold_sums.c); fold_sort_for sorts them for about
+ * ms milliseconds, and returns true once they are sorted.  The eventIds
+ * must all have been counted.
  */
 void
 fold_sort_begin(void)
 {
-	usertotals_iterator it;
-	UserTotal  *entry;
-	int			k = 0;
-	void	  **all;
-	void	  **tmp;
-
-	fold.nsorted = fold.totals->members;
-	all = MemoryContextAlloc(fold.cxt, sizeof(void *) * Max(fold.nsorted, 1));
-	tmp = MemoryContextAlloc(fold.cxt, sizeof(void *) * Max(fold.nsorted, 1));
-	usertotals_start_iterate(fold.totals, &it);
-	while ((entry = usertotals_iterate(fold.totals, &it)) != NULL)
-		all[k++] = entry;
-	stepsort_init(&fold.sort, all, tmp, fold.nsorted, compare_totals);
-	fold.sorted = NULL;
+	sums_sort_begin();
 	fold.next_row = 0;
 	fold.next_rejected = list_head(fold.rejected);
 }
 
-/*
- * fold_sort_step sorts the sums for about budget element moves.  Returns
- * true once they are sorted.
- */
 bool
-fold_sort_step(size_t budget)
+fold_sort_for(long ms)
 {
-	if (fold.sorted != NULL)
-		return true;
-	if (!stepsort_run(&fold.sort, budget))
-		return false;
-	fold.sorted = (UserTotal **) stepsort_result(&fold.sort);
-	pfree(fold.sort.tmp);		/* the other array */
-	fold.sort.tmp = NULL;
-	return true;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   ms);
+
+	do
+	{
+		if (sums_sort_step(FOLD_SORT_MOVES))
+			return true;
+	} while (GetCurrentTimestamp() < deadline);
+	return false;
 }
 
 /*
- * fold_upsert_step upserts the next chunk of per-user sums, at most
+ * note_users notes the distinct users of the range whose sums were all
+ * upserted (in order: by user, then metric), for fold_notify and
+ * fold_users: the first keep_users of them, all counted.  A user's sums
+ * are all in one range.
+ */
+static void
+note_users(void)
+{
+	int			n = sums_count();
+
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0 && strcmp(sums_user(i), sums_user(i - 1)) == 0)
+			continue;
+		if (fold.nusers < fold.keep_users)
+			fold.users[fold.nusers] = MemoryContextStrdup(fold.cxt, sums_user(i));
+		fold.nusers++;
+	}
+	fold.counts.rows += n;
+}
+
+/*
+ * fold_upsert_step upserts the next chunk of the range's sums, at most
  * max_rows of them (the caller keeps a statement short).  Returns true
- * when all sums are applied.
+ * when all sums of the range are applied.
  */
 bool
 fold_upsert_step(int max_rows)
 {
 	int			start = fold.next_row;
 	int			m = Min(Min(FOLD_CHUNK_ROWS, Max(max_rows, 1)),
-						fold.nsorted - start);
+						sums_count() - start);
 	Datum	   *users;
 	Datum	   *metrics;
-	Datum	   *sums;
+	Datum	   *totals;
 	Datum		args[3];
 
 	if (m <= 0)
+	{
+		note_users();
 		return true;
-	if (start == 0)
+	}
+	/* the floors before the file's first upsert */
+	if (start == 0 && sums_range() == 0)
 		fold_top_start();
 	users = palloc(sizeof(Datum) * m);
 	metrics = palloc(sizeof(Datum) * m);
-	sums = palloc(sizeof(Datum) * m);
+	totals = palloc(sizeof(Datum) * m);
 	for (int i = 0; i < m; i++)
 	{
-		const char *key = fold.sorted[start + i]->key;
 		char		num[EV_DECIMAL_BUFSZ];
 
-		ev_decimal_format(fold.sorted[start + i]->total, num);
-		users[i] = CStringGetTextDatum(key_user(key));
-		metrics[i] = CStringGetTextDatum(key_metric(key));
-		sums[i] = db_numeric(num);
+		ev_decimal_format(sums_total(start + i), num);
+		users[i] = CStringGetTextDatum(sums_user(start + i));
+		metrics[i] = CStringGetTextDatum(sums_metric(start + i));
+		totals[i] = db_numeric(num);
 	}
 	args[0] = db_array(users, m, TEXTOID);
 	args[1] = db_array(metrics, m, TEXTOID);
-	args[2] = db_array(sums, m, NUMERICOID);
+	args[2] = db_array(totals, m, NUMERICOID);
 	if (!fold_top_upsert(args))
 		db_execute(plan_upsert, args, false, 0, SPI_OK_INSERT);
 	fold.next_row += m;
-	if (fold.next_row < fold.nsorted)
+	if (fold.next_row < sums_count())
+	{
 		evproc_fault("ingest-mid-transaction");
-	return fold.next_row >= fold.nsorted;
+		return false;
+	}
+	note_users();
+	return true;
+}
+
+/*
+ * fold_next_range starts the next range of the file's users, once the
+ * last one's sums are applied: the file is then to be read again for them
+ * (fold_sums.c).  Returns false if none is left.
+ */
+bool
+fold_next_range(void)
+{
+	fold.next_row = 0;
+	return sums_next_range();
 }
 
 /* fold_rejected_step stores the next chunk of rejected lines. */
@@ -668,7 +514,10 @@ fold_rejected_step(void)
 void
 fold_apply_tops(void)
 {
-	fold_top_apply(fold.metrics, fold.nmetrics);
+	const char *const *metrics;
+	int			nmetrics = sums_metrics(&metrics);
+
+	fold_top_apply(metrics, nmetrics);
 }
 
 /*
@@ -682,52 +531,42 @@ fold_apply_tops(void)
 void
 fold_notify(void)
 {
-	int			nusers = 0;
 	Datum	   *users;
 	Datum		arg;
-	int			n = 0;
 
-	/* the distinct users, in order: fold.sorted is by user, then metric */
-	for (int i = 0; i < fold.nsorted; i++)
-		if (i == 0 || strcmp(key_user(fold.sorted[i]->key),
-							 key_user(fold.sorted[i - 1]->key)) != 0)
-			nusers++;
-	if (nusers == 0)
+	if (fold.nusers == 0)
 		return;
-	if (nusers > evproc_notify_max_users)
+	/* more than were kept: only if the setting was raised since */
+	if (fold.nusers > evproc_notify_max_users || fold.nusers > fold.keep_users)
 	{
 		Datum		args[2];
 
 		args[0] = CStringGetTextDatum(fold.name);
-		args[1] = Int32GetDatum(nusers);
+		args[1] = Int32GetDatum(fold.nusers);
 		db_execute(plan_notify_file, args, false, 0, SPI_OK_SELECT);
 		return;
 	}
-	users = palloc(sizeof(Datum) * nusers);
-	for (int i = 0; i < fold.nsorted; i++)
-		if (i == 0 || strcmp(key_user(fold.sorted[i]->key),
-							 key_user(fold.sorted[i - 1]->key)) != 0)
-			users[n++] = CStringGetTextDatum(key_user(fold.sorted[i]->key));
-	arg = db_array(users, n, TEXTOID);
+	users = palloc(sizeof(Datum) * fold.nusers);
+	for (int i = 0; i < fold.nusers; i++)
+		users[i] = CStringGetTextDatum(fold.users[i]);
+	arg = db_array(users, fold.nusers, TEXTOID);
 	db_execute(plan_notify_users, &arg, false, 0, SPI_OK_SELECT);
 }
 
 /*
- * fold_users gives the distinct users whose metrics the file changes, in
- * *users (allocated in cxt, which must outlive the file's transaction;
- * the ids stay valid until fold_end), and their number.
+ * fold_users gives the number of distinct users whose metrics the file
+ * changes, and in *users the first of them, up to FEED_MAX_USERS at least
+ * (allocated in cxt, which must outlive the file's transaction; the ids
+ * stay valid until fold_end): the feed lists no more (see feed_publish).
  */
 int
 fold_users(MemoryContext cxt, const char ***users)
 {
-	int			n = 0;
+	int			n = Min(fold.nusers, fold.keep_users);
 
-	*users = MemoryContextAlloc(cxt, sizeof(char *) * Max(fold.nsorted, 1));
-	for (int i = 0; i < fold.nsorted; i++)
-		if (i == 0 || strcmp(key_user(fold.sorted[i]->key),
-							 key_user(fold.sorted[i - 1]->key)) != 0)
-			(*users)[n++] = key_user(fold.sorted[i]->key);
-	return n;
+	*users = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
+	memcpy(*users, fold.users, sizeof(char *) * n);
+	return fold.nusers;
 }
 
 /*
@@ -749,43 +588,4 @@ fold_record(int64 size, const uint8 *digest, FoldCounts *counts)
 													   PG_SHA256_DIGEST_LENGTH));
 	db_execute(plan_record, args, false, 0, SPI_OK_INSERT);
 	*counts = fold.counts;
-	counts->rows = fold.nsorted;
-}
-
-/*
- * fold_uncommitted tells what the file's open transaction has already
- * added to user_id's rows of evproc.user_metrics (the rows are upserted in
- * sorted order, so: the sums whose row comes before next_row).  It gives
- * them in *deltas (palloc'd) and returns how many: a lookup inside the
- * transaction takes them off again, so that it answers the committed
- * values, never a file half counted.  An UncommittedFn.
- */
-int
-fold_uncommitted(const char *user_id, MetricDelta **deltas)
-{
-	int			n = 0;
-
-	*deltas = NULL;
-	if (fold.totals == NULL || fold.next_row == 0)
-		return 0;
-	for (int i = 0; i < fold.nmetrics; i++)
-	{
-		char		key[KEY_BUFSZ];
-		UserTotal  *entry;
-
-		make_key(key, user_id, strlen(user_id), fold.metrics[i],
-				 strlen(fold.metrics[i]));
-		entry = usertotals_lookup(fold.totals, key);
-		/* upserted in sorted order: those before the next row's are done */
-		if (entry == NULL ||
-			(fold.next_row < fold.nsorted &&
-			 compare_keys(entry->key, fold.sorted[fold.next_row]->key) >= 0))
-			continue;
-		if (*deltas == NULL)
-			*deltas = palloc(sizeof(MetricDelta) * fold.nmetrics);
-		(*deltas)[n].metric = fold.metrics[i];
-		ev_decimal_format(entry->total, (*deltas)[n].delta);
-		n++;
-	}
-	return n;
 }

@@ -15,7 +15,6 @@
 #include "common/sha2.h"
 
 #include "core/event.h"
-#include "ingest/lookup.h"
 
 /* An event with an eventId, waiting to be checked against seen_events. */
 typedef struct IdEvent
@@ -24,7 +23,7 @@ typedef struct IdEvent
 	char	   *user_id;
 	char	   *metric;
 	ev_int128	delta;
-	int64		seq;			/* order in the file: the first one wins */
+	int64		seq;			/* its line: the first one wins */
 } IdEvent;
 
 /* How a file's name was recorded before, if it was. */
@@ -65,6 +64,7 @@ extern void fold_add(const char *user_id, size_t user_len,
 /* the most events of one call of fold_add_events */
 #define FOLD_BATCH		32
 extern void fold_add_events(const EvEvent *evs, int n);
+extern bool fold_skip_line(const char *line, size_t len);
 extern void fold_reject(int64 lineno, const char *line, size_t len,
 						const char *reason);
 extern void fold_note_events(int64 n);
@@ -74,16 +74,18 @@ extern void fold_end(void);
 extern void fold_prepare(void);
 extern Recorded fold_recorded_as(const char *name, int64 size,
 								 const uint8 *digest);
+extern void fold_fresh_begin(int64 n);
+extern bool fold_fresh(int64 seq);
 extern void fold_count_new_ids(IdEvent *chunk, int n);
 extern void fold_sort_begin(void);
-extern bool fold_sort_step(size_t budget);
+extern bool fold_sort_for(long ms);
 extern bool fold_upsert_step(int max_rows);
+extern bool fold_next_range(void);
 extern bool fold_rejected_step(void);
 extern void fold_apply_tops(void);
 extern void fold_notify(void);
 extern int	fold_users(MemoryContext cxt, const char ***users);
 extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
-extern int	fold_uncommitted(const char *user_id, MetricDelta **deltas);
 
 /* outside a file (fold_prune_seen, fold_last_recorded_name: fold_upkeep.c) */
 extern char *fold_printable(const char *text, size_t len);

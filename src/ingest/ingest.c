@@ -18,7 +18,9 @@
  * At the end of the file, one transaction applies everything (fold.c's
  * steps: eventIds, sums, rejected lines, and the row in
  * evproc.processed_files with the file's name and fingerprint, its size
- * and SHA-256 computed as it is read).  Only after that commit is the file
+ * and SHA-256 computed as it is read); a file with more (user, metric)
+ * pairs than fold_sums.c sums at once is read again inside it for each
+ * further range of its users.  Only after that commit is the file
  * moved to processed/.  A file whose name is recorded with the same
  * fingerprint was counted before (we crashed between commit and move) and
  * is only moved; one whose name is recorded with another fingerprint is a
@@ -70,8 +72,6 @@
 #define INGEST_ROWS_MIN			250
 #define INGEST_ROWS_MAX			2500
 #define INGEST_ROWS_FIRST		500
-/* element moves of the sort of a file's sums between two looks at the clock */
-#define INGEST_SORT_MOVES		8192
 /* longest line we read; longer ones are rejected */
 #define INGEST_MAX_LINE			(64 * 1024)
 /* back-off after a failure, doubling up to the maximum */
@@ -91,6 +91,7 @@ typedef enum IngestPhase
 	PHASE_DEDUPE,				/* ... checking eventIds, chunk by chunk */
 	PHASE_SORTING,				/* ... sorting the sums, slice by slice */
 	PHASE_TOTALS,				/* ... upserting sums, chunk by chunk */
+	PHASE_RESCAN,				/* ... reading again, for the next users */
 	PHASE_REJECTED,				/* ... storing rejected lines */
 	PHASE_TOPS,					/* ... merging the top lists */
 	PHASE_RECORD,				/* ... notifying, recording the file */
@@ -114,8 +115,7 @@ typedef struct IngestState
 
 	/* applying */
 	TimestampTz apply_at;		/* PHASE_READ: when to try again */
-	bool		rewound;		/* the eventId pass has started */
-	int64		dedupe_seq;
+	bool		rewound;		/* the pass reading it again has started */
 	int			upsert_rows;	/* sums per upsert statement (adapted) */
 	int			dedupe_rows;	/* eventIds per statement (adapted) */
 	FoldCounts	counts;			/* PHASE_COMMIT: what the file counted */
@@ -129,6 +129,9 @@ typedef struct IngestState
 static IngestState state;
 
 static EvParser *line_parser = NULL;
+
+/* events waiting to be summed: fold_add_events takes them in batches */
+static EvEvent batch[FOLD_BATCH];
 
 /* owns the SHA-256 contexts, which live across transactions */
 static ResourceOwner ingest_owner = NULL;
@@ -218,15 +221,6 @@ ingest_timeout_ms(void)
 	return (long) ((next - now + 999) / 1000);
 }
 
-static bool
-is_blank(const char *line, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
-			return false;
-	return true;
-}
-
 /*
  * parse_line reads one line of the file as an event with its type: the
  * one recorded in the line when the journal accepted it (whatever the
@@ -281,12 +275,9 @@ read_slice(void)
 {
 	bool		done = false;
 	int64		events = 0;
+	int			nbatch = 0;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   INGEST_SLICE_MS);
-
-	/* events waiting to be summed: fold_add_events takes them in batches */
-	static EvEvent batch[FOLD_BATCH];
-	int			nbatch = 0;
 
 	for (int i = 0; i < INGEST_SLICE_LINES; i++)
 	{
@@ -309,7 +300,7 @@ read_slice(void)
 						"line is too long");
 			continue;
 		}
-		if (is_blank(line, len))
+		if (journal_line_blank(line, len))
 			continue;
 		if (!parse_line(line, len, ev, err, sizeof(err)))
 		{
@@ -357,16 +348,19 @@ adapt_rows(int *rows, instr_time start, bool last)
 }
 
 /*
- * dedupe_step reads the file a second time, inside the ingest transaction,
- * for the events that carry an eventId: one chunk of them per call, so
- * memory stays bounded and the loop keeps serving.  Returns true when the
- * file is done.
+ * reread_step reads the file again, inside the ingest transaction, a slice
+ * per call: with dedupe, for the events that carry an eventId, one chunk
+ * of them per call, so memory stays bounded and the loop keeps serving;
+ * else for the next range of users (fold_sums.c), summing the events as
+ * read_slice does, those with an eventId only if the eventId pass found
+ * them new (fold_fresh).  Returns true when the file is done.
  */
 static bool
-dedupe_step(void)
+reread_step(bool dedupe)
 {
 	IdEvent    *chunk = palloc(sizeof(IdEvent) * state.dedupe_rows);
 	int			n = 0;
+	int			nbatch = 0;
 	bool		done = false;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   INGEST_SLICE_MS);
@@ -385,7 +379,7 @@ dedupe_step(void)
 	{
 		const char *line;
 		size_t		len;
-		EvEvent		ev;
+		EvEvent    *ev = &batch[nbatch];
 		char		err[EV_ERROR_BUFSZ];
 		JournalLine kind;
 
@@ -396,17 +390,31 @@ dedupe_step(void)
 			done = true;
 			break;
 		}
-		if (kind != JL_LINE || is_blank(line, len) ||
-			!parse_line(line, len, &ev, err, sizeof(err)) ||
-			ev.event_id_len == 0)
+		if (kind != JL_LINE || (!dedupe && fold_skip_line(line, len)) ||
+			journal_line_blank(line, len) ||
+			!parse_line(line, len, ev, err, sizeof(err)))
 			continue;
-		chunk[n].event_id = pstrdup(ev.event_id);
-		chunk[n].user_id = pstrdup(ev.user_id);
-		chunk[n].metric = pstrdup(ev.metric);
-		chunk[n].delta = ev_event_delta(&ev);
-		chunk[n].seq = state.dedupe_seq++;
+		if (!dedupe)
+		{
+			if ((ev->event_id_len == 0 ||
+				 fold_fresh((int64) state.reader.lineno)) &&
+				++nbatch == FOLD_BATCH)
+			{
+				fold_add_events(batch, nbatch);
+				nbatch = 0;
+			}
+			continue;
+		}
+		if (ev->event_id_len == 0)
+			continue;
+		chunk[n].event_id = pstrdup(ev->event_id);
+		chunk[n].user_id = pstrdup(ev->user_id);
+		chunk[n].metric = pstrdup(ev->metric);
+		chunk[n].delta = ev_event_delta(ev);
+		chunk[n].seq = (int64) state.reader.lineno;
 		n++;
 	}
+	fold_add_events(batch, nbatch);
 	if (n > 0)
 	{
 		instr_time	start;
@@ -416,21 +424,6 @@ dedupe_step(void)
 		adapt_rows(&state.dedupe_rows, start, n < state.dedupe_rows);
 	}
 	return done;
-}
-
-/* sort_slice sorts the sums for about INGEST_SLICE_MS; true when done */
-static bool
-sort_slice(void)
-{
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   INGEST_SLICE_MS);
-
-	do
-	{
-		if (fold_sort_step(INGEST_SORT_MOVES))
-			return true;
-	} while (GetCurrentTimestamp() < deadline);
-	return false;
 }
 
 /*
@@ -567,7 +560,6 @@ opened:
 	state.types = types_copy(TopMemoryContext);
 	fold_begin(state.name);
 	state.id_events = 0;
-	state.dedupe_seq = 0;
 	state.apply_at = 0;
 	return true;
 }
@@ -628,6 +620,8 @@ begin_apply(Journal *journal)
 		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_SORTING;
 		if (state.phase == PHASE_SORTING)
 			fold_sort_begin();
+		else
+			fold_fresh_begin((int64) state.reader.lineno + 1);
 		return;
 	}
 
@@ -650,8 +644,8 @@ begin_apply(Journal *journal)
 /*
  * file_step does the next bounded piece of work on the current file.  After
  * reading it, one transaction applies it over several calls (a chunk of
- * rows each), so HTTP keeps being served; revenue lookups meanwhile see
- * the committed values (see fold_uncommitted).
+ * rows each), so HTTP keeps being served; lookups meanwhile see the
+ * committed values (see lookup.c).
  */
 static void
 file_step(Journal *journal)
@@ -670,19 +664,24 @@ file_step(Journal *journal)
 			begin_apply(journal);
 			break;
 		case PHASE_DEDUPE:
-			if (dedupe_step())
+		case PHASE_RESCAN:
+			if (reread_step(state.phase == PHASE_DEDUPE))
 			{
 				fold_sort_begin();
 				state.phase = PHASE_SORTING;
 			}
 			break;
 		case PHASE_SORTING:
-			if (sort_slice())
+			if (fold_sort_for(INGEST_SLICE_MS))
 				state.phase = PHASE_TOTALS;
 			break;
 		case PHASE_TOTALS:
-			if (upsert_step())
-				state.phase = PHASE_REJECTED;
+			if (!upsert_step())
+				break;
+			state.rewound = false;	/* PHASE_RESCAN reads from the start */
+			state.phase = fold_next_range() ? PHASE_RESCAN : PHASE_REJECTED;
+			if (state.phase == PHASE_RESCAN)
+				evproc_fault("ingest-between-ranges");
 			break;
 		case PHASE_REJECTED:
 			if (fold_rejected_step())

@@ -19,10 +19,8 @@
  * in the worker and are tried again in a later pass, up to
  * LOOKUP_MAX_WAIT_MS), and not for a file's ingest transaction that spans
  * several passes.  During that transaction they run inside it, in a
- * subtransaction, and take off the sums it has already added (the
- * UncommittedFn the caller passes), so that they answer the committed
- * value.  A top list reads the rows with a snapshot that does not see what
- * the transaction wrote (db_execute_committed): it ranks the committed
+ * subtransaction, and read the rows with a snapshot that does not see what
+ * the transaction wrote (db_execute_committed): they answer the committed
  * values, never a file half counted.
  *
  * A top list reads the first rows of evproc.top_users (version 1.6: the
@@ -66,14 +64,8 @@ typedef struct LookupPass
 	const char *error;
 } LookupPass;
 
-/*
- * plan_rows gives a user's metrics.  plan_minus does too, with the sums an
- * open ingest transaction has already added to some of the rows ($2 and
- * $3) taken off again; a row the transaction inserted (xmax 0; an upsert
- * that updated leaves its lock's xid there) was not there before: NULL.
- */
+/* plan_rows gives a user's metrics. */
 static SPIPlanPtr plan_rows = NULL;
-static SPIPlanPtr plan_minus = NULL;
 
 /*
  * plan_top gives the top list of metric $1, the longest one allowed (the
@@ -87,21 +79,12 @@ static SPIPlanPtr plan_top_kept = NULL;
 static void
 prepare_plans(void)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, NUMERICARRAYOID};
+	Oid			argtypes[1] = {TEXTOID};
 
 	if (plan_rows == NULL)
 		plan_rows = db_prepare("SELECT metric, value::pg_catalog.text "
 							   "FROM evproc.user_metrics WHERE user_id OPERATOR(pg_catalog.=) $1",
 							   1, argtypes);
-	if (plan_minus == NULL)
-		plan_minus = db_prepare("SELECT m.metric, (CASE WHEN d.delta IS NULL THEN m.value "
-								"WHEN m.xmax OPERATOR(pg_catalog.=) 0 THEN NULL "
-								"ELSE m.value OPERATOR(pg_catalog.-) d.delta END)::pg_catalog.text "
-								"FROM evproc.user_metrics AS m "
-								"LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS d(metric, delta) "
-								"ON d.metric OPERATOR(pg_catalog.=) m.metric "
-								"WHERE m.user_id OPERATOR(pg_catalog.=) $1",
-								3, argtypes);
 	if (plan_top == NULL)
 		plan_top = db_prepare("SELECT m.user_id, m.value::pg_catalog.text "
 							  "FROM evproc.user_metrics AS m "
@@ -176,8 +159,6 @@ answer_item(const LookupBatch *b, RevenueLookup *item)
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[r],
 										 SPI_tuptable->tupdesc, 2);
 
-		if (metric == NULL || value == NULL)
-			continue;			/* a row the open ingest inserted */
 		rows[n].metric = metric;
 		rows[n].value = value;
 		if (strcmp(metric, EV_METRIC_REVENUE) == 0)
@@ -268,42 +249,23 @@ lookup_tops(const LookupBatch *b, void *items, int n)
 }
 
 /*
- * lookup_users answers n users' lookups (RevenueLookup).  Inside an ingest
- * transaction, the sums it has already added are taken off again.
+ * lookup_users answers n users' lookups (RevenueLookup): inside an ingest
+ * transaction, on the committed values (see db_execute_committed), which
+ * that transaction's upserts leave as they were.
  */
 void
 lookup_users(const LookupBatch *b, void *items, int n)
 {
-	bool		in_ingest = (b->uncommitted != NULL);
-
 	prepare_plans();
 	for (int i = 0; i < n; i++)
 	{
 		RevenueLookup *item = &((RevenueLookup *) items)[i];
-		MetricDelta *deltas = NULL;
-		int			ndeltas = 0;
-		Datum		args[3];
+		Datum		arg = CStringGetTextDatum(item->user_id);
 
-		if (in_ingest)
-			ndeltas = b->uncommitted(item->user_id, &deltas);
-		args[0] = CStringGetTextDatum(item->user_id);
-		if (ndeltas == 0)
-			/* read-write mode inside ingest: a new snapshot, of its own rows */
-			db_execute(plan_rows, args, !in_ingest, 0, SPI_OK_SELECT);
+		if (b->in_ingest)
+			db_execute_committed(plan_rows, &arg, 0, SPI_OK_SELECT);
 		else
-		{
-			Datum	   *metrics = palloc(sizeof(Datum) * ndeltas);
-			Datum	   *sums = palloc(sizeof(Datum) * ndeltas);
-
-			for (int k = 0; k < ndeltas; k++)
-			{
-				metrics[k] = CStringGetTextDatum(deltas[k].metric);
-				sums[k] = db_numeric(deltas[k].delta);
-			}
-			args[1] = db_array(metrics, ndeltas, TEXTOID);
-			args[2] = db_array(sums, ndeltas, NUMERICOID);
-			db_execute(plan_minus, args, false, 0, SPI_OK_SELECT);
-		}
+			db_execute(plan_rows, &arg, true, 0, SPI_OK_SELECT);
 		answer_item(b, item);
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -378,16 +340,15 @@ serve_alone(void *arg)
 /*
  * lookup_revenue looks up the revenue of n users.  If a unit of work is
  * open (a file's ingest transaction), the lookups run inside it, in a
- * subtransaction, and uncommitted tells what that transaction has already
- * added.  LOOKUP_WAITING asks to call again after lookup_timeout_ms.
+ * subtransaction, on the committed values.  LOOKUP_WAITING asks to call
+ * again after lookup_timeout_ms.
  */
 LookupOutcome
-lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
-			   const char **error)
+lookup_revenue(RevenueLookup *items, int n, const char **error)
 {
 	LookupWork	work = {lookup_users, "user_metrics", items, n};
 
-	return lookup_serve(&work, 1, uncommitted, error);
+	return lookup_serve(&work, 1, error);
 }
 
 /*
@@ -395,8 +356,7 @@ lookup_revenue(RevenueLookup *items, int n, UncommittedFn uncommitted,
  * work (or subtransaction), as lookup_revenue does.
  */
 LookupOutcome
-lookup_serve(const LookupWork *work, int nwork, UncommittedFn uncommitted,
-			 const char **error)
+lookup_serve(const LookupWork *work, int nwork, const char **error)
 {
 	LookupPass	p;
 	ErrorData  *edata;
@@ -416,12 +376,12 @@ lookup_serve(const LookupWork *work, int nwork, UncommittedFn uncommitted,
 	p.work = work;
 	p.nwork = nwork;
 	p.batch.cxt = CurrentMemoryContext;
-	p.batch.uncommitted = NULL;
+	p.batch.in_ingest = false;
 	p.outcome = LOOKUP_FAILED;
 	p.error = NULL;
 	if (db_in_work())
 	{
-		p.batch.uncommitted = uncommitted;
+		p.batch.in_ingest = true;
 		edata = db_try_sub(serve_or_wait, &p);
 	}
 	else

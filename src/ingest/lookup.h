@@ -51,23 +51,10 @@ typedef struct TopLookup
 								 * decimal strings */
 } TopLookup;
 
-/* What an open ingest transaction has added to one of a user's metrics. */
-typedef struct MetricDelta
-{
-	const char *metric;
-	char		delta[EV_DECIMAL_BUFSZ];	/* a numeric literal */
-} MetricDelta;
-
-/*
- * The sums an open ingest transaction has already added to user_id's rows:
- * their number, and the sums in *deltas (palloc'd; NULL if none).
- */
-typedef int (*UncommittedFn) (const char *user_id, MetricDelta **deltas);
-
 /* What a kind's function gets besides its items. */
 typedef struct LookupBatch
 {
-	UncommittedFn uncommitted;	/* NULL outside an ingest transaction */
+	bool		in_ingest;		/* inside an ingest transaction */
 	MemoryContext cxt;			/* where the answers go */
 } LookupBatch;
 
@@ -92,10 +79,8 @@ extern void lookup_users(const LookupBatch *b, void *items, int n);
 extern void lookup_tops(const LookupBatch *b, void *items, int n);
 
 extern LookupOutcome lookup_revenue(RevenueLookup *items, int n,
-									UncommittedFn uncommitted,
 									const char **error);
 extern LookupOutcome lookup_serve(const LookupWork *work, int nwork,
-								  UncommittedFn uncommitted,
 								  const char **error);
 extern long lookup_timeout_ms(int nwaiting);
 

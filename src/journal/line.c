@@ -222,6 +222,16 @@ parse_fast(const char *line, size_t len, EvEvent *ev)
 	return !non_ascii || ev_utf8_valid(line, len);
 }
 
+/* journal_line_blank: is the line only white space (skipped, not rejected)? */
+bool
+journal_line_blank(const char *line, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
 /*
  * journal_line_parse parses one line of a journal file: a line written by
  * evproc takes the fast path, anything else (a dropped file, a torn line)

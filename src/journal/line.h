@@ -39,6 +39,7 @@
 extern size_t journal_line_format(const EvEvent *ev, const char *received_at,
 								  const char *client_addr,
 								  char *out, size_t outlen);
+extern bool journal_line_blank(const char *line, size_t len);
 extern bool journal_line_parse(EvParser *parser, const char *line, size_t len,
 							   EvEvent *ev, char *errbuf, size_t errlen);
 
