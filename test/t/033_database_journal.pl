@@ -18,10 +18,11 @@
 #	  acknowledged event counted exactly once (the segment left unsealed is
 #	  sealed at start and ingested).
 #	- A segment is sealed by rotation only, as a file is (not at a size of
-#	  its own): over 4 MB in more than a hundred group commits stay one
-#	  segment, which ingest reads a few rows at a time, twice (its eventIds
-#	  first, inside the transaction): every event counted once, resent
-#	  eventIds not again, its size and fingerprint those of its bytes.
+#	  its own): over 4 MB in 330 group commits stay one segment, which
+#	  ingest reads a few rows at a time, then again inside the transaction
+#	  (its eventIds, and a second range of its 120,000 users): every event
+#	  counted once, resent eventIds not again, its size and fingerprint
+#	  those of its bytes.
 #	- Sustained posting with rotations: the ring of journal tables is
 #	  truncated, so it stays small, and nothing is left once ingested.
 
@@ -198,31 +199,33 @@ for my $cycle (1 .. 2)
 }
 
 # --- a large segment, read in pieces ---
-# 120 POSTs of 400 events (about 38 kB each; eventIds, 20 users) and one
-# event without an eventId each, then the first 30 POSTs again
+# 300 POSTs of 400 events (about 40 kB each; eventIds, a user each: 120,000
+# users, more than ingest keeps in memory at once, so the segment is read
+# again for a second range of users) and one event without an eventId
+# each, then the first 30 POSTs again
 sub piece_body
 {
 	my ($i) = @_;
 	my @ev = map {
-		qq({"userId":"piece-u@{[$_ % 20]}","name":"add_revenue","value":1,)
+		qq({"userId":"piece-u$i-$_","name":"add_revenue","value":1,)
 		  . qq("eventId":"piece-$i-$_","detail":") . ('x' x 30) . '"}'
 	} 1 .. 400;
 	push @ev, event_json('piece-plain', 'add_revenue', 1);
 	return '[' . join(',', @ev) . ']';
 }
 my $posted = 0;
-for my $i (1 .. 120, 1 .. 30)
+for my $i (1 .. 300, 1 .. 30)
 {
 	my ($status) = http_post($port, '/liveEvent', piece_body($i));
 	$posted++ if defined $status && $status == 200;
 }
-is($posted, 150, 'all 150 POSTs of the large segment answered 200');
+is($posted, 330, 'all 330 POSTs of the large segment answered 200');
 my $seg_bytes = sql("SELECT sum(octet_length(lines)) FROM ($journal_rows) j "
 	  . "JOIN evproc.journal_segments s USING (worker, seg) WHERE s.sealed_at IS NULL");
 cmp_ok($seg_bytes, '>', 4 * 1024 * 1024, "over 4 MB journaled ($seg_bytes bytes)");
 is(sql("SELECT count(*) FROM evproc.journal_segments"), '1',
 	'still one segment: only rotation seals it');
-cmp_ok(sql("SELECT count(*) FROM ($journal_rows) j"), '>=', 150,
+cmp_ok(sql("SELECT count(*) FROM ($journal_rows) j"), '>=', 330,
 	'a row per group commit');
 # rows are compressed with lz4 where the server has it, else pglz
 my $method = $node->psql('postgres', 'SET default_toast_compression = lz4') == 0 ? 'lz4' : 'pglz';
@@ -239,10 +242,10 @@ is(sql("SELECT size = $seg_bytes FROM evproc.processed_files WHERE filename = '$
 	't', 'recorded with the size of its bytes');
 is(sql("SELECT encode(sha256, 'hex') FROM evproc.processed_files WHERE filename = '$piece_name'"),
 	$sha, 'and their SHA-256');
-my $pieces = revenue_of($node, map { "piece-u$_" } 0 .. 19);
-is(scalar(grep { ($pieces->{"piece-u$_"} // "") eq "2400" } 0 .. 19), 20,
-	'each of the 48,000 events with an eventId counted once, resent ones not again');
-is(revenue_of($node, 'piece-plain')->{'piece-plain'}, '150',
+is(sql("SELECT count(*) || ' ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'piece-u%'"),
+	'120000 120000',
+	'each of the 120,000 events with an eventId counted once, over two ranges of users; resent ones not again');
+is(revenue_of($node, 'piece-plain')->{'piece-plain'}, '330',
 	'each event without an eventId counted, resent ones too');
 
 # --- sustained posting: the ring is truncated ---
