@@ -182,6 +182,8 @@ open_journal_file(Journal *j)
 	if (fstat(j->fd, &st) != 0)
 		goto fail;
 	j->durable_len = st.st_size;
+	j->fd_dev = st.st_dev;
+	j->fd_ino = st.st_ino;
 
 	/* the new directory entry must be durable before we acknowledge */
 	if (created && j->fsync && fsync(j->dirfd) != 0)
@@ -202,18 +204,22 @@ fail:
 /*
  * journal_still_there checks that events.jsonl in the directory is still
  * the file we have open: if someone removed or replaced it (or the whole
- * directory), writes to our descriptor would vanish with it.
+ * directory), writes to our descriptor would vanish with it.  One stat of
+ * the name, compared with the identity the descriptor had when it was
+ * opened (which an open descriptor keeps); *size is then the file's length.
  */
 static bool
-journal_still_there(Journal *j)
+journal_still_there(Journal *j, off_t *size)
 {
 	char		path[PATH_MAX];
 	struct stat by_path;
-	struct stat by_fd;
 
 	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_FILE);
-	return stat(path, &by_path) == 0 && fstat(j->fd, &by_fd) == 0 &&
-		by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev;
+	if (stat(path, &by_path) != 0 ||
+		by_path.st_ino != j->fd_ino || by_path.st_dev != j->fd_dev)
+		return false;
+	*size = by_path.st_size;
+	return true;
 }
 
 /*
@@ -248,15 +254,20 @@ reopen_dir(Journal *j)
  * cut_to_durable cuts events.jsonl back to the length known durable,
  * dropping a tail that a failed flush left, and makes the cut durable too
  * (with fsync on): a tail answered with an error must never come back.
+ * size is the file's length now, or -1 to look it up.
  */
 static int
-cut_to_durable(Journal *j)
+cut_to_durable(Journal *j, off_t size)
 {
 	struct stat st;
 
-	if (fstat(j->fd, &st) != 0)
-		return -1;
-	if (st.st_size == j->durable_len)
+	if (size < 0)
+	{
+		if (fstat(j->fd, &st) != 0)
+			return -1;
+		size = st.st_size;
+	}
+	if (size == j->durable_len)
 		return 0;
 	if (ftruncate(j->fd, j->durable_len) != 0)
 		return -1;
@@ -275,8 +286,9 @@ journal_flush(Journal *j)
 {
 	size_t		done = 0;
 	int			save;
+	off_t		size = -1;		/* the file's length, if known */
 
-	if (j->fd >= 0 ? !journal_still_there(j) : !dir_still_there(j))
+	if (j->fd >= 0 ? !journal_still_there(j, &size) : !dir_still_there(j))
 	{
 		/*
 		 * Removed or replaced behind our back: start again where it was.
@@ -295,7 +307,7 @@ journal_flush(Journal *j)
 		goto fail_nowrite;
 
 	/* a previous failure may have left a tail that could not be cut off */
-	if (cut_to_durable(j) != 0)
+	if (cut_to_durable(j, size) != 0)
 		goto fail_nowrite;
 
 	while (done < j->len)
@@ -330,7 +342,7 @@ journal_flush(Journal *j)
 
 fail:
 	save = errno;
-	(void) cut_to_durable(j);
+	(void) cut_to_durable(j, -1);
 	errno = save;
 fail_nowrite:
 	j->len = 0;
@@ -549,7 +561,7 @@ journal_rotate(Journal *j, time_t now, char *name)
 		if (j->durable_len == 0)
 			return 0;
 		/* never archive a tail that a failed flush could not cut off */
-		if (cut_to_durable(j) != 0)
+		if (cut_to_durable(j, -1) != 0)
 			return -1;
 		close(j->fd);
 		j->fd = -1;

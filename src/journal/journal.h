@@ -49,6 +49,8 @@ typedef struct Journal
 	char	   *dir;			/* journal directory */
 	int			dirfd;			/* open descriptor of dir, for fsync */
 	int			fd;				/* events.jsonl, or -1 until first flush */
+	dev_t		fd_dev;			/* the file fd has open (set with fd): */
+	ino_t		fd_ino;			/* what its name must still be */
 	off_t		durable_len;	/* length of events.jsonl known to be good */
 	bool		fsync;			/* fdatasync on flush? */
 	int			inject_errno;	/* tests: fail each flush after its write */

@@ -87,10 +87,14 @@ bool
 syncrep_reached(XLogRecPtr lsn)
 {
 	volatile WalSndCtlData *ctl = WalSndCtl;
-	int			mode = wait_mode();
+	int			mode;
 	bool		reached;
 
-	if (XLogRecPtrIsInvalid(lsn) || mode < 0 || ctl == NULL)
+	/* no commit (the journal in files): nothing to wait for, no lookup */
+	if (XLogRecPtrIsInvalid(lsn))
+		return true;
+	mode = wait_mode();
+	if (mode < 0 || ctl == NULL)
 		return true;
 	/* the checkpointer has read the names, and there are none */
 	if (STANDBYS_KNOWN(ctl) && !STANDBYS_DEFINED(ctl))
