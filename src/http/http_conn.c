@@ -398,6 +398,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 	{
 		/* before libmicrohttpd closes the socket: its number may be reused */
 		(void) epoll_ctl(watch_fd, EPOLL_CTL_DEL, t->fd, NULL);
+		tls_probe_stop(&t->probe);
 		clock_stop(t);
 		eof_remove(t);
 		if (t->slot != NULL)
@@ -469,7 +470,8 @@ conn_untrack(ConnTrack **slot)
  * kept-alive connection start the clock of its next request.  Events
  * taken right after an MHD_run (after_run) may be of bytes that this run
  * has read already, even a whole request, answered in the same run: then
- * the clock starts only if bytes are still unread.  Before a run, bytes
+ * the clock starts only if bytes are still unread (in the socket, or read
+ * ahead over TLS: tls_probe.c).  Before a run, bytes
  * that arrived since the last run cannot have been read.
  */
 static void
@@ -497,7 +499,7 @@ drain_watch(bool after_run)
 					eof_add(t);
 			}
 			else if ((events[i].events & EPOLLIN) && t->idle && !t->busy &&
-					 (!after_run ||
+					 (!after_run || tls_probe_buffered(&t->probe) > 0 ||
 					  recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0))
 				clock_start(t, now);	/* a next request begins */
 		}
@@ -506,7 +508,8 @@ drain_watch(bool after_run)
 
 /*
  * check_eof cuts the connections whose peer has closed and that have
- * nothing left to read while their request is not in.
+ * nothing left to read (in the socket, or read ahead over TLS) while their
+ * request is not in.
  */
 static void
 check_eof(void)
@@ -521,7 +524,7 @@ check_eof(void)
 
 		if (t->busy || reply_queued(t))
 			eof_remove(t);		/* libmicrohttpd answers, then closes */
-		else
+		else if (tls_probe_buffered(&t->probe) == 0)
 		{
 			n = recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))

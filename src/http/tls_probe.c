@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * tls_probe.c
- *	  Plain HTTP sent to the HTTPS port ("curl http://" for "https://"):
- *	  answered with a 400 that says to use https://, as nginx's 497 does,
- *	  instead of a connection closed without a word.
+ *	  The reads of a TLS connection (GnuTLS's pull function).  Plain HTTP
+ *	  sent to the HTTPS port ("curl http://" for "https://") is answered
+ *	  with a 400 that says to use https://, as nginx's 497 does, instead of
+ *	  a connection closed without a word; and bytes are read ahead, so
+ *	  that a record costs one recv instead of two.
  *
  * libmicrohttpd hands each accepted socket to GnuTLS, which reads the
  * handshake itself; "GET / HTTP/1.1" is no TLS record, and the connection
@@ -29,6 +31,23 @@
  * The state lives in the connection's tracking (http_conn.c), freed when
  * libmicrohttpd says the connection is closed; nothing reads through the
  * TLS session after that.
+ *
+ * Reading ahead: GnuTLS reads a record with two reads of exact sizes, its
+ * 5-byte header and then its body, each a recv of its own.  probe_pull
+ * instead reads as much as has arrived (up to a record and a bit) into one
+ * buffer, ahead, shared by all connections, and serves GnuTLS's reads from
+ * it: one recv per request where there were two.  The buffer belongs to
+ * the connection whose bytes it holds until they are all taken, which
+ * normally happens within the same gnutls_record_recv; if another
+ * connection reads meanwhile (its owner has a pipelined request left that
+ * libmicrohttpd is not reading yet), that one reads without reading ahead.
+ * libmicrohttpd (0.9.75) keeps reading a TLS connection it was told is
+ * readable until GnuTLS says EAGAIN (connection_https.c: recv_tls_adapter
+ * never takes a short read for drained), and probe_pull says EAGAIN only
+ * when the buffer holds none of the connection's bytes and the socket has
+ * none either: bytes read ahead are never left behind an edge that has
+ * passed.  What the connection tracking asks of a socket (is anything
+ * left to read?) counts them too (tls_probe_buffered).
  *
  * Runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
  *
@@ -144,39 +163,88 @@ answer_plain(int fd, char *head, size_t have)
 	(void) shutdown(fd, SHUT_WR);
 }
 
+/* the read-ahead buffer: a record of the largest size and its header */
+#define AHEAD_SIZE			(16384 + 2048 + 5)
+
+static char ahead[AHEAD_SIZE];
+static TlsProbe *ahead_owner = NULL;	/* whose bytes it holds, if any */
+static size_t ahead_pos = 0;	/* the next of them */
+static size_t ahead_end = 0;
+
+/*
+ * first_bytes looks at the first bytes read on a session (n of them at
+ * buf): plain HTTP is answered (see the top) and -1 returned, with errno
+ * set; else n.
+ */
+static ssize_t
+first_bytes(TlsProbe *probe, const char *buf, ssize_t n)
+{
+	unsigned char first = (unsigned char) buf[0];
+
+	probe->seen = true;
+	if (first >= 'A' && first <= 'Z')
+	{
+		char		head[PROBE_KEEP];
+		size_t		have = Min((size_t) n, (size_t) PROBE_KEEP - 1);
+
+		memcpy(head, buf, have);
+		answer_plain(probe->fd, head, have);
+		answered_unlogged++;
+		errno = ECONNRESET;
+		return -1;
+	}
+	return n;
+}
+
+/* take_ahead copies up to size of probe's bytes read ahead to data */
+static size_t
+take_ahead(TlsProbe *probe, void *data, size_t size)
+{
+	size_t		n = Min(size, ahead_end - ahead_pos);
+
+	memcpy(data, ahead + ahead_pos, n);
+	ahead_pos += n;
+	if (ahead_pos == ahead_end)
+		ahead_owner = NULL;
+	return n;
+}
+
 /*
  * probe_pull is GnuTLS's pull function for a session (ptr is its
- * TlsProbe): recv, and on the first bytes the check described above.
+ * TlsProbe): what was read ahead for it, else a recv, ahead when the
+ * buffer is free; on the first bytes the check described above.
  */
 static ssize_t
 probe_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 {
 	TlsProbe   *probe = ptr;
-	ssize_t		n = recv(probe->fd, data, size, 0);
+	ssize_t		n;
 
-	if (n > 0 && !probe->seen)
+	if (ahead_owner == probe)
+		return (ssize_t) take_ahead(probe, data, size);
+	if (ahead_owner != NULL || size >= AHEAD_SIZE)
 	{
-		unsigned char first = *(unsigned char *) data;
-
-		probe->seen = true;
-		if (first >= 'A' && first <= 'Z')
-		{
-			char		head[PROBE_KEEP];
-			size_t		have = Min((size_t) n, (size_t) PROBE_KEEP - 1);
-
-			memcpy(head, data, have);
-			answer_plain(probe->fd, head, have);
-			answered_unlogged++;
-			errno = ECONNRESET;
-			return -1;
-		}
+		/* the buffer holds another's bytes, or is no help: read as asked */
+		n = recv(probe->fd, data, size, 0);
+		if (n > 0 && !probe->seen)
+			return first_bytes(probe, data, n);
+		return n;
 	}
-	return n;
+	n = recv(probe->fd, ahead, sizeof(ahead), 0);
+	if (n <= 0)
+		return n;
+	if (!probe->seen && first_bytes(probe, ahead, n) < 0)
+		return -1;
+	ahead_owner = probe;
+	ahead_pos = 0;
+	ahead_end = (size_t) n;
+	return (ssize_t) take_ahead(probe, data, size);
 }
 
 /*
  * probe_pull_timeout is GnuTLS's pull timeout function for the session:
- * waits up to ms for bytes to read, as GnuTLS's own does.
+ * waits up to ms for bytes to read, as GnuTLS's own does (at once if some
+ * were read ahead).
  */
 static int
 probe_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
@@ -184,6 +252,8 @@ probe_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 	TlsProbe   *probe = ptr;
 	struct pollfd pfd;
 
+	if (ahead_owner == probe)
+		return 1;
 	pfd.fd = probe->fd;
 	pfd.events = POLLIN;
 	pfd.revents = 0;
@@ -229,4 +299,22 @@ tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe, int fd)
 							  (gnutls_transport_ptr_t) (intptr_t) fd);
 	gnutls_transport_set_pull_function(session, probe_pull);
 	gnutls_transport_set_pull_timeout_function(session, probe_pull_timeout);
+}
+
+/*
+ * tls_probe_stop: the connection of probe closes; bytes read ahead for it
+ * are dropped with it.
+ */
+void
+tls_probe_stop(TlsProbe *probe)
+{
+	if (ahead_owner == probe)
+		ahead_owner = NULL;
+}
+
+/* tls_probe_buffered: bytes of probe's connection read ahead, not yet taken */
+size_t
+tls_probe_buffered(const TlsProbe *probe)
+{
+	return ahead_owner == probe ? ahead_end - ahead_pos : 0;
 }

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * tls_probe.h
- *	  Plain HTTP sent to the HTTPS port: answered with a readable 400
- *	  instead of a closed connection (tls_probe.c).
+ *	  The reads of a TLS connection: plain HTTP sent to the HTTPS port
+ *	  answered with a readable 400 instead of a closed connection, and one
+ *	  recv for a record where GnuTLS would make two (tls_probe.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -10,9 +11,13 @@
 #define EVPROC_TLS_PROBE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <microhttpd.h>
 
-/* A TLS connection's first read, watched (lives with the connection). */
+/*
+ * A TLS connection's reads: its first read, watched, and the bytes read
+ * ahead of what GnuTLS asked for (lives with the connection).
+ */
 typedef struct TlsProbe
 {
 	int			fd;
@@ -21,6 +26,8 @@ typedef struct TlsProbe
 
 extern void tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe,
 							int fd);
+extern void tls_probe_stop(TlsProbe *probe);
+extern size_t tls_probe_buffered(const TlsProbe *probe);
 extern bool tls_probe_quiet(const char *fmt);
 
 #endif							/* EVPROC_TLS_PROBE_H */

@@ -4,7 +4,8 @@
 #	  that does not match, only logs and the port stays plain; with both
 #	  good, the worker restarts itself and the port speaks TLS only;
 #	- POST (counted once), GET, an SSE stream and a WebSocket (wss://) over
-#	  HTTPS; plain HTTP on the port gets a 400 saying to use https://;
+#	  HTTPS, and POSTs pipelined in records written at once; plain HTTP on
+#	  the port gets a 400 saying to use https://;
 #	- a renewed certificate is picked up on reload: new connections get it,
 #	  while the worker, its journal and a stream opened before go on;
 #	- a bad certificate, a key that does not match, a key file that group
@@ -21,6 +22,9 @@ use FindBin;
 use lib $FindBin::RealBin;
 
 use File::Copy;
+use IO::Select;
+use IO::Socket::SSL;
+use Socket qw(IPPROTO_TCP);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -210,6 +214,45 @@ like($body, qr/<html/i, '... the page');
 ($status, $body) = curl_https('one', 'GET', '/topUsers?limit=1');
 is($status, 200, '/topUsers over HTTPS: 200');
 like($body, qr/"userId": "u1"/, '... with the top user');
+
+# Three POSTs in three TLS records sent in one TCP segment (the client's
+# socket corked while they are written), then the client's side closed:
+# the worker reads ahead of GnuTLS (tls_probe.c), one recv takes all three,
+# and the records behind the first sit read but not yet taken; each is
+# answered, and counted once.
+{
+	my $tls = IO::Socket::SSL->new(
+		PeerAddr => "127.0.0.1:$port",
+		SSL_ca_file => "$tmp/one.crt",
+		SSL_verify_mode => SSL_VERIFY_PEER,
+		Timeout => 10) or die "TLS connect: $IO::Socket::SSL::SSL_ERROR";
+	my $event = '{"userId":"piped","name":"add_revenue","value":1}';
+	my $request = "POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	  . "Content-Type: application/json\r\nContent-Length: "
+	  . length($event) . "\r\n\r\n$event";
+	my $cork = 3;		# TCP_CORK (Linux)
+	setsockopt($tls, IPPROTO_TCP, $cork, 1) or die "TCP_CORK: $!";
+	$tls->syswrite($request) for 1 .. 3;
+	setsockopt($tls, IPPROTO_TCP, $cork, 0) or die "TCP_CORK: $!";
+	shutdown($tls, 1);
+	my ($replies, $got) = ('', 0);
+	my $deadline = time + 10;
+	while ($got < 3)
+	{
+		my $left = $deadline - time;
+		last if $left <= 0;
+		last
+		  unless $tls->pending || IO::Select->new($tls)->can_read($left);
+		my $n = $tls->sysread(my $chunk, 65536);
+		last if !$n;
+		$replies .= $chunk;
+		$got = () = $replies =~ m{^HTTP/1\.1 200 }mg;
+	}
+	is($got, 3, 'three POSTs written at once over one TLS connection: three 200s');
+	close($tls);
+	rotate($node);
+	is(revenue_of($node, 'piped')->{piped}, 3, '... each counted once');
+}
 
 my %r = raw_request($port, 'GET', '/userEvents/u1');
 is($r{status}, 400, 'plain HTTP on the HTTPS port gets 400');
