@@ -495,7 +495,6 @@ hash_block(void *arg, const char *data, size_t len)
 static bool
 start_file(Journal *journal)
 {
-	int			rc;
 	int			fd;
 	const char *why = NULL;
 	ResourceOwner oldowner;
@@ -509,12 +508,7 @@ start_file(Journal *journal)
 		evproc_fault("ingest-before-start");
 		goto opened;
 	}
-	rc = journal_next_archive(journal, time(NULL), state.name);
-	if (rc < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read directory \"%s\": %m", journal->dir)));
-	if (rc == 0)
+	if (!ingest_next_archive(journal, state.name))
 		return false;
 	snprintf(state.path, sizeof(state.path), "%s/%s", journal->dir, state.name);
 	evproc_fault("ingest-before-start");

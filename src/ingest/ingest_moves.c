@@ -7,7 +7,8 @@
  *	  it is skipped (journal_skip), so that no entry holds back the others,
  *	  and tried again a minute later.  Files in processed/ older than
  *	  evproc.processed_retention are removed.  Also what is logged of a
- *	  counted file, and what becomes of a file whose name was recorded.
+ *	  counted file, what becomes of a file whose name was recorded, and
+ *	  the look for the next archived file.
  *
  *-------------------------------------------------------------------------
  */
@@ -207,4 +208,31 @@ ingest_prune_processed(Journal *journal)
 		ereport(DEBUG1,
 				(errmsg("evproc: removed %d files older than evproc.processed_retention from \"%s/%s\"",
 						n, journal->dir, JOURNAL_PROCESSED)));
+}
+
+/*
+ * ingest_next_archive puts the name of the next archived file to ingest
+ * into name; false if there is none.  A journal directory removed behind
+ * the worker's back is made again, with a WARNING: ingest must not stop on
+ * it (with the journal in the database no journal write comes to make it
+ * again, and the segments would wait behind the failing scan).
+ */
+bool
+ingest_next_archive(Journal *journal, char *name)
+{
+	int			rc = journal_next_archive(journal, time(NULL), name);
+
+	if (rc < 0 && errno == ENOENT && journal_remake_dir(journal) == 0)
+	{
+		ereport(WARNING,
+				(errmsg("evproc: the journal directory \"%s\" was removed by someone else; it is made again",
+						journal->dir),
+				 errdetail("Files dropped into it and not yet ingested are gone with it.")));
+		rc = journal_next_archive(journal, time(NULL), name);
+	}
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read directory \"%s\": %m", journal->dir)));
+	return rc > 0;
 }

@@ -22,6 +22,7 @@ extern void ingest_recorded(Journal *journal, const char *name,
 							Recorded recorded, int64 size);
 extern void ingest_skip(Journal *journal, const char *name, const char *what);
 extern void ingest_move_done(Journal *journal, const char *name);
+extern bool ingest_next_archive(Journal *journal, char *name);
 extern void ingest_set_aside(Journal *journal, const char *name,
 							 const char *why);
 

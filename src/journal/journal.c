@@ -251,6 +251,21 @@ reopen_dir(Journal *j)
 }
 
 /*
+ * journal_remake_dir makes the journal directory (and processed/) again
+ * and reopens it if it is no longer the one open, as the next write would
+ * (ingest, which may find it gone first: with the journal in the
+ * database no write comes).  Returns 0 if it was made again, 1 if it was
+ * there, -1 on failure (errno).
+ */
+int
+journal_remake_dir(Journal *j)
+{
+	if (dir_still_there(j))
+		return 1;
+	return reopen_dir(j) == 0 ? 0 : -1;
+}
+
+/*
  * cut_to_durable cuts events.jsonl back to the length known durable,
  * dropping a tail that a failed flush left, and makes the cut durable too
  * (with fsync on): a tail answered with an error must never come back.

@@ -117,6 +117,7 @@ extern void journal_make_name(Journal *j, time_t now, char *name);
 /* the archive queue (journal_archive.c, as everything below) */
 extern bool journal_is_archive_name(const char *name);
 extern int	journal_next_archive(Journal *j, time_t now, char *name);
+extern int	journal_remake_dir(Journal *j);
 extern int	journal_skip(Journal *j, const char *name, const char *why,
 						 time_t retry_at);
 extern const JournalSkip *journal_skipped(const Journal *j, const char *name);

@@ -23,6 +23,9 @@
 #	  (its eventIds, and a second range of its 120,000 users): every event
 #	  counted once, resent eventIds not again, its size and fingerprint
 #	  those of its bytes.
+#	- The journal directory removed behind the worker's back: the next
+#	  POST is accepted and counted (ingest makes the directory again,
+#	  with a WARNING).
 #	- Sustained posting with rotations: the ring of journal tables is
 #	  truncated, so it stays small, and nothing is left once ingested.
 
@@ -35,6 +38,7 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use File::Path ();
 use Time::HiRes qw(time usleep);
 
 use EvprocTest;
@@ -247,6 +251,19 @@ is(sql("SELECT count(*) || ' ' || sum(revenue) FROM evproc.user_revenue WHERE us
 	'each of the 120,000 events with an eventId counted once, over two ranges of users; resent ones not again');
 is(revenue_of($node, 'piece-plain')->{'piece-plain'}, '330',
 	'each event without an eventId counted, resent ones too');
+
+# --- the journal directory removed: ingest makes it again ---
+# (no journal write comes in this mode to make it again, and the
+# segments must not wait behind a failing scan of the directory)
+my $offset = -s $node->logfile;
+File::Path::rmtree(journal_dir($node));
+is(add_revenue($port, 'rmdir-db', 1), 200, 'POST accepted with the journal directory gone');
+rotate($node);
+is(revenue_of($node, 'rmdir-db')->{'rmdir-db'}, '1', '... and counted');
+ok(defined log_match($node, qr/WARNING:.*evproc: the journal directory .* was removed by someone else; it is made again/,
+		$offset, 5),
+	'the directory is made again, with a WARNING');
+ok(-d journal_dir($node) . '/processed', '... with processed/');
 
 # --- sustained posting: the ring is truncated ---
 my @pids;
