@@ -17,6 +17,8 @@
 #	- Kill -9 of the postmaster while senders stream events, twice: every
 #	  acknowledged event counted exactly once (the segment left unsealed is
 #	  sealed at start and ingested).
+#	- Sustained posting with rotations: the ring of journal tables is
+#	  truncated, so it stays small, and nothing is left once ingested.
 #	- A segment is sealed by rotation only, as a file is (not at a size of
 #	  its own): over 4 MB in 330 group commits stay one segment, which
 #	  ingest reads a few rows at a time, then again inside the transaction
@@ -26,8 +28,6 @@
 #	- The journal directory removed behind the worker's back: the next
 #	  POST is accepted and counted (ingest makes the directory again,
 #	  with a WARNING).
-#	- Sustained posting with rotations: the ring of journal tables is
-#	  truncated, so it stays small, and nothing is left once ingested.
 
 use strict;
 use warnings;
@@ -202,6 +202,43 @@ for my $cycle (1 .. 2)
 	check_books($node, "cycle $cycle");
 }
 
+# --- sustained posting: the ring is truncated ---
+my @pids;
+for my $s (1 .. 2)
+{
+	push @pids, start_sender($port, "ring$s", 20000, "$tmp/ring$s");
+}
+my $max_rows = 0;
+my $deadline = time + 60;
+while (time < $deadline)
+{
+	sql('SELECT evproc_rotate()');
+	my $rows = sql("SELECT count(*) FROM ($journal_rows) j");
+	$max_rows = $rows if $rows > $max_rows;
+	last unless grep { kill(0, $_) } @pids;
+	usleep(200_000);
+}
+wait_for_senders(\@pids, 60);
+my $acked = count_lines("$tmp/ring1") + count_lines("$tmp/ring2");
+rotate($node);
+my $segments = sql("SELECT count(*) FROM evproc.processed_files");
+note("sustained: $acked events acknowledged, $segments names recorded, at most $max_rows journal rows at once");
+ok($acked > 10000, 'sustained posting acknowledged events');
+# a row per group commit, one or two events each: without truncation the
+# ring would hold about one row per event or two
+ok($max_rows < $acked / 4,
+	"the journal tables stay small (at most $max_rows rows for $acked events)");
+# one more rotation with nothing live: every table can go
+is(add_revenue($port, 'ring-last', 1), 200, 'one more event');
+rotate($node);
+ok(query_until($node, "SELECT count(*) FROM ($journal_rows) j", '0', 30),
+	'all journal tables truncated once everything is counted');
+is(sql("SELECT count(*) FROM evproc.journal_segments"), '0',
+	'no segment left');
+is(sql("SELECT (SELECT sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'ring%') = "
+		. "(SELECT count(*) FROM evproc.user_revenue WHERE user_id LIKE 'ring%')"), 't',
+	'each event of the stream counted once');
+
 # --- a large segment, read in pieces ---
 # 300 POSTs of 400 events (about 40 kB each; eventIds, a user each: 120,000
 # users, more than ingest keeps in memory at once, so the segment is read
@@ -264,42 +301,5 @@ ok(defined log_match($node, qr/WARNING:.*evproc: the journal directory .* was re
 		$offset, 5),
 	'the directory is made again, with a WARNING');
 ok(-d journal_dir($node) . '/processed', '... with processed/');
-
-# --- sustained posting: the ring is truncated ---
-my @pids;
-for my $s (1 .. 2)
-{
-	push @pids, start_sender($port, "ring$s", 20000, "$tmp/ring$s");
-}
-my $max_rows = 0;
-my $deadline = time + 60;
-while (time < $deadline)
-{
-	sql('SELECT evproc_rotate()');
-	my $rows = sql("SELECT count(*) FROM ($journal_rows) j");
-	$max_rows = $rows if $rows > $max_rows;
-	last unless grep { kill(0, $_) } @pids;
-	usleep(200_000);
-}
-wait_for_senders(\@pids, 60);
-my $acked = count_lines("$tmp/ring1") + count_lines("$tmp/ring2");
-rotate($node);
-my $segments = sql("SELECT count(*) FROM evproc.processed_files");
-note("sustained: $acked events acknowledged, $segments names recorded, at most $max_rows journal rows at once");
-ok($acked > 10000, 'sustained posting acknowledged events');
-# a row per group commit, one or two events each: without truncation the
-# ring would hold about one row per event or two
-ok($max_rows < $acked / 4,
-	"the journal tables stay small (at most $max_rows rows for $acked events)");
-# one more rotation with nothing live: every table can go
-is(add_revenue($port, 'ring-last', 1), 200, 'one more event');
-rotate($node);
-ok(query_until($node, "SELECT count(*) FROM ($journal_rows) j", '0', 30),
-	'all journal tables truncated once everything is counted');
-is(sql("SELECT count(*) FROM evproc.journal_segments"), '0',
-	'no segment left');
-is(sql("SELECT (SELECT sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'ring%') = "
-		. "(SELECT count(*) FROM evproc.user_revenue WHERE user_id LIKE 'ring%')"), 't',
-	'each event of the stream counted once');
 
 done_testing();
