@@ -180,6 +180,22 @@ ev_decimal_format(ev_int128 value, char *buf)
 	else
 		mag = (unsigned __int128) value;
 
+	/* a whole number in 64 bits, the usual value: no fraction to write */
+	if (mag <= UINT64_MAX && (uint64_t) mag % EV_SCALE == 0)
+	{
+		uint64_t	whole = (uint64_t) mag / EV_SCALE;
+
+		do
+		{
+			tmp[n++] = (char) ('0' + (int) (whole % 10));
+			whole /= 10;
+		} while (whole > 0);
+		while (n > 0)
+			buf[len++] = tmp[--n];
+		buf[len] = '\0';
+		return len;
+	}
+
 	/*
 	 * Digits in reverse, at least EV_FRAC_DIGITS + 1 of them; in 64 bits as
 	 * soon as the rest fits (nearly always at once), which spares the

@@ -383,6 +383,7 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 	bool	   *skip = NULL;
 	char		line[EV_LINE_MAX];
 	char		stamp[EV_TIMESTAMP_BUFSZ];
+	JournalLineTail tail;
 	struct timespec now;
 	size_t		mark = journal_batch_len(&journal);
 	bool		any_id = false;
@@ -401,14 +402,15 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 	}
 
 	ev_format_timestamp(&now, stamp);
+	if (!journal_line_tail(stamp, client_addr, &tail))
+		goto oom;
 	for (size_t i = 0; i < n; i++)
 	{
 		size_t		len;
 
 		if (skip != NULL && skip[i])
 			continue;
-		len = journal_line_format(&events[i], stamp, client_addr,
-								  line, sizeof(line));
+		len = journal_line_format_tail(&events[i], &tail, line, sizeof(line));
 		if (len == 0 || journal_append(&journal, line, len) != 0)
 			goto oom;
 	}

@@ -77,21 +77,43 @@ put_plain(char **o, const char *end, const char *s, size_t len)
 #define PUT_LIT(o, end, lit)	put(o, end, lit, LINE_LEN(lit))
 
 /*
- * journal_line_format writes the journal line of a typed event, with a
- * trailing newline, and returns its length (0 if it does not fit, or if
- * the event is untyped or has a name, metric or effect that the rules
- * refuse).  The line keeps the event's fields, records the type the event
- * was accepted with (so that ingest counts it as it was acknowledged,
- * whatever the definitions are by then) and adds the receive time and
- * client address, in the layout of line.h.
+ * journal_line_tail writes the end of the lines of one request's events
+ * (see line.h): the receive time, which needs no escaping, and the client
+ * address, quoted.  Returns false if they do not fit.
+ */
+bool
+journal_line_tail(const char *received_at, const char *client_addr,
+				  JournalLineTail *tail)
+{
+	char	   *o = tail->text;
+	const char *end = tail->text + sizeof(tail->text);
+	bool		ok;
+
+	ok = PUT_LIT(&o, end, LINE_RECEIVED_AT) &&
+		put_plain(&o, end, received_at, strlen(received_at)) &&
+		PUT_LIT(&o, end, LINE_CLIENT_ADDR) &&
+		put_quoted(&o, end, client_addr, strlen(client_addr)) &&
+		PUT_LIT(&o, end, LINE_END "\n");
+	tail->len = ok ? (size_t) (o - tail->text) : 0;
+	return ok;
+}
+
+/*
+ * journal_line_format_tail writes the journal line of a typed event, ending
+ * with tail (its receive time and client address, and the newline), and
+ * returns its length (0 if it does not fit, or if the event is untyped or
+ * has a name, metric or effect that the rules refuse).  The line keeps the
+ * event's fields and records the type the event was accepted with (so that
+ * ingest counts it as it was acknowledged, whatever the definitions are by
+ * then), in the layout of line.h.
  *
  * The value is always written: 0 for a count event without one.  Names,
- * metrics, effects and the receive time need no escaping (see
- * ev_check_name); the user, eventId and client address are quoted.
+ * metrics and effects need no escaping (see ev_check_name); the user and
+ * eventId are quoted.
  */
 size_t
-journal_line_format(const EvEvent *ev, const char *received_at,
-					const char *client_addr, char *out, size_t outlen)
+journal_line_format_tail(const EvEvent *ev, const JournalLineTail *tail,
+						 char *out, size_t outlen)
 {
 	char		value[EV_DECIMAL_BUFSZ];
 	const char *effect = ev_effect_name(ev->effect);
@@ -99,7 +121,7 @@ journal_line_format(const EvEvent *ev, const char *received_at,
 	const char *end = out + outlen - 1;	/* room for the final '\0' */
 	bool		ok;
 
-	if (outlen == 0 || !ev->typed || effect == NULL ||
+	if (outlen == 0 || tail->len == 0 || !ev->typed || effect == NULL ||
 		ev_check_name(ev->name, ev->name_len) != NULL ||
 		ev_check_metric(ev->metric, ev->metric_len) != NULL)
 		return 0;
@@ -117,16 +139,25 @@ journal_line_format(const EvEvent *ev, const char *received_at,
 	if (ok && ev->event_id_len > 0)
 		ok = PUT_LIT(&o, end, LINE_EVENT_ID) &&
 			put_quoted(&o, end, ev->event_id, ev->event_id_len);
-	ok = ok &&
-		PUT_LIT(&o, end, LINE_RECEIVED_AT) &&
-		put_plain(&o, end, received_at, strlen(received_at)) &&
-		PUT_LIT(&o, end, LINE_CLIENT_ADDR) &&
-		put_quoted(&o, end, client_addr, strlen(client_addr)) &&
-		PUT_LIT(&o, end, LINE_END "\n");
-	if (!ok)
+	if (!(ok && put(&o, end, tail->text, tail->len)))
 		return 0;
 	*o = '\0';
 	return (size_t) (o - out);
+}
+
+/*
+ * journal_line_format writes the journal line of a typed event received at
+ * received_at from client_addr: journal_line_format_tail for one event.
+ */
+size_t
+journal_line_format(const EvEvent *ev, const char *received_at,
+					const char *client_addr, char *out, size_t outlen)
+{
+	JournalLineTail tail;
+
+	if (!journal_line_tail(received_at, client_addr, &tail))
+		return 0;
+	return journal_line_format_tail(ev, &tail, out, outlen);
 }
 
 /*

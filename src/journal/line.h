@@ -36,6 +36,26 @@
 /* the length of a literal (one of the above, or one made of them) */
 #define LINE_LEN(lit)		(sizeof(lit) - 1)
 
+/*
+ * The end of a line, from "receivedAt" on: the same for every event of one
+ * request, so it is written once per request (journal_line_tail) and then
+ * copied into each of its lines.
+ */
+#define LINE_TAIL_MAX \
+	(LINE_LEN(LINE_RECEIVED_AT LINE_CLIENT_ADDR LINE_END "\n") + \
+	 EV_TIMESTAMP_BUFSZ + 2 + 6 * EV_ADDR_BUFSZ + 3)
+
+typedef struct JournalLineTail
+{
+	size_t		len;
+	char		text[LINE_TAIL_MAX];
+} JournalLineTail;
+
+extern bool journal_line_tail(const char *received_at, const char *client_addr,
+							  JournalLineTail *tail);
+extern size_t journal_line_format_tail(const EvEvent *ev,
+									   const JournalLineTail *tail,
+									   char *out, size_t outlen);
 extern size_t journal_line_format(const EvEvent *ev, const char *received_at,
 								  const char *client_addr,
 								  char *out, size_t outlen);

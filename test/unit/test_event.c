@@ -1352,6 +1352,11 @@ test_decimal(void)
 	EXPECT_FORMAT(UNITS(1) + 1, "1.000000001");
 	EXPECT_FORMAT(MAX_VALUE, "999999999999999999.999999999");
 	EXPECT_FORMAT(UNITS(999999999999999999LL), "999999999999999999");
+	/* whole numbers either side of the 64-bit shortcut */
+	EXPECT_FORMAT(UNITS(18446744073LL), "18446744073");
+	EXPECT_FORMAT(UNITS(18446744074LL), "18446744074");
+	EXPECT_FORMAT(UNITS(18446744073LL) + 709551615, "18446744073.709551615");
+	EXPECT_FORMAT(-UNITS(18446744074LL), "-18446744074");
 	EXPECT_FORMAT(-1, "-0.000000001");
 	EXPECT_FORMAT(-100000000, "-0.1");
 	EXPECT_FORMAT(-UNITS(1), "-1");
@@ -1678,6 +1683,32 @@ test_journal_line(void)
 									 "127.0.0.1", buf, len), 0);
 	CHECK_INT_EQ(journal_line_format(&ev, "2026-11-22T05:00:00.123456Z",
 									 "127.0.0.1", buf, len + 1), len);
+
+	/* one request's tail, written once, gives the lines one at a time would */
+	{
+		JournalLineTail tail;
+		char		again[EV_LINE_MAX];
+		char		addr[EV_ADDR_BUFSZ * 2];
+
+		CHECK(journal_line_tail("2026-11-22T05:00:00.123456Z", "127.0.0.1",
+								&tail));
+		CHECK_INT_EQ(tail.len, strlen(tail.text));
+		for (int i = 0; i < 3; i++)
+		{
+			set_event(&ev, i == 1 ? "u\"2" : "user1", 5, EV_NAME_ADD_REVENUE,
+					  UNITS(i));
+			len = journal_line_format_tail(&ev, &tail, again, sizeof(again));
+			CHECK_INT_EQ(len, journal_line_format(&ev,
+												  "2026-11-22T05:00:00.123456Z",
+												  "127.0.0.1", buf, sizeof(buf)));
+			CHECK_STR_EQ(again, buf);
+		}
+		/* an address too long to write: no tail, and no line */
+		memset(addr, '\x01', sizeof(addr) - 1);
+		addr[sizeof(addr) - 1] = '\0';
+		CHECK(!journal_line_tail("2026-11-22T05:00:00.123456Z", addr, &tail));
+		CHECK_INT_EQ(journal_line_format_tail(&ev, &tail, again, sizeof(again)), 0);
+	}
 
 	/* only a typed event with a valid type is written */
 	ev.typed = false;
