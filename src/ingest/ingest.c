@@ -66,7 +66,7 @@
 
 /* work per call of ingest_step: this many lines, or this much time */
 #define INGEST_SLICE_LINES		100000
-#define INGEST_SLICE_MS			5
+#define INGEST_SLICE_MS			2
 #define INGEST_CLOCK_LINES		256 /* lines between two looks at the clock */
 /* sums upserted, or eventIds checked, per statement: see adapt_rows */
 #define INGEST_ROWS_MIN			250
