@@ -35,11 +35,11 @@
 #include "shared/db.h"
 #include "shared/settings.h"
 
+#include "access/toast_compression.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include <time.h>
@@ -243,6 +243,40 @@ start_segment(Segment *seg)
 		" VALUES ($1, $2, $3, $4)", 4, types, args, false, SPI_OK_INSERT);
 }
 
+/*
+ * insert_lines runs a group commit's INSERT (plan, args).  The lines are
+ * compressed when stored (TOAST): with lz4 where the server has it, which
+ * costs a fraction of pglz's time (pglz was a third of the worker's time
+ * under batched POSTs); a column set to a method of its own keeps it.
+ * default_toast_compression is set through its variable, for this one
+ * statement, and restored whatever happens: a session-level setting would
+ * change the method of the other large values the worker writes too
+ * (rejected_lines.line, user_changes.users), and set_config_option per
+ * group commit costs a lookup, a parse and a GUC stack entry undone at
+ * commit.  The setting has no hooks, and only TOAST reads it (the
+ * journal tables have no triggers that could SHOW it).
+ */
+static void
+insert_lines(SPIPlanPtr plan, Datum *args)
+{
+#ifdef USE_LZ4
+	int			saved = default_toast_compression;
+
+	default_toast_compression = TOAST_LZ4_COMPRESSION;
+	PG_TRY();
+	{
+		db_execute(plan, args, false, 0, SPI_OK_INSERT);
+	}
+	PG_FINALLY();
+	{
+		default_toast_compression = saved;
+	}
+	PG_END_TRY();
+#else
+	db_execute(plan, args, false, 0, SPI_OK_INSERT);
+#endif
+}
+
 typedef struct AppendCall
 {
 	const char *data;
@@ -259,17 +293,6 @@ append_work(void *arg)
 	bytea	   *lines;
 
 	db_begin("evproc: journaling a group commit");
-#ifdef USE_LZ4
-
-	/*
-	 * The lines are compressed when stored (TOAST): with lz4 where the
-	 * server has it, which costs a fraction of pglz's time (pglz was a
-	 * third of the worker's time under batched POSTs).  Only for this
-	 * unit of work's rows; a column set to a method of its own keeps it.
-	 */
-	(void) set_config_option("default_toast_compression", "lz4", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-#endif
 	check_tables();
 	if (call->seg.seg == 0)
 		start_segment(&call->seg);
@@ -290,7 +313,7 @@ append_work(void *arg)
 				 " VALUES ($1, $2, $3, $4)", tables[call->seg.tab]);
 		plan_append[call->seg.tab] = db_prepare(sql, 4, types);
 	}
-	db_execute(plan_append[call->seg.tab], args, false, 0, SPI_OK_INSERT);
+	insert_lines(plan_append[call->seg.tab], args);
 	evproc_fault("journal-db-before-commit");
 	db_commit();
 	evproc_fault("journal-db-after-commit");
