@@ -94,6 +94,9 @@ static int	untruncated = (1 << SEG_TABLES) - 1;
 /* the group commit's INSERT into each journal table, prepared once */
 static SPIPlanPtr plan_append[SEG_TABLES];
 
+/* fetch_chunk's SELECT of each journal table, prepared once */
+static SPIPlanPtr plan_fetch[SEG_TABLES];
+
 /* missing_tables: the error when the tables of 1.6 are not there */
 static void
 check_tables(void)
@@ -453,9 +456,7 @@ segments_backlog(int *count, uint64 *bytes, time_t *oldest)
 static void
 fetch_chunk(void)
 {
-	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
 	Datum		args[3];
-	char		sql[160];
 	bool		own = !db_in_work();
 	size_t		len = 0;
 	uint64		rows;
@@ -466,11 +467,18 @@ fetch_chunk(void)
 	args[0] = Int32GetDatum(my_worker);
 	args[1] = Int64GetDatum(reading.seg);
 	args[2] = Int64GetDatum(chunk_pass);
-	snprintf(sql, sizeof(sql),
-			 "SELECT pass, lines FROM evproc.%s"
-			 " WHERE worker = $1 AND seg = $2 AND pass > $3"
-			 " ORDER BY pass LIMIT %d", tables[reading.tab], SEG_CHUNK_ROWS);
-	run(sql, 3, types, args, true, SPI_OK_SELECT);
+	if (plan_fetch[reading.tab] == NULL)
+	{
+		Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+		char		sql[160];
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT pass, lines FROM evproc.%s"
+				 " WHERE worker = $1 AND seg = $2 AND pass > $3"
+				 " ORDER BY pass LIMIT %d", tables[reading.tab], SEG_CHUNK_ROWS);
+		plan_fetch[reading.tab] = db_prepare(sql, 3, types);
+	}
+	db_execute(plan_fetch[reading.tab], args, true, 0, SPI_OK_SELECT);
 	rows = SPI_processed;
 	for (i = 0; i < rows && len < SEG_CHUNK_BYTES; i++)
 	{
