@@ -18,7 +18,8 @@
  * processed_files, so it is counted exactly once whatever happens after.
  * Its journal rows stay until their table is truncated: a table holding
  * no live segment (of any worker) is truncated, with a conditional lock
- * only.  Nothing depends on truncation but the tables' size: a segment's
+ * only, once a segment of it is counted; a try that missed the lock is
+ * made again when the next segment is counted or sealed.  Nothing depends on truncation but the tables' size: a segment's
  * rows are found by (worker, seg), and seg comes from a sequence, so never
  * repeats.  Starting a segment locks its table (ROW EXCLUSIVE) before its
  * row is inserted, so a truncation, which checks under its ACCESS
@@ -90,6 +91,8 @@ static bool read_all = false;	/* the segment's last row is in chunk */
 
 /* the journal tables that may hold rows of counted segments only */
 static int	untruncated = (1 << SEG_TABLES) - 1;
+
+static void truncate_untruncated(void);
 
 /* the group commit's INSERT into each journal table, prepared once */
 static SPIPlanPtr plan_append[SEG_TABLES];
@@ -432,6 +435,15 @@ segments_seal(char *name)
 		sealed_oldest = time(NULL);
 	sealed_bytes += current.bytes;
 	memset(&current, 0, sizeof(current));
+
+	/*
+	 * A truncation that missed its lock is tried again now too, not only
+	 * when the next segment is counted: with segments large or ingest
+	 * behind (or paused), that could be long, and the tables would grow
+	 * meanwhile.  Nothing is tried when every table is settled.
+	 */
+	if (untruncated != 0)
+		truncate_untruncated();
 	return true;
 }
 
@@ -657,20 +669,17 @@ truncate_work(void *arg)
 }
 
 /*
- * segments_consumed: the segment being ingested was counted (its
- * transaction committed).  It leaves the backlog, and the tables that may
- * hold only counted rows now (its own, and those a try missed before)
- * are truncated if no live segment is left in them; a failure is only
- * logged at DEBUG1 and the next consumed segment tries again.
+ * truncate_untruncated truncates the tables marked untruncated (they may
+ * hold rows of counted segments only) if no live segment is left in them,
+ * each in a unit of work of its own, never waiting for a lock.  A table
+ * whose lock was had is settled; one whose lock was taken (a session
+ * reading it, autovacuum of a schema older than 1.7) or whose try failed
+ * (logged at DEBUG1 only) stays marked, for the next try.  Called with
+ * no unit of work open.
  */
-void
-segments_consumed(Journal *journal)
+static void
+truncate_untruncated(void)
 {
-	sealed_count = Max(sealed_count - 1, 0);
-	sealed_bytes -= Min(sealed_bytes, reading.bytes);
-	journal->archives_moved++;	/* the backlog is measured again */
-	untruncated |= 1 << reading.tab;
-	segments_release();
 	for (int tab = 0; tab < SEG_TABLES; tab++)
 	{
 		TruncateCall call = {tab, false};
@@ -690,6 +699,23 @@ segments_consumed(Journal *journal)
 		else if (call.settled)
 			untruncated &= ~(1 << tab);
 	}
+}
+
+/*
+ * segments_consumed: the segment being ingested was counted (its
+ * transaction committed).  It leaves the backlog, and the tables that may
+ * hold only counted rows now (its own, and those a try missed before)
+ * are truncated if no live segment is left in them.
+ */
+void
+segments_consumed(Journal *journal)
+{
+	sealed_count = Max(sealed_count - 1, 0);
+	sealed_bytes -= Min(sealed_bytes, reading.bytes);
+	journal->archives_moved++;	/* the backlog is measured again */
+	untruncated |= 1 << reading.tab;
+	segments_release();
+	truncate_untruncated();
 }
 
 /* segments_release forgets the segment read for ingest, if any. */
