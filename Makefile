@@ -80,12 +80,12 @@ OBJS = \
 	src/journal/line.o \
 	src/journal/safe_open.o
 # One install script, evproc--1.0.sql, and the update chain: CREATE
-# EXTENSION at 1.6 runs evproc--1.0.sql, then each update script in turn,
+# EXTENSION at 1.7 runs evproc--1.0.sql, then each update script in turn,
 # the same scripts ALTER EXTENSION UPDATE runs (the paths cannot drift)
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \
 	evproc--1.4--1.5.sql \
-	evproc--1.5--1.6.sql
+	evproc--1.5--1.6.sql evproc--1.6--1.7.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz

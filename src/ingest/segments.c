@@ -18,7 +18,8 @@
  * processed_files, so it is counted exactly once whatever happens after.
  * Its journal rows stay until their table is truncated: a table holding
  * no live segment (of any worker) is truncated, with a conditional lock
- * only.  Nothing depends on truncation but the tables' size: a segment's
+ * only, once a segment of it is counted; a try that missed the lock is
+ * made again when the next segment is counted or sealed.  Nothing depends on truncation but the tables' size: a segment's
  * rows are found by (worker, seg), and seg comes from a sequence, so never
  * repeats.  Starting a segment locks its table (ROW EXCLUSIVE) before its
  * row is inserted, so a truncation, which checks under its ACCESS
@@ -35,11 +36,11 @@
 #include "shared/db.h"
 #include "shared/settings.h"
 
+#include "access/toast_compression.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include <time.h>
@@ -91,8 +92,13 @@ static bool read_all = false;	/* the segment's last row is in chunk */
 /* the journal tables that may hold rows of counted segments only */
 static int	untruncated = (1 << SEG_TABLES) - 1;
 
+static void truncate_untruncated(void);
+
 /* the group commit's INSERT into each journal table, prepared once */
 static SPIPlanPtr plan_append[SEG_TABLES];
+
+/* fetch_chunk's SELECT of each journal table, prepared once */
+static SPIPlanPtr plan_fetch[SEG_TABLES];
 
 /* missing_tables: the error when the tables of 1.6 are not there */
 static void
@@ -243,6 +249,40 @@ start_segment(Segment *seg)
 		" VALUES ($1, $2, $3, $4)", 4, types, args, false, SPI_OK_INSERT);
 }
 
+/*
+ * insert_lines runs a group commit's INSERT (plan, args).  The lines are
+ * compressed when stored (TOAST): with lz4 where the server has it, which
+ * costs a fraction of pglz's time (pglz was a third of the worker's time
+ * under batched POSTs); a column set to a method of its own keeps it.
+ * default_toast_compression is set through its variable, for this one
+ * statement, and restored whatever happens: a session-level setting would
+ * change the method of the other large values the worker writes too
+ * (rejected_lines.line, user_changes.users), and set_config_option per
+ * group commit costs a lookup, a parse and a GUC stack entry undone at
+ * commit.  The setting has no hooks, and only TOAST reads it (the
+ * journal tables have no triggers that could SHOW it).
+ */
+static void
+insert_lines(SPIPlanPtr plan, Datum *args)
+{
+#ifdef USE_LZ4
+	int			saved = default_toast_compression;
+
+	default_toast_compression = TOAST_LZ4_COMPRESSION;
+	PG_TRY();
+	{
+		db_execute(plan, args, false, 0, SPI_OK_INSERT);
+	}
+	PG_FINALLY();
+	{
+		default_toast_compression = saved;
+	}
+	PG_END_TRY();
+#else
+	db_execute(plan, args, false, 0, SPI_OK_INSERT);
+#endif
+}
+
 typedef struct AppendCall
 {
 	const char *data;
@@ -259,17 +299,6 @@ append_work(void *arg)
 	bytea	   *lines;
 
 	db_begin("evproc: journaling a group commit");
-#ifdef USE_LZ4
-
-	/*
-	 * The lines are compressed when stored (TOAST): with lz4 where the
-	 * server has it, which costs a fraction of pglz's time (pglz was a
-	 * third of the worker's time under batched POSTs).  Only for this
-	 * unit of work's rows; a column set to a method of its own keeps it.
-	 */
-	(void) set_config_option("default_toast_compression", "lz4", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
-#endif
 	check_tables();
 	if (call->seg.seg == 0)
 		start_segment(&call->seg);
@@ -290,7 +319,7 @@ append_work(void *arg)
 				 " VALUES ($1, $2, $3, $4)", tables[call->seg.tab]);
 		plan_append[call->seg.tab] = db_prepare(sql, 4, types);
 	}
-	db_execute(plan_append[call->seg.tab], args, false, 0, SPI_OK_INSERT);
+	insert_lines(plan_append[call->seg.tab], args);
 	evproc_fault("journal-db-before-commit");
 	db_commit();
 	evproc_fault("journal-db-after-commit");
@@ -406,6 +435,15 @@ segments_seal(char *name)
 		sealed_oldest = time(NULL);
 	sealed_bytes += current.bytes;
 	memset(&current, 0, sizeof(current));
+
+	/*
+	 * A truncation that missed its lock is tried again now too, not only
+	 * when the next segment is counted: with segments large or ingest
+	 * behind (or paused), that could be long, and the tables would grow
+	 * meanwhile.  Nothing is tried when every table is settled.
+	 */
+	if (untruncated != 0)
+		truncate_untruncated();
 	return true;
 }
 
@@ -430,9 +468,7 @@ segments_backlog(int *count, uint64 *bytes, time_t *oldest)
 static void
 fetch_chunk(void)
 {
-	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
 	Datum		args[3];
-	char		sql[160];
 	bool		own = !db_in_work();
 	size_t		len = 0;
 	uint64		rows;
@@ -443,11 +479,18 @@ fetch_chunk(void)
 	args[0] = Int32GetDatum(my_worker);
 	args[1] = Int64GetDatum(reading.seg);
 	args[2] = Int64GetDatum(chunk_pass);
-	snprintf(sql, sizeof(sql),
-			 "SELECT pass, lines FROM evproc.%s"
-			 " WHERE worker = $1 AND seg = $2 AND pass > $3"
-			 " ORDER BY pass LIMIT %d", tables[reading.tab], SEG_CHUNK_ROWS);
-	run(sql, 3, types, args, true, SPI_OK_SELECT);
+	if (plan_fetch[reading.tab] == NULL)
+	{
+		Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+		char		sql[160];
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT pass, lines FROM evproc.%s"
+				 " WHERE worker = $1 AND seg = $2 AND pass > $3"
+				 " ORDER BY pass LIMIT %d", tables[reading.tab], SEG_CHUNK_ROWS);
+		plan_fetch[reading.tab] = db_prepare(sql, 3, types);
+	}
+	db_execute(plan_fetch[reading.tab], args, true, 0, SPI_OK_SELECT);
 	rows = SPI_processed;
 	for (i = 0; i < rows && len < SEG_CHUNK_BYTES; i++)
 	{
@@ -626,20 +669,17 @@ truncate_work(void *arg)
 }
 
 /*
- * segments_consumed: the segment being ingested was counted (its
- * transaction committed).  It leaves the backlog, and the tables that may
- * hold only counted rows now (its own, and those a try missed before)
- * are truncated if no live segment is left in them; a failure is only
- * logged at DEBUG1 and the next consumed segment tries again.
+ * truncate_untruncated truncates the tables marked untruncated (they may
+ * hold rows of counted segments only) if no live segment is left in them,
+ * each in a unit of work of its own, never waiting for a lock.  A table
+ * whose lock was had is settled; one whose lock was taken (a session
+ * reading it, autovacuum of a schema older than 1.7) or whose try failed
+ * (logged at DEBUG1 only) stays marked, for the next try.  Called with
+ * no unit of work open.
  */
-void
-segments_consumed(Journal *journal)
+static void
+truncate_untruncated(void)
 {
-	sealed_count = Max(sealed_count - 1, 0);
-	sealed_bytes -= Min(sealed_bytes, reading.bytes);
-	journal->archives_moved++;	/* the backlog is measured again */
-	untruncated |= 1 << reading.tab;
-	segments_release();
 	for (int tab = 0; tab < SEG_TABLES; tab++)
 	{
 		TruncateCall call = {tab, false};
@@ -659,6 +699,23 @@ segments_consumed(Journal *journal)
 		else if (call.settled)
 			untruncated &= ~(1 << tab);
 	}
+}
+
+/*
+ * segments_consumed: the segment being ingested was counted (its
+ * transaction committed).  It leaves the backlog, and the tables that may
+ * hold only counted rows now (its own, and those a try missed before)
+ * are truncated if no live segment is left in them.
+ */
+void
+segments_consumed(Journal *journal)
+{
+	sealed_count = Max(sealed_count - 1, 0);
+	sealed_bytes -= Min(sealed_bytes, reading.bytes);
+	journal->archives_moved++;	/* the backlog is measured again */
+	untruncated |= 1 << reading.tab;
+	segments_release();
+	truncate_untruncated();
 }
 
 /* segments_release forgets the segment read for ingest, if any. */

@@ -303,16 +303,24 @@ journal_flush(Journal *j)
 	int			save;
 	off_t		size = -1;		/* the file's length, if known */
 
-	if (j->fd >= 0 ? !journal_still_there(j, &size) : !dir_still_there(j))
+	/*
+	 * Removed or replaced behind our back: start again where it was.  With
+	 * no journal open (just rotated, or not written yet) only the directory
+	 * can have gone, and the journal must not be created through the stale
+	 * dirfd.
+	 */
+	if (j->fd < 0)
 	{
-		/*
-		 * Removed or replaced behind our back: start again where it was.
-		 * With no journal open (just rotated, or not written yet) only the
-		 * directory can have gone, and the journal must not be created
-		 * through the stale dirfd.
-		 */
-		if (j->fd >= 0)
-			close(j->fd);
+		int			rc = journal_remake_dir(j);
+
+		if (rc != 1)
+			j->replaced++;
+		if (rc < 0)
+			goto fail_nowrite;
+	}
+	else if (!journal_still_there(j, &size))
+	{
+		close(j->fd);
 		j->fd = -1;
 		j->replaced++;
 		if (reopen_dir(j) != 0)

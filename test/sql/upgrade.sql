@@ -1,43 +1,46 @@
 --
 -- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
--- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6): CREATE EXTENSION at
--- 1.6 runs 1.0 and then the chain, the scripts ALTER EXTENSION UPDATE
--- runs, so that the two paths cannot drift.  The test checks that no
--- other full install script is installed (one left over from an older
--- build would be taken instead of the chain), prints the objects and
--- comments of a fresh 1.6 (a change to a released script shows here), and
--- proves that an extension created at 1.0, 1.1, 1.2, 1.3, 1.4 or 1.5, with
--- data, then updated by ALTER EXTENSION UPDATE, keeps its data and ends
--- with the same objects and comments as the fresh one.  The revenue of
--- 1.0 and 1.1 (a table) moves into evproc.user_metrics, and
--- evproc.user_revenue, now a view, and evproc_user_revenue() read it as
--- before.  All happens in the worker's database, the only one the
--- extension can be created in (see database.sql): the journal is drained
--- first so that the worker has nothing to ingest while its tables are
--- missing or old, and the test ends with the extension at 1.6, the default
--- version.
+-- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6, 1.6--1.7): CREATE
+-- EXTENSION at 1.7 runs 1.0 and then the chain, the scripts ALTER
+-- EXTENSION UPDATE runs, so that the two paths cannot drift.  The test
+-- checks that no other full install script is installed (one left over
+-- from an older build would be taken instead of the chain), prints the
+-- objects and comments of a fresh 1.7 (a change to a released script shows
+-- here), and proves that an extension created at 1.0, 1.1, 1.2, 1.3, 1.4,
+-- 1.5 or 1.6, with data, then updated by ALTER EXTENSION UPDATE, keeps its
+-- data and ends with the same objects, storage parameters and comments as
+-- the fresh one.  The revenue of 1.0 and 1.1 (a table) moves into
+-- evproc.user_metrics, and evproc.user_revenue, now a view, and
+-- evproc_user_revenue() read it as before.  All happens in the worker's
+-- database, the only one the extension can be created in (see
+-- database.sql): the journal is drained first so that the worker has
+-- nothing to ingest while its tables are missing or old, and the test ends
+-- with the extension at 1.7, the default version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
--- strictness, security, settings, body), tables and views (privileges),
+-- strictness, security, settings, body), tables and views (privileges,
+-- storage parameters, and those of their TOAST tables),
 -- view definitions, triggers, what pg_dump dumps, the event types.  The
 -- owner's MAINTAIN privilege (m), which PostgreSQL 17 grants, is left out,
 -- and so are NOT NULL constraints, catalogued since 18 (the columns say it),
 -- and the qualifiers of names in view definitions (16 prints fewer)
-\set shape 'SELECT * FROM ( SELECT ''column'' AS kind, table_name || ''.'' || column_name || '' '' || data_type || '' '' || is_nullable || '' '' || coalesce(column_default, '''') AS what FROM information_schema.columns WHERE table_schema = ''evproc'' UNION ALL SELECT ''constraint'', conrelid::regclass || '' '' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = ''evproc''::regnamespace AND contype <> ''n'' UNION ALL SELECT ''index'', indexdef FROM pg_indexes WHERE schemaname = ''evproc'' UNION ALL SELECT ''function'', p.oid::regprocedure || '' '' || coalesce(array_to_string(p.proacl, '',''), '''') || '' '' || p.provolatile::text || p.proisstrict::text || '' definer '' || p.prosecdef::text || '' '' || coalesce(array_to_string(p.proconfig, '',''), '''') || '' '' || md5(p.prosrc) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') UNION ALL SELECT ''table'', c.oid::regclass || '' '' || c.relkind::text || '' '' || replace(coalesce(array_to_string(c.relacl, '',''), ''''), ''arwdDxtm'', ''arwdDxt'') FROM pg_class c WHERE c.relnamespace = ''evproc''::regnamespace UNION ALL SELECT ''view'', c.oid::regclass || '' '' || regexp_replace(pg_get_viewdef(c.oid), ''\\m[a-z_]+\\.([a-z_]+)\\M(?!\\()'', ''\\1'', ''g'') FROM pg_class c WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind = ''v'' UNION ALL SELECT ''trigger'', pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ''evproc''::regnamespace AND NOT t.tgisinternal UNION ALL SELECT ''dump'', u.tab::regclass::text || '' '' || u.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(tab, cond) WHERE e.extname = ''evproc'' UNION ALL SELECT ''type'', t.name || '' '' || t.metric || '' '' || t.effect FROM evproc.event_types t ) s ORDER BY 1, 2'
+\set shape 'SELECT * FROM ( SELECT ''column'' AS kind, table_name || ''.'' || column_name || '' '' || data_type || '' '' || is_nullable || '' '' || coalesce(column_default, '''') AS what FROM information_schema.columns WHERE table_schema = ''evproc'' UNION ALL SELECT ''constraint'', conrelid::regclass || '' '' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = ''evproc''::regnamespace AND contype <> ''n'' UNION ALL SELECT ''index'', indexdef FROM pg_indexes WHERE schemaname = ''evproc'' UNION ALL SELECT ''function'', p.oid::regprocedure || '' '' || coalesce(array_to_string(p.proacl, '',''), '''') || '' '' || p.provolatile::text || p.proisstrict::text || '' definer '' || p.prosecdef::text || '' '' || coalesce(array_to_string(p.proconfig, '',''), '''') || '' '' || md5(p.prosrc) FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') UNION ALL SELECT ''table'', c.oid::regclass || '' '' || c.relkind::text || '' '' || replace(coalesce(array_to_string(c.relacl, '',''), ''''), ''arwdDxtm'', ''arwdDxt'') || coalesce('' with '' || array_to_string(c.reloptions, '',''), '''') || coalesce('' toast with '' || array_to_string(t.reloptions, '',''), '''') FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relnamespace = ''evproc''::regnamespace UNION ALL SELECT ''view'', c.oid::regclass || '' '' || regexp_replace(pg_get_viewdef(c.oid), ''\\m[a-z_]+\\.([a-z_]+)\\M(?!\\()'', ''\\1'', ''g'') FROM pg_class c WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind = ''v'' UNION ALL SELECT ''trigger'', pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ''evproc''::regnamespace AND NOT t.tgisinternal UNION ALL SELECT ''dump'', u.tab::regclass::text || '' '' || u.cond FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(tab, cond) WHERE e.extname = ''evproc'' UNION ALL SELECT ''type'', t.name || '' '' || t.metric || '' '' || t.effect FROM evproc.event_types t ) s ORDER BY 1, 2'
 -- the comment of every member of the extension (schema, tables, views,
 -- functions), of every column of its tables and views, and of its
 -- triggers; (none) if missing.  Not the row types of its tables and their
 -- arrays, which are the tables' own (members since PostgreSQL 17)
 \set comments 'SELECT * FROM ( SELECT pg_describe_object(d.classid, d.objid, 0) || '': '' || coalesce(obj_description(d.objid, d.classid::regclass::text), ''(none)'') AS comment FROM pg_depend d WHERE d.refclassid = ''pg_extension''::regclass AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = ''evproc'') AND d.deptype = ''e'' AND NOT EXISTS (SELECT 1 FROM pg_type ty LEFT JOIN pg_type el ON el.oid = ty.typelem WHERE d.classid = ''pg_type''::regclass AND ty.oid = d.objid AND (ty.typrelid <> 0 OR el.typrelid <> 0)) UNION ALL SELECT pg_describe_object(''pg_class''::regclass, a.attrelid, a.attnum) || '': '' || coalesce(col_description(a.attrelid, a.attnum), ''(none)'') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = ''evproc''::regnamespace AND c.relkind IN (''r'', ''p'', ''v'', ''m'') AND a.attnum > 0 AND NOT a.attisdropped UNION ALL SELECT pg_describe_object(''pg_trigger''::regclass, t.oid, 0) || '': '' || coalesce(obj_description(t.oid, ''pg_trigger''), ''(none)'') FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = ''evproc''::regnamespace AND NOT t.tgisinternal ) s ORDER BY 1'
+-- the storage parameters of the journal tables and of their TOAST tables
+\set journal_reloptions 'SELECT c.relname, c.reloptions, t.reloptions AS toast_reloptions FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relnamespace = ''evproc''::regnamespace AND c.relname ~ ''^journal_[0-9]$'' ORDER BY 1'
 -- evproc_rotate returns once every archived file is ingested
 SELECT count(*) AS drained FROM (SELECT evproc_rotate()) s;
 -- the full install scripts installed: evproc--1.0.sql only; the rest is
--- the chain, which reaches 1.6 from every version
+-- the chain, which reaches 1.7 from every version
 SELECT f AS install_script FROM pg_ls_dir((SELECT setting FROM pg_config
     WHERE name = 'SHAREDIR') || '/extension') AS f
 WHERE f ~ '^evproc--[0-9.]+\.sql$' ORDER BY f;
 SELECT source, path FROM pg_extension_update_paths('evproc')
-WHERE target = '1.6' ORDER BY source;
+WHERE target = '1.7' ORDER BY source;
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
@@ -61,6 +64,10 @@ RESET enable_sort;
 SELECT indexrelid::regclass AS user_metrics_index FROM pg_index
 WHERE indrelid = 'evproc.user_metrics'::regclass ORDER BY 1;
 SELECT reloptions FROM pg_class WHERE oid = 'evproc.user_metrics'::regclass;
+-- the journal tables of evproc.journal_storage = database, emptied by
+-- TRUNCATE, are never vacuumed (1.7): autovacuum's locks made the
+-- worker's truncation, which never waits, miss
+:journal_reloptions;
 -- the check of user_metrics.metric (1.5: octet_length and a regular
 -- expression without {0,62}) accepts exactly the names of the rule of
 -- event types, the expression of 1.2 to 1.4: lengths 1, 62, 63 and 64,
@@ -97,7 +104,7 @@ FROM (VALUES
 ) AS v(label, name)
 ORDER BY accepted DESC, label;
 SELECT count(*) AS rows_left FROM evproc.user_metrics;
--- the objects and comments of 1.6, which every path below must give
+-- the objects and comments of 1.7, which every path below must give
 \pset format unaligned
 :shape;
 :comments;
@@ -127,6 +134,8 @@ FROM evproc.user_revenue ORDER BY user_id;
 SELECT evproc_user_revenue('old-1') AS old_1, evproc_user_revenue('old-3') AS old_3,
        evproc_user_revenue('nobody') AS nobody;
 SELECT evproc_user_metrics('old-1');
+-- the journal tables, made by 1.6, without autovacuum as in a fresh 1.7
+:journal_reloptions;
 \o results/upgrade_upgraded.txt
 :shape;
 :comments;
@@ -266,3 +275,28 @@ SELECT users FROM evproc.user_changes ORDER BY seq;
 :comments;
 \o
 \! diff results/upgrade_fresh.txt results/upgrade_upgraded15.txt && echo same
+
+-- from 1.6: autovacuum is turned off for the journal tables and their
+-- TOAST tables (1.7), which keep their rows (here a sealed segment of
+-- another worker, not counted).  Meanwhile the worker of this library
+-- journals and ingests with the 1.6 tables.
+DROP EXTENSION evproc;
+CREATE EXTENSION evproc VERSION '1.6';
+\! for i in $(seq 1 200); do r=$(test/http -d '{"userId": "old-11", "name": "add_revenue", "value": 1}' $EV/liveEvent); case "$r" in 200*) echo "$r"; break;; esac; sleep 0.05; done
+SELECT evproc_rotate() IS NOT NULL AS rotated;
+SELECT evproc_user_revenue('old-11');
+:journal_reloptions;
+INSERT INTO evproc.journal_segments (worker, seg, tab, name, sealed_at, bytes)
+VALUES (99, 1, 1, 'events-old-segment.jsonl', now(), 0);
+INSERT INTO evproc.journal_1 (worker, seg, pass, lines) VALUES (99, 1, 1, '');
+ALTER EXTENSION evproc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'evproc';
+:journal_reloptions;
+SELECT worker, seg, name FROM evproc.journal_segments;
+SELECT worker, seg, pass FROM evproc.journal_1;
+DELETE FROM evproc.journal_segments WHERE worker = 99;
+\o results/upgrade_upgraded16.txt
+:shape;
+:comments;
+\o
+\! diff results/upgrade_fresh.txt results/upgrade_upgraded16.txt && echo same

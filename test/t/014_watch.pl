@@ -112,9 +112,8 @@ usleep(1_500_000);
 @l = read_lines($out);
 is(scalar(@l), 3, 'three lines in all, none twice');
 # (IPC::Run's pumpable does not tell: look at the process, without reaping it)
-my $pid = $watch_pid;
 my $stat = '';
-if (open(my $sfh, '<', "/proc/$pid/stat"))
+if (open(my $sfh, '<', "/proc/$watch_pid/stat"))
 {
 	$stat = <$sfh> // '';
 	close($sfh);

@@ -28,6 +28,9 @@
 #	- The journal directory removed behind the worker's back: the next
 #	  POST is accepted and counted (ingest makes the directory again,
 #	  with a WARNING).
+#	- A truncation that missed its lock (a session reading the tables) is
+#	  tried again when the next segment is sealed, ingest paused (so that
+#	  no segment is counted meanwhile).
 
 use strict;
 use warnings;
@@ -301,5 +304,34 @@ ok(defined log_match($node, qr/WARNING:.*evproc: the journal directory .* was re
 		$offset, 5),
 	'the directory is made again, with a WARNING');
 ok(-d journal_dir($node) . '/processed', '... with processed/');
+
+# --- a truncation that missed its lock is tried again at the next seal ---
+# (not only when the next segment is counted: here ingest is paused)
+$locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE evproc.journal_0, evproc.journal_1, '
+	  . 'evproc.journal_2 IN ACCESS SHARE MODE');
+is(add_revenue($port, 'retry-1', 1), 200, 'an event while a session reads the journal tables');
+my ($seg1, $tab1) = split /\|/,
+  sql("SELECT seg, tab FROM evproc.journal_segments WHERE sealed_at IS NULL");
+rotate($node);
+is(revenue_of($node, 'retry-1')->{'retry-1'}, '1', 'its segment is counted');
+cmp_ok(sql("SELECT count(*) FROM evproc.journal_$tab1 WHERE seg = $seg1"), '>', 0,
+	'its rows stay: the truncation missed its lock');
+sql('SELECT evproc_pause_ingest()');
+$locker->query_safe('COMMIT');
+$locker->quit;
+is(add_revenue($port, 'retry-2', 1), 200, 'an event with ingest paused');
+isnt(sql("SELECT tab FROM evproc.journal_segments WHERE sealed_at IS NULL"), $tab1,
+	'in a segment of another table');
+set_conf($node, 'evproc.rotation_interval', '1s');
+ok(query_until($node, "SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NOT NULL",
+		'1', 30),
+	'its segment is sealed by the rotation interval, not counted');
+ok(query_until($node, "SELECT count(*) FROM evproc.journal_$tab1", '0', 10),
+	"the first segment's table is truncated at that seal");
+set_conf($node, 'evproc.rotation_interval', '1h');
+sql('SELECT evproc_resume_ingest()');
+rotate($node);
+is(revenue_of($node, 'retry-2')->{'retry-2'}, '1', 'the second event is counted once ingest resumes');
 
 done_testing();
