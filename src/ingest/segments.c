@@ -36,7 +36,6 @@
 #include "shared/db.h"
 #include "shared/settings.h"
 
-#include "access/toast_compression.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "storage/lmgr.h"
@@ -249,40 +248,6 @@ start_segment(Segment *seg)
 		" VALUES ($1, $2, $3, $4)", 4, types, args, false, SPI_OK_INSERT);
 }
 
-/*
- * insert_lines runs a group commit's INSERT (plan, args).  The lines are
- * compressed when stored (TOAST): with lz4 where the server has it, which
- * costs a fraction of pglz's time (pglz was a third of the worker's time
- * under batched POSTs); a column set to a method of its own keeps it.
- * default_toast_compression is set through its variable, for this one
- * statement, and restored whatever happens: a session-level setting would
- * change the method of the other large values the worker writes too
- * (rejected_lines.line, user_changes.users), and set_config_option per
- * group commit costs a lookup, a parse and a GUC stack entry undone at
- * commit.  The setting has no hooks, and only TOAST reads it (the
- * journal tables have no triggers that could SHOW it).
- */
-static void
-insert_lines(SPIPlanPtr plan, Datum *args)
-{
-#ifdef USE_LZ4
-	int			saved = default_toast_compression;
-
-	default_toast_compression = TOAST_LZ4_COMPRESSION;
-	PG_TRY();
-	{
-		db_execute(plan, args, false, 0, SPI_OK_INSERT);
-	}
-	PG_FINALLY();
-	{
-		default_toast_compression = saved;
-	}
-	PG_END_TRY();
-#else
-	db_execute(plan, args, false, 0, SPI_OK_INSERT);
-#endif
-}
-
 typedef struct AppendCall
 {
 	const char *data;
@@ -319,7 +284,7 @@ append_work(void *arg)
 				 " VALUES ($1, $2, $3, $4)", tables[call->seg.tab]);
 		plan_append[call->seg.tab] = db_prepare(sql, 4, types);
 	}
-	insert_lines(plan_append[call->seg.tab], args);
+	db_execute(plan_append[call->seg.tab], args, false, 0, SPI_OK_INSERT);
 	evproc_fault("journal-db-before-commit");
 	db_commit();
 	evproc_fault("journal-db-after-commit");
