@@ -19,11 +19,12 @@
  * Its journal rows stay until their table is truncated: a table holding
  * no live segment (of any worker) is truncated, with a conditional lock
  * only, once a segment of it is counted; a try that missed the lock is
- * made again when the next segment is counted or sealed.  Nothing depends on truncation but the tables' size: a segment's
- * rows are found by (worker, seg), and seg comes from a sequence, so never
- * repeats.  Starting a segment locks its table (ROW EXCLUSIVE) before its
- * row is inserted, so a truncation, which checks under its ACCESS
- * EXCLUSIVE lock that no live segment is in the table, cannot miss one.
+ * made again when the next segment is counted or sealed.  Nothing depends
+ * on truncation but the tables' size: a segment's rows are found by
+ * (worker, seg), and seg comes from a sequence, so never repeats.
+ * Starting a segment locks its table (ROW EXCLUSIVE) before its row is
+ * inserted, so a truncation, which checks under its ACCESS EXCLUSIVE lock
+ * that no live segment is in the table, cannot miss one.
  *
  * Runs in the worker's loop, outside libmicrohttpd's callbacks; each unit
  * of work here is short (see intake.c for when group commits wait).
