@@ -132,7 +132,21 @@ ev_decimal_parse(const char *s, size_t len, ev_int128 *out)
 	if (-exponent > EV_FRAC_DIGITS)
 		return MSG_TOO_PRECISE;
 
-	/* at most 27 digits now: fits comfortably in 127 bits */
+	/*
+	 * At most 27 digits now: fits comfortably in 127 bits; in 64 bits when
+	 * it has at most 19 (nearly always), which spares 128-bit products.
+	 */
+	if (ndigits + exponent + EV_FRAC_DIGITS <= 19)
+	{
+		uint64_t	small = 0;
+
+		for (int i = 0; i < ndigits; i++)
+			small = small * 10 + (uint64_t) (digits[i] - '0');
+		for (long i = 0; i < exponent + EV_FRAC_DIGITS; i++)
+			small *= 10;
+		*out = (ev_int128) small;
+		return NULL;
+	}
 	result = 0;
 	for (int i = 0; i < ndigits; i++)
 		result = result * 10 + (digits[i] - '0');
