@@ -1690,13 +1690,17 @@ test_journal_line(void)
 		char		again[EV_LINE_MAX];
 		char		addr[EV_ADDR_BUFSZ * 2];
 
+		const char *want_tail = ",\"receivedAt\":\"2026-11-22T05:00:00.123456Z\","
+			"\"clientAddr\":\"127.0.0.1\"}\n";
+
 		CHECK(journal_line_tail("2026-11-22T05:00:00.123456Z", "127.0.0.1",
 								&tail));
-		CHECK_INT_EQ(tail.len, strlen(tail.text));
+		CHECK(tail.len == strlen(want_tail) &&
+			  memcmp(tail.text, want_tail, tail.len) == 0);
 		for (int i = 0; i < 3; i++)
 		{
-			set_event(&ev, i == 1 ? "u\"2" : "user1", 5, EV_NAME_ADD_REVENUE,
-					  UNITS(i));
+			set_event(&ev, i == 1 ? "u\"2" : "user1", i == 1 ? 3 : 5,
+					  EV_NAME_ADD_REVENUE, UNITS(i));
 			len = journal_line_format_tail(&ev, &tail, again, sizeof(again));
 			CHECK_INT_EQ(len, journal_line_format(&ev,
 												  "2026-11-22T05:00:00.123456Z",
