@@ -135,6 +135,8 @@ EXTRA_CLEAN = tmp_regress tmp_regress_port.conf src/http/dashboard_html.h test/u
 PG_CPPFLAGS = -Isrc
 # the extension's version (evproc.control), for evproc_build_info
 PG_CPPFLAGS += -DEVPROC_VERSION='"$(shell sed -n "s/^default_version = '\(.*\)'/\1/p" evproc.control)"'
+# only worker.c uses it: rebuilt when the version changes
+src/worker.o src/worker.bc: evproc.control
 
 ifdef WERROR
 PG_CFLAGS += -Werror
