@@ -127,7 +127,7 @@ EXTRA_CLEAN = tmp_regress tmp_regress_port.conf src/http/dashboard_html.h test/u
 	test/unit/test_journal \
 	test/unit/test_idcache test/unit/test_ws test/unit/test_inflate \
 	test/unit/test_ratelimit test/unit/test_tokens test/unit/test_stream_index \
-	test/unit/test_prom test/unit/test_stepsort \
+	test/unit/test_prom test/unit/test_stepsort test/unit/test_hash128 \
 	test/fuzz/fuzz_event test/fuzz/fuzz_ws test/fuzz/work test/fuzz/work_ws \
 	test/fuzz/fuzz_inflate test/fuzz/work_inflate $(BENCH_TOOLS)
 
@@ -176,7 +176,7 @@ UNIT_TESTS = test/unit/test_event test/unit/test_validate test/unit/test_journal
 	test/unit/test_idcache test/unit/test_client test/unit/test_sse \
 	test/unit/test_ws test/unit/test_inflate test/unit/test_ratelimit \
 	test/unit/test_tokens test/unit/test_stream_index test/unit/test_prom \
-	test/unit/test_stepsort
+	test/unit/test_stepsort test/unit/test_hash128
 
 # the event modules, all backend-free, and their headers
 EVENT_SRCS = src/core/event.c src/core/event_fast.c src/core/event_type.c \
@@ -211,6 +211,9 @@ test/unit/test_tokens: test/unit/test_tokens.c test/unit/unit.h src/core/token_t
 
 test/unit/test_stepsort: test/unit/test_stepsort.c test/unit/unit.h src/core/stepsort.c src/core/stepsort.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_stepsort.c src/core/stepsort.c
+
+test/unit/test_hash128: test/unit/test_hash128.c test/unit/unit.h src/core/hash128.c src/core/hash128.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_hash128.c src/core/hash128.c
 
 test/unit/test_stream_index: test/unit/test_stream_index.c test/unit/unit.h src/core/stream_index.c src/core/stream_index.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_stream_index.c src/core/stream_index.c
