@@ -73,6 +73,7 @@ OBJS = \
 	src/core/json_compat.o \
 	src/core/idcache.o \
 	src/core/stepsort.o \
+	src/core/hash128.o \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
 	src/journal/journal_fs.o \
@@ -85,7 +86,7 @@ OBJS = \
 DATA = evproc--1.0.sql \
 	evproc--1.0--1.1.sql evproc--1.1--1.2.sql evproc--1.2--1.3.sql evproc--1.3--1.4.sql \
 	evproc--1.4--1.5.sql \
-	evproc--1.5--1.6.sql evproc--1.6--1.7.sql
+	evproc--1.5--1.6.sql evproc--1.6--1.7.sql evproc--1.7--1.8.sql
 PGFILEDESC = "evproc - revenue events over HTTP, ingested exactly once"
 
 SHLIB_LINK = -lmicrohttpd -lgnutls -ljson-c -lz

@@ -5,12 +5,14 @@
  *
  * evproc_user_revenue() is plain SQL (see evproc--1.0.sql); what needs the
  * worker or its shared memory is here: evproc_rotate(), the monitoring
- * views' functions (evproc.stats, evproc.journal_files) and the pause of
- * ingest.
+ * views' functions (evproc.stats, evproc.journal_files), the pause of
+ * ingest, and evproc.murmur3_128(), the fingerprint ingest records.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "core/hash128.h"
 
 #include "shared/role.h"
 #include "shared/settings.h"
@@ -27,6 +29,7 @@ PG_FUNCTION_INFO_V1(evproc_worker_stats);
 PG_FUNCTION_INFO_V1(evproc_journal_files_on_disk);
 PG_FUNCTION_INFO_V1(evproc_pause_ingest);
 PG_FUNCTION_INFO_V1(evproc_resume_ingest);
+PG_FUNCTION_INFO_V1(evproc_murmur3_128);
 
 /*
  * evproc_rotate(timeout_ms) asks every worker to rotate its journal now and
@@ -253,4 +256,21 @@ evproc_resume_ingest(PG_FUNCTION_ARGS)
 {
 	status_pause(false, 0);
 	PG_RETURN_VOID();
+}
+
+/*
+ * evproc_murmur3_128(bytea) is the fingerprint that ingest records for a
+ * file (evproc.processed_files.murmur3_128): so that an operator, or a
+ * test, can tell whether bytes on disk are those recorded.
+ */
+Datum
+evproc_murmur3_128(PG_FUNCTION_ARGS)
+{
+	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	bytea	   *result = palloc(VARHDRSZ + EV_HASH128_LEN);
+
+	ev_hash128(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data), 0,
+			   (uint8 *) VARDATA(result));
+	SET_VARSIZE(result, VARHDRSZ + EV_HASH128_LEN);
+	PG_RETURN_BYTEA_P(result);
 }
