@@ -67,10 +67,12 @@ static struct
 	int			keep_users;
 } fold;
 
-static SPIPlanPtr plan_recorded = NULL;
+/* by schema: [1] where processed_files has murmur3_128 (1.8 on) */
+static SPIPlanPtr plan_recorded[2];
 static SPIPlanPtr plan_upsert = NULL;
 static SPIPlanPtr plan_reject = NULL;
-static SPIPlanPtr plan_record = NULL;
+static SPIPlanPtr plan_record[2];
+static bool murmur3_schema;		/* this transaction's: 1.8 or later */
 static SPIPlanPtr plan_seen = NULL;
 static SPIPlanPtr plan_notify_users = NULL;
 static SPIPlanPtr plan_notify_file = NULL;
@@ -185,10 +187,17 @@ fold_prepare(void)
 	Oid			record[6] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
 	Oid			seen[1] = {TEXTARRAYOID};
 
-	if (plan_recorded == NULL)
-		plan_recorded = db_prepare(
-								   "SELECT size, sha256 FROM evproc.processed_files WHERE filename = $1",
-								   1, text1);
+	/*
+	 * ALTER EXTENSION evproc UPDATE adds processed_files.murmur3_128 while
+	 * the worker runs (it waits for the lock that a file's transaction
+	 * holds): each transaction looks, and uses the plans of its schema.
+	 */
+	murmur3_schema = db_has_column("processed_files", "murmur3_128");
+	if (plan_recorded[murmur3_schema] == NULL)
+		plan_recorded[murmur3_schema] = db_prepare(murmur3_schema ?
+												   "SELECT size, sha256, murmur3_128 FROM evproc.processed_files WHERE filename = $1" :
+												   "SELECT size, sha256, NULL::pg_catalog.bytea FROM evproc.processed_files WHERE filename = $1",
+												   1, text1);
 	if (plan_upsert == NULL)
 		plan_upsert = db_prepare(FOLD_UPSERT_SQL, 3, upsert);
 	if (plan_reject == NULL)
@@ -197,12 +206,15 @@ fold_prepare(void)
 								 "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "pg_catalog.unnest($4)) AS t(n, l, r)",
 								 4, reject);
-	if (plan_record == NULL)
-		plan_record = db_prepare(
-								 "INSERT INTO evproc.processed_files "
-								 "(filename, events, rejected, duplicates, size, sha256) "
-								 "VALUES ($1, $2, $3, $4, $5, $6)",
-								 6, record);
+	if (plan_record[murmur3_schema] == NULL)
+		plan_record[murmur3_schema] = db_prepare(murmur3_schema ?
+												 "INSERT INTO evproc.processed_files "
+												 "(filename, events, rejected, duplicates, size, murmur3_128) "
+												 "VALUES ($1, $2, $3, $4, $5, $6)" :
+												 "INSERT INTO evproc.processed_files "
+												 "(filename, events, rejected, duplicates, size, sha256) "
+												 "VALUES ($1, $2, $3, $4, $5, $6)",
+												 6, record);
 	if (plan_notify_users == NULL)
 	{
 		Oid			users[1] = {TEXTARRAYOID};
@@ -244,33 +256,53 @@ fold_prepare(void)
 }
 
 /*
+ * fold_records_sha256: does this transaction's schema record a SHA-256
+ * (before 1.8), which the caller must then compute before fold_record?
+ */
+bool
+fold_records_sha256(void)
+{
+	return !murmur3_schema;
+}
+
+/* same_bytes: is the bytea datum exactly len bytes equal to bytes? */
+static bool
+same_bytes(Datum d, const uint8 *bytes, size_t len)
+{
+	return VARSIZE_ANY_EXHDR(DatumGetPointer(d)) == len &&
+		memcmp(VARDATA_ANY(DatumGetPointer(d)), bytes, len) == 0;
+}
+
+/*
  * fold_recorded_as looks name up in evproc.processed_files and compares
- * what is recorded with the file's fingerprint (size and SHA-256).
+ * what is recorded with the file's fingerprint fp: its size and
+ * MurmurHash3, or, for a row recorded by 1.1 to 1.7, its SHA-256, which
+ * the caller computes only when told so (RECORDED_NEEDS_SHA256).
  */
 Recorded
-fold_recorded_as(const char *name, int64 size, const uint8 *digest)
+fold_recorded_as(const char *name, const Fingerprint *fp)
 {
 	Datum		arg = CStringGetTextDatum(name);
-	bool		size_null;
-	bool		hash_null;
-	Datum		rec_size;
-	Datum		rec_hash;
+	Datum		values[3];
+	bool		nulls[3];
 
-	db_execute(plan_recorded, &arg, false, 1, SPI_OK_SELECT);
+	db_execute(plan_recorded[murmur3_schema], &arg, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return RECORDED_NOT;
-	rec_size = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-							 &size_null);
-	rec_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-							 &hash_null);
-	if (size_null || hash_null)
+	for (int i = 0; i < 3; i++)
+		values[i] = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+	if (nulls[0] || (nulls[1] && nulls[2]))
 		return RECORDED_LEGACY;
-	if (DatumGetInt64(rec_size) == size &&
-		VARSIZE_ANY_EXHDR(DatumGetPointer(rec_hash)) == PG_SHA256_DIGEST_LENGTH &&
-		memcmp(VARDATA_ANY(DatumGetPointer(rec_hash)), digest,
-			   PG_SHA256_DIGEST_LENGTH) == 0)
-		return RECORDED_SAME;
-	return RECORDED_OTHER;
+	if (DatumGetInt64(values[0]) != fp->size)
+		return RECORDED_OTHER;
+	if (!nulls[2])
+		return same_bytes(values[2], fp->murmur3, EV_HASH128_LEN) ?
+			RECORDED_SAME : RECORDED_OTHER;
+	if (!fp->has_sha256)
+		return RECORDED_NEEDS_SHA256;
+	return same_bytes(values[1], fp->sha256, PG_SHA256_DIGEST_LENGTH) ?
+		RECORDED_SAME : RECORDED_OTHER;
 }
 
 static int
@@ -571,21 +603,26 @@ fold_users(MemoryContext cxt, const char ***users)
 
 /*
  * fold_record records the file's name with its counts and fingerprint in
- * evproc.processed_files, the last statement of its transaction, and
- * gives the counts.
+ * evproc.processed_files (its MurmurHash3, or its SHA-256 before schema
+ * 1.8), the last statement of its transaction, and gives the counts.
  */
 void
-fold_record(int64 size, const uint8 *digest, FoldCounts *counts)
+fold_record(const Fingerprint *fp, FoldCounts *counts)
 {
 	Datum		args[6];
 
+	Assert(murmur3_schema || fp->has_sha256);
 	args[0] = CStringGetTextDatum(fold.name);
 	args[1] = Int64GetDatum(fold.counts.events);
 	args[2] = Int64GetDatum(fold.counts.rejected);
 	args[3] = Int64GetDatum(fold.counts.duplicates);
-	args[4] = Int64GetDatum(size);
-	args[5] = PointerGetDatum(cstring_to_text_with_len((const char *) digest,
-													   PG_SHA256_DIGEST_LENGTH));
-	db_execute(plan_record, args, false, 0, SPI_OK_INSERT);
+	args[4] = Int64GetDatum(fp->size);
+	if (murmur3_schema)
+		args[5] = PointerGetDatum(cstring_to_text_with_len((const char *) fp->murmur3,
+														   EV_HASH128_LEN));
+	else
+		args[5] = PointerGetDatum(cstring_to_text_with_len((const char *) fp->sha256,
+														   PG_SHA256_DIGEST_LENGTH));
+	db_execute(plan_record[murmur3_schema], args, false, 0, SPI_OK_INSERT);
 	*counts = fold.counts;
 }

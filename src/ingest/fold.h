@@ -15,6 +15,7 @@
 #include "common/sha2.h"
 
 #include "core/event.h"
+#include "core/hash128.h"
 
 /* An event with an eventId, waiting to be checked against seen_events. */
 typedef struct IdEvent
@@ -26,13 +27,27 @@ typedef struct IdEvent
 	int64		seq;			/* its line: the first one wins */
 } IdEvent;
 
+/*
+ * A file's fingerprint: its size and MurmurHash3 x64-128 (recorded from
+ * schema 1.8 on), and its SHA-256 once computed (recorded by 1.1 to 1.7;
+ * needed only to compare with such a row, or to record into such a schema).
+ */
+typedef struct Fingerprint
+{
+	int64		size;
+	uint8		murmur3[EV_HASH128_LEN];
+	bool		has_sha256;
+	uint8		sha256[PG_SHA256_DIGEST_LENGTH];
+} Fingerprint;
+
 /* How a file's name was recorded before, if it was. */
 typedef enum Recorded
 {
 	RECORDED_NOT,				/* a new name */
 	RECORDED_SAME,				/* with this file's fingerprint: counted */
 	RECORDED_LEGACY,			/* before fingerprints (1.0): counted */
-	RECORDED_OTHER				/* with another fingerprint: another file */
+	RECORDED_OTHER,				/* with another fingerprint: another file */
+	RECORDED_NEEDS_SHA256		/* with a SHA-256 only: compute it, ask again */
 } Recorded;
 
 /* What a file's fold came to, for the log and processed_files. */
@@ -72,8 +87,8 @@ extern void fold_end(void);
 
 /* in the file's transaction */
 extern void fold_prepare(void);
-extern Recorded fold_recorded_as(const char *name, int64 size,
-								 const uint8 *digest);
+extern bool fold_records_sha256(void);
+extern Recorded fold_recorded_as(const char *name, const Fingerprint *fp);
 extern void fold_fresh_begin(int64 n);
 extern bool fold_fresh(int64 seq);
 extern void fold_count_new_ids(IdEvent *chunk, int n);
@@ -85,7 +100,7 @@ extern bool fold_rejected_step(void);
 extern void fold_apply_tops(void);
 extern void fold_notify(void);
 extern int	fold_users(MemoryContext cxt, const char ***users);
-extern void fold_record(int64 size, const uint8 *digest, FoldCounts *counts);
+extern void fold_record(const Fingerprint *fp, FoldCounts *counts);
 
 /* outside a file (fold_prune_seen, fold_last_recorded_name: fold_upkeep.c) */
 extern char *fold_printable(const char *text, size_t len);

@@ -106,9 +106,9 @@ typedef struct IngestState
 	char		name[JOURNAL_NAME_MAX];
 	char		path[MAXPGPATH];
 	JournalReader reader;		/* open from start_file to the end */
-	pg_cryptohash_ctx *sha256;	/* fingerprint of what was read */
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	int64		size;			/* bytes read in the first pass */
+	EvHash128	murmur3;		/* fingerprint of what was read */
+	Fingerprint fp;				/* the file's, once read */
+	pg_cryptohash_ctx *sha256;	/* while its SHA-256 is computed, if ever */
 	MemoryContext step_cxt;		/* reset at each step */
 	TypeSet    *types;			/* the event types when the file began */
 	int64		id_events;		/* events that carry an eventId */
@@ -481,9 +481,57 @@ commit_file(Journal *journal)
 static void
 hash_block(void *arg, const char *data, size_t len)
 {
+	ev_hash128_update(&state.murmur3, data, len);
+}
+
+/* sha256_block feeds the SHA-256 with a block read from the file again. */
+static void
+sha256_block(void *arg, const char *data, size_t len)
+{
 	if (pg_cryptohash_update(state.sha256, (const uint8 *) data, len) < 0)
 		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
 			 state.path, pg_cryptohash_error(state.sha256));
+}
+
+/*
+ * compute_sha256 reads the file again for its SHA-256, in one go: only for
+ * a name that 1.1 to 1.7 recorded with a SHA-256 (the file found again
+ * after an update), and for a schema not yet updated to 1.8, which records
+ * SHA-256 (that costs what it did before 1.8: a second read of the file).
+ */
+static void
+compute_sha256(void)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	const char *line;
+	size_t		len;
+	JournalLine r;
+
+	CurrentResourceOwner = ingest_owner;
+	state.sha256 = pg_cryptohash_create(PG_SHA256);
+	CurrentResourceOwner = oldowner;
+	if (state.sha256 == NULL || pg_cryptohash_init(state.sha256) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not start a SHA-256 computation")));
+	if (jreader_rewind(&state.reader) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\" again: %m", state.path)));
+	state.reader.on_read = sha256_block;
+	while ((r = jreader_next(&state.reader, &line, &len)) != JL_EOF)
+		if (r == JL_ERROR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", state.path)));
+	state.reader.on_read = NULL;
+	if (pg_cryptohash_final(state.sha256, state.fp.sha256,
+							sizeof(state.fp.sha256)) < 0)
+		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
+			 state.path, pg_cryptohash_error(state.sha256));
+	pg_cryptohash_free(state.sha256);
+	state.sha256 = NULL;
+	state.fp.has_sha256 = true;
 }
 
 /*
@@ -497,7 +545,6 @@ start_file(Journal *journal)
 {
 	int			fd;
 	const char *why = NULL;
-	ResourceOwner oldowner;
 
 	/* the database journal's sealed segments first, then files */
 	state.segment = segments_open_next(&state.reader, state.name,
@@ -542,14 +589,8 @@ opened:
 	/* from here on, ingest_abandon cleans up */
 	state.active = true;
 	state.phase = PHASE_READING;
-	oldowner = CurrentResourceOwner;
-	CurrentResourceOwner = ingest_owner;
-	state.sha256 = pg_cryptohash_create(PG_SHA256);
-	CurrentResourceOwner = oldowner;
-	if (state.sha256 == NULL || pg_cryptohash_init(state.sha256) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not start a SHA-256 computation")));
+	ev_hash128_init(&state.murmur3, 0);
+	memset(&state.fp, 0, sizeof(state.fp));
 	state.reader.on_read = hash_block;
 	state.types = types_copy(TopMemoryContext);
 	fold_begin(state.name);
@@ -565,13 +606,8 @@ opened:
 static void
 finish_reading(void)
 {
-	if (pg_cryptohash_final(state.sha256, state.digest,
-							sizeof(state.digest)) < 0)
-		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
-			 state.path, pg_cryptohash_error(state.sha256));
-	pg_cryptohash_free(state.sha256);
-	state.sha256 = NULL;
-	state.size = (int64) state.reader.offset;
+	ev_hash128_final(&state.murmur3, state.fp.murmur3);
+	state.fp.size = (int64) state.reader.offset;
 	state.phase = PHASE_READ;
 	state.apply_at = 0;
 }
@@ -608,7 +644,14 @@ begin_apply(Journal *journal)
 	}
 	fold_prepare();
 	state.phase = PHASE_APPLYING;
-	recorded = fold_recorded_as(state.name, state.size, state.digest);
+	recorded = fold_recorded_as(state.name, &state.fp);
+	if (recorded == RECORDED_NEEDS_SHA256 ||
+		(recorded == RECORDED_NOT && fold_records_sha256()))
+	{
+		compute_sha256();
+		if (recorded == RECORDED_NEEDS_SHA256)
+			recorded = fold_recorded_as(state.name, &state.fp);
+	}
 	if (recorded == RECORDED_NOT)
 	{
 		state.phase = state.id_events > 0 ? PHASE_DEDUPE : PHASE_SORTING;
@@ -632,7 +675,7 @@ begin_apply(Journal *journal)
 						state.name)));
 		return;
 	}
-	ingest_recorded(journal, state.name, recorded, state.size);
+	ingest_recorded(journal, state.name, recorded, state.fp.size);
 }
 
 /*
@@ -689,7 +732,7 @@ file_step(Journal *journal)
 		case PHASE_RECORD:
 			/* the last statements; the commit is the next step */
 			fold_notify();
-			fold_record(state.size, state.digest, &state.counts);
+			fold_record(&state.fp, &state.counts);
 			if (state.segment)
 				segments_consume();
 			XLogSetAsyncXactLSN(XactLastRecEnd);

@@ -404,6 +404,19 @@ db_has_table(const char *name)
 }
 
 /*
+ * db_has_column: does the extension's table have the column?  In a unit of
+ * work.  (An update adds columns while the worker runs: see fold_prepare.)
+ */
+bool
+db_has_column(const char *table, const char *column)
+{
+	Oid			nsp = get_namespace_oid("evproc", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, column) != InvalidAttrNumber;
+}
+
+/*
  * db_check_schema raises an error, with a hint saying what to run, unless
  * the extension's tables are there and of this library's version (1.0 had
  * no fingerprints, 1.1 a table of revenue instead of metrics).

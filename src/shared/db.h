@@ -44,6 +44,7 @@ extern Datum db_numeric(const char *literal);
 
 extern bool db_schema_ready(void);
 extern bool db_has_table(const char *name);
+extern bool db_has_column(const char *table, const char *column);
 extern void db_check_schema(void);
 extern bool db_try_lock(const char *const *tables, int ntables,
 						int lockmode);

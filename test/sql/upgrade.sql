@@ -1,11 +1,11 @@
 --
 -- One install script, evproc--1.0.sql, and the update chain (1.0--1.1,
--- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6, 1.6--1.7): CREATE
--- EXTENSION at 1.7 runs 1.0 and then the chain, the scripts ALTER
+-- 1.1--1.2, 1.2--1.3, 1.3--1.4, 1.4--1.5, 1.5--1.6, 1.6--1.7, 1.7--1.8):
+-- CREATE EXTENSION at 1.8 runs 1.0 and then the chain, the scripts ALTER
 -- EXTENSION UPDATE runs, so that the two paths cannot drift.  The test
 -- checks that no other full install script is installed (one left over
 -- from an older build would be taken instead of the chain), prints the
--- objects and comments of a fresh 1.7 (a change to a released script shows
+-- objects and comments of a fresh 1.8 (a change to a released script shows
 -- here), and proves that an extension created at 1.0, 1.1, 1.2, 1.3, 1.4,
 -- 1.5 or 1.6, with data, then updated by ALTER EXTENSION UPDATE, keeps its
 -- data and ends with the same objects, storage parameters and comments as
@@ -15,7 +15,7 @@
 -- database, the only one the extension can be created in (see
 -- database.sql): the journal is drained first so that the worker has
 -- nothing to ingest while its tables are missing or old, and the test ends
--- with the extension at 1.7, the default version.
+-- with the extension at 1.8, the default version.
 --
 -- columns, constraints, indexes, functions (privileges, volatility,
 -- strictness, security, settings, body), tables and views (privileges,
@@ -35,12 +35,12 @@
 -- evproc_rotate returns once every archived file is ingested
 SELECT count(*) AS drained FROM (SELECT evproc_rotate()) s;
 -- the full install scripts installed: evproc--1.0.sql only; the rest is
--- the chain, which reaches 1.7 from every version
+-- the chain, which reaches 1.8 from every version
 SELECT f AS install_script FROM pg_ls_dir((SELECT setting FROM pg_config
     WHERE name = 'SHAREDIR') || '/extension') AS f
 WHERE f ~ '^evproc--[0-9.]+\.sql$' ORDER BY f;
 SELECT source, path FROM pg_extension_update_paths('evproc')
-WHERE target = '1.7' ORDER BY source;
+WHERE target = '1.8' ORDER BY source;
 DROP EXTENSION evproc;
 CREATE EXTENSION evproc;
 SELECT extversion FROM pg_extension WHERE extname = 'evproc';
@@ -104,7 +104,7 @@ FROM (VALUES
 ) AS v(label, name)
 ORDER BY accepted DESC, label;
 SELECT count(*) AS rows_left FROM evproc.user_metrics;
--- the objects and comments of 1.7, which every path below must give
+-- the objects and comments of 1.8, which every path below must give
 \pset format unaligned
 :shape;
 :comments;
@@ -134,7 +134,7 @@ FROM evproc.user_revenue ORDER BY user_id;
 SELECT evproc_user_revenue('old-1') AS old_1, evproc_user_revenue('old-3') AS old_3,
        evproc_user_revenue('nobody') AS nobody;
 SELECT evproc_user_metrics('old-1');
--- the journal tables, made by 1.6, without autovacuum as in a fresh 1.7
+-- the journal tables, made by 1.6, without autovacuum as in a fresh 1.8
 :journal_reloptions;
 \o results/upgrade_upgraded.txt
 :shape;
