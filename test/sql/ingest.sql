@@ -40,6 +40,23 @@ SELECT evproc_user_revenue('drop1') AS drop1;
 SELECT count(*) AS renamed FROM evproc.processed_files
 WHERE filename ~ '^events-\d{8}T\d{6}Z-\d{10,}-[0-9a-f]{16}\.jsonl$' AND events = 1 AND size = 58;
 
+-- a name recorded by 1.1 to 1.7, with a SHA-256 only: the file found
+-- again under it is read once more for its SHA-256; the same bytes are
+-- only moved, other bytes of the same size are counted under a new name
+INSERT INTO evproc.processed_files (filename, events, rejected, size, sha256)
+VALUES ('events-legacy-0001.jsonl', 1, 0, 57,
+        sha256(convert_to('{"userId": "legacy1", "name": "add_revenue", "value": 5}' || E'\n', 'UTF8'))),
+       ('events-legacy-0002.jsonl', 1, 0, 57,
+        sha256(convert_to('{"userId": "legacy2", "name": "add_revenue", "value": 5}' || E'\n', 'UTF8')));
+\! printf '%s\n' '{"userId": "legacy1", "name": "add_revenue", "value": 5}' > "$EVDIR/legacy.tmp" && mv "$EVDIR/legacy.tmp" "$EVDIR/events-legacy-0001.jsonl"
+\! printf '%s\n' '{"userId": "legacy2", "name": "add_revenue", "value": 7}' > "$EVDIR/legacy.tmp" && mv "$EVDIR/legacy.tmp" "$EVDIR/events-legacy-0002.jsonl"
+SELECT evproc_rotate();
+SELECT evproc_user_revenue('legacy1') AS legacy1, evproc_user_revenue('legacy2') AS legacy2;
+\! ls "$EVDIR/processed" | grep -c legacy-0001
+SELECT count(*) AS legacy_renamed FROM evproc.processed_files
+WHERE filename ~ '^events-\d{8}T\d{6}Z-\d{10,}-[0-9a-f]{16}\.jsonl$' AND events = 1 AND size = 57
+  AND murmur3_128 IS NOT NULL AND sha256 IS NULL;
+
 -- files that cannot be ingested as they are go to failed/, and the rest
 -- goes on: a FIFO (never opened blocking), a symbolic link, a directory,
 -- an unreadable file, a name that is not UTF-8

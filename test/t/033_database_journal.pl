@@ -276,7 +276,7 @@ my $method = $node->psql('postgres', 'SET default_toast_compression = lz4') == 0
 is(sql("SELECT count(*) > 0 AND count(*) = count(*) FILTER (WHERE pg_column_compression(lines) = '$method') "
 	  . "FROM ($journal_rows) j WHERE pg_column_compression(lines) IS NOT NULL"), 't',
 	"the journal rows are compressed with $method");
-my $sha = sql("SELECT encode(sha256(string_agg(lines, ''::bytea ORDER BY pass)), 'hex') "
+my $fingerprint = sql("SELECT encode(evproc.murmur3_128(string_agg(lines, ''::bytea ORDER BY pass)), 'hex') "
 	  . "FROM ($journal_rows) j");
 my $piece_name = sql("SELECT name FROM evproc.journal_segments");
 rotate($node);
@@ -284,8 +284,8 @@ is(sql("SELECT count(*) FROM evproc.journal_segments"), '0',
 	'the large segment is ingested');
 is(sql("SELECT size = $seg_bytes FROM evproc.processed_files WHERE filename = '$piece_name'"),
 	't', 'recorded with the size of its bytes');
-is(sql("SELECT encode(sha256, 'hex') FROM evproc.processed_files WHERE filename = '$piece_name'"),
-	$sha, 'and their SHA-256');
+is(sql("SELECT encode(murmur3_128, 'hex') FROM evproc.processed_files WHERE filename = '$piece_name'"),
+	$fingerprint, 'and their fingerprint (MurmurHash3 x64-128)');
 is(sql("SELECT count(*) || ' ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'piece-u%'"),
 	'120000 120000',
 	'each of the 120,000 events with an eventId counted once, over two ranges of users; resent ones not again');
