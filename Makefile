@@ -55,6 +55,7 @@ OBJS = \
 	src/shared/port_claim.o \
 	src/ingest/lookup.o \
 	src/ingest/ingest.o \
+	src/ingest/fingerprint.o \
 	src/ingest/ingest_moves.o \
 	src/ingest/segments.o \
 	src/ingest/fold.o \

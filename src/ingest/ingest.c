@@ -42,6 +42,7 @@
 #include "postgres.h"
 
 #include "core/prom.h"
+#include "ingest/fingerprint.h"
 #include "ingest/fold.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_moves.h"
@@ -54,8 +55,6 @@
 #include "shared/types.h"
 
 #include "access/xlog.h"
-#include "common/cryptohash.h"
-#include "common/sha2.h"
 #include "portability/instr_time.h"
 #include "storage/lockdefs.h"
 #include "utils/memutils.h"
@@ -484,54 +483,18 @@ hash_block(void *arg, const char *data, size_t len)
 	ev_hash128_update(&state.murmur3, data, len);
 }
 
-/* sha256_block feeds the SHA-256 with a block read from the file again. */
-static void
-sha256_block(void *arg, const char *data, size_t len)
-{
-	if (pg_cryptohash_update(state.sha256, (const uint8 *) data, len) < 0)
-		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
-			 state.path, pg_cryptohash_error(state.sha256));
-}
-
-/*
- * compute_sha256 reads the file again for its SHA-256, in one go: only for
- * a name that 1.1 to 1.7 recorded with a SHA-256 (the file found again
- * after an update), and for a schema not yet updated to 1.8, which records
- * SHA-256 (that costs what it did before 1.8: a second read of the file).
- */
+/* compute_sha256: the file's SHA-256 (fingerprint.c), in ingest_owner */
 static void
 compute_sha256(void)
 {
 	ResourceOwner oldowner = CurrentResourceOwner;
-	const char *line;
-	size_t		len;
-	JournalLine r;
 
 	CurrentResourceOwner = ingest_owner;
-	state.sha256 = pg_cryptohash_create(PG_SHA256);
+	state.sha256 = fingerprint_sha256_start();
 	CurrentResourceOwner = oldowner;
-	if (state.sha256 == NULL || pg_cryptohash_init(state.sha256) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not start a SHA-256 computation")));
-	if (jreader_rewind(&state.reader) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\" again: %m", state.path)));
-	state.reader.on_read = sha256_block;
-	while ((r = jreader_next(&state.reader, &line, &len)) != JL_EOF)
-		if (r == JL_ERROR)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", state.path)));
-	state.reader.on_read = NULL;
-	if (pg_cryptohash_final(state.sha256, state.fp.sha256,
-							sizeof(state.fp.sha256)) < 0)
-		elog(ERROR, "could not compute the SHA-256 of \"%s\": %s",
-			 state.path, pg_cryptohash_error(state.sha256));
+	fingerprint_sha256_read(&state.reader, state.path, state.sha256, &state.fp);
 	pg_cryptohash_free(state.sha256);
 	state.sha256 = NULL;
-	state.fp.has_sha256 = true;
 }
 
 /*
