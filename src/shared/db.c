@@ -377,6 +377,15 @@ db_numeric(const char *literal)
 							   Int32GetDatum(-1));
 }
 
+/* extension_rel: the extension's relation name, or InvalidOid if missing */
+static Oid
+extension_rel(const char *name)
+{
+	Oid			nsp = get_namespace_oid("evproc", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
 /*
  * db_schema_ready reports whether the extension's tables exist in this
  * database.  Call inside a unit of work.
@@ -384,12 +393,8 @@ db_numeric(const char *literal)
 bool
 db_schema_ready(void)
 {
-	Oid			nsp = get_namespace_oid("evproc", true);
-
-	if (!OidIsValid(nsp))
-		return false;
 	for (int i = 0; i < DB_NTABLES; i++)
-		if (!OidIsValid(get_relname_relid(db_tables[i], nsp)))
+		if (!OidIsValid(extension_rel(db_tables[i])))
 			return false;
 	return true;
 }
@@ -398,9 +403,7 @@ db_schema_ready(void)
 bool
 db_has_table(const char *name)
 {
-	Oid			nsp = get_namespace_oid("evproc", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
+	return OidIsValid(extension_rel(name));
 }
 
 /*
@@ -410,8 +413,7 @@ db_has_table(const char *name)
 bool
 db_has_column(const char *table, const char *column)
 {
-	Oid			nsp = get_namespace_oid("evproc", true);
-	Oid			rel = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+	Oid			rel = extension_rel(table);
 
 	return OidIsValid(rel) && get_attnum(rel, column) != InvalidAttrNumber;
 }
@@ -424,14 +426,10 @@ db_has_column(const char *table, const char *column)
 void
 db_check_schema(void)
 {
-	Oid			nsp = get_namespace_oid("evproc", true);
-	Oid			files = OidIsValid(nsp) ?
-		get_relname_relid("processed_files", nsp) : InvalidOid;
-	Oid			revenue = OidIsValid(nsp) ?
-		get_relname_relid("user_revenue", nsp) : InvalidOid;
+	Oid			revenue = extension_rel("user_revenue");
 
-	if (OidIsValid(files) &&
-		(get_attnum(files, "sha256") == InvalidAttrNumber ||
+	if (db_has_table("processed_files") &&
+		(!db_has_column("processed_files", "sha256") ||
 		 (!db_has_table("user_metrics") && OidIsValid(revenue) &&
 		  get_rel_relkind(revenue) == RELKIND_RELATION)))
 		ereport(ERROR,
@@ -457,11 +455,9 @@ db_check_schema(void)
 bool
 db_try_lock(const char *const *tables, int ntables, int lockmode)
 {
-	Oid			nsp = get_namespace_oid("evproc", true);
-
 	for (int i = 0; i < ntables; i++)
 	{
-		Oid			relid = get_relname_relid(tables[i], nsp);
+		Oid			relid = extension_rel(tables[i]);
 
 		if (!OidIsValid(relid) ||
 			!ConditionalLockRelationOid(relid, (LOCKMODE) lockmode))
