@@ -206,14 +206,14 @@ fold_prepare(void)
 								 "SELECT $1, n, l, r FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "pg_catalog.unnest($4)) AS t(n, l, r)",
 								 4, reject);
+#define RECORD_SQL(hash) \
+	"INSERT INTO evproc.processed_files " \
+	"(filename, events, rejected, duplicates, size, " hash ") " \
+	"VALUES ($1, $2, $3, $4, $5, $6)"
 	if (plan_record[murmur3_schema] == NULL)
 		plan_record[murmur3_schema] = db_prepare(murmur3_schema ?
-												 "INSERT INTO evproc.processed_files "
-												 "(filename, events, rejected, duplicates, size, murmur3_128) "
-												 "VALUES ($1, $2, $3, $4, $5, $6)" :
-												 "INSERT INTO evproc.processed_files "
-												 "(filename, events, rejected, duplicates, size, sha256) "
-												 "VALUES ($1, $2, $3, $4, $5, $6)",
+												 RECORD_SQL("murmur3_128") :
+												 RECORD_SQL("sha256"),
 												 6, record);
 	if (plan_notify_users == NULL)
 	{
@@ -617,12 +617,11 @@ fold_record(const Fingerprint *fp, FoldCounts *counts)
 	args[2] = Int64GetDatum(fold.counts.rejected);
 	args[3] = Int64GetDatum(fold.counts.duplicates);
 	args[4] = Int64GetDatum(fp->size);
-	if (murmur3_schema)
-		args[5] = PointerGetDatum(cstring_to_text_with_len((const char *) fp->murmur3,
-														   EV_HASH128_LEN));
-	else
-		args[5] = PointerGetDatum(cstring_to_text_with_len((const char *) fp->sha256,
-														   PG_SHA256_DIGEST_LENGTH));
+	args[5] = PointerGetDatum(murmur3_schema ?
+							  cstring_to_text_with_len((const char *) fp->murmur3,
+													   EV_HASH128_LEN) :
+							  cstring_to_text_with_len((const char *) fp->sha256,
+													   PG_SHA256_DIGEST_LENGTH));
 	db_execute(plan_record[murmur3_schema], args, false, 0, SPI_OK_INSERT);
 	*counts = fold.counts;
 }

@@ -406,10 +406,9 @@ segments_seal(char *name)
 	 * A truncation that missed its lock is tried again now too, not only
 	 * when the next segment is counted: with segments large or ingest
 	 * behind (or paused), that could be long, and the tables would grow
-	 * meanwhile.  Nothing is tried when every table is settled.
+	 * meanwhile.  (Nothing is tried when every table is settled.)
 	 */
-	if (untruncated != 0)
-		truncate_untruncated();
+	truncate_untruncated();
 	return true;
 }
 
