@@ -86,7 +86,7 @@ static bool read_all = false;	/* the segment's last row is in chunk */
 
 /* a chunk is at least this many bytes, unless the segment ends first */
 #define SEG_CHUNK_BYTES		(1024 * 1024)
-/* rows asked for at once to make up a chunk */
+/* passes (rows) asked for at once to make up a chunk */
 #define SEG_CHUNK_ROWS		16
 
 /* the journal tables that may hold rows of counted segments only */
@@ -424,7 +424,15 @@ segments_backlog(int *count, uint64 *bytes, time_t *oldest)
 /*
  * fetch_chunk replaces the chunk with the rows of the segment being read
  * that follow pass chunk_pass, SEG_CHUNK_BYTES or more of them (or all that
- * are left): read_all once none is left.  Rows of a sealed segment never
+ * are left): read_all once none is left.  It asks for a range of passes,
+ * not for the first rows after chunk_pass (ORDER BY pass LIMIT): however
+ * the planner runs it, with or without statistics of the table (autovacuum
+ * is off on the journal tables), it visits at most SEG_CHUNK_ROWS rows.
+ * The LIMIT form, planned on a table never analyzed, became a bitmap scan
+ * of all the segment's rows after chunk_pass, sorted, for each chunk: a
+ * segment of 170,000 rows took over 10 minutes.  Passes are numbered from
+ * 1 without gaps; a gap would only make a range return fewer rows, since
+ * the end is reading.passes, the segment's last pass.  Rows of a sealed segment never
  * change, and its table is not truncated while its row is in
  * journal_segments, so reading it in pieces, in units of work of their
  * own or in ingest's transaction (the eventId pass reads it again), gives
@@ -433,8 +441,9 @@ segments_backlog(int *count, uint64 *bytes, time_t *oldest)
 static void
 fetch_chunk(void)
 {
-	Datum		args[3];
+	Datum		args[4];
 	bool		own = !db_in_work();
+	int64		range_end = chunk_pass + SEG_CHUNK_ROWS;
 	size_t		len = 0;
 	uint64		rows;
 	uint64		i;
@@ -444,16 +453,17 @@ fetch_chunk(void)
 	args[0] = Int32GetDatum(my_worker);
 	args[1] = Int64GetDatum(reading.seg);
 	args[2] = Int64GetDatum(chunk_pass);
+	args[3] = Int64GetDatum(range_end);
 	if (plan_fetch[reading.tab] == NULL)
 	{
-		Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+		Oid			types[4] = {INT4OID, INT8OID, INT8OID, INT8OID};
 		char		sql[160];
 
 		snprintf(sql, sizeof(sql),
 				 "SELECT pass, lines FROM evproc.%s"
-				 " WHERE worker = $1 AND seg = $2 AND pass > $3"
-				 " ORDER BY pass LIMIT %d", tables[reading.tab], SEG_CHUNK_ROWS);
-		plan_fetch[reading.tab] = db_prepare(sql, 3, types);
+				 " WHERE worker = $1 AND seg = $2 AND pass > $3 AND pass <= $4"
+				 " ORDER BY pass", tables[reading.tab]);
+		plan_fetch[reading.tab] = db_prepare(sql, 4, types);
 	}
 	db_execute(plan_fetch[reading.tab], args, true, 0, SPI_OK_SELECT);
 	rows = SPI_processed;
@@ -483,8 +493,10 @@ fetch_chunk(void)
 		if ((Pointer) part != DatumGetPointer(d))
 			pfree(part);
 	}
-	/* the rows left in the table are fewer than asked, and all taken */
-	read_all = rows < SEG_CHUNK_ROWS && i == rows;
+	/* every row of the range taken: the next chunk starts after it */
+	if (i == rows)
+		chunk_pass = range_end;
+	read_all = i == rows && range_end >= reading.passes;
 	SPI_freetuptable(SPI_tuptable);
 	read_at = 0;
 	chunk_len = len;
@@ -529,6 +541,9 @@ segments_open_next(JournalReader *reader, char *name, size_t max_line)
 	static const JournalSource source = {segment_read, segment_rewind, NULL};
 	Oid			types[1] = {INT4OID};
 	Datum		args[1];
+	Oid			pass_types[2] = {INT4OID, INT8OID};
+	Datum		pass_args[2];
+	char		sql[128];
 
 	if (!settings_journal_in_database() || !opened)
 		return false;
@@ -550,10 +565,23 @@ segments_open_next(JournalReader *reader, char *name, size_t max_line)
 	}
 	reading.seg = get_int8(0, 1);
 	reading.tab = (int) get_int8(0, 2);
+	if (reading.tab < 0 || reading.tab >= SEG_TABLES)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("journal segment %lld names journal table %d",
+						(long long) reading.seg, reading.tab)));
 	strlcpy(reading.name, SPI_getvalue(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 3),
 			sizeof(reading.name));
 	reading.bytes = (uint64) get_int8(0, 4);
+	/* its last pass, where fetch_chunk stops (one index probe) */
+	snprintf(sql, sizeof(sql),
+			 "SELECT coalesce(max(pass), 0) FROM evproc.%s"
+			 " WHERE worker = $1 AND seg = $2", tables[reading.tab]);
+	pass_args[0] = Int32GetDatum(my_worker);
+	pass_args[1] = Int64GetDatum(reading.seg);
+	run(sql, 2, pass_types, pass_args, true, SPI_OK_SELECT);
+	reading.passes = get_int8(0, 1);
 	db_commit();
 	if (jreader_open_source(reader, &source, max_line) != 0)
 		ereport(ERROR,

@@ -18,13 +18,17 @@
 #	  acknowledged event counted exactly once (the segment left unsealed is
 #	  sealed at start and ingested).
 #	- Sustained posting with rotations: the ring of journal tables is
-#	  truncated, so it stays small, and nothing is left once ingested.
+#	  truncated, so the rows of at most a few counted segments are left at
+#	  once, and nothing once everything is ingested.
 #	- A segment is sealed by rotation only, as a file is (not at a size of
 #	  its own): over 4 MB in 330 group commits stay one segment, which
 #	  ingest reads a few rows at a time, then again inside the transaction
 #	  (its eventIds, and a second range of its 120,000 users): every event
 #	  counted once, resent eventIds not again, its size and fingerprint
 #	  those of its bytes.
+#	- A segment of 120,000 rows (one POSTed, copied by SQL) is read 16
+#	  passes at a time: every event counted once, and the heap pages ingest
+#	  touches stay within 4 a piece (not a scan per piece).
 #	- The journal directory removed behind the worker's back: the next
 #	  POST is accepted and counted (ingest makes the directory again,
 #	  with a WARNING).
@@ -310,6 +314,64 @@ is(sql("SELECT count(*) || ' ' || sum(revenue) FROM evproc.user_revenue WHERE us
 	'each of the 120,000 events with an eventId counted once, over two ranges of users; resent ones not again');
 is(revenue_of($node, 'piece-plain')->{'piece-plain'}, '330',
 	'each event without an eventId counted, resent ones too');
+
+# --- a segment of many rows: ingest reads it a range of passes at a time ---
+# A segment of 120,000 group commits (rows), made quickly: one event POSTed
+# with ingest paused, its row copied by SQL as passes 2 .. 120000 of the
+# same segment, for 1,000 users (so that ingest sums them in one read of
+# the segment; nothing else is POSTed meanwhile), then sealed by the
+# rotation interval.  Whatever plan the table's
+# statistics (none: autovacuum is off on it) give, ingest reads each piece
+# from a range of 16 passes, so the heap pages it touches grow with the
+# rows, not with their square.  Asking for the rows after a pass with
+# ORDER BY pass LIMIT 16 instead became, on a table never analyzed and of
+# over about 100,000 rows, a bitmap scan of every row after that pass for
+# each piece: 0.5 s a piece at 170,000 rows.
+sql('SELECT evproc_pause_ingest()');
+is(add_revenue($port, 'many-1', 1), 200, 'an event with ingest paused');
+my ($many_seg, $many_tab) = split /\|/,
+  sql("SELECT seg, tab FROM evproc.journal_segments WHERE sealed_at IS NULL");
+sql("INSERT INTO evproc.journal_$many_tab (worker, seg, pass, lines) "
+	  . "SELECT worker, seg, g, convert_to(replace(convert_from(lines, 'UTF8'), "
+	  . "'\"many-1\"', '\"many-' || g % 1000 || '\"'), 'UTF8') "
+	  . "FROM evproc.journal_$many_tab, generate_series(2, 120000) g "
+	  . "WHERE seg = $many_seg AND pass = 1");
+set_conf($node, 'evproc.rotation_interval', '1s');
+ok(query_until($node, "SELECT count(*) FROM evproc.journal_segments WHERE sealed_at IS NOT NULL",
+		'1', 30),
+	'the segment of 120,000 rows is sealed');
+set_conf($node, 'evproc.rotation_interval', '1h');
+# its bytes as the worker would have counted them, had it written them all
+sql("UPDATE evproc.journal_segments SET bytes = (SELECT sum(octet_length(lines)) "
+	  . "FROM evproc.journal_$many_tab WHERE seg = $many_seg) WHERE seg = $many_seg");
+my $many_pages = sql("SELECT pg_relation_size('evproc.journal_$many_tab') / 8192");
+# the heap pages of the table read so far, once every session's counts are
+# in (the worker sends its own at most once a second)
+my $heap_touched = "SELECT heap_blks_hit + heap_blks_read FROM pg_statio_user_tables "
+  . "WHERE schemaname = 'evproc' AND relname = 'journal_$many_tab'";
+sub settled
+{
+	my ($query) = @_;
+	my $last = sql($query);
+	for (1 .. 20)
+	{
+		usleep(1_200_000);
+		my $now = sql($query);
+		return $now if $now eq $last;
+		$last = $now;
+	}
+	return $last;
+}
+my $touched_before = settled($heap_touched);
+sql('SELECT evproc_resume_ingest()');
+rotate($node);
+my $touched = settled($heap_touched) - $touched_before;
+is(sql("SELECT count(*) || ' ' || sum(revenue) FROM evproc.user_revenue WHERE user_id LIKE 'many-%'"),
+	'1000 120000', 'the segment of 120,000 rows is ingested, each event counted once');
+my $pieces = int((120000 + 15) / 16);
+cmp_ok($touched, '<=', 4 * $pieces,
+	"ingest touched $touched heap pages of a table of $many_pages for 120,000 rows: "
+	  . "at most 4 a piece of 16 rows");
 
 # --- the journal directory removed: ingest makes it again ---
 # (no journal write comes in this mode to make it again, and the
