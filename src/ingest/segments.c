@@ -432,11 +432,12 @@ segments_backlog(int *count, uint64 *bytes, time_t *oldest)
  * of all the segment's rows after chunk_pass, sorted, for each chunk: a
  * segment of 170,000 rows took over 10 minutes.  Passes are numbered from
  * 1 without gaps; a gap would only make a range return fewer rows, since
- * the end is reading.passes, the segment's last pass.  Rows of a sealed segment never
- * change, and its table is not truncated while its row is in
- * journal_segments, so reading it in pieces, in units of work of their
- * own or in ingest's transaction (the eventId pass reads it again), gives
- * the bytes that were committed.
+ * the end is reading.passes, the segment's last pass.
+ *
+ * Rows of a sealed segment never change, and its table is not truncated
+ * while its row is in journal_segments, so reading it in pieces, in units
+ * of work of their own or in ingest's transaction (the eventId pass reads
+ * it again), gives the bytes that were committed.
  */
 static void
 fetch_chunk(void)
