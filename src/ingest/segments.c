@@ -100,25 +100,35 @@ static SPIPlanPtr plan_append[SEG_TABLES];
 /* fetch_chunk's SELECT of each journal table, prepared once */
 static SPIPlanPtr plan_fetch[SEG_TABLES];
 
-/* missing_tables: the error when the tables of 1.6 are not there */
+/*
+ * missing_tables raises the error for journal tables that are not there:
+ * the extension is older than 1.6.
+ */
+static void
+missing_tables(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("evproc.journal_storage is \"database\" but the journal tables of the evproc extension are missing in database \"%s\"",
+					evproc_database),
+			 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
+}
+
 static void
 check_tables(void)
 {
 	if (!db_has_table("journal_segments"))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("evproc.journal_storage is \"database\" but the journal tables of the evproc extension are missing in database \"%s\"",
-						evproc_database),
-				 errhint("Run ALTER EXTENSION evproc UPDATE in that database.")));
+		missing_tables();
 }
 
+/* table_oid: the journal table name's OID; missing_tables if it is not there */
 static Oid
 table_oid(const char *name)
 {
-	Oid			relid = get_relname_relid(name, get_namespace_oid("evproc", false));
+	Oid			relid = db_extension_rel(name);
 
 	if (!OidIsValid(relid))
-		check_tables();
+		missing_tables();
 	return relid;
 }
 

@@ -377,9 +377,12 @@ db_numeric(const char *literal)
 							   Int32GetDatum(-1));
 }
 
-/* extension_rel: the extension's relation name, or InvalidOid if missing */
-static Oid
-extension_rel(const char *name)
+/*
+ * db_extension_rel: the OID of the extension's relation name, or
+ * InvalidOid if it (or the schema) is missing.  In a unit of work.
+ */
+Oid
+db_extension_rel(const char *name)
 {
 	Oid			nsp = get_namespace_oid("evproc", true);
 
@@ -394,7 +397,7 @@ bool
 db_schema_ready(void)
 {
 	for (int i = 0; i < DB_NTABLES; i++)
-		if (!OidIsValid(extension_rel(db_tables[i])))
+		if (!OidIsValid(db_extension_rel(db_tables[i])))
 			return false;
 	return true;
 }
@@ -403,7 +406,7 @@ db_schema_ready(void)
 bool
 db_has_table(const char *name)
 {
-	return OidIsValid(extension_rel(name));
+	return OidIsValid(db_extension_rel(name));
 }
 
 /*
@@ -413,7 +416,7 @@ db_has_table(const char *name)
 bool
 db_has_column(const char *table, const char *column)
 {
-	Oid			rel = extension_rel(table);
+	Oid			rel = db_extension_rel(table);
 
 	return OidIsValid(rel) && get_attnum(rel, column) != InvalidAttrNumber;
 }
@@ -426,7 +429,7 @@ db_has_column(const char *table, const char *column)
 void
 db_check_schema(void)
 {
-	Oid			revenue = extension_rel("user_revenue");
+	Oid			revenue = db_extension_rel("user_revenue");
 
 	if (db_has_table("processed_files") &&
 		(!db_has_column("processed_files", "sha256") ||
@@ -457,7 +460,7 @@ db_try_lock(const char *const *tables, int ntables, int lockmode)
 {
 	for (int i = 0; i < ntables; i++)
 	{
-		Oid			relid = extension_rel(tables[i]);
+		Oid			relid = db_extension_rel(tables[i]);
 
 		if (!OidIsValid(relid) ||
 			!ConditionalLockRelationOid(relid, (LOCKMODE) lockmode))

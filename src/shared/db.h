@@ -42,6 +42,7 @@ extern void db_execute_committed(SPIPlanPtr plan, Datum *args, long tcount,
 extern Datum db_array(Datum *elems, int n, Oid elemtype);
 extern Datum db_numeric(const char *literal);
 
+extern Oid	db_extension_rel(const char *name);
 extern bool db_schema_ready(void);
 extern bool db_has_table(const char *name);
 extern bool db_has_column(const char *table, const char *column);
