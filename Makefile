@@ -24,6 +24,7 @@ OBJS = \
 	src/http/http.o \
 	src/http/http_request.o \
 	src/http/http_conn.o \
+	src/http/http_client.o \
 	src/http/http_slots.o \
 	src/http/http_stream.o \
 	src/http/http_events.o \
@@ -31,6 +32,7 @@ OBJS = \
 	src/http/http_top.o \
 	src/http/http_cors.o \
 	src/http/tls_probe.o \
+	src/http/tls_reply.o \
 	src/http/http_ratelimit.o \
 	src/http/http_ready.o \
 	src/core/ratelimit.o \

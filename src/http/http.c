@@ -36,6 +36,7 @@
 #include "http/http_ready.h"
 #include "http/http_request.h"
 #include "http/http_stream.h"
+#include "http/tls_reply.h"
 #include "ingest/intake.h"
 #include "shared/auth.h"
 #include "shared/pressure.h"
@@ -437,10 +438,14 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 
 	if (req == NULL)
 	{
+		/* the last reply is not out yet: this one waits (see http_conn.c) */
+		if (conn_hold_unflushed(conn))
+			return MHD_YES;
 		req = calloc(1, sizeof(HttpRequest));
 		if (req == NULL)
 			return MHD_NO;
 		req->conn = conn;
+		req->keep_alive = request_keeps_alive(conn, version);
 		req->started_us = monotonic_us();
 		req->prom_route = PR_OTHER;
 		*req_cls = req;
@@ -479,6 +484,7 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 
 	/* the whole request is in */
+	req->whole = true;
 	conn_busy(req->track);
 	if (!req->queued && req->status == 0)
 	{
@@ -658,6 +664,7 @@ http_refuse_new(void)
 void
 http_stop(void)
 {
+	tls_reply_let_go_all();		/* it must find no connection suspended */
 	if (daemon_handle != NULL)
 		MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;

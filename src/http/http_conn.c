@@ -21,9 +21,9 @@
 #include "http/http_conn.h"
 #include "http/http_slots.h"
 #include "http/tls_probe.h"
+#include "http/tls_reply.h"
 #include "shared/settings.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -55,6 +55,7 @@ struct ConnTrack
 	dlist_node	clock_node;		/* in request_clock, or NULLs */
 	dlist_node	eof_node;		/* in eof_watch, or NULLs */
 	TlsProbe	probe;			/* over TLS: its first read (tls_probe.c) */
+	TlsReply	reply;			/* over TLS: its writes (tls_reply.c) */
 };
 
 static int	watch_fd = -1;		/* our epoll: MHD's epoll fd + each socket */
@@ -84,63 +85,6 @@ static size_t body_peak = 0;
 static int64 log_window_start = 0;
 static int	log_lines = 0;
 static long log_suppressed = 0;
-
-/* conn_client_address writes the peer's address (EV_ADDR_BUFSZ bytes). */
-void
-conn_client_address(struct MHD_Connection *conn, char *out)
-{
-	const union MHD_ConnectionInfo *info;
-	const struct sockaddr *sa;
-
-	strcpy(out, "unknown");
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (info == NULL || info->client_addr == NULL)
-		return;
-	sa = info->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr,
-				  out, EV_ADDR_BUFSZ);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr,
-				  out, EV_ADDR_BUFSZ);
-}
-
-/*
- * conn_client_key writes the key that stands for conn's client in the
- * per-client limits: its address, an IPv6 one by its /64 prefix (what one
- * host usually has to pick addresses from), an IPv4-mapped one as IPv4;
- * false if its address is not known.
- */
-bool
-conn_client_key(struct MHD_Connection *conn, char *out, size_t outlen)
-{
-	const union MHD_ConnectionInfo *info;
-	const struct sockaddr *sa;
-
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (info == NULL || (sa = info->client_addr) == NULL)
-		return false;
-	if (sa->sa_family == AF_INET)
-		return inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr,
-						 out, outlen) != NULL;
-	if (sa->sa_family == AF_INET6)
-	{
-		struct in6_addr a = ((const struct sockaddr_in6 *) sa)->sin6_addr;
-		size_t		len;
-
-		if (IN6_IS_ADDR_V4MAPPED(&a))
-			return inet_ntop(AF_INET, &a.s6_addr[12], out, outlen) != NULL;
-		memset(&a.s6_addr[8], 0, 8);
-		if (inet_ntop(AF_INET6, &a, out, outlen) == NULL)
-			return false;
-		len = strlen(out);
-		if (len + 4 > outlen)
-			return false;
-		memcpy(out + len, "/64", 4);
-		return true;
-	}
-	return false;
-}
 
 /* What check_header has seen of one request's header fields. */
 typedef struct FramingCheck
@@ -349,6 +293,17 @@ cut_connection(ConnTrack *t)
 	eof_remove(t);
 	t->busy = true;				/* nothing more to do for it */
 	(void) shutdown(t->fd, SHUT_RDWR);
+	tls_reply_let_go(&t->reply);
+}
+
+/* track_of: conn's tracking (libmicrohttpd's socket context), or NULL */
+static ConnTrack *
+track_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info != NULL ? info->socket_context : NULL;
 }
 
 /* reply_queued: has libmicrohttpd a reply to send on this connection? */
@@ -380,7 +335,8 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 			return;
 		t->conn = conn;
 		t->fd = info->connect_fd;
-		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		/* EPOLLOUT: for a reply waiting for room (tls_reply.c) */
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET;
 		ev.data.ptr = t;
 		if (epoll_ctl(watch_fd, EPOLL_CTL_ADD, t->fd, &ev) != 0)
 		{
@@ -390,6 +346,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 		clock_start(t, monotonic_ms());
 		slots_opened(&t->hold);
 		tls_probe_start(conn, &t->probe, t->fd);
+		tls_reply_start(conn, &t->reply, t->fd);
 		*socket_context = t;
 		if (++n_tracks > tracks_peak)
 			tracks_peak = n_tracks;
@@ -399,6 +356,7 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 		/* before libmicrohttpd closes the socket: its number may be reused */
 		(void) epoll_ctl(watch_fd, EPOLL_CTL_DEL, t->fd, NULL);
 		tls_probe_stop(&t->probe);
+		tls_reply_stop(&t->reply);
 		clock_stop(t);
 		eof_remove(t);
 		if (t->slot != NULL)
@@ -418,11 +376,8 @@ conn_notify(void *cls, struct MHD_Connection *conn,
 void
 conn_track(struct MHD_Connection *conn, ConnTrack **slot)
 {
-	const union MHD_ConnectionInfo *info;
-	ConnTrack  *t;
+	ConnTrack  *t = track_of(conn);
 
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	t = info != NULL ? info->socket_context : NULL;
 	*slot = t;
 	if (t == NULL)
 		return;
@@ -463,6 +418,28 @@ conn_untrack(ConnTrack **slot)
 	clock_stop(t);
 	if (t->peer_closed)
 		eof_add(t);
+	tls_reply_flush(&t->reply);
+}
+
+/*
+ * conn_cork_reply: the reply about to be queued on t's connection is
+ * whole in memory, and the connection stays open after it: over TLS, it
+ * goes out as one record once libmicrohttpd is done with it (tls_reply.c).
+ */
+void
+conn_cork_reply(ConnTrack *t)
+{
+	if (t != NULL)
+		tls_reply_cork(&t->reply);
+}
+
+/* conn_hold_unflushed: as a request on conn begins, tls_reply_hold */
+bool
+conn_hold_unflushed(struct MHD_Connection *conn)
+{
+	ConnTrack  *t = track_of(conn);
+
+	return t != NULL && tls_reply_hold(&t->reply);
 }
 
 /*
@@ -571,6 +548,8 @@ conn_wait_ms(void)
 	int64		now = monotonic_ms();
 	int64		at = -1;
 
+	if (tls_reply_resume_pending())
+		return 0;				/* for conn_run */
 	if (evproc_request_timeout > 0 && !dlist_is_empty(&request_clock))
 		at = dlist_head_element(ConnTrack, clock_node,
 								&request_clock)->started_ms +
@@ -617,6 +596,12 @@ conn_run(struct MHD_Daemon *daemon, int runs)
 		MHD_run(daemon);
 		drain_watch(true);
 	}
+	if (tls_reply_flush_waiting())
+	{
+		/* held connections resumed: libmicrohttpd takes them up now */
+		MHD_run(daemon);
+		drain_watch(true);
+	}
 	check_eof();
 }
 
@@ -652,11 +637,8 @@ conn_upkeep(void)
 bool
 conn_peer_closed(struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *info;
-	ConnTrack  *t;
+	ConnTrack  *t = track_of(conn);
 
-	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	t = info != NULL ? info->socket_context : NULL;
 	return t != NULL && t->peer_closed;
 }
 

@@ -42,12 +42,11 @@ extern void conn_log(void *cls, const char *fmt, va_list ap)
 extern void conn_track(struct MHD_Connection *conn, ConnTrack **slot);
 extern void conn_busy(ConnTrack *t);
 extern void conn_untrack(ConnTrack **slot);
+extern void conn_cork_reply(ConnTrack *t);
+extern bool conn_hold_unflushed(struct MHD_Connection *conn);
 extern const char *conn_framing_error(struct MHD_Connection *conn);
 extern bool conn_peer_closed(struct MHD_Connection *conn);
 extern uint64 conn_peers_closed(void);
-extern void conn_client_address(struct MHD_Connection *conn, char *out);
-extern bool conn_client_key(struct MHD_Connection *conn, char *out,
-							size_t outlen);
 extern SlotHold *conn_hold(ConnTrack *t);
 extern bool conn_overflow(ConnTrack *t);
 extern bool conn_reserve_body(size_t *held, size_t n);

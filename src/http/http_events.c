@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "core/http_inflate.h"
+#include "http/http_client.h"
 #include "http/http_conn.h"
 #include "http/http_events.h"
 #include "http/http_ratelimit.h"
@@ -252,7 +253,7 @@ http_events_accept(HttpRequest *req, EvParser *parser)
 		free(events);
 		return;
 	}
-	conn_client_address(req->conn, addr);
+	client_address(req->conn, addr);
 	if (intake_accept(events, n, addr, req))
 		req->in_queue = true;
 	else

@@ -34,6 +34,7 @@
 
 #include "core/clock.h"
 #include "core/ratelimit.h"
+#include "http/http_client.h"
 #include "http/http_ratelimit.h"
 #include "shared/settings.h"
 
@@ -198,7 +199,7 @@ http_ratelimit_request_open(HttpRequest *req)
 	char		key[INET6_ADDRSTRLEN + 4];
 
 	if (evproc_rate_limit_per_client > 0 &&
-		conn_client_key(req->conn, key, sizeof(key)) &&
+		client_key(req->conn, key, sizeof(key)) &&
 		!http_ratelimit_open(req, RATE_CLIENT, key, evproc_rate_limit_per_client))
 		return false;
 	return http_ratelimit_open(req, RATE_TOKEN, token_key(req),
@@ -215,7 +216,7 @@ http_ratelimit_request_take(HttpRequest *req, uint32 n)
 	char		key[INET6_ADDRSTRLEN + 4];
 
 	if (evproc_rate_limit_per_client > 0 &&
-		conn_client_key(req->conn, key, sizeof(key)) &&
+		client_key(req->conn, key, sizeof(key)) &&
 		!http_ratelimit_take(req, RATE_CLIENT, key, evproc_rate_limit_per_client, n))
 		return false;
 	return http_ratelimit_take(req, RATE_TOKEN, token_key(req),
@@ -233,7 +234,7 @@ http_ratelimit_read(HttpRequest *req)
 	char		key[INET6_ADDRSTRLEN + 4];
 
 	if (evproc_read_rate_limit_per_client <= 0 ||
-		!conn_client_key(req->conn, key, sizeof(key)))
+		!client_key(req->conn, key, sizeof(key)))
 		return true;
 	return http_ratelimit_take(req, RATE_READ, key,
 							   evproc_read_rate_limit_per_client, 1);

@@ -17,6 +17,7 @@
 #include "shared/settings.h"
 
 #include <errno.h>
+#include <strings.h>
 
 /* requests whose reply is decided, to resume (request_resume_answered) */
 static RequestQueue to_resume;
@@ -253,6 +254,25 @@ add_rate_headers(struct MHD_Response *response, const HttpRequest *req)
 	MHD_add_response_header(response, "RateLimit-Reset", value);
 }
 
+/*
+ * request_keeps_alive: does the client of this request (HTTP version) keep
+ * its connection open after the reply?  HTTP/1.1 without "Connection:
+ * close"; said conservatively (only no Connection header, or exactly
+ * "keep-alive"), as it decides whether a reply may wait to be flushed
+ * (conn_cork_reply), which needs the connection to stay open.
+ */
+bool
+request_keeps_alive(struct MHD_Connection *conn, const char *version)
+{
+	const char *connection;
+
+	if (version == NULL || strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
+		return false;
+	connection = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+											 MHD_HTTP_HEADER_CONNECTION);
+	return connection == NULL || strcasecmp(connection, "keep-alive") == 0;
+}
+
 enum MHD_Result
 request_send_reply(HttpRequest *req)
 {
@@ -261,6 +281,13 @@ request_send_reply(HttpRequest *req)
 
 	prom_request(req->prom_route, req->status,
 					(double) (monotonic_us() - req->started_us) / 1e6);
+
+	/*
+	 * A reply to a whole request, on a connection that stays open, goes
+	 * out as one TLS record (see tls_reply.c).
+	 */
+	if (req->whole && req->keep_alive && !req->close)
+		conn_cork_reply(req->track);
 	if (req->canned != NULL)
 		return MHD_queue_response(req->conn, req->status, req->canned);
 

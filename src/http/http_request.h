@@ -75,6 +75,8 @@ typedef struct HttpRequest
 	const char *allow;			/* Allow header for 405 */
 	const char *accept_encoding;	/* Accept-Encoding header for 415 */
 	bool		close;			/* send "Connection: close" */
+	bool		keep_alive;		/* the client keeps the connection open */
+	bool		whole;			/* the whole request is in */
 	bool		draining;		/* reply decided before the body: the body
 								 * is read and dropped, then it is sent */
 	const char *cors_origin;	/* an allowed cross-origin request's Origin,
@@ -110,6 +112,8 @@ extern void request_set_error(HttpRequest *req, unsigned int status,
 							  const char *message);
 extern void request_set_busy(HttpRequest *req);
 extern bool request_can_drain(HttpRequest *req);
+extern bool request_keeps_alive(struct MHD_Connection *conn,
+								const char *version);
 extern enum MHD_Result request_send_reply(HttpRequest *req);
 extern void request_append_body(HttpRequest *req, const char *data,
 								size_t size);

@@ -18,7 +18,7 @@
  * the served slots: evproc.reserved_connections are kept for requests
  * (POST, GET, /health), as PostgreSQL keeps superuser_reserved_connections,
  * and evproc.max_subscribers bounds the streams further.  One client
- * address (an IPv6 client by its /64, see conn_client_key) may hold at
+ * address (an IPv6 client by its /64, see client_key) may hold at
  * most evproc.max_streams_per_client streams; past it, 429 with
  * Retry-After.  Each worker counts its own connections.
  *

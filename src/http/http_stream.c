@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/ws.h"
+#include "http/http_client.h"
 #include "http/http_stream.h"
 #include "http/stream.h"
 
@@ -86,7 +87,7 @@ admit_stream(HttpRequest *req)
 	unsigned int status;
 
 	status = slots_admit_stream(conn_hold(req->track),
-								conn_client_key(req->conn, client,
+								client_key(req->conn, client,
 												sizeof(client)) ?
 								client : NULL,
 								&error, &req->retry_after);

@@ -6,6 +6,9 @@
 #	- POST (counted once), GET, an SSE stream and a WebSocket (wss://) over
 #	  HTTPS, and POSTs pipelined in records written at once; plain HTTP on
 #	  the port gets a 400 saying to use https://;
+#	- each reply goes out as one TLS record, at once; a client that does
+#	  not read its pipelined replies gets them all, while the worker holds
+#	  one at a time and answers others meanwhile;
 #	- a renewed certificate is picked up on reload: new connections get it,
 #	  while the worker, its journal and a stream opened before go on;
 #	- a bad certificate, a key that does not match, a key file that group
@@ -35,6 +38,7 @@ use EvprocTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 my $client = "$FindBin::RealBin/../ws_client.py";
+my $tls_client = "$FindBin::RealBin/../tls_client.py";
 
 make_cert($tmp, 'one', 1);
 make_cert($tmp, 'two', 2);
@@ -131,6 +135,19 @@ sub ws
 	my ($out, $err) = ('', '');
 	local $ENV{WS_CA} = "$tmp/$ca.crt";
 	IPC::Run::run([ 'python3', $client, $port, $path, $mode, $seconds ],
+		'<', \undef, '>', \$out, '2>', \$err);
+	diag($err) if $err ne '';
+	return split /\n/, $out;
+}
+
+# tls_client($mode, @args): test/tls_client.py's lines (over HTTPS, the
+# certificate "one")
+sub tls_client
+{
+	my ($mode, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[ 'python3', $tls_client, $mode, $port, "$tmp/one.crt", @args ],
 		'<', \undef, '>', \$out, '2>', \$err);
 	diag($err) if $err ne '';
 	return split /\n/, $out;
@@ -252,6 +269,37 @@ like($body, qr/"userId": "u1"/, '... with the top user');
 	close($tls);
 	rotate($node);
 	is(revenue_of($node, 'piped')->{piped}, 3, '... each counted once');
+}
+
+# A reply goes out as one TLS record (tls_reply.c), and at once: on a
+# keep-alive connection, each of 20 replies in one application-data
+# record, none waiting for the kernel's 200 ms cork timer.
+{
+	my @out = tls_client('records', 20, '/health');
+	is($out[0], 'records ' . join(' ', (1) x 20),
+		'20 replies on one keep-alive connection: one TLS record each');
+	my ($slowest) = ($out[1] // '') =~ /^slowest (\d+)$/;
+	ok(defined $slowest && $slowest < 150,
+		'... each within 150 ms (slowest: ' . ($slowest // 'none') . ' ms)');
+}
+
+# A client that does not read its replies: 3,000 GET /metrics (about
+# 20 MB of replies) written at once on a connection with a small receive
+# buffer, nothing read for 2 s.  The connection waits for its socket to
+# drain, holding one reply at a time (the worker grows by less than 4 MB,
+# not by the 20 MB a buffer of every reply would take); another client is
+# answered meanwhile; then every reply arrives, whole.
+{
+	my @out = tls_client('unread', 3000, '/metrics', worker_pid($node));
+	my ($grew) = ($out[0] // '') =~ /^grew (-?\d+)$/;
+	ok(defined $grew && $grew < 4096,
+		'a client not reading 3,000 pipelined replies: the worker grows by less than 4 MB ('
+		  . ($grew // 'none') . ' kB)');
+	my ($ms, $status) = ($out[1] // '') =~ /^other (\d+) (\d+)$/;
+	is($status, 200, '... another client is answered meanwhile');
+	note("... in $ms ms") if defined $ms;
+	like($out[2] // '', qr/^replies 3000 3000 [1-9]\d*$/,
+		'... then all 3,000 replies arrive, whole');
 }
 
 my %r = raw_request($port, 'GET', '/userEvents/u1');

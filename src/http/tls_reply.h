@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * tls_reply.h
+ *	  The writes of a TLS connection: a reply whose header and body are in
+ *	  memory goes out as one TLS record, in one send (tls_reply.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EVPROC_TLS_REPLY_H
+#define EVPROC_TLS_REPLY_H
+
+#include "postgres.h"
+
+#include <microhttpd.h>
+
+#include "lib/ilist.h"
+
+/* A TLS connection's writes (lives with the connection). */
+typedef struct TlsReply
+{
+	struct MHD_Connection *conn;
+	void	   *session;		/* its gnutls_session_t; NULL: not TLS */
+	int			fd;
+	bool		corked;			/* GnuTLS keeps what is written */
+	bool		socket_uncorked;	/* TCP_CORK taken off the socket */
+	bool		waiting;		/* a reply waits for room: in flush_wait */
+	bool		held;			/* its next request waits (suspended) */
+	dlist_node	wait_node;
+} TlsReply;
+
+extern void tls_reply_start(struct MHD_Connection *conn, TlsReply *reply,
+							int fd);
+extern void tls_reply_stop(TlsReply *reply);
+extern void tls_reply_cork(TlsReply *reply);
+extern void tls_reply_flush(TlsReply *reply);
+extern bool tls_reply_hold(TlsReply *reply);
+extern void tls_reply_let_go(TlsReply *reply);
+extern bool tls_reply_flush_waiting(void);
+extern bool tls_reply_resume_pending(void);
+extern void tls_reply_let_go_all(void);
+
+#endif							/* EVPROC_TLS_REPLY_H */
