@@ -5,6 +5,8 @@ Python's standard library only.
     tls_client.py MODE PORT CA ...
 
 MODE records PORT CA N PATH
+    A HEAD of PATH (a reply of a header alone, which libmicrohttpd sends
+    without corking the socket: the cork comes with a later reply), then
     N GET requests of PATH, one after the other on one keep-alive
     connection, each reply read whole before the next request.  TLS runs
     over memory buffers (ssl.MemoryBIO), so the bytes from the socket are
@@ -35,15 +37,18 @@ def context(ca):
     return ctx
 
 
-def request(path):
-    return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+def request(path, method="GET"):
+    return ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            % (method, path)).encode()
 
 
-def reply_end(buf):
+def reply_end(buf, head_only=False):
     """Length of the first whole reply in buf (with Content-Length), or 0."""
     head_end = buf.find(b"\r\n\r\n")
     if head_end < 0:
         return 0
+    if head_only:
+        return head_end + 4
     length = 0
     for line in buf[:head_end].split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -94,11 +99,11 @@ class Records:
             self.raw = self.raw[size:]
         self.inc.write(data)
 
-    def get(self, path):
-        self.tls.write(request(path))
+    def get(self, path, method="GET"):
+        self.tls.write(request(path, method))
         self.flush_out()
         buf = b""
-        while not reply_end(buf):
+        while not reply_end(buf, method == "HEAD"):
             try:
                 buf += self.tls.read(65536)
             except ssl.SSLWantReadError:
@@ -108,7 +113,7 @@ class Records:
 
 def mode_records(port, ca, n, path):
     conn = Records(port, ca)
-    conn.get(path)
+    conn.get(path, "HEAD")
     counts = []
     slowest = 0.0
     for _ in range(n):

@@ -47,6 +47,7 @@ dashboard_reply(HttpRequest *req)
 		}
 	}
 	req->canned = page;
+	req->reply_len = sizeof(dashboard_html) - 1;
 	req->status = MHD_HTTP_OK;
 }
 

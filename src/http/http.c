@@ -736,6 +736,7 @@ http_answer_post(void *waiter, const IntakeReceipt *receipt)
 			 req->cors_origin == NULL)
 	{
 		req->canned = accepted_one;
+		req->reply_len = sizeof(ACCEPTED_ONE) - 1;
 		req->status = MHD_HTTP_OK;
 	}
 	else

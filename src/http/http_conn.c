@@ -293,7 +293,7 @@ cut_connection(ConnTrack *t)
 	eof_remove(t);
 	t->busy = true;				/* nothing more to do for it */
 	(void) shutdown(t->fd, SHUT_RDWR);
-	tls_reply_let_go(&t->reply);
+	tls_reply_cut(&t->reply);
 }
 
 /* track_of: conn's tracking (libmicrohttpd's socket context), or NULL */
@@ -596,11 +596,20 @@ conn_run(struct MHD_Daemon *daemon, int runs)
 		MHD_run(daemon);
 		drain_watch(true);
 	}
-	if (tls_reply_flush_waiting())
+
+
+	/*
+	 * After each drain_watch, which may have taken the edge saying that a
+	 * waiting reply's socket has room: flush them.  Held connections let
+	 * go are taken up by libmicrohttpd at once, a few times at most here
+	 * (then the next pass: conn_wait_ms).
+	 */
+	tls_reply_flush_waiting();
+	for (int i = 0; i < 4 && tls_reply_take_resumed(); i++)
 	{
-		/* held connections resumed: libmicrohttpd takes them up now */
 		MHD_run(daemon);
 		drain_watch(true);
+		tls_reply_flush_waiting();
 	}
 	check_eof();
 }

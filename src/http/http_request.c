@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "http/http_request.h"
+#include "http/tls_reply.h"
 #include "shared/settings.h"
 
 #include <errno.h>
@@ -284,9 +285,10 @@ request_send_reply(HttpRequest *req)
 
 	/*
 	 * A reply to a whole request, on a connection that stays open, goes
-	 * out as one TLS record (see tls_reply.c).
+	 * out as one TLS record if it fits in one (see tls_reply.c).
 	 */
-	if (req->whole && req->keep_alive && !req->close)
+	if (req->whole && req->keep_alive && !req->close &&
+		req->reply_len <= TLS_REPLY_MAX_BODY)
 		conn_cork_reply(req->track);
 	if (req->canned != NULL)
 		return MHD_queue_response(req->conn, req->status, req->canned);

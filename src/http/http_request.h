@@ -71,7 +71,7 @@ typedef struct HttpRequest
 	unsigned int status;		/* 0 while undecided */
 	struct MHD_Response *canned;	/* a prebuilt reply, or NULL */
 	char	   *reply;
-	size_t		reply_len;
+	size_t		reply_len;		/* the body's length (reply's or canned's) */
 	const char *allow;			/* Allow header for 405 */
 	const char *accept_encoding;	/* Accept-Encoding header for 415 */
 	bool		close;			/* send "Connection: close" */

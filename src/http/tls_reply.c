@@ -14,14 +14,20 @@
  * libmicrohttpd writes, and tls_reply_flush sends it as one record once
  * libmicrohttpd is done with the request.
  *
+ * Only a reply that fits in one record (TLS_REPLY_MAX_BODY) is corked, to
+ * a whole request on a connection that stays open (http_request.c):
+ * libmicrohttpd closes the others right after the reply, and a reply
+ * still kept in GnuTLS would go with the connection.
+ *
  * The socket: libmicrohttpd sets TCP_CORK on a TLS connection's socket
- * before its first reply, and pushes each reply by setting TCP_NODELAY
- * after its last send, leaving the cork on.  Our record is sent after
- * that push, so it would wait for the kernel's cork timer (200 ms).  The
- * first flush of a connection therefore takes TCP_CORK off; libmicrohttpd
- * believes the socket still corked and never sets it again (it corks only
- * a socket it believes uncorked), and with TCP_NODELAY on, every later
- * record goes out at once.
+ * before the first reply it sends in pieces (one under 1,400 bytes with a
+ * body), and from then on pushes each reply by setting TCP_NODELAY after
+ * its last send, leaving the cork on.  Our record is sent after that push,
+ * so it would wait for the kernel's cork timer (200 ms).  So after each
+ * flush, until the cork has been found on the socket once and taken off,
+ * it is looked for (getsockopt): libmicrohttpd sets it once per
+ * connection at most, as it believes the socket corked ever after, and
+ * with TCP_NODELAY on every later record goes out at once.
  *
  * A flush that finds the socket full (a client that does not read its
  * replies) leaves the rest in GnuTLS, which stays corked and keeps the
@@ -32,6 +38,9 @@
  * keeps at most the replies of one request per connection: without that,
  * a client pipelining requests without reading would have every reply
  * kept in memory, where the socket's own limit holds libmicrohttpd back.
+ * A reply that gets no byte out for evproc.connection_timeout has its
+ * connection cut, as libmicrohttpd would do: it does not time out a
+ * suspended connection.
  *
  * Runs inside libmicrohttpd's callbacks or right after MHD_run: no
  * PostgreSQL calls.
@@ -40,7 +49,9 @@
  */
 #include "postgres.h"
 
+#include "core/clock.h"
 #include "http/tls_reply.h"
+#include "shared/settings.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -70,6 +81,17 @@ tls_reply_start(struct MHD_Connection *conn, TlsReply *reply, int fd)
 	reply->fd = fd;
 }
 
+/* let_go resumes a held connection (cut, or its reply out) */
+static void
+let_go(TlsReply *reply)
+{
+	if (!reply->held)
+		return;
+	reply->held = false;
+	MHD_resume_connection(reply->conn);
+	resumed = true;
+}
+
 /* stop_waiting takes reply out of flush_wait, resuming it if held */
 static void
 stop_waiting(TlsReply *reply)
@@ -79,7 +101,7 @@ stop_waiting(TlsReply *reply)
 		dlist_delete(&reply->wait_node);
 		reply->waiting = false;
 	}
-	tls_reply_let_go(reply);
+	let_go(reply);
 }
 
 /* tls_reply_stop: the connection closes; what GnuTLS keeps goes with it */
@@ -105,6 +127,25 @@ tls_reply_cork(TlsReply *reply)
 }
 
 /*
+ * uncork_socket takes TCP_CORK off reply's socket if libmicrohttpd has set
+ * it (see the header comment): after each flush until it is found once.
+ */
+static void
+uncork_socket(TlsReply *reply)
+{
+	int			on = 0;
+	socklen_t	len = sizeof(on);
+
+	if (reply->socket_uncorked ||
+		getsockopt(reply->fd, IPPROTO_TCP, TCP_CORK, &on, &len) != 0 ||
+		on == 0)
+		return;
+	on = 0;
+	(void) setsockopt(reply->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+	reply->socket_uncorked = true;
+}
+
+/*
  * tls_reply_flush sends what was kept since tls_reply_cork, without
  * waiting.  If the socket is full, the rest stays kept and the connection
  * waits in flush_wait; if the connection is broken, its socket is shut
@@ -113,13 +154,19 @@ tls_reply_cork(TlsReply *reply)
 void
 tls_reply_flush(TlsReply *reply)
 {
+	gnutls_session_t session = (gnutls_session_t) reply->session;
 	int			ret;
 
 	if (!reply->corked)
 		return;
-	ret = gnutls_record_uncork((gnutls_session_t) reply->session, 0);
+	ret = gnutls_record_uncork(session, 0);
 	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
 	{
+		size_t		left = gnutls_record_check_corked(session);
+
+		if (!reply->waiting || left < reply->left)
+			reply->progress_ms = monotonic_ms();
+		reply->left = left;
 		if (!reply->waiting)
 			dlist_push_tail(&flush_wait, &reply->wait_node);
 		reply->waiting = true;
@@ -129,14 +176,20 @@ tls_reply_flush(TlsReply *reply)
 	stop_waiting(reply);
 	if (ret < 0)
 		(void) shutdown(reply->fd, SHUT_RDWR);
-	else if (ret > 0 && !reply->socket_uncorked)
-	{
-		int			off = 0;
+	else if (ret > 0)
+		uncork_socket(reply);
+}
 
-		/* see the header comment: once per connection */
-		(void) setsockopt(reply->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-		reply->socket_uncorked = true;
-	}
+/*
+ * tls_reply_cut: the connection is cut (its socket shut down); what GnuTLS
+ * keeps goes with it, and a held request is let go, for libmicrohttpd to
+ * find the connection closed.
+ */
+void
+tls_reply_cut(TlsReply *reply)
+{
+	reply->corked = false;
+	stop_waiting(reply);
 }
 
 /*
@@ -155,33 +208,42 @@ tls_reply_hold(TlsReply *reply)
 	return true;
 }
 
-/* tls_reply_let_go resumes a held connection (cut, or its reply out) */
-void
-tls_reply_let_go(TlsReply *reply)
-{
-	if (!reply->held)
-		return;
-	reply->held = false;
-	MHD_resume_connection(reply->conn);
-	resumed = true;
-}
-
 /*
- * tls_reply_flush_waiting flushes the connections of flush_wait again.
- * Returns whether a held connection was resumed since the last call:
- * libmicrohttpd must then run again.
+ * tls_reply_flush_waiting flushes the connections of flush_wait again, and
+ * cuts those whose reply got no byte out for evproc.connection_timeout.
  */
-bool
+void
 tls_reply_flush_waiting(void)
 {
 	dlist_mutable_iter iter;
-	bool		any;
+	int64		now = monotonic_ms();
+	int64		timeout = (int64) evproc_connection_timeout * 1000;
 
 	dlist_foreach_modify(iter, &flush_wait)
-		tls_reply_flush(dlist_container(TlsReply, wait_node, iter.cur));
-	any = resumed;
+	{
+		TlsReply   *reply = dlist_container(TlsReply, wait_node, iter.cur);
+
+		tls_reply_flush(reply);
+		if (reply->waiting && timeout > 0 &&
+			now - reply->progress_ms >= timeout)
+		{
+			(void) shutdown(reply->fd, SHUT_RDWR);
+			tls_reply_cut(reply);
+		}
+	}
+}
+
+/*
+ * tls_reply_take_resumed: was a held connection resumed since the last
+ * call?  libmicrohttpd must then run to take it up.
+ */
+bool
+tls_reply_take_resumed(void)
+{
+	bool		was = resumed;
+
 	resumed = false;
-	return any;
+	return was;
 }
 
 /* tls_reply_resume_pending: was a held connection resumed, not yet run? */
@@ -201,5 +263,5 @@ tls_reply_let_go_all(void)
 	dlist_iter	iter;
 
 	dlist_foreach(iter, &flush_wait)
-		tls_reply_let_go(dlist_container(TlsReply, wait_node, iter.cur));
+		let_go(dlist_container(TlsReply, wait_node, iter.cur));
 }

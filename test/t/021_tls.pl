@@ -272,8 +272,9 @@ like($body, qr/"userId": "u1"/, '... with the top user');
 }
 
 # A reply goes out as one TLS record (tls_reply.c), and at once: on a
-# keep-alive connection, each of 20 replies in one application-data
-# record, none waiting for the kernel's 200 ms cork timer.
+# keep-alive connection, after a HEAD (its reply a header alone, sent
+# before libmicrohttpd corks the socket), each of 20 replies in one
+# application-data record, none waiting for the kernel's 200 ms cork timer.
 {
 	my @out = tls_client('records', 20, '/health');
 	is($out[0], 'records ' . join(' ', (1) x 20),
