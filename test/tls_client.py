@@ -24,6 +24,12 @@ MODE unread PORT CA N PATH PID
     a GET /health on another connection took.  Then it reads the replies.
     Prints "grew <kB>", "other <ms> <status>", and "replies <count>
     <count of 200> <bytes of bodies>".
+
+MODE stuck PORT CA N PATH SECONDS
+    N GET requests of PATH written at once on a connection with a small
+    receive buffer, then nothing read for SECONDS; then it reads until the
+    connection ends (at most 10 s more).  Prints "replies <whole replies
+    read> eof" or "replies <count> open".
 """
 import socket
 import ssl
@@ -177,10 +183,41 @@ def mode_unread(port, ca, n, path, pid):
     print("replies %d %d %d" % (got, ok, body))
 
 
+def mode_stuck(port, ca, n, path, seconds):
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    conn = context(ca).wrap_socket(raw, server_hostname="127.0.0.1")
+    conn.sendall(request(path) * n)
+    time.sleep(seconds)
+    conn.settimeout(10)
+    buf = b""
+    got = 0
+    end = "open"
+    try:
+        while True:
+            whole = reply_end(buf)
+            if whole:
+                got += 1
+                buf = buf[whole:]
+                continue
+            data = conn.recv(65536)
+            if not data:
+                end = "eof"
+                break
+            buf += data
+    except (OSError, ssl.SSLError) as e:
+        end = "eof" if not isinstance(e, socket.timeout) else "open"
+    print("replies %d %s" % (got, end))
+
+
 def main():
     mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if mode == "records":
         mode_records(port, ca, int(sys.argv[4]), sys.argv[5])
+    elif mode == "stuck":
+        mode_stuck(port, ca, int(sys.argv[4]), sys.argv[5],
+                   float(sys.argv[6]))
     elif mode == "unread":
         mode_unread(port, ca, int(sys.argv[4]), sys.argv[5],
                     int(sys.argv[6]))

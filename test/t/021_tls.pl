@@ -8,7 +8,8 @@
 #	  the port gets a 400 saying to use https://;
 #	- each reply goes out as one TLS record, at once; a client that does
 #	  not read its pipelined replies gets them all, while the worker holds
-#	  one at a time and answers others meanwhile;
+#	  one at a time and answers others meanwhile, and is cut once it has
+#	  read nothing for evproc.connection_timeout;
 #	- a renewed certificate is picked up on reload: new connections get it,
 #	  while the worker, its journal and a stream opened before go on;
 #	- a bad certificate, a key that does not match, a key file that group
@@ -301,6 +302,25 @@ like($body, qr/"userId": "u1"/, '... with the top user');
 	note("... in $ms ms") if defined $ms;
 	like($out[2] // '', qr/^replies 3000 3000 [1-9]\d*$/,
 		'... then all 3,000 replies arrive, whole');
+}
+
+# The same client reading nothing for longer than evproc.connection_timeout
+# (2 s here): its waiting reply gets no byte out, and the connection is
+# cut, as libmicrohttpd cuts an idle one (it does not time out the
+# suspended connection that waits for the reply).
+{
+	$node->append_conf('postgresql.conf', "evproc.connection_timeout = 2\n");
+	$node->restart;
+	ok(wait_https('one'), 'evproc.connection_timeout = 2 s');
+	my @out = tls_client('stuck', 3000, '/metrics', 6);
+	my ($got, $end) = ($out[0] // '') =~ /^replies (\d+) (\w+)$/;
+	is($end, 'eof', 'a client reading nothing for 6 s has its connection cut');
+	ok(defined $got && $got < 3000,
+		'... before it was sent every reply (' . ($got // 'none')
+		  . ' of 3,000 arrived)');
+	$node->append_conf('postgresql.conf', "evproc.connection_timeout = 30\n");
+	$node->restart;
+	ok(wait_https('one'), 'evproc.connection_timeout back to 30 s');
 }
 
 my %r = raw_request($port, 'GET', '/userEvents/u1');
