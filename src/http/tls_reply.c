@@ -216,9 +216,13 @@ void
 tls_reply_flush_waiting(void)
 {
 	dlist_mutable_iter iter;
-	int64		now = monotonic_ms();
+	int64		now;
 	int64		timeout = (int64) evproc_connection_timeout * 1000;
 
+	/* once every pass of the worker's loop: nearly always nothing waits */
+	if (dlist_is_empty(&flush_wait))
+		return;
+	now = monotonic_ms();
 	dlist_foreach_modify(iter, &flush_wait)
 	{
 		TlsReply   *reply = dlist_container(TlsReply, wait_node, iter.cur);
