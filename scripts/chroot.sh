@@ -56,7 +56,7 @@ packages() {
 		"postgresql-$1" "postgresql-server-dev-$1" \
 		libmicrohttpd-dev libgnutls28-dev libjson-c-dev \
 		libcurl4-openssl-dev zlib1g-dev \
-		libipc-run-perl iproute2 util-linux python3 openssl
+		libipc-run-perl libio-socket-ssl-perl iproute2 util-linux python3 openssl
 }
 
 # mirror prints the Debian mirror: EVPROC_MIRROR, else the first URI of

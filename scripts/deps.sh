@@ -11,7 +11,7 @@ PACKAGES="
 	build-essential ca-certificates curl
 	postgresql-15 postgresql-server-dev-15
 	libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev zlib1g-dev
-	libipc-run-perl valgrind clang libclang-rt-14-dev
+	libipc-run-perl libio-socket-ssl-perl valgrind clang libclang-rt-14-dev
 	iproute2 util-linux python3 prometheus chromium openssl
 	debootstrap debian-archive-keyring
 "
