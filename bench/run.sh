@@ -110,7 +110,10 @@ for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HTTP/" && break
 WORKER=$($PSQL -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'evproc'")
 
 # wrk_stats reads wrk's output and prints "rps p50 p99 errors";
-# run_wrk URL SCRIPT CONNS [DURATION] runs wrk and prints that.
+# run_wrk URL SCRIPT CONNS [DURATION] runs wrk and prints that.  With
+# CPU_OF=PID it also writes "requests ticks" to $BENCH/wrk_cpu: the
+# requests wrk completed and the CPU time (user and system, in clock ticks)
+# process PID used meanwhile, for cpu_us.
 wrk_stats() {
 	awk '
 		/Requests\/sec:/ { rps = $2 }
@@ -121,7 +124,21 @@ wrk_stats() {
 		END { printf "%d %s %s %d\n", rps, p50, p99, err }'
 }
 run_wrk() {
-	wrk -t2 -c"$3" -d"${4:-$DUR}"s --latency -s "$2" "$1" 2>&1 | wrk_stats
+	local out t0=
+	[ -z "${CPU_OF:-}" ] || t0=$(cpu_ticks "$CPU_OF")
+	out=$(wrk -t2 -c"$3" -d"${4:-$DUR}"s --latency -s "$2" "$1" 2>&1)
+	[ -z "$t0" ] || echo "$(awk '/ requests in / { print $1 }' <<<"$out") \
+$(($(cpu_ticks "$CPU_OF") - t0))" >"$BENCH/wrk_cpu"
+	wrk_stats <<<"$out"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_us TICKS REQUESTS: microseconds of CPU per request
+cpu_us() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { printf "%.1f", (n > 0 ? t * u / n : 0) }'; }
+# journal_counters: evproc's events accepted and bytes journaled, from /metrics
+journal_counters() {
+	curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^evproc_events_accepted_total/ { a += $NF }
+		/^evproc_journal_bytes_total/ { b += $NF } END { printf "%d %d\n", a, b }'
 }
 
 # settle: rotate and ingest what the last step journaled, so that no ingest
@@ -318,24 +335,39 @@ row "ingest $EVENTS events, mixed types (file drop)" "-" "$evs events/s" "${secs
 # versus_ref SCRIPT CONNS [nofsync]: ROUNDS rounds of the reference server
 # then evproc, both sent the same requests by wrk's SCRIPT; sets sum and
 # rsum (req/s of evproc and of the reference, summed over the rounds), err,
-# p50, p99, rp99 (the reference's p99), ratio and range (of single rounds)
+# p50, p99, rp99 (the reference's p99), ratio and range (of single rounds);
+# cpu (each server's CPU per request) and jbytes (each one's bytes
+# journaled per event; BATCH events a request)
 versus_ref() {
-	local rrps rp99r rps p50r p99r errr ratios=
+	local rrps rp99r rps p50r p99r errr ratios= n t rn=0 rt=0 en=0 et=0
+	local ev0 eb0 ev1 eb1 rb0
 	bench/ref_server $REF "$BENCH/ref.jsonl" ${3:-} &
 	REF_PID=$!
 	sleep 0.3
+	rb0=$(stat -c %s "$BENCH/ref.jsonl" 2>/dev/null || echo 0)
+	read -r ev0 eb0 < <(journal_counters)
 	sum=0 rsum=0 err=0 p50=0us p99=0us rp99=0us
 	for _ in $(seq 1 $ROUNDS); do
-		read -r rrps _ rp99r _ < <(run_wrk "http://127.0.0.1:$REF/liveEvent" "$1" "$2" "$RDUR")
+		read -r rrps _ rp99r _ < <(CPU_OF=$REF_PID run_wrk "http://127.0.0.1:$REF/liveEvent" "$1" "$2" "$RDUR")
+		read -r n t <"$BENCH/wrk_cpu"
+		rn=$((rn + n)) rt=$((rt + t))
 		settle
-		read -r rps p50r p99r errr < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" "$1" "$2" "$RDUR")
+		read -r rps p50r p99r errr < <(CPU_OF=$WORKER run_wrk "http://127.0.0.1:$HTTP/liveEvent" "$1" "$2" "$RDUR")
+		read -r n t <"$BENCH/wrk_cpu"
+		en=$((en + n)) et=$((et + t))
 		sum=$((sum + rps)) rsum=$((rsum + rrps)) err=$((err + errr))
 		p50=$(slower "$p50" "$p50r") p99=$(slower "$p99" "$p99r") rp99=$(slower "$rp99" "$rp99r")
 		ratios="$ratios $(awk -v a="$rps" -v b="$rrps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 	done
+	read -r ev1 eb1 < <(journal_counters)
+	jbytes="journaled per event: evproc $(awk -v b=$((eb1 - eb0)) -v e=$((ev1 - ev0)) \
+		'BEGIN { printf "%.0f", (e > 0 ? b / e : 0) }') bytes, ref $(awk \
+		-v b=$(($(stat -c %s "$BENCH/ref.jsonl") - rb0)) -v e=$((rn * ${BATCH:-1})) \
+		'BEGIN { printf "%.0f", (e > 0 ? b / e : 0) }') bytes"
 	kill $REF_PID; wait $REF_PID 2>/dev/null || true; REF_PID=
 	ratio=$(awk -v a="$sum" -v b="$rsum" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')
 	range=$(printf '%s\n' $ratios | sort -n | sed -n '1p;$p' | paste -sd- -)
+	cpu="CPU per request: evproc $(cpu_us $et $en)us, ref $(cpu_us $rt $rn)us"
 }
 echo "== POST /liveEvent ($ROUNDS rounds of ${RDUR}s per step)" >&2
 for fsync in $FSYNCS; do
@@ -343,7 +375,7 @@ for fsync in $FSYNCS; do
 	for conns in $CONNS; do
 		versus_ref bench/post.lua "$conns" $([ $fsync = off ] && echo nofsync)
 		row "POST evproc, fsync $fsync" "$conns" "$((sum / ROUNDS))" "$p50" "$p99" "$err" \
-			"$ratio of ref ($((rsum / ROUNDS)) req/s, p99 $rp99); rounds $range"
+			"$ratio of ref ($((rsum / ROUNDS)) req/s, p99 $rp99); rounds $range; $cpu"
 	done
 done
 set_fsync on
@@ -522,7 +554,7 @@ settle
 # the reference receives the same bodies and journals each as one line
 BATCH=100 versus_ref bench/post_batch.lua 64
 row "POST batch of 100, fsync on" 64 "$((sum / ROUNDS))" "$p50" "$p99" "$err" \
-	"$((sum / ROUNDS * 100)) events/s; $ratio of ref ($((rsum / ROUNDS * 100)) events/s, p99 $rp99); rounds $range"
+	"$((sum / ROUNDS * 100)) events/s; $ratio of ref ($((rsum / ROUNDS * 100)) events/s, p99 $rp99); rounds $range; $cpu; $jbytes"
 
 echo "== evproc-client send" >&2
 settle
@@ -596,13 +628,19 @@ set_tls() {
 	fi
 	restart_server $SCHEME
 }
-sum0=0 sum1=0 err=0 p50=0us p99=0us p99_0=0us ratios=
+# the worker's CPU per request in both schemes: the ratio of req/s follows
+# it while the worker is the busiest process (issue 23's notes)
+sum0=0 sum1=0 err=0 p50=0us p99=0us p99_0=0us ratios= n0=0 t0=0 n1=0 t1=0
 for _ in $(seq 1 $ROUNDS); do
 	settle
-	read -r rps0 _ p99r0 _ < <(run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+	read -r rps0 _ p99r0 _ < <(CPU_OF=$WORKER run_wrk "http://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+	read -r n t <"$BENCH/wrk_cpu"
+	n0=$((n0 + n)) t0=$((t0 + t))
 	set_tls on
 	settle
-	read -r rps1 p50r p99r errr < <(run_wrk "https://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+	read -r rps1 p50r p99r errr < <(CPU_OF=$WORKER run_wrk "https://127.0.0.1:$HTTP/liveEvent" bench/post.lua 64 "$RDUR")
+	read -r n t <"$BENCH/wrk_cpu"
+	n1=$((n1 + n)) t1=$((t1 + t))
 	[ -n "${tls_used:-}" ] || tls_used=$(openssl s_client -connect "127.0.0.1:$HTTP" </dev/null 2>/dev/null |
 		sed -n 's/^New, \(.*\), Cipher is \(.*\)/\1 \2/p')
 	set_tls off
@@ -610,7 +648,7 @@ for _ in $(seq 1 $ROUNDS); do
 done
 ab_ratio
 row "POST evproc over HTTPS (keep-alive), fsync on" 64 "$((sum1 / ROUNDS))" "$p50" "$p99" "$err" \
-	"$ratio of plain HTTP in the same run ($((sum0 / ROUNDS)) req/s, p99 $p99_0); rounds $range; ${tls_used:-?}"
+	"$ratio of plain HTTP in the same run ($((sum0 / ROUNDS)) req/s, p99 $p99_0); rounds $range; ${tls_used:-?}; worker CPU per request: HTTPS $(cpu_us $t1 $n1)us, plain $(cpu_us $t0 $n0)us"
 
 echo "== one worker, then two (evproc.workers = 2)" >&2
 # measured back to back, so that the ratio is of like conditions
