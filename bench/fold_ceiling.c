@@ -125,7 +125,7 @@ fold_line(const char *line, size_t len)
 	EvEvent		ev;
 	char		err[EV_ERROR_BUFSZ];
 
-	if (len == 0)
+	if (journal_line_skipped(line, len))
 		return;
 	if (!journal_line_parse(parser, line, len, &ev, err, sizeof(err)))
 	{

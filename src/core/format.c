@@ -18,6 +18,9 @@
 #error "format.c is backend-free: it must not include PostgreSQL backend headers"
 #endif
 
+/* JSON_ESCAPED: is the byte c written escaped in a JSON string? */
+#define JSON_ESCAPED(c)		((c) < 0x20 || (c) == '"' || (c) == '\\' || (c) == 0x7f)
+
 /*
  * ev_json_quote writes s[0..len) as a quoted JSON string into out and
  * returns the length written, or 0 if outlen is too small.  A worst case
@@ -30,11 +33,23 @@ ev_json_quote(const char *s, size_t len, char *out, size_t outlen)
 	static const char hex[] = "0123456789abcdef";
 	static const char escape[] = "\\u00";	/* then two hex digits */
 	size_t		o = 0;
+	size_t		plain = 0;
 
 	if (outlen < 3)
 		return 0;
 	out[o++] = '"';
-	for (size_t i = 0; i < len; i++)
+
+	/*
+	 * The leading bytes that need no escape (usually all of them) are copied
+	 * at once; the loop below would have refused the same outlen for them.
+	 */
+	while (plain < len && !JSON_ESCAPED((unsigned char) s[plain]))
+		plain++;
+	if (plain > 0 && plain + 8 > outlen)
+		return 0;
+	memcpy(out + o, s, plain);
+	o += plain;
+	for (size_t i = plain; i < len; i++)
 	{
 		unsigned char c = (unsigned char) s[i];
 

@@ -299,7 +299,7 @@ read_slice(void)
 						"line is too long");
 			continue;
 		}
-		if (journal_line_blank(line, len))
+		if (journal_line_skipped(line, len))
 			continue;
 		if (!parse_line(line, len, ev, err, sizeof(err)))
 		{
@@ -390,7 +390,7 @@ reread_step(bool dedupe)
 			break;
 		}
 		if (kind != JL_LINE || (!dedupe && fold_skip_line(line, len)) ||
-			journal_line_blank(line, len) ||
+			journal_line_skipped(line, len) ||
 			!parse_line(line, len, ev, err, sizeof(err)))
 			continue;
 		if (!dedupe)

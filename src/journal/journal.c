@@ -135,9 +135,12 @@ journal_close(Journal *j)
 	j->dirfd = -1;
 }
 
-/* journal_append adds a line to the batch; nothing is written yet. */
-int
-journal_append(Journal *j, const char *line, size_t len)
+/*
+ * journal_reserve returns room for len bytes at the end of the batch, NULL
+ * if out of memory: a line written there is added by journal_advance.
+ */
+char *
+journal_reserve(Journal *j, size_t len)
 {
 	if (j->len + len > j->cap)
 	{
@@ -148,11 +151,22 @@ journal_append(Journal *j, const char *line, size_t len)
 			newcap *= 2;
 		newbuf = realloc(j->buf, newcap);
 		if (newbuf == NULL)
-			return -1;
+			return NULL;
 		j->buf = newbuf;
 		j->cap = newcap;
 	}
-	memcpy(j->buf + j->len, line, len);
+	return j->buf + j->len;
+}
+
+/* journal_append adds a line to the batch; nothing is written yet. */
+int
+journal_append(Journal *j, const char *line, size_t len)
+{
+	char	   *room = journal_reserve(j, len);
+
+	if (room == NULL)
+		return -1;
+	memcpy(room, line, len);
 	j->len += len;
 	return 0;
 }

@@ -94,6 +94,7 @@ extern int	journal_open_tagged(Journal *j, const char *dir, bool fsync,
 								const char *tag);
 extern void journal_close(Journal *j);
 extern int	journal_append(Journal *j, const char *line, size_t len);
+extern char *journal_reserve(Journal *j, size_t len);
 extern int	journal_flush(Journal *j);
 extern int	journal_probe(Journal *j, size_t bytes);
 
@@ -108,6 +109,16 @@ static inline void
 journal_batch_undo(Journal *j, size_t len)
 {
 	j->len = len;
+}
+
+/*
+ * journal_advance adds the len bytes written at journal_reserve's room to
+ * the batch (len at most what was reserved)
+ */
+static inline void
+journal_advance(Journal *j, size_t len)
+{
+	j->len += len;
 }
 extern bool journal_is_empty(const Journal *j);
 extern int	journal_rotate(Journal *j, time_t now, char *name);

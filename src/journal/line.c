@@ -98,9 +98,39 @@ journal_line_tail(const char *received_at, const char *client_addr,
 	return ok;
 }
 
+/* journal_line_short_tail sets tail to the end of a line after a receipt */
+void
+journal_line_short_tail(JournalLineTail *tail)
+{
+	memcpy(tail->text, LINE_SHORT_TAIL, LINE_LEN(LINE_SHORT_TAIL));
+	tail->len = LINE_LEN(LINE_SHORT_TAIL);
+}
+
+/*
+ * journal_line_receipt writes the receipt line of a request's events (see
+ * line.h), its tail (from journal_line_tail) as an object of its own, and
+ * returns its length (0 if it does not fit).
+ */
+size_t
+journal_line_receipt(const JournalLineTail *tail, char *out, size_t outlen)
+{
+	char	   *o = out;
+	const char *end = out + outlen - 1;	/* room for the final '\0' */
+	size_t		skip = LINE_LEN(LINE_RECEIVED_AT);
+
+	if (outlen == 0 || tail->len <= skip ||
+		memcmp(tail->text, LINE_RECEIVED_AT, skip) != 0 ||
+		!PUT_LIT(&o, end, LINE_RECEIPT) ||
+		!put(&o, end, tail->text + skip, tail->len - skip))
+		return 0;
+	*o = '\0';
+	return (size_t) (o - out);
+}
+
 /*
  * journal_line_format_tail writes the journal line of a typed event, ending
- * with tail (its receive time and client address, and the newline), and
+ * with tail (its receive time and client address, and the newline; or only
+ * LINE_SHORT_TAIL after a receipt line), and
  * returns its length (0 if it does not fit, or if the event is untyped or
  * has a name, metric or effect that the rules refuse).  The line keeps the
  * event's fields and records the type the event was accepted with (so that
@@ -182,9 +212,24 @@ take_string(const char **p, const char *end, bool *non_ascii,
 }
 
 /*
+ * tail_rest reads the rest of a line's tail (or of a receipt line) after
+ * the opening quote of its receive time, up to the line's end, as
+ * journal_line_tail writes it.
+ */
+static bool
+tail_rest(const char **p, const char *end, bool *non_ascii)
+{
+	return ev_plain_string(p, end, non_ascii) >= 0 &&
+		EXPECT(p, end, LINE_CLIENT_ADDR "\"") &&
+		ev_plain_string(p, end, non_ascii) >= 0 &&
+		EXPECT(p, end, LINE_END) && *p == end;
+}
+
+/*
  * parse_fast parses a line exactly as evproc writes it to the journal (see
  * journal_line_format), without json-c; also without "metric" and
- * "effect", as older versions wrote it.  It returns false for anything
+ * "effect", as older versions wrote it, and without the receive time and
+ * client, as after a receipt line.  It returns false for anything
  * else, and the caller then uses the full parser, so it only needs to be
  * right about what it accepts: the lines it accepts are valid JSON that
  * the full parser reads to the same event (the fuzz target checks this).
@@ -239,11 +284,10 @@ parse_fast(const char *line, size_t len, EvEvent *ev)
 					 ev->event_id, &ev->event_id_len))
 		return false;
 
-	if (!EXPECT(&p, end, LINE_RECEIVED_AT "\"") ||
-		ev_plain_string(&p, end, &non_ascii) < 0 ||
-		!EXPECT(&p, end, LINE_CLIENT_ADDR "\"") ||
-		ev_plain_string(&p, end, &non_ascii) < 0 ||
-		!EXPECT(&p, end, LINE_END) || p != end)
+	/* the receive time and client, unless a receipt line before has them */
+	if (!(p + LINE_LEN(LINE_END) == end && EXPECT(&p, end, LINE_END)) &&
+		!(EXPECT(&p, end, LINE_RECEIVED_AT "\"") &&
+		  tail_rest(&p, end, &non_ascii)))
 		return false;
 
 	/*
@@ -253,10 +297,32 @@ parse_fast(const char *line, size_t len, EvEvent *ev)
 	return !non_ascii || ev_utf8_valid(line, len);
 }
 
-/* journal_line_blank: is the line only white space (skipped, not rejected)? */
-bool
-journal_line_blank(const char *line, size_t len)
+/*
+ * is_receipt: is the line a receipt line exactly as journal_line_receipt
+ * writes it?
+ */
+static bool
+is_receipt(const char *line, size_t len)
 {
+	const char *p = line;
+	const char *end = line + len;
+	bool		non_ascii = false;
+
+	return EXPECT(&p, end, LINE_RECEIPT "\"") &&
+		tail_rest(&p, end, &non_ascii) &&
+		(!non_ascii || ev_utf8_valid(line, len));
+}
+
+/*
+ * journal_line_skipped: is the line no event, but no error either (skipped,
+ * not rejected)?  That is a line of only white space, or a receipt line as
+ * evproc writes it; anything else that is no event is rejected.
+ */
+bool
+journal_line_skipped(const char *line, size_t len)
+{
+	if (len > 0 && line[0] == '{')
+		return is_receipt(line, len);
 	for (size_t i = 0; i < len; i++)
 		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
 			return false;

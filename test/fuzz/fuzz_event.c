@@ -11,7 +11,8 @@
  * (events, errors, the index of a bad event), an untyped event formats to
  * nothing, a typed one (ev_set_type, with the effect the first byte picks)
  * to a journal line that parses back, with the fast path and without, to
- * the same event and type, a decoded user id
+ * the same event and type (also without its tail, after a receipt line,
+ * which ingest skips: a skipped line is never an event), a decoded user id
  * is valid UTF-8 without NUL, and the strings of an accepted input hold no
  * raw control character or lone surrogate escape (a plain bytewise reading,
  * string_problems, which also backs every such error message).
@@ -180,6 +181,7 @@ check_event_round_trip(const EvEvent *in, uint8_t pick)
 	size_t		len;
 	EvEffect	effect = (EvEffect) ((pick >> 2) % 3);
 	const char *msg;
+	JournalLineTail tail;
 
 	check_valid_event(&ev);
 	if (!ev.typed)
@@ -215,6 +217,21 @@ check_event_round_trip(const EvEvent *in, uint8_t pick)
 		!same_event_as(&again, &ev, true) || !again.has_value)
 		abort();
 	if (!journal_line_parse(parser, line, len - 1, &again, err, sizeof(err)) ||
+		!same_event_as(&again, &ev, true) || !again.has_value)
+		abort();
+
+	/* after a receipt line (a skipped line), without the tail: the same */
+	if (!journal_line_tail("2026-01-01T00:00:00.000000Z", "127.0.0.1", &tail) ||
+		(len = journal_line_receipt(&tail, line, sizeof(line))) == 0 ||
+		line[len - 1] != '\n' || !journal_line_skipped(line, len - 1))
+		abort();
+	journal_line_short_tail(&tail);
+	len = journal_line_format_tail(&ev, &tail, line, sizeof(line));
+	if (len == 0 || line[len - 1] != '\n' ||
+		!journal_line_parse(full_parser, line, len - 1, &again, err,
+							sizeof(err)) ||
+		!same_event_as(&again, &ev, true) || !again.has_value ||
+		!journal_line_parse(parser, line, len - 1, &again, err, sizeof(err)) ||
 		!same_event_as(&again, &ev, true) || !again.has_value)
 		abort();
 }
@@ -290,6 +307,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		/* the journal and event fast paths must agree with the full parser */
 		if (ok != full_ok)
+			abort();
+		/* a line ingest skips (blank, a receipt) is never an event */
+		if (ok && journal_line_skipped(in, size - 1))
 			abort();
 		check_string_problems(in, size - 1, ok, err);
 		if (ok && !same_event(&ev, &full))

@@ -1707,6 +1707,72 @@ test_journal_line(void)
 												  "127.0.0.1", buf, sizeof(buf)));
 			CHECK_STR_EQ(again, buf);
 		}
+
+		/*
+		 * A receipt line: the tail as an object of its own, skipped by
+		 * ingest; the lines after it end with the short tail, and parse to
+		 * the same events, fast and with json-c alone.
+		 */
+		len = journal_line_receipt(&tail, again, sizeof(again));
+		CHECK_STR_EQ(again, "{\"receivedAt\":\"2026-11-22T05:00:00.123456Z\","
+					 "\"clientAddr\":\"127.0.0.1\"}\n");
+		CHECK_INT_EQ(len, strlen(again));
+		CHECK(journal_line_skipped(again, len - 1));
+		CHECK(journal_line_skipped(again, len - 1 - 1) == false);	/* no '}' */
+		CHECK_INT_EQ(journal_line_receipt(&tail, again, len), 0);
+		CHECK_INT_EQ(journal_line_receipt(&tail, again, len + 1), len);
+		{
+			EvParser   *p = ev_parser_create();
+			JournalLineTail short_tail;
+			EvEvent		back;
+			char		err[EV_ERROR_BUFSZ];
+
+			/* a receipt line is no event: read as one, it is refused */
+			CHECK(!journal_line_parse(p, again, len - 1, &back, err, sizeof(err)));
+			journal_line_short_tail(&short_tail);
+			set_event(&ev, "u\"2", 3, EV_NAME_ADD_REVENUE, UNITS(7));
+			memcpy(ev.event_id, "e-1", 4);
+			ev.event_id_len = 3;
+			len = journal_line_format_tail(&ev, &short_tail, again, sizeof(again));
+			CHECK_STR_EQ(again, "{\"userId\":\"u\\\"2\",\"name\":\"add_revenue\","
+						 "\"value\":7,\"metric\":\"revenue\",\"effect\":\"add\","
+						 "\"eventId\":\"e-1\"}\n");
+			CHECK(!journal_line_skipped(again, len - 1));
+			for (int fast = 1; fast >= 0; fast--)
+			{
+				ev_parser_set_fast(p, fast);
+				memset(&back, 0x5a, sizeof(back));
+				CHECK(journal_line_parse(p, again, len - 1, &back, err, sizeof(err)) &&
+					  same_typed_event(&back, &ev));
+			}
+			ev_parser_free(p);
+			ev.event_id[0] = '\0';
+			ev.event_id_len = 0;
+		}
+
+		/* only the receipt line as written is skipped; anything else is an error */
+		CHECK(journal_line_skipped("", 0));
+		CHECK(journal_line_skipped(" \t\r", 3));
+		{
+			static const char *const not_skipped[] = {
+				"{\"receivedAt\":\"t\"}",
+				"{\"receivedAt\":\"t\",\"clientAddr\":\"a\"} ",
+				" {\"receivedAt\":\"t\",\"clientAddr\":\"a\"}",
+				"{\"receivedAt\": \"t\",\"clientAddr\":\"a\"}",
+				"{\"receivedAt\":\"t\",\"clientAddr\":\"a\",\"userId\":\"u\"}",
+				"{\"receivedAt\":\"t\\n\",\"clientAddr\":\"a\"}",
+				"{\"receivedAt\":\"\xff\",\"clientAddr\":\"a\"}",
+				"{\"clientAddr\":\"a\",\"receivedAt\":\"t\"}",
+				"{}",
+				"{",
+			};
+
+			for (size_t i = 0; i < sizeof(not_skipped) / sizeof(not_skipped[0]); i++)
+				CHECK(!journal_line_skipped(not_skipped[i], strlen(not_skipped[i])));
+			want = "{\"receivedAt\":\"t\",\"clientAddr\":\"a\"}";
+			CHECK(journal_line_skipped(want, strlen(want)));
+		}
+
 		/* an address too long to write: no tail, and no line */
 		memset(addr, '\x01', sizeof(addr) - 1);
 		addr[sizeof(addr) - 1] = '\0';
