@@ -49,8 +49,9 @@ step() { echo "== $(date -u +%T) (+$(( $(date +%s) - start ))s) $*"; }
 
 [ "$(id -u)" = 0 ] || { echo "pkgtest.sh: run as root (chroot, apt)" >&2; exit 2; }
 
-# unmounted DIR: nothing is mounted under DIR (never rm -rf through /dev)
-unmounted() { ! grep -q " $(readlink -f "$1")/" /proc/mounts; }
+# unmounted DIR: nothing is mounted under DIR (never rm -rf through /dev);
+# readlink -m, since DIR or its parent may not exist yet on a new machine
+unmounted() { ! grep -q " $(readlink -m "$1")/" /proc/mounts; }
 # fresh_chroot DIR: a copy of the cached chroot of SUITE, made if need be
 fresh_chroot() {
 	"$CHROOT_SH" create "$suite" "$cache" | sed 's/^/   /'
