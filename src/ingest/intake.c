@@ -381,7 +381,6 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 {
 	long		dups = 0;
 	bool	   *skip = NULL;
-	char		line[EV_LINE_MAX];
 	char	   *room;
 	size_t		len;
 	char		stamp[EV_TIMESTAMP_BUFSZ];
@@ -406,19 +405,21 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 	ev_format_timestamp(&now, stamp);
 	if (!journal_line_tail(stamp, client_addr, &tail))
 		goto oom;
-	if (n - (dups > 0 ? (size_t) dups : 0) > 1)
+	if (n - (size_t) dups > 1)
 	{
 		/* two events or more: the tail once, in a receipt line (line.h) */
-		len = journal_line_receipt(&tail, line, sizeof(line));
-		if (len == 0 || journal_append(&journal, line, len) != 0)
+		room = journal_reserve(&journal, EV_LINE_MAX);
+		if (room == NULL ||
+			(len = journal_line_receipt(&tail, room, EV_LINE_MAX)) == 0)
 			goto oom;
+		journal_advance(&journal, len);
 		journal_line_short_tail(&tail);
 	}
 	for (size_t i = 0; i < n; i++)
 	{
 		if (skip != NULL && skip[i])
 			continue;
-		/* written into the batch itself */
+		/* lines are written into the batch itself */
 		room = journal_reserve(&journal, EV_LINE_MAX);
 		if (room == NULL ||
 			(len = journal_line_format_tail(&events[i], &tail, room,
