@@ -51,6 +51,7 @@ OBJS = \
 	src/core/token_table.o \
 	src/shared/tls.o \
 	src/ingest/intake.o \
+	src/ingest/intake_sink.o \
 	src/shared/pressure.o \
 	src/core/prom.o \
 	src/shared/status.o \
@@ -80,6 +81,7 @@ OBJS = \
 	src/journal/journal.o \
 	src/journal/journal_archive.o \
 	src/journal/journal_fs.o \
+	src/journal/journal_sync.o \
 	src/journal/journal_copies.o \
 	src/journal/line.o \
 	src/journal/safe_open.o
@@ -198,7 +200,7 @@ test/unit/test_event: test/unit/test_event.c test/unit/unit.h $(LINE_SRCS) $(LIN
 test/unit/test_validate: test/unit/test_validate.c test/unit/unit.h src/core/validate.c src/core/validate.h src/core/evlimits.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_validate.c src/core/validate.c
 
-JOURNAL_SRCS = src/journal/journal.c src/journal/journal_archive.c \
+JOURNAL_SRCS = src/journal/journal.c src/journal/journal_sync.c src/journal/journal_archive.c \
 	src/journal/journal_fs.c src/journal/journal_copies.c src/journal/safe_open.c
 test/unit/test_journal: test/unit/test_journal.c test/unit/unit.h $(JOURNAL_SRCS) \
 		src/journal/journal.h src/journal/journal_fs.h src/journal/safe_open.h

@@ -6,16 +6,17 @@
  *	  rotate, prune, sleep) and the worker's lifecycle, nothing else.
  *
  * One persistent WaitEventSet holds the process latch, postmaster death,
- * the HTTP server's epoll descriptor and the WebSocket connections' one
- * (stream_epoll_fd).  Each pass:
+ * the HTTP server's epoll descriptor, the WebSocket connections' one
+ * (stream_epoll_fd) and the journal's sync (intake_sync_fd).  Each pass:
  *	  1. wait, at most until HTTP, lookups, rotation or ingest next need
  *		 attention;
  *	  2. handle SIGTERM (clean shutdown) and SIGHUP (reload settings);
  *	  3. the event types and the tokens are reloaded if they changed
  *		 (types.c, tokens.c); http_run:
  *		 valid events are handed to intake, lookups queued;
- *	  4. intake_flush: one write and one fdatasync for the whole batch, then
- *		 the POSTs are answered; the lookups are served in one unit of
+ *	  4. intake_flush: the POSTs of the batch synced since the last pass
+ *		 are answered, and the batch taken in meanwhile is written with one
+ *		 write and its fdatasync started; the lookups are served in one unit of
  *		 work (lookup.c) and answered; the replies go out;
  *	  5. timed work: rotation when due or requested (workers.c), a
  *		 bounded step of ingest (ingest.c) unless evproc_pause_ingest()
@@ -140,15 +141,16 @@ rotate_and_wake(void)
 }
 
 /*
- * flush group-commits the events of this pass and answers their POSTs;
- * a journal grown to evproc.rotation_size is rotated.
+ * flush group-commits the events of this pass and answers their POSTs
+ * (those of the batch synced since the last pass; with wait, all of them
+ * before it returns); a journal grown to evproc.rotation_size is rotated.
  */
 static void
-flush(void)
+flush(bool wait)
 {
 	if (role_standby())
 		return;					/* nothing was taken in */
-	intake_flush(http_answer_post);
+	intake_flush(http_answer_post, wait);
 	if (intake_rotation_due())
 		rotate_and_wake();
 }
@@ -219,7 +221,7 @@ reload_settings(void)
 {
 	int			groups;
 
-	flush();
+	flush(true);
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
 	groups = settings_changed_groups() | RELOAD_EVERY_SIGHUP;
@@ -241,7 +243,7 @@ reload_settings(void)
 		{
 			ingest_abandon();	/* its transaction must not be open */
 			ingest_progress(&progress);
-			flush();			/* what waited for it (database journal) */
+			flush(true);		/* what waited for it (database journal) */
 			(void) intake_move(new_dir, fold_last_recorded_name());
 			status_set_dir(intake_dir());
 		}
@@ -375,7 +377,7 @@ static void
 shut_down(void)
 {
 	ingest_abandon();			/* the database journal's batch waits for it */
-	flush();
+	flush(true);
 	http_answer_lookups(LOOKUP_FAILED, "server is shutting down");
 
 	/*
@@ -569,7 +571,7 @@ pass(void)
 	}
 	report_gauges();
 	http_run();
-	flush();
+	flush(false);
 	serve_lookups();
 	http_resume_all();
 	serve_streams();
@@ -650,11 +652,15 @@ evproc_worker_main(Datum main_arg)
 				(errmsg("evproc: listening on %s:%d, journal in \"%s\"",
 						evproc_listen_address, evproc_port, intake_dir())));
 
-	wes = compat_create_wait_event_set(4);
+	wes = compat_create_wait_event_set(5);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, http_epoll_fd(), NULL, NULL);
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, stream_epoll_fd(), NULL, NULL);
+	/* a group commit's fdatasync done (also on a standby: for promotion) */
+	if (intake_sync_fd() >= 0)
+		AddWaitEventToSet(wes, WL_SOCKET_READABLE, intake_sync_fd(), NULL,
+						  NULL);
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "evproc pass",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -662,7 +668,7 @@ evproc_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		WaitEvent	events[4];
+		WaitEvent	events[5];
 		int			nevents;
 
 		nevents = WaitEventSetWait(wes, compute_timeout(), events,

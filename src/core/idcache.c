@@ -155,6 +155,8 @@ idcache_free(IdCache *cache)
 	}
 	pending_reset(&cache->pending);
 	free(cache->pending.slots);
+	pending_reset(&cache->sealed);
+	free(cache->sealed.slots);
 	memset(cache, 0, sizeof(IdCache));
 }
 
@@ -184,6 +186,9 @@ idcache_contains(const IdCache *cache, const char *id, time_t now,
 {
 	if (cache->pending.count > 0 &&
 		set_contains(&cache->pending, id, cache->seed))
+		return true;
+	if (cache->sealed.count > 0 &&
+		set_contains(&cache->sealed, id, cache->seed))
 		return true;
 	return remembered(cache, id, now, max_age);
 }
@@ -237,11 +242,25 @@ idcache_add_pending(IdCache *cache, const char *id)
 	set_add(set, id, cache->seed);
 }
 
-/* idcache_commit remembers the pending ids: their batch is durable. */
+/*
+ * idcache_seal: the pending ids noted so far are those of the batch now
+ * being synced; the ones noted from now on wait for the next batch.  The
+ * last sealed batch has been committed or aborted.
+ */
+void
+idcache_seal(IdCache *cache)
+{
+	IdSet		emptied = cache->sealed;
+
+	cache->sealed = cache->pending;
+	cache->pending = emptied;
+}
+
+/* idcache_commit remembers the sealed ids: their batch is durable. */
 void
 idcache_commit(IdCache *cache, time_t now, time_t max_age)
 {
-	IdSet	   *set = &cache->pending;
+	IdSet	   *set = &cache->sealed;
 
 	for (size_t i = 0; i < set->nslots && set->count > 0; i++)
 	{
@@ -259,9 +278,14 @@ idcache_commit(IdCache *cache, time_t now, time_t max_age)
 	pending_reset(set);
 }
 
-/* idcache_abort forgets the pending ids: their batch was not written. */
+/*
+ * idcache_abort forgets the sealed ids and the pending ones: the sealed
+ * batch was not made durable, and the batch behind it fails with it (one
+ * of its events may have been taken for a repeat of a sealed one).
+ */
 void
 idcache_abort(IdCache *cache)
 {
+	pending_reset(&cache->sealed);
 	pending_reset(&cache->pending);
 }

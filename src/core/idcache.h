@@ -12,6 +12,8 @@
  * (a repeat in the same batch is a duplicate too, answered after the same
  * flush), and only become remembered ids once the batch is synced
  * (idcache_commit), or are dropped if the write failed (idcache_abort).
+ * While one batch is being synced the next one is taken in: the ids of
+ * the first are sealed (idcache_seal), apart from the pending ones.
  * Forgetting ids (eviction, out of memory) is always safe.  Nor may it
  * remember an id longer than evproc.dedupe_retention: a repeat after that
  * is counted again, so a generation older than max_age is not consulted.
@@ -42,7 +44,8 @@ typedef struct IdSet
 typedef struct IdCache
 {
 	IdSet		gen[2];
-	IdSet		pending;		/* of the batch not yet synced; grows */
+	IdSet		pending;		/* of the batch being taken in; grows */
+	IdSet		sealed;			/* of the batch being synced */
 	int			current;
 	size_t		per_generation;
 	uint64_t	seed;			/* of the hash: ids cannot be picked to collide */
@@ -62,10 +65,12 @@ extern void idcache_add(IdCache *cache, const char *id,
 
 /*
  * The batch being group committed: idcache_add_pending notes an id of it
- * (idcache_contains sees it at once); idcache_commit remembers all of them
- * once the batch is durable, idcache_abort drops them if it is not.
+ * (idcache_contains sees it at once); idcache_seal closes the batch when
+ * its sync starts; idcache_commit remembers the sealed ids once the batch
+ * is durable, idcache_abort drops them, and the pending ones, if it is not.
  */
 extern void idcache_add_pending(IdCache *cache, const char *id);
+extern void idcache_seal(IdCache *cache);
 extern void idcache_commit(IdCache *cache, time_t now, time_t max_age);
 extern void idcache_abort(IdCache *cache);
 

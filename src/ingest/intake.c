@@ -14,7 +14,16 @@
  * eventId already journaled recently, or earlier in the same batch, is a
  * duplicate: acknowledged, counted in the receipt, not journaled again.
  *
- * With evproc.journal_storage = database the batch is not written to the
+ * The fdatasync runs while the loop goes on (journal_sync.c): the worker
+ * waits on intake_sync_fd with its other descriptors, and the next
+ * requests are parsed into the next batch meanwhile.  One batch is synced
+ * at a time; the next is written once the first is durable.  If the first
+ * fails, the batch behind it fails too (503 for all): an event of it may
+ * have been taken for a repeat of one that was not kept.  Where the kernel
+ * has no asynchronous fdatasync, the batch is synced inline.
+ *
+ * Where a batch is made durable is intake_sink.c's.  With
+ * evproc.journal_storage = database the batch is not written to the
  * file but group-committed as one transaction (segments.c), and the
  * waiters are answered after its commit.  A backend has one transaction at
  * a time and ingest's may stay open across passes: while it is, the batch
@@ -41,9 +50,9 @@
 #include "core/idcache.h"
 #include "core/prom.h"
 #include "ingest/intake.h"
+#include "ingest/intake_sink.h"
 #include "ingest/segments.h"
 #include "journal/line.h"
-#include "shared/db.h"
 #include "shared/settings.h"
 #include "shared/syncrep.h"
 
@@ -54,10 +63,10 @@
 
 /* eventIds remembered between group commits (see idcache.h) */
 #define RECENT_IDS_CAPACITY		65536
+/* journal-sync-fails-once: its sync's end is noticed this late */
+#define HELD_SYNC_US			200000
 /* a failing journal with no POST waiting is tried this often (see probe) */
 #define PROBE_EVERY_MS			1000
-/* ... with this many bytes written to its file system */
-#define PROBE_BYTES				8192
 
 /*
  * A client waiting for the batch, with what it sent; or, among the first
@@ -72,26 +81,9 @@ typedef struct Waiter
 	XLogRecPtr	lsn;
 } Waiter;
 
-/*
- * What makes a batch durable (see sinks[]).  flush: the batch durable, and
- * gone either way (*lsn: the end of its commit, for the synchronous
- * standbys; left invalid by a file); probe: could a flush succeed now; rotate: as
- * intake_rotate; is_empty: nothing journaled since the last rotation;
- * busy: neither a flush nor a rotation can be done now.
- */
-typedef struct Sink
-{
-	bool		(*flush) (XLogRecPtr *lsn);
-	bool		(*probe) (void);
-	bool		(*rotate) (char *name);
-	bool		(*is_empty) (void);
-	bool		(*busy) (void);
-} Sink;
-
-/* the files' row first: the sink until intake_open chooses (choose_sink) */
-static const Sink sinks[2];
-static const Sink *sink = &sinks[0];
-static const Sink *choose_sink(void);
+/* where batches are made durable (intake_sink.c); chosen by intake_open */
+static const IntakeSink *sink = &intake_sinks[0];
+static bool collect_sync(bool wait);
 static Journal journal;
 static bool opened = false;
 static int	my_worker = 0;
@@ -100,6 +92,21 @@ static IdCache recent_ids;		/* eventIds journaled, or pending in the batch */
 static Waiter *waiters = NULL;
 static int	nwaiters = 0;
 static int	nreplicating = 0;	/* the first ones: committed, see Waiter */
+
+/*
+ * The batch being synced (journal.syncing), whose waiters are the
+ * nsyncing after the replicating ones: its size and start, for the
+ * metric.  Once collected (collect_sync), decided says so and durable
+ * how, until the next intake_flush answers them.
+ */
+static JournalSyncer syncer;	/* unusable until intake_sync_fd */
+static int	nsyncing = 0;
+static uint64 sync_bytes = 0;
+static int64 sync_started = 0;
+static bool decided = false;
+static bool decided_durable = false;
+static bool fail_next_sync = false; /* journal-sync-fails-once, armed */
+static bool sync_doomed = false;	/* ... and the sync in flight is it */
 static int	waiters_cap = 0;
 static time_t unrotated_since = 0;	/* see intake_unrotated_since */
 static int64 next_probe_ms = 0;
@@ -107,7 +114,9 @@ static int64 next_probe_ms = 0;
 /*
  * set_faults applies the journal fault points of evproc.fault_injection
  * (tests only): every flush then fails after its write, as on a full or
- * failing disk.
+ * failing disk; or, set anew, the next asynchronous sync fails and its
+ * end is noticed HELD_SYNC_US late, so that a batch is taken in behind it
+ * (see collect_sync).
  */
 static void
 set_faults(Journal *j)
@@ -115,6 +124,8 @@ set_faults(Journal *j)
 	j->inject_errno =
 		strcmp(evproc_fault_injection, "journal-enospc") == 0 ? ENOSPC :
 		strcmp(evproc_fault_injection, "journal-eio") == 0 ? EIO : 0;
+	fail_next_sync = strcmp(evproc_fault_injection,
+							"journal-sync-fails-once") == 0;
 }
 
 /*
@@ -198,7 +209,7 @@ intake_open(const char *dir, int worker_index, const char *last_recorded,
 		return false;
 	}
 	opened = true;
-	sink = choose_sink();
+	sink = &intake_sinks[settings_journal_in_database() ? 1 : 0];
 	if (settings_journal_in_database())
 		segments_open(worker_index, &journal);
 	return true;
@@ -218,7 +229,7 @@ intake_move(const char *dir, const char *last_recorded)
 	char		name[JOURNAL_NAME_MAX];
 	char	   *old_dir;
 
-	Assert(nwaiters == nreplicating);
+	Assert(nwaiters == nreplicating && !journal.syncing);
 	if (!open_in(&new_journal, dir, last_recorded, LOG))
 	{
 		ereport(LOG,
@@ -251,6 +262,7 @@ intake_close(void)
 {
 	if (!opened)
 		return;
+	(void) collect_sync(true);
 	journal_close(&journal);
 	idcache_free(&recent_ids);
 	free(waiters);
@@ -276,11 +288,36 @@ intake_journal(void)
 	return &journal;
 }
 
-/* intake_pending: how many clients wait for the next group commit. */
+/*
+ * intake_pending: how many clients wait for a group commit that can start
+ * now, or for answers already decided.  None while a batch is being
+ * synced: intake_sync_fd wakes the loop when it is done.
+ */
 int
 intake_pending(void)
 {
-	return nwaiters - nreplicating;
+	return journal.syncing ? 0 : nwaiters - nreplicating;
+}
+
+/*
+ * intake_sync_fd: the descriptor that becomes readable when the batch
+ * being synced is durable (or failed), for the worker to wait on; -1 if
+ * batches are synced inline.  The first call makes it, once per process:
+ * it stays across journal moves and promotion.
+ */
+int
+intake_sync_fd(void)
+{
+	static bool tried = false;
+
+	if (!tried)
+	{
+		tried = true;
+		if (jsync_open(&syncer) != 0)
+			ereport(LOG,
+					(errmsg("evproc: no asynchronous fdatasync here (%m): the journal is synced inline")));
+	}
+	return syncer.ctx != 0 ? syncer.efd : -1;
 }
 
 /*
@@ -389,7 +426,7 @@ intake_accept(const EvEvent *events, size_t n, const char *client_addr,
 	size_t		mark = journal_batch_len(&journal);
 	bool		any_id = false;
 
-	if (mark == 0 && journal.durable_len == 0)
+	if (mark == 0 && journal.durable_len == 0 && !journal.syncing)
 		unrotated_since = time(NULL);	/* the first event since a rotation */
 	for (size_t i = 0; i < n && !any_id; i++)
 		any_id = events[i].event_id_len > 0;
@@ -448,16 +485,6 @@ oom:
 	return false;
 }
 
-/* warn_replaced: journal_flush found the journal removed or replaced */
-static void
-warn_replaced(void)
-{
-	ereport(WARNING,
-			(errmsg("evproc: the journal \"%s/%s\" was removed or replaced by someone else",
-					journal.dir, JOURNAL_FILE),
-			 errdetail("Events acknowledged into the removed file are lost unless it is recovered; new events go to a new journal.")));
-}
-
 /*
  * probe tries a failing journal (journal_probe) once every PROBE_EVERY_MS
  * while no POST is waiting, so that it is found writable again (space
@@ -473,165 +500,11 @@ probe(void)
 	if (now < next_probe_ms)
 		return;
 	next_probe_ms = now + PROBE_EVERY_MS;
-	if (!sink->probe())
+	if (!sink->probe(&journal))
 		return;
 	ereport(LOG,
 			(errmsg("evproc: writing the journal succeeds again")));
 	failing = false;
-}
-
-/*
- * The file journal's side of the Sink (below): one write and one
- * fdatasync of the batch, the files' rotation and probe.
- */
-static bool
-file_flush(XLogRecPtr *lsn)
-{
-	uint64		replaced = journal.replaced;
-	bool		durable = (journal_flush(&journal) == 0);
-	int			save_errno = errno;
-
-	if (journal.replaced != replaced)
-		warn_replaced();
-	errno = save_errno;
-	if (!durable && !failing)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("evproc: could not write the journal in \"%s\": %m",
-						journal.dir),
-				 errdetail("Events are refused with 503 until writing succeeds again.")));
-	return durable;
-}
-
-static bool
-file_probe(void)
-{
-	uint64		replaced = journal.replaced;
-	bool		ok = journal_probe(&journal, PROBE_BYTES) == 0;
-
-	if (journal.replaced != replaced)
-		warn_replaced();
-	return ok;
-}
-
-static bool
-file_rotate(char *name)
-{
-	int			rc;
-
-	name[0] = '\0';
-	rc = journal_rotate(&journal, time(NULL), name);
-	if (rc < 0)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("evproc: could not rotate the journal in \"%s\": %m",
-						journal.dir)));
-		name[0] = '\0';
-		return false;
-	}
-	if (rc > 0)
-		evproc_fault("rotate-after-rename");
-	return true;
-}
-
-static bool
-file_is_empty(void)
-{
-	return journal_is_empty(&journal);
-}
-
-/*
- * The database journal's side of the Sink (segments.c): the batch is one
- * transaction's row; it cannot be written, nor a segment sealed, while
- * ingest's transaction is open (a backend has one at a time).
- */
-static bool
-db_busy(void)
-{
-	return db_in_work();
-}
-
-static bool
-db_probe(void)
-{
-	return !db_in_work() && segments_probe();
-}
-
-/*
- * flush_to_database group-commits the batch in the database: true once
- * committed, with *lsn the end of its commit.  Either way the batch is
- * gone (as journal_flush does).
- */
-static bool
-flush_to_database(XLogRecPtr *lsn)
-{
-	char		err[256];
-	bool		durable = segments_append(journal.buf, journal.len, err,
-										  sizeof(err));
-
-	if (durable)
-	{
-		journal.durable_len += (off_t) journal.len;
-		*lsn = syncrep_commit_lsn();
-	}
-	else if (!failing)
-		ereport(LOG,
-				(errmsg("evproc: could not write the journal in the database: %s",
-						err),
-				 errdetail("Events are refused with 503 until writing succeeds again.")));
-	journal.len = 0;
-	return durable;
-}
-
-/*
- * rotate_segment seals the current segment of the journal in the database
- * (rotation there): the next group commit starts a new one.
- */
-static bool
-rotate_segment(char *name)
-{
-	uint64		len = (uint64) journal.durable_len;
-
-	name[0] = '\0';
-	if (!segments_seal(name))
-		return false;
-	if (name[0] != '\0')
-	{
-		journal.rotated_bytes += len;
-		journal.durable_len = 0;
-	}
-	return true;
-}
-
-static bool
-db_is_empty(void)
-{
-	return journal.durable_len == 0;
-}
-
-/* never busy: a file can be written and rotated at any time */
-static bool
-never_busy(void)
-{
-	return false;
-}
-
-/*
- * Where a batch is made durable, one row per evproc.journal_storage, chosen
- * when the journal is opened: the rest of intake.c (waiters, eventIds,
- * answers, replication) is the same for both.
- */
-static const Sink sinks[2] = {
-	{file_flush, file_probe, file_rotate, file_is_empty, never_busy},
-	{flush_to_database, db_probe, rotate_segment, db_is_empty, db_busy},
-};
-
-/* choose_sink: the row of sinks[] for evproc.journal_storage */
-static const Sink *
-choose_sink(void)
-{
-	return &sinks[settings_journal_in_database() ? 1 : 0];
 }
 
 /* answer_one answers a waiter: 200 with its receipt if durable, else 503 */
@@ -675,31 +548,13 @@ answer_replicated(IntakeAnswerFn answer)
 }
 
 /*
- * intake_flush group-commits the batch and answers every waiter with its
- * receipt.  The batch's eventIds become remembered ids, or are forgotten
- * with it.  With nothing to commit, a failing journal is probed.
+ * finish_flush does what follows the end of a group commit: the metric,
+ * the journal's failing state, and the batch's eventIds remembered or
+ * forgotten.
  */
-void
-intake_flush(IntakeAnswerFn answer)
+static void
+finish_flush(bool durable, uint64 bytes, int64 started)
 {
-	bool		durable;
-	uint64		bytes;
-	int64		started;
-	XLogRecPtr	lsn = InvalidXLogRecPtr;
-
-	answer_replicated(answer);
-	if (nwaiters == nreplicating)
-	{
-		if (failing)
-			probe();
-		return;
-	}
-	/* ingest's transaction is open: the batch waits for its end */
-	if (sink->busy())
-		return;
-	bytes = journal_batch_len(&journal);
-	started = monotonic_us();
-	durable = sink->flush(&lsn);
 	if (durable)
 		prom_journal_flush(bytes, (double) (monotonic_us() - started) / 1e6);
 	if (durable && failing)
@@ -711,6 +566,113 @@ intake_flush(IntakeAnswerFn answer)
 		idcache_commit(&recent_ids, time(NULL), evproc_dedupe_retention);
 	else
 		idcache_abort(&recent_ids);
+}
+
+/*
+ * collect_sync collects the batch being synced, if any: false while it
+ * still is (never with wait).  Its waiters are then decided, and answered
+ * by the next intake_flush.  If the batch failed, the batch taken in
+ * behind it is dropped and fails with it (see the head of this file).
+ */
+static bool
+collect_sync(bool wait)
+{
+	int			rc;
+
+	if (!journal.syncing)
+		return true;
+	if (sync_doomed)
+	{
+		/* journal-sync-fails-once (set_faults) */
+		if (!wait && monotonic_us() - sync_started < HELD_SYNC_US)
+			return false;
+		journal.inject_errno = EIO;
+	}
+	rc = journal_flush_end(&journal, &syncer, wait);
+	if (rc == 1)
+		return false;
+	if (sync_doomed)
+	{
+		journal.inject_errno = 0;
+		sync_doomed = false;
+	}
+	if (rc < 0)
+	{
+		if (!failing)
+			intake_sink_failed(&journal);
+		journal_batch_undo(&journal, 0);
+		nsyncing = nwaiters - nreplicating;
+	}
+	finish_flush(rc == 0, sync_bytes, sync_started);
+	decided = true;
+	decided_durable = (rc == 0);
+	return true;
+}
+
+/* answer_decided answers the waiters of a collected batch (collect_sync). */
+static void
+answer_decided(IntakeAnswerFn answer)
+{
+	Waiter	   *first = waiters + nreplicating;
+
+	if (!decided)
+		return;
+	for (int i = 0; i < nsyncing; i++)
+		answer_one(answer, &first[i], decided_durable);
+	memmove(first, first + nsyncing,
+			(nwaiters - nreplicating - nsyncing) * sizeof(Waiter));
+	nwaiters -= nsyncing;
+	nsyncing = 0;
+	decided = false;
+}
+
+/*
+ * intake_flush group-commits the batch and answers every waiter with its
+ * receipt.  The batch's eventIds become remembered ids, or are forgotten
+ * with it.  With nothing to commit, a failing journal is probed.
+ *
+ * A file's batch is only written and its sync started: its waiters are
+ * answered by the intake_flush after the sync (intake_sync_fd), which
+ * then starts the batch taken in meanwhile.  With wait, everything is
+ * answered before it returns (a reload, the shutdown).
+ */
+void
+intake_flush(IntakeAnswerFn answer, bool wait)
+{
+	int			rc;
+	bool		durable;
+	uint64		bytes;
+	int64		started;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	answer_replicated(answer);
+	if (!collect_sync(wait))
+		return;					/* the batch behind it waits */
+	answer_decided(answer);
+	if (nwaiters == nreplicating)
+	{
+		if (failing)
+			probe();
+		return;
+	}
+	/* ingest's transaction is open: the batch waits for its end */
+	if (sink->busy())
+		return;
+	bytes = journal_batch_len(&journal);
+	started = monotonic_us();
+	idcache_seal(&recent_ids);
+	rc = sink->flush(&journal, wait ? NULL : &syncer, failing, &lsn);
+	if (rc == JOURNAL_SYNCING)
+	{
+		sync_doomed = fail_next_sync;
+		fail_next_sync = false;
+		nsyncing = nwaiters - nreplicating;
+		sync_bytes = bytes;
+		sync_started = started;
+		return;
+	}
+	durable = (rc == JOURNAL_DURABLE);
+	finish_flush(durable, bytes, started);
 	if (durable && !syncrep_reached(lsn))
 	{
 		/* answered by answer_replicated once the standbys have it */
@@ -747,13 +709,18 @@ intake_busy(void)
 
 /*
  * intake_rotate archives a non-empty journal under a new name, given in
- * name ("" if the journal was empty); returns false on failure.
+ * name ("" if the journal was empty); returns false on failure.  The
+ * batch being synced is waited for, and rotated with the file if it is
+ * durable; its POSTs are answered by the next intake_flush.
  */
 bool
 intake_rotate(char *name)
 {
 	name[0] = '\0';
-	if (sink->busy() || !sink->rotate(name))
+	if (sink->busy())
+		return false;
+	(void) collect_sync(true);
+	if (!sink->rotate(&journal, name))
 		return false;
 	unrotated_since = 0;
 	return true;
@@ -780,5 +747,5 @@ intake_failing(void)
 bool
 intake_is_empty(void)
 {
-	return sink->is_empty();
+	return sink->is_empty(&journal);
 }

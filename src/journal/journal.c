@@ -304,18 +304,40 @@ cut_to_durable(Journal *j, off_t size)
 }
 
 /*
- * journal_flush writes the batch with one write and, if fsync is on, makes
- * it durable with one fdatasync: this is the group commit.  On success every
- * event in the batch may be acknowledged.  On failure (errno set) none may:
- * the file is cut back to its last good length, and the batch is discarded
- * either way.
+ * journal_flush writes the batch with one write and makes it durable with
+ * one fdatasync (if fsync is on): this is the group commit.  On success
+ * every event in the batch may be acknowledged.  On failure (errno set)
+ * none may: the file is cut back to its last good length, and the batch is
+ * discarded either way.
  */
 int
 journal_flush(Journal *j)
 {
+	return journal_flush_begin(j, NULL);
+}
+
+/*
+ * journal_flush_begin is journal_flush with the fdatasync only started
+ * when syncer s can run it (jsync_usable, fsync on): it then returns
+ * JOURNAL_SYNCING, and journal_flush_end says when the batch is durable.
+ * Meanwhile the next batch may be appended, but not flushed: the file
+ * holds one batch being synced at most, so that a failure cuts off that
+ * batch alone (EBUSY, the batch kept, if one is still in flight).
+ * Otherwise JOURNAL_DURABLE once the batch is durable, or -1 as
+ * journal_flush.
+ */
+int
+journal_flush_begin(Journal *j, JournalSyncer *s)
+{
 	size_t		done = 0;
 	int			save;
 	off_t		size = -1;		/* the file's length, if known */
+
+	if (j->syncing)
+	{
+		errno = EBUSY;
+		return -1;
+	}
 
 	/*
 	 * Removed or replaced behind our back: start again where it was.  With
@@ -364,18 +386,27 @@ journal_flush(Journal *j)
 		}
 		done += (size_t) n;
 	}
+	if (j->fsync && jsync_usable(s) && jsync_start(s, j->fd) == 0)
+	{
+		/* an injected failure is then the sync's (journal_flush_end) */
+		j->syncing = true;
+		j->syncing_len = (off_t) j->len;
+		j->len = 0;
+		return JOURNAL_SYNCING;
+	}
 	if (j->inject_errno != 0)
 	{
 		/* as if the disk filled up or failed after the write */
 		errno = j->inject_errno;
 		goto fail;
 	}
+	/* inline; also when the kernel refused it this once (EAGAIN) */
 	if (j->fsync && fdatasync(j->fd) != 0)
 		goto fail;
 
 	j->durable_len += (off_t) j->len;
 	j->len = 0;
-	return 0;
+	return JOURNAL_DURABLE;
 
 fail:
 	save = errno;
@@ -383,6 +414,37 @@ fail:
 	errno = save;
 fail_nowrite:
 	j->len = 0;
+	return -1;
+}
+
+/*
+ * journal_flush_end collects the sync that journal_flush_begin started
+ * with s: 1 while it is still in flight (never with wait), 0 once the
+ * batch is durable (also with nothing in flight), -1 with errno if the
+ * sync failed: the batch is cut off again, as after a failed
+ * journal_flush.
+ */
+int
+journal_flush_end(Journal *j, JournalSyncer *s, bool wait)
+{
+	int			err = 0;
+
+	if (!j->syncing)
+		return 0;
+	if (jsync_reap(s, wait, &err) == 0)
+		return 1;
+	j->syncing = false;
+	if (err == 0)
+		err = j->inject_errno;	/* tests: as if the sync failed */
+	if (err == 0)
+	{
+		j->durable_len += j->syncing_len;
+		j->syncing_len = 0;
+		return 0;
+	}
+	j->syncing_len = 0;
+	(void) cut_to_durable(j, -1);
+	errno = err;
 	return -1;
 }
 
@@ -403,7 +465,7 @@ journal_probe(Journal *j, size_t bytes)
 	int			save;
 	mode_t		found;
 
-	if (j->len != 0)
+	if (j->len != 0 || j->syncing)
 	{
 		errno = EBUSY;
 		return -1;
@@ -593,6 +655,11 @@ journal_rotate(Journal *j, time_t now, char *name)
 	char		wanted[JOURNAL_NAME_MAX];
 	uint64_t	len;
 
+	if (j->syncing)
+	{
+		errno = EBUSY;			/* the caller collects the sync first */
+		return -1;
+	}
 	if (j->fd >= 0)
 	{
 		if (j->durable_len == 0)

@@ -6,7 +6,8 @@
  *	  streaming line reader.
  *
  * Implemented by journal.c (the live journal: appends, flush, rotation,
- * names), journal_archive.c (the archived files: queue, opening, reader,
+ * names), journal_sync.c (an fdatasync that runs while the caller goes
+ * on), journal_archive.c (the archived files: queue, opening, reader,
  * moves, pruning), journal_copies.c (a base backup's copies set aside) and
  * journal_fs.c (durable file-system steps they share).
  * This module is backend-free (libc only) so that it can be unit tested on
@@ -52,8 +53,11 @@ typedef struct Journal
 	dev_t		fd_dev;			/* the file fd has open (set with fd): */
 	ino_t		fd_ino;			/* what its name must still be */
 	off_t		durable_len;	/* length of events.jsonl known to be good */
+	bool		syncing;		/* a batch written, its sync in flight */
+	off_t		syncing_len;	/* its bytes, past durable_len */
 	bool		fsync;			/* fdatasync on flush? */
-	int			inject_errno;	/* tests: fail each flush after its write */
+	int			inject_errno;	/* tests: fail each flush after its write,
+								 * or its sync started (journal_flush_end) */
 	uint64_t	replaced;		/* times events.jsonl vanished under us */
 	uint64_t	rotated_bytes;	/* bytes journal_rotate archived, in all */
 	uint64_t	archives_moved; /* archived files moved out (counted or set
@@ -88,6 +92,30 @@ typedef struct JournalSkip
 	bool		seen;			/* still there at the last scan */
 } JournalSkip;
 
+/*
+ * An asynchronous fdatasync (journal_sync.c): efd becomes readable when the
+ * sync in flight is done.  Unusable (jsync_open failed, or off after the
+ * kernel refused one): the journal then syncs inline.
+ */
+typedef struct JournalSyncer
+{
+	uint64_t	ctx;			/* the AIO context; 0: none */
+	int			efd;			/* eventfd signalled at completion; -1: none */
+	bool		busy;			/* a sync in flight */
+	bool		off;			/* the kernel cannot: sync inline */
+} JournalSyncer;
+
+extern int	jsync_open(JournalSyncer *s);
+extern void jsync_close(JournalSyncer *s);
+extern int	jsync_start(JournalSyncer *s, int fd);
+extern int	jsync_reap(JournalSyncer *s, bool wait, int *err);
+
+static inline bool
+jsync_usable(const JournalSyncer *s)
+{
+	return s != NULL && s->ctx != 0 && !s->off;
+}
+
 /* the live journal (journal.c) */
 extern int	journal_open(Journal *j, const char *dir, bool fsync);
 extern int	journal_open_tagged(Journal *j, const char *dir, bool fsync,
@@ -96,6 +124,12 @@ extern void journal_close(Journal *j);
 extern int	journal_append(Journal *j, const char *line, size_t len);
 extern char *journal_reserve(Journal *j, size_t len);
 extern int	journal_flush(Journal *j);
+
+/* journal_flush_begin's outcomes (-1: failed, errno set) */
+#define JOURNAL_DURABLE		0
+#define JOURNAL_SYNCING		1
+extern int	journal_flush_begin(Journal *j, JournalSyncer *s);
+extern int	journal_flush_end(Journal *j, JournalSyncer *s, bool wait);
 extern int	journal_probe(Journal *j, size_t bytes);
 
 /* the batch's length, and taking back what was appended after it */

@@ -70,7 +70,8 @@ static time_t segment_oldest = 0;
 /*
  * backlog_now: the bytes acknowledged and not yet counted, as of now: the
  * archived files as last measured, the files rotated since, and the live
- * journal, durable or in the batch being committed.  Reads only memory.
+ * journal: durable, being synced, or in the batch taken in.  Reads only
+ * memory.
  */
 static uint64
 backlog_now(void)
@@ -81,7 +82,8 @@ backlog_now(void)
 		return b;
 	if (live->rotated_bytes > rotated_mark)
 		b += live->rotated_bytes - rotated_mark;
-	return b + (uint64) live->durable_len + (uint64) live->len;
+	return b + (uint64) live->durable_len + (uint64) live->syncing_len +
+		(uint64) live->len;
 }
 
 /*

@@ -138,6 +138,8 @@ test_pending(void)
 	idcache_add_pending(&c, "q");
 	idcache_add_pending(&c, "q");	/* twice is harmless */
 	CHECK(idcache_contains(&c, "q", 1000, 100));
+	idcache_seal(&c);
+	CHECK(idcache_contains(&c, "q", 1000, 100));
 	idcache_commit(&c, 1000, 100);
 	CHECK(idcache_contains(&c, "q", 1000, 100));
 	/* remembered from the commit on, for max_age */
@@ -174,6 +176,7 @@ test_pending(void)
 		snprintf(id, sizeof(id), "big-%d", i);
 		idcache_add_pending(&c, id);
 	}
+	idcache_seal(&c);
 	idcache_commit(&c, 0, 0);
 	idcache_abort(&c);			/* nothing pending left to drop */
 	for (int i = 0; i < 1000; i++)
@@ -182,8 +185,10 @@ test_pending(void)
 		seen += idcache_contains(&c, id, 0, 0);
 	}
 	CHECK(seen == 1000);
-	/* pending ids left at the end are freed with the cache (valgrind) */
+	/* pending and sealed ids left at the end are freed with the cache */
 	idcache_add_pending(&c, "left");
+	idcache_seal(&c);
+	idcache_add_pending(&c, "right");
 	idcache_free(&c);
 	CHECK(!idcache_contains(&c, "left", 0, 0));
 
@@ -191,8 +196,57 @@ test_pending(void)
 	memset(&c, 0, sizeof(c));
 	idcache_add_pending(&c, "x");
 	CHECK(!idcache_contains(&c, "x", 0, 0));
+	idcache_seal(&c);
 	idcache_commit(&c, 0, 0);
 	CHECK(!idcache_contains(&c, "x", 0, 0));
+}
+
+/*
+ * two batches: one sealed while it is synced, the next one taken in
+ * meanwhile.  A commit remembers the sealed ids alone; an abort drops
+ * both batches' ids.
+ */
+static void
+test_sealed(void)
+{
+	IdCache		c;
+
+	CHECK(idcache_init(&c, 4096, 7));
+	idcache_add_pending(&c, "a1");
+	idcache_seal(&c);
+	idcache_add_pending(&c, "b1");
+	CHECK(idcache_contains(&c, "a1", 0, 0));
+	CHECK(idcache_contains(&c, "b1", 0, 0));
+	idcache_commit(&c, 0, 0);
+	/* a1 remembered; b1 still pending, not remembered */
+	CHECK(idcache_contains(&c, "a1", 0, 0));
+	CHECK(idcache_contains(&c, "b1", 0, 0));
+	idcache_abort(&c);
+	CHECK(idcache_contains(&c, "a1", 0, 0));
+	CHECK(!idcache_contains(&c, "b1", 0, 0));
+
+	/* the sealed batch fails: the one behind it goes too */
+	idcache_add_pending(&c, "a2");
+	idcache_seal(&c);
+	idcache_add_pending(&c, "b2");
+	idcache_abort(&c);
+	CHECK(!idcache_contains(&c, "a2", 0, 0));
+	CHECK(!idcache_contains(&c, "b2", 0, 0));
+	CHECK(idcache_contains(&c, "a1", 0, 0));
+
+	/* sealed in turn: b3's batch, sealed after a3's commit, commits later */
+	idcache_add_pending(&c, "a3");
+	idcache_seal(&c);
+	idcache_add_pending(&c, "b3");
+	idcache_commit(&c, 0, 0);
+	idcache_seal(&c);
+	idcache_add_pending(&c, "c3");
+	idcache_commit(&c, 0, 0);
+	idcache_abort(&c);
+	CHECK(idcache_contains(&c, "a3", 0, 0));
+	CHECK(idcache_contains(&c, "b3", 0, 0));
+	CHECK(!idcache_contains(&c, "c3", 0, 0));
+	idcache_free(&c);
 }
 
 int
@@ -203,5 +257,6 @@ main(void)
 	test_empty();
 	test_max_age();
 	test_pending();
+	test_sealed();
 	return unit_summary();
 }

@@ -2,8 +2,9 @@
  *
  * test_journal.c
  *	  Unit tests of the journal (src/journal/journal.c, journal_archive.c and
- *	  journal_fs.c): opening the journal directory, group-committed
- *	  appends and their failure path (the file is cut back to its durable
+ *	  journal_fs.c, journal_sync.c): opening the journal directory,
+ *	  group-committed appends, synced inline or asynchronously, and their
+ *	  failure path (the file is cut back to its durable
  *	  length), rotation and archive names that never repeat,
  *	  the archive queue (journal_next_archive, journal_archive_done), a base
  *	  backup's copies set aside (journal_set_aside_copies) and the
@@ -1876,6 +1877,126 @@ test_set_aside_copies(void)
 	}
 }
 
+/*
+ * journal_flush_begin with an asynchronous syncer (journal_sync.c): the
+ * batch is written at once and durable once journal_flush_end says so;
+ * the next batch is taken in meanwhile but neither flushed nor rotated
+ * before then; a failed sync cuts its batch off; a syncer that is off, or
+ * fsync off, syncs inline.
+ */
+static void
+test_async_flush(void)
+{
+	Journal		j;
+	JournalSyncer s;
+	char		dir[PATH_MAX];
+	char		file[PATH_MAX];
+	char		name[JOURNAL_NAME_MAX];
+	int			rc;
+	int			spins = 0;
+
+	if (jsync_open(&s) != 0)
+	{
+		/* not a pass: the journal syncs inline where this happens */
+		CHECK_MSG(false, "jsync_open: %s (no Linux AIO here?)", strerror(errno));
+		return;
+	}
+	CHECK(s.efd >= 0 && jsync_usable(&s));
+	strcpy(dir, tpath("async"));
+	strcpy(file, tpath("async/events.jsonl"));
+	CHECK_INT_EQ(journal_open(&j, dir, true), 0);
+
+	/* nothing in flight: end has nothing to collect */
+	CHECK_INT_EQ(journal_flush_end(&j, &s, false), 0);
+
+	CHECK_INT_EQ(journal_append(&j, "a1\n", 3), 0);
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
+	CHECK(j.syncing && s.busy);
+	CHECK_INT_EQ(j.len, 0);
+	CHECK_INT_EQ(j.durable_len, 0);
+	CHECK_INT_EQ(j.syncing_len, 3);
+	CHECK_FILE(file, "a1\n");	/* written at once */
+
+	/* the next batch is taken in, but waits */
+	CHECK_INT_EQ(journal_append(&j, "b1\n", 3), 0);
+	errno = 0;
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), -1);
+	CHECK_INT_EQ(errno, EBUSY);
+	CHECK_INT_EQ(j.len, 3);		/* kept */
+	errno = 0;
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), -1);
+	CHECK_INT_EQ(errno, EBUSY);
+	errno = 0;
+	CHECK_INT_EQ(journal_probe(&j, 16), -1);
+	CHECK_INT_EQ(errno, EBUSY);
+
+	/* collected without waiting, as the worker's loop does */
+	while ((rc = journal_flush_end(&j, &s, false)) == 1 && spins++ < 100000)
+		usleep(10);
+	CHECK_INT_EQ(rc, 0);
+	CHECK(!j.syncing && !s.busy);
+	CHECK_INT_EQ(j.durable_len, 3);
+	CHECK_INT_EQ(j.syncing_len, 0);
+
+	/* the next batch, collected with wait */
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
+	CHECK_INT_EQ(journal_flush_end(&j, &s, true), 0);
+	CHECK_INT_EQ(j.durable_len, 6);
+	CHECK_FILE(file, "a1\nb1\n");
+
+	/* an empty batch (every event a repeat) is synced all the same */
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
+	CHECK_INT_EQ(journal_flush_end(&j, &s, true), 0);
+	CHECK_INT_EQ(j.durable_len, 6);
+
+	/* a failed sync: its batch is cut off, the one behind it is the caller's */
+	CHECK_INT_EQ(journal_append(&j, "c1\n", 3), 0);
+	j.inject_errno = EIO;
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
+	CHECK_FILE(file, "a1\nb1\nc1\n");
+	CHECK_INT_EQ(journal_append(&j, "d1\n", 3), 0);
+	errno = 0;
+	CHECK_INT_EQ(journal_flush_end(&j, &s, true), -1);
+	CHECK_INT_EQ(errno, EIO);
+	CHECK(!j.syncing);
+	CHECK_FILE(file, "a1\nb1\n");
+	CHECK_INT_EQ(j.durable_len, 6);
+	CHECK_INT_EQ(j.len, 3);
+	j.inject_errno = 0;
+	journal_batch_undo(&j, 0);
+
+	/* rotation once collected takes what is durable */
+	CHECK_INT_EQ(journal_append(&j, "e1\n", 3), 0);
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
+	CHECK_INT_EQ(journal_flush_end(&j, &s, true), 0);
+	CHECK_INT_EQ(journal_rotate(&j, T0, name), 1);
+	CHECK_INT_EQ(j.rotated_bytes, 9);
+
+	/* a syncer that is off, or fsync off: inline, durable at once */
+	s.off = true;
+	CHECK(!jsync_usable(&s));
+	CHECK_INT_EQ(journal_append(&j, "f1\n", 3), 0);
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_DURABLE);
+	CHECK(!j.syncing && !s.busy);
+	CHECK_INT_EQ(j.durable_len, 3);
+	s.off = false;
+	j.fsync = false;
+	CHECK_INT_EQ(journal_append(&j, "g1\n", 3), 0);
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_DURABLE);
+	CHECK(!j.syncing && !s.busy);
+	CHECK_FILE(file, "f1\ng1\n");
+	j.fsync = true;
+
+	/* closing the syncer with a sync in flight waits for it */
+	CHECK_INT_EQ(journal_append(&j, "h1\n", 3), 0);
+	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
+	jsync_close(&s);
+	CHECK_INT_EQ(s.efd, -1);
+	CHECK(!jsync_usable(&s));
+	CHECK_FILE(file, "f1\ng1\nh1\n");
+	journal_close(&j);
+}
+
 int
 main(void)
 {
@@ -1890,6 +2011,7 @@ main(void)
 	test_append_flush(false);
 	test_append_flush(true);
 	test_flush_failures();
+	test_async_flush();
 	test_probe();
 	test_rotate(false);
 	test_rotate(true);
