@@ -580,7 +580,10 @@ collect_sync(bool wait)
 	int			rc;
 
 	if (!journal.syncing)
+	{
+		jsync_drain(&syncer);	/* a signal that came after a wait */
 		return true;
+	}
 	if (sync_doomed)
 	{
 		/* journal-sync-fails-once (set_faults) */

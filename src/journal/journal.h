@@ -103,12 +103,14 @@ typedef struct JournalSyncer
 	int			efd;			/* eventfd signalled at completion; -1: none */
 	bool		busy;			/* a sync in flight */
 	bool		off;			/* the kernel cannot: sync inline */
+	uint64_t	owed;			/* completions whose signal is not read yet */
 } JournalSyncer;
 
 extern int	jsync_open(JournalSyncer *s);
 extern void jsync_close(JournalSyncer *s);
 extern int	jsync_start(JournalSyncer *s, int fd);
 extern int	jsync_reap(JournalSyncer *s, bool wait, int *err);
+extern void jsync_drain(JournalSyncer *s);
 
 static inline bool
 jsync_usable(const JournalSyncer *s)

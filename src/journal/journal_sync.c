@@ -146,23 +146,39 @@ jsync_start(JournalSyncer *s, int fd)
 }
 
 /*
+ * drain reads the eventfd's count of completions not read yet (owed), so
+ * that a caller waiting on it sleeps until the next one.  No system call
+ * when nothing is owed.
+ */
+static void
+drain(JournalSyncer *s)
+{
+	uint64_t	count;
+
+	if (s->owed > 0 && read(s->efd, &count, sizeof(count)) == sizeof(count))
+		s->owed -= count < s->owed ? count : s->owed;
+}
+
+/*
  * jsync_reap collects the sync in flight: 1 once it is done (*err: 0 if
  * the file is durable, else the errno of the failed fdatasync), 0 if it
- * is not done yet (never with wait).  The eventfd is drained, so that a
- * caller waiting on it sleeps until the next completion.
+ * is not done yet (never with wait) or none is in flight.  The kernel
+ * signals the eventfd just after the completion is visible, so a signal
+ * may come after the sync was collected (with wait, say): it is owed, and
+ * read by a later call (jsync_drain) rather than left to wake the caller
+ * again and again.
  */
 int
 jsync_reap(JournalSyncer *s, bool wait, int *err)
 {
 	struct io_event ev;
-	uint64_t	count;
 	long		rc;
 
 	if (!s->busy)
+	{
+		drain(s);
 		return 0;
-	/* drained; nothing to read (EAGAIN) when a blocking wait reaped it */
-	if (read(s->efd, &count, sizeof(count)) < 0)
-		count = 0;
+	}
 	for (;;)
 	{
 		struct timespec zero = {0, 0};
@@ -178,8 +194,20 @@ jsync_reap(JournalSyncer *s, bool wait, int *err)
 	if (rc < 0)
 		*err = errno;			/* cannot happen with a valid context */
 	else
+	{
 		*err = ev.res < 0 ? (int) -ev.res : 0;
+		s->owed++;
+	}
+	drain(s);
 	return 1;
+}
+
+/* jsync_drain reads a completion's signal still owed (see jsync_reap) */
+void
+jsync_drain(JournalSyncer *s)
+{
+	if (!s->busy)
+		drain(s);
 }
 
 #else							/* no Linux AIO: always inline */
@@ -216,6 +244,12 @@ jsync_reap(JournalSyncer *s, bool wait, int *err)
 	(void) wait;
 	(void) err;
 	return 0;
+}
+
+void
+jsync_drain(JournalSyncer *s)
+{
+	(void) s;
 }
 
 #endif

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1884,6 +1885,15 @@ test_set_aside_copies(void)
  * before then; a failed sync cuts its batch off; a syncer that is off, or
  * fsync off, syncs inline.
  */
+/* readable: would a poll on fd return at once? */
+static bool
+readable(int fd)
+{
+	struct pollfd p = {.fd = fd,.events = POLLIN};
+
+	return poll(&p, 1, 0) == 1;
+}
+
 static void
 test_async_flush(void)
 {
@@ -1938,11 +1948,25 @@ test_async_flush(void)
 	CHECK_INT_EQ(j.durable_len, 3);
 	CHECK_INT_EQ(j.syncing_len, 0);
 
+	/*
+	 * the eventfd was read (or its signal, if it came just after the
+	 * event, is owed and read by a drain): nothing wakes a waiter now
+	 */
+	usleep(20000);
+	jsync_drain(&s);
+	CHECK_INT_EQ(s.owed, 0);
+	CHECK(!readable(s.efd));
+
 	/* the next batch, collected with wait */
 	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
 	CHECK_INT_EQ(journal_flush_end(&j, &s, true), 0);
 	CHECK_INT_EQ(j.durable_len, 6);
 	CHECK_FILE(file, "a1\nb1\n");
+	/* its signal, if it came after the wait, is read by a later drain */
+	usleep(20000);
+	jsync_drain(&s);
+	CHECK_INT_EQ(s.owed, 0);
+	CHECK(!readable(s.efd));
 
 	/* an empty batch (every event a repeat) is synced all the same */
 	CHECK_INT_EQ(journal_flush_begin(&j, &s), JOURNAL_SYNCING);
