@@ -330,7 +330,16 @@ got=$($PSQL -c "SELECT count(m) || ' users, revenue ' || trim_scale(coalesce(sum
 	FROM (SELECT evproc_user_metrics('mixed' || i) AS m
 		  FROM generate_series(0, $USERS - 1) i) s")
 [ "$got" = "$want" ] && check="totals ok" || check="TOTALS WRONG: want $want"
-row "ingest $EVENTS events, mixed types (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "$(rss_note); 5 types into 3 metrics; $got; $check"
+# What any backend touches that writes those rows once: a new session
+# updates every row the ingest wrote (a new version each, as the ingest's
+# upserts make), reads its own /proc status, and rolls back.
+sqlmem=$($PSQL -c "BEGIN" \
+	-c "UPDATE evproc.user_revenue SET revenue = revenue WHERE user_id LIKE 'mixed%'" \
+	-c "UPDATE evproc.user_metrics SET value = value WHERE user_id LIKE 'mixed%'" \
+	-c "SELECT pg_read_file('/proc/self/status')" -c "ROLLBACK" |
+	awk '/^VmHWM/ { p = $2 } /^RssShmem/ { s = $2 }
+		END { printf "a SQL session updating the same rows: peak RSS %d MB, shared memory touched %d MB", p / 1024, s / 1024 }')
+row "ingest $EVENTS events, mixed types (file drop)" "-" "$evs events/s" "${secs}s total" "-" "-" "$(rss_note); $sqlmem; 5 types into 3 metrics; $got; $check"
 
 # versus_ref SCRIPT CONNS [nofsync]: ROUNDS rounds of the reference server
 # then evproc, both sent the same requests by wrk's SCRIPT; sets sum and
