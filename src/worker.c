@@ -16,7 +16,9 @@
  *		 valid events are handed to intake, lookups queued;
  *	  4. intake_flush: the POSTs of the batch synced since the last pass
  *		 are answered, and the batch taken in meanwhile is written with one
- *		 write and its fdatasync started; the lookups are served in one unit of
+ *		 write and its fdatasync started (it runs while the loop goes on;
+ *		 if the pass has work for the database, it is waited for first,
+ *		 and its POSTs answered); the lookups are served in one unit of
  *		 work (lookup.c) and answered; the replies go out;
  *	  5. timed work: rotation when due or requested (workers.c), a
  *		 bounded step of ingest (ingest.c) unless evproc_pause_ingest()
@@ -24,6 +26,8 @@
  *		 keeps the backlog over evproc.max_backlog (pressure.c), and
  *		 clean-ups; what the worker is doing is
  *		 published (status.c: evproc.stats, pg_stat_activity).
+ *
+ * A wake-up by the sync alone only answers its POSTs (answer_synced).
  *
  * On a hot standby (role.c) the worker serves reads only: step 4's flush
  * and 5 are left out, nothing opens the journal, and POSTs are answered
