@@ -104,6 +104,9 @@ typedef struct JournalSyncer
 	bool		busy;			/* a sync in flight */
 	bool		off;			/* the kernel cannot: sync inline */
 	uint64_t	owed;			/* completions whose signal is not read yet */
+	uint64_t	cb[8];			/* the struct iocb of the sync in flight: it
+								 * stays valid until the sync is reaped, for
+								 * tools that read it then (valgrind) */
 } JournalSyncer;
 
 extern int	jsync_open(JournalSyncer *s);

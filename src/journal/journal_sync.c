@@ -43,6 +43,9 @@
 
 #if defined(__linux__) && defined(__NR_io_setup)
 
+_Static_assert(sizeof(struct iocb) <= sizeof(((JournalSyncer *) 0)->cb),
+			   "JournalSyncer.cb holds a struct iocb");
+
 /* glibc wraps none of these */
 static long
 sys_io_setup(unsigned nr, aio_context_t *ctx)
@@ -121,15 +124,15 @@ jsync_close(JournalSyncer *s)
 int
 jsync_start(JournalSyncer *s, int fd)
 {
-	struct iocb cb;
-	struct iocb *cbs[1] = {&cb};
+	struct iocb *cb = (struct iocb *) s->cb;
+	struct iocb *cbs[1] = {cb};
 	long		rc;
 
-	memset(&cb, 0, sizeof(cb));
-	cb.aio_fildes = (uint32_t) fd;
-	cb.aio_lio_opcode = IOCB_CMD_FDSYNC;
-	cb.aio_flags = IOCB_FLAG_RESFD;
-	cb.aio_resfd = (uint32_t) s->efd;
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_fildes = (uint32_t) fd;
+	cb->aio_lio_opcode = IOCB_CMD_FDSYNC;
+	cb->aio_flags = IOCB_FLAG_RESFD;
+	cb->aio_resfd = (uint32_t) s->efd;
 	do
 		rc = sys_io_submit((aio_context_t) s->ctx, 1, cbs);
 	while (rc < 0 && errno == EINTR);

@@ -125,21 +125,36 @@ wait_full();
 
 # --- a client over its limit is refused before its body is read ------------
 
-# empty the bucket, then announce a body and send none of it
-wait_full();
-$r = post(batch_body('drain-', 50));
-is($r->{status}, 200, 'a batch of 50 (the whole burst) is accepted');
-is(header($r->{head}, 'RateLimit-Remaining'), '0', '... leaving 0');
+# empty the bucket, then announce a body and send none of it.  One event
+# comes back every 20 ms: on a busy machine the request may come after
+# one has, and is then rightly let in to send its body; such a try is
+# given up after 2 s and made again, five times at most.
 {
-	my $sock = raw_connect($port) or die "connect: $!";
-	raw_send($sock,
-		"POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n");
-	my $t0 = time;
-	my %rr = raw_reply($sock, 5);
-	close($sock);
+	my ($first, %rr, $took);
+	for my $try (1 .. 5)
+	{
+		wait_full();
+		$r = post(batch_body('drain-', 50));
+		if (!$first++)
+		{
+			is($r->{status}, 200, 'a batch of 50 (the whole burst) is accepted');
+			is(header($r->{head}, 'RateLimit-Remaining'),
+				'0', '... leaving 0');
+		}
+		my $sock = raw_connect($port) or die "connect: $!";
+		raw_send($sock,
+			"POST /liveEvent HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n");
+		my $t0 = time;
+		%rr = raw_reply($sock, 2);
+		$took = time - $t0;
+		close($sock);
+		last if ($rr{status} // 0) == 429;
+		note("try $try: no 429 (" . ($rr{status} // 'no reply')
+			  . "): an event came back before the request");
+	}
 	is($rr{status}, 429,
 		'with the bucket empty, 429 before the body is sent');
-	ok(time - $t0 < 3, '... at once');
+	ok($took < 1, '... at once');
 	like(header($rr{head}, 'Retry-After') // '', qr/^[1-9]/, '... with Retry-After');
 }
 
