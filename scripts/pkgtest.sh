@@ -4,12 +4,16 @@
 # a fresh chroot of a Debian release (root; network to the Debian mirror).
 #
 #   scripts/pkgtest.sh [--no-build] [--repack] [SUITE]
+#   scripts/pkgtest.sh --build-deps
 #                        SUITE: bookworm (default, PostgreSQL 15), trixie
 #                        (17), sid (18)
 #
 # --no-build: the install test only, with the packages of the last run
 # --repack: X+1 is X's packages with the version changed (dpkg-deb), not
 #           a second build (saves a build's minutes; the upgrade is the same)
+# --build-deps: prints the Debian packages building on this machine needs
+#           (.ci/run installs them before it runs three of these at once:
+#           three apt-get at once would fight over apt's lock)
 #
 # 1. builds the packages (scripts/pkgbuild.sh, lintian clean) at this
 #    tree's version X, then again as X+1 (X followed by "+pkgtest1"); on
@@ -31,9 +35,14 @@
 # CHROOT_SH overrides scripts/chroot.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
+# what building the packages on this machine needs (apt)
+build_deps="dpkg-dev debhelper lintian fakeroot git python3 debootstrap
+	postgresql-server-dev-all libcurl4-openssl-dev libgnutls28-dev
+	libjson-c-dev libmicrohttpd-dev zlib1g-dev"
 nobuild= repack=
 while [ $# -gt 0 ]; do
 	case $1 in
+	--build-deps) echo $build_deps; exit 0 ;;
 	--no-build) nobuild=1 ;;
 	--repack) repack=1 ;;
 	*) break ;;
@@ -81,10 +90,6 @@ if [ -z "$nobuild" ]; then
 	mkdir -p "$work"
 fi
 
-# what building the packages on this machine needs (as .ci/run, apt)
-build_deps="dpkg-dev debhelper lintian fakeroot git python3 debootstrap
-	postgresql-server-dev-all libcurl4-openssl-dev libgnutls28-dev
-	libjson-c-dev libmicrohttpd-dev zlib1g-dev"
 # shellcheck disable=SC2086
 if [ -z "$nobuild" ] && ! dpkg -s $build_deps >/dev/null 2>&1; then
 	step "apt-get install the build dependencies"
