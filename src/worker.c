@@ -16,9 +16,10 @@
  *		 valid events are handed to intake, lookups queued;
  *	  4. intake_flush: the POSTs of the batch synced since the last pass
  *		 are answered, and the batch taken in meanwhile is written with one
- *		 write and its fdatasync started (it runs while the loop goes on;
- *		 if the pass has work for the database, it is waited for first,
- *		 and its POSTs answered); the lookups are served in one unit of
+ *		 write and its fdatasync started (it runs while the loop goes on);
+ *		 if the pass has work for the database, the batch is synced
+ *		 inline instead, after the one in flight, and their POSTs
+ *		 answered first; the lookups are served in one unit of
  *		 work (lookup.c) and answered; the replies go out;
  *	  5. timed work: rotation when due or requested (workers.c), a
  *		 bounded step of ingest (ingest.c) unless evproc_pause_ingest()
@@ -156,7 +157,11 @@ flush(bool wait)
 		return;					/* nothing was taken in */
 	intake_flush(http_answer_post, wait);
 	if (intake_rotation_due())
+	{
 		rotate_and_wake();
+		/* the rotation waited for the sync in flight: answer its POSTs */
+		intake_flush(http_answer_post, wait);
+	}
 }
 
 /*
@@ -598,18 +603,19 @@ pass(void)
 	}
 	report_gauges();
 	http_run();
-	flush(false);
 
 	/*
-	 * The POSTs whose sync is in flight are answered before work for the
-	 * database, as if synced inline: neither a step of ingest nor a lookup
-	 * adds to their latency.
+	 * Before work for the database the batch is synced inline, and the one
+	 * in flight waited for: their POSTs are answered first, and neither a
+	 * step of ingest nor a lookup adds to their latency.
 	 */
 	if (!role_standby() && db_work_due())
 	{
 		flush(true);
 		http_resume_all();
 	}
+	else
+		flush(false);
 	serve_lookups();
 	http_resume_all();
 	serve_streams();

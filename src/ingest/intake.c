@@ -637,7 +637,8 @@ answer_decided(IntakeAnswerFn answer)
  * A file's batch is only written and its sync started: its waiters are
  * answered by the intake_flush after the sync (intake_sync_fd), which
  * then starts the batch taken in meanwhile.  With wait, everything is
- * answered before it returns (a reload, the shutdown).
+ * answered before it returns (a reload, the shutdown, a pass with
+ * work for the database).
  */
 void
 intake_flush(IntakeAnswerFn answer, bool wait)

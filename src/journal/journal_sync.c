@@ -84,7 +84,6 @@ jsync_open(JournalSyncer *s)
 	int			save;
 
 	memset(s, 0, sizeof(*s));
-	s->efd = -1;
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->efd < 0)
 		return -1;

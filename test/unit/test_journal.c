@@ -1879,13 +1879,6 @@ test_set_aside_copies(void)
 }
 
 /*
- * journal_flush_begin with an asynchronous syncer (journal_sync.c): the
- * batch is written at once and durable once journal_flush_end says so;
- * the next batch is taken in meanwhile but neither flushed nor rotated
- * before then; a failed sync cuts its batch off; a syncer that is off, or
- * fsync off, syncs inline.
- */
-/*
  * settled: once a signal that came after its sync was collected has had
  * time to come, and a drain read it, is nothing owed, with nothing to
  * wake a caller polling the eventfd?
@@ -1900,6 +1893,13 @@ settled(JournalSyncer *s)
 	return s->owed == 0 && poll(&p, 1, 0) == 0;
 }
 
+/*
+ * journal_flush_begin with an asynchronous syncer (journal_sync.c): the
+ * batch is written at once and durable once journal_flush_end says so;
+ * the next batch is taken in meanwhile but neither flushed nor rotated
+ * before then; a failed sync cuts its batch off; a syncer that is off, or
+ * fsync off, syncs inline.
+ */
 static void
 test_async_flush(void)
 {
