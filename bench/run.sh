@@ -141,10 +141,20 @@ journal_counters() {
 		/^evproc_journal_bytes_total/ { b += $NF } END { printf "%d %d\n", a, b }'
 }
 
-# settle: rotate and ingest what the last step journaled, so that no ingest
-# of an earlier step runs during the next one
-settle() {
+# drain: rotate and ingest what is journaled; evproc_rotate() returns when
+# every file is ingested
+drain() {
 	$PSQL -c "SELECT evproc_rotate(600000)" >/dev/null
+}
+
+# settle: drain, then write back what the last step left dirty in the page
+# cache (sync), so that neither an ingest of an earlier step nor the
+# kernel's writeback of it runs during the next one: a journal fdatasync
+# queued behind seconds of writeback is a stall of tens of milliseconds
+# that the next step would count
+settle() {
+	drain
+	sync
 }
 
 # restart_server [SCHEME]: restarts the bench's cluster, waits (up to 10 s)
@@ -242,6 +252,10 @@ settle
 bench/gen_events "$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp"
 cp "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/bench2.tmp"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/bench2.tmp"
+# on disk before they are timed, as a rotated journal file is (the group
+# commit synced it): else the kernel writes these 2 x EVENTS lines back
+# while the POSTs below are measured, and their fdatasyncs wait behind it
+sync
 # the fold ceiling: the same file parsed and summed per user by the same
 # parser, no database (bench/fold_ceiling.c); read once before, so that
 # both find it in the page cache
@@ -254,8 +268,7 @@ ingest_file() {
 	local start end
 	start=$(date +%s.%N)
 	mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/$1"
-	# evproc_rotate() looks at once and returns when every file is ingested
-	settle
+	drain
 	end=$(date +%s.%N)
 	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
 }
@@ -312,10 +325,11 @@ settle
 bench/gen_events -t add_revenue,subtract_revenue,refund,purchase,credit -p mixed \
 	"$EVENTS" "$USERS" >"$BENCH/data/evproc/bench.tmp" 2>"$BENCH/mixed-counts.txt"
 [ -n "$AS_PG" ] && chown postgres: "$BENCH/data/evproc/bench.tmp"
+sync	# on disk, as a rotated journal file is (see above)
 rss_start
 start=$(date +%s.%N)
 mv "$BENCH/data/evproc/bench.tmp" "$BENCH/data/evproc/events-0001-mixed.jsonl"
-settle
+drain
 end=$(date +%s.%N)
 rss_stop
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
@@ -357,6 +371,7 @@ versus_ref() {
 	read -r ev0 eb0 < <(journal_counters)
 	sum=0 rsum=0 err=0 p50=0us p99=0us rp99=0us
 	for _ in $(seq 1 $ROUNDS); do
+		sync	# as settle does before evproc's round
 		read -r rrps _ rp99r _ < <(CPU_OF=$REF_PID run_wrk "http://127.0.0.1:$REF/liveEvent" "$1" "$2" "$RDUR")
 		read -r n t <"$BENCH/wrk_cpu"
 		rn=$((rn + n)) rt=$((rt + t))
