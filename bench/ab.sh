@@ -68,11 +68,15 @@ cleanup() {
 			runuser -u postgres -- "${root[$i]}$PGLIB/bin/pg_ctl" -D "$dir/$i/data" -m fast -w stop >/dev/null 2>&1
 	done
 	[ -z "${ref_pid:-}" ] || kill "$ref_pid" 2>/dev/null || true
+	# the revisions' trees: the builds under $dir stay, the checkouts go
+	for i in "${!builds[@]}"; do
+		[ ! -d "$dir/$i/src" ] || git -C "$here" worktree remove --force "$dir/$i/src" 2>/dev/null || true
+	done
 }
 trap cleanup EXIT
 
 rm -rf "$dir"
-git -C "$here" worktree prune		# the trees of an earlier run, gone with it
+git -C "$here" worktree prune		# the trees of a run that was killed
 mkdir -p "$dir"
 make -s -C "$here" PG_CONFIG=$PGLIB/bin/pg_config bench/ref_server >/dev/null
 
