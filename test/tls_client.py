@@ -25,6 +25,14 @@ MODE unread PORT CA N PATH PID
     Prints "grew <kB>", "other <ms> <status>", and "replies <count>
     <count of 200> <bytes of bodies>".
 
+MODE first PORT CA N PATH
+    N new connections, one after the other, each with Nagle's algorithm
+    on (as Python's http.client and wrk have it): the handshake, then one
+    GET of PATH, timed from the request written to the reply whole.  A
+    TLS 1.3 client writes its Finished and then the request; Nagle holds
+    the request until the Finished is acknowledged.  Prints "first
+    <median ms> <max ms>".
+
 MODE stuck PORT CA N PATH SECONDS
     N GET requests of PATH written at once on a connection with a small
     receive buffer, then nothing read for SECONDS; then it reads until the
@@ -211,10 +219,33 @@ def mode_stuck(port, ca, n, path, seconds):
     print("replies %d %s" % (got, end))
 
 
+def mode_first(port, ca, n, path):
+    times = []
+    ctx = context(ca)
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        tls = ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+        start = time.monotonic()
+        tls.sendall(request(path))
+        buf = b""
+        while not reply_end(buf):
+            data = tls.recv(65536)
+            if not data:
+                raise EOFError("connection closed")
+            buf += data
+        times.append((time.monotonic() - start) * 1000)
+        tls.close()
+    times.sort()
+    print("first %.1f %.1f" % (times[len(times) // 2], times[-1]))
+
+
 def main():
     mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if mode == "records":
         mode_records(port, ca, int(sys.argv[4]), sys.argv[5])
+    elif mode == "first":
+        mode_first(port, ca, int(sys.argv[4]), sys.argv[5])
     elif mode == "stuck":
         mode_stuck(port, ca, int(sys.argv[4]), sys.argv[5],
                    float(sys.argv[6]))

@@ -22,6 +22,8 @@ typedef struct TlsProbe
 {
 	int			fd;
 	bool		seen;			/* its first bytes have been looked at */
+	bool		handshaking;	/* the client's Finished not yet in */
+	void	   *session;		/* its gnutls_session_t */
 } TlsProbe;
 
 extern void tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe,

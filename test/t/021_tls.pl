@@ -285,6 +285,19 @@ like($body, qr/"userId": "u1"/, '... with the top user');
 		'... each within 150 ms (slowest: ' . ($slowest // 'none') . ' ms)');
 }
 
+# A new connection's first request, from a client with Nagle's algorithm
+# on: the request waits for the ACK of the client's Finished, which the
+# worker's kernel sends at once (tls_probe.c), not after its delayed-ACK
+# timer (40 ms at least on Linux).  The median of five connections, so
+# that one slow moment of a busy machine does not decide.
+{
+	my @out = tls_client('first', 5, '/health');
+	my ($median, $max) = ($out[0] // '') =~ /^first ([\d.]+) ([\d.]+)$/;
+	ok(defined $median && $median < 30,
+		'a new connection\'s first reply, Nagle on: no delayed-ACK wait (median '
+		  . ($median // 'none') . ' ms, slowest ' . ($max // 'none') . ' ms)');
+}
+
 # A client that does not read its replies: 3,000 GET /metrics (about
 # 20 MB of replies) written at once on a connection with a small receive
 # buffer, nothing read for 2 s.  The connection waits for its socket to
