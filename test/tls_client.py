@@ -33,6 +33,10 @@ MODE first PORT CA N PATH
     the request until the Finished is acknowledged.  Prints "first
     <median ms> <max ms>".
 
+MODE stall PORT CA SECONDS PATH
+    A handshake whose second flight (the client's Finished) is sent only
+    after SECONDS, then one GET of PATH.  Prints "stall <status>".
+
 MODE stuck PORT CA N PATH SECONDS
     N GET requests of PATH written at once on a connection with a small
     receive buffer, then nothing read for SECONDS; then it reads until the
@@ -240,12 +244,50 @@ def mode_first(port, ca, n, path):
     print("first %.1f %.1f" % (times[len(times) // 2], times[-1]))
 
 
+def mode_stall(port, ca, seconds, path):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context(ca).wrap_bio(inc, out, server_hostname="127.0.0.1")
+    hello = True
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            data = out.read()
+            if data:
+                sock.sendall(data)
+                hello = False
+            data = sock.recv(65536)
+            if not data:
+                raise EOFError("connection closed")
+            inc.write(data)
+    # the server's flight is in: the client's Finished waits
+    assert not hello
+    time.sleep(seconds)
+    sock.sendall(out.read())
+    tls.write(request(path))
+    sock.sendall(out.read())
+    buf = b""
+    while not reply_end(buf):
+        try:
+            buf += tls.read(65536)
+        except ssl.SSLWantReadError:
+            data = sock.recv(65536)
+            if not data:
+                raise EOFError("connection closed")
+            inc.write(data)
+    print("stall " + buf.split(b" ", 2)[1].decode())
+
+
 def main():
     mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if mode == "records":
         mode_records(port, ca, int(sys.argv[4]), sys.argv[5])
     elif mode == "first":
         mode_first(port, ca, int(sys.argv[4]), sys.argv[5])
+    elif mode == "stall":
+        mode_stall(port, ca, float(sys.argv[4]), sys.argv[5])
     elif mode == "stuck":
         mode_stuck(port, ca, int(sys.argv[4]), sys.argv[5],
                    float(sys.argv[6]))

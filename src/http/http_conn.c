@@ -564,6 +564,13 @@ conn_wait_ms(void)
 	return at <= now ? 0 : (long) Min(at - now, (int64) LONG_MAX);
 }
 
+/* conn_handshakes_waiting: TLS handshakes waiting for their client */
+int
+conn_handshakes_waiting(void)
+{
+	return tls_probe_handshakes_waiting();
+}
+
 /*
  * give_back_memory returns freed memory to the system after a burst of
  * request bodies or connections: glibc's dynamic mmap threshold moves big

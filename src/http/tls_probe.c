@@ -59,6 +59,15 @@
  * first asks the kernel to acknowledge what it has received now
  * (TCP_QUICKACK), a few times per connection at most.
  *
+ * A handshake waiting for the client: libmicrohttpd (0.9.75) keeps such a
+ * connection among its ready ones (nothing clears its read-ready flag
+ * when the handshake wants more), so MHD_get_timeout says not to wait at
+ * all and the loop would read its socket again and again for as long as
+ * the client takes: a round trip of CPU per handshake, or all of it for a
+ * client that stalls.  The handshakes whose last read found nothing are
+ * counted (tls_probe_handshakes_waiting) for http.c, which then waits a
+ * little instead; the client's next bytes wake the loop anyway.
+ *
  * Runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
  *
  *-------------------------------------------------------------------------
@@ -81,6 +90,9 @@
  * logged yet (see tls_probe_quiet).
  */
 static int	answered_unlogged = 0;
+
+/* handshakes whose last read found nothing (see the top) */
+static int	handshakes_waiting = 0;
 
 /* what is read of a plain request: for its Host and target */
 #define PROBE_KEEP			2048
@@ -221,22 +233,47 @@ take_ahead(TlsProbe *probe, void *data, size_t size)
 	return n;
 }
 
+/* set_waiting: probe's handshake waits for the client, or no longer */
+static void
+set_waiting(TlsProbe *probe, bool waiting)
+{
+	if (probe->waiting == waiting)
+		return;
+	probe->waiting = waiting;
+	handshakes_waiting += waiting ? 1 : -1;
+}
+
+/* handshaking: is probe's handshake still running (its Finished not in)? */
+static bool
+handshaking(TlsProbe *probe)
+{
+	if (probe->handshaking &&
+		gnutls_handshake_get_last_in((gnutls_session_t) probe->session) ==
+		GNUTLS_HANDSHAKE_FINISHED)
+		probe->handshaking = false;
+	return probe->handshaking;
+}
+
 /*
- * ack_handshake: bytes were read on probe's socket, not its first (the
- * ClientHello, answered at once anyway); while its handshake runs, the
- * kernel acknowledges them at once (see the top).
+ * read_done: a read on probe's socket returned n.  Bytes (not the first,
+ * the ClientHello, answered at once anyway): while its handshake runs,
+ * the kernel acknowledges them at once (see the top).  Nothing: a
+ * handshake waits for the client.
  */
 static void
-ack_handshake(TlsProbe *probe)
+read_done(TlsProbe *probe, ssize_t n)
 {
-	if (!probe->handshaking)
-		return;
-	if (gnutls_handshake_get_last_in((gnutls_session_t) probe->session) ==
-		GNUTLS_HANDSHAKE_FINISHED)
+	if (n < 0 && errno == EAGAIN)
 	{
-		probe->handshaking = false;
+		int			save_errno = errno;	/* for GnuTLS */
+
+		set_waiting(probe, handshaking(probe));
+		errno = save_errno;
 		return;
 	}
+	set_waiting(probe, false);
+	if (n <= 0 || !probe->seen || !handshaking(probe))
+		return;
 #ifdef TCP_QUICKACK
 	{
 		int			on = 1;
@@ -264,22 +301,17 @@ probe_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
 	{
 		/* the buffer holds another's bytes, or is no help: read as asked */
 		n = recv(probe->fd, data, size, 0);
+		read_done(probe, n);
 		if (n > 0 && !probe->seen)
 			return first_bytes(probe, data, n);
-		if (n > 0)
-			ack_handshake(probe);
 		return n;
 	}
 	n = recv(probe->fd, ahead, sizeof(ahead), 0);
+	read_done(probe, n);
 	if (n <= 0)
 		return n;
-	if (!probe->seen)
-	{
-		if (first_bytes(probe, ahead, n) < 0)
-			return -1;
-	}
-	else
-		ack_handshake(probe);
+	if (!probe->seen && first_bytes(probe, ahead, n) < 0)
+		return -1;
 	ahead_owner = probe;
 	ahead_pos = 0;
 	ahead_end = (size_t) n;
@@ -340,6 +372,7 @@ tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe, int fd)
 	probe->fd = fd;
 	probe->seen = false;
 	probe->handshaking = true;
+	probe->waiting = false;
 	probe->session = session;
 	/* GnuTLS writes to the socket as before: only reads go through us */
 	gnutls_transport_set_ptr2(session, probe,
@@ -357,6 +390,7 @@ tls_probe_stop(TlsProbe *probe)
 {
 	if (ahead_owner == probe)
 		ahead_owner = NULL;
+	set_waiting(probe, false);
 }
 
 /* tls_probe_buffered: bytes of probe's connection read ahead, not yet taken */
@@ -364,4 +398,11 @@ size_t
 tls_probe_buffered(const TlsProbe *probe)
 {
 	return ahead_owner == probe ? ahead_end - ahead_pos : 0;
+}
+
+/* tls_probe_handshakes_waiting: handshakes waiting for their client */
+int
+tls_probe_handshakes_waiting(void)
+{
+	return handshakes_waiting;
 }

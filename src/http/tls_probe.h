@@ -23,6 +23,7 @@ typedef struct TlsProbe
 	int			fd;
 	bool		seen;			/* its first bytes have been looked at */
 	bool		handshaking;	/* the client's Finished not yet in */
+	bool		waiting;		/* ... and the last read found nothing */
 	void	   *session;		/* its gnutls_session_t */
 } TlsProbe;
 
@@ -30,6 +31,7 @@ extern void tls_probe_start(struct MHD_Connection *conn, TlsProbe *probe,
 							int fd);
 extern void tls_probe_stop(TlsProbe *probe);
 extern size_t tls_probe_buffered(const TlsProbe *probe);
+extern int	tls_probe_handshakes_waiting(void);
 extern bool tls_probe_quiet(const char *fmt);
 
 #endif							/* EVPROC_TLS_PROBE_H */

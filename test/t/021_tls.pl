@@ -30,6 +30,7 @@ use IO::Select;
 use IO::Socket::SSL;
 use Socket qw(IPPROTO_TCP);
 use IPC::Run;
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -296,6 +297,24 @@ like($body, qr/"userId": "u1"/, '... with the top user');
 	ok(defined $median && $median < 30,
 		'a new connection\'s first reply, Nagle on: no delayed-ACK wait (median '
 		  . ($median // 'none') . ' ms, slowest ' . ($max // 'none') . ' ms)');
+}
+
+# A handshake whose client takes 2 s to send its Finished: the worker
+# waits for it (tls_probe.c, http.c's HANDSHAKE_POLL_MS) instead of
+# reading the socket again and again, which took the worker's whole CPU
+# for those 2 s.  Measured as the worker's CPU time (/proc), not as time.
+{
+	my $pid = worker_pid($node);
+	my $cpu = sub {
+		my @f = split ' ', slurp_file("/proc/$pid/stat");
+		return $f[13] + $f[14];
+	};
+	my $before = $cpu->();
+	my @out = tls_client('stall', 2, '/health');
+	my $used = ($cpu->() - $before) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
+	is($out[0], 'stall 200', 'a handshake stalled by its client for 2 s: answered');
+	ok($used < 0.5,
+		sprintf('... and the worker idle meanwhile (%.2f s of CPU)', $used));
 }
 
 # A client that does not read its replies: 3,000 GET /metrics (about
