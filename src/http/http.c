@@ -53,9 +53,6 @@ static struct MHD_Daemon *daemon_handle = NULL;
 static EvParser *parser = NULL;
 static bool refuse_new = false;	/* shutting down: suspend nothing more */
 
-/* how often to look at the connections while a TLS handshake waits */
-#define HANDSHAKE_POLL_MS	1
-
 /* the reply to nearly every POST (one event, no eventId): built once */
 #define ACCEPTED_ONE	"{\"accepted\": 1}\n"
 static struct MHD_Response *accepted_one = NULL;
@@ -694,28 +691,10 @@ http_epoll_fd(void)
 long
 http_timeout_ms(void)
 {
-	MHD_UNSIGNED_LONG_LONG timeout;
-	long		t = -1;
-	long		upkeep;
-
 	/* pending lookups are lookup.c's to time, pending POSTs intake's */
 	if (request_answers_waiting())
 		return 0;
-	if (MHD_get_timeout(daemon_handle, &timeout) == MHD_YES)
-		t = timeout > (MHD_UNSIGNED_LONG_LONG) LONG_MAX ? LONG_MAX : (long) timeout;
-
-	/*
-	 * A TLS handshake waiting for its client makes libmicrohttpd ask for no
-	 * wait at all (tls_probe.c); the client's bytes wake the loop anyway,
-	 * and whatever else may be ready is looked at every
-	 * HANDSHAKE_POLL_MS meanwhile, instead of the loop spinning.
-	 */
-	if (t == 0 && conn_handshakes_waiting() > 0)
-		t = HANDSHAKE_POLL_MS;
-	upkeep = conn_wait_ms();
-	if (upkeep >= 0 && (t < 0 || upkeep < t))
-		t = upkeep;
-	return t;
+	return conn_timeout_ms(daemon_handle);
 }
 
 void

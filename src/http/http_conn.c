@@ -79,6 +79,9 @@ static size_t body_peak = 0;
 #define TRIM_AFTER_BYTES	(8 * 1024 * 1024)
 #define TRIM_AFTER_CONNECTIONS	256
 
+/* how often to look at the connections while a TLS handshake waits */
+#define HANDSHAKE_POLL_MS	1
+
 /* libmicrohttpd's messages: at most LOG_BURST lines per LOG_WINDOW_MS */
 #define LOG_BURST			20
 #define LOG_WINDOW_MS		10000
@@ -539,17 +542,15 @@ sweep_deadlines(int64 now)
 }
 
 /*
- * conn_wait_ms: milliseconds until conn_upkeep has something to do (the
+ * upkeep_wait_ms: milliseconds until conn_upkeep has something to do (the
  * next request deadline, a report at the end of its window), or -1.
  */
-long
-conn_wait_ms(void)
+static long
+upkeep_wait_ms(void)
 {
 	int64		now = monotonic_ms();
 	int64		at = -1;
 
-	if (tls_reply_resume_pending())
-		return 0;				/* for conn_run */
 	if (evproc_request_timeout > 0 && !dlist_is_empty(&request_clock))
 		at = dlist_head_element(ConnTrack, clock_node,
 								&request_clock)->started_ms +
@@ -564,11 +565,32 @@ conn_wait_ms(void)
 	return at <= now ? 0 : (long) Min(at - now, (int64) LONG_MAX);
 }
 
-/* conn_handshakes_waiting: TLS handshakes waiting for their client */
-int
-conn_handshakes_waiting(void)
+/*
+ * conn_timeout_ms: milliseconds the loop may wait before conn_run or
+ * conn_upkeep has something to do, or -1.
+ *
+ * A TLS handshake waiting for its client makes libmicrohttpd ask for no
+ * wait at all (tls_probe.c); the client's bytes wake the loop anyway, and
+ * whatever else may be ready is looked at every HANDSHAKE_POLL_MS
+ * meanwhile, instead of the loop spinning.
+ */
+long
+conn_timeout_ms(struct MHD_Daemon *daemon)
 {
-	return tls_probe_handshakes_waiting();
+	MHD_UNSIGNED_LONG_LONG timeout;
+	long		t = -1;
+	long		upkeep;
+
+	if (tls_reply_resume_pending())
+		return 0;
+	if (MHD_get_timeout(daemon, &timeout) == MHD_YES)
+		t = timeout > (MHD_UNSIGNED_LONG_LONG) LONG_MAX ? LONG_MAX : (long) timeout;
+	if (t == 0 && tls_probe_handshakes_waiting() > 0)
+		t = HANDSHAKE_POLL_MS;
+	upkeep = upkeep_wait_ms();
+	if (upkeep >= 0 && (t < 0 || upkeep < t))
+		t = upkeep;
+	return t;
 }
 
 /*
@@ -609,7 +631,7 @@ conn_run(struct MHD_Daemon *daemon, int runs)
 	 * After each drain_watch, which may have taken the edge saying that a
 	 * waiting reply's socket has room: flush them.  Held connections let
 	 * go are taken up by libmicrohttpd at once, a few times at most here
-	 * (then the next pass: conn_wait_ms).
+	 * (then the next pass: conn_timeout_ms).
 	 */
 	tls_reply_flush_waiting();
 	for (int i = 0; i < 4 && tls_reply_take_resumed(); i++)

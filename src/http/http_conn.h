@@ -28,8 +28,7 @@ extern int	conn_epoll_fd(void);
 extern int	conn_count(void);
 extern void conn_run(struct MHD_Daemon *daemon, int runs);
 extern void conn_upkeep(void);
-extern long conn_wait_ms(void);
-extern int	conn_handshakes_waiting(void);
+extern long conn_timeout_ms(struct MHD_Daemon *daemon);
 
 /* libmicrohttpd's callbacks (MHD_OPTION_NOTIFY_CONNECTION, the logger) */
 extern void conn_notify(void *cls, struct MHD_Connection *conn,
