@@ -77,9 +77,10 @@ def reply_end(buf, head_only=False):
 
 
 class Records:
-    """TLS over a socket through memory buffers, counting the records."""
+    """TLS over a socket through memory buffers, counting the records.
+    With stall, the client's Finished is held back that many seconds."""
 
-    def __init__(self, port, ca):
+    def __init__(self, port, ca, stall=0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.inc = ssl.MemoryBIO()
         self.out = ssl.MemoryBIO()
@@ -95,6 +96,8 @@ class Records:
             except ssl.SSLWantReadError:
                 self.flush_out()
                 self.feed()
+        # the server's flight is in; the client's Finished goes now
+        time.sleep(stall)
         self.flush_out()
 
     def flush_out(self):
@@ -225,59 +228,20 @@ def mode_stuck(port, ca, n, path, seconds):
 
 def mode_first(port, ca, n, path):
     times = []
-    ctx = context(ca)
     for _ in range(n):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-        tls = ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+        # Nagle's algorithm on: Python's default for a socket
+        conn = Records(port, ca)
         start = time.monotonic()
-        tls.sendall(request(path))
-        buf = b""
-        while not reply_end(buf):
-            data = tls.recv(65536)
-            if not data:
-                raise EOFError("connection closed")
-            buf += data
+        conn.get(path)
         times.append((time.monotonic() - start) * 1000)
-        tls.close()
+        conn.sock.close()
     times.sort()
     print("first %.1f %.1f" % (times[len(times) // 2], times[-1]))
 
 
 def mode_stall(port, ca, seconds, path):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context(ca).wrap_bio(inc, out, server_hostname="127.0.0.1")
-    hello = True
-    while True:
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            data = out.read()
-            if data:
-                sock.sendall(data)
-                hello = False
-            data = sock.recv(65536)
-            if not data:
-                raise EOFError("connection closed")
-            inc.write(data)
-    # the server's flight is in: the client's Finished waits
-    assert not hello
-    time.sleep(seconds)
-    sock.sendall(out.read())
-    tls.write(request(path))
-    sock.sendall(out.read())
-    buf = b""
-    while not reply_end(buf):
-        try:
-            buf += tls.read(65536)
-        except ssl.SSLWantReadError:
-            data = sock.recv(65536)
-            if not data:
-                raise EOFError("connection closed")
-            inc.write(data)
-    print("stall " + buf.split(b" ", 2)[1].decode())
+    reply = Records(port, ca, stall=seconds).get(path)
+    print("stall " + reply.split(b" ", 2)[1].decode())
 
 
 def main():

@@ -65,8 +65,8 @@
  * all and the loop would read its socket again and again for as long as
  * the client takes: a round trip of CPU per handshake, or all of it for a
  * client that stalls.  The handshakes whose last read found nothing are
- * counted (tls_probe_handshakes_waiting) for http.c, which then waits a
- * little instead; the client's next bytes wake the loop anyway.
+ * counted (tls_probe_handshakes_waiting) for http_conn.c, which then
+ * waits a little instead; the client's next bytes wake the loop anyway.
  *
  * Runs inside libmicrohttpd's callbacks: no PostgreSQL calls.
  *

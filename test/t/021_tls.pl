@@ -155,6 +155,15 @@ sub tls_client
 	return split /\n/, $out;
 }
 
+# cpu_ticks($pid): the CPU time (user and system) of process $pid so far,
+# in clock ticks (/proc/PID/stat, fields counted after the command's ")")
+sub cpu_ticks
+{
+	my ($pid) = @_;
+	my @f = split ' ', slurp_file("/proc/$pid/stat") =~ s/^.*\) //sr;
+	return $f[11] + $f[12];
+}
+
 sub reload
 {
 	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
@@ -300,18 +309,14 @@ like($body, qr/"userId": "u1"/, '... with the top user');
 }
 
 # A handshake whose client takes 2 s to send its Finished: the worker
-# waits for it (tls_probe.c, http.c's HANDSHAKE_POLL_MS) instead of
+# waits for it (tls_probe.c, http_conn.c's HANDSHAKE_POLL_MS) instead of
 # reading the socket again and again, which took the worker's whole CPU
 # for those 2 s.  Measured as the worker's CPU time (/proc), not as time.
 {
 	my $pid = worker_pid($node);
-	my $cpu = sub {
-		my @f = split ' ', slurp_file("/proc/$pid/stat");
-		return $f[13] + $f[14];
-	};
-	my $before = $cpu->();
+	my $before = cpu_ticks($pid);
 	my @out = tls_client('stall', 2, '/health');
-	my $used = ($cpu->() - $before) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
+	my $used = (cpu_ticks($pid) - $before) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
 	is($out[0], 'stall 200', 'a handshake stalled by its client for 2 s: answered');
 	ok($used < 0.5,
 		sprintf('... and the worker idle meanwhile (%.2f s of CPU)', $used));
@@ -400,14 +405,9 @@ note('slowest pong: ' . ($out[1] // 'none') . ' ms');
 cmp_ok(($out[1] // 'rtt 9999') =~ s/rtt //r, '<', 200,
 	'... within 200 ms each (the worker\'s loop sleeps up to 1 s)');
 my $wpid = worker_pid($node);
-sub cpu_ticks
-{
-	my @f = split ' ', slurp_file("/proc/$wpid/stat") =~ s/^.*\) //sr;
-	return $f[11] + $f[12];
-}
-my $ticks = cpu_ticks();
+my $ticks = cpu_ticks($wpid);
 @out = ws('one', '/userEvents/u1/stream', 'read', 3);
-cmp_ok(cpu_ticks() - $ticks, '<', 50,
+cmp_ok(cpu_ticks($wpid) - $ticks, '<', 50,
 	'a wss:// stream held for 3 s costs the worker under 0.5 s of CPU');
 @out = ws('one', '/userEvents/u1/stream', 'close', 1);
 is($out[-1], '8 03e8', 'a close over wss:// is answered with 1000');
